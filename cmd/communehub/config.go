@@ -1,0 +1,285 @@
+package main
+
+import (
+	"errors"
+	"flag"
+	"fmt"
+	"net"
+	"net/url"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// Config is every setting of the hub. Defaults live in DefaultConfig; each
+// setting has a flag and a COMMUNEHUB_* environment variable (the flag wins).
+type Config struct {
+	Addr         string        // HTTP listen address
+	DatabaseURL  string        // empty: local server on 127.0.0.1:5432, else embedded PostgreSQL
+	MQTTURL      string        // external broker (tcp://host:port); empty: use or run one on MQTTListen
+	MQTTListen   string        // where the embedded broker listens (and where a local broker is looked for)
+	MQTTClientID string        // fixed client id for the external broker's persistent session
+	DataDir      string        // embedded PostgreSQL data, the hub's signing key, uploads
+	Demo         bool          // seed demo data and run simulators
+	LogFormat    string        // auto, text or json
+	LogLevel     string        // debug, info, warn or error
+	Origins      string        // comma-separated allowed websocket origins; empty: same host
+	SecureCookie bool          // mark the session cookie Secure (behind HTTPS)
+	SessionTTL   time.Duration // idle lifetime of a login session
+	InstanceID   string        // this hub instance's id (several hubs on one database)
+	PublicURL    string        // how browsers reach this instance, e.g. http://10.0.0.5:8080
+}
+
+// DefaultConfig returns the defaults, in one place.
+func DefaultConfig() Config {
+	host, _ := os.Hostname()
+	return Config{
+		Addr:         ":8080",
+		MQTTListen:   "127.0.0.1:1883",
+		MQTTClientID: "communehub-" + host,
+		DataDir:      defaultDataDir(),
+		LogFormat:    "auto",
+		LogLevel:     "info",
+		SessionTTL:   12 * time.Hour,
+		InstanceID:   host,
+	}
+}
+
+func defaultDataDir() string {
+	if d, err := os.UserConfigDir(); err == nil && d != "" {
+		return filepath.Join(d, "communehub")
+	}
+	return "communehub-data"
+}
+
+// setting binds one Config field to a flag and an environment variable.
+type setting struct {
+	flag, env, help string
+	str             *string
+	b               *bool
+	dur             *time.Duration
+	check           func(string) error // validates a string value; nil accepts any
+	accepted        string             // what is accepted, for the error message
+}
+
+func (c *Config) settings() []setting {
+	return []setting{
+		{flag: "addr", env: "COMMUNEHUB_ADDR", str: &c.Addr, help: "HTTP listen address", check: checkHostPort, accepted: "host:port, e.g. :8080"},
+		{flag: "database-url", env: "COMMUNEHUB_DATABASE_URL", str: &c.DatabaseURL, help: "PostgreSQL URL (empty: local server or embedded)", check: checkPostgresURL, accepted: "postgres://user[:pass]@host[:port]/db"},
+		{flag: "mqtt-url", env: "COMMUNEHUB_MQTT_URL", str: &c.MQTTURL, help: "external MQTT broker (empty: use or run one on --mqtt-listen)", check: checkMQTTURL, accepted: "tcp://host:port, mqtt://host:port or ssl://host:port"},
+		{flag: "mqtt-listen", env: "COMMUNEHUB_MQTT_LISTEN", str: &c.MQTTListen, help: "embedded MQTT broker address", check: checkHostPort, accepted: "host:port, e.g. 127.0.0.1:1883"},
+		{flag: "mqtt-client-id", env: "COMMUNEHUB_MQTT_CLIENT_ID", str: &c.MQTTClientID, help: "client id for the external broker", check: nonEmpty, accepted: "a non-empty id"},
+		{flag: "data-dir", env: "COMMUNEHUB_DATA_DIR", str: &c.DataDir, help: "data directory", check: nonEmpty, accepted: "a directory path"},
+		{flag: "demo", env: "COMMUNEHUB_DEMO", b: &c.Demo, help: "seed demo data and run simulators", accepted: "true or false"},
+		{flag: "log-format", env: "COMMUNEHUB_LOG_FORMAT", str: &c.LogFormat, help: "log format", check: oneOf("auto", "text", "json"), accepted: "auto, text or json"},
+		{flag: "log-level", env: "COMMUNEHUB_LOG_LEVEL", str: &c.LogLevel, help: "log level", check: oneOf("debug", "info", "warn", "error"), accepted: "debug, info, warn or error"},
+		{flag: "origins", env: "COMMUNEHUB_ORIGINS", str: &c.Origins, help: "allowed websocket origins, comma-separated (empty: same host)", check: checkOrigins, accepted: "comma-separated http(s)://host[:port]"},
+		{flag: "secure-cookie", env: "COMMUNEHUB_SECURE_COOKIE", b: &c.SecureCookie, help: "mark the session cookie Secure", accepted: "true or false"},
+		{flag: "session-ttl", env: "COMMUNEHUB_SESSION_TTL", dur: &c.SessionTTL, help: "login session idle lifetime", accepted: "a duration ≥ 1m, e.g. 12h"},
+		{flag: "instance-id", env: "COMMUNEHUB_INSTANCE_ID", str: &c.InstanceID, help: "this hub instance's id", check: nonEmpty, accepted: "a non-empty id"},
+		{flag: "public-url", env: "COMMUNEHUB_PUBLIC_URL", str: &c.PublicURL, help: "URL browsers use to reach this instance", check: checkOptionalHTTPURL, accepted: "http(s)://host[:port]"},
+	}
+}
+
+// errHelp is returned when --help was asked for (exit 0).
+var errHelp = flag.ErrHelp
+
+// ConfigError names the setting at fault; main exits 2 on it.
+type ConfigError struct {
+	Setting, Env, Value, Accepted string
+	Err                           error
+}
+
+func (e *ConfigError) Error() string {
+	return fmt.Sprintf("invalid setting %s (--%s) = %q: %v; accepted: %s", e.Env, e.Setting, e.Value, e.Err, e.Accepted)
+}
+
+// ParseConfig builds the Config from defaults, the environment and args.
+// It returns the remaining arguments (the subcommand and its arguments).
+func ParseConfig(args []string, getenv func(string) string) (Config, []string, error) {
+	c := DefaultConfig()
+	fs := flag.NewFlagSet("communehub", flag.ContinueOnError)
+	fs.SetOutput(os.Stderr)
+	sets := c.settings()
+	// Environment first, so that flags override it.
+	for _, s := range sets {
+		v := getenv(s.env)
+		if v == "" {
+			continue
+		}
+		if err := s.set(v); err != nil {
+			return c, nil, &ConfigError{Setting: s.flag, Env: s.env, Value: v, Accepted: s.accepted, Err: err}
+		}
+	}
+	for _, s := range sets {
+		fs.Func(s.flag, fmt.Sprintf("%s (env %s; %s)", s.help, s.env, s.accepted), func(v string) error {
+			if err := s.set(v); err != nil {
+				return &ConfigError{Setting: s.flag, Env: s.env, Value: v, Accepted: s.accepted, Err: err}
+			}
+			return nil
+		})
+		if s.b != nil {
+			// Let a bare --demo mean true.
+			fs.Lookup(s.flag).DefValue = "false"
+		}
+	}
+	if err := fs.Parse(normaliseBoolFlags(args, sets)); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return c, nil, errHelp
+		}
+		var ce *ConfigError
+		if errors.As(err, &ce) {
+			return c, nil, ce
+		}
+		return c, nil, &ConfigError{Setting: "flags", Env: "-", Value: strings.Join(args, " "), Accepted: "see --help", Err: err}
+	}
+	return c, fs.Args(), c.Validate()
+}
+
+// normaliseBoolFlags turns a bare "--demo" into "--demo=true" for flag.Func.
+func normaliseBoolFlags(args []string, sets []setting) []string {
+	bools := map[string]bool{}
+	for _, s := range sets {
+		if s.b != nil {
+			bools[s.flag] = true
+		}
+	}
+	out := make([]string, 0, len(args))
+	for _, a := range args {
+		name := strings.TrimLeft(a, "-")
+		if strings.HasPrefix(a, "-") && !strings.Contains(name, "=") && bools[name] {
+			a += "=true"
+		}
+		out = append(out, a)
+	}
+	return out
+}
+
+func (s setting) set(v string) error {
+	switch {
+	case s.str != nil:
+		if s.check != nil {
+			if err := s.check(v); err != nil {
+				return err
+			}
+		}
+		*s.str = v
+	case s.b != nil:
+		b, err := strconv.ParseBool(v)
+		if err != nil {
+			return errors.New("not a boolean")
+		}
+		*s.b = b
+	case s.dur != nil:
+		d, err := time.ParseDuration(v)
+		if err != nil {
+			return errors.New("not a duration")
+		}
+		*s.dur = d
+	}
+	return nil
+}
+
+// Validate checks rules that span settings or bound values.
+func (c *Config) Validate() error {
+	if c.SessionTTL < time.Minute {
+		return &ConfigError{Setting: "session-ttl", Env: "COMMUNEHUB_SESSION_TTL", Value: c.SessionTTL.String(), Accepted: "a duration ≥ 1m", Err: errors.New("too short")}
+	}
+	return nil
+}
+
+// OriginList returns the allowed websocket origins.
+func (c *Config) OriginList() []string {
+	var out []string
+	for _, o := range strings.Split(c.Origins, ",") {
+		if o = strings.TrimSpace(o); o != "" {
+			out = append(out, o)
+		}
+	}
+	return out
+}
+
+func nonEmpty(v string) error {
+	if strings.TrimSpace(v) == "" {
+		return errors.New("empty")
+	}
+	return nil
+}
+
+func oneOf(vals ...string) func(string) error {
+	return func(v string) error {
+		for _, a := range vals {
+			if v == a {
+				return nil
+			}
+		}
+		return errors.New("unknown value")
+	}
+}
+
+func checkHostPort(v string) error {
+	_, port, err := net.SplitHostPort(v)
+	if err != nil {
+		return err
+	}
+	p, err := strconv.Atoi(port)
+	if err != nil || p < 0 || p > 65535 {
+		return errors.New("bad port")
+	}
+	return nil
+}
+
+func checkPostgresURL(v string) error {
+	u, err := url.Parse(v)
+	if err != nil {
+		return err
+	}
+	if u.Scheme != "postgres" && u.Scheme != "postgresql" {
+		return errors.New("scheme must be postgres://")
+	}
+	if u.Host == "" {
+		return errors.New("no host")
+	}
+	return nil
+}
+
+func checkMQTTURL(v string) error {
+	u, err := url.Parse(v)
+	if err != nil {
+		return err
+	}
+	switch u.Scheme {
+	case "tcp", "mqtt", "ssl", "tls", "mqtts", "ws", "wss":
+	default:
+		return errors.New("unknown scheme")
+	}
+	if u.Host == "" {
+		return errors.New("no host")
+	}
+	return nil
+}
+
+func checkOptionalHTTPURL(v string) error {
+	u, err := url.Parse(v)
+	if err != nil {
+		return err
+	}
+	if (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		return errors.New("must be http(s)://host[:port]")
+	}
+	return nil
+}
+
+func checkOrigins(v string) error {
+	for _, o := range strings.Split(v, ",") {
+		if o = strings.TrimSpace(o); o == "" {
+			continue
+		}
+		if err := checkOptionalHTTPURL(o); err != nil {
+			return fmt.Errorf("origin %q: %w", o, err)
+		}
+	}
+	return nil
+}

@@ -1,0 +1,39 @@
+package main
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/base64"
+	"fmt"
+	"io"
+	"log/slog"
+
+	"github.com/communehub/communehub/hub"
+)
+
+// Demo scope: Điện Biên province and two of its communes.
+const (
+	demoProvince = "11"    // Tỉnh Điện Biên
+	demoCommune  = "03244" // Xã Sáng Nhè
+	demoCommune2 = "03199" // Xã Si Pa Phìn
+)
+
+// seedDemo creates the demo admin (its password is printed once, on the run
+// that creates it). Features seed their own demo data.
+func seedDemo(ctx context.Context, auth *hub.Auth, log *slog.Logger, stdout io.Writer) error {
+	b := make([]byte, 12)
+	if _, err := rand.Read(b); err != nil {
+		return err
+	}
+	password := base64.RawURLEncoding.EncodeToString(b)
+	_, err := auth.CreateUser(ctx, "admin", hub.RoleAdmin, password)
+	if hub.ErrorCode(err) == hub.EConflict {
+		log.Info("demo admin already exists; its password was printed when it was created (reset: communehub users add …)")
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(stdout, "\nDemo admin created — user: admin  password: %s  (shown once)\n\n", password)
+	return nil
+}

@@ -1,0 +1,113 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"os"
+	"sync"
+	"time"
+
+	"github.com/communehub/communehub/hub"
+)
+
+// migrationSets lists every component's migrations, kernel first.
+func migrationSets() []hub.MigrationSet {
+	return []hub.MigrationSet{
+		hub.Migrations,
+		// Feature migration sets, in dependency order:
+	}
+}
+
+// Run wires the hub by hand and serves until ctx is done, then shuts down
+// in order: stop accepting, close websockets with 1001, flush queued
+// writes, close the pool.
+func Run(ctx context.Context, cfg Config, log *slog.Logger, stdout io.Writer) error {
+	if err := os.MkdirAll(cfg.DataDir, 0o750); err != nil {
+		return fmt.Errorf("data dir %s: %w", cfg.DataDir, err)
+	}
+	dbURL, stopDB, err := database(ctx, cfg, log)
+	if err != nil {
+		return err
+	}
+	defer stopDB()
+	pool, err := openDatabase(ctx, dbURL, log)
+	if err != nil {
+		return err
+	}
+	defer pool.Close()
+	if err := hub.SeedUnits(ctx, pool); err != nil {
+		return fmt.Errorf("seed administrative units: %w", err)
+	}
+
+	metrics := hub.NewMetrics()
+	bus := hub.NewBus(hub.BusOptions{Logger: log, Metrics: metrics})
+	auth := hub.NewAuth(pool, hub.AuthConfig{SessionTTL: cfg.SessionTTL, SecureCookie: cfg.SecureCookie}, log)
+	ready := hub.NewReadiness()
+	ready.Add("database", func(ctx context.Context) error { return pool.Ping(ctx) })
+	sockets := hub.NewSockets()
+	core := &hub.Core{
+		Pool: pool, Bus: bus, Auth: auth, Units: hub.NewUnits(pool), Metrics: metrics,
+		Sockets: sockets, Ready: ready, Logger: log, Origins: cfg.OriginList(), Secure: cfg.SecureCookie,
+	}
+	app := hub.NewApp(hub.AppOptions{Logger: log, Metrics: metrics})
+	api := core.Mount(app)
+	_ = api
+
+	// Background workers: each runs until workCtx ends; wg waits for them.
+	workCtx, stopWork := context.WithCancel(context.WithoutCancel(ctx))
+	defer stopWork()
+	var wg sync.WaitGroup
+	spawn := func(name string, f func(context.Context)) {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			f(workCtx)
+			log.Debug("worker stopped", "worker", name)
+		}()
+	}
+	follower := hub.NewOutboxFollower(pool, bus, log, metrics)
+	spawn("outbox", follower.Run)
+
+	// Features: each mounts its routes on api/app and registers its workers.
+
+	if cfg.Demo {
+		if err := seedDemo(ctx, auth, log, stdout); err != nil {
+			return fmt.Errorf("demo seed: %w", err)
+		}
+	}
+
+	ln, err := net.Listen("tcp", cfg.Addr)
+	if err != nil {
+		return fmt.Errorf("listen on %s (COMMUNEHUB_ADDR): %w", cfg.Addr, err)
+	}
+	log.Info("communehub listening", "addr", ln.Addr().String(), "instance", cfg.InstanceID, "demo", cfg.Demo)
+	serveErr := make(chan error, 1)
+	go func() { serveErr <- app.Listener(ln) }()
+
+	select {
+	case <-ctx.Done():
+	case err := <-serveErr:
+		if err != nil {
+			return fmt.Errorf("serve: %w", err)
+		}
+	}
+	log.Info("shutting down")
+	start := time.Now()
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		sockets.CloseAll(hub.CloseGoingAway, "hub shutting down", 3*time.Second)
+	}()
+	if err := app.ShutdownWithTimeout(5 * time.Second); err != nil && !errors.Is(err, context.DeadlineExceeded) {
+		log.Warn("http shutdown", "err", err)
+	}
+	<-done
+	stopWork()
+	wg.Wait()
+	log.Info("stopped", "took", time.Since(start).Round(time.Millisecond))
+	return nil
+}

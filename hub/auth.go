@@ -1,0 +1,346 @@
+package hub
+
+import (
+	"context"
+	"crypto/hmac"
+	"crypto/rand"
+	"crypto/sha256"
+	"crypto/subtle"
+	"encoding/base64"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"log/slog"
+	"strings"
+	"time"
+
+	"github.com/gofiber/fiber/v2"
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
+)
+
+// Role is what a principal may do. Roles are not ranked: each route lists
+// the roles it admits (see the role table in routes_test.go).
+type Role string
+
+// The four roles.
+const (
+	RoleAdmin      Role = "admin"      // everything, including users, tokens and displays
+	RoleOfficer    Role = "officer"    // backlog and meetings: writes
+	RoleTechnician Role = "technician" // devices: writes
+	RoleViewer     Role = "viewer"     // read only
+)
+
+// ParseRole validates a role name.
+func ParseRole(s string) (Role, error) {
+	switch r := Role(s); r {
+	case RoleAdmin, RoleOfficer, RoleTechnician, RoleViewer:
+		return r, nil
+	}
+	return "", fmt.Errorf("unknown role %q (accepted: admin, officer, technician, viewer)", s)
+}
+
+// Principal is who a request acts as: a logged-in user or an API token.
+type Principal struct {
+	ID      int64  // user id, or token id when Kind is "token"
+	Name    string // username or token name
+	Role    Role
+	Kind    string // "user" or "token"
+	Session string // hash of the session, for logout (users only)
+}
+
+// Is reports whether the principal has one of roles.
+func (p *Principal) Is(roles ...Role) bool {
+	for _, r := range roles {
+		if p.Role == r {
+			return true
+		}
+	}
+	return false
+}
+
+// SessionCookie is the name of the session cookie.
+const SessionCookie = "communehub_session"
+
+const localsPrincipal = "communehub.principal"
+
+// AuthConfig configures sessions.
+type AuthConfig struct {
+	SessionTTL   time.Duration // default 12h, renewed on use
+	SecureCookie bool          // set the Secure flag (behind HTTPS)
+}
+
+// Auth authenticates requests by session cookie, bearer token or
+// access_token query parameter, against the users, sessions and api_tokens
+// tables. Only hashes of secrets are stored.
+type Auth struct {
+	pool *pgxpool.Pool
+	cfg  AuthConfig
+	log  *slog.Logger
+}
+
+// NewAuth returns an Auth.
+func NewAuth(pool *pgxpool.Pool, cfg AuthConfig, log *slog.Logger) *Auth {
+	if cfg.SessionTTL <= 0 {
+		cfg.SessionTTL = 12 * time.Hour
+	}
+	return &Auth{pool: pool, cfg: cfg, log: log}
+}
+
+// ErrBadCredentials is returned by Login for an unknown user, a wrong
+// password or a disabled account alike.
+var ErrBadCredentials = &Error{Code: EUnauthorized, Message: "wrong username or password"}
+
+func hashSecret(s string) []byte {
+	h := sha256.Sum256([]byte(s))
+	return h[:]
+}
+
+func newSecret(prefix string) string {
+	b := make([]byte, 32)
+	if _, err := rand.Read(b); err != nil {
+		panic(err) // crypto/rand never fails on supported platforms
+	}
+	return prefix + base64.RawURLEncoding.EncodeToString(b)
+}
+
+// CreateUser adds a user with an argon2id password hash.
+func (a *Auth) CreateUser(ctx context.Context, username string, role Role, password string) (int64, error) {
+	if username == "" || len(username) > 64 || strings.ContainsAny(username, " \t\r\n/") {
+		return 0, FieldError("username", "must be 1–64 characters without spaces or slashes")
+	}
+	if len(password) < 8 {
+		return 0, FieldError("password", "must be at least 8 characters")
+	}
+	if _, err := ParseRole(string(role)); err != nil {
+		return 0, FieldError("role", "%v", err)
+	}
+	var id int64
+	err := a.pool.QueryRow(ctx, `INSERT INTO users(username, role, password_hash) VALUES ($1,$2,$3)
+		ON CONFLICT (username) DO NOTHING RETURNING id`, username, role, HashPassword(password)).Scan(&id)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return 0, Errorf(EConflict, "user %q already exists", username)
+	}
+	return id, err
+}
+
+// SetPassword replaces a user's password.
+func (a *Auth) SetPassword(ctx context.Context, username, password string) error {
+	if len(password) < 8 {
+		return FieldError("password", "must be at least 8 characters")
+	}
+	tag, err := a.pool.Exec(ctx, `UPDATE users SET password_hash=$2 WHERE username=$1`, username, HashPassword(password))
+	if err != nil {
+		return err
+	}
+	if tag.RowsAffected() == 0 {
+		return Errorf(ENotFound, "no user %q", username)
+	}
+	_, err = a.pool.Exec(ctx, `DELETE FROM sessions WHERE user_id=(SELECT id FROM users WHERE username=$1)`, username)
+	return err
+}
+
+// Login checks a password and opens a session; it returns the cookie value.
+func (a *Auth) Login(ctx context.Context, username, password string) (string, *Principal, error) {
+	var (
+		id       int64
+		role     Role
+		hash     string
+		disabled bool
+	)
+	err := a.pool.QueryRow(ctx, `SELECT id, role, password_hash, disabled FROM users WHERE username=$1`, username).
+		Scan(&id, &role, &hash, &disabled)
+	if errors.Is(err, pgx.ErrNoRows) {
+		CheckPassword(dummyHash(), password) // same work for unknown users
+		return "", nil, ErrBadCredentials
+	}
+	if err != nil {
+		return "", nil, err
+	}
+	if !CheckPassword(hash, password) || disabled {
+		return "", nil, ErrBadCredentials
+	}
+	token := newSecret("")
+	if _, err := a.pool.Exec(ctx, `INSERT INTO sessions(token_hash, user_id, expires_at) VALUES ($1,$2,$3)`,
+		hashSecret(token), id, time.Now().Add(a.cfg.SessionTTL)); err != nil {
+		return "", nil, err
+	}
+	return token, &Principal{ID: id, Name: username, Role: role, Kind: "user", Session: hex.EncodeToString(hashSecret(token))}, nil
+}
+
+// Logout ends the session with the given cookie value.
+func (a *Auth) Logout(ctx context.Context, cookie string) error {
+	_, err := a.pool.Exec(ctx, `DELETE FROM sessions WHERE token_hash=$1`, hashSecret(cookie))
+	return err
+}
+
+// CreateToken creates an API token and returns its id and the token, which
+// is shown once and stored only hashed. A non-empty hmacSecret makes an
+// X-Signature header mandatory on requests with this token.
+func (a *Auth) CreateToken(ctx context.Context, name string, role Role, hmacSecret string) (int64, string, error) {
+	if name == "" || len(name) > 100 {
+		return 0, "", FieldError("name", "must be 1–100 characters")
+	}
+	if _, err := ParseRole(string(role)); err != nil {
+		return 0, "", FieldError("role", "%v", err)
+	}
+	token := newSecret("chub_")
+	var secret *string
+	if hmacSecret != "" {
+		secret = &hmacSecret
+	}
+	var id int64
+	err := a.pool.QueryRow(ctx, `INSERT INTO api_tokens(name, role, token_hash, hmac_secret) VALUES ($1,$2,$3,$4) RETURNING id`,
+		name, role, hashSecret(token), secret).Scan(&id)
+	return id, token, err
+}
+
+// RevokeToken revokes a token by id.
+func (a *Auth) RevokeToken(ctx context.Context, id int64) error {
+	tag, err := a.pool.Exec(ctx, `UPDATE api_tokens SET revoked_at=now() WHERE id=$1 AND revoked_at IS NULL`, id)
+	if err != nil {
+		return err
+	}
+	if tag.RowsAffected() == 0 {
+		return Errorf(ENotFound, "no live token %d", id)
+	}
+	return nil
+}
+
+// TokenInfo describes an API token (never the token itself).
+type TokenInfo struct {
+	ID        int64      `json:"id"`
+	Name      string     `json:"name"`
+	Role      Role       `json:"role"`
+	Signed    bool       `json:"signed"`
+	CreatedAt time.Time  `json:"created_at"`
+	LastUsed  *time.Time `json:"last_used"`
+	RevokedAt *time.Time `json:"revoked_at"`
+}
+
+// ListTokens lists every API token.
+func (a *Auth) ListTokens(ctx context.Context) ([]TokenInfo, error) {
+	rows, err := a.pool.Query(ctx, `SELECT id, name, role, hmac_secret IS NOT NULL AS signed, created_at, last_used, revoked_at
+		FROM api_tokens ORDER BY id`)
+	if err != nil {
+		return nil, err
+	}
+	return pgx.CollectRows(rows, pgx.RowToStructByName[TokenInfo])
+}
+
+// authenticate resolves a session cookie or bearer token; nil, nil when
+// neither is valid. secret is the token's HMAC secret, if any.
+func (a *Auth) authenticate(ctx context.Context, cookie, bearer string) (p *Principal, secret string, err error) {
+	if bearer != "" {
+		var (
+			id   int64
+			name string
+			role Role
+			sec  *string
+		)
+		err := a.pool.QueryRow(ctx, `UPDATE api_tokens SET last_used=now()
+			WHERE token_hash=$1 AND revoked_at IS NULL RETURNING id, name, role, hmac_secret`, hashSecret(bearer)).
+			Scan(&id, &name, &role, &sec)
+		if errors.Is(err, pgx.ErrNoRows) {
+			return nil, "", nil
+		}
+		if err != nil {
+			return nil, "", err
+		}
+		if sec != nil {
+			secret = *sec
+		}
+		return &Principal{ID: id, Name: name, Role: role, Kind: "token"}, secret, nil
+	}
+	if cookie != "" {
+		var (
+			id   int64
+			name string
+			role Role
+		)
+		h := hashSecret(cookie)
+		err := a.pool.QueryRow(ctx, `UPDATE sessions s SET last_seen=now(), expires_at=now()+$2::interval
+			FROM users u WHERE s.token_hash=$1 AND s.expires_at > now() AND u.id=s.user_id AND NOT u.disabled
+			RETURNING u.id, u.username, u.role`, h, a.cfg.SessionTTL.String()).Scan(&id, &name, &role)
+		if errors.Is(err, pgx.ErrNoRows) {
+			return nil, "", nil
+		}
+		if err != nil {
+			return nil, "", err
+		}
+		return &Principal{ID: id, Name: name, Role: role, Kind: "user", Session: hex.EncodeToString(h)}, "", nil
+	}
+	return nil, "", nil
+}
+
+// Middleware resolves the principal of a request, if any, and stores it for
+// PrincipalOf. It rejects nothing by itself except a token request whose
+// required X-Signature is missing or wrong (401); RequireRole does the rest.
+func (a *Auth) Middleware() fiber.Handler {
+	return func(c *fiber.Ctx) error {
+		bearer := ""
+		if h := c.Get(fiber.HeaderAuthorization); len(h) > 7 && strings.EqualFold(h[:7], "bearer ") {
+			bearer = strings.TrimSpace(h[7:])
+		} else if q := c.Query("access_token"); q != "" {
+			bearer = q
+		}
+		cookie := c.Cookies(SessionCookie)
+		if bearer == "" && cookie == "" {
+			return c.Next()
+		}
+		p, secret, err := a.authenticate(c.UserContext(), cookie, bearer)
+		if err != nil {
+			return Errorf(EUnavailable, "cannot check credentials: database unavailable")
+		}
+		if p != nil && secret != "" && !validSignature(secret, c.Body(), c.Get("X-Signature")) {
+			return &Error{Code: EUnauthorized, Field: "X-Signature", Message: "this token requires X-Signature: sha256=<hex HMAC-SHA256 of the body>"}
+		}
+		if p != nil {
+			c.Locals(localsPrincipal, p)
+		}
+		return c.Next()
+	}
+}
+
+func validSignature(secret string, body []byte, header string) bool {
+	hexSig, ok := strings.CutPrefix(header, "sha256=")
+	if !ok {
+		return false
+	}
+	got, err := hex.DecodeString(hexSig)
+	if err != nil {
+		return false
+	}
+	mac := hmac.New(sha256.New, []byte(secret))
+	mac.Write(body)
+	return subtle.ConstantTimeCompare(mac.Sum(nil), got) == 1
+}
+
+// PrincipalOf returns the request's principal, or nil.
+func PrincipalOf(c *fiber.Ctx) *Principal {
+	p, _ := c.Locals(localsPrincipal).(*Principal)
+	return p
+}
+
+// RequireRole admits authenticated principals with one of roles (any role
+// when none are given): 401 without credentials, 403 with the wrong role.
+func RequireRole(roles ...Role) fiber.Handler {
+	return func(c *fiber.Ctx) error {
+		p := PrincipalOf(c)
+		if p == nil {
+			return Errorf(EUnauthorized, "authentication required: log in or send Authorization: Bearer <token>")
+		}
+		if len(roles) > 0 && !p.Is(roles...) {
+			return Errorf(EForbidden, "role %s may not do this (needs one of %s)", p.Role, joinRoles(roles))
+		}
+		return c.Next()
+	}
+}
+
+func joinRoles(roles []Role) string {
+	s := make([]string, len(roles))
+	for i, r := range roles {
+		s[i] = string(r)
+	}
+	return strings.Join(s, ", ")
+}

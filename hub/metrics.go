@@ -1,0 +1,46 @@
+package hub
+
+import (
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+)
+
+// Metrics are the kernel's Prometheus metrics. Features register their own
+// on the same Registry (Metrics.Registry).
+type Metrics struct {
+	Registry *prometheus.Registry
+
+	BusPublished   prometheus.Counter
+	BusDropped     prometheus.Counter
+	BusSubscribers prometheus.Gauge
+	OutboxFollowed prometheus.Counter
+	OutboxLag      prometheus.Gauge
+	WSConnections  prometheus.Gauge
+	HTTPRequests   *prometheus.CounterVec
+}
+
+// NewMetrics creates a registry with the Go and process collectors and the
+// kernel's metrics.
+func NewMetrics() *Metrics {
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	m := &Metrics{
+		Registry: reg,
+		BusPublished: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "communehub_bus_published_total", Help: "Events published on the in-process bus."}),
+		BusDropped: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "communehub_bus_subscribers_dropped_total", Help: "Bus subscribers dropped because their queue overflowed."}),
+		BusSubscribers: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "communehub_bus_subscribers", Help: "Live bus subscriptions."}),
+		OutboxFollowed: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "communehub_outbox_events_followed_total", Help: "Outbox rows read and published on this instance's bus."}),
+		OutboxLag: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "communehub_outbox_lag_seconds", Help: "Age of the last outbox row published when it was published."}),
+		WSConnections: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "communehub_ws_connections", Help: "Open /ws event sockets."}),
+		HTTPRequests: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "communehub_http_requests_total", Help: "HTTP requests by status class."}, []string{"class"}),
+	}
+	reg.MustRegister(m.BusPublished, m.BusDropped, m.BusSubscribers, m.OutboxFollowed, m.OutboxLag, m.WSConnections, m.HTTPRequests)
+	return m
+}

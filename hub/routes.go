@@ -1,0 +1,155 @@
+package hub
+
+import (
+	"embed"
+	"log/slog"
+	"strconv"
+	"time"
+
+	"github.com/gofiber/fiber/v2"
+	"github.com/gofiber/fiber/v2/middleware/adaptor"
+	"github.com/gofiber/fiber/v2/middleware/filesystem"
+	"github.com/gofiber/fiber/v2/middleware/limiter"
+	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+)
+
+//go:embed web
+var webFS embed.FS
+
+// Core is the kernel's HTTP surface: health, readiness, metrics, login and
+// logout, the current user, API tokens, admin units and the /ws event socket.
+type Core struct {
+	Pool    *pgxpool.Pool
+	Bus     *Bus
+	Auth    *Auth
+	Units   *Units
+	Metrics *Metrics
+	Sockets *Sockets
+	Ready   *Readiness
+	Logger  *slog.Logger
+	Origins []string // allowed websocket origins; empty: same host
+	Secure  bool     // session cookie Secure flag
+}
+
+// Mount registers the kernel routes on app and returns the /api/v1 group,
+// which already resolves principals; features add routes to it, each with
+// RequireRole.
+func (k *Core) Mount(app *fiber.App) fiber.Router {
+	app.Get("/healthz", func(c *fiber.Ctx) error { return c.JSON(fiber.Map{"status": "ok"}) })
+	app.Get("/readyz", k.readyz)
+	app.Get("/metrics", adaptor.HTTPHandler(promhttp.HandlerFor(k.Metrics.Registry, promhttp.HandlerOpts{})))
+	app.Use("/static/hub", filesystem.New(filesystem.Config{Root: HTTPFS(webFS, "web"), MaxAge: 300}))
+	app.Get("/login", func(c *fiber.Ctx) error {
+		b, _ := webFS.ReadFile("web/login.html")
+		return c.Type("html").Send(b)
+	})
+
+	api := app.Group("/api/v1", k.Auth.Middleware())
+	api.Post("/login", limiter.New(limiter.Config{Max: 20, Expiration: time.Minute,
+		LimitReached: func(c *fiber.Ctx) error {
+			return Errorf(EForbidden, "too many login attempts; wait a minute")
+		}}), k.login)
+	api.Post("/logout", RequireRole(), k.logout)
+	api.Get("/me", RequireRole(), func(c *fiber.Ctx) error {
+		p := PrincipalOf(c)
+		return c.JSON(fiber.Map{"name": p.Name, "role": p.Role, "kind": p.Kind})
+	})
+	api.Get("/units", RequireRole(), k.Units.handleList)
+	api.Get("/units/:code", RequireRole(), k.Units.handleGet)
+	api.Get("/tokens", RequireRole(RoleAdmin), k.listTokens)
+	api.Post("/tokens", RequireRole(RoleAdmin), k.createToken)
+	api.Delete("/tokens/:id", RequireRole(RoleAdmin), k.revokeToken)
+
+	app.Get("/ws", append([]fiber.Handler{k.Auth.Middleware()}, EventSocket(WSOptions{
+		Bus: k.Bus, Sockets: k.Sockets, Metrics: k.Metrics, Logger: k.Logger, Origins: k.Origins,
+	})...)...)
+	return api
+}
+
+func (k *Core) readyz(c *fiber.Ctx) error {
+	down := k.Ready.Check(c.UserContext())
+	if len(down) > 0 {
+		return c.Status(fiber.StatusServiceUnavailable).JSON(fiber.Map{"status": "unavailable", "down": down})
+	}
+	return c.JSON(fiber.Map{"status": "ready", "checks": k.Ready.Names()})
+}
+
+type loginRequest struct {
+	Username string `json:"username"`
+	Password string `json:"password"`
+}
+
+func (k *Core) login(c *fiber.Ctx) error {
+	var req loginRequest
+	if err := BindJSON(c, &req); err != nil {
+		return err
+	}
+	if req.Username == "" {
+		return FieldError("username", "is required")
+	}
+	if req.Password == "" {
+		return FieldError("password", "is required")
+	}
+	token, p, err := k.Auth.Login(c.UserContext(), req.Username, req.Password)
+	if err != nil {
+		return err
+	}
+	c.Cookie(&fiber.Cookie{
+		Name: SessionCookie, Value: token, Path: "/", HTTPOnly: true, Secure: k.Secure,
+		SameSite: fiber.CookieSameSiteLaxMode, Expires: time.Now().Add(k.Auth.cfg.SessionTTL),
+	})
+	return c.JSON(fiber.Map{"name": p.Name, "role": p.Role})
+}
+
+func (k *Core) logout(c *fiber.Ctx) error {
+	if v := c.Cookies(SessionCookie); v != "" {
+		if err := k.Auth.Logout(c.UserContext(), v); err != nil {
+			return err
+		}
+	}
+	c.Cookie(&fiber.Cookie{Name: SessionCookie, Value: "", Path: "/", HTTPOnly: true, Secure: k.Secure,
+		SameSite: fiber.CookieSameSiteLaxMode, Expires: time.Unix(0, 0), MaxAge: -1})
+	return c.SendStatus(fiber.StatusNoContent)
+}
+
+type tokenRequest struct {
+	Name   string `json:"name"`
+	Role   string `json:"role"`
+	Secret string `json:"secret"`
+}
+
+func (k *Core) createToken(c *fiber.Ctx) error {
+	var req tokenRequest
+	if err := BindJSON(c, &req); err != nil {
+		return err
+	}
+	role, err := ParseRole(req.Role)
+	if err != nil {
+		return FieldError("role", "%v", err)
+	}
+	id, token, err := k.Auth.CreateToken(c.UserContext(), req.Name, role, req.Secret)
+	if err != nil {
+		return err
+	}
+	return c.Status(fiber.StatusCreated).JSON(fiber.Map{"id": id, "name": req.Name, "role": role, "token": token})
+}
+
+func (k *Core) listTokens(c *fiber.Ctx) error {
+	list, err := k.Auth.ListTokens(c.UserContext())
+	if err != nil {
+		return err
+	}
+	return c.JSON(fiber.Map{"tokens": list})
+}
+
+func (k *Core) revokeToken(c *fiber.Ctx) error {
+	id, err := strconv.ParseInt(c.Params("id"), 10, 64)
+	if err != nil {
+		return FieldError("id", "must be a token id")
+	}
+	if err := k.Auth.RevokeToken(c.UserContext(), id); err != nil {
+		return err
+	}
+	return c.SendStatus(fiber.StatusNoContent)
+}
