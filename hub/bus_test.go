@@ -88,9 +88,9 @@ func TestPublishSequencesPerTopic(t *testing.T) {
 		}
 	}
 	var frame struct {
-		Type  string `json:"type"`
-		Topic string `json:"topic"`
-		Seq   uint64 `json:"seq"`
+		Type  string          `json:"type"`
+		Topic string          `json:"topic"`
+		Seq   uint64          `json:"seq"`
 		Data  struct{ N int } `json:"data"`
 	}
 	if err := json.Unmarshal(evs[2].Frame(), &frame); err != nil {
