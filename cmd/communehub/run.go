@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/communehub/communehub/hub"
+	"github.com/communehub/communehub/meetings"
 )
 
 // migrationSets lists every component's migrations, kernel first.
@@ -19,6 +20,7 @@ func migrationSets() []hub.MigrationSet {
 	return []hub.MigrationSet{
 		hub.Migrations,
 		// Feature migration sets, in dependency order:
+		meetings.Migrations,
 	}
 }
 
