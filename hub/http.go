@@ -12,12 +12,16 @@ import (
 	"github.com/gofiber/fiber/v2"
 )
 
-// MaxBody is the default request body limit; larger bodies get 413.
+// MaxBody is the default request body limit of /api/v1 routes; larger
+// bodies get 413. Routes that take more declare it with Core.AllowBody.
 const MaxBody = 1 << 20
+
+// ServerBodyLimit is the largest body the server reads at all (uploads).
+const ServerBodyLimit = 256 << 20
 
 // AppOptions configures NewApp.
 type AppOptions struct {
-	BodyLimit int // default MaxBody; endpoints that take more (uploads, imports) stream
+	BodyLimit int // the server-wide cap; default ServerBodyLimit
 	Logger    *slog.Logger
 	Metrics   *Metrics
 }
@@ -26,14 +30,13 @@ type AppOptions struct {
 // {"error":{"code","message","field"}} and their status.
 func NewApp(o AppOptions) *fiber.App {
 	if o.BodyLimit <= 0 {
-		o.BodyLimit = MaxBody
+		o.BodyLimit = ServerBodyLimit
 	}
 	app := fiber.New(fiber.Config{
 		BodyLimit:             o.BodyLimit,
 		DisableStartupMessage: true,
 		ErrorHandler:          ErrorHandler(o.Logger),
 		ReadBufferSize:        16 << 10, // large cookies + bearer headers
-		StreamRequestBody:     true,     // over-limit bodies are refused, not buffered
 	})
 	if o.Metrics != nil {
 		app.Use(func(c *fiber.Ctx) error {

@@ -4,6 +4,8 @@ import (
 	"embed"
 	"log/slog"
 	"strconv"
+	"strings"
+	"sync"
 	"time"
 
 	"github.com/gofiber/fiber/v2"
@@ -30,6 +32,54 @@ type Core struct {
 	Logger  *slog.Logger
 	Origins []string // allowed websocket origins; empty: same host
 	Secure  bool     // session cookie Secure flag
+
+	bodyMu     sync.Mutex
+	bodyLimits []bodyLimit
+}
+
+type bodyLimit struct {
+	segs  []string
+	limit int
+}
+
+// AllowBody lets requests whose path matches pattern carry up to limit
+// bytes instead of MaxBody. In pattern, a segment "*" matches any one
+// segment, e.g. "/api/v1/meetings/*/documents".
+func (k *Core) AllowBody(pattern string, limit int) {
+	k.bodyMu.Lock()
+	defer k.bodyMu.Unlock()
+	k.bodyLimits = append(k.bodyLimits, bodyLimit{segs: strings.Split(strings.Trim(pattern, "/"), "/"), limit: limit})
+}
+
+func (k *Core) bodyLimitFor(path string) int {
+	segs := strings.Split(strings.Trim(path, "/"), "/")
+	k.bodyMu.Lock()
+	defer k.bodyMu.Unlock()
+next:
+	for _, b := range k.bodyLimits {
+		if len(b.segs) != len(segs) {
+			continue
+		}
+		for i, s := range b.segs {
+			if s != "*" && s != segs[i] {
+				continue next
+			}
+		}
+		return b.limit
+	}
+	return MaxBody
+}
+
+// limitBody refuses bodies over the route's limit with 413.
+func (k *Core) limitBody(c *fiber.Ctx) error {
+	n := c.Request().Header.ContentLength()
+	if n < 0 { // chunked: measure what was read
+		n = len(c.Request().Body())
+	}
+	if n > k.bodyLimitFor(c.Path()) {
+		return &Error{Code: ETooLarge, Message: "request body too large (limit " + strconv.Itoa(k.bodyLimitFor(c.Path())) + " bytes)"}
+	}
+	return c.Next()
 }
 
 // Mount registers the kernel routes on app and returns the /api/v1 group,
@@ -45,7 +95,7 @@ func (k *Core) Mount(app *fiber.App) fiber.Router {
 		return c.Type("html").Send(b)
 	})
 
-	api := app.Group("/api/v1", k.Auth.Middleware())
+	api := app.Group("/api/v1", k.limitBody, k.Auth.Middleware())
 	api.Post("/login", limiter.New(limiter.Config{Max: 20, Expiration: time.Minute,
 		LimitReached: func(c *fiber.Ctx) error {
 			return Errorf(EForbidden, "too many login attempts; wait a minute")

@@ -94,3 +94,17 @@ func CloseMessage(code int, reason string) []byte {
 func WriteClose(c *fws.Conn, code int, reason string) {
 	_ = c.WriteControl(websocket.CloseMessage, CloseMessage(code, reason), time.Now().Add(time.Second))
 }
+
+// StopReader ends a connection's reader goroutine after the writer is done:
+// it gives the peer a moment to answer a close frame, then expires the read
+// deadline. (Closing a hijacked fasthttp connection does not interrupt a
+// blocked read; the connection is closed when the handler returns.)
+func StopReader(c *fws.Conn, readerDone <-chan struct{}) {
+	select {
+	case <-readerDone:
+		return
+	case <-time.After(250 * time.Millisecond):
+	}
+	_ = c.SetReadDeadline(time.Now())
+	<-readerDone
+}

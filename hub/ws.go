@@ -98,8 +98,7 @@ func serveEvents(c *fws.Conn, o WSOptions) {
 		}
 	}()
 	writeLoop(c, sub, closeReq, readerDone)
-	_ = c.Close()
-	<-readerDone
+	StopReader(c, readerDone)
 }
 
 // writeLoop is the connection's only writer: events, pings and the close frame.
