@@ -22,8 +22,8 @@ import (
 )
 
 type testHub struct {
-	pool *pgxpool.Pool
-	app  *fiber.App
+	pool    *pgxpool.Pool
+	app     *fiber.App
 	auth    *hub.Auth
 	bus     *hub.Bus
 	sockets *hub.Sockets
