@@ -1,0 +1,50 @@
+// Package sfu is CommuneHub's media core: a selective forwarding unit built on
+// pion/webrtc v4. It is the only package of the tree that imports pion.
+//
+// Model. An Engine owns the ICE sockets (one UDP port for every peer through
+// an ICE UDP mux, an optional ICE-TCP port) and the rooms. A Room holds
+// Participants. Each participant has two PeerConnections, each with a single
+// offerer, so renegotiation cannot glare:
+//
+//   - the "up" connection carries what the participant publishes (Opus
+//     microphone, VP8 camera with two simulcast layers, VP8 screen share);
+//     the client offers and the server answers;
+//   - the "down" connection carries what it receives; the server offers and
+//     the client answers. Changes that arrive while an offer is outstanding
+//     are queued and sent in the next offer.
+//
+// Forwarding. Every published track becomes a publication in the room the
+// moment the publisher's offer is applied (not when its first packet
+// arrives), and a joining participant takes its snapshot of publications
+// under the same lock that registers it, so a join racing a publish never
+// loses a stream. Each subscriber gets its own outgoing track per
+// publication (a downTrack) with its own sequence-number and timestamp
+// rewriting, so each can receive a different simulcast layer. Packets reach
+// a subscriber through its own bounded queue and writer goroutine: a
+// subscriber that cannot keep up loses packets (video until the next
+// keyframe) and never slows the others.
+//
+// Repair and feedback. Pion's NACK generator runs on up connections and its
+// NACK responder on down connections; receiver and sender reports flow on
+// both; TWCC feedback goes to publishers so browsers can size their
+// encoders. Keyframe requests (subscriber connected, subscriber PLI/FIR,
+// layer switch, congestion drop) are throttled to one per 500 ms per
+// publisher layer, with a trailing request so none is lost.
+//
+// Weak links. A per-subscriber controller picks one of four levels from the
+// subscriber's reported loss and REMB: high layer, low layer, screen share
+// only, audio only. Screen shares are served before cameras. A participant
+// may also choose audio only.
+//
+// Speakers are detected on the server from the RFC 6464 audio-level header
+// extension.
+//
+// Concurrency. Each Participant's signaling and PeerConnection state is owned
+// by its loop goroutine; everyone else posts closures to it. Room state is
+// guarded by Room.mu; callbacks are made after unlocking. Every goroutine the
+// package starts is owned by a Participant, a Room or the Engine and is
+// waited for when its owner closes.
+//
+// sfu imports nothing from CommuneHub; package meetings adapts it to
+// websockets, access control and the bus.
+package sfu

@@ -1,0 +1,288 @@
+package sfu
+
+import (
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/pion/rtcp"
+	"github.com/pion/rtp"
+	"github.com/pion/webrtc/v4"
+)
+
+// downTrack is one publication as sent to one subscriber. It implements
+// webrtc.TrackLocal so that each subscriber has its own SSRC, sequence
+// numbers and timestamps, and so can be switched between simulcast layers
+// on its own.
+//
+// The munging state below "writer-owned" is touched only by the
+// subscriber's writer goroutine.
+type downTrack struct {
+	pub *publication
+	sub *Participant
+
+	target atomic.Int32 // wanted layer, -1 off; set by the subscriber's loop
+	cur    atomic.Int32 // layer being sent, -1 none; mirrored for readers
+	kick   atomic.Bool  // congestion drop: restart at the next keyframe
+
+	mu  sync.Mutex // guards the binding
+	ws  webrtc.TrackLocalWriter
+	ssrc uint32
+	pt   uint8
+	codec webrtc.RTPCodecParameters
+
+	bound atomic.Bool
+
+	sender      *webrtc.RTPSender
+	transceiver *webrtc.RTPTransceiver
+	fresh       bool // added in the negotiation now in flight (loop-owned)
+
+	packets, bytes, drops, nacks, plis atomic.Uint64
+	firstWrite                         atomic.Int64 // unix ns of the first packet sent
+
+	// writer-owned
+	started   bool
+	curLayer  int
+	epoch     uint64 // first extended seq of the current layer epoch
+	lastIn    uint64
+	seqBase   uint64 // out = in + seqBase - skipsBefore(in)
+	skips     []uint64
+	lastOut   uint64
+	tsOff     uint32
+	lastTS    uint32
+	lastWrite int64
+	clock     uint32
+}
+
+func newDownTrack(pub *publication, sub *Participant) *downTrack {
+	dt := &downTrack{pub: pub, sub: sub, curLayer: -1}
+	dt.cur.Store(-1)
+	dt.target.Store(-1)
+	if pub.kind == kindAudio {
+		dt.target.Store(0)
+		dt.clock = 48000
+	} else {
+		dt.clock = 90000
+	}
+	return dt
+}
+
+// ID implements webrtc.TrackLocal: the publication id.
+func (dt *downTrack) ID() string { return dt.pub.id }
+
+// RID implements webrtc.TrackLocal.
+func (dt *downTrack) RID() string { return "" }
+
+// StreamID implements webrtc.TrackLocal: the publishing participant, so a
+// browser groups its audio and camera in one MediaStream.
+func (dt *downTrack) StreamID() string { return dt.pub.owner.info.ID }
+
+// Kind implements webrtc.TrackLocal.
+func (dt *downTrack) Kind() webrtc.RTPCodecType {
+	if dt.pub.kind == kindAudio {
+		return webrtc.RTPCodecTypeAudio
+	}
+	return webrtc.RTPCodecTypeVideo
+}
+
+// Bind implements webrtc.TrackLocal; Pion calls it once the subscriber's
+// answer is applied.
+func (dt *downTrack) Bind(ctx webrtc.TrackLocalContext) (webrtc.RTPCodecParameters, error) {
+	want := webrtc.MimeTypeVP8
+	if dt.pub.kind == kindAudio {
+		want = webrtc.MimeTypeOpus
+	}
+	for _, c := range ctx.CodecParameters() {
+		if strings.EqualFold(c.MimeType, want) {
+			dt.mu.Lock()
+			dt.ws, dt.ssrc, dt.pt, dt.codec = ctx.WriteStream(), uint32(ctx.SSRC()), uint8(c.PayloadType), c
+			dt.mu.Unlock()
+			dt.bound.Store(true)
+			return c, nil
+		}
+	}
+	return webrtc.RTPCodecParameters{}, webrtc.ErrUnsupportedCodec
+}
+
+// Unbind implements webrtc.TrackLocal.
+func (dt *downTrack) Unbind(webrtc.TrackLocalContext) error {
+	dt.bound.Store(false)
+	dt.mu.Lock()
+	dt.ws = nil
+	dt.mu.Unlock()
+	return nil
+}
+
+// wants is the reader-side filter: is a packet of this layer useful?
+func (dt *downTrack) wants(layer int8) bool {
+	l := int32(layer)
+	return l == dt.cur.Load() || l == dt.target.Load()
+}
+
+// setTarget is called by the subscriber's loop when the layer it should
+// receive changes; switching happens at the next keyframe of that layer.
+func (dt *downTrack) setTarget(layer int) {
+	if int(dt.target.Swap(int32(layer))) != layer && layer >= 0 {
+		dt.pub.requestKeyframe(layer)
+	}
+}
+
+// requestKeyframe asks the publisher of the layer being sent (or wanted)
+// for a keyframe, through its throttle.
+func (dt *downTrack) requestKeyframe() {
+	l := int(dt.cur.Load())
+	if l < 0 {
+		l = int(dt.target.Load())
+	}
+	if l >= 0 {
+		dt.pub.requestKeyframe(l)
+	}
+}
+
+// write sends p to the subscriber, choosing, switching and renumbering
+// layers. Called only by the subscriber's writer goroutine.
+func (dt *downTrack) write(p *packet) {
+	if !dt.bound.Load() || !dt.sub.downConnected.Load() {
+		return // not negotiated or not connected yet: the first keyframe comes after
+	}
+	target := int(dt.target.Load())
+	if target < 0 {
+		if dt.curLayer >= 0 {
+			dt.curLayer = -1
+			dt.cur.Store(-1)
+		}
+		return
+	}
+	if dt.kick.Swap(false) && dt.pub.kind == kindVideo {
+		dt.curLayer = -1 // a congestion drop broke the frame: restart at a keyframe
+		dt.cur.Store(-1)
+		dt.pub.requestKeyframe(target)
+	}
+	layer := int(p.layer)
+	if layer != dt.curLayer {
+		if layer != target || !p.keyframe {
+			return
+		}
+		dt.startEpoch(p)
+	} else if p.ext < dt.epoch {
+		return // from before the switch
+	}
+	if p.padOnly {
+		if p.ext > dt.lastIn {
+			dt.skips = append(dt.skips, p.ext)
+			if len(dt.skips) > 64 {
+				dt.skips = dt.skips[len(dt.skips)-64:]
+			}
+			dt.lastIn = p.ext
+		}
+		return
+	}
+	out := p.ext + dt.seqBase - dt.skipsBefore(p.ext)
+	if p.ext > dt.lastIn {
+		dt.lastIn = p.ext
+	}
+	if out > dt.lastOut {
+		dt.lastOut = out
+	}
+	dt.mu.Lock()
+	ws, ssrc, pt := dt.ws, dt.ssrc, dt.pt
+	dt.mu.Unlock()
+	if ws == nil {
+		return
+	}
+	h := &rtp.Header{ // fresh per write: Pion's NACK history keeps the pointer
+		Version:        2,
+		Marker:         p.hdr.Marker,
+		PayloadType:    pt,
+		SequenceNumber: uint16(out),
+		Timestamp:      p.hdr.Timestamp + dt.tsOff,
+		SSRC:           ssrc,
+		CSRC:           p.hdr.CSRC,
+	}
+	if ts := h.Timestamp; int32(ts-dt.lastTS) > 0 || dt.lastWrite == 0 {
+		dt.lastTS = ts
+	}
+	if _, err := ws.WriteRTP(h, p.payload); err != nil {
+		return
+	}
+	now := time.Now().UnixNano()
+	dt.lastWrite = now
+	if dt.packets.Add(1) == 1 {
+		dt.firstWrite.Store(now)
+	}
+	dt.bytes.Add(uint64(len(p.payload) + 12))
+}
+
+// startEpoch begins sending layer p.layer at keyframe p, continuing the
+// outgoing sequence numbers and timestamps without a gap.
+func (dt *downTrack) startEpoch(p *packet) {
+	now := time.Now().UnixNano()
+	dt.epoch = p.ext
+	dt.lastIn = p.ext - 1
+	dt.skips = dt.skips[:0]
+	if !dt.started {
+		dt.started = true
+		dt.seqBase = 0
+		dt.lastOut = p.ext - 1
+		dt.tsOff = 0
+	} else {
+		dt.seqBase = dt.lastOut + 1 - p.ext
+		gap := uint32(1)
+		if dt.lastWrite != 0 {
+			gap = max(1, uint32(float64(now-dt.lastWrite)/1e9*float64(dt.clock)))
+		}
+		dt.tsOff = dt.lastTS + gap - p.hdr.Timestamp
+	}
+	dt.curLayer = int(p.layer)
+	dt.cur.Store(int32(p.layer))
+}
+
+func (dt *downTrack) skipsBefore(ext uint64) uint64 {
+	var n uint64
+	for _, s := range dt.skips {
+		if s < ext {
+			n++
+		}
+	}
+	return n
+}
+
+// rtcpLoop reads the subscriber's feedback for this track until the sender
+// stops: PLI/FIR become keyframe requests, receiver reports feed the link
+// estimate. Reading is also what lets Pion's NACK responder work.
+func (dt *downTrack) rtcpLoop() {
+	dt.mu.Lock()
+	ssrc := dt.ssrc
+	dt.mu.Unlock()
+	for {
+		pkts, _, err := dt.sender.ReadRTCP()
+		if err != nil {
+			return
+		}
+		for _, pkt := range pkts {
+			switch r := pkt.(type) {
+			case *rtcp.PictureLossIndication, *rtcp.FullIntraRequest:
+				dt.plis.Add(1)
+				dt.requestKeyframe()
+			case *rtcp.ReceiverReport:
+				for _, rep := range r.Reports {
+					if ssrc == 0 {
+						dt.mu.Lock()
+						ssrc = dt.ssrc
+						dt.mu.Unlock()
+					}
+					if rep.SSRC == ssrc {
+						dt.sub.link.report(rep, dt.pub.kind == kindVideo)
+					}
+				}
+			case *rtcp.ReceiverEstimatedMaximumBitrate:
+				dt.sub.link.remb(uint64(r.Bitrate))
+			case *rtcp.TransportLayerNack:
+				for _, n := range r.Nacks {
+					dt.nacks.Add(uint64(len(n.PacketList())))
+				}
+			}
+		}
+	}
+}

@@ -1,0 +1,387 @@
+package sfu
+
+import (
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/pion/ice/v4"
+	"github.com/pion/interceptor"
+	"github.com/pion/interceptor/pkg/nack"
+	"github.com/pion/interceptor/pkg/report"
+	"github.com/pion/interceptor/pkg/twcc"
+	"github.com/pion/sdp/v3"
+	"github.com/pion/webrtc/v4"
+)
+
+// Payload types and codecs: one codec per kind keeps forwarding a copy.
+const (
+	ptOpus = 111
+	ptVP8  = 96
+)
+
+// ErrClosed is returned by operations on a closed Engine, Room or Participant.
+var ErrClosed = errors.New("sfu: closed")
+
+// Hooks are the Engine's outward callbacks. Each must return quickly and
+// must not call back into the Engine synchronously.
+type Hooks struct {
+	// OnState is called after a room's members, publications, mutes or
+	// speakers change, and with an empty participant list when the room
+	// closes.
+	OnState func(RoomState)
+}
+
+// Engine owns the ICE sockets, the two Pion APIs (publishing and
+// subscribing) and the rooms.
+type Engine struct {
+	cfg   Config
+	log   *slog.Logger
+	hooks Hooks
+
+	up, down *webrtc.API
+	udpMux   ice.UDPMux
+	tcpMux   ice.TCPMux
+	tcpLn    net.Listener
+
+	mu     sync.Mutex
+	rooms  map[string]*Room
+	closed bool
+}
+
+// New opens the media sockets and returns an Engine. Close releases them.
+func New(cfg Config, hooks Hooks, log *slog.Logger) (*Engine, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	cfg.setDefaults()
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	e := &Engine{cfg: cfg, log: log, hooks: hooks, rooms: map[string]*Room{}}
+	if err := e.openSockets(); err != nil {
+		e.closeSockets()
+		return nil, err
+	}
+	se, err := e.settingEngine()
+	if err != nil {
+		e.closeSockets()
+		return nil, err
+	}
+	if e.up, err = newUpAPI(se); err != nil {
+		e.closeSockets()
+		return nil, err
+	}
+	if e.down, err = newDownAPI(se); err != nil {
+		e.closeSockets()
+		return nil, err
+	}
+	return e, nil
+}
+
+func (e *Engine) openSockets() error {
+	lf := pionLoggerFactory{log: e.log}
+	if e.cfg.ListenIP != "" || e.cfg.UDPPort == 0 {
+		ip := e.cfg.ListenIP
+		if ip == "" {
+			ip = "127.0.0.1"
+		}
+		conn, err := net.ListenUDP("udp", &net.UDPAddr{IP: net.ParseIP(ip), Port: e.cfg.UDPPort})
+		if err != nil {
+			return fmt.Errorf("media udp port %d: %w", e.cfg.UDPPort, err)
+		}
+		_ = conn.SetReadBuffer(4 << 20)
+		_ = conn.SetWriteBuffer(4 << 20)
+		e.udpMux = webrtc.NewICEUDPMux(lf.NewLogger("udpmux"), conn)
+	} else {
+		opts := []ice.UDPMuxFromPortOption{
+			ice.UDPMuxFromPortWithLogger(lf.NewLogger("udpmux")),
+			ice.UDPMuxFromPortWithReadBufferSize(4 << 20),
+			ice.UDPMuxFromPortWithWriteBufferSize(4 << 20),
+			ice.UDPMuxFromPortWithNetworks(ice.NetworkTypeUDP4),
+		}
+		if e.cfg.Loopback {
+			opts = append(opts, ice.UDPMuxFromPortWithLoopback())
+		}
+		m, err := ice.NewMultiUDPMuxFromPort(e.cfg.UDPPort, opts...)
+		if err != nil {
+			return fmt.Errorf("media udp port %d: %w", e.cfg.UDPPort, err)
+		}
+		e.udpMux = m
+	}
+	if e.cfg.TCPPort != 0 {
+		port := e.cfg.TCPPort
+		if port < 0 {
+			port = 0
+		}
+		ln, err := net.Listen("tcp", net.JoinHostPort(e.cfg.ListenIP, strconv.Itoa(port)))
+		if err != nil {
+			return fmt.Errorf("media ice-tcp port %d: %w", e.cfg.TCPPort, err)
+		}
+		e.tcpLn = ln
+		e.tcpMux = ice.NewTCPMuxDefault(ice.TCPMuxParams{
+			Listener:        ln,
+			Logger:          lf.NewLogger("tcpmux"),
+			ReadBufferSize:  64,
+			WriteBufferSize: 1 << 20, // beyond this a slow TCP peer loses packets instead of blocking
+		})
+	}
+	return nil
+}
+
+func (e *Engine) closeSockets() {
+	if e.udpMux != nil {
+		_ = e.udpMux.Close()
+	}
+	if e.tcpMux != nil {
+		_ = e.tcpMux.Close()
+	}
+	if e.tcpLn != nil {
+		_ = e.tcpLn.Close()
+	}
+}
+
+func (e *Engine) settingEngine() (webrtc.SettingEngine, error) {
+	var se webrtc.SettingEngine
+	se.LoggerFactory = pionLoggerFactory{log: e.log}
+	se.SetICEUDPMux(e.udpMux)
+	types := []webrtc.NetworkType{webrtc.NetworkTypeUDP4}
+	if e.tcpMux != nil {
+		se.SetICETCPMux(e.tcpMux)
+		types = append(types, webrtc.NetworkTypeTCP4)
+	}
+	se.SetNetworkTypes(types)
+	se.SetICEMulticastDNSMode(ice.MulticastDNSModeDisabled)
+	se.SetIncludeLoopbackCandidate(e.cfg.Loopback)
+	se.SetICETimeouts(e.cfg.DisconnectedTimeout, e.cfg.FailedTimeout, 0)
+	// Pion retransmits a lost DTLS flight after 1 s; the first flight is
+	// often lost while the other side's ICE is not yet up, which made every
+	// join a second slower. Browsers start near 50 ms too.
+	se.SetDTLSRetransmissionInterval(100 * time.Millisecond)
+	if len(e.cfg.PublicIPs) > 0 {
+		err := se.SetICEAddressRewriteRules(webrtc.ICEAddressRewriteRule{
+			External:        e.cfg.PublicIPs,
+			AsCandidateType: webrtc.ICECandidateTypeHost,
+			Mode:            webrtc.ICEAddressRewriteAppend,
+		})
+		if err != nil {
+			return se, fmt.Errorf("public ips: %w", err)
+		}
+	}
+	return se, nil
+}
+
+// newUpAPI is the API for publishing connections: it receives, generates
+// NACKs and receiver reports, and sends TWCC feedback so the browser's
+// congestion controller can size its simulcast layers.
+func newUpAPI(se webrtc.SettingEngine) (*webrtc.API, error) {
+	m := &webrtc.MediaEngine{}
+	if err := registerCodecs(m, true); err != nil {
+		return nil, err
+	}
+	for _, x := range []struct {
+		uri  string
+		kind webrtc.RTPCodecType
+	}{
+		{sdp.AudioLevelURI, webrtc.RTPCodecTypeAudio},
+		{sdp.SDESMidURI, webrtc.RTPCodecTypeAudio},
+		{sdp.SDESMidURI, webrtc.RTPCodecTypeVideo},
+		{sdp.SDESRTPStreamIDURI, webrtc.RTPCodecTypeVideo},
+		{sdp.SDESRepairRTPStreamIDURI, webrtc.RTPCodecTypeVideo},
+	} {
+		if err := m.RegisterHeaderExtension(webrtc.RTPHeaderExtensionCapability{URI: x.uri}, x.kind); err != nil {
+			return nil, err
+		}
+	}
+	ir := &interceptor.Registry{}
+	gen, err := nack.NewGeneratorInterceptor(nack.GeneratorInterval(50 * 1e6))
+	if err != nil {
+		return nil, err
+	}
+	ir.Add(gen)
+	rr, err := report.NewReceiverInterceptor()
+	if err != nil {
+		return nil, err
+	}
+	ir.Add(rr)
+	tw, err := twcc.NewSenderInterceptor()
+	if err != nil {
+		return nil, err
+	}
+	ir.Add(tw)
+	return webrtc.NewAPI(webrtc.WithMediaEngine(m), webrtc.WithInterceptorRegistry(ir), webrtc.WithSettingEngine(se)), nil
+}
+
+// newDownAPI is the API for subscribing connections: it answers NACKs from
+// a per-stream history (sharing payloads, not copying them) and sends
+// sender reports. Header extensions are not forwarded.
+func newDownAPI(se webrtc.SettingEngine) (*webrtc.API, error) {
+	m := &webrtc.MediaEngine{}
+	if err := registerCodecs(m, false); err != nil {
+		return nil, err
+	}
+	ir := &interceptor.Registry{}
+	resp, err := nack.NewResponderInterceptor(nack.ResponderSize(512), nack.DisableCopy())
+	if err != nil {
+		return nil, err
+	}
+	ir.Add(resp)
+	sr, err := report.NewSenderInterceptor()
+	if err != nil {
+		return nil, err
+	}
+	ir.Add(sr)
+	return webrtc.NewAPI(webrtc.WithMediaEngine(m), webrtc.WithInterceptorRegistry(ir), webrtc.WithSettingEngine(se)), nil
+}
+
+func registerCodecs(m *webrtc.MediaEngine, up bool) error {
+	videoFB := []webrtc.RTCPFeedback{{Type: "nack"}, {Type: "nack", Parameter: "pli"}, {Type: "ccm", Parameter: "fir"}}
+	var audioFB []webrtc.RTCPFeedback
+	if up {
+		videoFB = append(videoFB, webrtc.RTCPFeedback{Type: webrtc.TypeRTCPFBTransportCC})
+		audioFB = append(audioFB, webrtc.RTCPFeedback{Type: webrtc.TypeRTCPFBTransportCC})
+	} else {
+		videoFB = append(videoFB, webrtc.RTCPFeedback{Type: webrtc.TypeRTCPFBGoogREMB})
+	}
+	if err := m.RegisterCodec(webrtc.RTPCodecParameters{
+		RTPCodecCapability: webrtc.RTPCodecCapability{
+			MimeType: webrtc.MimeTypeOpus, ClockRate: 48000, Channels: 2,
+			SDPFmtpLine: "minptime=10;useinbandfec=1", RTCPFeedback: audioFB,
+		},
+		PayloadType: ptOpus,
+	}, webrtc.RTPCodecTypeAudio); err != nil {
+		return err
+	}
+	if err := m.RegisterCodec(webrtc.RTPCodecParameters{
+		RTPCodecCapability: webrtc.RTPCodecCapability{
+			MimeType: webrtc.MimeTypeVP8, ClockRate: 90000, RTCPFeedback: videoFB,
+		},
+		PayloadType: ptVP8,
+	}, webrtc.RTPCodecTypeVideo); err != nil {
+		return err
+	}
+	if up {
+		if err := m.RegisterHeaderExtension(webrtc.RTPHeaderExtensionCapability{URI: sdp.TransportCCURI}, webrtc.RTPCodecTypeVideo); err != nil {
+			return err
+		}
+		if err := m.RegisterHeaderExtension(webrtc.RTPHeaderExtensionCapability{URI: sdp.TransportCCURI}, webrtc.RTPCodecTypeAudio); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// ICEServers returns the STUN/TURN servers clients should use.
+func (e *Engine) ICEServers() []ICEServer { return append([]ICEServer(nil), e.cfg.ICEServers...) }
+
+// UDPAddrs returns the local addresses of the media UDP mux.
+func (e *Engine) UDPAddrs() []net.Addr { return e.udpMux.GetListenAddresses() }
+
+// TCPAddr returns the ICE-TCP listener address, or nil when disabled.
+func (e *Engine) TCPAddr() net.Addr {
+	if e.tcpLn == nil {
+		return nil
+	}
+	return e.tcpLn.Addr()
+}
+
+func (e *Engine) pionICEServers() []webrtc.ICEServer {
+	out := make([]webrtc.ICEServer, 0, len(e.cfg.ICEServers))
+	for _, s := range e.cfg.ICEServers {
+		ws := webrtc.ICEServer{URLs: s.URLs, Username: s.Username}
+		if s.Credential != "" {
+			ws.Credential = s.Credential
+		}
+		out = append(out, ws)
+	}
+	return out
+}
+
+// room returns the open room id, creating it when needed.
+func (e *Engine) room(id string) (*Room, error) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if e.closed {
+		return nil, ErrClosed
+	}
+	r := e.rooms[id]
+	if r == nil || r.isClosed() {
+		r = newRoom(e, id)
+		e.rooms[id] = r
+	}
+	return r, nil
+}
+
+// forget drops r from the room table when it is still the current room of
+// its id.
+func (e *Engine) forget(r *Room) {
+	e.mu.Lock()
+	if e.rooms[r.id] == r {
+		delete(e.rooms, r.id)
+	}
+	e.mu.Unlock()
+}
+
+// Rooms returns the ids of the rooms that have participants.
+func (e *Engine) Rooms() []string {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	ids := make([]string, 0, len(e.rooms))
+	for id := range e.rooms {
+		ids = append(ids, id)
+	}
+	return ids
+}
+
+// Stats returns the statistics of a room, and false when no such room is open.
+func (e *Engine) Stats(id string) (RoomStats, bool) {
+	e.mu.Lock()
+	r := e.rooms[id]
+	e.mu.Unlock()
+	if r == nil {
+		return RoomStats{}, false
+	}
+	return r.Stats(), true
+}
+
+// Room returns the open room id, or nil.
+func (e *Engine) Room(id string) *Room {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	return e.rooms[id]
+}
+
+// Close closes every participant and room, waits for their goroutines and
+// releases the sockets.
+func (e *Engine) Close() error {
+	e.mu.Lock()
+	if e.closed {
+		e.mu.Unlock()
+		return nil
+	}
+	e.closed = true
+	rooms := make([]*Room, 0, len(e.rooms))
+	for _, r := range e.rooms {
+		rooms = append(rooms, r)
+	}
+	e.mu.Unlock()
+	for _, r := range rooms {
+		r.closeAll()
+	}
+	e.closeSockets()
+	return nil
+}
+
+func validICEURL(u string) bool {
+	for _, p := range []string{"stun:", "stuns:", "turn:", "turns:"} {
+		if strings.HasPrefix(u, p) && len(u) > len(p) {
+			return true
+		}
+	}
+	return false
+}
