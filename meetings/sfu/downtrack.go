@@ -26,10 +26,10 @@ type downTrack struct {
 	cur    atomic.Int32 // layer being sent, -1 none; mirrored for readers
 	kick   atomic.Bool  // congestion drop: restart at the next keyframe
 
-	mu  sync.Mutex // guards the binding
-	ws  webrtc.TrackLocalWriter
-	ssrc uint32
-	pt   uint8
+	mu    sync.Mutex // guards the binding
+	ws    webrtc.TrackLocalWriter
+	ssrc  uint32
+	pt    uint8
 	codec webrtc.RTPCodecParameters
 
 	bound atomic.Bool

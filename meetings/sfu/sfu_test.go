@@ -120,4 +120,3 @@ func TestThreeParticipantsReceiveEachOther(t *testing.T) {
 		}
 	}
 }
-

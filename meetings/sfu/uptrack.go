@@ -47,7 +47,7 @@ type publication struct {
 	muted  atomic.Bool
 	meter  levelMeter
 
-	subsMu sync.Mutex                  // serialises updates of subs
+	subsMu sync.Mutex                   // serialises updates of subs
 	subs   atomic.Pointer[[]*downTrack] // copy-on-write, read per packet
 
 	mu     sync.Mutex

@@ -102,13 +102,13 @@ type inMsg struct {
 
 // sender is one published RTP stream (a layer).
 type sender struct {
-	track  *webrtc.TrackLocalStaticRTP
-	rid    string
-	midID  uint8
-	ridID  uint8
-	lvlID  uint8
-	mid    string
-	seq    uint16
+	track   *webrtc.TrackLocalStaticRTP
+	rid     string
+	midID   uint8
+	ridID   uint8
+	lvlID   uint8
+	mid     string
+	seq     uint16
 	bitrate int
 	counter uint32
 }
@@ -816,7 +816,12 @@ func (b *Bot) StartScreen() error {
 	}
 	b.drainRTCP(s, "")
 	vs := &sender{track: t, bitrate: b.cfg.VideoBitrate}
-	return b.reoffer(func(mid string) { vs.mid = mid; b.mu.Lock(); b.videoSenders = append(b.videoSenders, vs); b.mu.Unlock() }, s)
+	return b.reoffer(func(mid string) {
+		vs.mid = mid
+		b.mu.Lock()
+		b.videoSenders = append(b.videoSenders, vs)
+		b.mu.Unlock()
+	}, s)
 }
 
 func (b *Bot) removeVideo(id string) error {
