@@ -11,6 +11,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/gofiber/fiber/v2"
 )
 
 // Config is every setting of the hub. Defaults live in DefaultConfig; each
@@ -30,6 +32,8 @@ type Config struct {
 	SessionTTL   time.Duration // idle lifetime of a login session
 	InstanceID   string        // this hub instance's id (several hubs on one database)
 	PublicURL    string        // how browsers reach this instance, e.g. http://10.0.0.5:8080
+
+	appHook func(*fiber.App) // tests: sees the wired app before it listens
 }
 
 // DefaultConfig returns the defaults, in one place.
@@ -47,9 +51,15 @@ func DefaultConfig() Config {
 	}
 }
 
+// defaultDataDir is /var/lib/communehub for root (an embedded PostgreSQL
+// then runs as the postgres user, who cannot enter /root), else the user's
+// data directory.
 func defaultDataDir() string {
-	if d, err := os.UserConfigDir(); err == nil && d != "" {
-		return filepath.Join(d, "communehub")
+	if os.Geteuid() == 0 {
+		return "/var/lib/communehub"
+	}
+	if d, err := os.UserHomeDir(); err == nil && d != "" {
+		return filepath.Join(d, ".local", "share", "communehub")
 	}
 	return "communehub-data"
 }

@@ -82,6 +82,9 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger, stdout io.Writer) er
 		}
 	}
 
+	if cfg.appHook != nil {
+		cfg.appHook(app)
+	}
 	ln, err := net.Listen("tcp", cfg.Addr)
 	if err != nil {
 		return fmt.Errorf("listen on %s (COMMUNEHUB_ADDR): %w", cfg.Addr, err)

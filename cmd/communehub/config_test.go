@@ -1,0 +1,70 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"strings"
+	"testing"
+	"time"
+)
+
+func env(m map[string]string) func(string) string { return func(k string) string { return m[k] } }
+
+func TestConfigDefaultsEnvAndFlags(t *testing.T) {
+	cfg, rest, err := ParseConfig([]string{"--addr", "127.0.0.1:9000", "--demo", "migrate"},
+		env(map[string]string{"COMMUNEHUB_ADDR": ":7000", "COMMUNEHUB_LOG_LEVEL": "debug", "COMMUNEHUB_SESSION_TTL": "2h"}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cfg.Addr != "127.0.0.1:9000" {
+		t.Errorf("flag should override env: addr = %q", cfg.Addr)
+	}
+	if cfg.LogLevel != "debug" || cfg.SessionTTL != 2*time.Hour || !cfg.Demo {
+		t.Errorf("cfg = %+v", cfg)
+	}
+	if len(rest) != 1 || rest[0] != "migrate" {
+		t.Errorf("rest = %v", rest)
+	}
+	def := DefaultConfig()
+	if def.Addr != ":8080" || def.MQTTListen != "127.0.0.1:1883" {
+		t.Errorf("defaults = %+v", def)
+	}
+}
+
+func TestBadConfigExitsTwoNamingTheSetting(t *testing.T) {
+	tests := []struct {
+		args    []string
+		env     map[string]string
+		setting string
+	}{
+		{nil, map[string]string{"COMMUNEHUB_ADDR": "nonsense"}, "COMMUNEHUB_ADDR"},
+		{[]string{"--addr", "localhost:99999"}, nil, "COMMUNEHUB_ADDR"},
+		{nil, map[string]string{"COMMUNEHUB_DATABASE_URL": "mysql://x"}, "COMMUNEHUB_DATABASE_URL"},
+		{nil, map[string]string{"COMMUNEHUB_MQTT_URL": "http://broker"}, "COMMUNEHUB_MQTT_URL"},
+		{nil, map[string]string{"COMMUNEHUB_LOG_FORMAT": "xml"}, "COMMUNEHUB_LOG_FORMAT"},
+		{nil, map[string]string{"COMMUNEHUB_DEMO": "perhaps"}, "COMMUNEHUB_DEMO"},
+		{nil, map[string]string{"COMMUNEHUB_SESSION_TTL": "10s"}, "COMMUNEHUB_SESSION_TTL"},
+		{[]string{"--session-ttl", "forever"}, nil, "COMMUNEHUB_SESSION_TTL"},
+		{nil, map[string]string{"COMMUNEHUB_ORIGINS": "ftp://x"}, "COMMUNEHUB_ORIGINS"},
+	}
+	for _, tt := range tests {
+		var stderr bytes.Buffer
+		code := Main(context.Background(), tt.args, env(tt.env), strings.NewReader(""), &bytes.Buffer{}, &stderr)
+		if code != 2 {
+			t.Errorf("%v %v: exit %d, want 2", tt.args, tt.env, code)
+		}
+		if !strings.Contains(stderr.String(), tt.setting) || !strings.Contains(stderr.String(), "accepted") {
+			t.Errorf("%v %v: message %q does not name %s and what is accepted", tt.args, tt.env, stderr.String(), tt.setting)
+		}
+	}
+}
+
+func TestUnknownCommandExitsTwo(t *testing.T) {
+	var stderr bytes.Buffer
+	if code := Main(context.Background(), []string{"frobnicate"}, env(nil), nil, &bytes.Buffer{}, &stderr); code != 2 {
+		t.Errorf("exit %d", code)
+	}
+	if code := Main(context.Background(), []string{"users", "add", "x", "--role", "king"}, env(nil), strings.NewReader("pw\n"), &bytes.Buffer{}, &stderr); code != 2 {
+		t.Errorf("bad role: exit %d", code)
+	}
+}
