@@ -1,8 +1,18 @@
 package meetings
 
 import (
+	"context"
+	"crypto/rand"
+	"crypto/sha256"
 	"embed"
+	"encoding/base64"
+	"errors"
 	"io/fs"
+	"strings"
+	"time"
+	"unicode/utf8"
+
+	"github.com/jackc/pgx/v5"
 
 	"github.com/communehub/communehub/hub"
 )
@@ -19,4 +29,430 @@ func mustSub(f fs.FS, dir string) fs.FS {
 		panic(err) // only on a programming error in the embed pattern
 	}
 	return s
+}
+
+// Meeting states.
+const (
+	MeetingScheduled = "scheduled"
+	MeetingOpen      = "open"
+	MeetingClosed    = "closed"
+	MeetingCancelled = "cancelled"
+)
+
+// Meeting is a meeting's record.
+type Meeting struct {
+	ID         int64      `json:"id"`
+	Unit       string     `json:"unit"`
+	Title      string     `json:"title"`
+	StartsAt   time.Time  `json:"starts_at"`
+	EndsAt     *time.Time `json:"ends_at"`
+	Location   string     `json:"location"`
+	Online     bool       `json:"online"`
+	Seats      int        `json:"seats"`
+	QuorumRule QuorumRule `json:"quorum_rule"`
+	PassRule   PassRule   `json:"pass_rule"`
+	State      string     `json:"state"`
+	OpenedAt   *time.Time `json:"opened_at"`
+	ClosedAt   *time.Time `json:"closed_at"`
+	LastSeq    int64      `json:"last_seq"`
+	CreatedAt  time.Time  `json:"created_at"`
+}
+
+const meetingColumns = `id, unit_code, title, starts_at, ends_at, location, online, seats, quorum_rule, pass_rule,
+	state, opened_at, closed_at, last_seq, created_at`
+
+func scanMeeting(row pgx.Row) (*Meeting, error) {
+	var m Meeting
+	err := row.Scan(&m.ID, &m.Unit, &m.Title, &m.StartsAt, &m.EndsAt, &m.Location, &m.Online, &m.Seats,
+		&m.QuorumRule, &m.PassRule, &m.State, &m.OpenedAt, &m.ClosedAt, &m.LastSeq, &m.CreatedAt)
+	if err != nil {
+		return nil, err
+	}
+	return &m, nil
+}
+
+// InviteeRole is what an invitee may do in a meeting.
+type InviteeRole string
+
+// Invitee roles: chair and members hold the seats and vote; guests may ask
+// for the floor; observers only follow.
+const (
+	RoleChair    InviteeRole = "chair"
+	RoleMember   InviteeRole = "member"
+	RoleGuest    InviteeRole = "guest"
+	RoleObserver InviteeRole = "observer"
+)
+
+// ParseInviteeRole validates a role name.
+func ParseInviteeRole(s string) (InviteeRole, error) {
+	switch r := InviteeRole(s); r {
+	case RoleChair, RoleMember, RoleGuest, RoleObserver:
+		return r, nil
+	}
+	return "", errors.New("must be chair, member, guest or observer")
+}
+
+// Invitee is a person invited to a meeting.
+type Invitee struct {
+	ID        int64       `json:"id"`
+	MeetingID int64       `json:"meeting"`
+	UserID    *int64      `json:"user_id"`
+	Username  string      `json:"username,omitempty"`
+	Name      string      `json:"name"`
+	Position  string      `json:"position"`
+	Role      InviteeRole `json:"role"`
+	Secretary bool        `json:"secretary"`
+	Guest     bool        `json:"has_invite_link"` // joins with a one-time invite link
+}
+
+// Votes reports whether the invitee holds a seat.
+func (i *Invitee) Votes() bool { return i.Role == RoleChair || i.Role == RoleMember }
+
+const inviteeColumns = `i.id, i.meeting_id, i.user_id, coalesce(u.username,''), i.name, i.position, i.role, i.secretary,
+	i.invite_hash IS NOT NULL`
+
+func scanInvitee(row pgx.Row) (*Invitee, error) {
+	var v Invitee
+	if err := row.Scan(&v.ID, &v.MeetingID, &v.UserID, &v.Username, &v.Name, &v.Position, &v.Role, &v.Secretary, &v.Guest); err != nil {
+		return nil, err
+	}
+	return &v, nil
+}
+
+// AgendaItem is one item of a meeting's agenda.
+type AgendaItem struct {
+	ID        int64  `json:"id"`
+	Position  int    `json:"position"`
+	Title     string `json:"title"`
+	Presenter string `json:"presenter,omitempty"`
+	Notes     string `json:"notes,omitempty"`
+}
+
+// MeetingInput creates or changes a meeting.
+type MeetingInput struct {
+	Unit       string     `json:"unit"`
+	Title      string     `json:"title"`
+	StartsAt   time.Time  `json:"starts_at"`
+	EndsAt     *time.Time `json:"ends_at"`
+	Location   string     `json:"location"`
+	Online     *bool      `json:"online"`
+	Seats      int        `json:"seats"`
+	QuorumRule string     `json:"quorum_rule"`
+	PassRule   string     `json:"pass_rule"`
+}
+
+func (in *MeetingInput) validate() error {
+	in.Title = strings.TrimSpace(in.Title)
+	if in.Title == "" || utf8.RuneCountInString(in.Title) > 300 {
+		return hub.FieldError("title", "is required, at most 300 characters")
+	}
+	if in.StartsAt.IsZero() {
+		return hub.FieldError("starts_at", "is required (RFC 3339 time, e.g. 2026-12-01T08:00:00+07:00)")
+	}
+	if in.EndsAt != nil && !in.EndsAt.After(in.StartsAt) {
+		return hub.FieldError("ends_at", "must be after starts_at")
+	}
+	if utf8.RuneCountInString(in.Location) > 300 {
+		return hub.FieldError("location", "at most 300 characters")
+	}
+	if in.Seats < 1 || in.Seats > 1000 {
+		return hub.FieldError("seats", "must be 1–1000: the number of seats counted for quorum and votes")
+	}
+	if in.QuorumRule == "" {
+		in.QuorumRule = string(QuorumTwoThirdsOfSeats)
+	}
+	if _, err := ParseQuorumRule(in.QuorumRule); err != nil {
+		return hub.FieldError("quorum_rule", "%v", err)
+	}
+	if in.PassRule == "" {
+		in.PassRule = string(PassMajorityOfSeats)
+	}
+	if _, err := ParsePassRule(in.PassRule); err != nil {
+		return hub.FieldError("pass_rule", "%v", err)
+	}
+	if in.Online == nil {
+		t := true
+		in.Online = &t
+	}
+	return nil
+}
+
+// CreateMeeting schedules a meeting of a commune or province.
+func (p *Proceedings) CreateMeeting(ctx context.Context, by *hub.Principal, in MeetingInput) (*Meeting, error) {
+	if err := in.validate(); err != nil {
+		return nil, err
+	}
+	if _, err := p.units.Get(ctx, in.Unit); err != nil {
+		if hub.ErrorCode(err) == hub.ENotFound {
+			return nil, hub.FieldError("unit", "no administrative unit %q", in.Unit)
+		}
+		return nil, err
+	}
+	var createdBy *int64
+	if by != nil && by.Kind == "user" {
+		createdBy = &by.ID
+	}
+	var m *Meeting
+	err := pgx.BeginFunc(ctx, p.pool, func(tx pgx.Tx) error {
+		var err error
+		m, err = scanMeeting(tx.QueryRow(ctx, `INSERT INTO meetings(unit_code, title, starts_at, ends_at, location, online, seats,
+			quorum_rule, pass_rule, created_by) VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10) RETURNING `+meetingColumns,
+			in.Unit, in.Title, in.StartsAt, in.EndsAt, in.Location, *in.Online, in.Seats, in.QuorumRule, in.PassRule, createdBy))
+		if err != nil {
+			return err
+		}
+		return p.publishUnit(ctx, tx, m.Unit)
+	})
+	return m, err
+}
+
+// UpdateMeeting changes a meeting that has not closed.
+func (p *Proceedings) UpdateMeeting(ctx context.Context, id int64, in MeetingInput) (*Meeting, error) {
+	if err := in.validate(); err != nil {
+		return nil, err
+	}
+	var out *Meeting
+	err := p.exec(ctx, id, func(c *cmd) error {
+		if c.m.State == MeetingClosed || c.m.State == MeetingCancelled {
+			return hub.Errorf(hub.EConflict, "meeting %d is %s; its record cannot change", id, c.m.State)
+		}
+		if in.Unit != c.m.Unit {
+			return hub.FieldError("unit", "a meeting cannot move to another unit")
+		}
+		var err error
+		out, err = scanMeeting(c.tx.QueryRow(ctx, `UPDATE meetings SET title=$2, starts_at=$3, ends_at=$4, location=$5,
+			online=$6, seats=$7, quorum_rule=$8, pass_rule=$9, updated_at=now() WHERE id=$1 RETURNING `+meetingColumns,
+			id, in.Title, in.StartsAt, in.EndsAt, in.Location, *in.Online, in.Seats, in.QuorumRule, in.PassRule))
+		if err != nil {
+			return err
+		}
+		c.m = out
+		c.unitChanged = true
+		return nil
+	})
+	return out, err
+}
+
+// CancelMeeting cancels a meeting that has not opened.
+func (p *Proceedings) CancelMeeting(ctx context.Context, id int64) error {
+	return p.exec(ctx, id, func(c *cmd) error {
+		if c.m.State != MeetingScheduled {
+			return hub.Errorf(hub.EConflict, "meeting %d is %s; only a scheduled meeting can be cancelled", id, c.m.State)
+		}
+		_, err := c.tx.Exec(ctx, `UPDATE meetings SET state='cancelled', updated_at=now() WHERE id=$1`, id)
+		c.m.State = MeetingCancelled
+		c.unitChanged = true
+		return err
+	})
+}
+
+// Meeting returns a meeting's record.
+func (p *Proceedings) Meeting(ctx context.Context, id int64) (*Meeting, error) {
+	m, err := scanMeeting(p.pool.QueryRow(ctx, `SELECT `+meetingColumns+` FROM meetings WHERE id=$1`, id))
+	if errors.Is(err, pgx.ErrNoRows) {
+		return nil, hub.Errorf(hub.ENotFound, "no meeting %d", id)
+	}
+	return m, err
+}
+
+// ListMeetings lists the meetings of a unit (all units when empty) that
+// start in [from, to), soonest first.
+func (p *Proceedings) ListMeetings(ctx context.Context, unit string, from, to time.Time) ([]*Meeting, error) {
+	rows, err := p.pool.Query(ctx, `SELECT `+meetingColumns+` FROM meetings
+		WHERE ($1 = '' OR unit_code = $1) AND starts_at >= $2 AND starts_at < $3 ORDER BY starts_at, id LIMIT 500`, unit, from, to)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	out := []*Meeting{}
+	for rows.Next() {
+		m, err := scanMeeting(rows)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, m)
+	}
+	return out, rows.Err()
+}
+
+// MeetingsOf lists the meetings a user is invited to, from a time on.
+func (p *Proceedings) MeetingsOf(ctx context.Context, userID int64, from time.Time) ([]*Meeting, error) {
+	rows, err := p.pool.Query(ctx, `SELECT `+meetingColumns+` FROM meetings
+		WHERE id IN (SELECT meeting_id FROM meeting_invitees WHERE user_id=$1) AND (starts_at >= $2 OR state='open')
+		ORDER BY starts_at, id LIMIT 200`, userID, from)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	out := []*Meeting{}
+	for rows.Next() {
+		m, err := scanMeeting(rows)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, m)
+	}
+	return out, rows.Err()
+}
+
+// InviteeInput invites someone: a user of the hub (UserID or Username), or
+// a guest by name who gets a one-time invite link.
+type InviteeInput struct {
+	UserID    int64  `json:"user_id"`
+	Username  string `json:"username"`
+	Name      string `json:"name"`
+	Position  string `json:"position"`
+	Role      string `json:"role"`
+	Secretary bool   `json:"secretary"`
+}
+
+// Invite adds an invitee. For a guest without an account it returns the
+// invite token, shown once (only its SHA-256 is stored).
+func (p *Proceedings) Invite(ctx context.Context, meetingID int64, in InviteeInput) (inv *Invitee, token string, err error) {
+	role, rerr := ParseInviteeRole(in.Role)
+	if rerr != nil {
+		return nil, "", hub.FieldError("role", "%v", rerr)
+	}
+	in.Name = strings.TrimSpace(in.Name)
+	if utf8.RuneCountInString(in.Name) > 200 || utf8.RuneCountInString(in.Position) > 200 {
+		return nil, "", hub.FieldError("name", "name and position are at most 200 characters")
+	}
+	err = p.exec(ctx, meetingID, func(c *cmd) error {
+		if c.m.State == MeetingClosed || c.m.State == MeetingCancelled {
+			return hub.Errorf(hub.EConflict, "meeting %d is %s; invitees cannot change", meetingID, c.m.State)
+		}
+		var userID *int64
+		if in.UserID != 0 || in.Username != "" {
+			var id int64
+			var username, display string
+			err := c.tx.QueryRow(ctx, `SELECT id, username, display_name FROM users
+				WHERE (id=$1 OR ($1=0 AND username=$2)) AND NOT disabled`, in.UserID, in.Username).Scan(&id, &username, &display)
+			if errors.Is(err, pgx.ErrNoRows) {
+				return hub.FieldError("username", "no active user %q (id %d)", in.Username, in.UserID)
+			}
+			if err != nil {
+				return err
+			}
+			userID = &id
+			if in.Name == "" {
+				in.Name = display
+				if in.Name == "" {
+					in.Name = username
+				}
+			}
+		} else {
+			if in.Name == "" {
+				return hub.FieldError("name", "a guest needs a name (or give username to invite a user)")
+			}
+			token = newInviteToken()
+		}
+		var hash []byte
+		if token != "" {
+			h := sha256.Sum256([]byte(token))
+			hash = h[:]
+		}
+		var id int64
+		err := c.tx.QueryRow(ctx, `INSERT INTO meeting_invitees(meeting_id, user_id, name, position, role, secretary, invite_hash)
+			VALUES ($1,$2,$3,$4,$5,$6,$7) RETURNING id`, meetingID, userID, in.Name, in.Position, role, in.Secretary, hash).Scan(&id)
+		if err != nil {
+			return inviteConflict(err)
+		}
+		inv, err = scanInvitee(c.tx.QueryRow(ctx, `SELECT `+inviteeColumns+` FROM meeting_invitees i
+			LEFT JOIN users u ON u.id=i.user_id WHERE i.id=$1`, id))
+		if err != nil {
+			return err
+		}
+		c.invitees[inv.ID] = inv
+		return nil
+	})
+	return inv, token, err
+}
+
+func inviteConflict(err error) error {
+	s := err.Error()
+	switch {
+	case strings.Contains(s, "meeting_invitees_one_chair"):
+		return hub.Errorf(hub.EConflict, "the meeting already has a chair")
+	case strings.Contains(s, "meeting_invitees_one_secretary"):
+		return hub.Errorf(hub.EConflict, "the meeting already has a secretary")
+	case strings.Contains(s, "meeting_invitees_meeting_id_user_id_key"):
+		return hub.Errorf(hub.EConflict, "this user is already invited")
+	}
+	return err
+}
+
+func newInviteToken() string {
+	b := make([]byte, 24)
+	rand.Read(b) // never fails (Go 1.24+)
+	return "mtg_" + base64.RawURLEncoding.EncodeToString(b)
+}
+
+// Uninvite removes an invitee before the meeting opens.
+func (p *Proceedings) Uninvite(ctx context.Context, meetingID, inviteeID int64) error {
+	return p.exec(ctx, meetingID, func(c *cmd) error {
+		if c.m.State != MeetingScheduled {
+			return hub.Errorf(hub.EConflict, "meeting %d is %s; invitees can be removed only before it opens", meetingID, c.m.State)
+		}
+		tag, err := c.tx.Exec(ctx, `DELETE FROM meeting_invitees WHERE id=$1 AND meeting_id=$2`, inviteeID, meetingID)
+		if err == nil && tag.RowsAffected() == 0 {
+			return hub.Errorf(hub.ENotFound, "no invitee %d in meeting %d", inviteeID, meetingID)
+		}
+		delete(c.invitees, inviteeID)
+		return err
+	})
+}
+
+// Invitees lists a meeting's invitees: chair first, then members, guests, observers.
+func (p *Proceedings) Invitees(ctx context.Context, meetingID int64) ([]*Invitee, error) {
+	return loadInvitees(ctx, p.pool, meetingID)
+}
+
+type querier interface {
+	Query(ctx context.Context, sql string, args ...any) (pgx.Rows, error)
+	QueryRow(ctx context.Context, sql string, args ...any) pgx.Row
+}
+
+func loadInvitees(ctx context.Context, q querier, meetingID int64) ([]*Invitee, error) {
+	rows, err := q.Query(ctx, `SELECT `+inviteeColumns+` FROM meeting_invitees i LEFT JOIN users u ON u.id=i.user_id
+		WHERE i.meeting_id=$1 ORDER BY array_position(ARRAY['chair','member','guest','observer'], i.role), i.id`, meetingID)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	out := []*Invitee{}
+	for rows.Next() {
+		v, err := scanInvitee(rows)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, v)
+	}
+	return out, rows.Err()
+}
+
+// InviteeForUser returns the user's invitee record in a meeting; ENotFound
+// for a meeting that does not exist, EForbidden for a user not invited.
+// The signaling websocket uses it as its access check.
+func (p *Proceedings) InviteeForUser(ctx context.Context, meetingID, userID int64) (*Invitee, error) {
+	v, err := scanInvitee(p.pool.QueryRow(ctx, `SELECT `+inviteeColumns+` FROM meeting_invitees i
+		LEFT JOIN users u ON u.id=i.user_id WHERE i.meeting_id=$1 AND i.user_id=$2`, meetingID, userID))
+	if errors.Is(err, pgx.ErrNoRows) {
+		if _, merr := p.Meeting(ctx, meetingID); merr != nil {
+			return nil, merr
+		}
+		return nil, hub.Errorf(hub.EForbidden, "you are not invited to meeting %d", meetingID)
+	}
+	return v, err
+}
+
+// InviteeForToken returns the guest whose invite token this is; EForbidden
+// when it matches no invitee of the meeting.
+func (p *Proceedings) InviteeForToken(ctx context.Context, meetingID int64, token string) (*Invitee, error) {
+	h := sha256.Sum256([]byte(token))
+	v, err := scanInvitee(p.pool.QueryRow(ctx, `SELECT `+inviteeColumns+` FROM meeting_invitees i
+		LEFT JOIN users u ON u.id=i.user_id WHERE i.meeting_id=$1 AND i.invite_hash=$2`, meetingID, h[:]))
+	if errors.Is(err, pgx.ErrNoRows) {
+		return nil, hub.Errorf(hub.EForbidden, "this invite link is not valid for meeting %d", meetingID)
+	}
+	return v, err
 }

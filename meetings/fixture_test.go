@@ -1,0 +1,162 @@
+package meetings
+
+import (
+	"context"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/communehub/communehub/hub"
+	"github.com/communehub/communehub/hub/hubtest"
+)
+
+func TestMain(m *testing.M) { hubtest.Main(m) }
+
+// testClock is a settable clock for the proceedings.
+type testClock struct {
+	mu sync.Mutex
+	t  time.Time
+}
+
+func (c *testClock) Now() time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.t
+}
+
+func (c *testClock) Advance(d time.Duration) {
+	c.mu.Lock()
+	c.t = c.t.Add(d)
+	c.mu.Unlock()
+}
+
+// fixture is a database with a scheduled meeting of commune 03244: a chair,
+// a secretary who is a member, four more members, a guest and an observer.
+type fixture struct {
+	t       *testing.T
+	ctx     context.Context
+	pool    *pgxpool.Pool
+	url     string
+	bus     *hub.Bus
+	p       *Proceedings
+	clock   *testClock
+	meeting *Meeting
+	users   map[string]int64    // username → user id
+	inv     map[string]*Invitee // username (or "guest") → invitee
+	items   []*AgendaItem
+	dataDir string
+}
+
+var fixtureStart = time.Date(2026, 12, 1, 1, 0, 0, 0, time.UTC) // 08:00 in Vietnam
+
+func newFixture(t *testing.T) *fixture {
+	t.Helper()
+	pool, url := hubtest.NewDB(t, hub.Migrations, Migrations)
+	ctx := context.Background()
+	f := &fixture{t: t, ctx: ctx, pool: pool, url: url, clock: &testClock{t: fixtureStart.Add(-24 * time.Hour)},
+		users: map[string]int64{}, inv: map[string]*Invitee{}, dataDir: t.TempDir()}
+	if _, err := pool.Exec(ctx, `INSERT INTO admin_units(code, name, level, kind, parent_code, valid_from) VALUES
+		('11','Tỉnh Điện Biên','province','tỉnh',NULL,'2025-07-01'), ('03244','Xã Sáng Nhè','commune','xã','11','2025-07-01')`); err != nil {
+		t.Fatal(err)
+	}
+	people := []struct{ user, name, pos string }{
+		{"chutich", "Lò Văn Minh", "Chủ tịch UBND xã"},
+		{"thuky", "Quàng Thị Hoa", "Công chức Văn phòng - Thống kê"},
+		{"pct1", "Mùa A Dình", "Phó Chủ tịch UBND xã"},
+		{"pct2", "Lường Văn Thắng", "Phó Chủ tịch UBND xã"},
+		{"uv1", "Cà Thị Lan", "Ủy viên UBND xã"},
+		{"uv2", "Vàng A Sử", "Ủy viên UBND xã"},
+		{"quansat", "Tòng Văn Hải", "Cán bộ Đảng ủy"},
+	}
+	for _, u := range people {
+		var id int64
+		if err := pool.QueryRow(ctx, `INSERT INTO users(username, display_name, role, password_hash) VALUES ($1,$2,'officer','x') RETURNING id`,
+			u.user, u.name).Scan(&id); err != nil {
+			t.Fatal(err)
+		}
+		f.users[u.user] = id
+	}
+	f.bus = hub.NewBus(hub.BusOptions{})
+	p, err := NewProceedings(ctx, ProceedingsConfig{DataDir: f.dataDir, DocMaxBytes: 1 << 20, ReconnectGrace: 30 * time.Second, Instance: "test"},
+		pool, f.bus, hub.NewUnits(pool), hub.NewMetrics(), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p.now = f.clock.Now
+	f.p = p
+	online := true
+	f.meeting, err = p.CreateMeeting(ctx, nil, MeetingInput{Unit: "03244", Title: "Phiên họp thường kỳ tháng 12 năm 2026",
+		StartsAt: fixtureStart, Location: "Hội trường UBND xã Sáng Nhè", Online: &online, Seats: 6})
+	if err != nil {
+		t.Fatal(err)
+	}
+	roles := map[string]string{"chutich": "chair", "quansat": "observer"}
+	for _, u := range people {
+		role := roles[u.user]
+		if role == "" {
+			role = "member"
+		}
+		inv, _, err := p.Invite(ctx, f.meeting.ID, InviteeInput{Username: u.user, Position: u.pos, Role: role, Secretary: u.user == "thuky"})
+		if err != nil {
+			t.Fatalf("invite %s: %v", u.user, err)
+		}
+		f.inv[u.user] = inv
+	}
+	guest, token, err := p.Invite(ctx, f.meeting.ID, InviteeInput{Name: "Giàng A Chu", Position: "Trưởng bản Huổi Lụ", Role: "guest"})
+	if err != nil || token == "" {
+		t.Fatalf("invite guest: %v (token %q)", err, token)
+	}
+	f.inv["guest"] = guest
+	for _, title := range []string{"Báo cáo kinh tế - xã hội tháng 11", "Kế hoạch sửa đường bản Huổi Lụ", "Phân bổ kinh phí phòng chống rét"} {
+		it, err := p.AddAgendaItem(ctx, f.meeting.ID, AgendaInput{Title: title})
+		if err != nil {
+			t.Fatal(err)
+		}
+		f.items = append(f.items, it)
+	}
+	return f
+}
+
+// must fails the test on err.
+func (f *fixture) must(err error) {
+	f.t.Helper()
+	if err != nil {
+		f.t.Fatal(err)
+	}
+}
+
+// wantCode fails the test unless err is an *hub.Error with code.
+func (f *fixture) wantCode(err error, code string) {
+	f.t.Helper()
+	if err == nil {
+		f.t.Fatalf("want a %s error, got success", code)
+	}
+	if got := hub.ErrorCode(err); got != code {
+		f.t.Fatalf("want a %s error, got %s: %v", code, got, err)
+	}
+}
+
+// open starts the meeting with everyone in except uv2 and the observer.
+func (f *fixture) open() {
+	f.t.Helper()
+	f.clock.t = fixtureStart
+	for _, u := range []string{"chutich", "thuky", "pct1", "pct2", "uv1", "guest"} {
+		mode := AttOnline
+		if u == "chutich" || u == "thuky" || u == "pct1" {
+			mode = AttInHall
+		}
+		f.must(f.p.Join(f.ctx, f.inv[u], mode))
+	}
+	f.must(f.p.OpenMeeting(f.ctx, f.inv["chutich"]))
+}
+
+func (f *fixture) count(sql string, args ...any) int {
+	f.t.Helper()
+	var n int
+	if err := f.pool.QueryRow(f.ctx, sql, args...).Scan(&n); err != nil {
+		f.t.Fatal(err)
+	}
+	return n
+}

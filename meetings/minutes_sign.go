@@ -1,0 +1,211 @@
+package meetings
+
+import (
+	"context"
+	"crypto/ed25519"
+	"crypto/rand"
+	"crypto/sha256"
+	"crypto/x509"
+	"encoding/base64"
+	"encoding/hex"
+	"encoding/pem"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"time"
+
+	"github.com/jackc/pgx/v5/pgxpool"
+)
+
+// SigningKeyFile is the hub's Ed25519 key for minutes, under the data dir.
+const SigningKeyFile = "keys/minutes-ed25519.pem"
+
+// Signer signs frozen minutes with the hub's Ed25519 key.
+type Signer struct {
+	priv ed25519.PrivateKey
+	pub  ed25519.PublicKey
+	id   string
+}
+
+// KeyID names a public key: the first 16 hex digits of its SHA-256.
+func KeyID(pub ed25519.PublicKey) string {
+	h := sha256.Sum256(pub)
+	return hex.EncodeToString(h[:8])
+}
+
+// LoadOrCreateSigner reads DataDir/keys/minutes-ed25519.pem, creating the
+// key (mode 0600) on first start. Two processes starting at once agree on
+// one key: the file is created exclusively and the loser reads it.
+func LoadOrCreateSigner(dataDir string) (*Signer, error) {
+	path := filepath.Join(dataDir, SigningKeyFile)
+	if s, err := readSigner(path); err == nil || !errors.Is(err, fs.ErrNotExist) {
+		return s, err
+	}
+	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
+		return nil, fmt.Errorf("signing key dir: %w", err)
+	}
+	_, priv, err := ed25519.GenerateKey(rand.Reader)
+	if err != nil {
+		return nil, err
+	}
+	der, err := x509.MarshalPKCS8PrivateKey(priv)
+	if err != nil {
+		return nil, err
+	}
+	tmp, err := os.CreateTemp(filepath.Dir(path), ".key-*")
+	if err != nil {
+		return nil, err
+	}
+	defer os.Remove(tmp.Name())
+	if err := tmp.Chmod(0o600); err == nil {
+		err = pem.Encode(tmp, &pem.Block{Type: "PRIVATE KEY", Bytes: der})
+		if err == nil {
+			err = tmp.Sync()
+		}
+	}
+	if cerr := tmp.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		return nil, fmt.Errorf("write signing key: %w", err)
+	}
+	// Link fails if another process created the key meanwhile: use theirs.
+	if err := os.Link(tmp.Name(), path); err != nil && !errors.Is(err, fs.ErrExist) {
+		return nil, fmt.Errorf("install signing key %s: %w", path, err)
+	}
+	return readSigner(path)
+}
+
+func readSigner(path string) (*Signer, error) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return nil, err
+	}
+	blk, _ := pem.Decode(b)
+	if blk == nil || blk.Type != "PRIVATE KEY" {
+		return nil, fmt.Errorf("signing key %s: not a PEM private key", path)
+	}
+	k, err := x509.ParsePKCS8PrivateKey(blk.Bytes)
+	if err != nil {
+		return nil, fmt.Errorf("signing key %s: %w", path, err)
+	}
+	priv, ok := k.(ed25519.PrivateKey)
+	if !ok {
+		return nil, fmt.Errorf("signing key %s: not an Ed25519 key", path)
+	}
+	pub := priv.Public().(ed25519.PublicKey)
+	return &Signer{priv: priv, pub: pub, id: KeyID(pub)}, nil
+}
+
+// ReadPublicKey returns the public half of the key at DataDir's key file,
+// without creating one.
+func ReadPublicKey(dataDir string) (ed25519.PublicKey, error) {
+	s, err := readSigner(filepath.Join(dataDir, SigningKeyFile))
+	if err != nil {
+		return nil, err
+	}
+	return s.pub, nil
+}
+
+// KeyID returns the signer's key id.
+func (s *Signer) KeyID() string { return s.id }
+
+// PublicKey returns the signer's public key.
+func (s *Signer) PublicKey() ed25519.PublicKey { return s.pub }
+
+// Sign signs a SHA-256 digest.
+func (s *Signer) Sign(digest []byte) []byte { return ed25519.Sign(s.priv, digest) }
+
+// Register records the public key in signing_keys so every instance can
+// verify what this one signs.
+func (s *Signer) Register(ctx context.Context, pool *pgxpool.Pool, instance string) error {
+	_, err := pool.Exec(ctx, `INSERT INTO signing_keys(key_id, public_key, instance) VALUES ($1,$2,$3)
+		ON CONFLICT (key_id) DO NOTHING`, s.id, []byte(s.pub), instance)
+	if err != nil {
+		return fmt.Errorf("record signing key: %w", err)
+	}
+	return nil
+}
+
+// KnownKeys returns every public key recorded in signing_keys.
+func KnownKeys(ctx context.Context, pool *pgxpool.Pool) (map[string]ed25519.PublicKey, error) {
+	rows, err := pool.Query(ctx, `SELECT key_id, public_key FROM signing_keys`)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	out := map[string]ed25519.PublicKey{}
+	for rows.Next() {
+		var id string
+		var pub []byte
+		if err := rows.Scan(&id, &pub); err != nil {
+			return nil, err
+		}
+		if len(pub) == ed25519.PublicKeySize {
+			out[id] = ed25519.PublicKey(pub)
+		}
+	}
+	return out, rows.Err()
+}
+
+// MinutesFormat names the signed minutes document format.
+const MinutesFormat = "communehub-minutes-v1"
+
+// SignedMinutes is frozen minutes as served and verified: the final text,
+// the hex SHA-256 of its UTF-8 bytes and the base64 Ed25519 signature of
+// those 32 digest bytes by the key KeyID. PublicKey is informational:
+// verification trusts only keys the verifier already knows.
+type SignedMinutes struct {
+	Format     string    `json:"format"`
+	Meeting    int64     `json:"meeting"`
+	Unit       string    `json:"unit"`
+	Title      string    `json:"title"`
+	Revision   int       `json:"revision"`
+	ApprovedBy string    `json:"approved_by"`
+	ApprovedAt time.Time `json:"approved_at"`
+	Text       string    `json:"text"`
+	SHA256     string    `json:"sha256"`
+	Signature  string    `json:"signature"`
+	KeyID      string    `json:"key_id"`
+	PublicKey  string    `json:"public_key"`
+}
+
+// Verification is the outcome of verifying signed minutes.
+type Verification struct {
+	Valid   bool   `json:"valid"`
+	Reason  string `json:"reason"`
+	Meeting int64  `json:"meeting"`
+	KeyID   string `json:"key_id"`
+	SHA256  string `json:"sha256"`
+}
+
+// Verify checks the text against its digest and the signature against the
+// trusted key named by KeyID.
+func (m *SignedMinutes) Verify(trusted map[string]ed25519.PublicKey) Verification {
+	v := Verification{Meeting: m.Meeting, KeyID: m.KeyID}
+	sum := sha256.Sum256([]byte(m.Text))
+	v.SHA256 = hex.EncodeToString(sum[:])
+	switch {
+	case m.Format != MinutesFormat:
+		v.Reason = fmt.Sprintf("unknown format %q (want %s)", m.Format, MinutesFormat)
+	case m.SHA256 != v.SHA256:
+		v.Reason = "the text does not match its SHA-256: the minutes were changed after signing"
+	default:
+		sig, err := base64.StdEncoding.DecodeString(m.Signature)
+		pub, known := trusted[m.KeyID]
+		switch {
+		case err != nil || len(sig) != ed25519.SignatureSize:
+			v.Reason = "the signature is not a base64 Ed25519 signature"
+		case !known:
+			v.Reason = fmt.Sprintf("signed by key %q, which this hub does not know", m.KeyID)
+		case !ed25519.Verify(pub, sum[:], sig):
+			v.Reason = "the signature does not match: the minutes or their digest were changed after signing"
+		default:
+			v.Valid = true
+			v.Reason = "the text is exactly what the hub signed"
+		}
+	}
+	return v
+}
