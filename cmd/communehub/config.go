@@ -33,6 +33,12 @@ type Config struct {
 	InstanceID   string        // this hub instance's id (several hubs on one database)
 	PublicURL    string        // how browsers reach this instance, e.g. http://10.0.0.5:8080
 
+	MQTTTelegrafPrefix string        // topic prefix of Telegraf agents ("-" disables)
+	MQTTSharedGroup    string        // external broker: subscribe via $share/{group}/ so several hubs split the load
+	DeviceInterval     time.Duration // default device reporting interval; offline after 3 missed
+	TelemetryRetention time.Duration // raw telemetry kept
+	RollupRetention    time.Duration // hourly telemetry rollups kept
+
 	appHook func(*fiber.App) // tests: sees the wired app before it listens
 }
 
@@ -48,6 +54,11 @@ func DefaultConfig() Config {
 		LogLevel:     "info",
 		SessionTTL:   12 * time.Hour,
 		InstanceID:   host,
+
+		MQTTTelegrafPrefix: "telegraf",
+		DeviceInterval:     10 * time.Second,
+		TelemetryRetention: 90 * 24 * time.Hour,
+		RollupRetention:    2 * 365 * 24 * time.Hour,
 	}
 }
 
@@ -90,6 +101,11 @@ func (c *Config) settings() []setting {
 		{flag: "session-ttl", env: "COMMUNEHUB_SESSION_TTL", dur: &c.SessionTTL, help: "login session idle lifetime", accepted: "a duration ≥ 1m, e.g. 12h"},
 		{flag: "instance-id", env: "COMMUNEHUB_INSTANCE_ID", str: &c.InstanceID, help: "this hub instance's id", check: nonEmpty, accepted: "a non-empty id"},
 		{flag: "public-url", env: "COMMUNEHUB_PUBLIC_URL", str: &c.PublicURL, help: "URL browsers use to reach this instance", check: checkOptionalHTTPURL, accepted: "http(s)://host[:port]"},
+		{flag: "mqtt-telegraf-prefix", env: "COMMUNEHUB_MQTT_TELEGRAF_PREFIX", str: &c.MQTTTelegrafPrefix, help: "topic prefix of Telegraf agents: {prefix}/{commune}/{agent}/… (- disables)", check: checkTopicPrefix, accepted: "topic segments without wildcards, e.g. telegraf, or -"},
+		{flag: "mqtt-shared-group", env: "COMMUNEHUB_MQTT_SHARED_GROUP", str: &c.MQTTSharedGroup, help: "external broker: subscribe through $share/GROUP/ so several hubs split the load", check: checkTopicPrefix, accepted: "a group name without / + #"},
+		{flag: "device-interval", env: "COMMUNEHUB_DEVICE_INTERVAL", dur: &c.DeviceInterval, help: "default device reporting interval (offline after 3 missed)", accepted: "a duration 1s–1h, e.g. 10s"},
+		{flag: "telemetry-retention", env: "COMMUNEHUB_TELEMETRY_RETENTION", dur: &c.TelemetryRetention, help: "how long raw telemetry is kept", accepted: "a duration ≥ 24h, e.g. 2160h (90 days)"},
+		{flag: "rollup-retention", env: "COMMUNEHUB_ROLLUP_RETENTION", dur: &c.RollupRetention, help: "how long hourly telemetry rollups are kept", accepted: "a duration ≥ the telemetry retention, e.g. 17520h (2 years)"},
 	}
 }
 
@@ -196,6 +212,29 @@ func (s setting) set(v string) error {
 func (c *Config) Validate() error {
 	if c.SessionTTL < time.Minute {
 		return &ConfigError{Setting: "session-ttl", Env: "COMMUNEHUB_SESSION_TTL", Value: c.SessionTTL.String(), Accepted: "a duration ≥ 1m", Err: errors.New("too short")}
+	}
+	return c.validateDevices()
+}
+
+func (c *Config) validateDevices() error {
+	switch {
+	case c.DeviceInterval < time.Second || c.DeviceInterval > time.Hour:
+		return &ConfigError{Setting: "device-interval", Env: "COMMUNEHUB_DEVICE_INTERVAL", Value: c.DeviceInterval.String(), Accepted: "a duration 1s–1h", Err: errors.New("out of range")}
+	case c.TelemetryRetention < 24*time.Hour:
+		return &ConfigError{Setting: "telemetry-retention", Env: "COMMUNEHUB_TELEMETRY_RETENTION", Value: c.TelemetryRetention.String(), Accepted: "a duration ≥ 24h", Err: errors.New("too short")}
+	case c.RollupRetention < c.TelemetryRetention:
+		return &ConfigError{Setting: "rollup-retention", Env: "COMMUNEHUB_ROLLUP_RETENTION", Value: c.RollupRetention.String(), Accepted: "a duration ≥ the telemetry retention", Err: errors.New("shorter than the raw retention")}
+	}
+	return nil
+}
+
+// checkTopicPrefix accepts MQTT topic segments without wildcards, or "-".
+func checkTopicPrefix(v string) error {
+	if v == "-" || v == "" {
+		return nil
+	}
+	if strings.ContainsAny(v, "#+") || strings.HasPrefix(v, "/") || strings.HasSuffix(v, "/") || strings.HasPrefix(v, "$") {
+		return errors.New("must be topic segments without wildcards")
 	}
 	return nil
 }

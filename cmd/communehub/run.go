@@ -11,6 +11,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/communehub/communehub/devices"
 	"github.com/communehub/communehub/hub"
 	"github.com/communehub/communehub/meetings"
 )
@@ -21,6 +22,7 @@ func migrationSets() []hub.MigrationSet {
 		hub.Migrations,
 		// Feature migration sets, in dependency order:
 		meetings.Migrations,
+		devices.Migrations,
 	}
 }
 
@@ -75,6 +77,19 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger, stdout io.Writer) er
 	spawn("outbox", follower.Run)
 
 	// Features: each mounts its routes on api/app and registers its workers.
+
+	devSvc := devices.New(devices.Config{
+		URL: cfg.MQTTURL, Listen: cfg.MQTTListen, ClientID: cfg.MQTTClientID,
+		TelegrafPrefix: cfg.MQTTTelegrafPrefix, SharedGroup: cfg.MQTTSharedGroup, AllowAnonymous: cfg.Demo,
+		Interval: cfg.DeviceInterval, RawRetention: cfg.TelemetryRetention, HourlyRetention: cfg.RollupRetention,
+	}, devices.Deps{Pool: pool, Bus: bus, Registry: metrics.Registry, Logger: log.With("component", "devices")})
+	if err := devSvc.Start(ctx); err != nil {
+		return err
+	}
+	devSvc.Mount(api, app, auth.Middleware())
+	ready.Add("mqtt", devSvc.ReadyMQTT)
+	ready.Add("ingest", devSvc.ReadyIngest)
+	spawn("devices", devSvc.Run)
 
 	if cfg.Demo {
 		if err := seedDemo(ctx, auth, log, stdout); err != nil {

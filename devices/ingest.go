@@ -1,0 +1,92 @@
+package devices
+
+import (
+	"context"
+	"sync"
+	"time"
+)
+
+// ingest is the one path every MQTT message takes, whichever broker it
+// came through: topic → payload → state (status reaches the bus at once)
+// → the writer's queue (telemetry).
+type ingest struct {
+	st       *state
+	w        *writer
+	m        *metrics
+	rl       *rejectLog
+	telegraf string
+	maxAge   time.Duration
+	units    map[string]bool // known commune codes; nil accepts any well-formed code
+	now      func() time.Time
+
+	mu      sync.Mutex
+	rejects map[string]int64
+}
+
+func (in *ingest) reject(reason, topic string, size int) {
+	in.m.rejected.WithLabelValues(reason).Inc()
+	in.rl.log1(reason, topic, size)
+	in.mu.Lock()
+	if in.rejects == nil {
+		in.rejects = map[string]int64{}
+	}
+	in.rejects[reason]++
+	in.mu.Unlock()
+}
+
+func (in *ingest) rejectCounts() map[string]int64 {
+	in.mu.Lock()
+	defer in.mu.Unlock()
+	out := make(map[string]int64, len(in.rejects))
+	for k, v := range in.rejects {
+		out[k] = v
+	}
+	return out
+}
+
+// handle processes one message. ack acknowledges it to the broker (nil when
+// the caller acknowledges on return, as the embedded broker does). With
+// block, a full queue holds the caller until there is room (or ctx ends);
+// without, handle returns false and leaves the message unacknowledged so
+// that the broker redelivers it.
+func (in *ingest) handle(ctx context.Context, topic string, payload []byte, ack func(), block bool) bool {
+	ti, reason := parseTopic(topic, in.telegraf)
+	if reason == "" && ti.kind != kindSysDropped && in.units != nil && !in.units[ti.unit] {
+		reason = "unknown_unit"
+	}
+	var msg *message
+	if reason == "" {
+		msg, reason = parsePayload(ti, payload, in.now(), in.maxAge)
+	}
+	if reason != "" {
+		in.reject(reason, topic, len(payload))
+		if ack != nil {
+			ack() // never redeliver garbage
+		}
+		return true
+	}
+	in.m.messages.WithLabelValues(ti.kind.String()).Inc()
+	samples := in.st.apply(msg)
+	if ti.kind == kindSysDropped {
+		in.m.brokerDrop.Set(float64(msg.dropped))
+	}
+	if len(samples) == 0 {
+		if ack != nil {
+			ack()
+		}
+		return true
+	}
+	it := item{samples: samples, ack: ack}
+	if block {
+		if !in.w.enqueue(ctx, it) {
+			in.m.lost.WithLabelValues("shutdown").Add(float64(len(samples)))
+			in.st.addLost(int64(len(samples)))
+		}
+		return true
+	}
+	if !in.w.tryEnqueue(it) {
+		in.m.deferred.Inc()
+		return false
+	}
+	return true
+}

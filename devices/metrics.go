@@ -1,0 +1,85 @@
+package devices
+
+import (
+	"log/slog"
+	"sync"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+)
+
+// metrics are the devices component's Prometheus metrics.
+type metrics struct {
+	messages   *prometheus.CounterVec // accepted, by kind
+	rejected   *prometheus.CounterVec // communehub_ingest_rejected_total{reason}
+	rows       prometheus.Counter
+	flushes    prometheus.Histogram
+	queued     prometheus.Gauge
+	backpress  prometheus.Counter
+	deferred   prometheus.Counter
+	lost       *prometheus.CounterVec
+	connected  prometheus.Gauge
+	brokerDrop prometheus.Gauge
+}
+
+func newMetrics(reg prometheus.Registerer) *metrics {
+	m := &metrics{
+		messages: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "communehub_ingest_messages_total", Help: "MQTT messages accepted, by kind."}, []string{"kind"}),
+		rejected: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "communehub_ingest_rejected_total", Help: "MQTT messages rejected, by reason."}, []string{"reason"}),
+		rows: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "communehub_telemetry_rows_stored_total", Help: "Telemetry rows written to PostgreSQL."}),
+		flushes: prometheus.NewHistogram(prometheus.HistogramOpts{
+			Name: "communehub_telemetry_flush_seconds", Help: "Time to write one telemetry batch.",
+			Buckets: prometheus.ExponentialBuckets(0.001, 2, 12)}),
+		queued: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "communehub_ingest_queue_rows", Help: "Telemetry rows waiting for the writer."}),
+		backpress: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "communehub_ingest_backpressure_total", Help: "Times a publisher was held because the ingest queue was full."}),
+		deferred: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "communehub_ingest_deferred_total", Help: "Messages left unacknowledged for the broker to redeliver because the queue was full."}),
+		lost: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "communehub_ingest_lost_total", Help: "Messages the hub accepted but could not store, by reason."}, []string{"reason"}),
+		connected: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "communehub_mqtt_connected", Help: "1 while the hub is connected to its broker (or runs the embedded one)."}),
+		brokerDrop: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "communehub_mqtt_broker_dropped", Help: "Messages the broker reports dropped ($SYS) since the hub started."}),
+	}
+	if reg != nil {
+		reg.MustRegister(m.messages, m.rejected, m.rows, m.flushes, m.queued, m.backpress, m.deferred, m.lost, m.connected, m.brokerDrop)
+	}
+	return m
+}
+
+// rejectLog logs rejected messages at most once per reason per interval,
+// with how many were suppressed, so garbage cannot flood the log.
+type rejectLog struct {
+	log   *slog.Logger
+	every time.Duration
+
+	mu   sync.Mutex
+	last map[string]time.Time
+	skip map[string]int
+}
+
+func newRejectLog(log *slog.Logger) *rejectLog {
+	return &rejectLog{log: log, every: 10 * time.Second, last: map[string]time.Time{}, skip: map[string]int{}}
+}
+
+func (r *rejectLog) log1(reason, topic string, size int) {
+	now := time.Now()
+	r.mu.Lock()
+	if now.Sub(r.last[reason]) < r.every {
+		r.skip[reason]++
+		r.mu.Unlock()
+		return
+	}
+	skipped := r.skip[reason]
+	r.last[reason], r.skip[reason] = now, 0
+	r.mu.Unlock()
+	if len(topic) > 120 {
+		topic = topic[:120] + "…"
+	}
+	r.log.Warn("mqtt message rejected", "reason", reason, "topic", topic, "bytes", size, "suppressed_since_last", skipped)
+}

@@ -1,0 +1,200 @@
+package devices
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/url"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	paho "github.com/eclipse/paho.mqtt.golang"
+)
+
+// pahoSource consumes an external broker: fixed client id, persistent
+// session, QoS 1, subscriptions made in OnConnect, a default handler, and a
+// handler that never blocks. Messages are acknowledged only once stored, so
+// the broker keeps (and after a reconnect redelivers) whatever the hub has
+// not written yet.
+type pahoSource struct {
+	brokerURL string
+	clientID  string
+	user      string
+	pass      string
+	filters   []string
+	in        *ingest
+	st        *state
+	m         *metrics
+	log       *slog.Logger
+
+	resume     atomic.Bool // a message was left unacknowledged: reconnect once the queue has room
+	subscribed atomic.Bool // the subscriptions of the current connection are acknowledged
+
+	mu     sync.Mutex
+	client paho.Client
+	ctx    context.Context
+}
+
+// subscriptionFilters lists what the hub subscribes to; with a shared
+// group, device topics are split between the hub instances of the group.
+func subscriptionFilters(telegraf, shared string) []string {
+	fs := []string{
+		TopicPrefix + "/+/+/status",
+		TopicPrefix + "/+/+/meta",
+		TopicPrefix + "/+/+/telemetry",
+	}
+	if telegraf != "" {
+		fs = append(fs, telegraf+"/#")
+	}
+	if shared != "" {
+		for i, f := range fs {
+			fs[i] = "$share/" + shared + "/" + f
+		}
+	}
+	return append(fs, SysDroppedTopic)
+}
+
+func newPahoSource(rawURL, clientID, telegraf, shared string, in *ingest, st *state, m *metrics, log *slog.Logger) (*pahoSource, error) {
+	u, err := url.Parse(rawURL)
+	if err != nil {
+		return nil, fmt.Errorf("mqtt url: %w", err)
+	}
+	p := &pahoSource{clientID: clientID, filters: subscriptionFilters(telegraf, shared), in: in, st: st, m: m, log: log}
+	if u.User != nil {
+		p.user = u.User.Username()
+		p.pass, _ = u.User.Password()
+	}
+	scheme := u.Scheme
+	switch scheme {
+	case "mqtt":
+		scheme = "tcp"
+	case "mqtts", "tls":
+		scheme = "ssl"
+	}
+	p.brokerURL = scheme + "://" + u.Host
+	return p, nil
+}
+
+func (p *pahoSource) options() *paho.ClientOptions {
+	o := paho.NewClientOptions().
+		AddBroker(p.brokerURL).
+		SetClientID(p.clientID).
+		SetCleanSession(false).
+		SetAutoReconnect(true).
+		SetConnectRetry(true).
+		SetConnectRetryInterval(time.Second).
+		SetMaxReconnectInterval(5 * time.Second).
+		SetKeepAlive(30 * time.Second).
+		SetPingTimeout(10 * time.Second).
+		SetOrderMatters(true). // the handler never blocks, so in-order delivery costs nothing
+		SetAutoAckDisabled(true).
+		SetDefaultPublishHandler(p.onMessage).
+		SetOnConnectHandler(p.onConnect).
+		SetConnectionLostHandler(func(_ paho.Client, err error) {
+			p.log.Warn("mqtt connection lost; reconnecting", "broker", p.brokerURL, "err", err)
+			p.subscribed.Store(false)
+			p.setConnected(false)
+		}).
+		SetReconnectingHandler(func(paho.Client, *paho.ClientOptions) {
+			p.log.Debug("mqtt reconnecting", "broker", p.brokerURL)
+		})
+	if p.user != "" {
+		o.SetUsername(p.user).SetPassword(p.pass)
+	}
+	return o
+}
+
+func (p *pahoSource) setConnected(ok bool) {
+	p.st.setConnected(ok)
+	if ok {
+		p.m.connected.Set(1)
+	} else {
+		p.m.connected.Set(0)
+	}
+}
+
+// onConnect (re)subscribes on every connection: a persistent session keeps
+// subscriptions, but a broker that lost its state would not.
+func (p *pahoSource) onConnect(c paho.Client) {
+	p.log.Info("mqtt connected", "broker", p.brokerURL, "client_id", p.clientID)
+	p.setConnected(true)
+	subs := make(map[string]byte, len(p.filters))
+	for _, f := range p.filters {
+		subs[f] = 1
+	}
+	tok := c.SubscribeMultiple(subs, p.onMessage)
+	go func() { // OnConnect must not wait on the network
+		if !tok.WaitTimeout(10*time.Second) || tok.Error() != nil {
+			p.log.Error("mqtt subscribe failed", "filters", p.filters, "err", tok.Error())
+			return
+		}
+		p.subscribed.Store(true)
+	}()
+}
+
+// onMessage must return at once: parse, enqueue, return.
+func (p *pahoSource) onMessage(_ paho.Client, msg paho.Message) {
+	if !p.in.handle(p.ctx, msg.Topic(), msg.Payload(), msg.Ack, false) {
+		p.resume.Store(true)
+	}
+}
+
+// start connects (retrying in the background until it succeeds).
+func (p *pahoSource) start(ctx context.Context) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.ctx = ctx
+	p.client = paho.NewClient(p.options())
+	p.client.Connect() // ConnectRetry: keeps trying; OnConnect reports success
+}
+
+// run watches for messages left unacknowledged because the queue was full:
+// once half the queue is free it reconnects, and the broker redelivers them.
+func (p *pahoSource) run(ctx context.Context) {
+	t := time.NewTicker(200 * time.Millisecond)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		if p.resume.Load() && p.in.w.queuedRows() < p.in.w.capRows/2 {
+			p.resume.Store(false)
+			p.log.Warn("mqtt: reconnecting so the broker redelivers messages held back while the queue was full")
+			p.mu.Lock()
+			old := p.client
+			p.client = paho.NewClient(p.options())
+			p.mu.Unlock()
+			old.Disconnect(100)
+			p.setConnected(false)
+			p.client.Connect()
+		}
+	}
+}
+
+func (p *pahoSource) stop() {
+	p.mu.Lock()
+	c := p.client
+	p.mu.Unlock()
+	if c != nil {
+		c.Disconnect(250)
+	}
+	p.setConnected(false)
+}
+
+func (p *pahoSource) ready(context.Context) error {
+	p.mu.Lock()
+	c := p.client
+	p.mu.Unlock()
+	if c == nil || !c.IsConnectionOpen() {
+		return errors.New("not connected to MQTT broker " + strings.TrimPrefix(p.brokerURL, "tcp://"))
+	}
+	if !p.subscribed.Load() {
+		return errors.New("connected to " + strings.TrimPrefix(p.brokerURL, "tcp://") + ", subscriptions not yet acknowledged")
+	}
+	return nil
+}

@@ -1,0 +1,368 @@
+package devices
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/communehub/communehub/hub"
+)
+
+// Config is the devices component's part of the hub configuration.
+type Config struct {
+	URL             string        // external broker; empty: use one answering on Listen, else run one there
+	Listen          string        // embedded broker address (default 127.0.0.1:1883)
+	ClientID        string        // fixed client id for the external broker's persistent session
+	TelegrafPrefix  string        // topic prefix of Telegraf agents (default "telegraf"; "-" disables)
+	SharedGroup     string        // subscribe through $share/{group}/… so several hubs split the load
+	AllowAnonymous  bool          // embedded broker: accept clients without credentials (demo only)
+	QueueRows       int           // telemetry rows held in memory before backpressure (default 100,000)
+	Interval        time.Duration // default reporting interval (default 10s; offline after 3 missed)
+	RawRetention    time.Duration // raw telemetry kept (default 90 days)
+	HourlyRetention time.Duration // hourly rollups kept (default 2 years)
+	PublishGap      time.Duration // minimum time between two snapshots of one commune (default 50ms)
+}
+
+func (c *Config) defaults() {
+	if c.Listen == "" {
+		c.Listen = "127.0.0.1:1883"
+	}
+	if c.ClientID == "" {
+		c.ClientID = "communehub"
+	}
+	switch c.TelegrafPrefix {
+	case "":
+		c.TelegrafPrefix = "telegraf"
+	case "-":
+		c.TelegrafPrefix = ""
+	}
+	if c.QueueRows <= 0 {
+		c.QueueRows = 100_000
+	}
+	if c.Interval <= 0 {
+		c.Interval = 10 * time.Second
+	}
+	if c.RawRetention <= 0 {
+		c.RawRetention = 90 * 24 * time.Hour
+	}
+	if c.HourlyRetention <= 0 {
+		c.HourlyRetention = 2 * 365 * 24 * time.Hour
+	}
+	if c.PublishGap <= 0 {
+		c.PublishGap = 50 * time.Millisecond
+	}
+}
+
+// Deps are what the component uses from the kernel.
+type Deps struct {
+	Pool     *pgxpool.Pool
+	Bus      *hub.Bus
+	Registry prometheus.Registerer
+	Logger   *slog.Logger
+}
+
+// Service is the devices component: broker connection or embedded broker,
+// ingest, state, writer, API and page.
+type Service struct {
+	cfg  Config
+	pool *pgxpool.Pool
+	bus  *hub.Bus
+	log  *slog.Logger
+	m    *metrics
+	st   *state
+	w    *writer
+	p    *persister
+	in   *ingest
+	auth *authenticator
+
+	paho     *pahoSource
+	broker   *embedded
+	mode     string // "external", "local", "embedded"
+	startCtx context.Context
+	cancel   context.CancelFunc
+}
+
+// New builds the component; Start connects it.
+func New(cfg Config, d Deps) *Service {
+	cfg.defaults()
+	log := d.Logger
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	m := newMetrics(d.Registry)
+	p := newPersister(d.Pool, log)
+	st := newState(StateConfig{Interval: cfg.Interval}, p, time.Now())
+	w := newWriter(d.Pool, log, m, st, cfg.QueueRows)
+	s := &Service{cfg: cfg, pool: d.Pool, bus: d.Bus, log: log, m: m, st: st, w: w, p: p}
+	s.in = &ingest{st: st, w: w, m: m, rl: newRejectLog(log), telegraf: cfg.TelegrafPrefix,
+		maxAge: cfg.RawRetention, now: time.Now}
+	s.auth = newAuthenticator(d.Pool, cfg.AllowAnonymous, cfg.TelegrafPrefix)
+	return s
+}
+
+// Start loads the stored state and connects to MQTT: the configured broker;
+// else a broker already answering on Listen; else an embedded broker there.
+// Ingest runs from here on; Run starts the workers that store and publish.
+func (s *Service) Start(ctx context.Context) error {
+	ictx, cancel := context.WithCancel(context.WithoutCancel(ctx))
+	s.startCtx, s.cancel = ictx, cancel
+	if err := s.load(ctx); err != nil {
+		cancel()
+		return fmt.Errorf("devices: load state: %w", err)
+	}
+	switch {
+	case s.cfg.URL != "":
+		s.mode = "external"
+		s.log.Info("mqtt: using the configured broker", "url", redactMQTT(s.cfg.URL), "client_id", s.cfg.ClientID)
+		return s.startPaho(s.cfg.URL)
+	case answers(s.cfg.Listen):
+		s.mode = "local"
+		s.log.Info("mqtt: a broker already answers on the listen address; using it instead of the embedded one",
+			"addr", s.cfg.Listen, "client_id", s.cfg.ClientID)
+		return s.startPaho("tcp://" + s.cfg.Listen)
+	}
+	s.mode = "embedded"
+	if err := s.auth.reload(ctx); err != nil {
+		cancel()
+		return fmt.Errorf("devices: load broker credentials: %w", err)
+	}
+	b, err := startEmbedded(ictx, s.cfg.Listen, s.in, s.auth, s.st, s.m, s.log)
+	if err != nil {
+		cancel()
+		return fmt.Errorf("embedded MQTT broker on %s (COMMUNEHUB_MQTT_LISTEN): %w", s.cfg.Listen, err)
+	}
+	s.broker = b
+	s.log.Info("mqtt: embedded broker started", "addr", s.cfg.Listen, "anonymous", s.cfg.AllowAnonymous)
+	return nil
+}
+
+func (s *Service) startPaho(url string) error {
+	p, err := newPahoSource(url, s.cfg.ClientID, s.cfg.TelegrafPrefix, s.cfg.SharedGroup, s.in, s.st, s.m, s.log)
+	if err != nil {
+		s.cancel()
+		return err
+	}
+	s.paho = p
+	p.start(s.startCtx)
+	return nil
+}
+
+// Mode says which broker is in use: "external", "local" or "embedded".
+func (s *Service) Mode() string { return s.mode }
+
+func answers(addr string) bool {
+	c, err := net.DialTimeout("tcp", addr, 300*time.Millisecond)
+	if err != nil {
+		return false
+	}
+	_ = c.Close()
+	return true
+}
+
+func redactMQTT(u string) string {
+	if i, j := indexOf(u, "://"), lastIndexOf(u, "@"); i >= 0 && j > i {
+		return u[:i+3] + "***@" + u[j+1:]
+	}
+	return u
+}
+
+func indexOf(s, sub string) int {
+	for i := 0; i+len(sub) <= len(s); i++ {
+		if s[i:i+len(sub)] == sub {
+			return i
+		}
+	}
+	return -1
+}
+
+func lastIndexOf(s, sub string) int {
+	for i := len(s) - len(sub); i >= 0; i-- {
+		if s[i:i+len(sub)] == sub {
+			return i
+		}
+	}
+	return -1
+}
+
+func (s *Service) load(ctx context.Context) error {
+	var codes []string
+	rows, err := s.pool.Query(ctx, `SELECT code FROM admin_units WHERE level='commune' AND valid_to IS NULL`)
+	if err != nil {
+		return err
+	}
+	codes, err = pgx.CollectRows(rows, pgx.RowTo[string])
+	if err != nil {
+		return err
+	}
+	if len(codes) > 0 {
+		s.in.units = make(map[string]bool, len(codes))
+		for _, c := range codes {
+			s.in.units[c] = true
+		}
+	}
+	rows, err = s.pool.Query(ctx, `SELECT unit, id, name, kind, ip, mac, location, parent, interval_s, registration, agent,
+		status, last_seen, metrics FROM devices`)
+	if err != nil {
+		return err
+	}
+	devs, err := pgx.CollectRows(rows, pgx.RowToStructByName[storedDevice])
+	if err != nil {
+		return err
+	}
+	incs, err := queryIncidents(ctx, s.pool, "", true, 10000)
+	if err != nil {
+		return err
+	}
+	alarms, err := queryAlarms(ctx, s.pool, "", "active", 10000)
+	if err != nil {
+		return err
+	}
+	s.st.load(devs, incs, alarms)
+	return s.reloadRules(ctx)
+}
+
+func (s *Service) reloadRules(ctx context.Context) error {
+	rules, err := queryRules(ctx, s.pool)
+	if err != nil {
+		return err
+	}
+	windows, err := queryWindows(ctx, s.pool, "", time.Now())
+	if err != nil {
+		return err
+	}
+	s.st.setRulesAndWindows(rules, windows)
+	return nil
+}
+
+// Run runs the workers until ctx ends, then stops the broker connection
+// first (nothing new comes in), drains the writer and saves the state.
+func (s *Service) Run(ctx context.Context) {
+	done := make(chan struct{}, 5)
+	wctx, stopWorkers := context.WithCancel(context.WithoutCancel(ctx))
+	go func() { s.w.run(wctx); done <- struct{}{} }()
+	go func() { s.p.run(wctx); done <- struct{}{} }()
+	go func() { s.publishLoop(wctx); done <- struct{}{} }()
+	go func() { s.tickLoop(wctx); done <- struct{}{} }()
+	n := 4
+	if s.paho != nil {
+		go func() { s.paho.run(wctx); done <- struct{}{} }()
+		n++
+	}
+	<-ctx.Done()
+	if s.paho != nil {
+		s.paho.stop()
+	}
+	if s.broker != nil {
+		s.broker.stop()
+	}
+	s.cancel() // releases publishers waiting for queue room
+	stopWorkers()
+	for range n {
+		<-done
+	}
+}
+
+// ReadyMQTT is the "mqtt" readiness check.
+func (s *Service) ReadyMQTT(ctx context.Context) error {
+	switch {
+	case s.paho != nil:
+		return s.paho.ready(ctx)
+	case s.broker != nil && s.broker.running.Load():
+		return nil
+	}
+	return errors.New("MQTT not started")
+}
+
+// ReadyIngest is the "ingest" readiness check: telemetry is being stored.
+func (s *Service) ReadyIngest(context.Context) error { return s.w.health() }
+
+// publishLoop publishes each changed commune's snapshot at once, but a
+// given commune at most once per PublishGap (coalescing bursts).
+func (s *Service) publishLoop(ctx context.Context) {
+	last := map[string]time.Time{}
+	pending := map[string]bool{}
+	timer := time.NewTimer(time.Hour)
+	defer timer.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-s.st.wake:
+		case <-timer.C:
+		}
+		for _, code := range s.st.takeDirty() {
+			pending[code] = true
+		}
+		now := time.Now()
+		next := time.Duration(0)
+		for code := range pending {
+			if wait := s.cfg.PublishGap - now.Sub(last[code]); wait > 0 {
+				if next == 0 || wait < next {
+					next = wait
+				}
+				continue
+			}
+			delete(pending, code)
+			last[code] = now
+			s.publish(code, now)
+		}
+		if next > 0 {
+			timer.Reset(next)
+		}
+	}
+}
+
+func (s *Service) publish(code string, now time.Time) {
+	snap := s.st.snapshot(code, now)
+	raw, err := json.Marshal(snap)
+	if err != nil {
+		s.log.Error("devices: encode snapshot", "unit", code, "err", err)
+		return
+	}
+	if _, err := s.bus.Publish("commune/"+code+"/devices", json.RawMessage(raw)); err != nil {
+		s.log.Error("devices: publish snapshot", "unit", code, "err", err)
+	}
+}
+
+// tickLoop drives timeouts (every second), rule and window reloads (every
+// 30 s, with credentials) and storage upkeep (partitions, rollups,
+// retention; every 10 minutes).
+func (s *Service) tickLoop(ctx context.Context) {
+	sec := time.NewTicker(time.Second)
+	defer sec.Stop()
+	lastReload, lastUpkeep := time.Now(), time.Time{}
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case now := <-sec.C:
+			s.st.tick(now)
+			if now.Sub(lastReload) >= 30*time.Second {
+				lastReload = now
+				if err := s.reloadRules(ctx); err != nil && ctx.Err() == nil {
+					s.log.Warn("devices: reload alarm rules", "err", err)
+				}
+				if s.broker != nil {
+					if err := s.auth.reload(ctx); err != nil && ctx.Err() == nil {
+						s.log.Warn("devices: reload broker credentials", "err", err)
+					}
+				}
+				s.st.persistSeen()
+			}
+			if now.Sub(lastUpkeep) >= 10*time.Minute {
+				lastUpkeep = now
+				if err := upkeep(ctx, s.pool, now, s.cfg.RawRetention, s.cfg.HourlyRetention); err != nil && ctx.Err() == nil {
+					s.log.Warn("devices: telemetry upkeep", "err", err)
+				}
+			}
+		}
+	}
+}

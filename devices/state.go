@@ -1,0 +1,938 @@
+package devices
+
+import (
+	"crypto/rand"
+	"encoding/hex"
+	"net"
+	"sort"
+	"sync"
+	"time"
+)
+
+// StateConfig tunes status detection. Zero values take the defaults.
+type StateConfig struct {
+	Interval    time.Duration // default reporting interval (per device: meta interval_s); default 10s
+	Missed      int           // intervals without data before offline; default 3
+	FlapWindow  time.Duration // default 10m
+	FlapChanges int           // default 4
+}
+
+func (c *StateConfig) defaults() {
+	if c.Interval <= 0 {
+		c.Interval = 10 * time.Second
+	}
+	if c.Missed <= 0 {
+		c.Missed = 3
+	}
+	if c.FlapWindow <= 0 {
+		c.FlapWindow = 10 * time.Minute
+	}
+	if c.FlapChanges <= 0 {
+		c.FlapChanges = 4
+	}
+}
+
+// state holds every device, incident and active alarm in memory. MQTT
+// handlers call apply (many goroutines with the embedded broker), the
+// ticker calls tick, the API reads views; all under mu. Nothing under mu
+// blocks: database writes go to the persister and bus publishes to the
+// publisher, both woken through channels that never block.
+type state struct {
+	cfg     StateConfig
+	started time.Time
+
+	mu       sync.Mutex
+	communes map[string]*commune
+	rules    []Rule
+	windows  []Window
+	dirty    map[string]bool // communes whose snapshot must be republished
+	broker   brokerState
+	seenMark time.Time
+	persist  *persister
+	wake     chan struct{} // publisher wake-up, capacity 1
+}
+
+type brokerState struct {
+	base, last int64     // $SYS dropped counter at first sight and now
+	grewAt     time.Time // when it last grew
+	lost       int64     // messages the hub lost (counted, shown)
+	connected  bool
+}
+
+type commune struct {
+	code      string
+	devices   map[string]*device
+	byIP      map[string]string // ip → device id
+	incidents map[string]*Incident
+	alarms    map[string]*Alarm // active alarms by id
+}
+
+type device struct {
+	unit, id                              string
+	name, kind, ip, mac, location, parent string
+	intervalS                             int
+	registration                          string
+	agent                                 string
+
+	reported   string    // last status topic value
+	reportedAt time.Time // when it came
+	lastSeen   time.Time // last sign of life (telemetry, online, successful ping)
+	pingDown   bool      // its agent's last ping failed
+
+	known     bool // base status is known
+	up        bool
+	downSince time.Time
+	changes   []time.Time // base transitions inside the flap window
+
+	status, reason string
+	metrics        map[string]float64
+	metricsAt      time.Time
+	rules          map[int64]*ruleState
+	maintenance    bool
+}
+
+type ruleState struct {
+	pending time.Time // condition true since
+	alarm   *Alarm    // the active alarm, if any
+}
+
+func newState(cfg StateConfig, p *persister, now time.Time) *state {
+	cfg.defaults()
+	return &state{
+		cfg: cfg, started: now, communes: map[string]*commune{}, dirty: map[string]bool{},
+		persist: p, wake: make(chan struct{}, 1),
+	}
+}
+
+func (s *state) communeLocked(code string) *commune {
+	c := s.communes[code]
+	if c == nil {
+		c = &commune{code: code, devices: map[string]*device{}, byIP: map[string]string{},
+			incidents: map[string]*Incident{}, alarms: map[string]*Alarm{}}
+		s.communes[code] = c
+	}
+	return c
+}
+
+func (s *state) deviceLocked(c *commune, id string) (*device, bool) {
+	d := c.devices[id]
+	if d != nil {
+		return d, false
+	}
+	d = &device{unit: c.code, id: id, kind: "other", registration: RegUnregistered,
+		metrics: map[string]float64{}, rules: map[int64]*ruleState{}}
+	c.devices[id] = d
+	return d, true
+}
+
+func (s *state) markLocked(code string) {
+	s.dirty[code] = true
+	select {
+	case s.wake <- struct{}{}:
+	default:
+	}
+}
+
+func (s *state) interval(d *device) time.Duration {
+	if d.intervalS > 0 {
+		return time.Duration(d.intervalS) * time.Second
+	}
+	return s.cfg.Interval
+}
+
+// apply takes an accepted message into the state and returns the samples
+// to store (Telegraf targets resolved to device ids, ignored devices left out).
+func (s *state) apply(m *message) []sample {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	now := m.received
+	if m.kind == kindSysDropped {
+		s.brokerDroppedLocked(m.dropped, now)
+		return nil
+	}
+	c := s.communeLocked(m.unit)
+	d, created := s.deviceLocked(c, m.device)
+	changed := created
+	switch m.kind {
+	case kindStatus:
+		d.reported, d.reportedAt = m.status, now
+		if m.status == "online" {
+			d.lastSeen = now
+		}
+		changed = true
+	case kindMeta:
+		changed = s.applyMetaLocked(c, d, m.meta) || changed
+		d.lastSeen = now
+	case kindTelemetry:
+		d.lastSeen = now
+		for i := range m.samples {
+			m.samples[i].unit = m.unit
+			s.observeMetricsLocked(c, d, m.samples[i].metrics, now)
+		}
+	case kindTelegraf:
+		if d.kind == "other" {
+			d.kind = "agent"
+		}
+		d.lastSeen = now
+		out := m.samples[:0]
+		for _, smp := range m.samples {
+			t := d
+			if smp.target != "" {
+				var made bool
+				t, made = s.targetLocked(c, smp.target)
+				changed = changed || made
+				if t.agent != d.id {
+					t.agent = d.id
+					changed = true
+					s.persist.device(t)
+				}
+				if smp.source == "ping" {
+					t.pingDown = smp.metrics["loss_pct"] >= 100
+				}
+				if !t.pingDown {
+					t.lastSeen = now
+				}
+			}
+			if t.registration == RegIgnored {
+				continue
+			}
+			smp.device, smp.unit = t.id, c.code
+			s.observeMetricsLocked(c, t, smp.metrics, now)
+			if t != d && s.evaluateLocked(t, now) {
+				changed = true
+			}
+			out = append(out, smp)
+		}
+		m.samples = out
+	}
+	if d.registration == RegIgnored {
+		return nil
+	}
+	if s.evaluateLocked(d, now) || changed {
+		s.recomputeLocked(c, now)
+	}
+	s.markLocked(c.code)
+	if created || changed {
+		s.persist.device(d)
+	}
+	return m.samples
+}
+
+// targetLocked finds the device a Telegraf tag names: by ip, then by id;
+// else it creates an unregistered device for a technician to adopt.
+func (s *state) targetLocked(c *commune, key string) (*device, bool) {
+	if id, ok := c.byIP[key]; ok {
+		if d := c.devices[id]; d != nil {
+			return d, false
+		}
+	}
+	id := sanitizeID(key)
+	d, created := s.deviceLocked(c, id)
+	if created && net.ParseIP(key) != nil {
+		d.ip = key
+		c.byIP[key] = id
+	}
+	return d, created
+}
+
+// sanitizeID turns a host name or address into a device id.
+func sanitizeID(s string) string {
+	b := []byte(s)
+	for i, ch := range b {
+		if !(ch >= 'a' && ch <= 'z' || ch >= 'A' && ch <= 'Z' || ch >= '0' && ch <= '9' || ch == '_' || ch == '-' || ch == '.') {
+			b[i] = '-'
+		}
+	}
+	if len(b) > 64 {
+		b = b[:64]
+	}
+	if len(b) == 0 || b[0] == '.' {
+		return "x" + string(b)
+	}
+	return string(b)
+}
+
+func (s *state) applyMetaLocked(c *commune, d *device, m *Meta) bool {
+	if d.ip != "" && c.byIP[d.ip] == d.id {
+		delete(c.byIP, d.ip)
+	}
+	changed := d.name != m.Name || d.kind != m.Kind || d.parent != m.Parent || d.ip != m.IP ||
+		d.intervalS != m.IntervalS || d.registration == RegUnregistered
+	d.name, d.kind, d.ip, d.mac, d.location, d.parent, d.intervalS = m.Name, m.Kind, m.IP, m.MAC, m.Location, m.Parent, m.IntervalS
+	if d.parent == d.id {
+		d.parent = ""
+	}
+	if d.ip != "" {
+		c.byIP[d.ip] = d.id
+	}
+	if d.registration == RegUnregistered {
+		d.registration = RegRegistered // a device that describes itself was deployed on purpose
+	}
+	return changed
+}
+
+func (s *state) observeMetricsLocked(c *commune, d *device, metrics map[string]float64, now time.Time) {
+	for k, v := range metrics {
+		d.metrics[k] = v
+	}
+	d.metricsAt = now
+	s.evalRulesLocked(c, d, metrics, now)
+}
+
+// evaluateLocked recomputes d's base up/down; true when it changed.
+func (s *state) evaluateLocked(d *device, now time.Time) bool {
+	known, up := true, true
+	switch {
+	case d.reported == "offline" && !d.reportedAt.Before(d.lastSeen):
+		up = false
+	case d.pingDown:
+		up = false
+	case d.lastSeen.IsZero():
+		known, up = false, false
+	case now.Sub(d.lastSeen) > time.Duration(s.cfg.Missed)*s.interval(d):
+		up = false
+	}
+	if known && !up && d.lastSeen.Before(s.started) && d.reportedAt.Before(s.started) &&
+		now.Sub(s.started) <= time.Duration(s.cfg.Missed)*s.interval(d) {
+		known = false // loaded from the database: give it its intervals after a restart
+	}
+	if known == d.known && up == d.up {
+		return false
+	}
+	if d.known && known && up != d.up {
+		d.changes = append(d.changes, now)
+	}
+	if !up && (d.up || !d.known) {
+		d.downSince = now
+	}
+	d.known, d.up = known, up
+	return true
+}
+
+func (s *state) flappingLocked(d *device, now time.Time) bool {
+	cut := now.Add(-s.cfg.FlapWindow)
+	i := 0
+	for i < len(d.changes) && d.changes[i].Before(cut) {
+		i++
+	}
+	d.changes = d.changes[i:]
+	return len(d.changes) >= s.cfg.FlapChanges
+}
+
+func (s *state) inMaintenanceLocked(d *device, now time.Time) bool {
+	for _, w := range s.windows {
+		if w.Unit == d.unit && (w.Device == nil || *w.Device == d.id) && !now.Before(w.StartsAt) && now.Before(w.EndsAt) {
+			return true
+		}
+	}
+	return false
+}
+
+// recomputeLocked derives every device's status and the commune's incidents.
+func (s *state) recomputeLocked(c *commune, now time.Time) {
+	roots := map[string]string{} // down device → root of its failure
+	var rootOf func(d *device, depth int) string
+	rootOf = func(d *device, depth int) string {
+		if r, ok := roots[d.id]; ok {
+			return r
+		}
+		r := d.id
+		if p := c.devices[d.parent]; p != nil && depth < 32 && p.known && !p.up && p.registration != RegIgnored {
+			r = rootOf(p, depth+1)
+		}
+		roots[d.id] = r
+		return r
+	}
+	affected := map[string]int{}
+	agentDeps := map[string]int{}
+	var downTotal int
+	var ups []*device
+	for _, d := range c.devices {
+		if d.registration == RegIgnored {
+			continue
+		}
+		d.maintenance = s.inMaintenanceLocked(d, now)
+		old := d.status
+		d.reason = ""
+		agent := c.devices[d.agent]
+		switch {
+		case d.registration == RegUnregistered:
+			d.status = StatusUnregistered
+		case agent != nil && agent.known && !agent.up:
+			d.status, d.reason = StatusUnknown, "agent offline"
+			agentDeps[agent.id]++
+		case !d.known:
+			d.status = StatusUnknown
+		case s.flappingLocked(d, now):
+			d.status = StatusFlapping
+		case d.up:
+			d.status = StatusOnline
+		default:
+			r := rootOf(d, 0)
+			if r != d.id {
+				d.status, d.reason = StatusUnreachable, "parent "+r+" down"
+				affected[r]++
+			} else {
+				d.status = StatusOffline
+			}
+			downTotal++
+		}
+		if d.kind == "ups" && d.up && d.metrics["on_battery"] >= 1 && now.Sub(d.metricsAt) <= time.Duration(s.cfg.Missed)*s.interval(d) {
+			ups = append(ups, d)
+		}
+		if old != d.status {
+			s.persist.device(d)
+		}
+	}
+	want := map[string]*Incident{}
+	if len(ups) > 0 {
+		for _, u := range ups {
+			inc := powerCutIncident(c, u, downTotal)
+			want[inc.ID] = inc
+		}
+	} else {
+		for _, d := range c.devices {
+			if d.status != StatusOffline || d.registration != RegRegistered || d.maintenance || agentDeps[d.id] > 0 {
+				continue
+			}
+			inc := downIncident(c, d, affected[d.id])
+			want[inc.ID] = inc
+		}
+	}
+	for id, n := range agentDeps {
+		a := c.devices[id]
+		if a.maintenance {
+			continue
+		}
+		inc := agentIncident(c, a, n)
+		want[inc.ID] = inc
+	}
+	for id, inc := range c.incidents {
+		if _, still := want[id]; !still {
+			t := now
+			inc.ClosedAt = &t
+			s.persist.incident(inc)
+			delete(c.incidents, id)
+		}
+	}
+	for id, inc := range want {
+		old := c.incidents[id]
+		if old == nil || old.Title != inc.Title || old.Affected != inc.Affected || old.Kind != inc.Kind || !eqPtr(old.UPSMinutes, inc.UPSMinutes) {
+			c.incidents[id] = inc
+			s.persist.incident(inc)
+		}
+	}
+}
+
+func eqPtr(a, b *float64) bool {
+	if a == nil || b == nil {
+		return a == b
+	}
+	return *a == *b
+}
+
+func displayName(d *device) string {
+	if d.name != "" {
+		return d.name
+	}
+	return d.id
+}
+
+func downIncident(c *commune, d *device, n int) *Incident {
+	inc := &Incident{ID: incidentID(c.code, d.id, d.downSince), Unit: c.code, RootDevice: d.id, RootName: displayName(d),
+		Affected: n, Since: d.downSince}
+	if n > 0 {
+		inc.Kind = IncidentParentDown
+		inc.Title = displayName(d) + " mất kết nối — " + itoa(n) + " thiết bị không truy cập được"
+		inc.TitleEN = displayName(d) + " down — " + itoa(n) + " " + plural(n, "device", "devices") + " unreachable"
+	} else {
+		inc.Kind = IncidentDeviceDown
+		inc.Title = displayName(d) + " mất kết nối"
+		inc.TitleEN = displayName(d) + " down"
+	}
+	return inc
+}
+
+func powerCutIncident(c *commune, u *device, down int) *Incident {
+	since := u.metricsAt
+	if rs := u.rules[-1]; rs != nil && !rs.pending.IsZero() {
+		since = rs.pending
+	}
+	inc := &Incident{ID: incidentID(c.code, u.id, time.Time{}) + "-power", Unit: c.code, Kind: IncidentPowerCut,
+		RootDevice: u.id, RootName: displayName(u), Affected: down, Since: since}
+	inc.Title = "Mất điện — " + displayName(u) + " đang chạy pin"
+	inc.TitleEN = "Power cut — " + displayName(u) + " on battery"
+	if m, ok := u.metrics["runtime_min"]; ok {
+		mm := m
+		inc.UPSMinutes = &mm
+		inc.Title += ", còn " + itoa(int(m)) + " phút"
+		inc.TitleEN += ", " + itoa(int(m)) + " min left"
+	}
+	if down > 0 {
+		inc.Title += " — " + itoa(down) + " thiết bị ngừng hoạt động"
+		inc.TitleEN += " — " + itoa(down) + " " + plural(down, "device", "devices") + " down"
+	}
+	return inc
+}
+
+func agentIncident(c *commune, a *device, n int) *Incident {
+	inc := &Incident{ID: incidentID(c.code, a.id, a.downSince), Unit: c.code, Kind: IncidentAgentOffline,
+		RootDevice: a.id, RootName: displayName(a), Affected: n, Since: a.downSince}
+	inc.Title = "Tác tử giám sát " + displayName(a) + " ngoại tuyến — " + itoa(n) + " thiết bị không rõ trạng thái"
+	inc.TitleEN = "Agent " + displayName(a) + " offline — " + itoa(n) + " " + plural(n, "device", "devices") + " unknown (agent offline)"
+	return inc
+}
+
+func incidentID(unit, dev string, since time.Time) string {
+	if since.IsZero() {
+		return unit + "-" + dev
+	}
+	return unit + "-" + dev + "-" + itoa(int(since.Unix()))
+}
+
+func plural(n int, one, many string) string {
+	if n == 1 {
+		return one
+	}
+	return many
+}
+
+func itoa(n int) string {
+	if n == 0 {
+		return "0"
+	}
+	neg := n < 0
+	if neg {
+		n = -n
+	}
+	var b [20]byte
+	i := len(b)
+	for n > 0 {
+		i--
+		b[i] = byte('0' + n%10)
+		n /= 10
+	}
+	if neg {
+		i--
+		b[i] = '-'
+	}
+	return string(b[i:])
+}
+
+// tick re-evaluates timeouts, flapping windows and maintenance; called
+// every second.
+func (s *state) tick(now time.Time) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for _, c := range s.communes {
+		changed := false
+		for _, d := range c.devices {
+			if d.registration == RegIgnored {
+				continue
+			}
+			if s.evaluateLocked(d, now) {
+				changed = true
+			}
+			if d.status == StatusFlapping && !s.flappingLocked(d, now) {
+				changed = true
+			}
+			if d.maintenance != s.inMaintenanceLocked(d, now) {
+				changed = true
+			}
+			if d.kind == "ups" && d.metrics["on_battery"] >= 1 {
+				changed = true // a power cut's UPS data may have gone stale
+			}
+		}
+		if changed {
+			s.recomputeLocked(c, now)
+			s.markLocked(c.code)
+		}
+	}
+	if !s.broker.grewAt.IsZero() && now.Sub(s.broker.grewAt) > 10*time.Minute {
+		s.broker.grewAt = time.Time{}
+		s.markAllLocked()
+	}
+}
+
+func (s *state) markAllLocked() {
+	for code := range s.communes {
+		s.markLocked(code)
+	}
+}
+
+func (s *state) brokerDroppedLocked(n int64, now time.Time) {
+	b := &s.broker
+	if b.base == 0 && b.last == 0 {
+		b.base, b.last = n, n
+		return
+	}
+	if n < b.last { // the broker restarted: its counter starts over
+		b.base -= b.last - n
+	}
+	if n > b.last {
+		b.grewAt = now
+		s.markAllLocked()
+	}
+	b.last = n
+}
+
+// addLost counts messages the hub could not keep, shown on the wall.
+func (s *state) addLost(n int64) {
+	s.mu.Lock()
+	s.broker.lost += n
+	s.markAllLocked()
+	s.mu.Unlock()
+}
+
+func (s *state) setConnected(ok bool) {
+	s.mu.Lock()
+	if s.broker.connected != ok {
+		s.broker.connected = ok
+		s.markAllLocked()
+	}
+	s.mu.Unlock()
+}
+
+// snapshot builds the bus payload of one commune.
+func (s *state) snapshot(code string, now time.Time) *Snapshot {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	c := s.communes[code]
+	snap := &Snapshot{Unit: code, AsOf: now, Incidents: []Incident{}, Alarms: []AlarmBrief{}, Devices: []DeviceBrief{}}
+	snap.Broker = BrokerInfo{Dropped: s.broker.last - s.broker.base, Lost: s.broker.lost, Connected: s.broker.connected}
+	if !s.broker.grewAt.IsZero() {
+		snap.Alarms = append(snap.Alarms, AlarmBrief{ID: "broker-dropped", Device: "broker", Metric: "dropped",
+			Severity: "critical", State: AlarmActiveUnack, Since: s.broker.grewAt, Value: float64(snap.Broker.Dropped)})
+	}
+	if c == nil {
+		return snap
+	}
+	for _, d := range c.devices {
+		if d.registration == RegIgnored {
+			continue
+		}
+		switch d.status {
+		case StatusOnline:
+			snap.Counts.Online++
+		case StatusOffline:
+			snap.Counts.Offline++
+		case StatusUnreachable:
+			snap.Counts.Unreachable++
+		case StatusFlapping:
+			snap.Counts.Flapping++
+		case StatusUnregistered:
+			snap.Counts.Unregistered++
+		default:
+			snap.Counts.Unknown++
+		}
+		b := DeviceBrief{ID: d.id, Name: displayName(d), Kind: d.kind, Status: d.status, Maintenance: d.maintenance}
+		if !d.lastSeen.IsZero() {
+			t := d.lastSeen
+			b.LastSeen = &t
+		}
+		if v, ok := d.metrics["latency_ms"]; ok {
+			b.LatencyMS = &v
+		}
+		if v, ok := d.metrics["loss_pct"]; ok {
+			b.LossPct = &v
+		}
+		snap.Devices = append(snap.Devices, b)
+	}
+	sort.Slice(snap.Devices, func(i, j int) bool { return snap.Devices[i].ID < snap.Devices[j].ID })
+	for _, inc := range c.incidents {
+		snap.Incidents = append(snap.Incidents, *inc)
+	}
+	sort.Slice(snap.Incidents, func(i, j int) bool { return snap.Incidents[i].Since.Before(snap.Incidents[j].Since) })
+	for _, a := range c.alarms {
+		snap.Alarms = append(snap.Alarms, AlarmBrief{ID: a.ID, Device: a.Device, Metric: a.Metric, Severity: a.Severity,
+			State: a.State, Since: a.Since, Value: a.Value})
+	}
+	sort.Slice(snap.Alarms, func(i, j int) bool { return snap.Alarms[i].Since.Before(snap.Alarms[j].Since) })
+	return snap
+}
+
+// takeDirty returns and clears the communes to republish.
+func (s *state) takeDirty() []string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	out := make([]string, 0, len(s.dirty))
+	for code := range s.dirty {
+		out = append(out, code)
+	}
+	clear(s.dirty)
+	return out
+}
+
+func (s *state) viewLocked(d *device) DeviceView {
+	v := DeviceView{ID: d.id, Unit: d.unit, Name: d.name, Kind: d.kind, IP: d.ip, MAC: d.mac, Location: d.location,
+		Parent: d.parent, Agent: d.agent, Registration: d.registration, Status: d.status, Reason: d.reason,
+		IntervalS: int(s.interval(d) / time.Second), Maintenance: d.maintenance, Metrics: make(map[string]float64, len(d.metrics))}
+	if v.Status == "" {
+		v.Status = StatusUnknown
+	}
+	if d.registration == RegIgnored {
+		v.Status = RegIgnored
+	}
+	if !d.lastSeen.IsZero() {
+		t := d.lastSeen
+		v.LastSeen = &t
+	}
+	for k, val := range d.metrics {
+		v.Metrics[k] = val
+	}
+	return v
+}
+
+// list returns the devices of unit (every unit when empty), ignored ones
+// only when asked.
+func (s *state) list(unit string, withIgnored bool) []DeviceView {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	var out []DeviceView
+	for code, c := range s.communes {
+		if unit != "" && code != unit {
+			continue
+		}
+		for _, d := range c.devices {
+			if d.registration == RegIgnored && !withIgnored {
+				continue
+			}
+			out = append(out, s.viewLocked(d))
+		}
+	}
+	sort.Slice(out, func(i, j int) bool {
+		if out[i].Unit != out[j].Unit {
+			return out[i].Unit < out[j].Unit
+		}
+		return out[i].ID < out[j].ID
+	})
+	return out
+}
+
+// get returns one device.
+func (s *state) get(unit, id string) (DeviceView, bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	c := s.communes[unit]
+	if c == nil || c.devices[id] == nil {
+		return DeviceView{}, false
+	}
+	return s.viewLocked(c.devices[id]), true
+}
+
+// incidents returns the open incidents of unit (all when empty).
+func (s *state) openIncidents(unit string) []Incident {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	var out []Incident
+	for code, c := range s.communes {
+		if unit != "" && code != unit {
+			continue
+		}
+		for _, inc := range c.incidents {
+			out = append(out, *inc)
+		}
+	}
+	return out
+}
+
+// setRegistration adopts (with optional new meta) or ignores a device.
+func (s *state) setRegistration(unit, id, reg string, meta *Meta, now time.Time) (DeviceView, bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	c := s.communes[unit]
+	if c == nil || c.devices[id] == nil {
+		return DeviceView{}, false
+	}
+	d := c.devices[id]
+	if meta != nil {
+		if meta.IP == "" {
+			meta.IP = d.ip
+		}
+		s.applyMetaLocked(c, d, meta)
+	}
+	d.registration = reg
+	s.recomputeLocked(c, now)
+	s.markLocked(unit)
+	s.persist.device(d)
+	return s.viewLocked(d), true
+}
+
+// updateActiveRules swaps the rule set and windows (reloaded from the database).
+func (s *state) setRulesAndWindows(rules []Rule, windows []Window) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.rules, s.windows = rules, windows
+}
+
+// ackApplied mirrors an acknowledgement stored in the database.
+func (s *state) ackApplied(a Alarm) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	c := s.communes[a.Unit]
+	if c == nil {
+		return
+	}
+	if cur := c.alarms[a.ID]; cur != nil {
+		cur.State, cur.AckedBy, cur.AckedAt, cur.AckComment = a.State, a.AckedBy, a.AckedAt, a.AckComment
+		s.markLocked(a.Unit)
+	}
+}
+
+func newAlarmID() string {
+	b := make([]byte, 8)
+	_, _ = rand.Read(b)
+	return hex.EncodeToString(b)
+}
+
+// evalRulesLocked runs the alarm rules over newly observed metrics.
+func (s *state) evalRulesLocked(c *commune, d *device, metrics map[string]float64, now time.Time) {
+	if d.kind == "ups" {
+		// Track when the UPS went on battery (rule -1 is internal).
+		rs := d.rules[-1]
+		if rs == nil {
+			rs = &ruleState{}
+			d.rules[-1] = rs
+		}
+		if metrics["on_battery"] >= 1 {
+			if rs.pending.IsZero() {
+				rs.pending = now
+			}
+		} else if _, ok := metrics["on_battery"]; ok {
+			rs.pending = time.Time{}
+		}
+	}
+	for metric, v := range metrics {
+		r := s.ruleForLocked(d, metric)
+		if r == nil {
+			continue
+		}
+		rs := d.rules[r.ID]
+		if rs == nil {
+			rs = &ruleState{}
+			d.rules[r.ID] = rs
+		}
+		cond, clearCond := v > r.Threshold, v < r.ClearThreshold
+		if r.Op == "<" {
+			cond, clearCond = v < r.Threshold, v > r.ClearThreshold
+		}
+		switch {
+		case cond:
+			if rs.pending.IsZero() {
+				rs.pending = now
+			}
+			if rs.alarm == nil && now.Sub(rs.pending) >= time.Duration(r.ForS)*time.Second && !s.inMaintenanceLocked(d, now) {
+				a := &Alarm{ID: newAlarmID(), Unit: d.unit, Device: d.id, RuleID: r.ID, Metric: metric,
+					Severity: r.Severity, State: AlarmActiveUnack, Value: v, Since: now}
+				rs.alarm = a
+				c.alarms[a.ID] = a
+				s.persist.alarm(a)
+			} else if rs.alarm != nil {
+				rs.alarm.Value = v
+			}
+		default:
+			rs.pending = time.Time{}
+			if rs.alarm != nil && clearCond {
+				a := rs.alarm
+				t := now
+				a.State, a.ClearedAt, a.Value = AlarmCleared, &t, v
+				s.persist.alarm(a)
+				delete(c.alarms, a.ID)
+				rs.alarm = nil
+			}
+		}
+	}
+}
+
+// ruleForLocked picks the most specific enabled rule for metric on d.
+func (s *state) ruleForLocked(d *device, metric string) *Rule {
+	var best *Rule
+	bestScore := -1
+	for i := range s.rules {
+		r := &s.rules[i]
+		if !r.Enabled || r.Metric != metric {
+			continue
+		}
+		if r.Unit != nil && *r.Unit != d.unit || r.Device != nil && *r.Device != d.id || r.Kind != nil && *r.Kind != d.kind {
+			continue
+		}
+		score := 0
+		if r.Unit != nil {
+			score++
+		}
+		if r.Kind != nil {
+			score += 2
+		}
+		if r.Device != nil {
+			score += 4
+		}
+		if score > bestScore {
+			best, bestScore = r, score
+		}
+	}
+	return best
+}
+
+// load fills the state from stored devices, open incidents and active alarms.
+func (s *state) load(devs []storedDevice, incs []Incident, alarms []Alarm) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for _, sd := range devs {
+		c := s.communeLocked(sd.Unit)
+		d, _ := s.deviceLocked(c, sd.ID)
+		d.name, d.kind, d.ip, d.mac, d.location, d.parent = sd.Name, sd.Kind, sd.IP, sd.MAC, sd.Location, sd.Parent
+		d.intervalS, d.registration, d.agent, d.status = sd.IntervalS, sd.Registration, sd.Agent, sd.Status
+		if sd.LastSeen != nil {
+			d.lastSeen = *sd.LastSeen
+		}
+		for k, v := range sd.Metrics {
+			d.metrics[k] = v
+		}
+		if d.ip != "" {
+			c.byIP[d.ip] = d.id
+		}
+	}
+	for i := range incs {
+		inc := incs[i]
+		s.communeLocked(inc.Unit).incidents[inc.ID] = &inc
+	}
+	for i := range alarms {
+		a := alarms[i]
+		c := s.communeLocked(a.Unit)
+		c.alarms[a.ID] = &a
+		if d := c.devices[a.Device]; d != nil {
+			d.rules[a.RuleID] = &ruleState{alarm: &a}
+		}
+	}
+	for code := range s.communes {
+		s.markLocked(code)
+	}
+}
+
+// units returns the communes the state knows.
+func (s *state) units() []string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	out := make([]string, 0, len(s.communes))
+	for code := range s.communes {
+		out = append(out, code)
+	}
+	sort.Strings(out)
+	return out
+}
+
+// persistSeen queues the rows of devices heard from since the last call,
+// so that last_seen and the latest metrics survive a restart.
+func (s *state) persistSeen() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	mark := s.seenMark
+	s.seenMark = time.Now()
+	for _, c := range s.communes {
+		for _, d := range c.devices {
+			if d.lastSeen.After(mark) && d.registration != RegIgnored {
+				s.persist.device(d)
+			}
+		}
+	}
+}
