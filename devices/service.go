@@ -238,7 +238,7 @@ func (s *Service) reloadRules(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	s.st.setRulesAndWindows(rules, windows)
+	s.st.setRulesAndWindows(rules, windows, time.Now())
 	return nil
 }
 

@@ -167,7 +167,9 @@ func (s *state) apply(m *message) []sample {
 		d.lastSeen = now
 		for i := range m.samples {
 			m.samples[i].unit = m.unit
-			s.observeMetricsLocked(c, d, m.samples[i].metrics, now)
+			if s.observeMetricsLocked(c, d, m.samples[i].metrics, now) {
+				changed = true
+			}
 		}
 	case kindTelegraf:
 		if d.kind == "other" {
@@ -197,7 +199,9 @@ func (s *state) apply(m *message) []sample {
 				continue
 			}
 			smp.device, smp.unit = t.id, c.code
-			s.observeMetricsLocked(c, t, smp.metrics, now)
+			if s.observeMetricsLocked(c, t, smp.metrics, now) {
+				changed = true
+			}
 			if t != d && s.evaluateLocked(t, now) {
 				changed = true
 			}
@@ -271,12 +275,24 @@ func (s *state) applyMetaLocked(c *commune, d *device, m *Meta) bool {
 	return changed
 }
 
-func (s *state) observeMetricsLocked(c *commune, d *device, metrics map[string]float64, now time.Time) {
+// observeMetricsLocked records the latest metrics and runs the alarm
+// rules; true when something incidents depend on changed (a UPS going on
+// or off battery, its remaining minutes).
+func (s *state) observeMetricsLocked(c *commune, d *device, metrics map[string]float64, now time.Time) bool {
+	changed := false
+	if d.kind == "ups" {
+		for _, k := range []string{"on_battery", "runtime_min"} {
+			if v, ok := metrics[k]; ok && v != d.metrics[k] {
+				changed = true
+			}
+		}
+	}
 	for k, v := range metrics {
 		d.metrics[k] = v
 	}
 	d.metricsAt = now
 	s.evalRulesLocked(c, d, metrics, now)
+	return changed
 }
 
 // evaluateLocked recomputes d's base up/down; true when it changed.
@@ -458,7 +474,7 @@ func powerCutIncident(c *commune, u *device, down int) *Incident {
 	if rs := u.rules[-1]; rs != nil && !rs.pending.IsZero() {
 		since = rs.pending
 	}
-	inc := &Incident{ID: incidentID(c.code, u.id, time.Time{}) + "-power", Unit: c.code, Kind: IncidentPowerCut,
+	inc := &Incident{ID: incidentID(c.code, u.id, since) + "-power", Unit: c.code, Kind: IncidentPowerCut,
 		RootDevice: u.id, RootName: displayName(u), Affected: down, Since: since}
 	inc.Title = "Mất điện — " + displayName(u) + " đang chạy pin"
 	inc.TitleEN = "Power cut — " + displayName(u) + " on battery"
@@ -758,11 +774,15 @@ func (s *state) setRegistration(unit, id, reg string, meta *Meta, now time.Time)
 	return s.viewLocked(d), true
 }
 
-// updateActiveRules swaps the rule set and windows (reloaded from the database).
-func (s *state) setRulesAndWindows(rules []Rule, windows []Window) {
+// setRulesAndWindows swaps the rule set and windows (reloaded from the database).
+func (s *state) setRulesAndWindows(rules []Rule, windows []Window, now time.Time) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.rules, s.windows = rules, windows
+	for _, c := range s.communes {
+		s.recomputeLocked(c, now)
+		s.markLocked(c.code)
+	}
 }
 
 // ackApplied mirrors an acknowledgement stored in the database.
