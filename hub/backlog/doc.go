@@ -1,0 +1,19 @@
+// Package backlog owns the operations room's backlog: the procedure
+// catalogue (procedures, agencies, holidays and working-day arithmetic in
+// Asia/Ho_Chi_Minh), procedure dossiers synced from the one-stop-shop
+// software with their status machine, pauses and append-only history,
+// incoming and outgoing official documents with their registers, and the
+// live Decision 766 indicators per commune and per province.
+//
+// Every accepted change writes the commune's and province's snapshots
+// (commune/{code}/kpi, commune/{code}/backlog, province/{code}/kpi) to the
+// outbox in the same transaction; a deadline scheduler republishes them
+// when time crosses a deadline with no write. Indicators come from
+// aggregates maintained by every write (kpi_daily, kpi_monthly and the fee
+// tables) plus the live open set, so a province is answered without
+// scanning its dossiers. Formulas and their choices: docs/kpis.md; the
+// portal field mapping and endpoints: docs/api.md.
+//
+// backlog imports hub and never another feature package (devices,
+// displays, meetings); others learn about it only through its bus topics.
+package backlog

@@ -1,0 +1,399 @@
+package backlog
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"slices"
+	"time"
+
+	"github.com/communehub/communehub/hub"
+	"github.com/jackc/pgx/v5"
+)
+
+// ImportOptions control an import.
+type ImportOptions struct {
+	Format string // csv, jsonl or "" to sniff
+	Atomic bool   // commit nothing when any row is bad
+	Actor  string
+	Source string // recorded in the history: import (API) or cli
+	// Progress, when set, is called as the import advances: stage is
+	// "read", "check", "write" or "publish"; done counts rows.
+	Progress func(stage string, done, total int)
+}
+
+// RowError is one rejected row of an import.
+type RowError struct {
+	Row    int    `json:"row"`            // record number, 1-based (CSV header excluded)
+	Line   int    `json:"line,omitempty"` // line of the file
+	Code   string `json:"code,omitempty"` // MaHoSo, when known
+	Field  string `json:"field"`
+	Error  string `json:"error"` // invalid, unprocessable, conflict
+	Reason string `json:"reason"`
+}
+
+// ImportReport is the result of an import: per-row errors and what
+// committed. Good rows commit together, or nothing does (atomic, or a
+// failure of the database).
+type ImportReport struct {
+	Rows            int        `json:"rows"`
+	Created         int        `json:"created"`
+	Updated         int        `json:"updated"`
+	Unchanged       int        `json:"unchanged"`
+	Rejected        int        `json:"rejected"`
+	Atomic          bool       `json:"atomic"`
+	Committed       bool       `json:"committed"`
+	Seconds         float64    `json:"seconds"`
+	Errors          []RowError `json:"errors"`
+	ErrorsTruncated bool       `json:"errors_truncated"`
+}
+
+// maxReportedErrors bounds the errors listed in a report (all are counted).
+const maxReportedErrors = 1000
+
+func (rep *ImportReport) reject(row, line int, code string, err error) {
+	rep.Rejected++
+	if len(rep.Errors) >= maxReportedErrors {
+		rep.ErrorsTruncated = true
+		return
+	}
+	re := RowError{Row: row, Line: line, Code: code, Field: "row", Error: hub.EInvalid, Reason: err.Error()}
+	var he *hub.Error
+	if errors.As(err, &he) {
+		re.Error, re.Reason = he.Code, he.Message
+		if he.Field != "" {
+			re.Field = he.Field
+		}
+	}
+	rep.Errors = append(rep.Errors, re)
+}
+
+type importRow struct {
+	row, line int
+	rec       *PortalRecord
+	proc      *Procedure
+	unit      unitInfo
+}
+
+// maxImportRows bounds one file.
+const maxImportRows = 2_000_000
+
+// Import reads a CSV or JSON-lines file of dossiers and applies it in one
+// transaction. A fatal format error (broken header or quoting) returns a
+// 400 and changes nothing; row errors are listed in the report.
+func (s *Service) Import(ctx context.Context, r io.Reader, o ImportOptions) (*ImportReport, error) {
+	start := time.Now()
+	if o.Progress == nil {
+		o.Progress = func(string, int, int) {}
+	}
+	if o.Source == "" {
+		o.Source = "import"
+	}
+	rep := &ImportReport{Atomic: o.Atomic, Errors: []RowError{}}
+	rr, err := newRowReader(r, o.Format)
+	if err != nil {
+		return nil, err
+	}
+	var rows []importRow
+	procsReloaded := false
+	for {
+		raw, err := rr.Next()
+		if errors.Is(err, io.EOF) {
+			break
+		}
+		if err != nil {
+			return nil, err
+		}
+		rep.Rows++
+		if rep.Rows > maxImportRows {
+			return nil, hub.Errorf(hub.ETooLarge, "more than %d rows: split the file", maxImportRows)
+		}
+		if rep.Rows%10000 == 0 {
+			o.Progress("read", rep.Rows, 0)
+		}
+		if raw.Err != nil {
+			rep.reject(raw.Row, raw.Line, "", raw.Err)
+			continue
+		}
+		rec, err := parseRecord(raw.Fields)
+		if err != nil {
+			rep.reject(raw.Row, raw.Line, raw.Fields["MaHoSo"], err)
+			continue
+		}
+		if rec.Code == "" {
+			rep.reject(raw.Row, raw.Line, "", hub.FieldError("MaHoSo", "is required"))
+			continue
+		}
+		proc := s.procs.get(rec.ProcedureCode)
+		if proc == nil && !procsReloaded {
+			procsReloaded = true
+			if err := s.procs.load(ctx, s.pool); err != nil {
+				return nil, err
+			}
+			proc = s.procs.get(rec.ProcedureCode)
+		}
+		if proc == nil {
+			rep.reject(raw.Row, raw.Line, rec.Code, unprocessable("MaTTHC", "unknown procedure %q", rec.ProcedureCode))
+			continue
+		}
+		unit, ok := s.units.commune(rec.Unit)
+		if !ok {
+			rep.reject(raw.Row, raw.Line, rec.Code, unprocessable("MaDVHC", "no current commune %q", rec.Unit))
+			continue
+		}
+		rows = append(rows, importRow{row: raw.Row, line: raw.Line, rec: rec, proc: proc, unit: unit})
+	}
+	o.Progress("read", rep.Rows, rep.Rows)
+	if rep.Rows == 0 {
+		return nil, hub.FieldError("body", "the file has no rows")
+	}
+	for attempt := 0; ; attempt++ {
+		err = s.importTx(ctx, rows, rep, o)
+		if (errors.Is(err, errRetry) || isRetryable(err)) && attempt < 3 {
+			rep.Created, rep.Updated, rep.Unchanged = 0, 0, 0
+			rep.Errors, rep.Rejected = rep.Errors[:0], 0
+			continue
+		}
+		break
+	}
+	rep.Seconds = time.Since(start).Seconds()
+	if errors.Is(err, errAtomicAbort) {
+		err = nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	for _, k := range []struct {
+		n   int
+		res string
+	}{{rep.Created, "created"}, {rep.Updated, "updated"}, {rep.Unchanged, "unchanged"}, {rep.Rejected, "rejected"}} {
+		s.metrics.importRows.WithLabelValues(k.res).Add(float64(k.n))
+	}
+	if rep.Committed {
+		s.poke()
+	}
+	return rep, nil
+}
+
+var errAtomicAbort = errors.New("backlog: atomic import with bad rows")
+
+func (s *Service) importTx(ctx context.Context, rows []importRow, rep *ImportReport, o ImportOptions) error {
+	// Rows rejected before the transaction stay rejected on a retry.
+	preRejected, preErrors := rep.Rejected, slices.Clone(rep.Errors)
+	return pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
+		rep.Rejected, rep.Errors = preRejected, slices.Clone(preErrors)
+		codes := make([]string, 0, len(rows))
+		seen := map[string]bool{}
+		provinces := map[string]bool{}
+		for _, r := range rows {
+			if !seen[r.rec.Code] {
+				seen[r.rec.Code] = true
+				codes = append(codes, r.rec.Code)
+			}
+			provinces[r.unit.Province] = true
+		}
+		oldProv, err := existingProvinces(ctx, tx, codes)
+		if err != nil {
+			return err
+		}
+		for _, p := range oldProv {
+			provinces[p] = true
+		}
+		if err := s.lockProvinces(ctx, tx, keys(provinces)); err != nil {
+			return err
+		}
+		current, err := loadDossiers(ctx, tx, codes)
+		if err != nil {
+			return err
+		}
+		for _, d := range current {
+			if !provinces[d.Province] {
+				return errRetry
+			}
+		}
+		o.Progress("check", 0, len(rows))
+		now := s.now()
+		stored := map[string]*Dossier{} // code → the version in the database
+		for c, d := range current {
+			stored[c] = d
+		}
+		delta := newAggDelta()
+		affected := map[string]string{}
+		var events []*Event
+		for i, r := range rows {
+			if i%10000 == 0 && i > 0 {
+				o.Progress("check", i, len(rows))
+			}
+			prev := current[r.rec.Code]
+			d, err := buildDossier(buildInput{rec: r.rec, old: prev, proc: r.proc, unit: r.unit, cal: s.cal, now: now})
+			if err != nil {
+				rep.reject(r.row, r.line, r.rec.Code, err)
+				continue
+			}
+			if prev != nil && bytes.Equal(prev.Fingerprint, d.Fingerprint) {
+				rep.Unchanged++
+				continue
+			}
+			if prev != nil {
+				delta.addDossier(prev, s.procs.flags(prev.ProcedureID), -1)
+				affected[prev.Unit] = prev.Province
+			}
+			delta.addDossier(d, procFlags{HasFee: r.proc.HasFee, RequiresPaperResult: r.proc.RequiresPaperResult}, 1)
+			affected[d.Unit] = d.Province
+			ev := historyEvent(prev, d, o.Actor, o.Source)
+			ev.Code = d.Code
+			events = append(events, ev)
+			current[d.Code] = d
+			if stored[d.Code] == nil && prev == nil {
+				rep.Created++
+			} else {
+				rep.Updated++
+			}
+		}
+		o.Progress("check", len(rows), len(rows))
+		if o.Atomic && rep.Rejected > 0 {
+			rep.Created, rep.Updated, rep.Unchanged = 0, 0, 0
+			return errAtomicAbort
+		}
+		if len(events) == 0 {
+			rep.Committed = true
+			return nil
+		}
+		o.Progress("write", 0, len(events))
+		if err := writeImported(ctx, tx, current, stored, events); err != nil {
+			return err
+		}
+		o.Progress("write", len(events), len(events))
+		if err := delta.apply(ctx, tx); err != nil {
+			return err
+		}
+		o.Progress("publish", 0, len(affected))
+		if err := s.publish(ctx, tx, affected); err != nil {
+			return err
+		}
+		o.Progress("publish", len(affected), len(affected))
+		rep.Committed = true
+		return nil
+	})
+}
+
+func existingProvinces(ctx context.Context, tx pgx.Tx, codes []string) ([]string, error) {
+	rows, err := tx.Query(ctx, `SELECT DISTINCT province_code FROM dossiers WHERE code = ANY($1)`, codes)
+	if err != nil {
+		return nil, err
+	}
+	return pgx.CollectRows(rows, pgx.RowTo[string])
+}
+
+func loadDossiers(ctx context.Context, tx pgx.Tx, codes []string) (map[string]*Dossier, error) {
+	out := map[string]*Dossier{}
+	for start := 0; start < len(codes); start += 20000 {
+		chunk := codes[start:min(start+20000, len(codes))]
+		rows, err := tx.Query(ctx, `SELECT `+dossierCols+dossierFrom+`WHERE d.code = ANY($1) FOR UPDATE OF d`, chunk)
+		if err != nil {
+			return nil, err
+		}
+		list, err := pgx.CollectRows(rows, scanDossier)
+		if err != nil {
+			return nil, err
+		}
+		for _, d := range list {
+			out[d.Code] = d
+		}
+	}
+	return out, nil
+}
+
+// writeImported writes the final version of every changed dossier: new
+// ones with COPY (ids taken from the sequence first, so the history can
+// refer to them), changed ones through a COPY into a temporary table and
+// one UPDATE; then the history with COPY.
+func writeImported(ctx context.Context, tx pgx.Tx, current, stored map[string]*Dossier, events []*Event) error {
+	changed := map[string]bool{}
+	for _, e := range events {
+		changed[e.Code] = true
+	}
+	var inserts, updates []*Dossier
+	for c := range changed {
+		d := current[c]
+		if stored[c] == nil {
+			inserts = append(inserts, d)
+		} else {
+			d.ID = stored[c].ID
+			updates = append(updates, d)
+		}
+	}
+	slices.SortFunc(inserts, func(a, b *Dossier) int { return cmpStr(a.Code, b.Code) })
+	slices.SortFunc(updates, func(a, b *Dossier) int { return int(a.ID - b.ID) })
+	if len(inserts) > 0 {
+		rows, err := tx.Query(ctx, `SELECT nextval('dossiers_id_seq') FROM generate_series(1, $1)`, len(inserts))
+		if err != nil {
+			return err
+		}
+		ids, err := pgx.CollectRows(rows, pgx.RowTo[int64])
+		if err != nil {
+			return err
+		}
+		for i, d := range inserts {
+			d.ID = ids[i]
+		}
+		if _, err := tx.CopyFrom(ctx, pgx.Identifier{"dossiers"}, append([]string{"id"}, dossierWriteList...),
+			pgx.CopyFromSlice(len(inserts), func(i int) ([]any, error) { return dossierRow(inserts[i], true), nil })); err != nil {
+			return fmt.Errorf("copy new dossiers: %w", err)
+		}
+	}
+	if len(updates) > 0 {
+		if _, err := tx.Exec(ctx, `CREATE TEMP TABLE import_dossiers (LIKE dossiers) ON COMMIT DROP`); err != nil {
+			return err
+		}
+		if _, err := tx.CopyFrom(ctx, pgx.Identifier{"import_dossiers"}, append([]string{"id"}, dossierWriteList...),
+			pgx.CopyFromSlice(len(updates), func(i int) ([]any, error) { return dossierRow(updates[i], true), nil })); err != nil {
+			return fmt.Errorf("copy changed dossiers: %w", err)
+		}
+		set := ""
+		for i, c := range dossierWriteList {
+			if i > 0 {
+				set += ", "
+			}
+			set += c + " = t." + c
+		}
+		if _, err := tx.Exec(ctx, `UPDATE dossiers d SET `+set+`, updated_at = now() FROM import_dossiers t WHERE d.id = t.id`); err != nil {
+			return fmt.Errorf("update changed dossiers: %w", err)
+		}
+	}
+	_, err := tx.CopyFrom(ctx, pgx.Identifier{"dossier_events"}, []string{"dossier_id", "kind", "from_status", "to_status", "actor", "source", "changes"},
+		pgx.CopyFromSlice(len(events), func(i int) ([]any, error) {
+			e := events[i]
+			return []any{current[e.Code].ID, e.Kind, e.FromStatus, e.ToStatus, e.Actor, e.Source, e.Changes}, nil
+		}))
+	if err != nil {
+		return fmt.Errorf("copy history: %w", err)
+	}
+	return nil
+}
+
+func cmpStr(a, b string) int {
+	switch {
+	case a < b:
+		return -1
+	case a > b:
+		return 1
+	}
+	return 0
+}
+
+// dossierRow lists a dossier's values in dossierWriteList order (with the
+// id first when withID).
+func dossierRow(d *Dossier, withID bool) []any {
+	row := []any{d.Code, d.ProcedureID, d.ProcedureVersion, d.Unit, d.Province, d.Status, d.State(), d.Channel,
+		d.ReceivedAt, d.DueAt, d.DueComputed, d.ProcessedAt, d.ReturnedAt, d.ClosedAt, d.EndAt, d.Deadline, d.PausedSince,
+		d.PauseCredit, d.SupplementCount, d.Pauses, d.FeeTotal, d.PaidOnline, d.Digitized, d.EResult, d.Reused,
+		d.PersonalStore, d.VNeID, d.Negative, d.SyncedAt, d.ProcedureName, d.FieldCode, d.ReceiptNo, d.Applicant,
+		d.ApplicantType, d.Subject, d.HandlingUnit, d.Note, d.Fingerprint}
+	if withID {
+		return append([]any{d.ID}, row...)
+	}
+	return row
+}

@@ -1,0 +1,73 @@
+package backlog
+
+import (
+	"context"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/communehub/communehub/hub"
+	"github.com/communehub/communehub/hub/hubtest"
+	"github.com/jackc/pgx/v5/pgxpool"
+)
+
+func TestMain(m *testing.M) { hubtest.Main(m) }
+
+// testClock is a settable clock.
+type testClock struct {
+	mu sync.Mutex
+	t  time.Time
+}
+
+func (c *testClock) Now() time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.t
+}
+
+func (c *testClock) Set(t time.Time) {
+	c.mu.Lock()
+	c.t = t
+	c.mu.Unlock()
+}
+
+func (c *testClock) Add(d time.Duration) {
+	c.mu.Lock()
+	c.t = c.t.Add(d)
+	c.mu.Unlock()
+}
+
+// vnt builds a Vietnam time.
+func vnt(y int, m time.Month, d, h, min int) time.Time { return time.Date(y, m, d, h, min, 0, 0, VN) }
+
+// newTestService returns a service on a fresh database with the units
+// seeded and a clock set to clock (nil: the real clock).
+func newTestService(t *testing.T, clock *testClock) (*Service, *pgxpool.Pool) {
+	t.Helper()
+	pool, _ := hubtest.NewDB(t, hub.Migrations, Migrations)
+	ctx := context.Background()
+	if err := hub.SeedUnits(ctx, pool); err != nil {
+		t.Fatal(err)
+	}
+	o := Options{}
+	if clock != nil {
+		o.Now = clock.Now
+	}
+	s, err := New(ctx, pool, Config{}, nil, o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return s, pool
+}
+
+func boolp(b bool) *bool { return &b }
+
+// putProc registers a procedure or fails the test.
+func putProc(t *testing.T, s *Service, code string, fee, paper bool, days int) {
+	t.Helper()
+	_, _, _, err := s.PutProcedure(context.Background(), code, ProcedureInput{Name: "Thủ tục " + code, OnlineLevel: "full",
+		HasFee: &fee, RequiresPaperResult: &paper, Deadline: &Deadline{Value: days, Unit: "working_day"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+}
