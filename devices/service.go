@@ -155,6 +155,20 @@ func (s *Service) startPaho(url string) error {
 	return nil
 }
 
+// BrokerAddr is the host:port of the broker in use, for simulators.
+func (s *Service) BrokerAddr() string {
+	if s.mode == "external" {
+		if i := indexOf(s.cfg.URL, "://"); i >= 0 {
+			host := s.cfg.URL[i+3:]
+			if j := lastIndexOf(host, "@"); j >= 0 {
+				host = host[j+1:]
+			}
+			return host
+		}
+	}
+	return s.cfg.Listen
+}
+
 // Mode says which broker is in use: "external", "local" or "embedded".
 func (s *Service) Mode() string { return s.mode }
 

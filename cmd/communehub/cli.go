@@ -18,7 +18,9 @@ import (
 
 // extraCommands are subcommands added by features (import, minutes, devices…),
 // each taking the rest of the arguments.
-var extraCommands = map[string]func(ctx context.Context, cfg Config, log *slog.Logger, args []string, stdin io.Reader, stdout io.Writer) error{}
+var extraCommands = map[string]func(ctx context.Context, cfg Config, log *slog.Logger, args []string, stdin io.Reader, stdout io.Writer) error{
+	"devices": runDevices,
+}
 
 func extraCommandNames() string {
 	names := make([]string, 0, len(extraCommands))

@@ -159,3 +159,35 @@ func TestLocalBrokerIsUsed(t *testing.T) {
 		t.Errorf("readyz = %d %s", code, body)
 	}
 }
+
+func TestDevicesCredentialsCLI(t *testing.T) {
+	t.Parallel()
+	_, dbURL := hubtest.NewDB(t)
+	vars := env(map[string]string{"COMMUNEHUB_DATABASE_URL": dbURL, "COMMUNEHUB_DATA_DIR": t.TempDir(), "COMMUNEHUB_LOG_LEVEL": "error"})
+	run := func(args ...string) (int, string) {
+		var out, errb syncBuffer
+		code := Main(context.Background(), args, vars, strings.NewReader(""), &out, &errb)
+		return code, out.String() + errb.String()
+	}
+	code, out := run("devices", "credentials", "create", "--unit", "03244", "--device", "router-1")
+	if code != 0 || !strings.Contains(out, "username: 03244.router-1.") || !strings.Contains(out, "password: ") {
+		t.Fatalf("create = %d %s", code, out)
+	}
+	if code, out := run("devices", "credentials", "create", "--unit", "99999"); code != 1 || !strings.Contains(out, "no commune 99999") {
+		t.Fatalf("unknown commune = %d %s", code, out)
+	}
+	if code, out := run("devices", "credentials", "create"); code != 2 || !strings.Contains(out, "--unit is required") {
+		t.Fatalf("missing unit = %d %s", code, out)
+	}
+	code, out = run("devices", "credentials", "list", "--unit", "03244")
+	if code != 0 || !strings.Contains(out, "\t03244\trouter-1\t03244.router-1.") || !strings.Contains(out, "active") {
+		t.Fatalf("list = %d %s", code, out)
+	}
+	id := strings.Fields(out)[0]
+	if code, out := run("devices", "credentials", "revoke", id); code != 0 {
+		t.Fatalf("revoke = %d %s", code, out)
+	}
+	if code, out := run("devices", "credentials", "list"); code != 0 || !strings.Contains(out, "revoked") {
+		t.Fatalf("list after revoke = %d %s", code, out)
+	}
+}

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/communehub/communehub/devices"
+	"github.com/communehub/communehub/devices/devicesim"
 	"github.com/communehub/communehub/hub"
 	"github.com/communehub/communehub/meetings"
 )
@@ -90,6 +91,11 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger, stdout io.Writer) er
 	ready.Add("mqtt", devSvc.ReadyMQTT)
 	ready.Add("ingest", devSvc.ReadyIngest)
 	spawn("devices", devSvc.Run)
+	if cfg.Demo {
+		sim := devicesim.New(devicesim.Config{Broker: devSvc.BrokerAddr(), Communes: []string{demoCommune, demoCommune2},
+			Scenario: true, Logger: log.With("component", "devicesim")})
+		spawn("devicesim", func(ctx context.Context) { _ = sim.Run(ctx) })
+	}
 
 	if cfg.Demo {
 		if err := seedDemo(ctx, auth, log, stdout); err != nil {
