@@ -67,6 +67,7 @@ type Proceedings struct {
 
 	mu    sync.Mutex
 	cache map[int64]*ProcState // the newest committed state of each meeting seen
+	conns map[int64]int        // open sessions per invitee on this instance
 }
 
 type procMetrics struct {
@@ -83,7 +84,7 @@ func NewProceedings(ctx context.Context, cfg ProceedingsConfig, pool *pgxpool.Po
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	p := &Proceedings{cfg: cfg, pool: pool, bus: bus, units: units, log: log, now: time.Now, cache: map[int64]*ProcState{}}
+	p := &Proceedings{cfg: cfg, pool: pool, bus: bus, units: units, log: log, now: time.Now, cache: map[int64]*ProcState{}, conns: map[int64]int{}}
 	p.metrics = procMetrics{
 		commands: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "communehub_meeting_commands_total",
 			Help: "Meeting proceedings commands by type and result."}, []string{"type", "result"}),

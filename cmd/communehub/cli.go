@@ -19,6 +19,7 @@ import (
 // extraCommands are subcommands added by features (import, minutes, devices…),
 // each taking the rest of the arguments.
 var extraCommands = map[string]func(ctx context.Context, cfg Config, log *slog.Logger, args []string, stdin io.Reader, stdout io.Writer) error{
+	"minutes": runMinutes,
 	"devices": runDevices,
 }
 

@@ -39,6 +39,10 @@ type Config struct {
 	TelemetryRetention time.Duration // raw telemetry kept
 	RollupRetention    time.Duration // hourly telemetry rollups kept
 
+	MeetingDocMax         string        // largest meeting document upload, e.g. 50MiB
+	MeetingDocTypes       string        // allowed meeting document types (extensions)
+	MeetingReconnectGrace time.Duration // a dropped participant is "reconnecting", not absent, this long
+
 	appHook func(*fiber.App) // tests: sees the wired app before it listens
 }
 
@@ -59,6 +63,10 @@ func DefaultConfig() Config {
 		DeviceInterval:     10 * time.Second,
 		TelemetryRetention: 90 * 24 * time.Hour,
 		RollupRetention:    2 * 365 * 24 * time.Hour,
+
+		MeetingDocMax:         "50MiB",
+		MeetingDocTypes:       "pdf,doc,docx,xls,xlsx,ppt,pptx,odt,ods,odp",
+		MeetingReconnectGrace: time.Minute,
 	}
 }
 
@@ -106,6 +114,9 @@ func (c *Config) settings() []setting {
 		{flag: "device-interval", env: "COMMUNEHUB_DEVICE_INTERVAL", dur: &c.DeviceInterval, help: "default device reporting interval (offline after 3 missed)", accepted: "a duration 1s–1h, e.g. 10s"},
 		{flag: "telemetry-retention", env: "COMMUNEHUB_TELEMETRY_RETENTION", dur: &c.TelemetryRetention, help: "how long raw telemetry is kept", accepted: "a duration ≥ 24h, e.g. 2160h (90 days)"},
 		{flag: "rollup-retention", env: "COMMUNEHUB_ROLLUP_RETENTION", dur: &c.RollupRetention, help: "how long hourly telemetry rollups are kept", accepted: "a duration ≥ the telemetry retention, e.g. 17520h (2 years)"},
+		{flag: "meeting-doc-max", env: "COMMUNEHUB_MEETING_DOC_MAX", str: &c.MeetingDocMax, help: "largest meeting document upload", check: checkByteSize, accepted: "a size up to 256MiB, e.g. 50MiB, 512KiB or bytes"},
+		{flag: "meeting-doc-types", env: "COMMUNEHUB_MEETING_DOC_TYPES", str: &c.MeetingDocTypes, help: "allowed meeting document types", check: checkDocTypes, accepted: "comma-separated: pdf, doc, docx, xls, xlsx, ppt, pptx, odt, ods, odp"},
+		{flag: "meeting-reconnect-grace", env: "COMMUNEHUB_MEETING_RECONNECT_GRACE", dur: &c.MeetingReconnectGrace, help: "how long a participant whose link dropped stays \"reconnecting\" before being recorded as left", accepted: "a duration 5s–30m, e.g. 1m"},
 	}
 }
 
@@ -212,6 +223,9 @@ func (s setting) set(v string) error {
 func (c *Config) Validate() error {
 	if c.SessionTTL < time.Minute {
 		return &ConfigError{Setting: "session-ttl", Env: "COMMUNEHUB_SESSION_TTL", Value: c.SessionTTL.String(), Accepted: "a duration ≥ 1m", Err: errors.New("too short")}
+	}
+	if c.MeetingReconnectGrace < 5*time.Second || c.MeetingReconnectGrace > 30*time.Minute {
+		return &ConfigError{Setting: "meeting-reconnect-grace", Env: "COMMUNEHUB_MEETING_RECONNECT_GRACE", Value: c.MeetingReconnectGrace.String(), Accepted: "a duration 5s–30m", Err: errors.New("out of range")}
 	}
 	return c.validateDevices()
 }

@@ -97,6 +97,18 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger, stdout io.Writer) er
 		spawn("devicesim", func(ctx context.Context) { _ = sim.Run(ctx) })
 	}
 
+	proc, err := meetings.NewProceedings(ctx, proceedingsConfig(cfg), pool, bus, core.Units, metrics, log.With("component", "meetings"))
+	if err != nil {
+		return err
+	}
+	proc.Mount(app, api, core)
+	spawn("meetings", func(ctx context.Context) { proc.RunSweeper(ctx, time.Second) })
+	if cfg.Demo {
+		if err := seedMeetingsDemo(ctx, proc, auth, log, stdout); err != nil {
+			return fmt.Errorf("meetings demo seed: %w", err)
+		}
+	}
+
 	if cfg.Demo {
 		if err := seedDemo(ctx, auth, log, stdout); err != nil {
 			return fmt.Errorf("demo seed: %w", err)
