@@ -160,4 +160,3 @@ func pdfEscape(s string) string {
 	}
 	return b.String()
 }
-
