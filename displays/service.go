@@ -1,0 +1,350 @@
+package displays
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"log/slog"
+	"sync"
+	"time"
+
+	"github.com/communehub/communehub/hub"
+	"github.com/jackc/pgx/v5/pgxpool"
+)
+
+// Options configures the displays service. Zero values take the defaults.
+type Options struct {
+	Pool     *pgxpool.Pool
+	Bus      *hub.Bus
+	Auth     *hub.Auth  // resolves staff sessions on the admin pages
+	Units    *hub.Units // checks scopes
+	Sockets  *hub.Sockets
+	Metrics  *hub.Metrics
+	Logger   *slog.Logger
+	Origins  []string // allowed Origin headers for /ws/display; empty: the request's own host
+	Instance string   // this hub instance's id, recorded with each screen's status
+	Build    string   // build id; a screen that sees it change reloads itself (staggered); default BuildID()
+
+	Heartbeat      time.Duration            // ping period both ways; default 15s, at most 20s
+	WriteWait      time.Duration            // deadline of one write; default 5s
+	MaxQueue       int                      // bytes of unsent data per screen before it is cut off; default 1 MiB
+	StatusInterval time.Duration            // how often screen status is written to the database; default 5s
+	PairingTTL     time.Duration            // life of a pairing code; default 15m
+	ReloadSpread   time.Duration            // screens reload for a new build within this window; default 2m
+	Stale          map[string]time.Duration // per topic kind (kpi, province_kpi, backlog, devices, meetings, meeting): age at which a tile turns stale
+	MaxPairing     int                      // screens waiting for a code at once; default 500
+}
+
+// DefaultStale is how old a topic's latest event may be before its tiles
+// turn stale, per topic kind. Publishers republish at least this often
+// (docs/display-protocol.md, "Freshness").
+var DefaultStale = map[string]time.Duration{
+	"kpi":          10 * time.Minute,
+	"province_kpi": 10 * time.Minute,
+	"backlog":      10 * time.Minute,
+	"devices":      3 * time.Minute,
+	"meetings":     10 * time.Minute,
+	"meeting":      3 * time.Minute,
+}
+
+func (o *Options) defaults() {
+	if o.Logger == nil {
+		o.Logger = slog.New(slog.DiscardHandler)
+	}
+	if o.Heartbeat <= 0 || o.Heartbeat > 20*time.Second {
+		o.Heartbeat = 15 * time.Second
+	}
+	if o.WriteWait <= 0 {
+		o.WriteWait = 5 * time.Second
+	}
+	if o.MaxQueue <= 0 {
+		o.MaxQueue = 1 << 20
+	}
+	if o.StatusInterval <= 0 {
+		o.StatusInterval = 5 * time.Second
+	}
+	if o.PairingTTL <= 0 {
+		o.PairingTTL = 15 * time.Minute
+	}
+	if o.ReloadSpread <= 0 {
+		o.ReloadSpread = 2 * time.Minute
+	}
+	if o.MaxPairing <= 0 {
+		o.MaxPairing = 500
+	}
+	stale := make(map[string]time.Duration, len(DefaultStale))
+	for k, v := range DefaultStale {
+		stale[k] = v
+	}
+	for k, v := range o.Stale {
+		stale[k] = v
+	}
+	o.Stale = stale
+	if o.Instance == "" {
+		o.Instance = "hub"
+	}
+	if o.Build == "" {
+		o.Build = BuildID()
+	}
+}
+
+// Service is the displays feature: the /ws/display fan-out, pairing, the
+// REST API and pages, and its background workers (Run, RunStatus,
+// RunSchedule).
+type Service struct {
+	o       Options
+	store   *store
+	log     *slog.Logger
+	metrics *metrics
+	epoch   string // changes with every process: resume positions from another epoch get a snapshot
+	limiter *pairLimiter
+
+	mu        sync.RWMutex
+	byTopic   map[string]map[*conn]struct{}
+	byDisplay map[int64]map[*conn]struct{}
+	byPairing map[string]map[*conn]struct{} // code → waiting screen(s) showing it
+	conns     map[*conn]struct{}
+
+	redactMu sync.Mutex
+	redacted map[*hub.Event][]byte // public frames of recent events
+
+	dirtyMu sync.Mutex
+	dirty   map[*conn]struct{} // status to write
+
+	writePool sync.Pool // write buffers, held only during a write
+}
+
+// New returns the service; mount it with Mount and start its workers.
+func New(o Options) *Service {
+	o.defaults()
+	e := make([]byte, 8)
+	_, _ = rand.Read(e)
+	s := &Service{
+		o:         o,
+		store:     &store{pool: o.Pool},
+		log:       o.Logger.With("component", "displays"),
+		epoch:     hex.EncodeToString(e),
+		limiter:   newPairLimiter(10, time.Minute),
+		byTopic:   map[string]map[*conn]struct{}{},
+		byDisplay: map[int64]map[*conn]struct{}{},
+		byPairing: map[string]map[*conn]struct{}{},
+		conns:     map[*conn]struct{}{},
+		redacted:  map[*hub.Event][]byte{},
+		dirty:     map[*conn]struct{}{},
+	}
+	s.metrics = newMetrics(o.Metrics, s.connCount)
+	return s
+}
+
+func (s *Service) connCount() float64 {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	return float64(len(s.conns))
+}
+
+// subscribePatterns are the bus topics the fan-out follows.
+var subscribePatterns = []string{
+	"commune/+/kpi", "commune/+/backlog", "commune/+/devices", "commune/+/meetings",
+	"province/+/kpi", "meeting/+", "displays/#",
+}
+
+// Run is the fan-out: it follows the bus and hands each event to the
+// queues of the screens showing its topic, until ctx ends. When the bus
+// drops it for falling behind, it subscribes again and every screen gets a
+// fresh snapshot, so nothing is silently skipped.
+func (s *Service) Run(ctx context.Context) {
+	for ctx.Err() == nil {
+		sub, err := s.o.Bus.Subscribe(subscribePatterns, 256<<20)
+		if err != nil {
+			s.log.Error("displays: subscribe", "err", err)
+			return
+		}
+		s.follow(ctx, sub)
+		sub.Close()
+		if ctx.Err() == nil {
+			s.log.Warn("displays: fan-out fell behind the bus; resynchronising every screen", "err", sub.Err())
+			s.metrics.resyncs.Inc()
+			s.resyncAll()
+		}
+	}
+}
+
+func (s *Service) follow(ctx context.Context, sub *hub.Subscription) {
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-sub.Done():
+			return
+		case <-sub.Ready():
+			for _, ev := range sub.Drain() {
+				s.dispatch(ev)
+			}
+		}
+	}
+}
+
+// dispatch routes one event: data topics to the screens showing them,
+// control topics to the screens they concern.
+func (s *Service) dispatch(ev *hub.Event) {
+	switch {
+	case ev.Topic == topicCommands:
+		var c Command
+		if err := decodeLenient(ev.Data, &c); err != nil || c.DisplayID == 0 {
+			s.log.Warn("displays: bad command event", "seq", ev.Seq, "err", err)
+			return
+		}
+		s.forDisplay(c.DisplayID, func(cn *conn) { cn.q.pushCtrl(ctrlMsg{command: &c}) })
+	case ev.Topic == topicPairings:
+		var p struct {
+			Code      string `json:"code"`
+			DisplayID int64  `json:"display_id"`
+		}
+		if err := decodeLenient(ev.Data, &p); err != nil {
+			return
+		}
+		s.mu.RLock()
+		for cn := range s.byPairing[p.Code] {
+			cn.q.pushCtrl(ctrlMsg{paired: p.DisplayID})
+		}
+		s.mu.RUnlock()
+	case len(ev.Topic) > 9 && ev.Topic[:9] == "displays/":
+		var d Display
+		if err := decodeLenient(ev.Data, &d); err != nil || d.ID == 0 || topicConfig(d.ID) != ev.Topic {
+			return
+		}
+		s.forDisplay(d.ID, func(cn *conn) { cn.q.pushCtrl(ctrlMsg{config: &d}) })
+	default:
+		s.mu.RLock()
+		for cn := range s.byTopic[ev.Topic] {
+			if !cn.q.pushEvent(ev) {
+				s.metrics.slow.WithLabelValues("queue_overflow").Inc()
+				cn.cutOff()
+			}
+		}
+		s.mu.RUnlock()
+	}
+}
+
+func (s *Service) forDisplay(id int64, f func(*conn)) {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	for cn := range s.byDisplay[id] {
+		f(cn)
+	}
+}
+
+func (s *Service) resyncAll() {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	for cn := range s.conns {
+		cn.q.pushCtrl(ctrlMsg{resync: true})
+	}
+}
+
+// attach (re)registers cn as showing topics for display id (0: a screen
+// waiting for pairing under code).
+func (s *Service) attach(cn *conn, id int64, code string, topics []string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.detachLocked(cn)
+	s.conns[cn] = struct{}{}
+	for _, t := range topics {
+		m := s.byTopic[t]
+		if m == nil {
+			m = map[*conn]struct{}{}
+			s.byTopic[t] = m
+		}
+		m[cn] = struct{}{}
+	}
+	cn.attached = topics
+	if id != 0 {
+		m := s.byDisplay[id]
+		if m == nil {
+			m = map[*conn]struct{}{}
+			s.byDisplay[id] = m
+		}
+		m[cn] = struct{}{}
+		cn.attachedID = id
+	}
+	if code != "" {
+		m := s.byPairing[code]
+		if m == nil {
+			m = map[*conn]struct{}{}
+			s.byPairing[code] = m
+		}
+		m[cn] = struct{}{}
+		cn.attachedCode = code
+	}
+}
+
+// detach removes cn from every index.
+func (s *Service) detach(cn *conn) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.detachLocked(cn)
+	delete(s.conns, cn)
+}
+
+func (s *Service) detachLocked(cn *conn) {
+	for _, t := range cn.attached {
+		if m := s.byTopic[t]; m != nil {
+			delete(m, cn)
+			if len(m) == 0 {
+				delete(s.byTopic, t)
+			}
+		}
+	}
+	cn.attached = nil
+	if cn.attachedID != 0 {
+		if m := s.byDisplay[cn.attachedID]; m != nil {
+			delete(m, cn)
+			if len(m) == 0 {
+				delete(s.byDisplay, cn.attachedID)
+			}
+		}
+		cn.attachedID = 0
+	}
+	if cn.attachedCode != "" {
+		if m := s.byPairing[cn.attachedCode]; m != nil {
+			delete(m, cn)
+			if len(m) == 0 {
+				delete(s.byPairing, cn.attachedCode)
+			}
+		}
+		cn.attachedCode = ""
+	}
+}
+
+// frame returns ev as a public or internal screen receives it. Public frames
+// are redacted once per event and cached.
+func (s *Service) frame(ev *hub.Event, class string) []byte {
+	if class != Public {
+		return ev.Frame()
+	}
+	s.redactMu.Lock()
+	b, ok := s.redacted[ev]
+	s.redactMu.Unlock()
+	if ok {
+		return b
+	}
+	b = eventFrame(ev.Topic, ev.Seq, ev.Time, redactPublic(ev.Topic, ev.Data))
+	s.redactMu.Lock()
+	if len(s.redacted) >= 4096 {
+		clear(s.redacted) // keeps memory flat; the current events are redone once
+	}
+	s.redacted[ev] = b
+	s.redactMu.Unlock()
+	return b
+}
+
+// position is a screen's place in its data: the sum of its topics' seqs.
+// It only grows as events are published, so current − rendered is how many
+// events a screen is behind.
+func (s *Service) position(topics []string) uint64 {
+	var p uint64
+	for _, t := range topics {
+		p += s.o.Bus.Seq(t)
+	}
+	return p
+}
