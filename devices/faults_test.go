@@ -1,0 +1,284 @@
+package devices
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync/atomic"
+	"syscall"
+	"testing"
+	"time"
+
+	paho "github.com/eclipse/paho.mqtt.golang"
+
+	"github.com/communehub/communehub/hub"
+	"github.com/communehub/communehub/hub/hubtest"
+	"github.com/communehub/communehub/hub/pgembed"
+)
+
+// shippedMosquittoConf returns deploy/mosquitto.conf without the lines a
+// test broker sets itself (listener, persistence location).
+func shippedMosquittoConf(t testing.TB) string {
+	b, err := os.ReadFile(filepath.Join("..", "deploy", "mosquitto.conf"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out []string
+	for _, line := range strings.Split(string(b), "\n") {
+		f := strings.Fields(line)
+		if len(f) > 0 && (f[0] == "listener" || f[0] == "persistence_location" || f[0] == "per_listener_settings" || f[0] == "allow_anonymous") {
+			continue
+		}
+		out = append(out, line)
+	}
+	return strings.Join(out, "\n")
+}
+
+// mosquittoProc is a private broker the test can restart on the same port
+// and persistence directory.
+type mosquittoProc struct {
+	t    testing.TB
+	bin  string
+	conf string
+	cmd  *exec.Cmd
+	done chan struct{}
+}
+
+func startMosquittoProc(t testing.TB, port int) *mosquittoProc {
+	bin, err := exec.LookPath("mosquitto")
+	if err != nil {
+		if bin, err = exec.LookPath("/usr/sbin/mosquitto"); err != nil {
+			t.Skip("needs the mosquitto binary")
+		}
+	}
+	dir := t.TempDir()
+	conf := fmt.Sprintf("listener %d 127.0.0.1\nallow_anonymous true\npersistence_location %s/\n", port, dir)
+	if os.Geteuid() == 0 {
+		conf += "user root\n"
+	}
+	conf += shippedMosquittoConf(t)
+	path := filepath.Join(dir, "mosquitto.conf")
+	if err := os.WriteFile(path, []byte(conf), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	m := &mosquittoProc{t: t, bin: bin, conf: path}
+	m.start()
+	t.Cleanup(func() { m.stop(syscall.SIGKILL) })
+	return m
+}
+
+func (m *mosquittoProc) start() {
+	m.cmd = exec.Command(m.bin, "-c", m.conf)
+	m.done = make(chan struct{})
+	if err := m.cmd.Start(); err != nil {
+		m.t.Fatal(err)
+	}
+	cmd, done := m.cmd, m.done
+	go func() { _ = cmd.Wait(); close(done) }()
+}
+
+func (m *mosquittoProc) stop(sig syscall.Signal) {
+	if m.cmd == nil {
+		return
+	}
+	_ = m.cmd.Process.Signal(sig)
+	<-m.done
+	m.cmd = nil
+}
+
+// reliablePublisher publishes n numbered telemetry messages at QoS 1 and
+// republishes whatever was not acknowledged when its connection broke: at
+// least once. Each message has its own timestamp, so the hub's stored rows
+// must be exactly n.
+type reliablePublisher struct {
+	broker, topic string
+	base          time.Time
+	acked         atomic.Int64
+}
+
+func (p *reliablePublisher) payload(i int) string {
+	return fmt.Sprintf(`{"ts":%d,"metrics":{"seq":%d,"latency_ms":1.5}}`, p.base.Add(time.Duration(i)*time.Millisecond).UnixMilli(), i)
+}
+
+func (p *reliablePublisher) run(ctx context.Context, n, perSecond, window int) error {
+	next := 0
+	pending := map[int]paho.Token{}
+	for next < n || len(pending) > 0 {
+		if ctx.Err() != nil {
+			return ctx.Err()
+		}
+		c := paho.NewClient(paho.NewClientOptions().AddBroker("tcp://" + p.broker).
+			SetClientID(fmt.Sprintf("pub-%d", time.Now().UnixNano())).SetAutoReconnect(false).SetConnectTimeout(2 * time.Second))
+		if tok := c.Connect(); !tok.WaitTimeout(3*time.Second) || tok.Error() != nil {
+			time.Sleep(200 * time.Millisecond)
+			continue
+		}
+		// Resend what was in flight when the last connection broke.
+		retry := make([]int, 0, len(pending))
+		for i := range pending {
+			retry = append(retry, i)
+		}
+		pending = map[int]paho.Token{}
+		for _, i := range retry {
+			pending[i] = c.Publish(p.topic, 1, false, p.payload(i))
+		}
+		tick := time.NewTicker(time.Second / time.Duration(max(1, perSecond/100)))
+		for c.IsConnectionOpen() && (next < n || len(pending) > 0) && ctx.Err() == nil {
+			<-tick.C
+			for i, tok := range pending {
+				select {
+				case <-tok.Done():
+					if tok.Error() == nil {
+						delete(pending, i)
+						p.acked.Add(1)
+					}
+				default:
+				}
+			}
+			for k := 0; k < max(1, perSecond/100) && next < n && len(pending) < window; k++ {
+				pending[next] = c.Publish(p.topic, 1, false, p.payload(next))
+				next++
+			}
+		}
+		tick.Stop()
+		c.Disconnect(0)
+		// Failed tokens stay pending and are resent on the next connection.
+		for i, tok := range pending {
+			if tok.WaitTimeout(0) && tok.Error() == nil {
+				delete(pending, i)
+				p.acked.Add(1)
+			}
+		}
+	}
+	return nil
+}
+
+// Mosquitto restarted in the middle of a run: no QoS 1 message is lost and
+// none is stored twice.
+func TestMosquittoRestartLosesNothing(t *testing.T) {
+	t.Parallel()
+	port := hubtest.FreePort(t)
+	broker := fmt.Sprintf("127.0.0.1:%d", port)
+	mq := startMosquittoProc(t, port)
+	hubtest.WaitFor(t, 5*time.Second, func() bool { return answers(broker) }, "mosquitto listening")
+	pool := seededDB(t)
+	h := startTestHub(t, pool, Config{URL: "tcp://" + broker, ClientID: fmt.Sprintf("hub-%d", time.Now().UnixNano())})
+
+	const n = 6000
+	pub := &reliablePublisher{broker: broker, topic: "communehub/03244/router-1/telemetry", base: time.Now().Add(-time.Hour)}
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	errc := make(chan error, 1)
+	go func() { errc <- pub.run(ctx, n, 2000, 500) }()
+
+	hubtest.WaitFor(t, 20*time.Second, func() bool { return h.count(t, "device='router-1'") > n/3 }, "a third stored")
+	mq.stop(syscall.SIGTERM) // graceful: the broker saves its sessions
+	t.Logf("mosquitto stopped with %d stored", h.count(t, "device='router-1'"))
+	time.Sleep(time.Second)
+	if h.svc.ReadyMQTT(context.Background()) == nil {
+		t.Error("mqtt still ready with the broker down")
+	}
+	mq.start()
+	if err := <-errc; err != nil {
+		t.Fatal(err)
+	}
+	hubtest.WaitFor(t, 30*time.Second, func() bool { return h.count(t, "device='router-1'") >= n }, "every message stored")
+	time.Sleep(500 * time.Millisecond) // anything redelivered late must not add rows
+	if got := h.count(t, "device='router-1'"); got != n {
+		t.Fatalf("stored %d rows for %d messages", got, n)
+	}
+	var distinct int
+	if err := pool.QueryRow(context.Background(), `SELECT count(DISTINCT (metrics->>'seq')) FROM telemetry WHERE device='router-1'`).Scan(&distinct); err != nil || distinct != n {
+		t.Fatalf("distinct seq %d (%v)", distinct, err)
+	}
+	hubtest.WaitFor(t, 10*time.Second, func() bool { return h.svc.ReadyMQTT(context.Background()) == nil }, "mqtt ready again")
+}
+
+// pgDir is a directory the postgres user can reach when the test runs as root.
+func pgDir(t *testing.T) string {
+	dir := t.TempDir()
+	for _, d := range []string{dir, filepath.Dir(dir)} {
+		if err := os.Chmod(d, 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return dir
+}
+
+// PostgreSQL restarted in the middle of a run: the hub stays up, reports
+// not-ready, keeps its queue within the bound (publishers are held), and
+// catches up with nothing lost.
+func TestPostgresRestartLosesNothing(t *testing.T) {
+	t.Parallel()
+	dir := pgDir(t)
+	port := uint32(hubtest.FreePort(t))
+	ctx := context.Background()
+	srv, err := pgembed.Start(ctx, pgembed.Options{Dir: dir, Port: port})
+	if err != nil {
+		if os.Getenv("CI") == "true" {
+			t.Fatal(err)
+		}
+		t.Skipf("needs a private PostgreSQL: %v", err)
+	}
+	t.Cleanup(func() { _ = srv.Stop() })
+	url := strings.Replace(srv.URL(), "/postgres?", "/communehub?", 1)
+	pool, err := hub.OpenPool(ctx, url, nil, hub.Migrations, Migrations)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(pool.Close)
+	if err := hub.SeedUnits(ctx, pool); err != nil {
+		t.Fatal(err)
+	}
+	h := startTestHub(t, pool, Config{AllowAnonymous: true, QueueRows: maxBatchRows})
+
+	const n = 15000 // three times the queue bound
+	pub := &reliablePublisher{broker: h.broker, topic: "communehub/03244/router-1/telemetry", base: time.Now().Add(-time.Hour)}
+	pctx, cancel := context.WithTimeout(ctx, 90*time.Second)
+	defer cancel()
+	errc := make(chan error, 1)
+	go func() { errc <- pub.run(pctx, n, 3000, 200) }()
+	var maxQueued atomic.Int64
+	watchDone := make(chan struct{})
+	go func() {
+		defer close(watchDone)
+		for pctx.Err() == nil {
+			if q := int64(h.svc.w.queuedRows()); q > maxQueued.Load() {
+				maxQueued.Store(q)
+			}
+			time.Sleep(5 * time.Millisecond)
+		}
+	}()
+	defer func() { cancel(); <-watchDone }()
+
+	hubtest.WaitFor(t, 20*time.Second, func() bool { return h.count(t, "device='router-1'") > 2000 }, "2000 stored")
+	if err := srv.Stop(); err != nil {
+		t.Fatal(err)
+	}
+	hubtest.WaitFor(t, 10*time.Second, func() bool { return h.svc.ReadyIngest(ctx) != nil }, "ingest reported not ready")
+	hubtest.WaitFor(t, 20*time.Second, func() bool { return h.svc.w.queuedRows() >= maxBatchRows-10 }, "the queue filling up to its bound")
+	time.Sleep(time.Second) // publishers are held now, not dropped
+	if h.svc.ReadyMQTT(ctx) != nil {
+		t.Error("the broker went down with the database")
+	}
+	held := pub.acked.Load()
+	srv, err = pgembed.Start(ctx, pgembed.Options{Dir: dir, Port: port})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := <-errc; err != nil && !errors.Is(err, context.Canceled) {
+		t.Fatal(err)
+	}
+	hubtest.WaitFor(t, 30*time.Second, func() bool { return h.svc.ReadyIngest(ctx) == nil && h.count(t, "device='router-1'") == n }, "caught up")
+	if q := maxQueued.Load(); q > int64(h.svc.w.capRows) {
+		t.Fatalf("queue reached %d rows, bound %d", q, h.svc.w.capRows)
+	}
+	if lost := h.svc.Stats().Lost; lost != 0 {
+		t.Fatalf("lost %d", lost)
+	}
+	t.Logf("max queued %d (bound %d); %d messages acknowledged by the time the database came back", maxQueued.Load(), h.svc.w.capRows, held)
+}
