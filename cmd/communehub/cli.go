@@ -21,6 +21,7 @@ import (
 var extraCommands = map[string]func(ctx context.Context, cfg Config, log *slog.Logger, args []string, stdin io.Reader, stdout io.Writer) error{
 	"minutes": runMinutes,
 	"devices": runDevices,
+	"import":  runImport,
 }
 
 func extraCommandNames() string {

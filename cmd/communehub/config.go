@@ -43,6 +43,8 @@ type Config struct {
 	MeetingDocTypes       string        // allowed meeting document types (extensions)
 	MeetingReconnectGrace time.Duration // a dropped participant is "reconnecting", not absent, this long
 
+	BacklogDueSoonDays string // an open dossier or document is "due soon" within this many working days
+
 	appHook func(*fiber.App) // tests: sees the wired app before it listens
 }
 
@@ -67,6 +69,8 @@ func DefaultConfig() Config {
 		MeetingDocMax:         "50MiB",
 		MeetingDocTypes:       "pdf,doc,docx,xls,xlsx,ppt,pptx,odt,ods,odp",
 		MeetingReconnectGrace: time.Minute,
+
+		BacklogDueSoonDays: "2",
 	}
 }
 
@@ -117,6 +121,7 @@ func (c *Config) settings() []setting {
 		{flag: "meeting-doc-max", env: "COMMUNEHUB_MEETING_DOC_MAX", str: &c.MeetingDocMax, help: "largest meeting document upload", check: checkByteSize, accepted: "a size up to 256MiB, e.g. 50MiB, 512KiB or bytes"},
 		{flag: "meeting-doc-types", env: "COMMUNEHUB_MEETING_DOC_TYPES", str: &c.MeetingDocTypes, help: "allowed meeting document types", check: checkDocTypes, accepted: "comma-separated: pdf, doc, docx, xls, xlsx, ppt, pptx, odt, ods, odp"},
 		{flag: "meeting-reconnect-grace", env: "COMMUNEHUB_MEETING_RECONNECT_GRACE", dur: &c.MeetingReconnectGrace, help: "how long a participant whose link dropped stays \"reconnecting\" before being recorded as left", accepted: "a duration 5s–30m, e.g. 1m"},
+		{flag: "backlog-due-soon-days", env: "COMMUNEHUB_BACKLOG_DUE_SOON_DAYS", str: &c.BacklogDueSoonDays, help: "working days before a deadline during which an open dossier or document counts as due soon", check: checkIntRange(1, 30), accepted: "an integer 1–30"},
 	}
 }
 
@@ -345,4 +350,18 @@ func checkOrigins(v string) error {
 		}
 	}
 	return nil
+}
+
+// checkIntRange accepts a decimal integer in [lo, hi].
+func checkIntRange(lo, hi int) func(string) error {
+	return func(v string) error {
+		n, err := strconv.Atoi(strings.TrimSpace(v))
+		if err != nil {
+			return errors.New("not an integer")
+		}
+		if n < lo || n > hi {
+			return errors.New("out of range")
+		}
+		return nil
+	}
 }

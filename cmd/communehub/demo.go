@@ -7,8 +7,10 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"time"
 
 	"github.com/communehub/communehub/hub"
+	"github.com/communehub/communehub/hub/backlog"
 )
 
 // Demo scope: Điện Biên province and two of its communes.
@@ -35,5 +37,17 @@ func seedDemo(ctx context.Context, auth *hub.Auth, log *slog.Logger, stdout io.W
 		return err
 	}
 	fmt.Fprintf(stdout, "\nDemo admin created — user: admin  password: %s  (shown once)\n\n", password)
+	return nil
+}
+
+// seedBacklogDemo loads the procedure catalogue and a year to date of
+// dossiers and documents for the demo communes (idempotent).
+func seedBacklogDemo(ctx context.Context, bl *backlog.Service, log *slog.Logger) error {
+	communes := bl.DemoCommunes(demoProvince, []string{demoCommune, demoCommune2}, 3)
+	start := time.Now()
+	if err := bl.SeedDemo(ctx, communes); err != nil {
+		return err
+	}
+	log.Info("backlog demo data ready", "communes", communes, "took", time.Since(start).Round(time.Millisecond))
 	return nil
 }

@@ -5,6 +5,7 @@
 //	communehub [flags] users add NAME --role ROLE    add a user; password from stdin
 //	communehub [flags] tokens create --name N --role R [--secret S]   print a new API token once
 //	communehub [flags] tokens revoke ID
+//	communehub [flags] import dossiers FILE [--atomic] [--format csv|jsonl]   import a portal export
 //
 // Every flag also has a COMMUNEHUB_* environment variable; see --help.
 package main

@@ -8,12 +8,14 @@ import (
 	"log/slog"
 	"net"
 	"os"
+	"strconv"
 	"sync"
 	"time"
 
 	"github.com/communehub/communehub/devices"
 	"github.com/communehub/communehub/devices/devicesim"
 	"github.com/communehub/communehub/hub"
+	"github.com/communehub/communehub/hub/backlog"
 	"github.com/communehub/communehub/meetings"
 )
 
@@ -24,6 +26,7 @@ func migrationSets() []hub.MigrationSet {
 		// Feature migration sets, in dependency order:
 		meetings.Migrations,
 		devices.Migrations,
+		backlog.Migrations,
 	}
 }
 
@@ -95,6 +98,22 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger, stdout io.Writer) er
 		sim := devicesim.New(devicesim.Config{Broker: devSvc.BrokerAddr(), Communes: []string{demoCommune, demoCommune2},
 			Scenario: true, Logger: log.With("component", "devicesim")})
 		spawn("devicesim", func(ctx context.Context) { _ = sim.Run(ctx) })
+	}
+
+	dueSoon, _ := strconv.Atoi(cfg.BacklogDueSoonDays) // validated by ParseConfig
+	bl, err := backlog.New(ctx, pool, backlog.Config{DueSoonDays: dueSoon}, log.With("component", "backlog"),
+		backlog.Options{Registerer: metrics.Registry})
+	if err != nil {
+		return err
+	}
+	bl.Mount(api, app, auth.Middleware())
+	spawn("backlog-deadlines", backlog.NewScheduler(bl).Run)
+	if cfg.Demo {
+		if err := seedBacklogDemo(ctx, bl, log); err != nil {
+			return fmt.Errorf("backlog demo seed: %w", err)
+		}
+		communes := bl.DemoCommunes(demoProvince, []string{demoCommune, demoCommune2}, 3)
+		spawn("backlog-sim", bl.NewSimulator(communes, 8*time.Second).Run)
 	}
 
 	proc, err := meetings.NewProceedings(ctx, proceedingsConfig(cfg), pool, bus, core.Units, metrics, log.With("component", "meetings"))

@@ -3,7 +3,6 @@ package backlog
 import (
 	"context"
 	"errors"
-	"fmt"
 	"regexp"
 	"strings"
 	"time"
@@ -321,5 +320,3 @@ func (s *Service) DeleteHoliday(ctx context.Context, day string) error {
 	s.poke()
 	return nil
 }
-
-var _ = fmt.Sprintf

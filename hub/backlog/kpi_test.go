@@ -11,8 +11,8 @@ import (
 	"github.com/jackc/pgx/v5"
 )
 
-// body encodes a dossier body; MaDVHC defaults to Sáng Nhè.
-func body(t *testing.T, f map[string]any) []byte {
+// bodyOf encodes a dossier body; MaDVHC defaults to Sáng Nhè.
+func bodyOf(t *testing.T, f map[string]any) []byte {
 	t.Helper()
 	if _, ok := f["MaDVHC"]; !ok {
 		f["MaDVHC"] = "03244"
@@ -26,7 +26,7 @@ func body(t *testing.T, f map[string]any) []byte {
 
 func upsert(t *testing.T, s *Service, code string, f map[string]any) *UpsertResult {
 	t.Helper()
-	res, err := s.UpsertDossier(context.Background(), code, body(t, f), "test", "api")
+	res, err := s.UpsertDossier(context.Background(), code, bodyOf(t, f), "test", "api")
 	if err != nil {
 		t.Fatalf("upsert %s: %v", code, err)
 	}
