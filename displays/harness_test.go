@@ -48,13 +48,18 @@ type hubConfig struct {
 
 // newDB returns a migrated database with the administrative units.
 func newDB(t testing.TB) *pgxpool.Pool {
-	pool, _ := hubtest.NewDB(t, hub.Migrations, Migrations)
+	pool, _ := newDBURL(t)
+	return pool
+}
+
+func newDBURL(t testing.TB) (*pgxpool.Pool, string) {
+	pool, url := hubtest.NewDB(t, hub.Migrations, Migrations)
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
 	if err := hub.SeedUnits(ctx, pool); err != nil {
 		t.Fatalf("seed units: %v", err)
 	}
-	return pool
+	return pool, url
 }
 
 func testLogger(t testing.TB) *slog.Logger {

@@ -1,0 +1,269 @@
+package displays
+
+import (
+	"encoding/json"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/communehub/communehub/hub"
+)
+
+func TestParseClientMsg(t *testing.T) {
+	ok := []string{
+		`{"type":"hello","token":"chd_abc"}`,
+		`{"type":"hello","pair":"0123456789abcdef01234567","resume":{"commune/03244/kpi":3},"epoch":"e1","future":"ignored"}`,
+		`{"type":"ping"}`,
+		`  {"type":"rendered","seq":12,"layout":"commune","topics":{"commune/03244/kpi":12},"heap":1000,"errors":["x"],"error_count":1} `,
+		`{"type":"ack","id":4,"ok":false,"result":"nope"}`,
+	}
+	for _, s := range ok {
+		if _, err := parseClientMsg([]byte(s)); err != nil {
+			t.Errorf("%s: %v", s, err)
+		}
+	}
+	bad := map[string]string{
+		``:                    "JSON object",
+		`null`:                "JSON object",
+		`{"type":"hello"`:     "unexpected end",
+		`{"type":"hello"} {}`: "data after",
+		`{"token":"x"}`:       "field type",
+		`{"type":"jump"}`:     `unknown message type "jump"`,
+		`{"type":"hello"}`:    "token",
+		`{"type":"hello","token":"a","pair":"b"}`:                     "not both",
+		`{"type":"hello","pair":"short"}`:                             "field pair",
+		`{"type":"hello","token":"a","resume":{"a/#":1}}`:             "invalid topic",
+		`{"type":"hello","token":"a","resume":{"a":-1}}`:              "field resume",
+		`{"type":"rendered","heap":-5}`:                               "field heap",
+		`{"type":"rendered","layout":"x"}`:                            "field layout",
+		`{"type":"rendered","errors":"x"}`:                            "field errors",
+		`{"type":"ack"}`:                                              "field id",
+		`{"type":"hello","token":"` + strings.Repeat("a", 300) + `"}`: "field token",
+	}
+	for s, want := range bad {
+		_, err := parseClientMsg([]byte(s))
+		pe, isPE := err.(*protocolError)
+		if !isPE || !strings.Contains(pe.Reason, want) {
+			t.Errorf("%q: %v, want a protocol error containing %q", s, err, want)
+		}
+	}
+}
+
+// FuzzParseClientMsg: no input panics, and every error is a protocol error
+// whose reason fits a close frame.
+func FuzzParseClientMsg(f *testing.F) {
+	for _, s := range []string{
+		`{"type":"hello","token":"chd_abc","resume":{"commune/03244/kpi":3},"epoch":"e"}`,
+		`{"type":"hello","pair":"0123456789abcdef01234567"}`,
+		`{"type":"rendered","seq":12,"layout":"commune","topics":{"x/y":1},"heap":1,"errors":["é\xff"],"error_count":1,"uptime":2.5}`,
+		`{"type":"ack","id":1,"ok":true,"result":"r"}`,
+		`{"type":"ping"}`, `{"type":7}`, `[]`, `{"type":"hello","resume":{"":1}}`, "\x00", `{"type":"rendered","errors":[1]}`,
+	} {
+		f.Add([]byte(s))
+	}
+	f.Fuzz(func(t *testing.T, b []byte) {
+		m, err := parseClientMsg(b)
+		if err != nil {
+			pe, ok := err.(*protocolError)
+			if !ok {
+				t.Fatalf("error %T %v is not a protocol error", err, err)
+			}
+			if len(hub.CloseMessage(4400, pe.Reason)) > 125 {
+				t.Fatalf("reason too long for a close frame")
+			}
+			return
+		}
+		switch m.Type {
+		case msgHello, msgPing, msgRendered, msgAck:
+		default:
+			t.Fatalf("accepted type %q", m.Type)
+		}
+		for _, e := range m.Errors {
+			if len(e) > maxErrorLen {
+				t.Fatalf("error string of %d bytes kept", len(e))
+			}
+		}
+	})
+}
+
+func TestQueueCoalescesAndOverflows(t *testing.T) {
+	ev := func(topic string, seq uint64, size int) *hub.Event {
+		return &hub.Event{Topic: topic, Seq: seq, Data: json.RawMessage(`"` + strings.Repeat("x", size) + `"`)}
+	}
+	q := newQueue(10_000)
+	q.pushEvent(ev("a", 1, 100))
+	q.pushEvent(ev("b", 1, 100))
+	q.pushEvent(ev("a", 2, 100))
+	q.pushEvent(ev("a", 1, 100)) // older than what is queued: ignored
+	q.pushCtrl(ctrlMsg{resync: true})
+	var b batch
+	q.take(&b)
+	if len(b.events) != 2 || b.events[0].Topic != "a" || b.events[0].Seq != 2 || b.events[1].Topic != "b" {
+		t.Fatalf("events = %+v", b.events)
+	}
+	if b.coalesced != 1 || len(b.ctrl) != 1 || b.slow || b.close != nil {
+		t.Fatalf("batch = %+v", b)
+	}
+	q.take(&b)
+	if len(b.events) != 0 || len(b.ctrl) != 0 {
+		t.Fatalf("second take not empty: %+v", b)
+	}
+	// Coalescing bounds the queue by the topics; only big distinct topics overflow.
+	for i := uint64(1); i < 100; i++ {
+		if !q.pushEvent(ev("a", i+10, 4000)) {
+			t.Fatalf("one topic repeated overflowed at %d", i)
+		}
+	}
+	if q.pushEvent(ev("b", 5, 4000)) != true || q.pushEvent(ev("c", 5, 4000)) != false {
+		t.Fatalf("three 4 KB topics should overflow 10 KB")
+	}
+	q.take(&b)
+	if !b.slow || len(b.events) != 0 {
+		t.Fatalf("overflowed batch = %+v", b)
+	}
+	q.requestClose(4400, "first")
+	q.requestClose(1001, "second")
+	q.take(&b)
+	if b.close == nil || b.close.code != 4400 {
+		t.Fatalf("close = %+v", b.close)
+	}
+	q.shut()
+	q.pushEvent(ev("a", 1000, 1))
+	q.pushCtrl(ctrlMsg{resync: true})
+}
+
+func TestRedactPublic(t *testing.T) {
+	now := time.Now()
+	cases := []struct {
+		topic  string
+		data   any
+		keep   []string
+		remove []string
+	}{
+		{"commune/03244/backlog", backlogPayload("03244", now), []string{`"trend"`, `"backlog":12`, `"Đăng ký khai sinh":2`, `"as_of"`},
+			[]string{citizen, "H17-", "25/UBND-VP", "UBND tỉnh", "Phòng chống lũ", `"subject"`, `"applicant"`}},
+		{"commune/03244/kpi", kpiPayload("03244", 3, 1, 2), []string{`"open":3`, `"on_time_rate"`, `"unit":"03244"`},
+			[]string{"Điểm ước tính", "Xã Sáng Nhè"}},
+		{"province/11/kpi", provincePayload(now, []map[string]any{{"code": "03244", "name": "Xã Sáng Nhè", "open_overdue": 2}}),
+			[]string{`"name":"Xã Sáng Nhè"`, `"open_overdue":2`}, []string{"Tỉnh Điện Biên"}},
+		{"commune/03244/devices", devicesPayload("03244", now, 3, 1, 10), []string{`"online":3`, `"latency_ms":{`, `"power_cut":1`},
+			[]string{"Mất điện", "Wi-Fi", "router-1"}},
+		{"meeting/5", meetingPayload(5, now), []string{`"title":"Kỳ họp thứ 5`, `"question"`, `"yes":17`, `"count":2`},
+			[]string{citizen, "Lò Văn Minh", "Chủ tịch"}},
+		{"commune/03244/meetings", meetingsPayload("03244", now, 5), []string{`"title":"Kỳ họp thứ 5`, `"starts_at"`}, nil},
+		{"something/else", map[string]any{"name": citizen, "n": 1}, []string{`"n":1`}, []string{citizen}},
+	}
+	for _, tc := range cases {
+		raw, _ := json.Marshal(tc.data)
+		out := string(redactPublic(tc.topic, raw))
+		for _, k := range tc.keep {
+			if !strings.Contains(out, k) {
+				t.Errorf("%s: %s missing from %s", tc.topic, k, out)
+			}
+		}
+		for _, r := range tc.remove {
+			if strings.Contains(out, r) {
+				t.Errorf("%s: %s leaked in %s", tc.topic, r, out)
+			}
+		}
+	}
+	if got := string(redactPublic("x/y", json.RawMessage(`{bad`))); got != "null" {
+		t.Errorf("invalid JSON redacted to %s", got)
+	}
+	if got := string(redactPublic("x/y", json.RawMessage(`"a string"`))); got != "null" {
+		t.Errorf("a bare string redacted to %s", got)
+	}
+}
+
+func TestScheduleWindows(t *testing.T) {
+	at := func(s string) time.Time {
+		tm, err := time.ParseInLocation("2006-01-02 15:04", s, vietnam)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return tm
+	}
+	d := &Display{Layout: LayoutCommune, Schedule: []ScheduleEntry{
+		{Days: []int{1, 2, 3, 4, 5}, From: "08:00", To: "11:30", Layout: LayoutMeeting},
+		{From: "14:00", To: "15:00", Layout: LayoutProvince},
+	}}
+	cases := []struct {
+		at   string
+		want string
+		next string
+	}{
+		{"2026-06-29 07:59", LayoutCommune, "2026-06-29 08:00"}, // Monday
+		{"2026-06-29 08:00", LayoutMeeting, "2026-06-29 11:30"},
+		{"2026-06-29 11:30", LayoutCommune, "2026-06-29 14:00"},
+		{"2026-06-29 14:30", LayoutProvince, "2026-06-29 15:00"},
+		{"2026-06-29 16:00", LayoutCommune, ""},
+		{"2026-07-04 09:00", LayoutCommune, "2026-07-04 14:00"}, // Saturday: no meeting window
+	}
+	for _, tc := range cases {
+		now := at(tc.at)
+		if got := d.effectiveLayout(now); got != tc.want {
+			t.Errorf("%s: layout %s, want %s", tc.at, got, tc.want)
+		}
+		_, next := d.window(now)
+		if (tc.next == "") != next.IsZero() || (tc.next != "" && !next.Equal(at(tc.next))) {
+			t.Errorf("%s: next change %v, want %s", tc.at, next, tc.next)
+		}
+	}
+	// A manual switch holds until its override ends.
+	until := at("2026-06-29 11:30")
+	d.Layout, d.OverrideUntil = LayoutProvince, &until
+	if got := d.effectiveLayout(at("2026-06-29 09:00")); got != LayoutProvince {
+		t.Errorf("override ignored: %s", got)
+	}
+	if got := d.effectiveLayout(at("2026-06-29 14:30")); got != LayoutProvince {
+		t.Errorf("after the override: %s", got)
+	}
+	for _, bad := range [][]ScheduleEntry{
+		{{From: "8:00", To: "09:00", Layout: "commune"}},
+		{{From: "08:00", To: "25:00", Layout: "commune"}},
+		{{From: "10:00", To: "09:00", Layout: "commune"}},
+		{{From: "08:00", To: "09:00", Layout: "disco"}},
+		{{Days: []int{0}, From: "08:00", To: "09:00", Layout: "commune"}},
+	} {
+		if err := checkSchedule(bad, "commune"); err == nil {
+			t.Errorf("%+v accepted", bad)
+		}
+	}
+	if err := checkSchedule([]ScheduleEntry{{From: "08:00", To: "09:00", Layout: "meeting"}}, "province"); err == nil {
+		t.Errorf("meeting layout on a province screen accepted")
+	}
+}
+
+func TestCurrentMeetingAndTopics(t *testing.T) {
+	ev := func(s string) *hub.Event { return &hub.Event{Data: json.RawMessage(s)} }
+	for s, want := range map[string]string{
+		`{"now":{"id":12}}`: "12", `{"now":{"id":"m-7"}}`: "m-7", `{"now":null}`: "", `{"now":{"id":"a/b"}}`: "", `{}`: "", `bad`: "",
+	} {
+		if got := currentMeeting(ev(s)); got != want {
+			t.Errorf("%s: %q, want %q", s, got, want)
+		}
+	}
+	latest := func(string) *hub.Event { return ev(`{"now":{"id":12}}`) }
+	d := &Display{Scope: "03244", Province: "11", ActiveLayout: LayoutMeeting}
+	if got := d.topics(latest); len(got) != 2 || got[1] != "meeting/12" {
+		t.Errorf("meeting topics %v", got)
+	}
+	d.ActiveLayout = LayoutProvince
+	if got := d.topics(latest); len(got) != 1 || got[0] != "province/11/kpi" {
+		t.Errorf("province topics %v", got)
+	}
+}
+
+func TestNormalizeCode(t *testing.T) {
+	for in, want := range map[string]string{"abc-def": "ABCDEF", "k7m 4qx": "K7M4QX", "K7M4QX": "K7M4QX", "K7M4Q0": "", "K7M4Q": ""} {
+		got, ok := normalizeCode(in)
+		if (want != "") != ok || got != want && ok {
+			t.Errorf("%q → %q %v, want %q", in, got, ok, want)
+		}
+	}
+	for i := 0; i < 100; i++ {
+		if _, ok := normalizeCode(newPairingCode()); !ok {
+			t.Fatal("a generated code does not normalise")
+		}
+	}
+}
