@@ -1,7 +1,17 @@
 package meetings
 
 import (
+	"bytes"
 	"context"
+	"crypto/rand"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -47,6 +57,10 @@ type fixture struct {
 	inv     map[string]*Invitee // username (or "guest") → invitee
 	items   []*AgendaItem
 	dataDir string
+
+	guestToken string
+	base       string // the test server's URL, once serve ran
+	client     *http.Client
 }
 
 var fixtureStart = time.Date(2026, 12, 1, 1, 0, 0, 0, time.UTC) // 08:00 in Vietnam
@@ -72,8 +86,19 @@ func newFixture(t *testing.T) *fixture {
 	}
 	for _, u := range people {
 		var id int64
-		if err := pool.QueryRow(ctx, `INSERT INTO users(username, display_name, role, password_hash) VALUES ($1,$2,'officer','x') RETURNING id`,
-			u.user, u.name).Scan(&id); err != nil {
+		role := "viewer" // invitees need no hub role to take part
+		if u.user == "thuky" {
+			role = "officer"
+		}
+		if err := pool.QueryRow(ctx, `INSERT INTO users(username, display_name, role, password_hash) VALUES ($1,$2,$3,'x') RETURNING id`,
+			u.user, u.name, role).Scan(&id); err != nil {
+			t.Fatal(err)
+		}
+		f.users[u.user] = id
+	}
+	for _, u := range []struct{ user, role string }{{"admin", "admin"}, {"outsider", "viewer"}, {"canbo", "officer"}} {
+		var id int64
+		if err := pool.QueryRow(ctx, `INSERT INTO users(username, role, password_hash) VALUES ($1,$2,'x') RETURNING id`, u.user, u.role).Scan(&id); err != nil {
 			t.Fatal(err)
 		}
 		f.users[u.user] = id
@@ -109,6 +134,7 @@ func newFixture(t *testing.T) *fixture {
 		t.Fatalf("invite guest: %v (token %q)", err, token)
 	}
 	f.inv["guest"] = guest
+	f.guestToken = token
 	for _, title := range []string{"Báo cáo kinh tế - xã hội tháng 11", "Kế hoạch sửa đường bản Huổi Lụ", "Phân bổ kinh phí phòng chống rét"} {
 		it, err := p.AddAgendaItem(ctx, f.meeting.ID, AgendaInput{Title: title})
 		if err != nil {
@@ -159,4 +185,106 @@ func (f *fixture) count(sql string, args ...any) int {
 		f.t.Fatal(err)
 	}
 	return n
+}
+
+func nopLog() *slog.Logger { return slog.New(slog.DiscardHandler) }
+
+// serve starts the records-and-proceedings API on a real listener, as the
+// hub wires it (kernel routes, auth, /ws, outbox follower), and returns its URL.
+func (f *fixture) serve() string {
+	f.t.Helper()
+	if f.base != "" {
+		return f.base
+	}
+	metrics := hub.NewMetrics()
+	auth := hub.NewAuth(f.pool, hub.AuthConfig{}, nopLog())
+	core := &hub.Core{Pool: f.pool, Bus: f.bus, Auth: auth, Units: hub.NewUnits(f.pool), Metrics: metrics,
+		Sockets: hub.NewSockets(), Ready: hub.NewReadiness(), Logger: nopLog()}
+	app := hub.NewApp(hub.AppOptions{Logger: nopLog()})
+	api := core.Mount(app)
+	f.p.Mount(app, api, core)
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		f.t.Fatal(err)
+	}
+	go app.Listener(ln)
+	f.t.Cleanup(func() {
+		core.Sockets.CloseAll(hub.CloseGoingAway, "test over", time.Second)
+		_ = app.ShutdownWithTimeout(2 * time.Second)
+	})
+	f.startFollower()
+	f.base = "http://" + ln.Addr().String()
+	f.client = &http.Client{Timeout: 20 * time.Second}
+	return f.base
+}
+
+// session logs a user in by writing a session row; it returns the cookie.
+func (f *fixture) session(user string) *http.Cookie {
+	f.t.Helper()
+	tok := make([]byte, 16)
+	rand.Read(tok)
+	val := hex.EncodeToString(tok)
+	h := sha256.Sum256([]byte(val))
+	if _, err := f.pool.Exec(f.ctx, `INSERT INTO sessions(token_hash, user_id, expires_at) VALUES ($1,$2,now()+interval '1 hour')`,
+		h[:], f.users[user]); err != nil {
+		f.t.Fatal(err)
+	}
+	return &http.Cookie{Name: hub.SessionCookie, Value: val}
+}
+
+// call makes a request as user ("" for none) and returns status and body.
+func (f *fixture) call(method, path, user string, body io.Reader, headers ...string) (int, http.Header, []byte) {
+	f.t.Helper()
+	req, err := http.NewRequest(method, f.serve()+path, body)
+	if err != nil {
+		f.t.Fatal(err)
+	}
+	if user != "" {
+		req.AddCookie(f.session(user))
+	}
+	for i := 0; i+1 < len(headers); i += 2 {
+		req.Header.Set(headers[i], headers[i+1])
+	}
+	resp, err := f.client.Do(req)
+	if err != nil {
+		f.t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	if err != nil {
+		f.t.Fatal(err)
+	}
+	return resp.StatusCode, resp.Header, b
+}
+
+// json makes a JSON request and decodes the JSON answer into out (if not nil).
+func (f *fixture) json(method, path, user string, in any, want int, out any) []byte {
+	f.t.Helper()
+	var body io.Reader
+	if in != nil {
+		switch v := in.(type) {
+		case string:
+			body = strings.NewReader(v)
+		default:
+			b, _ := json.Marshal(v)
+			body = bytes.NewReader(b)
+		}
+	}
+	status, _, b := f.call(method, path, user, body, "Content-Type", "application/json")
+	if status != want {
+		f.t.Fatalf("%s %s as %q = %d %s, want %d", method, path, user, status, b, want)
+	}
+	if out != nil {
+		if err := json.Unmarshal(b, out); err != nil {
+			f.t.Fatalf("%s %s: %v in %s", method, path, err, b)
+		}
+	}
+	return b
+}
+
+func mustJSON(t *testing.T, b []byte, v any) {
+	t.Helper()
+	if err := json.Unmarshal(b, v); err != nil {
+		t.Fatalf("%v in %s", err, b)
+	}
 }
