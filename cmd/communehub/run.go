@@ -34,7 +34,9 @@ func migrationSets() []hub.MigrationSet {
 // in order: stop accepting, close websockets with 1001, flush queued
 // writes, close the pool.
 func Run(ctx context.Context, cfg Config, log *slog.Logger, stdout io.Writer) error {
-	if err := os.MkdirAll(cfg.DataDir, 0o750); err != nil {
+	// 0711: others may traverse (an embedded PostgreSQL runs as the postgres
+	// user under it) but not list; secrets inside have their own 0600 modes.
+	if err := os.MkdirAll(cfg.DataDir, 0o711); err != nil {
 		return fmt.Errorf("data dir %s: %w", cfg.DataDir, err)
 	}
 	dbURL, stopDB, err := database(ctx, cfg, log)
