@@ -108,7 +108,7 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger, stdout io.Writer) er
 	if err != nil {
 		return err
 	}
-	bl.Mount(api, app, auth.Middleware())
+	bl.Mount(core, api, app)
 	spawn("backlog-deadlines", backlog.NewScheduler(bl).Run)
 	if cfg.Demo {
 		if err := seedBacklogDemo(ctx, bl, log); err != nil {

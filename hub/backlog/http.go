@@ -3,8 +3,6 @@ package backlog
 import (
 	"bytes"
 	"embed"
-	"errors"
-	"io"
 	"net/url"
 	"strconv"
 	"strings"
@@ -18,16 +16,17 @@ import (
 //go:embed web
 var webFS embed.FS
 
-// MaxImportBody bounds an import upload.
-const MaxImportBody = 512 << 20
+// MaxImportBody bounds an import upload (the server reads no more).
+const MaxImportBody = hub.ServerBodyLimit
 
 // writers may change the backlog; every authenticated role may read it.
 var writers = []hub.Role{hub.RoleAdmin, hub.RoleOfficer}
 
 // Mount adds the backlog's API routes to api (the kernel's /api/v1 group)
-// and its officer page to app; authn resolves principals for the page.
-// Officers and admins write; every role reads.
-func (s *Service) Mount(api fiber.Router, app *fiber.App, authn fiber.Handler) {
+// and its officer page to app. Officers and admins write; every role reads.
+func (s *Service) Mount(core *hub.Core, api fiber.Router, app *fiber.App) {
+	core.AllowBody("/api/v1/dossiers/import", MaxImportBody)
+	authn := core.Auth.Middleware()
 	read := hub.RequireRole()
 	write := hub.RequireRole(writers...)
 	api.Get("/kpis", read, s.handleKPIs)
@@ -66,34 +65,12 @@ func (s *Service) Mount(api fiber.Router, app *fiber.App, authn fiber.Handler) {
 	})
 }
 
-// body returns the request body, refusing one over limit with 413.
-func body(c *fiber.Ctx, limit int) ([]byte, error) {
-	if c.Request().Header.ContentLength() > limit {
-		return nil, hub.Errorf(hub.ETooLarge, "request body larger than %d bytes", limit)
-	}
-	if !c.Request().IsBodyStream() {
-		b := c.Body()
-		if len(b) > limit {
-			return nil, hub.Errorf(hub.ETooLarge, "request body larger than %d bytes", limit)
-		}
-		return b, nil
-	}
-	b, err := io.ReadAll(io.LimitReader(c.Request().BodyStream(), int64(limit)+1))
-	if err != nil {
-		return nil, hub.FieldError("body", "cannot read the body: %v", err)
-	}
-	if len(b) > limit {
-		return nil, hub.Errorf(hub.ETooLarge, "request body larger than %d bytes", limit)
-	}
-	return b, nil
-}
+// body returns the request body (the kernel has already refused one over
+// the route's limit with 413).
+func body(c *fiber.Ctx) []byte { return c.Body() }
 
 func bindJSON(c *fiber.Ctx, v any) error {
-	b, err := body(c, hub.MaxBody)
-	if err != nil {
-		return err
-	}
-	return hub.DecodeJSON(b, v)
+	return hub.DecodeJSON(body(c), v)
 }
 
 func actorOf(c *fiber.Ctx) (actor, source string) {
@@ -234,13 +211,9 @@ func (s *Service) handleDeleteHoliday(c *fiber.Ctx) error {
 }
 
 func (s *Service) handlePutDossier(c *fiber.Ctx) error {
-	b, err := body(c, hub.MaxBody)
-	if err != nil {
-		return err
-	}
 	actor, source := actorOf(c)
 	code, _ := url.PathUnescape(c.Params("code"))
-	res, err := s.UpsertDossier(c.UserContext(), code, b, actor, source)
+	res, err := s.UpsertDossier(c.UserContext(), code, body(c), actor, source)
 	if err != nil {
 		return err
 	}
@@ -253,9 +226,6 @@ func (s *Service) handlePutDossier(c *fiber.Ctx) error {
 }
 
 func (s *Service) handleImport(c *fiber.Ctx) error {
-	if c.Request().Header.ContentLength() > MaxImportBody {
-		return hub.Errorf(hub.ETooLarge, "import larger than %d bytes: split the file", MaxImportBody)
-	}
 	format := c.Query("format")
 	if format == "" {
 		ct := strings.ToLower(c.Get(fiber.HeaderContentType))
@@ -274,21 +244,11 @@ func (s *Service) handleImport(c *fiber.Ctx) error {
 		}
 		atomic = v
 	}
-	var r io.Reader
-	if c.Request().IsBodyStream() {
-		r = c.Request().BodyStream()
-	} else {
-		r = bytes.NewReader(c.Body())
-	}
-	lr := &limitedReader{r: r, left: MaxImportBody}
 	actor, source := actorOf(c)
 	if source == "web" {
 		source = "import"
 	}
-	rep, err := s.Import(c.UserContext(), lr, ImportOptions{Format: format, Atomic: atomic, Actor: actor, Source: source})
-	if lr.over {
-		return hub.Errorf(hub.ETooLarge, "import larger than %d bytes: split the file", MaxImportBody)
-	}
+	rep, err := s.Import(c.UserContext(), bytes.NewReader(body(c)), ImportOptions{Format: format, Atomic: atomic, Actor: actor, Source: source})
 	if err != nil {
 		return err
 	}
@@ -297,27 +257,6 @@ func (s *Service) handleImport(c *fiber.Ctx) error {
 		status = fiber.StatusUnprocessableEntity
 	}
 	return c.Status(status).JSON(rep)
-}
-
-// limitedReader fails a read past its limit (a chunked upload has no
-// Content-Length to check first).
-type limitedReader struct {
-	r    io.Reader
-	left int64
-	over bool
-}
-
-func (l *limitedReader) Read(p []byte) (int, error) {
-	if l.left <= 0 {
-		l.over = true
-		return 0, errors.New("import too large")
-	}
-	if int64(len(p)) > l.left {
-		p = p[:l.left]
-	}
-	n, err := l.r.Read(p)
-	l.left -= int64(n)
-	return n, err
 }
 
 // DossierView is a dossier with what is derived at the time of the question.

@@ -159,6 +159,8 @@ func (s *Service) Import(ctx context.Context, r io.Reader, o ImportOptions) (*Im
 		break
 	}
 	rep.Seconds = time.Since(start).Seconds()
+	// Rows rejected while reading come first; list every error in row order.
+	slices.SortStableFunc(rep.Errors, func(a, b RowError) int { return a.Row - b.Row })
 	if errors.Is(err, errAtomicAbort) {
 		err = nil
 	}

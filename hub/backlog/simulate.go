@@ -81,7 +81,7 @@ func (sim *Simulator) Step(ctx context.Context) error {
 	case r < 90: // a new incoming document
 		_, err := s.RegisterIncoming(ctx, IncomingInput{Unit: unit, Issuer: demoIssuers[rng.IntN(len(demoIssuers))],
 			Subject: demoSubjects[rng.IntN(len(demoSubjects))], DocType: "Công văn",
-			Urgency: []string{"thuong", "thuong", "thuong", "khan"}[rng.IntN(4)],
+			Urgency:  []string{"thuong", "thuong", "thuong", "khan"}[rng.IntN(4)],
 			Deadline: s.cal.AddWorkingDays(now, 2+rng.IntN(5)).Format(time.RFC3339)}, "demo")
 		return err
 	default: // finish a document
