@@ -225,7 +225,9 @@ async function resumableDownload(url, invite, onProgress) {
   return new Blob(parts);
 }
 
-export async function mountProceedings(root, { meetingId, invite = '', transport } = {}) {
+// join, when set ('online' or 'in_hall'), records the invitee as present on
+// mount: the REST transport has no connection that would do it.
+export async function mountProceedings(root, { meetingId, invite = '', transport, join = null } = {}) {
   transport ||= restTransport(meetingId, invite);
   root.classList.add('proc');
   root.innerHTML = `
@@ -287,7 +289,10 @@ export async function mountProceedings(root, { meetingId, invite = '', transport
     $('.proc-state').textContent = t(m.state);
     const seatHolders = view.invitees.filter((i) => i.role === 'chair' || i.role === 'member');
     const presentN = seatHolders.filter((i) => present(status(i.id))).length;
-    $('.proc-quorum').textContent = `${t('quorum', { present: presentN, seats: m.seats })}`;
+    const quorate = view.quorum && view.quorum.rule === 'none' ? true
+      : view.quorum && view.quorum.rule === 'majority_of_seats' ? 2 * presentN > m.seats : 3 * presentN >= 2 * m.seats;
+    $('.proc-quorum').textContent = `${t('quorum', { present: presentN, seats: m.seats })} — ${t(quorate ? 'quorate' : 'notQuorate')}`;
+    $('.proc-quorum').className = `proc-quorum ${quorate ? 'ok' : 'error'}`;
     const chairCtl = $('.proc-chair');
     chairCtl.innerHTML = '';
     if (isChair() && m.state === 'scheduled') chairCtl.append(button(t('openMeeting'), () => send({ type: 'meeting.open' }), 'open-meeting'));
@@ -511,6 +516,9 @@ export async function mountProceedings(root, { meetingId, invite = '', transport
   }
 
   await sync();
+  if (join && me() && !present(status(me().id)) && ['scheduled', 'open'].includes(view.meeting.state)) {
+    await send({ type: 'attendance.join', mode: join }).catch(() => {});
+  }
   return {
     refresh: sync,
     view: () => view,

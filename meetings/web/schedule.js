@@ -49,7 +49,7 @@ async function call(url, opts = {}) {
   return body;
 }
 
-const when = (s) => new Date(s).toLocaleString(document.documentElement.lang === 'en' ? 'en-GB' : 'vi-VN', { dateStyle: 'medium', timeStyle: 'short' });
+const when = (s) => new Date(s).toLocaleString(document.documentElement.lang === 'en' ? 'en-GB' : 'vi-VN', { dateStyle: 'medium', timeStyle: 'short', timeZone: 'Asia/Ho_Chi_Minh' });
 
 async function loadList() {
   const unit = $('unit').value.trim();

@@ -1,0 +1,246 @@
+package meetings
+
+import (
+	"encoding/json"
+	"fmt"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/communehub/communehub/hub/hubtest"
+)
+
+func TestRecordsAPI(t *testing.T) {
+	f := newFixture(t)
+	var m Meeting
+	f.json("POST", "/api/v1/meetings", "canbo", map[string]any{"unit": "03244", "title": "Họp giao ban tuần",
+		"starts_at": "2026-12-07T07:30:00+07:00", "seats": 5, "location": "Phòng họp số 1"}, 201, &m)
+	if m.State != MeetingScheduled || m.Seats != 5 || m.PassRule != PassMajorityOfSeats || m.QuorumRule != QuorumTwoThirdsOfSeats {
+		t.Fatalf("created %+v", m)
+	}
+	bad := []struct {
+		body  string
+		field string
+	}{
+		{`{"unit":"03244","starts_at":"2026-12-07T07:30:00+07:00","seats":5}`, "title"},
+		{`{"unit":"99999","title":"x","starts_at":"2026-12-07T07:30:00+07:00","seats":5}`, "unit"},
+		{`{"unit":"03244","title":"x","starts_at":"2026-12-07T07:30:00+07:00","seats":0}`, "seats"},
+		{`{"unit":"03244","title":"x","starts_at":"2026-12-07T07:30:00+07:00","seats":"five"}`, "seats"},
+		{`{"unit":"03244","title":"x","seats":5}`, "starts_at"},
+		{`{"unit":"03244","title":"x","starts_at":"2026-12-07T07:30:00+07:00","seats":5,"pass_rule":"most"}`, "pass_rule"},
+		{`{"unit":"03244","title":"x","starts_at":"2026-12-07T07:30:00+07:00","seats":5,"colour":"red"}`, "colour"},
+		{`{"unit":"03244","title":"x","starts_at":"tomorrow","seats":5}`, "body"},
+	}
+	for _, b := range bad {
+		body := f.json("POST", "/api/v1/meetings", "admin", b.body, 400, nil)
+		if !strings.Contains(string(body), `"field":"`+b.field+`"`) {
+			t.Errorf("%s: %s does not name %s", b.body, body, b.field)
+		}
+	}
+	f.json("POST", "/api/v1/meetings", "pct1", map[string]any{"unit": "03244", "title": "x", "starts_at": time.Now(), "seats": 3}, 403, nil)
+	f.json("POST", "/api/v1/meetings", "", map[string]any{}, 401, nil)
+
+	base := fmt.Sprintf("/api/v1/meetings/%d", m.ID)
+	var inv struct {
+		Invitee     Invitee `json:"invitee"`
+		InviteToken string  `json:"invite_token"`
+		InviteURL   string  `json:"invite_url"`
+	}
+	f.json("POST", base+"/invitees", "admin", map[string]any{"username": "chutich", "role": "chair"}, 201, &inv)
+	if inv.Invitee.Name != "Lò Văn Minh" || inv.InviteToken != "" {
+		t.Fatalf("user invitee %+v", inv)
+	}
+	f.json("POST", base+"/invitees", "admin", map[string]any{"username": "pct1", "role": "chair"}, 409, nil)
+	f.json("POST", base+"/invitees", "admin", map[string]any{"username": "chutich", "role": "member"}, 409, nil)
+	f.json("POST", base+"/invitees", "admin", map[string]any{"username": "nobody", "role": "member"}, 400, nil)
+	f.json("POST", base+"/invitees", "admin", map[string]any{"name": "Khách", "role": "speaker"}, 400, nil)
+	f.json("POST", base+"/invitees", "admin", map[string]any{"name": "Giàng A Páo", "role": "guest"}, 201, &inv)
+	if !strings.HasPrefix(inv.InviteToken, "mtg_") || !strings.Contains(inv.InviteURL, inv.InviteToken) {
+		t.Fatalf("guest invite %+v", inv)
+	}
+
+	var it AgendaItem
+	f.json("POST", base+"/agenda", "admin", map[string]any{"title": "Một"}, 201, &it)
+	f.json("POST", base+"/agenda", "admin", map[string]any{"title": "Hai"}, 201, nil)
+	f.json("POST", base+"/agenda", "admin", map[string]any{"title": "Không", "position": 1}, 201, nil)
+	f.json("PUT", fmt.Sprintf("%s/agenda/%d", base, it.ID), "admin", map[string]any{"title": "Một (sửa)", "position": 3}, 200, nil)
+	f.json("POST", base+"/agenda", "admin", map[string]any{"title": ""}, 400, nil)
+	var d meetingDetail
+	f.json("GET", base, "chutich", nil, 200, &d)
+	var titles []string
+	for _, a := range d.Agenda {
+		titles = append(titles, fmt.Sprintf("%d:%s", a.Position, a.Title))
+	}
+	if strings.Join(titles, ",") != "1:Không,2:Hai,3:Một (sửa)" || d.Me == nil || d.Me.Role != RoleChair || len(d.Invitees) != 2 {
+		t.Fatalf("detail: %v me %+v", titles, d.Me)
+	}
+	f.json("DELETE", fmt.Sprintf("%s/agenda/%d", base, d.Agenda[0].ID), "admin", nil, 204, nil)
+
+	// Access: invitees and staff read; others are refused; the guest's link works.
+	f.json("GET", base, "outsider", nil, 403, nil)
+	f.json("GET", base, "", nil, 401, nil)
+	f.json("GET", "/api/v1/meetings/999999", "admin", nil, 404, nil)
+	f.json("GET", base+"?invite="+inv.InviteToken, "", nil, 200, &d)
+	if d.Me == nil || d.Me.Role != RoleGuest {
+		t.Fatalf("guest sees %+v", d.Me)
+	}
+	var list struct{ Meetings []Meeting }
+	f.json("GET", "/api/v1/meetings?unit=03244&from=2026-01-01T00:00:00Z&to=2027-01-01T00:00:00Z", "canbo", nil, 200, &list)
+	if len(list.Meetings) != 2 {
+		t.Fatalf("staff list %d meetings", len(list.Meetings))
+	}
+	f.json("GET", "/api/v1/meetings", "uv2", nil, 200, &list) // a member sees their invitations
+	if len(list.Meetings) != 1 || list.Meetings[0].ID != f.meeting.ID {
+		t.Fatalf("member list %+v", list.Meetings)
+	}
+	f.json("GET", "/api/v1/meetings?from=yesterday", "canbo", nil, 400, nil)
+
+	f.json("POST", base+"/cancel", "admin", nil, 204, nil)
+	f.json("POST", base+"/agenda", "admin", map[string]any{"title": "Ba"}, 409, nil)
+}
+
+func TestProceedingsOverREST(t *testing.T) {
+	f := newFixture(t)
+	f.clock.t = fixtureStart
+	base := fmt.Sprintf("/api/v1/meetings/%d", f.meeting.ID)
+	cmd := func(user string, body string, want int) map[string]any {
+		t.Helper()
+		var out map[string]any
+		f.json("POST", base+"/proceedings", user, body, want, &out)
+		return out
+	}
+	for _, u := range []string{"chutich", "thuky", "pct1", "pct2"} {
+		cmd(u, `{"type":"attendance.join","mode":"in_hall"}`, 200)
+	}
+	cmd("pct1", `{"type":"meeting.open"}`, 403)
+	cmd("admin", `{"type":"meeting.open"}`, 403) // staff who are not invited do not take part
+	cmd("chutich", `{"type":"meeting.open"}`, 200)
+	cmd("chutich", `{"type":"meeting.open"}`, 409)
+	cmd("chutich", `{"type":"agenda.open"}`, 400)
+	cmd("chutich", fmt.Sprintf(`{"type":"agenda.open","item":%d}`, f.items[0].ID), 200)
+	out := cmd("chutich", `{"type":"vote.open","question":"Thông qua báo cáo","secret":true}`, 200)
+	vote := int64(out["vote"].(float64))
+	for _, u := range []string{"chutich", "thuky", "pct1"} {
+		cmd(u, fmt.Sprintf(`{"type":"vote.cast","vote":%d,"choice":"yes"}`, vote), 200)
+	}
+	cmd("pct1", fmt.Sprintf(`{"type":"vote.cast","vote":%d,"choice":"no"}`, vote), 409)
+	f.json("POST", base+"/proceedings?invite="+f.guestToken, "", fmt.Sprintf(`{"type":"vote.cast","vote":%d,"choice":"yes"}`, vote), 403, nil)
+	out = cmd("chutich", fmt.Sprintf(`{"type":"vote.close","vote":%d}`, vote), 200)
+	if tally := out["tally"].(map[string]any); tally["passed"] != false || tally["yes"] != 3.0 {
+		t.Fatalf("tally %v (3 of 6 seats does not pass)", tally)
+	}
+	var votes struct{ Votes []VoteRecord }
+	f.json("GET", base+"/votes", "pct2", nil, 200, &votes)
+	if len(votes.Votes) != 1 || votes.Votes[0].Ballots != nil || votes.Votes[0].Result.Yes != 3 {
+		t.Fatalf("votes %+v", votes.Votes)
+	}
+	f.json("GET", base+"/minutes", "chutich", nil, 404, nil)
+	cmd("chutich", `{"type":"meeting.close"}`, 200)
+	f.json("GET", base+"/minutes", "chutich", nil, 409, nil) // a draft is not served as minutes
+
+	var draft MinutesRecord
+	f.json("GET", base+"/minutes/draft", "pct2", nil, 200, &draft)
+	f.json("PUT", base+"/minutes/draft", "pct1", map[string]any{"revision": draft.Revision, "text": "x"}, 403, nil)
+	f.json("PUT", base+"/minutes/draft", "thuky", map[string]any{"revision": draft.Revision + 5, "text": "x"}, 409, nil)
+	f.json("PUT", base+"/minutes/draft", "thuky", map[string]any{"revision": draft.Revision, "text": draft.Text + "\nKết luận.\n"}, 200, nil)
+	f.json("POST", base+"/minutes/approve", "thuky", map[string]any{"revision": draft.Revision + 1}, 403, nil)
+	var signed SignedMinutes
+	f.json("POST", base+"/minutes/approve", "chutich", map[string]any{"revision": draft.Revision + 1}, 200, &signed)
+	if !strings.HasSuffix(signed.Text, "Kết luận.\n") || signed.ApprovedBy != "Lò Văn Minh" || signed.KeyID != f.p.Signer().KeyID() {
+		t.Fatalf("signed %+v", signed)
+	}
+	f.json("PUT", base+"/minutes/draft", "thuky", map[string]any{"revision": draft.Revision + 1, "text": "changed"}, 409, nil)
+
+	var served SignedMinutes
+	f.json("GET", base+"/minutes", "outsider", nil, 403, nil)
+	f.json("GET", base+"/minutes", "pct2", nil, 200, &served)
+	if served.SHA256 != signed.SHA256 || served.Signature != signed.Signature {
+		t.Fatal("served minutes differ from the approved ones")
+	}
+	status, h, text := f.call("GET", base+"/minutes?format=text", "pct2", nil)
+	if status != 200 || string(text) != signed.Text || h.Get("X-Minutes-Signature") != signed.Signature {
+		t.Fatalf("text form: %d %v", status, h)
+	}
+	var v Verification
+	f.json("POST", "/api/v1/minutes/verify", "outsider", served, 200, &v)
+	if !v.Valid {
+		t.Fatalf("verify: %+v", v)
+	}
+	served.Text = strings.Replace(served.Text, "KHÔNG THÔNG QUA", "THÔNG QUA", 1)
+	f.json("POST", "/api/v1/minutes/verify", "outsider", served, 200, &v)
+	if v.Valid {
+		t.Fatal("a tampered copy verified")
+	}
+	f.json("POST", "/api/v1/minutes/verify", "outsider", `{"text":"x"}`, 400, nil)
+	f.json("GET", base+"/minutes/verify", "pct1", nil, 200, &v)
+	if !v.Valid {
+		t.Fatalf("stored minutes: %+v", v)
+	}
+
+	// The log is served for replay, and replays to the state.
+	var evs struct{ Events []ProcEvent }
+	f.json("GET", base+"/events?after=0", "pct2", nil, 200, &evs)
+	st := NewProcState(f.meeting.ID)
+	for _, ev := range evs.Events {
+		f.must(st.Apply(ev))
+	}
+	if !st.Approved || st.Status != "closed" || st.Votes[0].Result.Yes != 3 {
+		t.Fatalf("replayed %+v", st)
+	}
+	f.json("GET", base+"/events?after=-1", "pct2", nil, 400, nil)
+}
+
+func TestBusTopicsFollowTheMeeting(t *testing.T) {
+	f := newFixture(t)
+	f.startFollower()
+	sub, err := f.bus.Subscribe([]string{StateTopic(f.meeting.ID), UnitTopic("03244")}, 1<<20)
+	f.must(err)
+	defer sub.Close()
+	latest := map[string]json.RawMessage{}
+	wait := func(what string, ok func() bool) {
+		t.Helper()
+		hubtest.WaitFor(t, 5*time.Second, func() bool {
+			for _, ev := range sub.Drain() {
+				latest[ev.Topic] = ev.Data
+			}
+			return ok()
+		}, what)
+	}
+	snap := func() Snapshot {
+		var s Snapshot
+		json.Unmarshal(latest[StateTopic(f.meeting.ID)], &s)
+		return s
+	}
+	unit := func() UnitMeetings {
+		var u UnitMeetings
+		json.Unmarshal(latest[UnitTopic("03244")], &u)
+		return u
+	}
+	f.open()
+	f.must(f.p.OpenItem(f.ctx, f.inv["chutich"], f.items[1].ID))
+	f.must(f.p.RaiseHand(f.ctx, f.inv["pct2"]))
+	f.must(f.p.GiveFloor(f.ctx, f.inv["chutich"], f.inv["uv1"].ID))
+	wait("the snapshot with the speaker", func() bool {
+		s := snap()
+		return s.Speaker != nil && s.Speaker.Name == "Cà Thị Lan" && s.AgendaItem != nil && s.AgendaItem.Position == 2 && len(s.Queue) == 1
+	})
+	if s := snap(); s.State != MeetingOpen || len(s.Participants) != 6 || !s.Quorum.Quorate || s.Quorum.Present != 5 || s.Vote != nil {
+		t.Fatalf("snapshot %+v", s)
+	}
+	wait("now on the unit topic", func() bool { u := unit(); return u.Now != nil && u.Now.ID == f.meeting.ID })
+	id, err := f.p.OpenVote(f.ctx, f.inv["chutich"], VoteInput{Question: "Sửa đường", Secret: true})
+	f.must(err)
+	f.must(f.p.CastVote(f.ctx, f.inv["pct1"], id, ChoiceNo))
+	wait("a secret vote in progress", func() bool { s := snap(); return s.Vote != nil && s.Vote.Voted == 1 })
+	if s := snap(); s.Vote.Result != nil || !s.Vote.Open || s.Vote.Eligible != 5 {
+		t.Fatalf("secret vote shows %+v", s.Vote)
+	}
+	_, err = f.p.CloseVote(f.ctx, f.inv["chutich"], id)
+	f.must(err)
+	wait("the result", func() bool { s := snap(); return s.Vote != nil && s.Vote.Result != nil })
+	if r := snap().Vote.Result; r.No != 1 || r.Passed {
+		t.Fatalf("result %+v", r)
+	}
+	f.must(f.p.CloseMeeting(f.ctx, f.inv["chutich"]))
+	wait("the meeting gone from now", func() bool { u := unit(); return latest[UnitTopic("03244")] != nil && u.Now == nil })
+}
