@@ -18,6 +18,7 @@ var writers = []hub.Role{hub.RoleTechnician, hub.RoleAdmin}
 // the technician page to app; authMW resolves principals for the page.
 func (s *Service) Mount(api fiber.Router, app *fiber.App, authMW fiber.Handler) {
 	api.Get("/devices", hub.RequireRole(), s.handleList)
+	api.Get("/devices/snapshot", hub.RequireRole(), s.handleSnapshot)
 	api.Get("/devices/:unit/:id", hub.RequireRole(), s.handleGet)
 	api.Get("/devices/:unit/:id/telemetry", hub.RequireRole(), s.handleSeries)
 	api.Post("/devices/:unit/:id/adopt", hub.RequireRole(writers...), s.handleAdopt)
@@ -61,6 +62,16 @@ func (s *Service) handleList(c *fiber.Ctx) error {
 		list = []DeviceView{}
 	}
 	return c.JSON(fiber.Map{"unit": unit, "devices": list})
+}
+
+// handleSnapshot returns the current commune/{unit}/devices data, for a
+// page that subscribes to the topic and needs the state before the next event.
+func (s *Service) handleSnapshot(c *fiber.Ctx) error {
+	unit, err := unitParam(c, "unit", true)
+	if err != nil {
+		return err
+	}
+	return c.JSON(s.st.snapshot(unit, time.Now()))
 }
 
 func (s *Service) deviceParams(c *fiber.Ctx) (string, string, error) {

@@ -1,0 +1,127 @@
+package devices
+
+import (
+	"context"
+	"net"
+	"os"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/chromedp/chromedp"
+
+	"github.com/communehub/communehub/hub"
+	"github.com/communehub/communehub/hub/hubtest"
+)
+
+// The technician page in a real Chromium: live status over the websocket,
+// an alarm acknowledged with a comment, Vietnamese by default and English
+// on demand.
+func TestTechnicianPage(t *testing.T) {
+	t.Parallel()
+	chrome := hubtest.Chromium(t)
+	a := newAPIHarness(t, Config{AllowAnonymous: true})
+	ctx := context.Background()
+	if _, err := hub.NewAuth(a.pool, hub.AuthConfig{}, nil).CreateUser(ctx, "tech", hub.RoleTechnician, "kythuat-123"); err != nil {
+		t.Fatal(err)
+	}
+	if code, body := a.do(t, hub.RoleAdmin, "POST", "/api/v1/alarm-rules",
+		`{"unit":"03244","metric":"loss_pct","op":">","threshold":20,"clear_threshold":5,"for_s":0,"severity":"major"}`); code != 201 {
+		t.Fatalf("rule %d %v", code, body)
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	go func() { _ = a.app.Listener(ln) }()
+	t.Cleanup(func() { _ = a.app.Shutdown() })
+	base := "http://" + ln.Addr().String()
+
+	c, err := mqttClient(t, a.broker, "", "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, m := range [][2]string{
+		{"communehub/03244/router-1/meta", `{"name":"Router Internet","kind":"router","ip":"192.168.1.1"}`},
+		{"communehub/03244/sw-core/meta", `{"name":"Switch lõi","kind":"switch","ip":"192.168.1.2","parent":"router-1"}`},
+		{"communehub/03244/router-1/status", "online"},
+		{"communehub/03244/sw-core/status", "online"},
+		{"communehub/03244/router-1/telemetry", `{"metrics":{"latency_ms":31.5,"loss_pct":40}}`},
+		{"communehub/03244/sw-core/telemetry", `{"metrics":{"latency_ms":0.8,"loss_pct":0}}`},
+		{"communehub/03244/cam-x/telemetry", `{"metrics":{"latency_ms":2}}`},
+	} {
+		if err := publish(t, c, m[0], m[1]); err != nil {
+			t.Fatal(err)
+		}
+	}
+
+	actx, cancel := chromedp.NewExecAllocator(ctx, hubtest.ChromeAllocatorOptions(t, chrome)...)
+	defer cancel()
+	bctx, cancel := chromedp.NewContext(actx)
+	defer cancel()
+	root := bctx
+	dbgctx := func(context.Context) context.Context { c, _ := context.WithTimeout(root, 5*time.Second); return c }
+	bctx, cancel = context.WithTimeout(bctx, 90*time.Second)
+	defer cancel()
+	do := func(steps ...chromedp.Action[chromedp.Void]) {
+		t.Helper()
+		if err := chromedp.Do(bctx, steps...); err != nil {
+			body, _ := chromedp.Run(dbgctx(bctx), chromedp.Evaluate[string](`location.href + "\n" + document.body.innerText`))
+			t.Fatalf("%v; page:\n%s", err, body)
+		}
+	}
+	text := func(sel string) string {
+		t.Helper()
+		s, err := chromedp.Run(bctx, chromedp.Text(sel))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return s
+	}
+	do(chromedp.Navigate(base+"/devices?unit=03244"),
+		chromedp.WaitVisible(`#username`),
+		chromedp.SendKeys(`#username`, "tech"),
+		chromedp.SendKeys(`#password`, "kythuat-123"),
+		chromedp.Click(`#submit`),
+		chromedp.WaitVisible(`tr[data-id="sw-core"] .st.online`),
+		chromedp.WaitVisible(`button[data-ack]`))
+	table := text(`#devices`)
+	for _, want := range []string{"Router Internet", "Hoạt động", "Chưa đăng ký", "cam-x", "192.168.1.2"} {
+		if !strings.Contains(table, want) {
+			t.Errorf("device table lacks %q:\n%s", want, table)
+		}
+	}
+	// Live: the switch's will arrives while the page is open.
+	if err := publish(t, c, "communehub/03244/sw-core/status", "offline"); err != nil {
+		t.Fatal(err)
+	}
+	do(chromedp.WaitVisible(`tr[data-id="sw-core"] .st.offline`))
+	incidents := text(`#incidents`)
+	do(chromedp.Click(`button[data-ack]`),
+		chromedp.WaitVisible(`#ack-comment`),
+		chromedp.SendKeys(`#ack-comment`, "đã gọi nhà mạng"),
+		chromedp.Click(`#ack-ok`),
+		chromedp.WaitNotPresent(`button[data-ack]`))
+	alarmsText := text(`#alarms`)
+	if !strings.Contains(incidents, "Switch lõi mất kết nối") {
+		t.Errorf("incidents: %q", incidents)
+	}
+	if !strings.Contains(alarmsText, "đã xác nhận: tech — đã gọi nhà mạng") {
+		t.Errorf("alarms after ack: %q", alarmsText)
+	}
+	do(chromedp.Click(`tr[data-id="router-1"]`), chromedp.WaitVisible(`#chart polyline`))
+	shot, err := chromedp.Run(bctx, chromedp.FullScreenshot(100))
+	if err != nil {
+		t.Fatal(err)
+	}
+	do(chromedp.Click(`#lang`), chromedp.WaitVisible(`tr[data-id="router-1"]`))
+	english := text(`body`)
+	if dir := os.Getenv("COMMUNEHUB_SCREENSHOTS"); dir != "" {
+		_ = os.WriteFile(dir+"/devices-page.png", shot, 0o644)
+	}
+	for _, want := range []string{"Network devices", "Unregistered", "acknowledged by tech", "Switch lõi down"} {
+		if !strings.Contains(english, want) {
+			t.Errorf("English page lacks %q", want)
+		}
+	}
+}
