@@ -86,8 +86,14 @@ func (c *controller) update(loss float64, remb uint64, need func(Level) uint64) 
 		return c.level, c.level != old
 	}
 	switch {
+	case loss < 0 && c.level == LevelHigh:
+		// no report and nothing to win: hold
 	case loss < 0:
-		// no report: hold
+		// Nothing flows that could be measured (audio only with nobody
+		// speaking, say): count it as good, so the level is probed upwards
+		// with the usual back-off instead of staying down for ever.
+		c.good++
+		c.bad = 0
 	case loss >= lossBad:
 		c.bad++
 		c.good = 0
@@ -95,7 +101,9 @@ func (c *controller) update(loss float64, remb uint64, need func(Level) uint64) 
 		c.good++
 		c.bad = 0
 	default:
-		c.bad, c.good = 0, 0
+		// In between: not good enough to climb. A noisy link hovering
+		// around lossBad still steps down after two bad intervals.
+		c.good = 0
 	}
 	if c.bad >= badIntervals && c.level > LevelAudio {
 		c.level--

@@ -82,6 +82,7 @@ type Participant struct {
 	ticks         int
 	prevDropped   uint64
 	prevForwarded uint64
+	prevNacks     uint64
 	lossDown      float64
 	lossUp        float64
 	rtt           time.Duration
@@ -659,16 +660,23 @@ func (p *Participant) tick() {
 	}
 	loss, rtt, remb := p.link.take()
 	p.rtt, p.rembBps = rtt, remb
-	// Packets this participant's own queue had to drop count as loss.
-	var fwd uint64
+	// Receiver reports count what is still missing after NACK repair,
+	// which hides a congested link; the share of packets the subscriber
+	// NACKs is the raw loss. Packets its own queue had to drop count too.
+	var fwd, nacks uint64
 	for _, dt := range p.dts {
 		fwd += dt.packets.Load()
+		nacks += dt.nacks.Load()
 	}
 	dropped := p.dropped.Load()
-	if dd, df := dropped-p.prevDropped, fwd-p.prevForwarded; dd > 0 {
+	df, dd, dn := fwd-p.prevForwarded, dropped-p.prevDropped, nacks-p.prevNacks
+	if dd > 0 {
 		loss = max(loss, float64(dd)/float64(dd+df))
 	}
-	p.prevDropped, p.prevForwarded = dropped, fwd
+	if df > 0 && dn > 0 {
+		loss = max(loss, min(1, float64(dn)/float64(df)))
+	}
+	p.prevDropped, p.prevForwarded, p.prevNacks = dropped, fwd, nacks
 	if loss >= 0 {
 		p.lossDown = loss
 	}

@@ -15,6 +15,7 @@ import (
 	"github.com/pion/interceptor"
 	"github.com/pion/interceptor/pkg/nack"
 	"github.com/pion/interceptor/pkg/report"
+	"github.com/pion/logging"
 	"github.com/pion/rtcp"
 	"github.com/pion/rtp"
 	"github.com/pion/sdp/v3"
@@ -139,6 +140,7 @@ func New(cfg Config, tr Transport) (*Bot, error) {
 		se.SetICEMulticastDNSMode(ice.MulticastDNSModeDisabled)
 		se.SetIncludeLoopbackCandidate(true)
 		se.SetDTLSRetransmissionInterval(100 * time.Millisecond)
+		se.LoggerFactory = quietLogger{}
 		if cfg.TCP {
 			se.SetNetworkTypes([]webrtc.NetworkType{webrtc.NetworkTypeTCP4})
 		} else {
@@ -210,7 +212,7 @@ func botAPI(se webrtc.SettingEngine) (*webrtc.API, error) {
 	if err != nil {
 		return nil, err
 	}
-	resp, err := nack.NewResponderInterceptor()
+	resp, err := nack.NewResponderInterceptor(nack.ResponderSize(256))
 	if err != nil {
 		return nil, err
 	}
@@ -505,15 +507,15 @@ func (b *Bot) pump() {
 				b.sendAudio()
 			}
 		case <-videoT.C:
-			if len(b.videoSenders) == 0 {
-				continue
-			}
 			key := b.forceKey.Swap(false) || time.Since(lastKey) > 2*time.Second
 			if key {
 				lastKey = time.Now()
 			}
 			frame++
-			for _, s := range b.videoSenders {
+			b.mu.Lock()
+			senders := append([]*sender(nil), b.videoSenders...)
+			b.mu.Unlock()
+			for _, s := range senders {
 				b.sendFrame(s, key)
 			}
 		}
@@ -934,3 +936,21 @@ func (c *lossyConn) WriteTo(p []byte, a net.Addr) (int, error) {
 	}
 	return c.UDPConn.WriteTo(p, a)
 }
+
+// quietLogger discards Pion's logs: bots close abruptly on purpose.
+type quietLogger struct{}
+
+func (quietLogger) NewLogger(string) logging.LeveledLogger { return quietLog{} }
+
+type quietLog struct{}
+
+func (quietLog) Trace(string)          {}
+func (quietLog) Tracef(string, ...any) {}
+func (quietLog) Debug(string)          {}
+func (quietLog) Debugf(string, ...any) {}
+func (quietLog) Info(string)           {}
+func (quietLog) Infof(string, ...any)  {}
+func (quietLog) Warn(string)           {}
+func (quietLog) Warnf(string, ...any)  {}
+func (quietLog) Error(string)          {}
+func (quietLog) Errorf(string, ...any) {}

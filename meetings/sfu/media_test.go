@@ -1,0 +1,462 @@
+package sfu_test
+
+import (
+	"context"
+	"fmt"
+	"runtime"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/communehub/communehub/meetings/sfu"
+	"github.com/communehub/communehub/meetings/sfu/sfutest"
+)
+
+func videoPackets(b *sfutest.Bot) uint64 { return b.Received("video") }
+
+// A subscriber that joins at any point of a publisher's negotiation, even
+// between its offer and its first packet, receives the stream.
+func TestJoinRacingPublishNeverLosesAStream(t *testing.T) {
+	e := newEngine(t)
+	delays := []time.Duration{0, time.Millisecond, 5 * time.Millisecond, 20 * time.Millisecond, 60 * time.Millisecond}
+	for i, d := range delays {
+		room := fmt.Sprintf("race%d", i)
+		pub, _ := join(t, e, room, "pub", sfutest.Config{Audio: true, Video: true, Simulcast: true})
+		done := make(chan *sfutest.Bot)
+		go func() {
+			time.Sleep(d)
+			b, _ := join(t, e, room, "sub", sfutest.Config{})
+			done <- b
+		}()
+		if err := pub.Start(); err != nil {
+			t.Fatal(err)
+		}
+		sub := <-done
+		waitFor(t, 5*time.Second, fmt.Sprintf("join %v after the offer receives video and audio", d), func() bool {
+			return videoPackets(sub) > 10 && sub.Received("audio") > 10
+		})
+	}
+}
+
+// A screen share added mid-call reaches the others through a new server
+// offer, and leaves through another when stopped; no glare, no error.
+func TestTracksAddedAndRemovedMidCall(t *testing.T) {
+	e := newEngine(t)
+	a, _ := join(t, e, "m", "a", sfutest.Config{Audio: true, Video: true})
+	b, _ := join(t, e, "m", "b", sfutest.Config{Audio: true})
+	for _, x := range []*sfutest.Bot{a, b} {
+		if err := x.Start(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	waitFor(t, 5*time.Second, "b receives a's camera", func() bool { return videoPackets(b) > 10 })
+	offers := b.OffersSeen()
+	if err := a.StartScreen(); err != nil {
+		t.Fatal(err)
+	}
+	screenMid := func() string {
+		for mid, d := range b.DownTracks() {
+			if d.Source == "screen" && d.Participant == "a" {
+				return mid
+			}
+		}
+		return ""
+	}
+	waitFor(t, 5*time.Second, "b is offered a's screen", func() bool { return screenMid() != "" })
+	waitFor(t, 5*time.Second, "b receives the screen", func() bool {
+		for _, tr := range b.Tracks() {
+			if tr.Mid == screenMid() && tr.Packets.Load() > 10 {
+				return true
+			}
+		}
+		return false
+	})
+	if b.OffersSeen() <= offers {
+		t.Fatal("no renegotiation for the screen share")
+	}
+	st, _ := e.Stats("m")
+	if !hasSource(st, "a", sfu.SourceScreen) {
+		t.Fatalf("stats do not show a's screen: %+v", st)
+	}
+	offers = b.OffersSeen()
+	if err := a.StopScreen(); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, 5*time.Second, "b is re-offered without the screen", func() bool { return b.OffersSeen() > offers })
+	waitFor(t, 5*time.Second, "stats drop the screen", func() bool {
+		st, _ := e.Stats("m")
+		return !hasSource(st, "a", sfu.SourceScreen)
+	})
+	// The camera keeps flowing after both renegotiations.
+	before := videoPackets(b)
+	waitFor(t, 5*time.Second, "camera still flows", func() bool { return videoPackets(b) > before+20 })
+	for _, x := range []*sfutest.Bot{a, b} {
+		if own, srv := x.Errors(); len(own) > 0 || srv != "" {
+			t.Errorf("errors: %v %s", own, srv)
+		}
+	}
+}
+
+func hasSource(st sfu.RoomStats, id string, src sfu.Source) bool {
+	for _, p := range st.Participants {
+		if p.ID != id {
+			continue
+		}
+		for _, pub := range p.Published {
+			if pub.Source == src {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+// Many subscribers joining at once cost the publisher at most one keyframe
+// request per 500 ms, and every one of them still gets a picture.
+func TestKeyframeRequestsThrottledPerPublisher(t *testing.T) {
+	e := newEngine(t)
+	pub, _ := join(t, e, "m", "pub", sfutest.Config{Video: true})
+	if err := pub.Start(); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, 5*time.Second, "publisher connected", pub.UpConnected)
+	time.Sleep(300 * time.Millisecond)
+	start := time.Now()
+	var subs []*sfutest.Bot
+	for i := range 8 {
+		s, _ := join(t, e, "m", fmt.Sprintf("s%d", i), sfutest.Config{})
+		subs = append(subs, s)
+	}
+	for i, s := range subs {
+		waitFor(t, 5*time.Second, fmt.Sprintf("subscriber %d gets a frame", i), func() bool { return s.Frames() > 0 })
+	}
+	elapsed := time.Since(start)
+	st, _ := e.Stats("m")
+	var plis uint64
+	for _, p := range st.Participants {
+		if p.ID == "pub" {
+			plis = p.Published[0].Layers[0].PLIs
+		}
+	}
+	// One at OnTrack before the window, then at most one per 500 ms.
+	limit := uint64(elapsed/(500*time.Millisecond)) + 2
+	t.Logf("8 joins: %d keyframe requests in %v", plis, elapsed.Round(time.Millisecond))
+	if plis > limit {
+		t.Errorf("%d keyframe requests in %v, want ≤ %d", plis, elapsed, limit)
+	}
+}
+
+// 5 % loss on a subscriber's downlink and on a publisher's uplink is
+// repaired by NACK: nearly every packet arrives and frames keep completing.
+func TestLossyLinksAreRepaired(t *testing.T) {
+	e := newEngine(t)
+	pub, _ := join(t, e, "m", "pub", sfutest.Config{Video: true, UpLoss: 0.05, VideoBitrate: 400_000})
+	sub, _ := join(t, e, "m", "sub", sfutest.Config{DownLoss: 0.05})
+	if err := pub.Start(); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, 5*time.Second, "video flows", func() bool { return sub.Frames() > 5 })
+	f0 := sub.Frames()
+	time.Sleep(4 * time.Second)
+	if got := sub.Frames() - f0; got < 40 {
+		t.Errorf("only %d frames completed in 4 s under 5%% loss", got)
+	}
+	var video *sfutest.RecvTrack
+	for _, tr := range sub.Tracks() {
+		if tr.Kind == "video" {
+			video = tr
+		}
+	}
+	span, uniq := video.SeqSpan(), video.UniqueSeqs()
+	// Without repair about 9.75 % of the span would be missing (5 % up, 5 % down).
+	missing := 1 - float64(uniq)/float64(span)
+	st, _ := e.Stats("m")
+	var nacks uint64
+	for _, p := range st.Participants {
+		for _, s := range p.Subscribed {
+			nacks += s.NACKs
+		}
+	}
+	t.Logf("received %d of %d sequence numbers (%.2f%% missing), %d packets NACKed by the subscriber", uniq, span, missing*100, nacks)
+	if missing > 0.02 {
+		t.Errorf("%.1f%% of packets never arrived", missing*100)
+	}
+	if nacks == 0 {
+		t.Error("the subscriber sent no NACK")
+	}
+}
+
+// A subscriber with heavy loss is moved to the low layer, then to audio
+// only; the others keep the high layer. When the loss stops it climbs back.
+func TestBadSubscriberFallsBackWithoutSlowingOthers(t *testing.T) {
+	e := newEngine(t)
+	pub, _ := join(t, e, "m", "pub", sfutest.Config{Audio: true, Video: true, Simulcast: true})
+	good, _ := join(t, e, "m", "good", sfutest.Config{})
+	bad, _ := join(t, e, "m", "bad", sfutest.Config{})
+	if err := pub.Start(); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, 5*time.Second, "both receive video", func() bool { return good.Frames() > 5 && bad.Frames() > 5 })
+	layerOf := func(id string) (int, string) {
+		st, _ := e.Stats("m")
+		for _, p := range st.Participants {
+			if p.ID == id {
+				for _, s := range p.Subscribed {
+					if s.Kind == "video" {
+						return s.Layer, p.Level
+					}
+				}
+			}
+		}
+		return -2, ""
+	}
+	bad.SetLoss(0.2, 0)
+	waitFor(t, 10*time.Second, "bad subscriber moved to the low layer", func() bool {
+		l, _ := layerOf("bad")
+		return l == 0
+	})
+	waitFor(t, 20*time.Second, "bad subscriber falls back to audio only", func() bool {
+		_, lvl := layerOf("bad")
+		return lvl == "audio"
+	})
+	if q := bad.Quality(); q["audioOnly"] != true || q["auto"] != true {
+		t.Errorf("bad subscriber told %v", q)
+	}
+	if l, lvl := layerOf("good"); l != 1 || lvl != "high" {
+		t.Errorf("good subscriber at layer %d level %s", l, lvl)
+	}
+	f := good.Frames()
+	waitFor(t, 3*time.Second, "good subscriber still gets frames", func() bool { return good.Frames() > f+20 })
+	a := bad.Received("audio")
+	waitFor(t, 3*time.Second, "bad subscriber still gets audio", func() bool { return bad.Received("audio") > a+20 })
+	bad.SetLoss(0, 0)
+	waitFor(t, 20*time.Second, "bad subscriber climbs back to video", func() bool {
+		l, _ := layerOf("bad")
+		return l >= 0
+	})
+}
+
+// A participant who chooses audio only receives no video, and gets it back
+// when it changes its mind.
+func TestChosenAudioOnly(t *testing.T) {
+	e := newEngine(t)
+	pub, _ := join(t, e, "m", "pub", sfutest.Config{Audio: true, Video: true})
+	sub, p := join(t, e, "m", "sub", sfutest.Config{})
+	if err := pub.Start(); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, 5*time.Second, "video", func() bool { return sub.Frames() > 3 })
+	if err := p.SetAudioOnly(context.Background(), true); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(300 * time.Millisecond)
+	v, a := sub.Received("video"), sub.Received("audio")
+	time.Sleep(time.Second)
+	if got := sub.Received("video") - v; got > 2 {
+		t.Errorf("%d video packets after choosing audio only", got)
+	}
+	if sub.Received("audio") < a+20 {
+		t.Error("audio stopped")
+	}
+	if err := p.SetAudioOnly(context.Background(), false); err != nil {
+		t.Fatal(err)
+	}
+	f := sub.Frames()
+	waitFor(t, 5*time.Second, "video back", func() bool { return sub.Frames() > f+3 })
+}
+
+// Screen shares outrank cameras: at the screen level a subscriber still
+// gets the screen share's low layer but no camera.
+func TestScreenSharePriority(t *testing.T) {
+	e := newEngine(t)
+	pub, _ := join(t, e, "m", "pub", sfutest.Config{Video: true, Screen: true})
+	sub, _ := join(t, e, "m", "sub", sfutest.Config{})
+	if err := pub.Start(); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, 5*time.Second, "video", func() bool { return sub.Frames() > 10 })
+	sub.SetLoss(0.15, 0)
+	layers := func() (camera, screen int, level string) {
+		st, _ := e.Stats("m")
+		camera, screen = -2, -2
+		source := map[string]sfu.Source{}
+		for _, p := range st.Participants {
+			for _, pub := range p.Published {
+				source[pub.Track] = pub.Source
+			}
+		}
+		for _, p := range st.Participants {
+			if p.ID != "sub" {
+				continue
+			}
+			level = p.Level + fmt.Sprintf(" loss %.3f", p.LossDown)
+			for _, s := range p.Subscribed {
+				if source[s.Track] == sfu.SourceCamera {
+					camera = s.Layer
+				} else {
+					screen = s.Layer
+				}
+			}
+		}
+		return
+	}
+	waitFor(t, 15*time.Second, "camera off while the screen share stays", func() bool {
+		c, s, lvl := layers()
+		return strings.HasPrefix(lvl, "screen") && c == -1 && s >= 0
+	})
+}
+
+// Server-side speaker detection from the audio-level extension.
+func TestSpeakerDetection(t *testing.T) {
+	e := newEngine(t)
+	loud, _ := join(t, e, "m", "loud", sfutest.Config{Audio: true, AudioLevel: 20})
+	quiet, _ := join(t, e, "m", "quiet", sfutest.Config{Audio: true, Silent: true})
+	for _, b := range []*sfutest.Bot{loud, quiet} {
+		if err := b.Start(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	waitFor(t, 5*time.Second, "quiet hears loud as the active speaker", func() bool {
+		active, speaking := quiet.Speakers()
+		return active == "loud" && len(speaking) == 1 && speaking[0] == "loud"
+	})
+	if st := e.Room("m").State(); st.ActiveSpeaker != "loud" {
+		t.Errorf("room state active speaker %q", st.ActiveSpeaker)
+	}
+}
+
+// ICE over TCP works when a client cannot use UDP.
+func TestICETCPFallback(t *testing.T) {
+	e := newEngine(t)
+	pub, _ := join(t, e, "m", "pub", sfutest.Config{Audio: true, Video: true})
+	sub, _ := join(t, e, "m", "sub", sfutest.Config{TCP: true})
+	if err := pub.Start(); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, 10*time.Second, "video over ICE-TCP", func() bool { return sub.Frames() > 5 })
+}
+
+// Bad SDP and candidates are refused with a protocol error; the
+// participant survives and still works.
+func TestBadInputIsRefused(t *testing.T) {
+	e := newEngine(t)
+	b, p := join(t, e, "m", "x", sfutest.Config{})
+	ctx := context.Background()
+	bad := []string{
+		"", "garbage", "v=0\r\n", strings.Repeat("a", 70<<10),
+		"v=0\r\no=- 1 1 IN IP4 0.0.0.0\r\ns=-\r\nt=0 0\r\nm=application 9 UDP/DTLS/SCTP webrtc-datachannel\r\na=mid:0\r\n",
+		"v=0\r\no=- 1 1 IN IP4 0.0.0.0\r\ns=-\r\nt=0 0\r\nm=audio 9 UDP/TLS/RTP/SAVPF 111\r\na=sendonly\r\n",
+		"v=0\r\no=- 1 1 IN IP4 0.0.0.0\r\ns=-\r\nt=0 0\r\nm=audio 9 UDP/TLS/RTP/SAVPF 111\r\na=mid:0\r\na=sendonly\r\na=rtpmap:111 opus/48000/2\r\n",
+	}
+	for _, s := range bad {
+		err := p.Offer(ctx, s, nil)
+		var pe *sfu.ProtocolError
+		if err == nil || !asProto(err, &pe) {
+			t.Errorf("offer %.40q: err %v, want a ProtocolError", s, err)
+		}
+	}
+	if err := p.Answer(ctx, "v=0"); err == nil {
+		t.Error("answer without an offer accepted")
+	}
+	for _, c := range []sfu.Candidate{{Candidate: "candidate:garbage"}, {Candidate: strings.Repeat("x", 2000)}} {
+		if err := p.AddCandidate(ctx, "down", c); err != nil {
+			continue // refused now, or buffered until the description
+		}
+	}
+	if err := p.AddCandidate(ctx, "sideways", sfu.Candidate{}); err == nil {
+		t.Error("bad target accepted")
+	}
+	// Still alive: a publisher joining now reaches it.
+	pub, _ := join(t, e, "m", "pub", sfutest.Config{Video: true})
+	if err := pub.Start(); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, 5*time.Second, "video after bad input", func() bool { return b.Frames() > 3 })
+}
+
+func asProto(err error, target **sfu.ProtocolError) bool {
+	pe, ok := err.(*sfu.ProtocolError)
+	if ok {
+		*target = pe
+	}
+	return ok
+}
+
+// 200 join/leave cycles in a busy room leave no goroutine and no memory
+// behind.
+func TestChurnReturnsToBaseline(t *testing.T) {
+	if testing.Short() {
+		t.Skip("churn takes a while")
+	}
+	e := newEngine(t)
+	pub, _ := join(t, e, "m", "pub", sfutest.Config{Audio: true, Video: true, Simulcast: true})
+	if err := pub.Start(); err != nil {
+		t.Fatal(err)
+	}
+	stay, _ := join(t, e, "m", "stay", sfutest.Config{})
+	waitFor(t, 5*time.Second, "steady", func() bool { return stay.Frames() > 3 })
+	cycle := func(i int) {
+		b, p, err := sfutest.Join(e, "m", fmt.Sprintf("c%d", i), sfutest.Config{Audio: i%2 == 0})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if i%2 == 0 {
+			_ = b.Start()
+		}
+		deadline := time.Now().Add(3 * time.Second)
+		for b.Received("video") == 0 && time.Now().Before(deadline) {
+			time.Sleep(5 * time.Millisecond)
+		}
+		if i%3 == 0 {
+			b.Close() // the tab closes first: the server notices through Close below
+			p.Close()
+		} else {
+			p.Close()
+			b.Close()
+		}
+	}
+	// Warm up pools, Pion's lazy state and the NACK histories (the server's
+	// holds 512 packets per stream, the publisher bot's 256), which fill at
+	// the publisher's packet rate.
+	warm := time.Now()
+	for i := 0; i < 10 || time.Since(warm) < 20*time.Second; i++ {
+		cycle(1000 + i)
+	}
+	settle := func() (int, uint64) {
+		var ms runtime.MemStats
+		for range 5 {
+			runtime.GC()
+			time.Sleep(100 * time.Millisecond)
+		}
+		runtime.ReadMemStats(&ms)
+		return runtime.NumGoroutine(), ms.HeapInuse
+	}
+	g0, h0 := settle()
+	for i := 10; i < 210; i++ {
+		cycle(i)
+	}
+	var g1 int
+	var h1 uint64
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		g1, h1 = settle()
+		if g1 <= g0+2 || time.Now().After(deadline) {
+			break
+		}
+	}
+	t.Logf("after 200 cycles: goroutines %d → %d, heap in use %.1f → %.1f MiB", g0, g1, float64(h0)/(1<<20), float64(h1)/(1<<20))
+	if g1 > g0+2 {
+		buf := make([]byte, 1<<20)
+		n := runtime.Stack(buf, true)
+		t.Errorf("goroutines %d → %d\n%s", g0, g1, buf[:min(n, 20000)])
+	}
+	if h1 > h0+4<<20 {
+		t.Errorf("heap grew from %d to %d bytes", h0, h1)
+	}
+	if st, _ := e.Stats("m"); len(st.Participants) != 2 {
+		t.Errorf("%d participants left in the room", len(st.Participants))
+	}
+	if f := stay.Frames(); f < 10 {
+		t.Errorf("the staying participant got only %d frames", f)
+	}
+}

@@ -1,0 +1,100 @@
+package sfu
+
+import (
+	"testing"
+
+	"github.com/pion/rtp"
+)
+
+type recordWriter struct{ hdrs []rtp.Header }
+
+func (w *recordWriter) WriteRTP(h *rtp.Header, _ []byte) (int, error) {
+	w.hdrs = append(w.hdrs, *h)
+	return 0, nil
+}
+func (w *recordWriter) Write(b []byte) (int, error) { return len(b), nil }
+
+func mungeFixture() (*downTrack, *recordWriter) {
+	owner := &Participant{info: PeerInfo{ID: "pub"}}
+	sub := &Participant{info: PeerInfo{ID: "sub"}}
+	sub.downConnected.Store(true)
+	pub := newPublication(owner, "1", kindVideo, SourceCamera, []string{"l", "h"})
+	dt := newDownTrack(pub, sub)
+	w := &recordWriter{}
+	dt.ws, dt.ssrc, dt.pt = w, 1234, 96
+	dt.bound.Store(true)
+	return dt, w
+}
+
+func pkt(layer int8, ext uint64, ts uint32, key, pad bool) *packet {
+	p := &packet{layer: layer, ext: ext, keyframe: key, padOnly: pad, payload: []byte{1}}
+	p.hdr.SequenceNumber = uint16(ext)
+	p.hdr.Timestamp = ts
+	return p
+}
+
+func TestDownTrackRenumbersAcrossLayersAndPadding(t *testing.T) {
+	dt, w := mungeFixture()
+	dt.target.Store(1)
+	dt.write(pkt(1, 100, 9000, false, false)) // no keyframe yet: dropped
+	if len(w.hdrs) != 0 {
+		t.Fatal("sent before a keyframe")
+	}
+	dt.write(pkt(1, 101, 9000, true, false))
+	dt.write(pkt(1, 102, 9000, false, false))
+	dt.write(pkt(1, 103, 9000, false, true)) // padding: skipped
+	dt.write(pkt(1, 105, 12000, false, false))
+	dt.write(pkt(1, 104, 12000, false, false)) // late, after the padding
+	dt.target.Store(0)
+	dt.write(pkt(1, 106, 15000, false, false)) // still the high layer until the low keyframe
+	dt.write(pkt(0, 500, 70000, false, false)) // low layer, no keyframe: dropped
+	dt.write(pkt(0, 501, 73000, true, false))  // switch
+	dt.write(pkt(1, 107, 18000, false, false)) // old layer: dropped
+	dt.write(pkt(0, 502, 73000, false, false))
+	dt.write(pkt(0, 499, 67000, false, false)) // from before the switch: dropped
+	var seqs []uint16
+	for _, h := range w.hdrs {
+		seqs = append(seqs, h.SequenceNumber)
+		if h.SSRC != 1234 || h.PayloadType != 96 {
+			t.Fatalf("header %+v", h)
+		}
+	}
+	want := []uint16{101, 102, 104, 103, 105, 106, 107}
+	if len(seqs) != len(want) {
+		t.Fatalf("sequence numbers %v, want %v", seqs, want)
+	}
+	for i := range want {
+		if seqs[i] != want[i] {
+			t.Fatalf("sequence numbers %v, want %v", seqs, want)
+		}
+	}
+	// The timestamp continues past the last high-layer one.
+	if last, first := w.hdrs[4].Timestamp, w.hdrs[5].Timestamp; int32(first-last) <= 0 {
+		t.Fatalf("timestamp went back at the switch: %d then %d", last, first)
+	}
+	if dt.cur.Load() != 0 {
+		t.Fatalf("current layer %d", dt.cur.Load())
+	}
+}
+
+func TestDownTrackOffAndCongestionKick(t *testing.T) {
+	dt, w := mungeFixture()
+	dt.target.Store(1)
+	dt.write(pkt(1, 10, 0, true, false))
+	dt.target.Store(-1)
+	dt.write(pkt(1, 11, 0, false, false))
+	if len(w.hdrs) != 1 || dt.cur.Load() != -1 {
+		t.Fatalf("off: %d sent, layer %d", len(w.hdrs), dt.cur.Load())
+	}
+	dt.target.Store(1)
+	dt.write(pkt(1, 12, 3000, true, false))
+	dt.kick.Store(true)
+	dt.write(pkt(1, 13, 3000, false, false)) // after a queue drop: wait for a keyframe
+	dt.write(pkt(1, 14, 6000, true, false))
+	if n := len(w.hdrs); n != 3 {
+		t.Fatalf("%d sent", n)
+	}
+	if a, b := w.hdrs[1].SequenceNumber, w.hdrs[2].SequenceNumber; b != a+1 {
+		t.Fatalf("gap after a kick: %d then %d", a, b)
+	}
+}
