@@ -60,13 +60,14 @@ func TestTechnicianPage(t *testing.T) {
 	bctx, cancel := chromedp.NewContext(actx)
 	defer cancel()
 	root := bctx
-	dbgctx := func(context.Context) context.Context { c, _ := context.WithTimeout(root, 5*time.Second); return c }
 	bctx, cancel = context.WithTimeout(bctx, 90*time.Second)
 	defer cancel()
 	do := func(steps ...chromedp.Action[chromedp.Void]) {
 		t.Helper()
 		if err := chromedp.Do(bctx, steps...); err != nil {
-			body, _ := chromedp.Run(dbgctx(bctx), chromedp.Evaluate[string](`location.href + "\n" + document.body.innerText`))
+			dctx, cancel := context.WithTimeout(root, 5*time.Second)
+			defer cancel()
+			body, _ := chromedp.Run(dctx, chromedp.Evaluate[string](`location.href + "\n" + document.body.innerText`))
 			t.Fatalf("%v; page:\n%s", err, body)
 		}
 	}

@@ -40,6 +40,7 @@ type writer struct {
 
 	notify chan struct{} // rows arrived; capacity 1
 	space  chan struct{} // room freed; capacity 1
+	acks   chan []item   // stored batches whose messages the acker acknowledges, in order
 
 	mu      sync.Mutex
 	queue   []item
@@ -53,7 +54,7 @@ func newWriter(pool *pgxpool.Pool, log *slog.Logger, m *metrics, st *state, capR
 		capRows = maxBatchRows
 	}
 	return &writer{pool: pool, log: log, m: m, st: st, capRows: capRows,
-		notify: make(chan struct{}, 1), space: make(chan struct{}, 1), months: map[string]bool{}}
+		notify: make(chan struct{}, 1), space: make(chan struct{}, 1), acks: make(chan []item, 16), months: map[string]bool{}}
 }
 
 func signal(c chan struct{}) {
@@ -141,6 +142,14 @@ func (w *writer) take() []item {
 func (w *writer) run(ctx context.Context) {
 	tick := time.NewTicker(maxBatchWait)
 	defer tick.Stop()
+	ackerDone := make(chan struct{})
+	go func() { // sends PUBACKs while the writer copies the next batch
+		defer close(ackerDone)
+		for batch := range w.acks {
+			ackAll(batch)
+		}
+	}()
+	defer func() { close(w.acks); <-ackerDone }()
 	for {
 		select {
 		case <-ctx.Done():
@@ -171,11 +180,7 @@ func (w *writer) writeRetrying(ctx context.Context, batch []item) {
 		w.lastErr = err
 		w.mu.Unlock()
 		if err == nil {
-			for _, it := range batch {
-				if it.ack != nil {
-					it.ack()
-				}
-			}
+			w.acks <- batch
 			return
 		}
 		if ctx.Err() != nil {
@@ -200,6 +205,14 @@ func (w *writer) requeueFront(batch []item) {
 	w.mu.Unlock()
 }
 
+func ackAll(batch []item) {
+	for _, it := range batch {
+		if it.ack != nil {
+			it.ack()
+		}
+	}
+}
+
 func rowsOf(batch []item) int {
 	n := 0
 	for _, it := range batch {
@@ -219,11 +232,7 @@ func (w *writer) drain() {
 		}
 		for ctx.Err() == nil {
 			if err := w.write(ctx, batch); err == nil {
-				for _, it := range batch {
-					if it.ack != nil {
-						it.ack()
-					}
-				}
+				w.acks <- batch
 				break
 			}
 			time.Sleep(200 * time.Millisecond)

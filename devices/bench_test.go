@@ -1,0 +1,258 @@
+package devices
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"math"
+	"os"
+	"runtime"
+	"sort"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	paho "github.com/eclipse/paho.mqtt.golang"
+
+	"github.com/communehub/communehub/devices/devicesim"
+	"github.com/communehub/communehub/hub/hubtest"
+)
+
+// The benchmarks run only with COMMUNEHUB_BENCH=1 (docs/benchmarks.md
+// gives the commands); they print their figures with t.Log.
+
+func benchEnv(t *testing.T, name string, def int) int {
+	if os.Getenv("COMMUNEHUB_BENCH") != "1" {
+		t.Skip("benchmark: set COMMUNEHUB_BENCH=1")
+	}
+	if v, err := strconv.Atoi(os.Getenv(name)); err == nil && v > 0 {
+		return v
+	}
+	return def
+}
+
+// benchBroker starts a private Mosquitto with deploy/mosquitto.conf.
+func benchBroker(t *testing.T) string {
+	port := hubtest.FreePort(t)
+	startMosquittoProc(t, port)
+	broker := fmt.Sprintf("127.0.0.1:%d", port)
+	hubtest.WaitFor(t, 5*time.Second, func() bool { return answers(broker) }, "mosquitto listening")
+	return broker
+}
+
+// Throughput through Mosquitto at QoS 1: publishers offer RATE msg/s for
+// SECONDS; every PUBACKed message must be stored (published = stored).
+func TestBenchIngestThroughput(t *testing.T) {
+	rate := benchEnv(t, "BENCH_RATE", 20000)
+	seconds := benchEnv(t, "BENCH_SECONDS", 30)
+	pubs := benchEnv(t, "BENCH_PUBLISHERS", 20)
+	broker := benchBroker(t)
+	pool := seededDB(t)
+	h := startTestHub(t, pool, Config{URL: "tcp://" + broker, ClientID: fmt.Sprintf("bench-%d", time.Now().UnixNano())})
+
+	var acked, failed atomic.Int64
+	ctx, cancel := context.WithTimeout(context.Background(), time.Duration(seconds)*time.Second)
+	defer cancel()
+	base := time.Now().Add(-time.Hour)
+	var wg sync.WaitGroup
+	start := time.Now()
+	for p := 0; p < pubs; p++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			c := paho.NewClient(paho.NewClientOptions().AddBroker("tcp://" + broker).
+				SetClientID(fmt.Sprintf("bench-pub-%d-%d", p, time.Now().UnixNano())).SetAutoReconnect(false))
+			if tok := c.Connect(); !tok.WaitTimeout(5*time.Second) || tok.Error() != nil {
+				t.Errorf("publisher %d: %v", p, tok.Error())
+				return
+			}
+			defer c.Disconnect(100)
+			topic := fmt.Sprintf("communehub/03244/bench-%03d/telemetry", p)
+			per := rate / pubs
+			tick := time.NewTicker(10 * time.Millisecond)
+			defer tick.Stop()
+			toks := make(chan paho.Token, 4096)
+			done := make(chan struct{})
+			go func() {
+				defer close(done)
+				for tok := range toks {
+					if tok.WaitTimeout(30*time.Second) && tok.Error() == nil {
+						acked.Add(1)
+					} else {
+						failed.Add(1)
+					}
+				}
+			}()
+			i := 0
+			for ctx.Err() == nil {
+				<-tick.C
+				due := int(time.Since(start).Seconds()*float64(per)) - i
+				for k := 0; k < due; k++ {
+					ts := base.Add(time.Duration(i) * time.Millisecond).UnixMilli()
+					payload := fmt.Sprintf(`{"ts":%d,"metrics":{"latency_ms":%.2f,"loss_pct":0,"cpu_pct":%d}}`, ts, 1+float64(i%50)/10, i%100)
+					toks <- c.Publish(topic, 1, false, payload)
+					i++
+				}
+			}
+			close(toks)
+			<-done
+		}()
+	}
+	wg.Wait()
+	pubTime := time.Since(start)
+	published := acked.Load()
+	hubtest.WaitFor(t, 120*time.Second, func() bool { return int64(h.count(t, "unit='03244'")) >= published }, "every acknowledged message stored")
+	drained := time.Since(start)
+	stored := int64(h.count(t, "unit='03244'"))
+	stats := h.svc.Stats()
+	t.Logf("offered %d msg/s × %ds by %d publishers at QoS 1 through Mosquitto", rate, seconds, pubs)
+	t.Logf("published (PUBACKed) %d, failed %d, stored %d, broker dropped %d, hub lost %d", published, failed.Load(), stored, stats.BrokerDropped, stats.Lost)
+	t.Logf("publish rate %.0f msg/s; stored at %.0f msg/s (first publish → last row stored, %v)",
+		float64(published)/pubTime.Seconds(), float64(stored)/drained.Seconds(), drained.Round(time.Millisecond))
+	if stored != published || failed.Load() != 0 || stats.BrokerDropped != 0 {
+		t.Fatalf("loss: published %d stored %d failed %d dropped %d", published, stored, failed.Load(), stats.BrokerDropped)
+	}
+}
+
+// Latency: at RATE msg/s, time from publish to the bus event that carries
+// the message (the event a wall's websocket receives), p50/p99.
+func TestBenchPublishToWallLatency(t *testing.T) {
+	rate := benchEnv(t, "BENCH_RATE", 1000)
+	seconds := benchEnv(t, "BENCH_SECONDS", 20)
+	broker := benchBroker(t)
+	pool := seededDB(t)
+	h := startTestHub(t, pool, Config{URL: "tcp://" + broker, ClientID: fmt.Sprintf("bench-%d", time.Now().UnixNano())})
+	sub, err := h.bus.Subscribe([]string{"commune/+/devices"}, 64<<20)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer sub.Close()
+	const devices = 100 // spread over 5 communes, like a district's worth of LANs
+	communes := []string{"03244", "03199", "03202", "03208", "03214"}
+	c := paho.NewClient(paho.NewClientOptions().AddBroker("tcp://" + broker).SetClientID(fmt.Sprintf("lat-%d", time.Now().UnixNano())))
+	if tok := c.Connect(); !tok.WaitTimeout(5*time.Second) || tok.Error() != nil {
+		t.Fatal(tok.Error())
+	}
+	defer c.Disconnect(100)
+
+	type key struct{ unit, dev string }
+	var mu sync.Mutex
+	sent := map[key][]time.Time{} // publish times not yet seen on the bus, oldest first
+	var lat []time.Duration
+	recvDone := make(chan struct{})
+	go func() {
+		defer close(recvDone)
+		for {
+			select {
+			case <-sub.Done():
+				return
+			case <-sub.Ready():
+			}
+			now := time.Now()
+			for _, ev := range sub.Drain() {
+				var s Snapshot
+				if json.Unmarshal(ev.Data, &s) != nil {
+					continue
+				}
+				mu.Lock()
+				for _, d := range s.Devices {
+					k := key{s.Unit, d.ID}
+					q := sent[k]
+					for len(q) > 0 && d.LastSeen != nil && !d.LastSeen.Before(q[0]) {
+						lat = append(lat, now.Sub(q[0]))
+						q = q[1:]
+					}
+					sent[k] = q
+				}
+				mu.Unlock()
+			}
+		}
+	}()
+	interval := time.Second / time.Duration(rate)
+	end := time.Now().Add(time.Duration(seconds) * time.Second)
+	next := time.Now()
+	for i := 0; time.Now().Before(end); i++ {
+		if d := time.Until(next); d > 0 {
+			time.Sleep(d)
+		}
+		next = next.Add(interval)
+		u, dev := communes[i%len(communes)], fmt.Sprintf("dev-%03d", i%devices)
+		mu.Lock()
+		sent[key{u, dev}] = append(sent[key{u, dev}], time.Now())
+		mu.Unlock()
+		c.Publish("communehub/"+u+"/"+dev+"/telemetry", 1, false, fmt.Sprintf(`{"metrics":{"latency_ms":%d}}`, i%40))
+	}
+	time.Sleep(time.Second)
+	sub.Close()
+	<-recvDone
+	mu.Lock()
+	defer mu.Unlock()
+	sort.Slice(lat, func(i, j int) bool { return lat[i] < lat[j] })
+	if len(lat) < rate*seconds*9/10 {
+		t.Fatalf("only %d of %d messages seen on the bus", len(lat), rate*seconds)
+	}
+	p := func(q float64) time.Duration { return lat[int(math.Min(float64(len(lat)-1), q*float64(len(lat))))] }
+	t.Logf("%d msg/s for %ds over %d devices in %d communes: %d events matched; publish → bus event p50 %v, p99 %v, max %v",
+		rate, seconds, devices, len(communes), len(lat), p(0.50).Round(time.Microsecond), p(0.99).Round(time.Microsecond), lat[len(lat)-1].Round(time.Microsecond))
+	if p(0.99) > 100*time.Millisecond {
+		t.Errorf("p99 %v > 100 ms", p(0.99))
+	}
+}
+
+// Memory: 5,000 simulated devices (devicesim, one MQTT client each, through
+// Mosquitto) held by the hub; the hub's heap and the process RSS.
+func TestBenchFiveThousandDevices(t *testing.T) {
+	n := benchEnv(t, "BENCH_DEVICES", 5000)
+	broker := benchBroker(t)
+	pool := seededDB(t)
+	h := startTestHub(t, pool, Config{URL: "tcp://" + broker, ClientID: fmt.Sprintf("bench-%d", time.Now().UnixNano())})
+	var communes []string
+	rows, err := pool.Query(context.Background(), `SELECT code FROM admin_units WHERE level='commune' ORDER BY code LIMIT $1`, n/19+1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for rows.Next() {
+		var c string
+		_ = rows.Scan(&c)
+		communes = append(communes, c)
+	}
+	rows.Close()
+	sim := devicesim.New(devicesim.Config{Broker: broker, Communes: communes, PCs: 8, Interval: 10 * time.Second})
+	sim.Devices = sim.Devices[:n]
+	ctx, cancel := context.WithCancel(context.Background())
+	simDone := make(chan struct{})
+	go func() { _ = sim.Run(ctx); close(simDone) }()
+	defer func() { cancel(); <-simDone }()
+	hubtest.WaitFor(t, 3*time.Minute, func() bool {
+		online := 0
+		for _, v := range h.svc.st.list("", false) {
+			if v.Status == StatusOnline {
+				online++
+			}
+		}
+		return online == n
+	}, fmt.Sprintf("%d devices online", n))
+	time.Sleep(20 * time.Second) // two telemetry rounds
+	runtime.GC()
+	var ms runtime.MemStats
+	runtime.ReadMemStats(&ms)
+	t.Logf("%d devices in %d communes online; hub state: heap in use %.1f MiB after GC (the process also runs the simulator's %d MQTT clients); rows stored %d",
+		n, len(communes), float64(ms.HeapInuse)/(1<<20), n, h.count(t, "true"))
+	t.Logf("process RSS (hub + simulator): %s", rss())
+}
+
+func rss() string {
+	b, err := os.ReadFile("/proc/self/status")
+	if err != nil {
+		return "?"
+	}
+	for _, l := range strings.Split(string(b), "\n") {
+		if strings.HasPrefix(l, "VmRSS:") {
+			return strings.TrimSpace(strings.TrimPrefix(l, "VmRSS:"))
+		}
+	}
+	return "?"
+}
