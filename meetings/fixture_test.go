@@ -45,7 +45,7 @@ func (c *testClock) Advance(d time.Duration) {
 // fixture is a database with a scheduled meeting of commune 03244: a chair,
 // a secretary who is a member, four more members, a guest and an observer.
 type fixture struct {
-	t       *testing.T
+	t       testing.TB
 	ctx     context.Context
 	pool    *pgxpool.Pool
 	url     string
@@ -65,7 +65,7 @@ type fixture struct {
 
 var fixtureStart = time.Date(2026, 12, 1, 1, 0, 0, 0, time.UTC) // 08:00 in Vietnam
 
-func newFixture(t *testing.T) *fixture {
+func newFixture(t testing.TB) *fixture {
 	t.Helper()
 	pool, url := hubtest.NewDB(t, hub.Migrations, Migrations)
 	ctx := context.Background()
@@ -288,3 +288,5 @@ func mustJSON(t *testing.T, b []byte, v any) {
 		t.Fatalf("%v in %s", err, b)
 	}
 }
+
+func bytesReaderOf(b []byte) *bytes.Reader { return bytes.NewReader(b) }

@@ -19,7 +19,7 @@ var update = flag.Bool("update", false, "rewrite golden files")
 
 // fixedLog is a small meeting told by its log: two items discussed, a
 // named and a secret vote, a member who dropped and left, one absent.
-func fixedMinutesInput(t *testing.T) MinutesInput {
+func fixedMinutesInput(t testing.TB) MinutesInput {
 	t.Helper()
 	at := func(min int) time.Time {
 		return time.Date(2026, 12, 1, 1, 0, 0, 0, time.UTC).Add(time.Duration(min) * time.Minute)

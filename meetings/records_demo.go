@@ -29,8 +29,9 @@ var DemoUsers = []struct{ Username, Name, Position, Role string }{
 // DemoSeed is what SeedDemo created.
 type DemoSeed struct {
 	Meeting  int64
-	Password string // the demo users' password, "" when they already existed
-	Created  bool
+	Users    []string // demo users created now, who log in with Password
+	Password string   // shown once; "" when every demo user already existed
+	Created  bool     // a new demo meeting was scheduled
 }
 
 // SeedDemo schedules the demo meeting of unit (commune 03244 in demo mode)
@@ -50,12 +51,12 @@ func (p *Proceedings) SeedDemo(ctx context.Context, auth *hub.Auth, unit string)
 	b := make([]byte, 9)
 	rand.Read(b) // never fails (Go 1.24+)
 	password := base64.RawURLEncoding.EncodeToString(b)
-	created := false
+	var created []string
 	for _, u := range DemoUsers {
 		id, err := auth.CreateUser(ctx, u.Username, hub.RoleOfficer, password)
 		switch {
 		case err == nil:
-			created = true
+			created = append(created, u.Username)
 			if _, err := p.pool.Exec(ctx, `UPDATE users SET display_name=$2 WHERE id=$1`, id, u.Name); err != nil {
 				return DemoSeed{}, err
 			}
@@ -64,7 +65,7 @@ func (p *Proceedings) SeedDemo(ctx context.Context, auth *hub.Auth, unit string)
 			return DemoSeed{}, fmt.Errorf("demo user %s: %w", u.Username, err)
 		}
 	}
-	if !created {
+	if len(created) == 0 {
 		password = ""
 	}
 	online := true
@@ -99,7 +100,7 @@ func (p *Proceedings) SeedDemo(ctx context.Context, auth *hub.Auth, unit string)
 			return DemoSeed{}, err
 		}
 	}
-	return DemoSeed{Meeting: m.ID, Password: password, Created: true}, nil
+	return DemoSeed{Meeting: m.ID, Users: created, Password: password, Created: true}, nil
 }
 
 func ptr[T any](v T) *T { return &v }

@@ -146,12 +146,8 @@ func seedMeetingsDemo(ctx context.Context, proc *meetings.Proceedings, auth *hub
 		return err
 	}
 	if s.Password != "" {
-		names := make([]string, len(meetings.DemoUsers))
-		for i, u := range meetings.DemoUsers {
-			names[i] = u.Username
-		}
 		fmt.Fprintf(stdout, "Demo meeting %d of commune %s — users %s, password: %s  (shown once)\n  schedule: /meetings?unit=%s  paperless: /meetings/%d/paperless\n\n",
-			s.Meeting, demoCommune, strings.Join(names, ", "), s.Password, demoCommune, s.Meeting)
+			s.Meeting, demoCommune, strings.Join(s.Users, ", "), s.Password, demoCommune, s.Meeting)
 	} else {
 		log.Info("demo meeting ready", "meeting", s.Meeting, "created", s.Created)
 	}
