@@ -3,6 +3,8 @@ package devices
 import (
 	"bytes"
 	"encoding/json"
+	"errors"
+	"io"
 	"math"
 	"strconv"
 	"strings"
@@ -104,11 +106,8 @@ func parsePayload(ti topicInfo, payload []byte, now time.Time, maxAge time.Durat
 
 func parseMeta(payload []byte) (*Meta, string) {
 	var meta Meta
-	if !json.Valid(payload) {
-		return nil, "bad_json"
-	}
 	if err := json.Unmarshal(payload, &meta); err != nil {
-		return nil, "bad_type"
+		return nil, jsonReason(err)
 	}
 	if meta.Kind == "" {
 		meta.Kind = "other"
@@ -152,11 +151,8 @@ type telegrafMetric struct {
 // {"fields","name","tags","timestamp"} or Telegraf batch {"metrics":[…]}.
 func parseTelemetry(payload []byte, ti topicInfo, now time.Time, maxAge time.Duration) ([]sample, string) {
 	var doc telemetryDoc
-	if !json.Valid(payload) {
-		return nil, "bad_json"
-	}
 	if err := json.Unmarshal(payload, &doc); err != nil {
-		return nil, "bad_type" // not an object, or a key of the wrong type
+		return nil, jsonReason(err) // not JSON; or not an object, or a key of the wrong type
 	}
 	metrics := bytes.TrimSpace(doc.Metrics)
 	switch {
@@ -237,6 +233,33 @@ func parseNative(doc telemetryDoc, ti topicInfo, now time.Time, maxAge time.Dura
 		return []sample{{device: ti.device, ts: ts, source: "native", metrics: metrics}}, ""
 	}
 	return []sample{{device: ti.device, ts: ts, source: "native", metrics: metrics}}, ""
+}
+
+// jsonReason tells malformed JSON from well-formed JSON of the wrong shape.
+func jsonReason(err error) string {
+	var se *json.SyntaxError
+	if errors.As(err, &se) || errors.Is(err, io.ErrUnexpectedEOF) {
+		return "bad_json"
+	}
+	return "bad_type"
+}
+
+// appendMetricsJSON encodes metrics as a JSON object of numbers (what the
+// telemetry table stores), without reflection.
+func appendMetricsJSON(b []byte, metrics map[string]float64) []byte {
+	b = append(b, '{')
+	first := true
+	for k, v := range metrics {
+		if !first {
+			b = append(b, ',')
+		}
+		first = false
+		b = append(b, '"')
+		b = append(b, k...) // metric names are [A-Za-z0-9_.-]: nothing to escape
+		b = append(b, '"', ':')
+		b = strconv.AppendFloat(b, v, 'g', -1, 64)
+	}
+	return append(b, '}')
 }
 
 // number decodes a JSON number or boolean (true = 1) into a finite float.

@@ -1,6 +1,7 @@
 package devices
 
 import (
+	"encoding/json"
 	"strings"
 	"testing"
 	"time"
@@ -182,6 +183,16 @@ func FuzzParsePayload(f *testing.F) {
 			for name := range s.metrics {
 				if !validMetric(name) {
 					t.Fatalf("invalid metric name %q", name)
+				}
+			}
+			// What the writer stores decodes back to the same metrics.
+			var back map[string]float64
+			if err := json.Unmarshal(appendMetricsJSON(nil, s.metrics), &back); err != nil || len(back) != len(s.metrics) {
+				t.Fatalf("stored form of %v: %v %v", s.metrics, back, err)
+			}
+			for k, v := range s.metrics {
+				if back[k] != v {
+					t.Fatalf("metric %s: %v stored as %v", k, v, back[k])
 				}
 			}
 		}

@@ -2,6 +2,7 @@ package devices
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -263,10 +264,13 @@ var telemetryColumns = []string{"unit", "device", "ts", "source", "metrics"}
 func (w *writer) write(ctx context.Context, batch []item) error {
 	start := time.Now()
 	rows := make([][]any, 0, rowsOf(batch))
+	var buf []byte
 	for _, it := range batch {
 		for i := range it.samples {
 			s := &it.samples[i]
-			rows = append(rows, []any{s.unit, s.device, s.ts, s.source, s.metrics})
+			start := len(buf)
+			buf = appendMetricsJSON(buf, s.metrics)
+			rows = append(rows, []any{s.unit, s.device, s.ts, s.source, json.RawMessage(buf[start:len(buf):len(buf)])})
 		}
 	}
 	if len(rows) == 0 {
