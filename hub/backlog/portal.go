@@ -102,7 +102,10 @@ func jsonFields(b []byte) (map[string]string, error) {
 	for k, v := range raw {
 		kind, ok := portalFields[k]
 		if !ok {
-			return nil, hub.FieldError(k, "unknown field (accepted: the portal's sync fields and MaDVHC; see docs/api.md)")
+			if k == "" {
+				return nil, hub.FieldError("body", "a field has an empty name")
+			}
+			return nil, hub.FieldError(clip(k), "unknown field (accepted: the portal's sync fields and MaDVHC; see docs/api.md)")
 		}
 		v = bytes.TrimSpace(v)
 		if len(v) == 0 {
@@ -162,7 +165,7 @@ func kindName(k fieldKind) string {
 func parseRecord(f map[string]string) (*PortalRecord, error) {
 	for k := range f {
 		if _, ok := portalFields[k]; !ok {
-			return nil, hub.FieldError(k, "unknown field")
+			return nil, hub.FieldError("body", "unknown field %q", clip(k))
 		}
 	}
 	r := &PortalRecord{}

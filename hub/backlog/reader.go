@@ -90,7 +90,11 @@ func newCSVReader(br *bufio.Reader) (*csvReader, error) {
 		h = strings.TrimSpace(h)
 		header[i] = h
 		if _, ok := portalFields[h]; !ok {
-			return nil, &hub.Error{Code: hub.EInvalid, Field: h, Message: fmt.Sprintf("row 1 (header), column %d: unknown column %q", i+1, clip(h)),
+			field := clip(h)
+			if h == "" {
+				field = fmt.Sprintf("column %d", i+1)
+			}
+			return nil, &hub.Error{Code: hub.EInvalid, Field: field, Message: fmt.Sprintf("row 1 (header), column %d: unknown column %q", i+1, clip(h)),
 				Details: map[string]any{"row": 0, "line": 1}}
 		}
 		if seen[h] {
