@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"strings"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -18,17 +19,18 @@ import (
 
 // Config is the devices component's part of the hub configuration.
 type Config struct {
-	URL             string        // external broker; empty: use one answering on Listen, else run one there
-	Listen          string        // embedded broker address (default 127.0.0.1:1883)
-	ClientID        string        // fixed client id for the external broker's persistent session
-	TelegrafPrefix  string        // topic prefix of Telegraf agents (default "telegraf"; "-" disables)
-	SharedGroup     string        // subscribe through $share/{group}/… so several hubs split the load
-	AllowAnonymous  bool          // embedded broker: accept clients without credentials (demo only)
-	QueueRows       int           // telemetry rows held in memory before backpressure (default 100,000)
-	Interval        time.Duration // default reporting interval (default 10s; offline after 3 missed)
-	RawRetention    time.Duration // raw telemetry kept (default 90 days)
-	HourlyRetention time.Duration // hourly rollups kept (default 2 years)
-	PublishGap      time.Duration // minimum time between two snapshots of one commune (default 50ms)
+	URL             string                   // external broker; empty: use one answering on Listen, else run one there
+	Listen          string                   // embedded broker address (default 127.0.0.1:1883)
+	ClientID        string                   // fixed client id for the external broker's persistent session
+	TelegrafPrefix  string                   // topic prefix of Telegraf agents (default "telegraf"; "-" disables)
+	SharedGroup     string                   // subscribe through $share/{group}/… so several hubs split the load
+	AllowAnonymous  bool                     // embedded broker: accept clients without credentials (demo only)
+	QueueRows       int                      // telemetry rows held in memory before backpressure (default 100,000)
+	Interval        time.Duration            // default reporting interval (default 10s; offline after 3 missed)
+	KindIntervals   map[string]time.Duration // reporting interval per device kind, e.g. camera: 30s
+	RawRetention    time.Duration            // raw telemetry kept (default 90 days)
+	HourlyRetention time.Duration            // hourly rollups kept (default 2 years)
+	PublishGap      time.Duration            // minimum time between two snapshots of one commune (default 50ms)
 }
 
 func (c *Config) defaults() {
@@ -59,6 +61,27 @@ func (c *Config) defaults() {
 	if c.PublishGap <= 0 {
 		c.PublishGap = 50 * time.Millisecond
 	}
+}
+
+// ParseKindIntervals reads "camera=30s,ups=1m" into per-kind intervals.
+func ParseKindIntervals(v string) (map[string]time.Duration, error) {
+	out := map[string]time.Duration{}
+	for _, part := range strings.Split(v, ",") {
+		part = strings.TrimSpace(part)
+		if part == "" {
+			continue
+		}
+		kind, dur, ok := strings.Cut(part, "=")
+		if !ok || !deviceKinds[kind] {
+			return nil, fmt.Errorf("%q: want kind=duration with kind one of router, switch, ap, camera, pc, printer, ups, agent, other", part)
+		}
+		d, err := time.ParseDuration(dur)
+		if err != nil || d < time.Second || d > 24*time.Hour {
+			return nil, fmt.Errorf("%q: the interval must be a duration from 1s to 24h", part)
+		}
+		out[kind] = d
+	}
+	return out, nil
 }
 
 // Deps are what the component uses from the kernel.
@@ -99,7 +122,7 @@ func New(cfg Config, d Deps) *Service {
 	}
 	m := newMetrics(d.Registry)
 	p := newPersister(d.Pool, log)
-	st := newState(StateConfig{Interval: cfg.Interval}, p, time.Now())
+	st := newState(StateConfig{Interval: cfg.Interval, KindInterval: cfg.KindIntervals}, p, time.Now())
 	w := newWriter(d.Pool, log, m, st, cfg.QueueRows)
 	s := &Service{cfg: cfg, pool: d.Pool, bus: d.Bus, log: log, m: m, st: st, w: w, p: p}
 	s.in = &ingest{st: st, w: w, m: m, rl: newRejectLog(log), telegraf: cfg.TelegrafPrefix,

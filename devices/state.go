@@ -11,10 +11,11 @@ import (
 
 // StateConfig tunes status detection. Zero values take the defaults.
 type StateConfig struct {
-	Interval    time.Duration // default reporting interval (per device: meta interval_s); default 10s
-	Missed      int           // intervals without data before offline; default 3
-	FlapWindow  time.Duration // default 10m
-	FlapChanges int           // default 4
+	Interval     time.Duration            // default reporting interval (per device: meta interval_s); default 10s
+	KindInterval map[string]time.Duration // per-kind reporting intervals, between the two
+	Missed       int                      // intervals without data before offline; default 3
+	FlapWindow   time.Duration            // default 10m
+	FlapChanges  int                      // default 4
 }
 
 func (c *StateConfig) defaults() {
@@ -133,9 +134,14 @@ func (s *state) markLocked(code string) {
 	}
 }
 
+// interval is how often d reports: its own meta interval_s, else its
+// kind's, else the default.
 func (s *state) interval(d *device) time.Duration {
 	if d.intervalS > 0 {
 		return time.Duration(d.intervalS) * time.Second
+	}
+	if iv := s.cfg.KindInterval[d.kind]; iv > 0 {
+		return iv
 	}
 	return s.cfg.Interval
 }

@@ -118,6 +118,27 @@ func TestOfflineAfterThreeMissedIntervals(t *testing.T) {
 	if got := l.statusOf("cam"); got != StatusOnline {
 		t.Fatalf("with 60s interval after 2.5 min: %s", got)
 	}
+	// A per-kind interval applies to devices that do not give their own.
+	kinds, err := ParseKindIntervals("printer=1m, ups=5m")
+	if err != nil {
+		t.Fatal(err)
+	}
+	l.st.cfg.KindInterval = kinds
+	l.meta(t0, "printer", "printer", "")
+	l.tele(t0, "printer", map[string]float64{"pages": 1})
+	l.st.tick(t0.Add(150 * time.Second))
+	if got := l.statusOf("printer"); got != StatusOnline {
+		t.Fatalf("printer with a 1m kind interval after 150s: %s", got)
+	}
+	l.st.tick(t0.Add(181 * time.Second))
+	if got := l.statusOf("printer"); got != StatusOffline {
+		t.Fatalf("printer after 181s: %s", got)
+	}
+	for _, bad := range []string{"toaster=1m", "camera", "camera=fast", "camera=10ms"} {
+		if _, err := ParseKindIntervals(bad); err == nil {
+			t.Errorf("ParseKindIntervals(%q) accepted", bad)
+		}
+	}
 }
 
 func TestFlappingIsOneStatusNotAStream(t *testing.T) {

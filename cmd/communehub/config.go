@@ -13,6 +13,8 @@ import (
 	"time"
 
 	"github.com/gofiber/fiber/v2"
+
+	"github.com/communehub/communehub/devices"
 )
 
 // Config is every setting of the hub. Defaults live in DefaultConfig; each
@@ -33,11 +35,12 @@ type Config struct {
 	InstanceID   string        // this hub instance's id (several hubs on one database)
 	PublicURL    string        // how browsers reach this instance, e.g. http://10.0.0.5:8080
 
-	MQTTTelegrafPrefix string        // topic prefix of Telegraf agents ("-" disables)
-	MQTTSharedGroup    string        // external broker: subscribe via $share/{group}/ so several hubs split the load
-	DeviceInterval     time.Duration // default device reporting interval; offline after 3 missed
-	TelemetryRetention time.Duration // raw telemetry kept
-	RollupRetention    time.Duration // hourly telemetry rollups kept
+	MQTTTelegrafPrefix  string        // topic prefix of Telegraf agents ("-" disables)
+	MQTTSharedGroup     string        // external broker: subscribe via $share/{group}/ so several hubs split the load
+	DeviceInterval      time.Duration // default device reporting interval; offline after 3 missed
+	DeviceKindIntervals string        // per-kind reporting intervals, e.g. "camera=30s,ups=1m"
+	TelemetryRetention  time.Duration // raw telemetry kept
+	RollupRetention     time.Duration // hourly telemetry rollups kept
 
 	MeetingDocMax         string        // largest meeting document upload, e.g. 50MiB
 	MeetingDocTypes       string        // allowed meeting document types (extensions)
@@ -116,6 +119,7 @@ func (c *Config) settings() []setting {
 		{flag: "mqtt-telegraf-prefix", env: "COMMUNEHUB_MQTT_TELEGRAF_PREFIX", str: &c.MQTTTelegrafPrefix, help: "topic prefix of Telegraf agents: {prefix}/{commune}/{agent}/… (- disables)", check: checkTopicPrefix, accepted: "topic segments without wildcards, e.g. telegraf, or -"},
 		{flag: "mqtt-shared-group", env: "COMMUNEHUB_MQTT_SHARED_GROUP", str: &c.MQTTSharedGroup, help: "external broker: subscribe through $share/GROUP/ so several hubs split the load", check: checkTopicPrefix, accepted: "a group name without / + #"},
 		{flag: "device-interval", env: "COMMUNEHUB_DEVICE_INTERVAL", dur: &c.DeviceInterval, help: "default device reporting interval (offline after 3 missed)", accepted: "a duration 1s–1h, e.g. 10s"},
+		{flag: "device-kind-intervals", env: "COMMUNEHUB_DEVICE_KIND_INTERVALS", str: &c.DeviceKindIntervals, help: "reporting interval per device kind (a device's meta interval_s wins)", check: checkKindIntervals, accepted: "kind=duration pairs, e.g. camera=30s,ups=1m (kinds: router, switch, ap, camera, pc, printer, ups, agent, other)"},
 		{flag: "telemetry-retention", env: "COMMUNEHUB_TELEMETRY_RETENTION", dur: &c.TelemetryRetention, help: "how long raw telemetry is kept", accepted: "a duration ≥ 24h, e.g. 2160h (90 days)"},
 		{flag: "rollup-retention", env: "COMMUNEHUB_ROLLUP_RETENTION", dur: &c.RollupRetention, help: "how long hourly telemetry rollups are kept", accepted: "a duration ≥ the telemetry retention, e.g. 17520h (2 years)"},
 		{flag: "meeting-doc-max", env: "COMMUNEHUB_MEETING_DOC_MAX", str: &c.MeetingDocMax, help: "largest meeting document upload", check: checkByteSize, accepted: "a size up to 256MiB, e.g. 50MiB, 512KiB or bytes"},
@@ -245,6 +249,11 @@ func (c *Config) validateDevices() error {
 		return &ConfigError{Setting: "rollup-retention", Env: "COMMUNEHUB_ROLLUP_RETENTION", Value: c.RollupRetention.String(), Accepted: "a duration ≥ the telemetry retention", Err: errors.New("shorter than the raw retention")}
 	}
 	return nil
+}
+
+func checkKindIntervals(v string) error {
+	_, err := devices.ParseKindIntervals(v)
+	return err
 }
 
 // checkTopicPrefix accepts MQTT topic segments without wildcards, or "-".
