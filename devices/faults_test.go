@@ -196,6 +196,15 @@ func TestMosquittoRestartLosesNothing(t *testing.T) {
 		t.Fatalf("distinct seq %d (%v)", distinct, err)
 	}
 	hubtest.WaitFor(t, 10*time.Second, func() bool { return h.svc.ReadyMQTT(context.Background()) == nil }, "mqtt ready again")
+	// The hub follows the broker's drop counter ($SYS, every 5 s with the shipped configuration).
+	hubtest.WaitFor(t, 12*time.Second, func() bool {
+		h.svc.st.mu.Lock()
+		defer h.svc.st.mu.Unlock()
+		return !h.svc.st.broker.sysSeen.IsZero()
+	}, "$SYS dropped counter received")
+	if d := h.svc.Stats().BrokerDropped; d != 0 {
+		t.Fatalf("broker dropped %d", d)
+	}
 }
 
 // pgDir is a directory the postgres user can reach when the test runs as root.

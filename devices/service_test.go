@@ -288,3 +288,55 @@ func TestLastWillReachesTheBusWithinASecond(t *testing.T) {
 	t.Logf("last will → bus event in %v", time.Since(start))
 	_ = d
 }
+
+// A Telegraf agent's batch on telegraf/{commune}/{agent}/… reaches the
+// devices it names: a registered one by its IP, an unknown target as an
+// unregistered device; the agent's will makes them unknown.
+func TestTelegrafAgentThroughTheBroker(t *testing.T) {
+	t.Parallel()
+	pool := seededDB(t)
+	h := startTestHub(t, pool, Config{})
+	ctx := context.Background()
+	com, secret, err := CreateCredential(ctx, pool, "03244", "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, err := mqttClient(t, h.broker, com.Username, secret)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := publish(t, c, "communehub/03244/printer/meta", `{"name":"Máy in","kind":"printer","ip":"192.168.1.30"}`); err != nil {
+		t.Fatal(err)
+	}
+	agent, err := mqttClient(t, h.broker, com.Username, secret, func(o *paho.ClientOptions) {
+		o.SetWill("communehub/03244/agent-pc/status", "offline", 1, true)
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ts := time.Now().UnixMilli()
+	batch := fmt.Sprintf(`{"metrics":[
+		{"fields":{"average_response_ms":1.2,"percent_packet_loss":0,"result_code":0},"name":"ping","tags":{"url":"192.168.1.30","host":"agent-pc"},"timestamp":%d},
+		{"fields":{"average_response_ms":3.4,"percent_packet_loss":0,"result_code":0},"name":"ping","tags":{"url":"192.168.1.77","host":"agent-pc"},"timestamp":%d}]}`, ts, ts)
+	if err := publish(t, agent, "telegraf/03244/agent-pc/ping", batch); err != nil {
+		t.Fatal(err)
+	}
+	hubtest.WaitFor(t, 2*time.Second, func() bool { return h.count(t, "source='ping'") == 2 }, "two ping rows")
+	if n := h.count(t, "device='printer' AND (metrics->>'latency_ms')::float8 = 1.2"); n != 1 {
+		t.Fatalf("printer rows %d", n)
+	}
+	if v, _ := h.svc.st.get("03244", "192.168.1.77"); v.Status != StatusUnregistered || v.IP != "192.168.1.77" || v.Agent != "agent-pc" {
+		t.Fatalf("unknown target %+v", v)
+	}
+	if v, _ := h.svc.st.get("03244", "printer"); v.Status != StatusOnline {
+		t.Fatalf("printer %+v", v)
+	}
+	agent.Disconnect(0) // a clean disconnect sends no will: publish it as the agent's supervisor would
+	if err := publish(t, c, "communehub/03244/agent-pc/status", "offline"); err != nil {
+		t.Fatal(err)
+	}
+	hubtest.WaitFor(t, 2*time.Second, func() bool {
+		v, _ := h.svc.st.get("03244", "printer")
+		return v.Status == StatusUnknown && v.Reason == "agent offline"
+	}, "printer unknown (agent offline)")
+}

@@ -56,6 +56,7 @@ type state struct {
 type brokerState struct {
 	base, last int64     // $SYS dropped counter at first sight and now
 	grewAt     time.Time // when it last grew
+	sysSeen    time.Time // when the counter last arrived
 	lost       int64     // messages the hub lost (counted, shown)
 	connected  bool
 }
@@ -584,6 +585,7 @@ func (s *state) markAllLocked() {
 
 func (s *state) brokerDroppedLocked(n int64, now time.Time) {
 	b := &s.broker
+	b.sysSeen = now
 	if b.base == 0 && b.last == 0 {
 		b.base, b.last = n, n
 		return
