@@ -109,9 +109,13 @@ func (p *Proceedings) MarkAttendance(ctx context.Context, who *Invitee, invitee 
 
 // Sweep ends the presence of participants whose link dropped more than the
 // grace period ago; they are recorded as having left when the link dropped.
-// The hub runs it every second; it returns how many it ended.
+// It looks at open meetings and those scheduled within a day of now (where
+// people connect before the chair opens). The hub runs it every second; it
+// returns how many it ended.
 func (p *Proceedings) Sweep(ctx context.Context) (int, error) {
-	rows, err := p.pool.Query(ctx, `SELECT id FROM meetings WHERE state IN ('scheduled','open') AND last_seq > 0`)
+	now := p.now()
+	rows, err := p.pool.Query(ctx, `SELECT id FROM meetings WHERE last_seq > 0 AND (state = 'open'
+		OR (state = 'scheduled' AND starts_at BETWEEN $1 AND $2))`, now.Add(-24*time.Hour), now.Add(24*time.Hour))
 	if err != nil {
 		return 0, err
 	}

@@ -35,8 +35,14 @@ func TestBrowserChairOpensVoteMembersVote(t *testing.T) {
 	page := func(user string) context.Context {
 		ctx, cancel := chromedp.NewContext(browser, chromedp.WithNewBrowserContext())
 		t.Cleanup(cancel)
-		cookie := f.session(user)
 		url := fmt.Sprintf("%s/meetings/%d/paperless", base, f.meeting.ID)
+		if user == "guest" { // no account: the invite link, and the log by polling
+			if err := chromedp.Do(ctx, chromedp.Navigate(url+"?invite="+f.guestToken), chromedp.WaitVisible(css(`body[data-ready="true"]`))); err != nil {
+				t.Fatalf("guest's page: %v", err)
+			}
+			return ctx
+		}
+		cookie := f.session(user)
 		err := chromedp.Do(ctx, chromedp.Navigate(base+"/healthz"))
 		if err == nil {
 			_, err = chromedp.Run(ctx, chromedp.Evaluate[string](fmt.Sprintf(`document.cookie = %q`, cookie.Name+"="+cookie.Value+"; path=/")))
@@ -68,7 +74,7 @@ func TestBrowserChairOpensVoteMembersVote(t *testing.T) {
 		}
 		return s
 	}
-	chair, m1, m2 := page("chutich"), page("pct1"), page("pct2")
+	chair, m1, m2, guest := page("chutich"), page("pct1"), page("pct2"), page("guest")
 
 	run(chair, "chair opens the meeting and a vote",
 		chromedp.WaitVisible(css(`[data-action="open-meeting"]`)),
@@ -100,6 +106,19 @@ func TestBrowserChairOpensVoteMembersVote(t *testing.T) {
 		chromedp.WaitVisible(css(`.proc-result`)),
 	)
 	run(m2, "member sees the result", chromedp.WaitVisible(css(`.proc-result`)))
+	run(guest, "the guest (polling) sees the result and asks for the floor",
+		chromedp.WaitVisible(css(`.proc-result`)),
+		chromedp.Click(css(`[data-action="raise-hand"]`)),
+		chromedp.WaitVisible(css(`[data-action="lower-hand"]`)),
+	)
+	run(chair, "the chair sees the guest's hand and gives the floor",
+		chromedp.WaitVisible(css(`.proc-hands [data-action="give-floor"]`)),
+		chromedp.Click(css(`.proc-hands [data-action="give-floor"]`)),
+		chromedp.WaitVisible(css(`[data-action="end-floor"]`)),
+	)
+	if got := text(chair, ".proc-queue p"); !strings.Contains(got, "Giàng A Chu") {
+		t.Fatalf("the chair's page shows %q as speaking", got)
+	}
 	chairResult, memberResult := text(chair, ".proc-result"), text(m2, ".proc-result")
 	// 1 yes of 6 seats: not passed.
 	if !strings.Contains(chairResult, "KHÔNG THÔNG QUA") || chairResult != memberResult {
@@ -112,7 +131,7 @@ func TestBrowserChairOpensVoteMembersVote(t *testing.T) {
 	}
 	st, err := f.p.State(f.ctx, f.meeting.ID)
 	f.must(err)
-	for _, u := range []string{"chutich", "pct1", "pct2"} {
+	for _, u := range []string{"chutich", "pct1", "pct2", "guest"} {
 		if st.StatusOf(f.inv[u].ID) != AttOnline {
 			t.Errorf("%s's page did not record presence: %s", u, st.StatusOf(f.inv[u].ID))
 		}

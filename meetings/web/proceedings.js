@@ -99,14 +99,14 @@ export function restTransport(meetingId, invite) {
         ws.onmessage = (e) => { const m = JSON.parse(e.data); if (m.type === 'event') onEvent(m.data); };
         ws.onclose = () => {
           if (stopped) return;
-          if (!opened && delay > 8000) { onRestart(); after = -1; poll(); return; } // no socket: poll instead
+          if (!opened && delay > 8000) { onRestart(); poll(); return; } // no socket: poll instead
           setTimeout(() => socket(Math.min(delay * 2, 16000)), delay);
         };
       };
-      if (invite) { after = -1; poll(); onRestart(); } else socket(500);
+      if (invite) { poll(); onRestart(); } else socket(500);
       return {
         stop() { stopped = true; if (ws) ws.close(); clearTimeout(timer); },
-        seen(seq) { if (after !== null) after = Math.max(after, seq); },
+        seen(seq) { after = Math.max(after ?? 0, seq); }, // the poll goes on from the synced state
       };
     },
   };
