@@ -66,14 +66,14 @@ function communeLayout(root, ctx) {
   docs.body.append(ds);
   const docv = { backlog: stat(ds, t('docBacklog')), overdue: stat(ds, t('docOverdue'), 'bad'), urgent: stat(ds, t('docUrgent'), 'warn') };
 
-  const lists = tile(grid, 'lists', `${t('overdueList')} · ${t('dueSoonList')}`, [T.backlog]);
+  const lists = tile(grid, 'lists', t('actionList'), [T.backlog]);
   const overdueUl = h('ul', { class: 'items bad' });
   const dueUl = h('ul', { class: 'items warn' });
   lists.body.append(h('h3', { text: t('overdueList') }), overdueUl, h('h3', { text: t('dueSoonList') }), dueUl);
 
   const dev = tile(grid, 'devices', t('devices'), [T.devices]);
   const devStats = h('div', { class: 'stats row' });
-  const incUl = h('ul', { class: 'items bad' });
+  const incUl = h('ul', { class: 'items bad incidents' });
   const alarmLine = h('p', { class: 'alarms' });
   const latencyBox = h('div', { class: 'latency' }, h('h3', { text: t('latency') }));
   dev.body.append(devStats, alarmLine, incUl, latencyBox);
@@ -134,7 +134,7 @@ function renderDossierList(ul, list, kind, ctx, now) {
           when = hours >= 48 ? t('dueInDays', { n: Math.round(hours / 24) }) : t('dueIn', { n: hours });
         }
       }
-      rows.push(h('li', {}, h('span', { class: 'code', text: it.code || '' }),
+      rows.push(h('li', {}, h('span', { class: 'code', text: shortCode(it.code) }),
         h('span', { class: 'name', text: it.procedure_name || it.procedure || '' }), h('span', { class: 'when', text: when })));
     }
     if (list.length > 6) rows.push(h('li', { class: 'more', text: `+${list.length - 6}` }));
@@ -145,6 +145,13 @@ function renderDossierList(ul, list, kind, ctx, now) {
   }
   if (!rows.length) rows.push(h('li', { class: 'none', text: t(kind === 'overdue' ? 'noneOverdue' : 'noneDueSoon') }));
   ul.replaceChildren(...rows);
+}
+
+// shortCode keeps the distinctive end of a long dossier code
+// (000.00.11.H17-260612-0003 → …260612-0003).
+function shortCode(code) {
+  if (!code) return '';
+  return code.length > 14 ? `…${code.slice(-11)}` : code;
 }
 
 function renderIncidents(ul, list, ctx) {
@@ -249,9 +256,11 @@ function meetingLayout(root, ctx) {
   const main = tile(grid, 'session', t('meetings'), [unitTopic]);
   const title = h('h1', { class: 'mtitle' });
   const stateTag = h('span', { class: 'tag live' });
+  const started = h('p', { class: 'started' });
   const item = h('p', { class: 'item' });
   const itemTitle = h('p', { class: 'itemtitle' });
-  main.body.append(h('div', { class: 'head' }, stateTag, title), item, itemTitle);
+  const next = h('p', { class: 'next' });
+  main.body.append(h('div', { class: 'head' }, stateTag, title), started, item, itemTitle, next);
   const side = tile(grid, 'floor', t('speaking'), [unitTopic]);
   const speaker = h('p', { class: 'speaker' });
   const quorum = h('p', { class: 'quorum' });
@@ -265,37 +274,36 @@ function meetingLayout(root, ctx) {
   const barEls = ['yes', 'no', 'abstain'].map((k) => {
     const fill = h('span', { class: 'fill' });
     const n = h('span', { class: 'n' });
-    bars.append(h('div', { class: `bar ${k}` }, h('span', { class: 'label', text: t(k) }), h('span', { class: 'track' }, fill), n));
+    bars.append(h('div', { class: `vbar ${k}` }, h('span', { class: 'label', text: t(k) }), h('span', { class: 'track' }, fill), n));
     return { k, fill, n };
   });
+  const at = (iso) => { const ms = Date.parse(iso); return Number.isNaN(ms) ? '' : `${ctx.time(ms).slice(0, 5)} ${ctx.date(ms)}`; };
 
   function render(state) {
     const unit = state.topics[unitTopic]?.data;
     const mt = Object.keys(state.topics).find((k) => k.startsWith('meeting/'));
     for (const tl of [main, side, voteTile]) tl.topics = mt ? [unitTopic, mt] : [unitTopic];
     const m = mt ? state.topics[mt]?.data : null;
+    next.textContent = unit?.next ? `${t('meetingNext')}: ${unit.next.title || ''} — ${at(unit.next.starts_at)}` : '';
     if (!m) {
       title.textContent = t('noMeetingRoom');
-      stateTag.textContent = '';
       stateTag.style.display = 'none';
-      const next = unit?.next;
-      item.textContent = next ? `${t('meetingNext')}: ${next.title || ''}` : '';
-      itemTitle.textContent = next?.starts_at ? t('startsAt', { time: `${ctx.time(Date.parse(next.starts_at)).slice(0, 5)} ${ctx.date(Date.parse(next.starts_at))}` }) : '';
-      speaker.textContent = '';
-      quorum.textContent = '';
+      for (const e of [started, item, itemTitle, speaker, quorum, question, voteState, result]) e.textContent = '';
+      for (const b of barEls) { b.fill.style.width = '0'; b.n.textContent = ''; }
       voteTile.el.classList.add('empty');
       return;
     }
     stateTag.style.display = '';
     stateTag.textContent = t(`mState_${m.state}`) || m.state || '';
     title.textContent = m.title || '';
+    started.textContent = unit?.now?.started_at ? t('startedAt', { time: at(unit.now.started_at) }) : '';
     const ai = m.agenda_item;
     item.textContent = ai ? t('agendaItem', { n: ai.position, of: ai.of }) : '';
     itemTitle.textContent = ai?.title || '';
-    speaker.textContent = m.speaker ? (m.speaker.name || '●') : t('nobodySpeaking');
-    const participants = listCount(m.participants);
+    // A public screen gets no names: it only learns that someone speaks.
+    speaker.textContent = m.speaker ? (m.speaker.name || t('someoneSpeaking')) : t('nobodySpeaking');
     const q = m.quorum || {};
-    quorum.textContent = `${t('present')}: ${num(q.present ?? participants)}${q.seats ? `/${num(q.seats)}` : ''} · ${q.quorate ? t('quorate') : t('notQuorate')}`;
+    quorum.textContent = `${t('present')}: ${num(q.present ?? listCount(m.participants))}${q.seats ? `/${num(q.seats)}` : ''} · ${q.quorate ? t('quorate') : t('notQuorate')}`;
     quorum.className = `quorum ${q.quorate ? 'good' : 'warn'}`;
     const v = m.vote;
     voteTile.el.classList.toggle('empty', !v);

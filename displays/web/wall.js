@@ -42,6 +42,7 @@ let reloadAt = 0;
 let pendingLayoutAck = null;
 let view = null; // {key, layout}
 let staleAfter = {}; // topic → seconds, from the last welcome
+let saveTimer = 0;
 const errors = [];
 let errorCount = 0;
 
@@ -73,7 +74,7 @@ const noticeEl = h('div', { class: 'notice', hidden: '' });
 const mainEl = h('main', { class: 'wall' });
 const overlayEl = h('div', { class: 'overlay', hidden: '' });
 root.append(
-  h('header', { class: 'bar' }, h('div', { class: 'where' }, scopeEl, layoutEl, classEl),
+  h('header', { class: 'topbar' }, h('div', { class: 'where' }, scopeEl, layoutEl, classEl),
     h('div', { class: 'right' }, connEl, h('div', { class: 'when' }, clockEl, dateEl))),
   noticeEl, mainEl, overlayEl);
 
@@ -81,7 +82,6 @@ root.append(
 function load() {
   try { return JSON.parse(localStorage.getItem(KEY)) || {}; } catch { return {}; }
 }
-let saveTimer = 0;
 function save() {
   clearTimeout(saveTimer);
   saveTimer = 0;
@@ -90,6 +90,7 @@ function save() {
   try { localStorage.setItem(KEY, JSON.stringify(v)); } catch (e) { recordError(`storage: ${e.message}`); }
 }
 function saveSoon() { if (!saveTimer) saveTimer = setTimeout(save, 2000); }
+addEventListener('pagehide', () => { if (saveTimer) save(); });
 
 function pairSecret() {
   let s = localStorage.getItem(PAIR_KEY);
@@ -151,6 +152,7 @@ function send(m) {
 
 function onClose(code, reason) {
   ws = null;
+  if (saveTimer) save(); // what is on screen survives a reload while offline
   if (live) {
     offlineSince = Date.now();
     live = false;
@@ -199,7 +201,11 @@ function dropDeadSocket() {
 // --- messages ------------------------------------------------------------------
 function onMessage(m) {
   switch (m.type) {
-    case 'pairing': showPairing(m.code, Date.parse(m.expires_at)); heartbeat = m.heartbeat || heartbeat; break;
+    case 'pairing':
+      heartbeat = m.heartbeat || heartbeat;
+      showPairing(m.code, Date.parse(m.expires_at));
+      setConn('pairing');
+      break;
     case 'paired':
       state.token = pairSecret();
       localStorage.removeItem(PAIR_KEY);
@@ -236,6 +242,7 @@ function welcome(m) {
   }
   staleAfter = m.stale_after || {};
   setConn('live');
+  if (!reloadAt) noticeEl.hidden = true;
   if (m.build && BUILD && m.build !== BUILD && !reloadAt) {
     // A new hub build: reload at a random moment within the spread.
     const wait = Math.random() * (m.reload_spread || 120) * 1000;
@@ -284,13 +291,14 @@ function sampleLatency(entry) {
   } else if (d?.devices?.latency_ms) {
     avg = d.devices.latency_ms.avg;
   }
-  if (avg == null || !entry.time) return;
+  const at = Date.parse(d?.as_of) || entry.time; // when the source measured it
+  if (avg == null || !at) return;
   const last = state.latency[state.latency.length - 1];
-  if (last && entry.time - last.t < 30000) {
-    last.avg = avg;
+  if (last && at - last.t < 30000) {
+    if (at >= last.t) last.avg = Math.round(avg * 10) / 10;
     return;
   }
-  state.latency.push({ t: entry.time, avg: Math.round(avg * 10) / 10 });
+  state.latency.push({ t: at, avg: Math.round(avg * 10) / 10 });
   while (state.latency.length > MAX_LATENCY_POINTS) state.latency.shift();
 }
 
@@ -343,7 +351,7 @@ function showPairing(code, expires, note) {
   scopeEl.textContent = t('pairTitle');
   layoutEl.textContent = '';
   classEl.textContent = '';
-  const url = `${location.origin}/displays/pair`;
+  const url = `${location.origin}/displays/pair${code ? `?code=${code}` : ''}`;
   mainEl.replaceChildren(h('div', { class: 'pairing' },
     note ? h('p', { class: 'note', text: note }) : '',
     h('p', { class: 'label', text: t('pairCode') }),
@@ -377,7 +385,7 @@ function render() {
 
 function afterUpdate(whole) {
   render();
-  saveSoon();
+  if (whole) save(); else saveSoon();
   reportSoon(whole);
 }
 
@@ -433,9 +441,10 @@ function ago(ms) {
 function setConn(s) {
   connEl.dataset.state = s;
   if (s === 'live') connEl.textContent = t('live');
+  else if (s === 'pairing') connEl.textContent = t('waitingPair');
   else if (s === 'offline' && offlineSince) connEl.textContent = `${t('offlineSince', { time: time(offlineSince + offset).slice(0, 5) })} · ${t('reconnecting')}`;
   else connEl.textContent = t('connecting');
-  document.body.classList.toggle('disconnected', s !== 'live');
+  document.body.classList.toggle('disconnected', s !== 'live' && s !== 'pairing');
 }
 
 let noticeTimer = 0;
@@ -458,10 +467,15 @@ function nextNightly() {
   return at + Math.random() * 3600000;
 }
 
-setInterval(() => {
+function tickClock() {
   const now = Date.now() + offset;
   clockEl.textContent = time(now);
   dateEl.textContent = date(now);
+}
+tickClock();
+
+setInterval(() => {
+  tickClock();
   if (ws && ws.readyState === WebSocket.OPEN) {
     if (Date.now() - lastMsgAt > (2 * heartbeat + 5) * 1000) dropDeadSocket();
   }
