@@ -247,3 +247,63 @@ func TestSecretBallotUnlinkable(t *testing.T) {
 		t.Fatalf("replayed vote %+v", v)
 	}
 }
+
+// TestTwoInstancesShareOneMeeting: two hub instances on one database run
+// commands on the same meeting; each sees the other's events, and ballots
+// sent to both at once are each counted once.
+func TestTwoInstancesShareOneMeeting(t *testing.T) {
+	f := newFixture(t)
+	p2, err := NewProceedings(f.ctx, ProceedingsConfig{DataDir: t.TempDir(), Instance: "second"}, f.pool, hub.NewBus(hub.BusOptions{}),
+		hub.NewUnits(f.pool), nil, nil)
+	f.must(err)
+	p2.now = f.clock.Now
+	f.open()
+	chair := f.inv["chutich"]
+	f.must(p2.OpenItem(f.ctx, chair, f.items[2].ID)) // instance 2 moves on; instance 1 has a cached state
+	id, err := f.p.OpenVote(f.ctx, chair, VoteInput{Question: "Kinh phí chống rét"})
+	f.must(err)
+	var wg sync.WaitGroup
+	var mu sync.Mutex
+	accepted := 0
+	for i, u := range []string{"chutich", "thuky", "pct1", "pct2", "uv1"} {
+		for _, p := range []*Proceedings{f.p, p2} {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				err := p.CastVote(f.ctx, f.inv[u], id, []string{ChoiceYes, ChoiceNo}[i%2])
+				mu.Lock()
+				defer mu.Unlock()
+				switch {
+				case err == nil:
+					accepted++
+				case hub.ErrorCode(err) != hub.EConflict:
+					t.Errorf("%s: %v", u, err)
+				}
+			}()
+		}
+	}
+	wg.Wait()
+	tally, err := p2.CloseVote(f.ctx, chair, id)
+	f.must(err)
+	if accepted != 5 || tally.Yes != 3 || tally.No != 2 {
+		t.Fatalf("accepted %d, tally %+v", accepted, tally)
+	}
+	s1, err := f.p.State(f.ctx, f.meeting.ID)
+	f.must(err)
+	s2, err := p2.State(f.ctx, f.meeting.ID)
+	f.must(err)
+	if s1.Seq != s2.Seq || s1.CurrentItem != f.items[2].ID || s1.Votes[0].Result == nil || s2.Votes[0].Result.Yes != 3 {
+		t.Fatalf("instances disagree: seq %d/%d item %d", s1.Seq, s2.Seq, s1.CurrentItem)
+	}
+	// The second instance signs with its own key; the first verifies it.
+	f.must(p2.CloseMeeting(f.ctx, chair))
+	m, err := f.p.Minutes(f.ctx, f.meeting.ID)
+	f.must(err)
+	signed, err := p2.ApproveMinutes(f.ctx, chair, m.Revision)
+	f.must(err)
+	v, err := f.p.VerifyMinutes(f.ctx, signed)
+	f.must(err)
+	if !v.Valid || signed.KeyID == f.p.Signer().KeyID() {
+		t.Fatalf("cross-instance verification: %+v (key %s)", v, signed.KeyID)
+	}
+}
