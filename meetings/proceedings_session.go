@@ -130,8 +130,11 @@ func (s *ProcSession) Frames() [][]byte {
 }
 
 // Handle runs one proceedings message and returns the reply frame for the
-// sender. err is non-nil when the message was refused (bad input or a rule),
-// so the caller can count refusals; the reply then carries the error.
+// sender, which carries the outcome (proc.ok, proc.state or proc.error).
+// err is non-nil only for bad input — a malformed message or an invalid
+// field (code "invalid") — which the caller counts like any bad input; a
+// refusal under the rules (already voted, not the chair, vote closed…) is
+// an ordinary reply with a nil err. ErrSessionClosed means reconnect.
 func (s *ProcSession) Handle(ctx context.Context, raw []byte) (reply []byte, err error) {
 	select {
 	case <-s.sub.Done():
@@ -143,7 +146,7 @@ func (s *ProcSession) Handle(ctx context.Context, raw []byte) (reply []byte, err
 	return s.p.HandleMessage(ctx, s.who, raw)
 }
 
-// HandleMessage parses and runs one message as who (websocket or REST).
+// HandleMessage parses and runs one message as who; see ProcSession.Handle.
 func (p *Proceedings) HandleMessage(ctx context.Context, who *Invitee, raw []byte) ([]byte, error) {
 	m, err := ParseProcMessage(raw)
 	if err != nil {
@@ -157,6 +160,9 @@ func (p *Proceedings) HandleMessage(ctx context.Context, who *Invitee, raw []byt
 		p.metrics.rejected.WithLabelValues(code).Inc()
 		if code == hub.EInternal {
 			p.log.Error("meetings: proceedings command failed", "meeting", who.MeetingID, "invitee", who.ID, "type", m.Type, "err", err)
+		}
+		if code != hub.EInvalid {
+			return replyFrame("", m.Ref, nil, err), nil
 		}
 		return replyFrame("", m.Ref, nil, err), err
 	}
