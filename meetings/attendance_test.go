@@ -107,6 +107,9 @@ func (f *fixture) startFollower() {
 	done := make(chan struct{})
 	go func() { defer close(done); fol.Run(ctx) }()
 	f.t.Cleanup(func() { cancel(); <-done })
+	// Until it has primed, the follower would publish only the latest event
+	// of each topic: wait, so that what the test does next is followed.
+	hubtest.WaitFor(f.t, 10*time.Second, func() bool { return fol.LastID() > 0 }, "the outbox follower to start")
 }
 
 func TestSessionsOverTheLog(t *testing.T) {
