@@ -16,6 +16,7 @@ import (
 	"time"
 
 	paho "github.com/eclipse/paho.mqtt.golang"
+	dto "github.com/prometheus/client_model/go"
 
 	"github.com/communehub/communehub/devices/devicesim"
 	"github.com/communehub/communehub/hub/hubtest"
@@ -35,12 +36,12 @@ func benchEnv(t *testing.T, name string, def int) int {
 }
 
 // benchBroker starts a private Mosquitto with deploy/mosquitto.conf.
-func benchBroker(t *testing.T) string {
+func benchBroker(t *testing.T) (string, *mosquittoProc) {
 	port := hubtest.FreePort(t)
-	startMosquittoProc(t, port)
+	mq := startMosquittoProc(t, port)
 	broker := fmt.Sprintf("127.0.0.1:%d", port)
 	hubtest.WaitFor(t, 5*time.Second, func() bool { return answers(broker) }, "mosquitto listening")
-	return broker
+	return broker, mq
 }
 
 // Throughput through Mosquitto at QoS 1: publishers offer RATE msg/s for
@@ -49,9 +50,10 @@ func TestBenchIngestThroughput(t *testing.T) {
 	rate := benchEnv(t, "BENCH_RATE", 20000)
 	seconds := benchEnv(t, "BENCH_SECONDS", 30)
 	pubs := benchEnv(t, "BENCH_PUBLISHERS", 20)
-	broker := benchBroker(t)
+	broker, mq := benchBroker(t)
 	pool := seededDB(t)
 	h := startTestHub(t, pool, Config{URL: "tcp://" + broker, ClientID: fmt.Sprintf("bench-%d", time.Now().UnixNano())})
+	mqCPU0, selfCPU0 := mq.cpu(), procCPU(os.Getpid())
 
 	var acked, failed atomic.Int64
 	ctx, cancel := context.WithTimeout(context.Background(), time.Duration(seconds)*time.Second)
@@ -59,6 +61,27 @@ func TestBenchIngestThroughput(t *testing.T) {
 	base := time.Now().Add(-time.Hour)
 	var wg sync.WaitGroup
 	start := time.Now()
+	progressDone := make(chan struct{})
+	stopProgress := make(chan struct{})
+	go func() { // a line a second: what the hub received, stored and holds
+		defer close(progressDone)
+		tick := time.NewTicker(time.Second)
+		defer tick.Stop()
+		for {
+			select {
+			case <-stopProgress:
+				return
+			case <-tick.C:
+				var dm dto.Metric
+				_ = h.svc.m.rows.Write(&dm)
+				var rm dto.Metric
+				_ = h.svc.m.messages.WithLabelValues("telemetry").Write(&rm)
+				t.Logf("%5.1fs acked %d received %.0f stored %.0f queued %d", time.Since(start).Seconds(), acked.Load(),
+					rm.GetCounter().GetValue(), dm.GetCounter().GetValue(), h.svc.w.queuedRows())
+			}
+		}
+	}()
+	defer func() { close(stopProgress); <-progressDone }()
 	for p := 0; p < pubs; p++ {
 		wg.Add(1)
 		go func() {
@@ -112,6 +135,8 @@ func TestBenchIngestThroughput(t *testing.T) {
 	t.Logf("published (PUBACKed) %d, failed %d, stored %d, broker dropped %d, hub lost %d", published, failed.Load(), stored, stats.BrokerDropped, stats.Lost)
 	t.Logf("publish rate %.0f msg/s; stored at %.0f msg/s (first publish → last row stored, %v)",
 		float64(published)/pubTime.Seconds(), float64(stored)/drained.Seconds(), drained.Round(time.Millisecond))
+	t.Logf("CPU per 10,000 messages: mosquitto %v, this process (publishers + hub) %v; load average %s",
+		(mq.cpu()-mqCPU0)*10000/time.Duration(max(published, 1)), (procCPU(os.Getpid())-selfCPU0)*10000/time.Duration(max(published, 1)), loadavg())
 	if stored != published || failed.Load() != 0 || stats.BrokerDropped != 0 {
 		t.Fatalf("loss: published %d stored %d failed %d dropped %d", published, stored, failed.Load(), stats.BrokerDropped)
 	}
@@ -122,7 +147,7 @@ func TestBenchIngestThroughput(t *testing.T) {
 func TestBenchPublishToWallLatency(t *testing.T) {
 	rate := benchEnv(t, "BENCH_RATE", 1000)
 	seconds := benchEnv(t, "BENCH_SECONDS", 20)
-	broker := benchBroker(t)
+	broker, _ := benchBroker(t)
 	pool := seededDB(t)
 	h := startTestHub(t, pool, Config{URL: "tcp://" + broker, ClientID: fmt.Sprintf("bench-%d", time.Now().UnixNano())})
 	sub, err := h.bus.Subscribe([]string{"commune/+/devices"}, 64<<20)
@@ -206,7 +231,7 @@ func TestBenchPublishToWallLatency(t *testing.T) {
 // Mosquitto) held by the hub; the hub's heap and the process RSS.
 func TestBenchFiveThousandDevices(t *testing.T) {
 	n := benchEnv(t, "BENCH_DEVICES", 5000)
-	broker := benchBroker(t)
+	broker, _ := benchBroker(t)
 	pool := seededDB(t)
 	h := startTestHub(t, pool, Config{URL: "tcp://" + broker, ClientID: fmt.Sprintf("bench-%d", time.Now().UnixNano())})
 	var communes []string
@@ -242,6 +267,11 @@ func TestBenchFiveThousandDevices(t *testing.T) {
 	t.Logf("%d devices in %d communes online; hub state: heap in use %.1f MiB after GC (the process also runs the simulator's %d MQTT clients); rows stored %d",
 		n, len(communes), float64(ms.HeapInuse)/(1<<20), n, h.count(t, "true"))
 	t.Logf("process RSS (hub + simulator): %s", rss())
+}
+
+func loadavg() string {
+	b, _ := os.ReadFile("/proc/loadavg")
+	return strings.Join(strings.Fields(string(b))[:3], " ")
 }
 
 func rss() string {

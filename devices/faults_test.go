@@ -71,6 +71,31 @@ func startMosquittoProc(t testing.TB, port int) *mosquittoProc {
 	return m
 }
 
+// cpu returns the broker's CPU time so far (user + system).
+func (m *mosquittoProc) cpu() time.Duration {
+	if m.cmd == nil {
+		return 0
+	}
+	return procCPU(m.cmd.Process.Pid)
+}
+
+// procCPU reads a process's user + system time from /proc.
+func procCPU(pid int) time.Duration {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return 0
+	}
+	s := string(b)
+	f := strings.Fields(s[strings.LastIndexByte(s, ')')+2:])
+	if len(f) < 13 {
+		return 0
+	}
+	var ut, st int64
+	fmt.Sscan(f[11], &ut)
+	fmt.Sscan(f[12], &st)
+	return time.Duration(ut+st) * time.Second / 100 // USER_HZ
+}
+
 func (m *mosquittoProc) start() {
 	m.cmd = exec.Command(m.bin, "-c", m.conf)
 	m.done = make(chan struct{})

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net"
 	"net/url"
 	"strings"
 	"sync"
@@ -103,6 +104,18 @@ func (p *pahoSource) options() *paho.ClientOptions {
 		})
 	if p.user != "" {
 		o.SetUsername(p.user).SetPassword(p.pass)
+	}
+	if strings.HasPrefix(p.brokerURL, "tcp://") {
+		o.SetCustomOpenConnectionFn(func(uri *url.URL, opts paho.ClientOptions) (net.Conn, error) {
+			c, err := (&net.Dialer{Timeout: opts.ConnectTimeout}).Dial("tcp", uri.Host)
+			if err != nil {
+				return nil, err
+			}
+			if tc, ok := c.(*net.TCPConn); ok {
+				_ = tc.SetNoDelay(true)
+			}
+			return newBufferedConn(c), nil
+		})
 	}
 	return o
 }
