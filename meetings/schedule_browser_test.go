@@ -1,0 +1,102 @@
+package meetings
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/chromedp/chromedp"
+
+	"github.com/communehub/communehub/hub/hubtest"
+)
+
+// TestBrowserOfficerSchedulesAMeeting: an officer creates a meeting on the
+// scheduling page, invites the chair and a guest, adds an agenda item and
+// uploads its document; a wrong file type is refused on the page.
+func TestBrowserOfficerSchedulesAMeeting(t *testing.T) {
+	chromium := hubtest.Chromium(t)
+	f := newFixture(t)
+	base := f.serve()
+	dir := t.TempDir()
+	pdf := filepath.Join(dir, "du-toan.pdf")
+	f.must(os.WriteFile(pdf, DemoPDF("Du toan", 2), 0o644))
+	exe := filepath.Join(dir, "setup.exe")
+	f.must(os.WriteFile(exe, []byte("MZ"), 0o644))
+
+	alloc, cancelAlloc := chromedp.NewExecAllocator(context.Background(), hubtest.ChromeAllocatorOptions(t, chromium)...)
+	defer cancelAlloc()
+	ctx, cancel := chromedp.NewContext(alloc)
+	defer cancel()
+	css := func(s string) chromedp.CSS { return chromedp.CSS(s) }
+	cookie := f.session("canbo")
+	f.must(chromedp.Do(ctx, chromedp.Navigate(base+"/healthz")))
+	_, err := chromedp.Run(ctx, chromedp.Evaluate[string](fmt.Sprintf(`document.cookie = %q`, cookie.Name+"="+cookie.Value+"; path=/")))
+	f.must(err)
+	step := func(what string, steps ...chromedp.Action[chromedp.Void]) {
+		t.Helper()
+		tctx, c := context.WithTimeout(ctx, 30*time.Second)
+		defer c()
+		if err := chromedp.Do(tctx, steps...); err != nil {
+			msg, _ := chromedp.Run(ctx, chromedp.Text(css("#msg")))
+			t.Fatalf("%s: %v (page says %q)", what, err, msg)
+		}
+	}
+	step("open the page", chromedp.Navigate(base+"/meetings?unit=03244"), chromedp.WaitVisible(css(`body[data-ready="true"]`)))
+	step("create a meeting",
+		chromedp.SendKeys(css(`#create [name=title]`), "Họp bàn kế hoạch mùa đông"),
+		chromedp.SendKeys(css(`#create [name=unit]`), "03244"),
+		chromedp.SetValue(css(`#create [name=starts_at]`), "2026-12-10T08:00"),
+		chromedp.SetValue(css(`#create [name=seats]`), "5"),
+		chromedp.Click(css(`#create button[type=submit]`)),
+		chromedp.WaitVisible(css(`#detail:not([hidden])`)),
+	)
+	step("invite the chair",
+		chromedp.SendKeys(css(`#invite [name=username]`), "chutich"),
+		chromedp.SetValue(css(`#invite [name=role]`), "chair"),
+		chromedp.Click(css(`#invite button[type=submit]`)),
+		void(chromedp.Poll[bool](`document.querySelectorAll('#invitees tr').length === 1`, chromedp.WithPollingTimeout(10*time.Second))),
+	)
+	step("invite a guest",
+		chromedp.SendKeys(css(`#invite [name=name]`), "Giàng A Páo"),
+		chromedp.SetValue(css(`#invite [name=role]`), "guest"),
+		chromedp.Click(css(`#invite button[type=submit]`)),
+		chromedp.WaitVisible(css(`#token:not([hidden])`)),
+	)
+	step("add an agenda item",
+		chromedp.SendKeys(css(`#item [name=title]`), "Dự toán chống rét"),
+		chromedp.Click(css(`#item button[type=submit]`)),
+		chromedp.WaitVisible(css(`#agenda li input[type=file]`)),
+	)
+	step("upload a wrong type", chromedp.SetUploadFiles(css(`#agenda li > label input[type=file]`), []string{exe}),
+		void(chromedp.Poll[bool](`document.getElementById('msg').textContent.includes('.exe')`, chromedp.WithPollingTimeout(10*time.Second))))
+	step("upload the document", chromedp.SetUploadFiles(css(`#agenda li > label input[type=file]`), []string{pdf}),
+		chromedp.WaitVisible(css(`#agenda li ul li a`)))
+
+	list, err := f.p.ListMeetings(f.ctx, "03244", time.Time{}, time.Now().AddDate(2, 0, 0))
+	f.must(err)
+	m := list[len(list)-1]
+	inv, err := f.p.Invitees(f.ctx, m.ID)
+	f.must(err)
+	docs, err := f.p.Documents(f.ctx, m.ID)
+	f.must(err)
+	agenda, err := f.p.Agenda(f.ctx, m.ID)
+	f.must(err)
+	if m.Title != "Họp bàn kế hoạch mùa đông" || m.Seats != 5 || len(inv) != 2 || inv[0].Role != RoleChair || !inv[1].Guest ||
+		len(agenda) != 1 || len(docs) != 1 || docs[0].Versions[0].Filename != "du-toan.pdf" || *docs[0].Item != agenda[0].ID {
+		t.Fatalf("recorded %+v, invitees %d, agenda %+v, documents %d", m, len(inv), agenda, len(docs))
+	}
+	if want := time.Date(2026, 12, 10, 1, 0, 0, 0, time.UTC); !m.StartsAt.Equal(want) && !m.StartsAt.Equal(time.Date(2026, 12, 10, 8, 0, 0, 0, time.UTC)) {
+		t.Fatalf("starts at %v", m.StartsAt)
+	}
+}
+
+// void drops an action's value so it can run among other steps.
+func void[T any](a chromedp.Action[T]) chromedp.Action[chromedp.Void] {
+	return func(ctx context.Context, t *chromedp.Target) (chromedp.Void, error) {
+		_, err := a(ctx, t)
+		return chromedp.Void{}, err
+	}
+}
