@@ -110,7 +110,7 @@ type RoomState struct {
 // ParticipantInfo is one participant as others see it.
 type ParticipantInfo struct {
 	ID        string      `json:"id"`
-	UserID    int64       `json:"userId"`
+	Ref       int64       `json:"ref"` // the caller's reference (the invitee id)
 	Name      string      `json:"name"`
 	AudioOnly bool        `json:"audioOnly"`
 	Speaking  bool        `json:"speaking"`

@@ -24,7 +24,7 @@ const maxPublications = 4
 // PeerInfo identifies a participant.
 type PeerInfo struct {
 	ID        string // unique within the Engine, e.g. a connection id
-	UserID    int64
+	Ref       int64  // the caller's reference, e.g. an invitee id
 	Name      string
 	AudioOnly bool // receive no video (the participant's choice)
 }

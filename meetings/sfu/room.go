@@ -196,7 +196,7 @@ func (r *Room) State() RoomState {
 	defer r.mu.Unlock()
 	st := RoomState{Room: r.id, ActiveSpeaker: r.active, Participants: make([]ParticipantInfo, 0, len(r.order))}
 	for _, p := range r.order {
-		pi := ParticipantInfo{ID: p.info.ID, UserID: p.info.UserID, Name: p.info.Name, AudioOnly: p.info.AudioOnly}
+		pi := ParticipantInfo{ID: p.info.ID, Ref: p.info.Ref, Name: p.info.Name, AudioOnly: p.audioOnly.Load()}
 		if l, ok := r.speaking[p.info.ID]; ok {
 			pi.Speaking, pi.Level = true, l
 		}

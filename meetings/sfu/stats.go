@@ -17,7 +17,7 @@ type RoomStats struct {
 // ParticipantStats describes one participant's links and tracks.
 type ParticipantStats struct {
 	ID        string  `json:"id"`
-	UserID    int64   `json:"userId"`
+	Ref       int64   `json:"ref"`
 	Name      string  `json:"name"`
 	Level     string  `json:"level"`     // video level it receives: high, low, screen, audio
 	AudioOnly bool    `json:"audioOnly"` // chosen by the participant
@@ -77,7 +77,7 @@ func (p *Participant) stats() (ParticipantStats, bool) {
 	defer cancel()
 	err := p.call(ctx, func() error {
 		ps = ParticipantStats{
-			ID: p.info.ID, UserID: p.info.UserID, Name: p.info.Name,
+			ID: p.info.ID, Ref: p.info.Ref, Name: p.info.Name,
 			Level: p.level.String(), AudioOnly: p.audioOnly.Load(), Connected: p.downConnected.Load(),
 			LossDown: round3(max(p.lossDown, 0)), LossUp: round3(p.lossUp),
 			RTTMs: float64(p.rtt.Microseconds()) / 1000, REMBBps: p.rembBps,

@@ -117,6 +117,9 @@ type sender struct {
 // New creates a bot's connections. The bot listens on its own loopback UDP
 // socket so that loss can be injected.
 func New(cfg Config, tr Transport) (*Bot, error) {
+	if cfg.Name == "" {
+		cfg.Name = "bot" // the stream id: Pion takes ssrcs without one for Plan B
+	}
 	if cfg.VideoBitrate == 0 {
 		cfg.VideoBitrate = 300_000
 	}

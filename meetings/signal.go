@@ -1,0 +1,676 @@
+package meetings
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/url"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/fasthttp/websocket"
+	fws "github.com/gofiber/contrib/websocket"
+	"github.com/gofiber/fiber/v2"
+	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/communehub/communehub/hub"
+	"github.com/communehub/communehub/meetings/sfu"
+)
+
+// Websocket timings and limits of the signaling connection.
+const (
+	sigWriteWait   = 5 * time.Second
+	sigPingPeriod  = 20 * time.Second
+	sigQueueBytes  = 1 << 20          // queued output beyond this closes the socket (slow client)
+	sigCallTimeout = 10 * time.Second // one SFU operation
+	sigRate        = 20.0             // messages per second allowed on average…
+	sigBurst       = 100              // …with this burst (ICE trickle, proceedings)
+	sigMaxStrikes  = 10               // refused messages within strikeWindow before closing
+	strikeWindow   = 30 * time.Second
+	floodLimit     = 200 // messages dropped for rate before closing
+	heartbeatEvery = 10 * time.Second
+	idleRelease    = 5 * time.Second // an empty meeting keeps its owner claim this long (page reloads)
+)
+
+// Close codes of the signaling socket besides the hub's.
+const (
+	closeRedirect = 4302 // the meeting's media lives on another instance: see the redirect message
+	closeFlood    = 4429 // too many messages
+	closeSFU      = 4500 // the SFU closed the participant (see the bye message)
+)
+
+// Media is the online side of meetings: the Pion SFU, the signaling
+// websocket /ws/meetings/{id}, the meeting page and the stats endpoint. It
+// records in PostgreSQL which instance carries each meeting's media and
+// sends participants who reach another instance to it.
+type Media struct {
+	cfg     Config
+	log     *slog.Logger
+	engine  *sfu.Engine
+	proc    *Proceedings
+	bus     *hub.Bus
+	owners  *owners
+	sockets *hub.Sockets
+
+	mu    sync.Mutex
+	conns map[int64]int       // signaling connections per meeting on this instance
+	idle  map[int64]time.Time // meetings whose last connection left, and when
+	seq   atomic.Uint64
+
+	published atomic.Uint64 // bus events published (tests)
+}
+
+// NewMedia opens the SFU's sockets and forgets this instance's stale claims
+// (from before a crash). proc resolves invitees and carries proceedings
+// messages; bus receives meeting/{id}/media.
+func NewMedia(ctx context.Context, cfg Config, proc *Proceedings, pool *pgxpool.Pool, bus *hub.Bus, sockets *hub.Sockets, log *slog.Logger) (*Media, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	if cfg.OwnerStaleAfter <= 0 {
+		cfg.OwnerStaleAfter = 30 * time.Second
+	}
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	if sockets == nil {
+		sockets = hub.NewSockets()
+	}
+	m := &Media{
+		cfg: cfg, log: log, proc: proc, bus: bus, sockets: sockets,
+		owners: &owners{pool: pool, instance: cfg.InstanceID, baseURL: strings.TrimRight(cfg.PublicURL, "/"), stale: cfg.OwnerStaleAfter},
+		conns:  map[int64]int{}, idle: map[int64]time.Time{},
+	}
+	if err := m.owners.releaseAll(ctx); err != nil {
+		return nil, fmt.Errorf("media: release stale claims: %w", err)
+	}
+	e, err := sfu.New(cfg.sfuConfig(), sfu.Hooks{OnState: m.publishState}, log.With("part", "sfu"))
+	if err != nil {
+		return nil, fmt.Errorf("media: %w", err)
+	}
+	m.engine = e
+	return m, nil
+}
+
+// Engine returns the SFU (benchmarks, tests).
+func (m *Media) Engine() *sfu.Engine { return m.engine }
+
+// Mount registers the signaling socket, the stats endpoint and the page.
+func (m *Media) Mount(app *fiber.App, api fiber.Router, core *hub.Core) {
+	app.Get("/ws/meetings/:id", core.Auth.Middleware(), m.admit, fws.New(m.serve, fws.Config{
+		Origins:        []string{"*"}, // checked by admit, which knows the request's own host
+		ReadBufferSize: 8192, WriteBufferSize: 8192,
+	}))
+	api.Get("/meetings/:id/stats", hub.RequireRole(), m.handleStats)
+	m.mountPage(app, core)
+}
+
+// Run refreshes this instance's claims and releases those of meetings that
+// stayed empty, until ctx ends; then it releases every claim.
+func (m *Media) Run(ctx context.Context) {
+	t := time.NewTicker(heartbeatEvery / 5)
+	defer t.Stop()
+	last := time.Time{}
+	for {
+		select {
+		case <-ctx.Done():
+			c, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+			_ = m.owners.releaseAll(c)
+			cancel()
+			return
+		case <-t.C:
+		}
+		var live, release []int64
+		now := time.Now()
+		m.mu.Lock()
+		for id := range m.conns {
+			live = append(live, id)
+		}
+		for id, since := range m.idle {
+			if now.Sub(since) >= idleRelease {
+				release = append(release, id)
+				delete(m.idle, id)
+			}
+		}
+		m.mu.Unlock()
+		for _, id := range release {
+			if err := m.owners.release(ctx, id); err != nil {
+				m.log.Warn("release meeting media", "meeting", id, "err", err)
+			}
+		}
+		if now.Sub(last) >= heartbeatEvery {
+			last = now
+			if err := m.owners.heartbeat(ctx, live); err != nil {
+				m.log.Warn("media heartbeat", "err", err)
+			}
+			_ = m.owners.sweepTickets(ctx)
+		}
+	}
+}
+
+// Close closes every participant and the SFU's sockets.
+func (m *Media) Close() error { return m.engine.Close() }
+
+func (m *Media) hold(id int64) {
+	m.mu.Lock()
+	m.conns[id]++
+	delete(m.idle, id)
+	m.mu.Unlock()
+}
+
+func (m *Media) unhold(id int64) {
+	m.mu.Lock()
+	if m.conns[id]--; m.conns[id] <= 0 {
+		delete(m.conns, id)
+		m.idle[id] = time.Now()
+	}
+	m.mu.Unlock()
+}
+
+// join is what admit hands to the websocket handler.
+type join struct {
+	meeting   *Meeting
+	who       *Invitee
+	audioOnly bool
+	viaTicket bool
+	origin    string // scheme://host the client used, for URLs we give it
+}
+
+const localsJoin = "meetings.join"
+
+// admit runs before the upgrade: who is this (session, invite link or
+// ticket), are they invited (403 otherwise), is the origin allowed.
+func (m *Media) admit(c *fiber.Ctx) error {
+	id, err := paramID(c, "id")
+	if err != nil {
+		return err
+	}
+	if !fws.IsWebSocketUpgrade(c) {
+		return hub.Errorf(hub.EInvalid, "websocket upgrade required")
+	}
+	if !m.originAllowed(c) {
+		return hub.Errorf(hub.EForbidden, "origin %q is not allowed", c.Get(fiber.HeaderOrigin))
+	}
+	ctx := c.UserContext()
+	j := &join{audioOnly: c.Query("audio") == "1", origin: c.Protocol() + "://" + c.Hostname()}
+	switch {
+	case c.Query("ticket") != "":
+		inv, err := m.owners.useTicket(ctx, id, c.Query("ticket"))
+		if err != nil {
+			return err
+		}
+		if j.who, err = m.inviteeByID(ctx, id, inv); err != nil {
+			return err
+		}
+		j.viaTicket = true
+	case c.Query("invite") != "":
+		if j.who, err = m.proc.InviteeForToken(ctx, id, c.Query("invite")); err != nil {
+			return err
+		}
+		j.viaTicket = true
+	default:
+		p := hub.PrincipalOf(c)
+		if p == nil || p.Kind != "user" {
+			return hub.Errorf(hub.EUnauthorized, "log in, or use your invite link")
+		}
+		if j.who, err = m.proc.InviteeForUser(ctx, id, p.ID); err != nil {
+			return err
+		}
+	}
+	if j.meeting, err = m.proc.Meeting(ctx, id); err != nil {
+		return err
+	}
+	if j.meeting.State == "cancelled" || j.meeting.State == "closed" {
+		return hub.Errorf(hub.EConflict, "meeting %d is %s", id, j.meeting.State)
+	}
+	c.Locals(localsJoin, j)
+	return c.Next()
+}
+
+func (m *Media) originAllowed(c *fiber.Ctx) bool {
+	o := c.Get(fiber.HeaderOrigin)
+	if o == "" {
+		return true // not a browser
+	}
+	u, err := url.Parse(o)
+	if err == nil && u.Host == string(c.Request().Host()) {
+		return true
+	}
+	for _, a := range m.cfg.Origins {
+		if strings.EqualFold(strings.TrimRight(a, "/"), o) {
+			return true
+		}
+	}
+	return false
+}
+
+func (m *Media) inviteeByID(ctx context.Context, meeting, id int64) (*Invitee, error) {
+	all, err := m.proc.Invitees(ctx, meeting)
+	if err != nil {
+		return nil, err
+	}
+	for _, i := range all {
+		if i.ID == id {
+			return i, nil
+		}
+	}
+	return nil, hub.Errorf(hub.EForbidden, "no longer invited")
+}
+
+// inbound is one message read from the socket, or a reader verdict.
+type inbound struct {
+	data    []byte
+	err     error // too large, not text
+	flooded bool  // messages were dropped for rate
+}
+
+// sigConn is one signaling connection. The handler goroutine owns the
+// participant and runs every message; the writer goroutine owns the
+// socket's writes; the reader goroutine only reads.
+type sigConn struct {
+	m     *Media
+	ws    *fws.Conn
+	j     *join
+	id    string
+	log   *slog.Logger
+	part  *sfu.Participant
+	proc  *ProcSession                // owned by the handler goroutine
+	procP atomic.Pointer[ProcSession] // the same, for the writer
+
+	in         chan inbound
+	readerDone chan struct{}
+	writerDone chan struct{}
+	closeReq   chan [2]any
+
+	outMu    sync.Mutex
+	out      [][]byte
+	outBytes int
+	outReady chan struct{}
+
+	strikes []time.Time
+	dropped atomic.Int64
+}
+
+func (m *Media) serve(ws *fws.Conn) {
+	j, _ := ws.Locals(localsJoin).(*join)
+	if j == nil {
+		return
+	}
+	c := &sigConn{
+		m: m, ws: ws, j: j, id: "c" + strconv.FormatUint(m.seq.Add(1), 10),
+		in: make(chan inbound, 64), readerDone: make(chan struct{}), writerDone: make(chan struct{}),
+		closeReq: make(chan [2]any, 1), outReady: make(chan struct{}, 1),
+	}
+	c.log = m.log.With("meeting", j.meeting.ID, "conn", c.id, "invitee", j.who.ID)
+	untrack, ok := m.sockets.Track(c.requestClose)
+	defer untrack()
+	if !ok {
+		hub.WriteClose(ws, hub.CloseGoingAway, "hub shutting down")
+		return
+	}
+	ws.SetReadLimit(maxSignalFrame)
+	_ = ws.SetReadDeadline(time.Now().Add(2 * sigPingPeriod))
+	ws.SetPongHandler(func(string) error { return ws.SetReadDeadline(time.Now().Add(2 * sigPingPeriod)) })
+	go c.readLoop()
+	go c.writeLoop()
+	clean := c.run()
+	if c.part != nil {
+		c.part.Close()
+	}
+	if c.proc != nil {
+		c.proc.Detach(context.Background(), clean)
+	}
+	c.requestClose(websocket.CloseNormalClosure, "bye")
+	<-c.writerDone
+	hub.StopReader(ws, c.readerDone)
+}
+
+// run admits the participant to the room and handles its messages until
+// the connection ends; it reports whether the participant left cleanly.
+func (c *sigConn) run() (clean bool) {
+	m, j := c.m, c.j
+	ctx := context.Background()
+	m.hold(j.meeting.ID)
+	defer m.unhold(j.meeting.ID)
+	inst, base, err := m.owners.claim(ctx, j.meeting.ID)
+	if err != nil {
+		c.log.Error("claim meeting media", "err", err)
+		c.send("error", signalError{Code: hub.EUnavailable, Message: "cannot reach the database"})
+		c.requestClose(websocket.CloseInternalServerErr, "unavailable")
+		return false
+	}
+	if inst != m.cfg.InstanceID {
+		c.redirect(ctx, base)
+		return false
+	}
+	if m.proc != nil {
+		s, err := m.proc.Attach(ctx, j.who)
+		if err != nil {
+			c.send("error", signalError{Code: hub.ErrorCode(err), Message: err.Error()})
+			c.requestClose(hub.CloseForbidden, "cannot attend")
+			return false
+		}
+		c.proc = s
+		c.procP.Store(s)
+		select { // wake the writer so it starts watching the session
+		case c.outReady <- struct{}{}:
+		default:
+		}
+	}
+	part, err := m.engine.Join(strconv.FormatInt(j.meeting.ID, 10), sfu.PeerInfo{
+		ID: c.id, Ref: j.who.ID, Name: j.who.Name, AudioOnly: j.audioOnly,
+	}, c.send)
+	if err != nil {
+		c.send("error", signalError{Code: hub.EUnavailable, Message: err.Error()})
+		c.requestClose(websocket.CloseInternalServerErr, "cannot join")
+		return false
+	}
+	c.part = part
+	joined := joinedMsg{
+		ID: c.id, Meeting: meetingInfo{ID: j.meeting.ID, Title: j.meeting.Title, State: j.meeting.State},
+		Me: j.who, ICEServers: m.engine.ICEServers(), Instance: m.cfg.InstanceID, AudioOnly: j.audioOnly,
+	}
+	if j.viaTicket {
+		if t, err := m.owners.newTicket(ctx, j.meeting.ID, j.who.ID, rejoinTicketTTL); err == nil {
+			joined.Rejoin = t
+		}
+	}
+	c.send("joined", joined)
+	c.log.Info("joined meeting media")
+	for {
+		select {
+		case msg := <-c.in:
+			if done, clean := c.handle(ctx, msg); done {
+				return clean
+			}
+		case <-part.Done():
+			c.requestClose(closeSFU, "media closed")
+			return false
+		case <-c.readerDone:
+			// drain what was read before the socket ended
+			for {
+				select {
+				case msg := <-c.in:
+					if done, clean := c.handle(ctx, msg); done {
+						return clean
+					}
+				default:
+					return false
+				}
+			}
+		case <-c.writerDone:
+			return false
+		}
+	}
+}
+
+// joinedMsg is the first message of a connection.
+type joinedMsg struct {
+	ID         string          `json:"id"` // this participant's id in the room
+	Meeting    meetingInfo     `json:"meeting"`
+	Me         *Invitee        `json:"me"`
+	ICEServers []sfu.ICEServer `json:"iceServers"`
+	Instance   string          `json:"instance"`
+	AudioOnly  bool            `json:"audioOnly"`
+	Rejoin     string          `json:"rejoin,omitempty"` // one-time ticket to reconnect with
+}
+
+type meetingInfo struct {
+	ID    int64  `json:"id"`
+	Title string `json:"title"`
+	State string `json:"state"`
+}
+
+// redirect sends the participant to the instance that carries the meeting.
+func (c *sigConn) redirect(ctx context.Context, base string) {
+	t, err := c.m.owners.newTicket(ctx, c.j.meeting.ID, c.j.who.ID, redirectTicketTTL)
+	if err != nil || base == "" {
+		c.send("error", signalError{Code: hub.EUnavailable, Message: "the meeting is held on another hub instance that cannot be reached"})
+		c.requestClose(websocket.CloseTryAgainLater, "owner unknown")
+		return
+	}
+	id := strconv.FormatInt(c.j.meeting.ID, 10)
+	wsBase := "ws" + strings.TrimPrefix(base, "http")
+	q := "?ticket=" + url.QueryEscape(t)
+	if c.j.audioOnly {
+		q += "&audio=1"
+	}
+	c.send("redirect", map[string]string{"url": base + "/meetings/" + id + q, "ws": wsBase + "/ws/meetings/" + id + q})
+	c.requestClose(closeRedirect, "meeting media is on another instance")
+}
+
+// handle runs one inbound message; done ends the connection.
+func (c *sigConn) handle(ctx context.Context, msg inbound) (done, clean bool) {
+	switch {
+	case msg.flooded:
+		if c.dropped.Load() > floodLimit {
+			c.send("error", signalError{Code: "rate_limited", Message: "too many messages: closing"})
+			c.requestClose(closeFlood, "too many messages")
+			return true, false
+		}
+		c.send("error", signalError{Code: "rate_limited", Message: "too many messages: some were dropped"})
+		return false, false
+	case msg.err != nil:
+		return c.strike(msg.err), false
+	}
+	typ, err := messageType(msg.data)
+	if err != nil {
+		return c.strike(err), false
+	}
+	if IsProceedingsType(typ) {
+		if c.proc == nil {
+			return c.strike(sigErr("unknown_type", "proceedings are not available here")), false
+		}
+		reply, err := c.proc.Handle(ctx, msg.data)
+		if len(reply) > 0 {
+			c.enqueue(reply)
+		}
+		if errors.Is(err, ErrSessionClosed) {
+			c.requestClose(hub.CloseSlow, "proceedings session closed: reconnect")
+			return true, false
+		}
+		if err != nil {
+			return c.strikeSilently(), false
+		}
+		return false, false
+	}
+	sm, err := parseSignal(msg.data)
+	if err != nil {
+		return c.strike(err), false
+	}
+	cctx, cancel := context.WithTimeout(ctx, sigCallTimeout)
+	defer cancel()
+	switch sm.Type {
+	case sigOffer:
+		if c.j.who.Role == RoleObserver {
+			return c.strike(sigErr(hub.EForbidden, "observers receive but do not publish")), false
+		}
+		sources := map[string]sfu.Source{}
+		for mid, s := range sm.Sources {
+			sources[mid] = sfu.Source(s)
+		}
+		err = c.part.Offer(cctx, sm.SDP, sources)
+	case sigAnswer:
+		err = c.part.Answer(cctx, sm.SDP)
+	case sigCandidate:
+		err = c.part.AddCandidate(cctx, sm.Target, *sm.Candidate)
+	case sigMute:
+		err = c.part.Mute(cctx, sfu.Source(sm.Source), *sm.Muted)
+	case sigQuality:
+		err = c.part.SetAudioOnly(cctx, *sm.AudioOnly)
+	case sigPing:
+		c.send("pong", nil)
+	case sigLeave:
+		c.requestClose(websocket.CloseNormalClosure, "left")
+		return true, true
+	}
+	if err != nil {
+		var pe *sfu.ProtocolError
+		if errors.As(err, &pe) {
+			return c.strike(sigErr(pe.Code, "%s", pe.Message)), false
+		}
+		if errors.Is(err, sfu.ErrClosed) {
+			return true, false
+		}
+		c.log.Warn("signaling", "type", sm.Type, "err", err)
+		return c.strike(sigErr("failed", "%v", err)), false
+	}
+	return false, false
+}
+
+// strike reports a refused message and closes the connection when they
+// keep coming.
+func (c *sigConn) strike(err error) bool {
+	var se *signalError
+	if !errors.As(err, &se) {
+		se = sigErr("invalid", "%v", err)
+	}
+	c.send("error", se)
+	return c.strikeSilently()
+}
+
+func (c *sigConn) strikeSilently() bool {
+	now := time.Now()
+	keep := c.strikes[:0]
+	for _, t := range c.strikes {
+		if now.Sub(t) < strikeWindow {
+			keep = append(keep, t)
+		}
+	}
+	c.strikes = append(keep, now)
+	if len(c.strikes) >= sigMaxStrikes {
+		c.requestClose(hub.CloseBadRequest, "too many bad messages")
+		return true
+	}
+	return false
+}
+
+// send queues a message; it is the SFU's SendFunc and never blocks.
+func (c *sigConn) send(msgType string, body any) { c.enqueue(frame(msgType, body)) }
+
+func (c *sigConn) enqueue(b []byte) {
+	c.outMu.Lock()
+	if c.outBytes+len(b) > sigQueueBytes {
+		c.outMu.Unlock()
+		c.requestClose(hub.CloseSlow, "too slow: reconnect")
+		return
+	}
+	c.out = append(c.out, b)
+	c.outBytes += len(b)
+	c.outMu.Unlock()
+	select {
+	case c.outReady <- struct{}{}:
+	default:
+	}
+}
+
+func (c *sigConn) requestClose(code int, reason string) {
+	select {
+	case c.closeReq <- [2]any{code, reason}:
+	default:
+	}
+}
+
+// writeLoop is the connection's only writer.
+func (c *sigConn) writeLoop() {
+	defer close(c.writerDone)
+	ping := time.NewTicker(sigPingPeriod)
+	defer ping.Stop()
+	write := func(b []byte) bool {
+		_ = c.ws.SetWriteDeadline(time.Now().Add(sigWriteWait))
+		return c.ws.WriteMessage(websocket.TextMessage, b) == nil
+	}
+	flush := func() bool {
+		c.outMu.Lock()
+		out := c.out
+		c.out, c.outBytes = nil, 0
+		c.outMu.Unlock()
+		for _, b := range out {
+			if !write(b) {
+				return false
+			}
+		}
+		return true
+	}
+	for {
+		var procReady, procDone <-chan struct{}
+		proc := c.procP.Load()
+		if proc != nil {
+			procReady, procDone = proc.Ready(), proc.Done()
+		}
+		select {
+		case <-c.outReady:
+			if !flush() {
+				return
+			}
+		case <-procReady:
+			for _, f := range proc.Frames() {
+				if !write(f) {
+					return
+				}
+			}
+		case <-procDone:
+			flush()
+			hub.WriteClose(c.ws, hub.CloseSlow, "proceedings fell behind: reconnect and resync")
+			return
+		case <-ping.C:
+			if c.ws.WriteControl(websocket.PingMessage, nil, time.Now().Add(sigWriteWait)) != nil {
+				return
+			}
+		case r := <-c.closeReq:
+			flush()
+			hub.WriteClose(c.ws, r[0].(int), r[1].(string))
+			return
+		}
+	}
+}
+
+// readLoop reads messages, enforces the size limit and the rate, and hands
+// them to the handler goroutine.
+func (c *sigConn) readLoop() {
+	defer close(c.readerDone)
+	tokens, last := float64(sigBurst), time.Now()
+	for {
+		mt, r, err := c.ws.NextReader()
+		if err != nil {
+			return
+		}
+		b, err := io.ReadAll(io.LimitReader(r, maxSignalMessage+1))
+		if err != nil {
+			return
+		}
+		msg := inbound{data: b}
+		if len(b) > maxSignalMessage {
+			if _, err := io.Copy(io.Discard, r); err != nil {
+				return // over the frame limit: the library closes with 1009
+			}
+			msg = inbound{err: sigErr("too_large", "messages are limited to %d bytes", maxSignalMessage)}
+		} else if mt != websocket.TextMessage {
+			msg = inbound{err: sigErr("invalid", "binary messages are not accepted")}
+		}
+		_ = c.ws.SetReadDeadline(time.Now().Add(2 * sigPingPeriod))
+		now := time.Now()
+		tokens = min(sigBurst, tokens+now.Sub(last).Seconds()*sigRate)
+		last = now
+		if tokens < 1 {
+			if c.dropped.Add(1)%20 == 1 || c.dropped.Load() > floodLimit {
+				select {
+				case c.in <- inbound{flooded: true}:
+				default:
+				}
+			}
+			continue
+		}
+		tokens--
+		select {
+		case c.in <- msg:
+		default:
+			c.dropped.Add(1)
+		}
+	}
+}
