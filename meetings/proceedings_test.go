@@ -77,3 +77,20 @@ func TestMeetingRunsEndToEnd(t *testing.T) {
 		t.Fatal("the database let the event log change")
 	}
 }
+
+func TestOpenMeetingKeepsItsRules(t *testing.T) {
+	f := newFixture(t)
+	f.open()
+	in := MeetingInput{Unit: "03244", Title: f.meeting.Title, StartsAt: f.meeting.StartsAt, Seats: 9}
+	_, err := f.p.UpdateMeeting(f.ctx, f.meeting.ID, in)
+	f.wantCode(err, hub.EConflict)
+	in.Seats = f.meeting.Seats
+	in.Title = "Phiên họp thường kỳ (bổ sung)"
+	m, err := f.p.UpdateMeeting(f.ctx, f.meeting.ID, in)
+	f.must(err)
+	if m.Title != in.Title || m.State != MeetingOpen {
+		t.Fatalf("updated %+v", m)
+	}
+	f.wantCode(f.p.CancelMeeting(f.ctx, f.meeting.ID), hub.EConflict)
+	f.wantCode(f.p.Uninvite(f.ctx, f.meeting.ID, f.inv["uv2"].ID), hub.EConflict)
+}

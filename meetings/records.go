@@ -219,6 +219,9 @@ func (p *Proceedings) UpdateMeeting(ctx context.Context, id int64, in MeetingInp
 		if in.Unit != c.m.Unit {
 			return hub.FieldError("unit", "a meeting cannot move to another unit")
 		}
+		if c.m.State != MeetingScheduled && (in.Seats != c.m.Seats || QuorumRule(in.QuorumRule) != c.m.QuorumRule || PassRule(in.PassRule) != c.m.PassRule) {
+			return hub.Errorf(hub.EConflict, "meeting %d is open: its seats, quorum rule and pass rule are fixed", id)
+		}
 		var err error
 		out, err = scanMeeting(c.tx.QueryRow(ctx, `UPDATE meetings SET title=$2, starts_at=$3, ends_at=$4, location=$5,
 			online=$6, seats=$7, quorum_rule=$8, pass_rule=$9, updated_at=now() WHERE id=$1 RETURNING `+meetingColumns,

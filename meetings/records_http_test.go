@@ -95,6 +95,13 @@ func TestRecordsAPI(t *testing.T) {
 	}
 	f.json("GET", "/api/v1/meetings?from=yesterday", "canbo", nil, 400, nil)
 
+	var upd Meeting
+	f.json("PUT", base, "admin", map[string]any{"unit": "03244", "title": "Họp giao ban tuần (dời lịch)",
+		"starts_at": "2026-12-08T07:30:00+07:00", "seats": 6, "location": "Phòng họp số 2"}, 200, &upd)
+	if upd.Title != "Họp giao ban tuần (dời lịch)" || upd.Seats != 6 || upd.StartsAt.Day() != 8 {
+		t.Fatalf("updated %+v", upd)
+	}
+	f.json("PUT", base, "admin", map[string]any{"unit": "03199", "title": "x", "starts_at": "2026-12-08T07:30:00+07:00", "seats": 6}, 400, nil)
 	f.json("POST", base+"/cancel", "admin", nil, 204, nil)
 	f.json("POST", base+"/agenda", "admin", map[string]any{"title": "Ba"}, 409, nil)
 }
