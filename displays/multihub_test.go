@@ -133,3 +133,36 @@ func TestScheduleSwitchesLayout(t *testing.T) {
 	case <-time.After(300 * time.Millisecond):
 	}
 }
+
+func TestDemoScreensKeepTheirLinks(t *testing.T) {
+	h := startHub(t, newDB(t), hubConfig{})
+	path := t.TempDir() + "/demo-screens.json"
+	want := []DemoScreen{
+		{Name: "Demo xã", Scope: "03244", Layout: LayoutCommune, Classification: Internal},
+		{Name: "Demo tỉnh", Scope: "11", Layout: LayoutProvince, Classification: Public},
+	}
+	first, err := h.svc.EnsureDemoScreens(context.Background(), path, want)
+	if err != nil {
+		t.Fatal(err)
+	}
+	again, err := h.svc.EnsureDemoScreens(context.Background(), path, want)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(first) != 2 || first[0].Token == "" || first[0].Token != again[0].Token || first[1].ID != again[1].ID {
+		t.Fatalf("links changed between starts: %+v %+v", first, again)
+	}
+	c := h.connect(map[string]any{"type": "hello", "token": first[1].Token})
+	if s := c.next("snapshot"); s["display"].(map[string]any)["active_layout"] != "province" {
+		t.Errorf("province demo screen: %v", s["display"])
+	}
+	// Revoked, it is made again with a new link.
+	h.do("DELETE", "/api/v1/displays/"+itoa(first[0].ID), nil, nil)
+	third, err := h.svc.EnsureDemoScreens(context.Background(), path, want)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if third[0].Token == first[0].Token || third[1].Token != first[1].Token {
+		t.Errorf("after revocation: %+v", third)
+	}
+}

@@ -4,7 +4,9 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
+	"fmt"
 	"log/slog"
+	"strings"
 	"sync"
 	"time"
 
@@ -36,15 +38,19 @@ type Options struct {
 }
 
 // DefaultStale is how old a topic's latest event may be before its tiles
-// turn stale, per topic kind. Publishers republish at least this often
-// (docs/display-protocol.md, "Freshness").
+// turn stale, per topic kind; 0 turns the check off. The values follow what
+// each publisher promises (docs/display-protocol.md, "Freshness"):
+// hub/backlog republishes its snapshots at every Vietnam midnight at least;
+// devices republishes on every change, and reporting devices change their
+// latency every interval; meetings publishes only on change, so the age of
+// its events says nothing and only the connection marks those tiles.
 var DefaultStale = map[string]time.Duration{
-	"kpi":          10 * time.Minute,
-	"province_kpi": 10 * time.Minute,
-	"backlog":      10 * time.Minute,
-	"devices":      3 * time.Minute,
-	"meetings":     10 * time.Minute,
-	"meeting":      3 * time.Minute,
+	"kpi":          26 * time.Hour,
+	"province_kpi": 26 * time.Hour,
+	"backlog":      26 * time.Hour,
+	"devices":      5 * time.Minute,
+	"meetings":     0,
+	"meeting":      0,
 }
 
 func (o *Options) defaults() {
@@ -347,4 +353,26 @@ func (s *Service) position(topics []string) uint64 {
 		p += s.o.Bus.Seq(t)
 	}
 	return p
+}
+
+// ParseStale parses a COMMUNEHUB_DISPLAY_STALE value: comma-separated
+// kind=duration pairs (kinds of DefaultStale; 0 turns the age check off for
+// a kind whose publisher only publishes on change).
+func ParseStale(v string) (map[string]time.Duration, error) {
+	out := map[string]time.Duration{}
+	for _, pair := range strings.Split(v, ",") {
+		if pair = strings.TrimSpace(pair); pair == "" {
+			continue
+		}
+		k, d, ok := strings.Cut(pair, "=")
+		if _, known := DefaultStale[k]; !ok || !known {
+			return nil, fmt.Errorf("%q: want kind=duration with kind one of kpi, province_kpi, backlog, devices, meetings, meeting", pair)
+		}
+		dur, err := time.ParseDuration(d)
+		if err != nil || dur < 0 {
+			return nil, fmt.Errorf("%q: %q is not a duration ≥ 0", pair, d)
+		}
+		out[k] = dur
+	}
+	return out, nil
 }

@@ -267,3 +267,15 @@ func TestNormalizeCode(t *testing.T) {
 		}
 	}
 }
+
+func TestParseStale(t *testing.T) {
+	got, err := ParseStale("devices=90s, kpi=0")
+	if err != nil || got["devices"] != 90*time.Second || got["kpi"] != 0 || len(got) != 2 {
+		t.Errorf("got %v %v", got, err)
+	}
+	for _, bad := range []string{"devices", "lights=1m", "devices=soon", "devices=-1s"} {
+		if _, err := ParseStale(bad); err == nil {
+			t.Errorf("%q accepted", bad)
+		}
+	}
+}

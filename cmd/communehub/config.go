@@ -15,6 +15,7 @@ import (
 	"github.com/gofiber/fiber/v2"
 
 	"github.com/communehub/communehub/devices"
+	"github.com/communehub/communehub/displays"
 )
 
 // Config is every setting of the hub. Defaults live in DefaultConfig; each
@@ -47,6 +48,8 @@ type Config struct {
 	MeetingReconnectGrace time.Duration // a dropped participant is "reconnecting", not absent, this long
 
 	BacklogDueSoonDays string // an open dossier or document is "due soon" within this many working days
+
+	DisplayStale string // per topic kind, the age at which a wall tile turns stale, e.g. "devices=5m"
 
 	appHook func(*fiber.App) // tests: sees the wired app before it listens
 }
@@ -126,6 +129,7 @@ func (c *Config) settings() []setting {
 		{flag: "meeting-doc-types", env: "COMMUNEHUB_MEETING_DOC_TYPES", str: &c.MeetingDocTypes, help: "allowed meeting document types", check: checkDocTypes, accepted: "comma-separated: pdf, doc, docx, xls, xlsx, ppt, pptx, odt, ods, odp"},
 		{flag: "meeting-reconnect-grace", env: "COMMUNEHUB_MEETING_RECONNECT_GRACE", dur: &c.MeetingReconnectGrace, help: "how long a participant whose link dropped stays \"reconnecting\" before being recorded as left", accepted: "a duration 5s–30m, e.g. 1m"},
 		{flag: "backlog-due-soon-days", env: "COMMUNEHUB_BACKLOG_DUE_SOON_DAYS", str: &c.BacklogDueSoonDays, help: "working days before a deadline during which an open dossier or document counts as due soon", check: checkIntRange(1, 30), accepted: "an integer 1–30"},
+		{flag: "display-stale", env: "COMMUNEHUB_DISPLAY_STALE", str: &c.DisplayStale, help: "age at which a wall tile turns stale, per topic kind (defaults: kpi, province_kpi, backlog 26h; devices 5m; meetings, meeting 0 = off)", check: checkDisplayStale, accepted: "kind=duration pairs, e.g. devices=2m,kpi=0 (kinds: kpi, province_kpi, backlog, devices, meetings, meeting)"},
 	}
 }
 
@@ -249,6 +253,11 @@ func (c *Config) validateDevices() error {
 		return &ConfigError{Setting: "rollup-retention", Env: "COMMUNEHUB_ROLLUP_RETENTION", Value: c.RollupRetention.String(), Accepted: "a duration ≥ the telemetry retention", Err: errors.New("shorter than the raw retention")}
 	}
 	return nil
+}
+
+func checkDisplayStale(v string) error {
+	_, err := displays.ParseStale(v)
+	return err
 }
 
 func checkKindIntervals(v string) error {

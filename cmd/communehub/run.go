@@ -14,6 +14,7 @@ import (
 
 	"github.com/communehub/communehub/devices"
 	"github.com/communehub/communehub/devices/devicesim"
+	"github.com/communehub/communehub/displays"
 	"github.com/communehub/communehub/hub"
 	"github.com/communehub/communehub/hub/backlog"
 	"github.com/communehub/communehub/meetings"
@@ -27,6 +28,7 @@ func migrationSets() []hub.MigrationSet {
 		meetings.Migrations,
 		devices.Migrations,
 		backlog.Migrations,
+		displays.Migrations,
 	}
 }
 
@@ -128,6 +130,21 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger, stdout io.Writer) er
 	if cfg.Demo {
 		if err := seedMeetingsDemo(ctx, proc, auth, log, stdout); err != nil {
 			return fmt.Errorf("meetings demo seed: %w", err)
+		}
+	}
+
+	stale, _ := displays.ParseStale(cfg.DisplayStale) // validated with the config
+	walls := displays.New(displays.Options{
+		Pool: pool, Bus: bus, Auth: auth, Units: core.Units, Sockets: sockets, Metrics: metrics,
+		Logger: log, Origins: cfg.OriginList(), Instance: cfg.InstanceID, Stale: stale,
+	})
+	walls.Mount(app, api)
+	spawn("displays", walls.Run)
+	spawn("displays-status", walls.RunStatus)
+	spawn("displays-schedule", func(ctx context.Context) { walls.RunSchedule(ctx, 0) })
+	if cfg.Demo {
+		if err := seedDisplaysDemo(ctx, cfg, walls, stdout); err != nil {
+			return fmt.Errorf("displays demo seed: %w", err)
 		}
 	}
 

@@ -31,7 +31,7 @@ export function lineChart(container, series, { width = 600, height = 220, yTicks
     const n = points.length;
     let maxV = 0;
     for (const p of points) for (const s of series) maxV = Math.max(maxV, Number(p[s.key]) || 0);
-    const top = niceCeil(maxV);
+    const top = niceCeil(maxV / yTicks) * yTicks; // ticks on round numbers
     ticks.forEach((t, i) => { t.textContent = fmtTick((top * (yTicks - i)) / yTicks); });
     const x = (i) => pad.l + (n <= 1 ? 0 : ((width - pad.l - pad.r) * i) / (n - 1));
     const y = (v) => pad.t + (height - pad.t - pad.b) * (1 - (top ? v / top : 0));

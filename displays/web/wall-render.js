@@ -229,8 +229,9 @@ function provinceLayout(root, ctx) {
       || (rate(a) ?? 2) - (rate(b) ?? 2)
       || (b.open_due_soon || 0) - (a.open_due_soon || 0)
       || String(a.code).localeCompare(String(b.code)));
-    const troubled = communes.filter((c) => c.open_overdue || c.documents_overdue || c.open_due_soon);
-    const shown = (troubled.length >= perCol * 2 ? communes : troubled.concat(communes.filter((c) => !troubled.includes(c)))).slice(0, perCol * 2);
+    // Communes with something open come first; idle ones are only counted.
+    const active = communes.filter((c) => c.open_overdue || c.documents_overdue || c.open_due_soon || c.open || c.documents_backlog);
+    const shown = active.slice(0, perCol * 2);
     tables.forEach((tbody, col) => {
       tbody.replaceChildren(...shown.slice(col * perCol, (col + 1) * perCol).map((c, i) => h('tr', { class: c.open_overdue ? 'bad' : c.open_due_soon ? 'warn' : '' },
         h('td', { class: 'pos', text: String(col * perCol + i + 1) }), h('td', { text: c.name || c.code }),
@@ -239,7 +240,7 @@ function provinceLayout(root, ctx) {
         h('td', { class: 'n', text: num(c.documents_overdue) }))));
     });
     const hidden = communes.length - shown.length;
-    more.textContent = hidden > 0 ? t('moreClean', { n: hidden }) : '';
+    more.textContent = hidden > 0 ? t(active.length > shown.length ? 'moreRows' : 'moreIdle', { n: hidden }) : '';
   }
   return { tiles: [totals, rank], render };
 }
