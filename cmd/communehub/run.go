@@ -133,6 +133,19 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger, stdout io.Writer) er
 		}
 	}
 
+	// Meetings media (issue 6): the SFU, /ws/meetings/{id}, the meeting page
+	// /meetings/{id} and /api/v1/meetings/{id}/stats. Media settings
+	// (COMMUNEHUB_MEDIA_*) take meetings.DefaultConfig until config.go maps them.
+	mediaCfg := meetings.DefaultConfig()
+	mediaCfg.InstanceID, mediaCfg.PublicURL, mediaCfg.Origins = cfg.InstanceID, cfg.PublicURL, cfg.OriginList()
+	media, err := meetings.NewMedia(ctx, mediaCfg, proc, pool, bus, sockets, log.With("component", "media"))
+	if err != nil {
+		return err
+	}
+	defer media.Close()
+	media.Mount(app, api, core)
+	spawn("media", media.Run)
+
 	stale, _ := displays.ParseStale(cfg.DisplayStale) // validated with the config
 	walls := displays.New(displays.Options{
 		Pool: pool, Bus: bus, Auth: auth, Units: core.Units, Sockets: sockets, Metrics: metrics,
