@@ -474,7 +474,9 @@ func (c *sigConn) handle(ctx context.Context, msg inbound) (done, clean bool) {
 			c.requestClose(hub.CloseSlow, "proceedings session closed: reconnect")
 			return true, false
 		}
-		if err != nil {
+		if err != nil && hub.ErrorCode(err) == hub.EInvalid {
+			// Malformed input counts towards closing; a refusal under the
+			// rules (voting twice, say) is an answer, not abuse.
 			return c.strikeSilently(), false
 		}
 		return false, false

@@ -1,0 +1,121 @@
+package meetings
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"testing"
+	"time"
+
+	"github.com/chromedp/chromedp"
+
+	"github.com/communehub/communehub/hub/hubtest"
+)
+
+// pageStats is what window.meetingStats() returns.
+type pageStats struct {
+	InboundVideo []struct {
+		Mid           string `json:"mid"`
+		Packets       int    `json:"packets"`
+		FramesDecoded int    `json:"framesDecoded"`
+		Width         int    `json:"width"`
+	} `json:"inboundVideo"`
+	InboundAudio []struct {
+		Packets int `json:"packets"`
+	} `json:"inboundAudio"`
+	Outbound []struct {
+		Kind    string `json:"kind"`
+		RID     string `json:"rid"`
+		Packets int    `json:"packets"`
+	} `json:"outbound"`
+	Connected    string `json:"connected"`
+	Participants int    `json:"participants"`
+}
+
+// Two people in two headless Chromium pages with fake cameras and
+// microphones join the meeting page and each receives the other's video,
+// as the pages' getStats and the stats endpoint both show.
+func TestBrowserTwoParticipantsSeeEachOther(t *testing.T) {
+	chromium := hubtest.Chromium(t)
+	f := newFixture(t)
+	f.startFollower()
+	s := f.serveMedia("hub-a")
+	_, token2, err := f.p.Invite(f.ctx, f.meeting.ID, InviteeInput{Name: "Sùng A Páo", Position: "Công an xã", Role: "guest"})
+	f.must(err)
+
+	opts := append(hubtest.ChromeAllocatorOptions(t, chromium), chromedp.Flag("allow-loopback-in-peer-connection", true))
+	alloc, cancelAlloc := chromedp.NewExecAllocator(context.Background(), opts...)
+	defer cancelAlloc()
+	browser, cancelBrowser := chromedp.NewContext(alloc)
+	defer cancelBrowser()
+	if err := chromedp.Do(browser); err != nil {
+		t.Fatal(err)
+	}
+	open := func(token string) context.Context {
+		ctx, cancel := chromedp.NewContext(browser, chromedp.WithNewBrowserContext())
+		t.Cleanup(cancel)
+		if err := chromedp.Do(ctx); err != nil { // the tab lives as long as ctx, not the timeout below
+			t.Fatal(err)
+		}
+		url := fmt.Sprintf("%s/meetings/%d?invite=%s&autojoin=av", s.base, f.meeting.ID, token)
+		tctx, c2 := context.WithTimeout(ctx, 30*time.Second)
+		defer c2()
+		if err := chromedp.Do(tctx, chromedp.Navigate(url), chromedp.WaitVisible(chromedp.CSS(`#room`))); err != nil {
+			t.Fatalf("open page: %v", err)
+		}
+		return ctx
+	}
+	stats := func(ctx context.Context) pageStats {
+		tctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+		defer cancel()
+		raw, err := chromedp.Run(tctx, chromedp.Evaluate[json.RawMessage](`window.meetingStats()`, chromedp.EvalAsValue, chromedp.EvalAwaitPromise))
+		if err != nil {
+			t.Fatalf("meetingStats: %v", err)
+		}
+		var ps pageStats
+		if err := json.Unmarshal(raw, &ps); err != nil {
+			t.Fatalf("%v in %s", err, raw)
+		}
+		return ps
+	}
+	start := time.Now()
+	a := open(f.guestToken)
+	b := open(token2)
+	for name, page := range map[string]context.Context{"first": a, "second": b} {
+		var last pageStats
+		deadline := time.Now().Add(30 * time.Second)
+		for {
+			last = stats(page)
+			if len(last.InboundVideo) > 0 && last.InboundVideo[0].FramesDecoded > 10 && len(last.InboundAudio) > 0 && last.InboundAudio[0].Packets > 10 {
+				break
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("%s page never decoded the other's video: %+v", name, last)
+			}
+			time.Sleep(250 * time.Millisecond)
+		}
+		t.Logf("%s page: %d frames decoded (%dpx wide) after %v; sends %+v", name, last.InboundVideo[0].FramesDecoded,
+			last.InboundVideo[0].Width, time.Since(start).Round(time.Millisecond), last.Outbound)
+	}
+	var st statsBody
+	f.getJSON(s.base, fmt.Sprintf("/api/v1/meetings/%d/stats", f.meeting.ID), "canbo", 200, &st)
+	if len(st.Participants) != 2 {
+		t.Fatalf("stats list %d participants", len(st.Participants))
+	}
+	for _, p := range st.Participants {
+		var video uint64
+		for _, sub := range p.Subscribed {
+			if sub.Kind == "video" {
+				video += sub.Packets
+			}
+		}
+		if video == 0 || len(p.Published) != 2 {
+			t.Errorf("%s: %d video packets forwarded, %d tracks published", p.Name, video, len(p.Published))
+		}
+		for _, pub := range p.Published {
+			if pub.Kind == "video" {
+				t.Logf("%s publishes %d simulcast layers", p.Name, len(pub.Layers))
+			}
+		}
+	}
+}
