@@ -5,6 +5,9 @@ import (
 	"encoding/json"
 	"fmt"
 	"math"
+	"net"
+	"net/http"
+	"net/url"
 	"os"
 	"runtime"
 	"sort"
@@ -16,6 +19,7 @@ import (
 	"time"
 
 	paho "github.com/eclipse/paho.mqtt.golang"
+	"github.com/fasthttp/websocket"
 	dto "github.com/prometheus/client_model/go"
 
 	"github.com/communehub/communehub/devices/devicesim"
@@ -142,19 +146,25 @@ func TestBenchIngestThroughput(t *testing.T) {
 	}
 }
 
-// Latency: at RATE msg/s, time from publish to the bus event that carries
-// the message (the event a wall's websocket receives), p50/p99.
+// Latency: at RATE msg/s, time from publish to the websocket frame a wall
+// receives from GET /ws?topic=commune/+/devices, p50/p99.
 func TestBenchPublishToWallLatency(t *testing.T) {
 	rate := benchEnv(t, "BENCH_RATE", 1000)
 	seconds := benchEnv(t, "BENCH_SECONDS", 20)
 	broker, _ := benchBroker(t)
-	pool := seededDB(t)
-	h := startTestHub(t, pool, Config{URL: "tcp://" + broker, ClientID: fmt.Sprintf("bench-%d", time.Now().UnixNano())})
-	sub, err := h.bus.Subscribe([]string{"commune/+/devices"}, 64<<20)
+	a := newAPIHarness(t, Config{URL: "tcp://" + broker, ClientID: fmt.Sprintf("bench-%d", time.Now().UnixNano())})
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer sub.Close()
+	go func() { _ = a.app.Listener(ln) }()
+	t.Cleanup(func() { _ = a.app.Shutdown() })
+	ws, _, err := websocket.DefaultDialer.Dial("ws://"+ln.Addr().String()+"/ws?topic=commune/%2B/devices",
+		http.Header{"Authorization": {"Bearer " + a.tokens["viewer"]}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ws.Close()
 	const devices = 100 // spread over 5 communes, like a district's worth of LANs
 	communes := []string{"03244", "03199", "03202", "03208", "03214"}
 	c := paho.NewClient(paho.NewClientOptions().AddBroker("tcp://" + broker).SetClientID(fmt.Sprintf("lat-%d", time.Now().UnixNano())))
@@ -165,35 +175,35 @@ func TestBenchPublishToWallLatency(t *testing.T) {
 
 	type key struct{ unit, dev string }
 	var mu sync.Mutex
-	sent := map[key][]time.Time{} // publish times not yet seen on the bus, oldest first
+	sent := map[key][]time.Time{} // publish times not yet seen by the wall, oldest first
 	var lat []time.Duration
 	recvDone := make(chan struct{})
 	go func() {
 		defer close(recvDone)
 		for {
-			select {
-			case <-sub.Done():
+			_, b, err := ws.ReadMessage()
+			if err != nil {
 				return
-			case <-sub.Ready():
 			}
 			now := time.Now()
-			for _, ev := range sub.Drain() {
-				var s Snapshot
-				if json.Unmarshal(ev.Data, &s) != nil {
-					continue
-				}
-				mu.Lock()
-				for _, d := range s.Devices {
-					k := key{s.Unit, d.ID}
-					q := sent[k]
-					for len(q) > 0 && d.LastSeen != nil && !d.LastSeen.Before(q[0]) {
-						lat = append(lat, now.Sub(q[0]))
-						q = q[1:]
-					}
-					sent[k] = q
-				}
-				mu.Unlock()
+			var f struct {
+				Data Snapshot `json:"data"`
 			}
+			if json.Unmarshal(b, &f) != nil {
+				continue
+			}
+			s := f.Data
+			mu.Lock()
+			for _, d := range s.Devices {
+				k := key{s.Unit, d.ID}
+				q := sent[k]
+				for len(q) > 0 && d.LastSeen != nil && !d.LastSeen.Before(q[0]) {
+					lat = append(lat, now.Sub(q[0]))
+					q = q[1:]
+				}
+				sent[k] = q
+			}
+			mu.Unlock()
 		}
 	}()
 	interval := time.Second / time.Duration(rate)
@@ -211,19 +221,120 @@ func TestBenchPublishToWallLatency(t *testing.T) {
 		c.Publish("communehub/"+u+"/"+dev+"/telemetry", 1, false, fmt.Sprintf(`{"metrics":{"latency_ms":%d}}`, i%40))
 	}
 	time.Sleep(time.Second)
-	sub.Close()
+	ws.Close()
 	<-recvDone
 	mu.Lock()
 	defer mu.Unlock()
 	sort.Slice(lat, func(i, j int) bool { return lat[i] < lat[j] })
 	if len(lat) < rate*seconds*9/10 {
-		t.Fatalf("only %d of %d messages seen on the bus", len(lat), rate*seconds)
+		t.Fatalf("only %d of %d messages seen by the wall", len(lat), rate*seconds)
 	}
 	p := func(q float64) time.Duration { return lat[int(math.Min(float64(len(lat)-1), q*float64(len(lat))))] }
-	t.Logf("%d msg/s for %ds over %d devices in %d communes: %d events matched; publish → bus event p50 %v, p99 %v, max %v",
-		rate, seconds, devices, len(communes), len(lat), p(0.50).Round(time.Microsecond), p(0.99).Round(time.Microsecond), lat[len(lat)-1].Round(time.Microsecond))
+	t.Logf("%d msg/s for %ds over %d devices in %d communes: %d matched; publish → websocket frame p50 %v, p99 %v, max %v; load average %s",
+		rate, seconds, devices, len(communes), len(lat), p(0.50).Round(time.Microsecond), p(0.99).Round(time.Microsecond), lat[len(lat)-1].Round(time.Microsecond), loadavg())
 	if p(0.99) > 100*time.Millisecond {
 		t.Errorf("p99 %v > 100 ms", p(0.99))
+	}
+}
+
+// Last will → wall: a device's connection dies (no DISCONNECT) and
+// Mosquitto sends its will; time until the websocket frame that shows the
+// device offline, over ROUNDS rounds.
+func TestBenchLastWillToWall(t *testing.T) {
+	rounds := benchEnv(t, "BENCH_ROUNDS", 20)
+	broker, _ := benchBroker(t)
+	a := newAPIHarness(t, Config{URL: "tcp://" + broker, ClientID: fmt.Sprintf("bench-%d", time.Now().UnixNano())})
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	go func() { _ = a.app.Listener(ln) }()
+	t.Cleanup(func() { _ = a.app.Shutdown() })
+	ws, _, err := websocket.DefaultDialer.Dial("ws://"+ln.Addr().String()+"/ws?topic=commune/03244/devices",
+		http.Header{"Authorization": {"Bearer " + a.tokens["viewer"]}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ws.Close()
+	status := make(chan string, 64)
+	var devID atomic.Value // each round uses a new device: five changes would make one device flapping
+	devID.Store("")
+	go func() {
+		for {
+			_, b, err := ws.ReadMessage()
+			if err != nil {
+				close(status)
+				return
+			}
+			var f struct {
+				Data Snapshot `json:"data"`
+			}
+			if json.Unmarshal(b, &f) == nil {
+				for _, d := range f.Data.Devices {
+					if d.ID == devID.Load().(string) {
+						status <- d.Status
+					}
+				}
+			}
+		}
+	}()
+	waitFor := func(want string) {
+		deadline := time.After(5 * time.Second)
+		for {
+			select {
+			case s := <-status:
+				if s == want {
+					return
+				}
+			case <-deadline:
+				t.Fatalf("no %s frame", want)
+			}
+		}
+	}
+	// The server subscribes after the upgrade: make sure it has before timing.
+	probe := paho.NewClient(paho.NewClientOptions().AddBroker("tcp://" + broker).SetClientID("probe"))
+	if tok := probe.Connect(); !tok.WaitTimeout(5*time.Second) || tok.Error() != nil {
+		t.Fatal(tok.Error())
+	}
+	devID.Store("probe")
+	for live := false; !live; {
+		probe.Publish("communehub/03244/probe/meta", 1, false, `{"name":"probe"}`).WaitTimeout(time.Second)
+		select {
+		case <-status:
+			live = true
+		case <-time.After(200 * time.Millisecond):
+		}
+	}
+	probe.Disconnect(50)
+	var lat []time.Duration
+	for r := 0; r < rounds; r++ {
+		var conn net.Conn
+		id := fmt.Sprintf("sw-%02d", r)
+		devID.Store(id)
+		c := paho.NewClient(paho.NewClientOptions().AddBroker("tcp://"+broker).SetClientID(id).
+			SetWill("communehub/03244/"+id+"/status", "offline", 1, true).SetAutoReconnect(false).
+			SetCustomOpenConnectionFn(func(uri *url.URL, _ paho.ClientOptions) (net.Conn, error) {
+				var err error
+				conn, err = net.Dial("tcp", uri.Host)
+				return conn, err
+			}))
+		if tok := c.Connect(); !tok.WaitTimeout(5*time.Second) || tok.Error() != nil {
+			t.Fatal(tok.Error())
+		}
+		c.Publish("communehub/03244/"+id+"/meta", 1, true, `{"name":"Switch","kind":"switch"}`).WaitTimeout(5 * time.Second)
+		c.Publish("communehub/03244/"+id+"/status", 1, true, "online").WaitTimeout(5 * time.Second)
+		waitFor(StatusOnline)
+		start := time.Now()
+		_ = conn.Close()
+		waitFor(StatusOffline)
+		lat = append(lat, time.Since(start))
+		c.Disconnect(0)
+	}
+	sort.Slice(lat, func(i, j int) bool { return lat[i] < lat[j] })
+	t.Logf("last will → websocket frame over %d rounds: p50 %v, max %v; load average %s",
+		rounds, lat[len(lat)/2].Round(time.Microsecond), lat[len(lat)-1].Round(time.Microsecond), loadavg())
+	if lat[len(lat)-1] > time.Second {
+		t.Errorf("max %v > 1 s", lat[len(lat)-1])
 	}
 }
 

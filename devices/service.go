@@ -30,7 +30,7 @@ type Config struct {
 	KindIntervals   map[string]time.Duration // reporting interval per device kind, e.g. camera: 30s
 	RawRetention    time.Duration            // raw telemetry kept (default 90 days)
 	HourlyRetention time.Duration            // hourly rollups kept (default 2 years)
-	PublishGap      time.Duration            // minimum time between two snapshots of one commune (default 50ms)
+	PublishGap      time.Duration            // minimum time between two snapshots of one commune (default 10ms)
 }
 
 func (c *Config) defaults() {
@@ -59,7 +59,7 @@ func (c *Config) defaults() {
 		c.HourlyRetention = 2 * 365 * 24 * time.Hour
 	}
 	if c.PublishGap <= 0 {
-		c.PublishGap = 50 * time.Millisecond
+		c.PublishGap = 10 * time.Millisecond
 	}
 }
 
@@ -321,8 +321,9 @@ func (s *Service) ReadyMQTT(ctx context.Context) error {
 // ReadyIngest is the "ingest" readiness check: telemetry is being stored.
 func (s *Service) ReadyIngest(context.Context) error { return s.w.health() }
 
-// publishLoop publishes each changed commune's snapshot at once, but a
-// given commune at most once per PublishGap (coalescing bursts).
+// publishLoop publishes each changed commune's snapshot: at once when a
+// status, incident or alarm changed, and otherwise (telemetry only: last
+// seen, latest values) at most once per PublishGap, coalescing bursts.
 func (s *Service) publishLoop(ctx context.Context) {
 	last := map[string]time.Time{}
 	pending := map[string]bool{}
@@ -335,13 +336,13 @@ func (s *Service) publishLoop(ctx context.Context) {
 		case <-s.st.wake:
 		case <-timer.C:
 		}
-		for _, code := range s.st.takeDirty() {
-			pending[code] = true
+		for code, urgent := range s.st.takeDirty() {
+			pending[code] = pending[code] || urgent
 		}
 		now := time.Now()
 		next := time.Duration(0)
-		for code := range pending {
-			if wait := s.cfg.PublishGap - now.Sub(last[code]); wait > 0 {
+		for code, urgent := range pending {
+			if wait := s.cfg.PublishGap - now.Sub(last[code]); wait > 0 && !urgent {
 				if next == 0 || wait < next {
 					next = wait
 				}

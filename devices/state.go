@@ -46,7 +46,7 @@ type state struct {
 	communes map[string]*commune
 	rules    []Rule
 	windows  []Window
-	dirty    map[string]bool // communes whose snapshot must be republished
+	dirty    map[string]bool // communes whose snapshot must be republished; true: a status changed (publish at once)
 	broker   brokerState
 	seenMark time.Time
 	persist  *persister
@@ -127,8 +127,11 @@ func (s *state) deviceLocked(c *commune, id string) (*device, bool) {
 	return d, true
 }
 
-func (s *state) markLocked(code string) {
-	s.dirty[code] = true
+// markLocked asks for code's snapshot to be republished: urgently (at
+// once, whatever the coalescing gap) when a status, incident or alarm
+// changed, else within the gap.
+func (s *state) markLocked(code string, urgent bool) {
+	s.dirty[code] = s.dirty[code] || urgent
 	select {
 	case s.wake <- struct{}{}:
 	default:
@@ -219,10 +222,12 @@ func (s *state) apply(m *message) []sample {
 	if d.registration == RegIgnored {
 		return nil
 	}
+	urgent := false
 	if s.evaluateLocked(d, now) || changed {
 		s.recomputeLocked(c, now)
+		urgent = true
 	}
-	s.markLocked(c.code)
+	s.markLocked(c.code, urgent)
 	if created || changed {
 		s.persist.device(d)
 	}
@@ -568,7 +573,7 @@ func (s *state) tick(now time.Time) {
 		}
 		if changed {
 			s.recomputeLocked(c, now)
-			s.markLocked(c.code)
+			s.markLocked(c.code, true)
 		}
 	}
 	if !s.broker.grewAt.IsZero() && now.Sub(s.broker.grewAt) > 10*time.Minute {
@@ -579,7 +584,7 @@ func (s *state) tick(now time.Time) {
 
 func (s *state) markAllLocked() {
 	for code := range s.communes {
-		s.markLocked(code)
+		s.markLocked(code, true)
 	}
 }
 
@@ -675,13 +680,13 @@ func (s *state) snapshot(code string, now time.Time) *Snapshot {
 	return snap
 }
 
-// takeDirty returns and clears the communes to republish.
-func (s *state) takeDirty() []string {
+// takeDirty returns and clears the communes to republish (true: urgent).
+func (s *state) takeDirty() map[string]bool {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	out := make([]string, 0, len(s.dirty))
-	for code := range s.dirty {
-		out = append(out, code)
+	out := make(map[string]bool, len(s.dirty))
+	for code, urgent := range s.dirty {
+		out[code] = urgent
 	}
 	clear(s.dirty)
 	return out
@@ -777,7 +782,7 @@ func (s *state) setRegistration(unit, id, reg string, meta *Meta, now time.Time)
 	}
 	d.registration = reg
 	s.recomputeLocked(c, now)
-	s.markLocked(unit)
+	s.markLocked(unit, true)
 	s.persist.device(d)
 	return s.viewLocked(d), true
 }
@@ -789,7 +794,7 @@ func (s *state) setRulesAndWindows(rules []Rule, windows []Window, now time.Time
 	s.rules, s.windows = rules, windows
 	for _, c := range s.communes {
 		s.recomputeLocked(c, now)
-		s.markLocked(c.code)
+		s.markLocked(c.code, true)
 	}
 }
 
@@ -803,7 +808,7 @@ func (s *state) ackApplied(a Alarm) {
 	}
 	if cur := c.alarms[a.ID]; cur != nil {
 		cur.State, cur.AckedBy, cur.AckedAt, cur.AckComment = a.State, a.AckedBy, a.AckedAt, a.AckComment
-		s.markLocked(a.Unit)
+		s.markLocked(a.Unit, true)
 	}
 }
 
@@ -933,7 +938,7 @@ func (s *state) load(devs []storedDevice, incs []Incident, alarms []Alarm) {
 		}
 	}
 	for code := range s.communes {
-		s.markLocked(code)
+		s.markLocked(code, true)
 	}
 }
 

@@ -78,6 +78,11 @@ func livePath(t *testing.T, p *testProcess, pool *pgxpool.Pool, broker, user, pa
 		t.Fatalf("websocket: %v (%v)", err, resp)
 	}
 	defer ws.Close()
+	// The server subscribes after the upgrade; an event published before that is not for this socket.
+	hubtest.WaitFor(t, 5*time.Second, func() bool {
+		_, body := p.get(t, "/metrics")
+		return strings.Contains(body, "\ncommunehub_ws_connections 1\n")
+	}, "the websocket subscribed")
 
 	opts := paho.NewClientOptions().AddBroker("tcp://" + broker).
 		SetClientID(fmt.Sprintf("router-1-%d", time.Now().UnixNano())).SetUsername(user).SetPassword(pass)

@@ -155,11 +155,11 @@ async function refresh() {
   try {
     const [list, al, stats, current] = await Promise.all([
       api(`/api/v1/devices?unit=${unit}`), api(`/api/v1/alarms?unit=${unit}&state=active`), api('/api/v1/ingest'),
-      snap ? null : api(`/api/v1/devices/snapshot?unit=${unit}`)]);
+      api(`/api/v1/devices/snapshot?unit=${unit}`)]);
     devices = new Map(list.devices.map((d) => [d.id, d]));
     alarms = al.alarms;
     lastStats = stats;
-    if (current && !snap) snap = current;
+    if (current) adopt(current);
     render();
   } catch (e) { if (e.message !== '401') $('health').textContent = t('err', { m: e.message }); }
 }
@@ -173,9 +173,12 @@ async function loadSparks() {
   renderDevices();
 }
 
+// adopt keeps the newer of the fetched snapshot and the last event.
+function adopt(s) { if (!snap || Date.parse(s.as_of) >= Date.parse(snap.as_of)) snap = s; }
+
 function onSnapshot(data) {
   const prev = snap;
-  snap = data;
+  adopt(data);
   for (const d of data.devices) {
     const s = sparks.get(d.id) || { latency: [], loss: [] };
     const before = prev?.devices.find((x) => x.id === d.id);
@@ -196,7 +199,7 @@ function connect() {
   const proto = location.protocol === 'https:' ? 'wss' : 'ws';
   ws = new WebSocket(`${proto}://${location.host}/ws?topic=commune/${unit}/devices`);
   const mine = ws;
-  ws.onopen = () => { wsRetry = 500; wsOpen = true; renderLive(); };
+  ws.onopen = () => { wsRetry = 500; wsOpen = true; renderLive(); refresh(); }; // events from now on; the state as of now
   ws.onmessage = (m) => { const f = JSON.parse(m.data); if (f.type === 'event') onSnapshot(f.data); };
   ws.onclose = () => {
     if (mine !== ws) return;
@@ -288,4 +291,5 @@ async function start() {
   connect();
   loadSparks();
 }
+
 api('/api/v1/me').then((m) => { me = m; start(); }).catch(() => {});
