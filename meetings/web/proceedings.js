@@ -128,10 +128,15 @@ export function socketTransport(ws) {
     }
   });
   ws.addEventListener('open', () => listeners.forEach((l) => l.onRestart()));
+  ws.addEventListener('close', () => { // nothing more will come on this socket
+    waiting.forEach((w) => w.reject({ code: 'unavailable', message: 'connection closed' }));
+    waiting.clear();
+  });
   return {
     request(msg) {
       const ref = `p${++n}`;
       return new Promise((resolve, reject) => {
+        if (ws.readyState !== WebSocket.OPEN) { reject({ code: 'unavailable', message: 'not connected' }); return; }
         waiting.set(ref, { resolve, reject });
         ws.send(JSON.stringify({ ...msg, ref }));
       });
@@ -228,6 +233,7 @@ async function resumableDownload(url, invite, onProgress) {
 // join, when set ('online' or 'in_hall'), records the invitee as present on
 // mount: the REST transport has no connection that would do it.
 export async function mountProceedings(root, { meetingId, invite = '', transport, join = null } = {}) {
+  if (root.proceedings) root.proceedings.destroy(); // mounted again, e.g. on a new socket after a reconnect
   transport ||= restTransport(meetingId, invite);
   root.classList.add('proc');
   root.innerHTML = `
@@ -519,11 +525,12 @@ export async function mountProceedings(root, { meetingId, invite = '', transport
   if (join && me() && !present(status(me().id)) && ['scheduled', 'open'].includes(view.meeting.state)) {
     await send({ type: 'attendance.join', mode: join }).catch(() => {});
   }
-  return {
+  root.proceedings = {
     refresh: sync,
     view: () => view,
-    destroy() { sub.stop(); clearInterval(tick); if (blobURL) URL.revokeObjectURL(blobURL); root.innerHTML = ''; },
+    destroy() { sub.stop(); clearInterval(tick); if (blobURL) URL.revokeObjectURL(blobURL); root.innerHTML = ''; delete root.proceedings; },
     rerender() { t.apply(root); if (view) render(); },
     lang,
   };
+  return root.proceedings;
 }
