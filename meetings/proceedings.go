@@ -121,8 +121,17 @@ func LogTopic(meetingID int64) string { return "meeting/" + strconv.FormatInt(me
 // StateTopic is the bus topic of a meeting's full snapshot (docs/topics.md).
 func StateTopic(meetingID int64) string { return "meeting/" + strconv.FormatInt(meetingID, 10) }
 
-// UnitTopic is the bus topic of a unit's current and next meeting.
+// UnitTopic is the bus topic of a commune's current and next meeting;
+// a province's meetings go to province/{code}/meetings (unitTopic).
 func UnitTopic(unit string) string { return "commune/" + unit + "/meetings" }
+
+// unitTopic returns the now/next topic for a unit of the given level.
+func unitTopic(unit, level string) string {
+	if level == "province" {
+		return "province/" + unit + "/meetings"
+	}
+	return UnitTopic(unit)
+}
 
 // cmd is one command's transaction: the locked meeting row, its invitees and
 // agenda, and a private copy of the state that emitted events advance.

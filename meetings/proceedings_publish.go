@@ -188,8 +188,8 @@ func unitMeetings(ctx context.Context, q querier, unit string, now time.Time) (U
 	return u, nil
 }
 
-// publishUnit writes commune/{unit}/meetings to the outbox when it differs
-// from the last value written.
+// publishUnit writes commune/{unit}/meetings (province/{unit}/meetings for a
+// province) to the outbox when it differs from the last value written.
 func (p *Proceedings) publishUnit(ctx context.Context, tx pgx.Tx, unit string) error {
 	u, err := unitMeetings(ctx, tx, unit, p.now())
 	if err != nil {
@@ -199,15 +199,21 @@ func (p *Proceedings) publishUnit(ctx context.Context, tx pgx.Tx, unit string) e
 	if err != nil {
 		return err
 	}
+	var level string
+	if err := tx.QueryRow(ctx, `SELECT coalesce((SELECT level FROM admin_units WHERE code=$1 AND valid_to IS NULL LIMIT 1), 'commune')`,
+		unit).Scan(&level); err != nil {
+		return err
+	}
+	topic := unitTopic(unit, level)
 	var last []byte
-	err = tx.QueryRow(ctx, `SELECT data FROM outbox WHERE topic=$1 ORDER BY topic_seq DESC LIMIT 1`, UnitTopic(unit)).Scan(&last)
+	err = tx.QueryRow(ctx, `SELECT data FROM outbox WHERE topic=$1 ORDER BY topic_seq DESC LIMIT 1`, topic).Scan(&last)
 	if err != nil && !errors.Is(err, pgx.ErrNoRows) {
 		return err
 	}
 	if last != nil && jsonEqual(last, raw) {
 		return nil
 	}
-	return hub.WriteEvent(ctx, tx, UnitTopic(unit), json.RawMessage(raw))
+	return hub.WriteEvent(ctx, tx, topic, json.RawMessage(raw))
 }
 
 func jsonEqual(a, b []byte) bool {

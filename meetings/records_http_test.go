@@ -251,3 +251,15 @@ func TestBusTopicsFollowTheMeeting(t *testing.T) {
 	f.must(f.p.CloseMeeting(f.ctx, f.inv["chutich"]))
 	wait("the meeting gone from now", func() bool { u := unit(); return latest[UnitTopic("03244")] != nil && u.Now == nil })
 }
+
+func TestProvinceMeetingsHaveTheirOwnTopic(t *testing.T) {
+	f := newFixture(t)
+	_, err := f.p.CreateMeeting(f.ctx, nil, MeetingInput{Unit: "11", Title: "Họp UBND tỉnh", StartsAt: fixtureStart.Add(48 * time.Hour), Seats: 9})
+	f.must(err)
+	if n := f.count(`SELECT count(*) FROM outbox WHERE topic='province/11/meetings'`); n != 1 {
+		t.Fatalf("%d events on province/11/meetings", n)
+	}
+	if n := f.count(`SELECT count(*) FROM outbox WHERE topic='commune/11/meetings'`); n != 0 {
+		t.Fatal("a province meeting went to a commune topic")
+	}
+}
