@@ -55,8 +55,9 @@ type conn struct {
 	codeExp time.Time
 
 	// Status reported by the screen; guarded by stMu.
-	stMu sync.Mutex
-	st   screenStatus
+	stMu      sync.Mutex
+	st        screenStatus
+	stWritten time.Time // when st was last taken for the database
 }
 
 // websocketHandlers returns the /ws/display handlers: origin check, then

@@ -30,7 +30,8 @@ type Options struct {
 	Heartbeat      time.Duration            // ping period both ways; default 15s, at most 20s
 	WriteWait      time.Duration            // deadline of one write; default 5s
 	MaxQueue       int                      // bytes of unsent data per screen before it is cut off; default 1 MiB
-	StatusInterval time.Duration            // how often screen status is written to the database; default 5s
+	StatusInterval time.Duration            // how often changed screen status is written to the database; default 5s
+	StatusEvery    time.Duration            // a live screen's row is rewritten at least this often (last seen, heap); default 30s
 	PairingTTL     time.Duration            // life of a pairing code; default 15m
 	ReloadSpread   time.Duration            // screens reload for a new build within this window; default 2m
 	Stale          map[string]time.Duration // per topic kind (kpi, province_kpi, backlog, devices, meetings, meeting): age at which a tile turns stale
@@ -68,6 +69,9 @@ func (o *Options) defaults() {
 	}
 	if o.StatusInterval <= 0 {
 		o.StatusInterval = 5 * time.Second
+	}
+	if o.StatusEvery <= 0 {
+		o.StatusEvery = 30 * time.Second
 	}
 	if o.PairingTTL <= 0 {
 		o.PairingTTL = 15 * time.Minute

@@ -29,24 +29,32 @@ type screenStatus struct {
 }
 
 // touch records that the screen is alive and, with a rendered report, what
-// it shows.
+// it shows. The row is written when what the screen shows changes (seq,
+// layout, errors) and otherwise at most every StatusEvery, so an idle fleet
+// costs the database little.
 func (cn *conn) touch(m *clientMsg) {
 	cn.stMu.Lock()
 	if cn.st.DisplayID == 0 {
 		cn.stMu.Unlock()
 		return
 	}
-	cn.st.LastSeen = time.Now()
+	now := time.Now()
+	cn.st.LastSeen = now
+	changed := false
 	if m != nil && m.Type == msgRendered {
+		changed = m.Seq != cn.st.RenderedSeq || m.Layout != cn.st.RenderedLayout || m.ErrorCount != cn.st.ErrorCount
 		cn.st.RenderedSeq, cn.st.RenderedLayout, cn.st.RenderedTopics = m.Seq, m.Layout, m.Topics
-		cn.st.RenderedAt = cn.st.LastSeen
+		cn.st.RenderedAt = now
 		cn.st.Heap, cn.st.ErrorCount, cn.st.Uptime = m.Heap, m.ErrorCount, m.Uptime
 		if m.Errors != nil {
 			cn.st.Errors = m.Errors
 		}
 	}
+	due := changed || now.Sub(cn.stWritten) >= cn.svc.o.StatusEvery
 	cn.stMu.Unlock()
-	cn.svc.markDirty(cn)
+	if due {
+		cn.svc.markDirty(cn)
+	}
 }
 
 func (s *Service) markDirty(cn *conn) {
@@ -86,10 +94,12 @@ func (s *Service) silentLimit() time.Duration {
 }
 
 // offlineAfter is how old a screen's last_seen may be in the database
-// before the sweep marks it offline: the silent limit plus the status write
-// period (an instance that died cannot close its sockets' rows itself).
+// before the sweep marks it offline: the silent limit plus the longest gap
+// between two writes of a live screen's row (an instance that died cannot
+// close its sockets' rows itself; one that lives closes a silent socket,
+// and writes it offline, after the silent limit).
 func (s *Service) offlineAfter() time.Duration {
-	return s.silentLimit() + s.o.StatusInterval
+	return s.silentLimit() + s.o.StatusEvery + s.o.StatusInterval
 }
 
 func (s *Service) writeStatus(ctx context.Context) {
@@ -106,9 +116,11 @@ func (s *Service) writeStatus(ctx context.Context) {
 	s.dirtyMu.Unlock()
 
 	batch := &pgx.Batch{}
+	now := time.Now()
 	for _, cn := range conns {
 		cn.stMu.Lock()
 		st := cn.st
+		cn.stWritten = now
 		cn.stMu.Unlock()
 		if st.DisplayID == 0 {
 			continue

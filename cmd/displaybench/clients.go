@@ -1,0 +1,254 @@
+package main
+
+import (
+	"bufio"
+	"bytes"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"flag"
+	"fmt"
+	"os"
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/fasthttp/websocket"
+)
+
+func sha256hex(s string) string {
+	h := sha256.Sum256([]byte(s))
+	return hex.EncodeToString(h[:])
+}
+
+// The load process: it drives the display sockets and reports on stdout
+// ("ready", then "done …" after the server says "stop" on stdin).
+func runClients(args []string) error {
+	fs := flag.NewFlagSet("clients", flag.ContinueOnError)
+	mode := fs.String("mode", "idle", "idle, latency or cycles")
+	url := fs.String("url", "", "ws://…/ws/display")
+	tokensFile := fs.String("tokens", "", "JSON array of display tokens")
+	cycles := fs.Int("cycles", 10000, "cycles mode: connect/disconnect cycles")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	b, err := os.ReadFile(*tokensFile)
+	if err != nil {
+		return err
+	}
+	var tokens []string
+	if err := json.Unmarshal(b, &tokens); err != nil {
+		return err
+	}
+	switch *mode {
+	case "cycles":
+		return runCycles(*url, tokens, *cycles)
+	case "idle", "latency":
+		return runScreens(*url, tokens, *mode == "latency")
+	}
+	return fmt.Errorf("unknown mode %q", *mode)
+}
+
+var dialer = websocket.Dialer{HandshakeTimeout: 10 * time.Second, ReadBufferSize: 2048, WriteBufferSize: 512}
+
+// connect opens one screen's socket and waits for its first snapshot.
+func connect(url, token string) (*websocket.Conn, error) {
+	var c *websocket.Conn
+	var err error
+	for attempt := 0; attempt < 5; attempt++ {
+		if c, _, err = dialer.Dial(url, nil); err == nil {
+			break
+		}
+		time.Sleep(time.Duration(attempt+1) * 200 * time.Millisecond)
+	}
+	if err != nil {
+		return nil, err
+	}
+	hello, _ := json.Marshal(map[string]any{"type": "hello", "token": token})
+	if err := c.WriteMessage(websocket.TextMessage, hello); err != nil {
+		c.Close()
+		return nil, err
+	}
+	_ = c.SetReadDeadline(time.Now().Add(30 * time.Second))
+	for {
+		_, m, err := c.ReadMessage()
+		if err != nil {
+			c.Close()
+			return nil, err
+		}
+		if bytes.HasPrefix(m, []byte(`{"type":"snapshot"`)) {
+			_ = c.SetReadDeadline(time.Time{})
+			return c, nil
+		}
+	}
+}
+
+// histogram counts latencies in 10 µs buckets up to 10 s.
+type histogram struct {
+	buckets [1_000_000]uint32
+	over    atomic.Uint64
+	count   atomic.Uint64
+	max     atomic.Int64
+}
+
+func (h *histogram) add(d time.Duration) {
+	h.count.Add(1)
+	for {
+		m := h.max.Load()
+		if int64(d) <= m || h.max.CompareAndSwap(m, int64(d)) {
+			break
+		}
+	}
+	i := int(d / (10 * time.Microsecond))
+	if i < 0 {
+		i = 0
+	}
+	if i >= len(h.buckets) {
+		h.over.Add(1)
+		return
+	}
+	atomic.AddUint32(&h.buckets[i], 1)
+}
+
+func (h *histogram) quantile(q float64) float64 {
+	total := h.count.Load()
+	want := uint64(q * float64(total))
+	var seen uint64
+	for i := range h.buckets {
+		seen += uint64(atomic.LoadUint32(&h.buckets[i]))
+		if seen > want {
+			return float64(i+1) * 0.01 // ms, upper edge of the bucket
+		}
+	}
+	return 10000
+}
+
+type latencyResult struct {
+	Received                 uint64
+	P50, P90, P99, P999, Max float64
+}
+
+func runScreens(url string, tokens []string, measure bool) error {
+	conns := make([]*websocket.Conn, len(tokens))
+	sem := make(chan struct{}, 64)
+	var wg sync.WaitGroup
+	var firstErr error
+	var mu sync.Mutex
+	for i, t := range tokens {
+		wg.Add(1)
+		sem <- struct{}{}
+		go func() {
+			defer wg.Done()
+			defer func() { <-sem }()
+			c, err := connect(url, t)
+			mu.Lock()
+			defer mu.Unlock()
+			if err != nil && firstErr == nil {
+				firstErr = err
+			}
+			conns[i] = c
+		}()
+	}
+	wg.Wait()
+	if firstErr != nil {
+		return firstErr
+	}
+	hist := &histogram{}
+	var readers sync.WaitGroup
+	for _, c := range conns {
+		readers.Add(1)
+		go func() {
+			defer readers.Done()
+			for {
+				_, m, err := c.ReadMessage()
+				if err != nil {
+					return
+				}
+				if measure && bytes.HasPrefix(m, []byte(`{"type":"event"`)) {
+					if i := bytes.Index(m, []byte(`"t":`)); i > 0 {
+						j := i + 4
+						k := j
+						for k < len(m) && m[k] >= '0' && m[k] <= '9' {
+							k++
+						}
+						if ns, err := strconv.ParseInt(string(m[j:k]), 10, 64); err == nil {
+							hist.add(time.Since(time.Unix(0, ns)))
+						}
+					}
+				}
+			}
+		}()
+	}
+	// One goroutine is every socket's heartbeat (and only writer).
+	stopPing := make(chan struct{})
+	go func() {
+		ping := []byte(`{"type":"ping"}`)
+		t := time.NewTicker(10 * time.Second)
+		defer t.Stop()
+		for {
+			select {
+			case <-stopPing:
+				return
+			case <-t.C:
+				for _, c := range conns {
+					_ = c.SetWriteDeadline(time.Now().Add(5 * time.Second))
+					_ = c.WriteMessage(websocket.TextMessage, ping)
+				}
+			}
+		}
+	}()
+	fmt.Println("ready")
+	waitStop()
+	close(stopPing)
+	for _, c := range conns {
+		_ = c.WriteControl(websocket.CloseMessage, websocket.FormatCloseMessage(1000, "bench over"), time.Now().Add(time.Second))
+		c.Close()
+	}
+	readers.Wait()
+	if !measure {
+		fmt.Println("done")
+		return nil
+	}
+	r := latencyResult{Received: hist.count.Load(), P50: hist.quantile(0.5), P90: hist.quantile(0.9), P99: hist.quantile(0.99),
+		P999: hist.quantile(0.999), Max: float64(hist.max.Load()) / 1e6}
+	b, _ := json.Marshal(r)
+	fmt.Println("done " + string(b))
+	return nil
+}
+
+func runCycles(url string, tokens []string, n int) error {
+	var next, failed atomic.Int64
+	var wg sync.WaitGroup
+	for w := 0; w < 16; w++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for {
+				i := next.Add(1) - 1
+				if i >= int64(n) {
+					return
+				}
+				c, err := connect(url, tokens[int(i)%len(tokens)])
+				if err != nil {
+					failed.Add(1)
+					continue
+				}
+				_ = c.WriteControl(websocket.CloseMessage, websocket.FormatCloseMessage(1000, "cycle"), time.Now().Add(time.Second))
+				c.Close()
+			}
+		}()
+	}
+	wg.Wait()
+	fmt.Printf("done %d cycles, %d failed\n", n, failed.Load())
+	return nil
+}
+
+func waitStop() {
+	sc := bufio.NewScanner(os.Stdin)
+	for sc.Scan() {
+		if sc.Text() == "stop" {
+			return
+		}
+	}
+}
