@@ -156,7 +156,7 @@ async function loadDossiers(append = false) {
   $('dossierMore').hidden = res.next_offset == null;
 }
 
-async function showDossier(code) {
+async function showDossier(code, scroll = true) {
   state.detail = code;
   const { dossier: d, history } = await api(`/api/v1/dossiers/${encodeURIComponent(code)}`);
   const yn = (b) => t(b ? 'yes' : 'no');
@@ -179,7 +179,7 @@ async function showDossier(code) {
     el('ol', { class: 'history', id: 'historyList' }, ...items),
     el('button', { type: 'button', class: 'secondary', onclick: () => { $('dossierDetail').hidden = true; state.detail = null; } }, t('close')));
   $('dossierDetail').hidden = false;
-  $('dossierDetail').scrollIntoView({ behavior: 'smooth', block: 'start' });
+  if (scroll) $('dossierDetail').scrollIntoView({ block: 'start' });
 }
 
 async function loadIncoming() {
@@ -264,7 +264,7 @@ function render() {
   t.apply();
   labelStatuses();
   refresh();
-  if (state.detail && !$('dossierDetail').hidden) showDossier(state.detail).catch(showError);
+  if (state.detail && !$('dossierDetail').hidden) showDossier(state.detail, false).catch(showError);
 }
 
 async function main() {
