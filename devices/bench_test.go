@@ -9,12 +9,14 @@ import (
 	"net/http"
 	"net/url"
 	"os"
-	"runtime"
+	"os/exec"
+	"path/filepath"
 	"sort"
 	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"testing"
 	"time"
 
@@ -22,7 +24,7 @@ import (
 	"github.com/fasthttp/websocket"
 	dto "github.com/prometheus/client_model/go"
 
-	"github.com/communehub/communehub/devices/devicesim"
+	"github.com/communehub/communehub/hub"
 	"github.com/communehub/communehub/hub/hubtest"
 )
 
@@ -338,15 +340,48 @@ func TestBenchLastWillToWall(t *testing.T) {
 	}
 }
 
-// Memory: 5,000 simulated devices (devicesim, one MQTT client each, through
-// Mosquitto) held by the hub; the hub's heap and the process RSS.
+// Memory: N (default 5,000) simulated devices, one MQTT client each
+// (cmd/devicesim, its own process), through Mosquitto into a hub run as
+// its own process (cmd/communehub): the hub's RSS once every device is
+// online and reporting every 10 s.
 func TestBenchFiveThousandDevices(t *testing.T) {
 	n := benchEnv(t, "BENCH_DEVICES", 5000)
+	bin := t.TempDir()
+	for _, cmd := range []string{"communehub", "devicesim"} {
+		out, err := exec.Command("go", "build", "-o", filepath.Join(bin, cmd), "../cmd/"+cmd).CombinedOutput()
+		if err != nil {
+			t.Fatalf("build %s: %v\n%s", cmd, err, out)
+		}
+	}
 	broker, _ := benchBroker(t)
-	pool := seededDB(t)
-	h := startTestHub(t, pool, Config{URL: "tcp://" + broker, ClientID: fmt.Sprintf("bench-%d", time.Now().UnixNano())})
+	pool, dbURL := hubtest.NewDB(t)
+	addr := fmt.Sprintf("127.0.0.1:%d", hubtest.FreePort(t))
+	hubCmd := exec.Command(filepath.Join(bin, "communehub"))
+	hubCmd.Env = append(os.Environ(), "COMMUNEHUB_ADDR="+addr, "COMMUNEHUB_DATABASE_URL="+dbURL,
+		"COMMUNEHUB_MQTT_URL=tcp://"+broker, fmt.Sprintf("COMMUNEHUB_MQTT_CLIENT_ID=bench-%d", time.Now().UnixNano()),
+		"COMMUNEHUB_DATA_DIR="+t.TempDir(), "COMMUNEHUB_LOG_LEVEL=warn")
+	var hubLog strings.Builder
+	hubCmd.Stderr = &hubLog
+	if err := hubCmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	hubDone := make(chan struct{})
+	go func() { _ = hubCmd.Wait(); close(hubDone) }()
+	t.Cleanup(func() { _ = hubCmd.Process.Signal(syscall.SIGTERM); <-hubDone })
+	hubtest.WaitFor(t, 60*time.Second, func() bool {
+		r, err := http.Get("http://" + addr + "/readyz")
+		if err != nil {
+			return false
+		}
+		r.Body.Close()
+		return r.StatusCode == 200
+	}, "hub ready")
+	_, token, err := hub.NewAuth(pool, hub.AuthConfig{}, nil).CreateToken(context.Background(), "bench", hub.RoleViewer, "")
+	if err != nil {
+		t.Fatal(err)
+	}
 	var communes []string
-	rows, err := pool.Query(context.Background(), `SELECT code FROM admin_units WHERE level='commune' ORDER BY code LIMIT $1`, n/19+1)
+	rows, err := pool.Query(context.Background(), `SELECT code FROM admin_units WHERE level='commune' ORDER BY code LIMIT $1`, (n+18)/19)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -356,44 +391,77 @@ func TestBenchFiveThousandDevices(t *testing.T) {
 		communes = append(communes, c)
 	}
 	rows.Close()
-	sim := devicesim.New(devicesim.Config{Broker: broker, Communes: communes, PCs: 8, Interval: 10 * time.Second})
-	sim.Devices = sim.Devices[:n]
-	ctx, cancel := context.WithCancel(context.Background())
+	devices := 19 * len(communes)
+	sim := exec.Command(filepath.Join(bin, "devicesim"), "-broker", broker, "-communes", strings.Join(communes, ","),
+		"-pcs", "8", "-interval", "10s", "-scenario=false")
+	if err := sim.Start(); err != nil {
+		t.Fatal(err)
+	}
 	simDone := make(chan struct{})
-	go func() { _ = sim.Run(ctx); close(simDone) }()
-	defer func() { cancel(); <-simDone }()
-	hubtest.WaitFor(t, 3*time.Minute, func() bool {
-		online := 0
-		for _, v := range h.svc.st.list("", false) {
-			if v.Status == StatusOnline {
-				online++
+	go func() { _ = sim.Wait(); close(simDone) }()
+	defer func() { _ = sim.Process.Signal(syscall.SIGTERM); <-simDone }()
+
+	online := func() int {
+		req, _ := http.NewRequest("GET", "http://"+addr+"/api/v1/devices", nil)
+		req.Header.Set("Authorization", "Bearer "+token)
+		r, err := http.DefaultClient.Do(req)
+		if err != nil {
+			return 0
+		}
+		defer r.Body.Close()
+		var body struct{ Devices []DeviceView }
+		if json.NewDecoder(r.Body).Decode(&body) != nil {
+			return 0
+		}
+		k := 0
+		for _, d := range body.Devices {
+			if d.Status == StatusOnline {
+				k++
 			}
 		}
-		return online == n
-	}, fmt.Sprintf("%d devices online", n))
-	time.Sleep(20 * time.Second) // two telemetry rounds
-	runtime.GC()
-	var ms runtime.MemStats
-	runtime.ReadMemStats(&ms)
-	t.Logf("%d devices in %d communes online; hub state: heap in use %.1f MiB after GC (the process also runs the simulator's %d MQTT clients); rows stored %d",
-		n, len(communes), float64(ms.HeapInuse)/(1<<20), n, h.count(t, "true"))
-	t.Logf("process RSS (hub + simulator): %s", rss())
+		return k
+	}
+	start := time.Now()
+	hubtest.WaitFor(t, 5*time.Minute, func() bool { return online() == devices }, fmt.Sprintf("%d devices online", devices))
+	t.Logf("%d devices in %d communes online after %v", devices, len(communes), time.Since(start).Round(time.Second))
+	time.Sleep(30 * time.Second) // three telemetry rounds at steady state
+	if got := online(); got != devices {
+		t.Errorf("%d of %d online at steady state", got, devices)
+	}
+	var stored int
+	_ = pool.QueryRow(context.Background(), `SELECT count(*) FROM telemetry`).Scan(&stored)
+	t.Logf("hub process: %s, peak %s; telemetry rows %d (~%d msg/s); load average %s",
+		procStatus(hubCmd.Process.Pid, "VmRSS"), procStatus(hubCmd.Process.Pid, "VmHWM"), stored, devices/10, loadavg())
+	if kb := procKB(hubCmd.Process.Pid, "VmRSS"); kb > 200*1024 {
+		t.Errorf("hub RSS %d KiB > 200 MiB", kb)
+	}
+	select {
+	case <-hubDone:
+		t.Fatalf("hub exited:\n%s", hubLog.String())
+	default:
+	}
+}
+
+func procStatus(pid int, field string) string {
+	return fmt.Sprintf("%s %.1f MiB", field, float64(procKB(pid, field))/1024)
+}
+
+func procKB(pid int, field string) int64 {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
+	if err != nil {
+		return 0
+	}
+	for _, l := range strings.Split(string(b), "\n") {
+		if rest, ok := strings.CutPrefix(l, field+":"); ok {
+			var kb int64
+			fmt.Sscan(strings.TrimSpace(strings.TrimSuffix(strings.TrimSpace(rest), "kB")), &kb)
+			return kb
+		}
+	}
+	return 0
 }
 
 func loadavg() string {
 	b, _ := os.ReadFile("/proc/loadavg")
 	return strings.Join(strings.Fields(string(b))[:3], " ")
-}
-
-func rss() string {
-	b, err := os.ReadFile("/proc/self/status")
-	if err != nil {
-		return "?"
-	}
-	for _, l := range strings.Split(string(b), "\n") {
-		if strings.HasPrefix(l, "VmRSS:") {
-			return strings.TrimSpace(strings.TrimPrefix(l, "VmRSS:"))
-		}
-	}
-	return "?"
 }

@@ -14,6 +14,7 @@ import (
 	"time"
 
 	paho "github.com/eclipse/paho.mqtt.golang"
+	dto "github.com/prometheus/client_model/go"
 
 	"github.com/communehub/communehub/hub"
 	"github.com/communehub/communehub/hub/hubtest"
@@ -315,4 +316,38 @@ func TestPostgresRestartLosesNothing(t *testing.T) {
 		t.Fatalf("lost %d", lost)
 	}
 	t.Logf("max queued %d (bound %d); %d messages acknowledged by the time the database came back", maxQueued.Load(), h.svc.w.capRows, held)
+}
+
+// Two hubs in one shared-subscription group split a broker's telemetry:
+// each gets a share, together they store every message once.
+func TestSharedSubscriptionSplitsTheLoad(t *testing.T) {
+	t.Parallel()
+	port := hubtest.FreePort(t)
+	broker := fmt.Sprintf("127.0.0.1:%d", port)
+	startMosquittoProc(t, port)
+	hubtest.WaitFor(t, 5*time.Second, func() bool { return answers(broker) }, "mosquitto listening")
+	pool := seededDB(t)
+	group := fmt.Sprintf("g%d", time.Now().UnixNano())
+	var hubs []*testHub
+	for i := 0; i < 2; i++ {
+		hubs = append(hubs, startTestHub(t, pool, Config{URL: "tcp://" + broker, SharedGroup: group,
+			ClientID: fmt.Sprintf("hub-%d-%s", i, group)}))
+	}
+	const n = 2000
+	pub := &reliablePublisher{broker: broker, topic: "communehub/03244/router-1/telemetry", base: time.Now().Add(-time.Hour)}
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	if err := pub.run(ctx, n, 2000, 200); err != nil {
+		t.Fatal(err)
+	}
+	hubtest.WaitFor(t, 20*time.Second, func() bool { return hubs[0].count(t, "device='router-1'") == n }, "every message stored")
+	for i, h := range hubs {
+		var rows dto.Metric
+		_ = h.svc.m.rows.Write(&rows)
+		if got := rows.GetCounter().GetValue(); got < n/10 {
+			t.Errorf("hub %d stored only %.0f of %d", i, got, n)
+		} else {
+			t.Logf("hub %d stored %.0f", i, got)
+		}
+	}
 }
