@@ -56,9 +56,19 @@ func TestBenchIngestThroughput(t *testing.T) {
 	rate := benchEnv(t, "BENCH_RATE", 20000)
 	seconds := benchEnv(t, "BENCH_SECONDS", 30)
 	pubs := benchEnv(t, "BENCH_PUBLISHERS", 20)
-	broker, mq := benchBroker(t)
 	pool := seededDB(t)
-	h := startTestHub(t, pool, Config{URL: "tcp://" + broker, ClientID: fmt.Sprintf("bench-%d", time.Now().UnixNano())})
+	var h *testHub
+	var mq *mosquittoProc
+	via := "Mosquitto (deploy/mosquitto.conf)"
+	if os.Getenv("BENCH_EMBEDDED") == "1" { // the embedded broker, ingesting from its hook
+		h = startTestHub(t, pool, Config{AllowAnonymous: true})
+		via = "the embedded broker"
+	} else {
+		var broker string
+		broker, mq = benchBroker(t)
+		h = startTestHub(t, pool, Config{URL: "tcp://" + broker, ClientID: fmt.Sprintf("bench-%d", time.Now().UnixNano())})
+	}
+	broker := h.broker
 	mqCPU0, selfCPU0 := mq.cpu(), procCPU(os.Getpid())
 
 	var acked, failed atomic.Int64
@@ -137,7 +147,7 @@ func TestBenchIngestThroughput(t *testing.T) {
 	drained := time.Since(start)
 	stored := int64(h.count(t, "unit='03244'"))
 	stats := h.svc.Stats()
-	t.Logf("offered %d msg/s × %ds by %d publishers at QoS 1 through Mosquitto", rate, seconds, pubs)
+	t.Logf("offered %d msg/s × %ds by %d publishers at QoS 1 through %s", rate, seconds, pubs, via)
 	t.Logf("published (PUBACKed) %d, failed %d, stored %d, broker dropped %d, hub lost %d", published, failed.Load(), stored, stats.BrokerDropped, stats.Lost)
 	t.Logf("publish rate %.0f msg/s; stored at %.0f msg/s (first publish → last row stored, %v)",
 		float64(published)/pubTime.Seconds(), float64(stored)/drained.Seconds(), drained.Round(time.Millisecond))

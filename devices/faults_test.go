@@ -74,7 +74,7 @@ func startMosquittoProc(t testing.TB, port int) *mosquittoProc {
 
 // cpu returns the broker's CPU time so far (user + system).
 func (m *mosquittoProc) cpu() time.Duration {
-	if m.cmd == nil {
+	if m == nil || m.cmd == nil {
 		return 0
 	}
 	return procCPU(m.cmd.Process.Pid)
