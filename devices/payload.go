@@ -150,6 +150,15 @@ type telegrafMetric struct {
 // parseTelemetry detects the format: native {"ts","metrics":{…}}, Telegraf
 // {"fields","name","tags","timestamp"} or Telegraf batch {"metrics":[…]}.
 func parseTelemetry(payload []byte, ti topicInfo, now time.Time, maxAge time.Duration) ([]sample, string) {
+	if samples, ok := parseNativeFast(payload, ti, now, maxAge); ok {
+		return samples, ""
+	}
+	return parseTelemetrySlow(payload, ti, now, maxAge)
+}
+
+// parseTelemetrySlow is the general decoder, for every format and every
+// rejection reason.
+func parseTelemetrySlow(payload []byte, ti topicInfo, now time.Time, maxAge time.Duration) ([]sample, string) {
 	var doc telemetryDoc
 	if err := json.Unmarshal(payload, &doc); err != nil {
 		return nil, jsonReason(err) // not JSON; or not an object, or a key of the wrong type

@@ -162,10 +162,31 @@ func FuzzParsePayload(f *testing.F) {
 			f.Add(uint8(k), []byte(s))
 		}
 	}
+	for _, s := range []string{
+		` { "metrics" : { "a" : -0.5e+3 , "b" : true } , "ts" : "2026-11-27T09:59:00.123+07:00" } `,
+		`{"ts":null,"metrics":{"a":01}}`, `{"ts":1,"metrics":{"a":1.}}`, `{"metrics":{"a":1,"a":2}}`,
+		`{"metrics":{"a":1}} x`, `{"Metrics":{"a":1}}`, `{"metrics":{"a\u0041":1}}`, `{"metrics":{"a":1e999}}`,
+	} {
+		f.Add(uint8(kindTelemetry-1), []byte(s))
+	}
 	now := time.Date(2026, 11, 27, 10, 0, 0, 0, time.UTC)
 	f.Fuzz(func(t *testing.T, k uint8, payload []byte) {
 		kind := msgKind(k%5 + 1)
 		ti := topicInfo{kind: kind, unit: "03244", device: "d1"}
+		if kind == kindTelemetry || kind == kindTelegraf {
+			// The fast path only accepts what the general decoder accepts, identically.
+			if fast, ok := parseNativeFast(payload, ti, now, defaultMaxAge); ok {
+				slow, reason := parseTelemetrySlow(payload, ti, now, defaultMaxAge)
+				if reason != "" || len(slow) != 1 || !slow[0].ts.Equal(fast[0].ts) || len(slow[0].metrics) != len(fast[0].metrics) {
+					t.Fatalf("fast path %+v, general %+v %q", fast, slow, reason)
+				}
+				for name, v := range fast[0].metrics {
+					if sv, ok := slow[0].metrics[name]; !ok || sv != v {
+						t.Fatalf("metric %s: fast %v, general %v", name, v, sv)
+					}
+				}
+			}
+		}
 		m, reason := parsePayload(ti, payload, now, 0)
 		if reason != "" {
 			if m != nil {
@@ -209,4 +230,18 @@ func FuzzParseTopic(f *testing.F) {
 			t.Fatalf("accepted %q with %+v", topic, ti)
 		}
 	})
+}
+
+func TestFastPathTakesTheCommonPayloads(t *testing.T) {
+	now := time.Date(2026, 11, 27, 10, 0, 0, 0, time.UTC)
+	ti := topicInfo{kind: kindTelemetry, unit: "03244", device: "d1"}
+	for _, p := range []string{
+		`{"ts":1795773600000,"metrics":{"latency_ms":3.2,"loss_pct":0,"cpu_pct":12}}`,
+		`{"metrics":{"on_battery":true,"runtime_min":12}}`,
+		`{ "metrics": { "temp_c": -4.5e0 }, "ts": "2026-11-27T09:59:00Z" }`,
+	} {
+		if _, ok := parseNativeFast([]byte(p), ti, now, defaultMaxAge); !ok {
+			t.Errorf("fast path refused %s", p)
+		}
+	}
 }
