@@ -27,6 +27,7 @@ type testHub struct {
 	auth    *hub.Auth
 	bus     *hub.Bus
 	sockets *hub.Sockets
+	core    *hub.Core
 }
 
 func newTestHub(t *testing.T) *testHub {
@@ -56,7 +57,7 @@ func newTestHub(t *testing.T) *testHub {
 		}
 		return c.JSON(v)
 	})
-	return &testHub{pool: pool, app: app, auth: auth, bus: bus, sockets: sockets}
+	return &testHub{pool: pool, app: app, auth: auth, bus: bus, sockets: sockets, core: core}
 }
 
 type reply struct {

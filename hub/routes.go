@@ -32,6 +32,7 @@ type Core struct {
 	Logger  *slog.Logger
 	Origins []string // allowed websocket origins; empty: same host
 	Secure  bool     // session cookie Secure flag
+	Guards  TopicGuards
 
 	bodyMu     sync.Mutex
 	bodyLimits []bodyLimit
@@ -112,7 +113,7 @@ func (k *Core) Mount(app *fiber.App) fiber.Router {
 	api.Delete("/tokens/:id", RequireRole(RoleAdmin), k.revokeToken)
 
 	app.Get("/ws", append([]fiber.Handler{k.Auth.Middleware()}, EventSocket(WSOptions{
-		Bus: k.Bus, Sockets: k.Sockets, Metrics: k.Metrics, Logger: k.Logger, Origins: k.Origins,
+		Bus: k.Bus, Sockets: k.Sockets, Metrics: k.Metrics, Logger: k.Logger, Origins: k.Origins, Guards: &k.Guards,
 	})...)...)
 	return api
 }

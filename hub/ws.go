@@ -1,6 +1,7 @@
 package hub
 
 import (
+	"fmt"
 	"log/slog"
 	"time"
 
@@ -17,6 +18,7 @@ type WSOptions struct {
 	Logger   *slog.Logger
 	Origins  []string // allowed Origin headers; empty: same host only
 	MaxQueue int      // bytes queued per socket before it is dropped; default 1 MiB
+	Guards   *TopicGuards
 }
 
 const (
@@ -46,8 +48,12 @@ func EventSocket(o WSOptions) []fiber.Handler {
 			if !ValidPattern(string(t)) {
 				return FieldError("topic", "invalid topic %q", t)
 			}
+			if ValidTopic(string(t)) && !o.Guards.Allow(c.UserContext(), PrincipalOf(c), string(t)) {
+				return &Error{Code: EForbidden, Field: "topic", Message: fmt.Sprintf("not allowed to follow %q", t)}
+			}
 			list = append(list, string(t))
 		}
+		c.Locals("principal", PrincipalOf(c))
 		c.Locals("topics", list)
 		return c.Next()
 	}
@@ -61,6 +67,7 @@ func EventSocket(o WSOptions) []fiber.Handler {
 
 func serveEvents(c *fws.Conn, o WSOptions) {
 	topics, _ := c.Locals("topics").([]string)
+	principal, _ := c.Locals("principal").(*Principal)
 	sub, err := o.Bus.Subscribe(topics, o.MaxQueue)
 	if err != nil {
 		WriteClose(c, CloseBadRequest, err.Error())
@@ -97,18 +104,23 @@ func serveEvents(c *fws.Conn, o WSOptions) {
 			_ = c.SetReadDeadline(time.Now().Add(2 * wsPingPeriod))
 		}
 	}()
-	writeLoop(c, sub, closeReq, readerDone)
+	allowed := o.Guards.filter(principal)
+	writeLoop(c, sub, allowed, closeReq, readerDone)
 	StopReader(c, readerDone)
 }
 
 // writeLoop is the connection's only writer: events, pings and the close frame.
-func writeLoop(c *fws.Conn, sub *Subscription, closeReq chan [2]any, readerDone chan struct{}) {
+// Events of guarded topics the principal may not read are skipped.
+func writeLoop(c *fws.Conn, sub *Subscription, allowed func(topic string) bool, closeReq chan [2]any, readerDone chan struct{}) {
 	ping := time.NewTicker(wsPingPeriod)
 	defer ping.Stop()
 	for {
 		select {
 		case <-sub.Ready():
 			for _, ev := range sub.Drain() {
+				if !allowed(ev.Topic) {
+					continue
+				}
 				_ = c.SetWriteDeadline(time.Now().Add(wsWriteWait))
 				if err := c.WriteMessage(websocket.TextMessage, ev.Frame()); err != nil {
 					return

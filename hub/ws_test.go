@@ -107,3 +107,51 @@ func hubtestWait(t *testing.T, cond func() bool) {
 		time.Sleep(10 * time.Millisecond)
 	}
 }
+
+// A guarded topic is refused when asked for by name, and filtered out of a
+// wildcard subscription, for principals the guard does not admit.
+func TestEventSocketTopicGuards(t *testing.T) {
+	t.Parallel()
+	h := newTestHub(t)
+	h.core.Guards.Guard("meeting/+/log", func(_ context.Context, p *hub.Principal, topic string) bool {
+		return p.Is(hub.RoleOfficer)
+	})
+	addr := h.listen(t)
+	_, viewer, _ := h.auth.CreateToken(context.Background(), "v", hub.RoleViewer, "")
+	_, officer, _ := h.auth.CreateToken(context.Background(), "o", hub.RoleOfficer, "")
+
+	_, resp, _ := websocket.DefaultDialer.Dial("ws://"+addr+"/ws?topic=meeting/1/log&access_token="+viewer, nil)
+	if resp == nil || resp.StatusCode != 403 {
+		t.Fatalf("viewer asking for a guarded topic: %v", resp)
+	}
+	read := func(tok string) []string {
+		c, _, err := websocket.DefaultDialer.Dial("ws://"+addr+"/ws?topic=meeting/%23&access_token="+tok, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer c.Close()
+		hubtestWait(t, func() bool { return h.sockets.Count() == 1 })
+		h.bus.Publish("meeting/1/log", "ballot of Lan: yes")
+		h.bus.Publish("meeting/1", "state")
+		var got []string
+		_ = c.SetReadDeadline(time.Now().Add(500 * time.Millisecond))
+		for {
+			_, msg, err := c.ReadMessage()
+			if err != nil {
+				break
+			}
+			var ev struct{ Topic string }
+			_ = json.Unmarshal(msg, &ev)
+			got = append(got, ev.Topic)
+		}
+		c.Close()
+		hubtestWait(t, func() bool { return h.sockets.Count() == 0 })
+		return got
+	}
+	if got := read(viewer); len(got) != 1 || got[0] != "meeting/1" {
+		t.Errorf("viewer on meeting/# got %v, want only meeting/1", got)
+	}
+	if got := read(officer); len(got) != 2 {
+		t.Errorf("officer on meeting/# got %v, want both topics", got)
+	}
+}

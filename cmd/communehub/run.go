@@ -9,6 +9,7 @@ import (
 	"net"
 	"os"
 	"strconv"
+	"strings"
 	"sync"
 	"time"
 
@@ -126,6 +127,19 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger, stdout io.Writer) er
 		return err
 	}
 	proc.Mount(app, api, core)
+	// A meeting's event log names voters and absence reasons: only its
+	// invitees (and admins) may follow it on /ws.
+	core.Guards.Guard("meeting/+/log", func(ctx context.Context, p *hub.Principal, topic string) bool {
+		if p.Is(hub.RoleAdmin) {
+			return true
+		}
+		id, err := strconv.ParseInt(strings.Split(topic, "/")[1], 10, 64)
+		if err != nil || p.Kind != "user" {
+			return false
+		}
+		_, err = proc.InviteeForUser(ctx, id, p.ID)
+		return err == nil
+	})
 	spawn("meetings", func(ctx context.Context) { proc.RunSweeper(ctx, time.Second) })
 	if cfg.Demo {
 		if err := seedMeetingsDemo(ctx, proc, auth, log, stdout); err != nil {
