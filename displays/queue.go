@@ -15,8 +15,8 @@ import (
 // content: the writer then closes the socket with 4408 and the display
 // resynchronises on reconnect.
 type queue struct {
-	max  int
-	wake chan struct{} // capacity 1: "something is waiting"
+	max    int
+	notify func() // called after each push, outside the lock: starts the writer
 
 	mu     sync.Mutex
 	events map[string]*hub.Event // latest unsent event per topic
@@ -32,16 +32,13 @@ type queue struct {
 
 // ctrlMsg is a control message for the writer; exactly one field is set.
 type ctrlMsg struct {
-	config  *Display     // the display's configuration changed (or it was revoked)
-	command *Command     // a remote command to deliver
-	paired  int64        // the pairing screen was paired as this display
-	resync  bool         // the fan-out lost events: send a fresh snapshot
-	ack     *ackResponse // an acknowledgement to echo
-}
-
-type ackResponse struct {
-	ID int64
-	OK bool
+	start   *startInfo // the hello was accepted: send the first messages
+	config  *Display   // the display's configuration changed (or it was revoked)
+	command *Command   // a remote command to deliver
+	paired  int64      // the pairing screen was paired as this display
+	resync  bool       // the fan-out lost events: send a fresh snapshot
+	ping    bool       // heartbeat time
+	renew   bool       // the pairing code expired
 }
 
 // closeReq asks the writer to close the socket with code and reason.
@@ -51,14 +48,26 @@ type closeReq struct {
 }
 
 func newQueue(max int) *queue {
-	return &queue{max: max, wake: make(chan struct{}, 1), events: map[string]*hub.Event{}}
+	return &queue{max: max, events: map[string]*hub.Event{}}
 }
 
 func (q *queue) signal() {
-	select {
-	case q.wake <- struct{}{}:
-	default:
+	if q.notify != nil {
+		q.notify()
 	}
+}
+
+// pending reports whether anything waits for the writer.
+func (q *queue) pending() bool {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	return len(q.order) > 0 || len(q.ctrl) > 0 || q.close != nil || q.slow
+}
+
+func (q *queue) isSlow() bool {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	return q.slow
 }
 
 // pushEvent queues ev, replacing an unsent older event of its topic. It
@@ -126,6 +135,8 @@ type batch struct {
 
 // take empties the queue into b, reusing b's slices.
 func (q *queue) take(b *batch) {
+	clear(b.ctrl) // no references kept to what was sent
+	clear(b.events)
 	b.ctrl, b.events = b.ctrl[:0], b.events[:0]
 	q.mu.Lock()
 	b.close, b.slow, b.coalesced = q.close, q.slow, q.coalesced

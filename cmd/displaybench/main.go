@@ -65,6 +65,7 @@ func main() {
 	flag.IntVar(&o.idle, "idle", 5000, "idle: screens")
 	flag.IntVar(&o.cycles, "cycles", 10000, "cycles: connect/disconnect cycles")
 	flag.StringVar(&o.heapProfile, "heapprofile", "", "idle: write a heap profile of the hub with the screens connected")
+	flag.IntVar(&o.readBuf, "readbuf", 0, "what-if: the HTTP server's per-connection read buffer in bytes (0: the hub's, hub.NewApp)")
 	flag.Parse()
 	if o.heapProfile != "" {
 		runtime.MemProfileRate = 1 // every allocation, for an exact per-screen account
@@ -78,6 +79,7 @@ func main() {
 type benchOptions struct {
 	db, scenario, heapProfile                       string
 	displays, communes, rate, payload, idle, cycles int
+	readBuf                                         int
 	spread, outbox                                  bool
 	duration                                        time.Duration
 }
@@ -93,6 +95,7 @@ type server struct {
 	tokens  []string // display tokens, commune layout, spread over units
 	stop    func()
 	metrics *hub.Metrics
+	readBuf int
 }
 
 func run(o benchOptions) error {
@@ -109,12 +112,13 @@ func run(o benchOptions) error {
 	if err := hub.SeedUnits(ctx, pool); err != nil {
 		return err
 	}
-	s, err := startServer(ctx, pool, log)
+	s, err := startServer(ctx, pool, log, o.readBuf)
 	if err != nil {
 		return err
 	}
 	defer s.stop()
-	fmt.Printf("machine: %s, %d cores, %s; hub on %s\n", cpuModel(), runtime.NumCPU(), runtime.Version(), s.addr)
+	fmt.Printf("machine: %s, %d cores, %s; hub on %s; HTTP read buffer %d bytes per connection\n",
+		cpuModel(), runtime.NumCPU(), runtime.Version(), s.addr, s.readBuf)
 
 	need := 0
 	if o.scenario == "all" || o.scenario == "latency" {
@@ -144,7 +148,7 @@ func run(o benchOptions) error {
 	return nil
 }
 
-func startServer(ctx context.Context, pool *pgxpool.Pool, log *slog.Logger) (*server, error) {
+func startServer(ctx context.Context, pool *pgxpool.Pool, log *slog.Logger, readBuf int) (*server, error) {
 	metrics := hub.NewMetrics()
 	bus := hub.NewBus(hub.BusOptions{Logger: log, Metrics: metrics})
 	auth := hub.NewAuth(pool, hub.AuthConfig{}, log)
@@ -153,6 +157,9 @@ func startServer(ctx context.Context, pool *pgxpool.Pool, log *slog.Logger) (*se
 	core := &hub.Core{Pool: pool, Bus: bus, Auth: auth, Units: units, Metrics: metrics, Sockets: sockets,
 		Ready: hub.NewReadiness(), Logger: log}
 	app := hub.NewApp(hub.AppOptions{Logger: log, Metrics: metrics})
+	if readBuf > 0 {
+		app.Server().ReadBufferSize = readBuf
+	}
 	api := core.Mount(app)
 	walls := displays.New(displays.Options{Pool: pool, Bus: bus, Auth: auth, Units: units, Sockets: sockets,
 		Metrics: metrics, Logger: log, Instance: "bench"})
@@ -179,7 +186,8 @@ func startServer(ctx context.Context, pool *pgxpool.Pool, log *slog.Logger) (*se
 		cancel()
 		return nil, err
 	}
-	s := &server{pool: pool, bus: bus, walls: walls, addr: ln.Addr().String(), token: token, metrics: metrics}
+	s := &server{pool: pool, bus: bus, walls: walls, addr: ln.Addr().String(), token: token, metrics: metrics,
+		readBuf: app.Server().ReadBufferSize}
 	for _, u := range list {
 		s.units = append(s.units, u.Code)
 	}
