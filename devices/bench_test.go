@@ -72,6 +72,7 @@ func TestBenchIngestThroughput(t *testing.T) {
 	mqCPU0, selfCPU0 := mq.cpu(), procCPU(os.Getpid())
 
 	var acked, failed atomic.Int64
+	var live atomic.Int64 // PUBACKs so far, for the progress lines
 	ctx, cancel := context.WithTimeout(context.Background(), time.Duration(seconds)*time.Second)
 	defer cancel()
 	base := time.Now().Add(-time.Hour)
@@ -92,7 +93,7 @@ func TestBenchIngestThroughput(t *testing.T) {
 				_ = h.svc.m.rows.Write(&dm)
 				var rm dto.Metric
 				_ = h.svc.m.messages.WithLabelValues("telemetry").Write(&rm)
-				t.Logf("%5.1fs acked %d received %.0f stored %.0f queued %d", time.Since(start).Seconds(), acked.Load(),
+				t.Logf("%5.1fs acked %d received %.0f stored %.0f queued %d", time.Since(start).Seconds(), live.Load(),
 					rm.GetCounter().GetValue(), dm.GetCounter().GetValue(), h.svc.w.queuedRows())
 			}
 		}
@@ -102,42 +103,45 @@ func TestBenchIngestThroughput(t *testing.T) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			c := paho.NewClient(paho.NewClientOptions().AddBroker("tcp://" + broker).
-				SetClientID(fmt.Sprintf("bench-pub-%d-%d", p, time.Now().UnixNano())).SetAutoReconnect(false))
-			if tok := c.Connect(); !tok.WaitTimeout(5*time.Second) || tok.Error() != nil {
-				t.Errorf("publisher %d: %v", p, tok.Error())
+			lp, err := dialLeanPublisher(broker, fmt.Sprintf("bench-pub-%d-%d", p, time.Now().UnixNano()), 1000)
+			if err != nil {
+				t.Errorf("publisher %d: %v", p, err)
 				return
 			}
-			defer c.Disconnect(100)
 			topic := fmt.Sprintf("communehub/03244/bench-%03d/telemetry", p)
 			per := rate / pubs
 			tick := time.NewTicker(10 * time.Millisecond)
 			defer tick.Stop()
-			toks := make(chan paho.Token, 4096)
-			done := make(chan struct{})
-			go func() {
-				defer close(done)
-				for tok := range toks {
-					if tok.WaitTimeout(30*time.Second) && tok.Error() == nil {
-						acked.Add(1)
-					} else {
-						failed.Add(1)
-					}
-				}
-			}()
+			var payload []byte
+			var total int64
 			i := 0
 			for ctx.Err() == nil {
 				<-tick.C
 				due := int(time.Since(start).Seconds()*float64(per)) - i
 				for k := 0; k < due; k++ {
 					ts := base.Add(time.Duration(i) * time.Millisecond).UnixMilli()
-					payload := fmt.Sprintf(`{"ts":%d,"metrics":{"latency_ms":%.2f,"loss_pct":0,"cpu_pct":%d}}`, ts, 1+float64(i%50)/10, i%100)
-					toks <- c.Publish(topic, 1, false, payload)
+					payload = fmt.Appendf(payload[:0], `{"ts":%d,"metrics":{"latency_ms":%.2f,"loss_pct":0,"cpu_pct":%d}}`, ts, 1+float64(i%50)/10, i%100)
+					if err := lp.publish(ctx, uint16(i%65535+1), topic, payload); err != nil && ctx.Err() == nil {
+						t.Errorf("publisher %d: %v", p, err)
+						return
+					}
 					i++
 				}
+				n := lp.acked.Swap(0)
+				total += n
+				live.Add(n)
+				if err := lp.flush(); err != nil {
+					t.Errorf("publisher %d: %v", p, err)
+					return
+				}
 			}
-			close(toks)
-			<-done
+			if err := lp.drain(60 * time.Second); err != nil {
+				failed.Add(int64(len(lp.window)))
+				t.Errorf("publisher %d: %v", p, err)
+			}
+			n := lp.acked.Swap(0)
+			live.Add(n)
+			acked.Add(total + n)
 		}()
 	}
 	wg.Wait()
