@@ -178,10 +178,7 @@ func (s *Service) serve(c *fws.Conn) {
 	s.detach(cn)
 	cn.q.shut()
 	if cn.disp != nil {
-		cn.stMu.Lock()
-		cn.st.Online = false
-		cn.stMu.Unlock()
-		s.markDirty(cn)
+		s.markOffline(cn)
 	}
 }
 

@@ -119,7 +119,8 @@ type Service struct {
 	redacted map[*hub.Event][]byte // public frames of recent events
 
 	dirtyMu sync.Mutex
-	dirty   map[*conn]struct{} // status to write
+	dirty   map[*conn]struct{} // live sockets whose status is to write
+	offline []offlineRow       // closed sockets to write offline
 
 	writePool sync.Pool // write buffers, held only during a write
 }

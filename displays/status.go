@@ -13,7 +13,6 @@ import (
 type screenStatus struct {
 	DisplayID      int64
 	ConnID         string
-	Online         bool
 	ConnectedAt    time.Time
 	LastSeen       time.Time
 	IP, Agent      string
@@ -102,9 +101,29 @@ func (s *Service) offlineAfter() time.Duration {
 	return s.silentLimit() + s.o.StatusEvery + s.o.StatusInterval
 }
 
+// offlineRow is the last status write of a closed socket. Kept instead of
+// the socket itself, so that a closed connection is not held in memory
+// until the next write.
+type offlineRow struct {
+	displayID int64
+	connID    string
+	lastSeen  time.Time
+}
+
+// markOffline records that a socket of a display closed.
+func (s *Service) markOffline(cn *conn) {
+	cn.stMu.Lock()
+	row := offlineRow{cn.st.DisplayID, cn.st.ConnID, cn.st.LastSeen}
+	cn.stMu.Unlock()
+	s.dirtyMu.Lock()
+	delete(s.dirty, cn)
+	s.offline = append(s.offline, row)
+	s.dirtyMu.Unlock()
+}
+
 func (s *Service) writeStatus(ctx context.Context) {
 	s.dirtyMu.Lock()
-	if len(s.dirty) == 0 {
+	if len(s.dirty) == 0 && len(s.offline) == 0 {
 		s.dirtyMu.Unlock()
 		return
 	}
@@ -113,9 +132,17 @@ func (s *Service) writeStatus(ctx context.Context) {
 		conns = append(conns, cn)
 	}
 	clear(s.dirty)
+	offline := s.offline
+	s.offline = nil
 	s.dirtyMu.Unlock()
 
 	batch := &pgx.Batch{}
+	for _, r := range offline {
+		// Only if the row still describes this socket: a screen that
+		// reconnected (here or elsewhere) keeps its newer status.
+		batch.Queue(`UPDATE display_status SET online=false, last_seen=$3 WHERE display_id=$1 AND conn_id=$2`,
+			r.displayID, r.connID, r.lastSeen)
+	}
 	now := time.Now()
 	for _, cn := range conns {
 		cn.stMu.Lock()
@@ -123,13 +150,6 @@ func (s *Service) writeStatus(ctx context.Context) {
 		cn.stWritten = now
 		cn.stMu.Unlock()
 		if st.DisplayID == 0 {
-			continue
-		}
-		if !st.Online {
-			// Only if the row still describes this socket: a screen that
-			// reconnected elsewhere keeps its newer status.
-			batch.Queue(`UPDATE display_status SET online=false, last_seen=$3 WHERE display_id=$1 AND conn_id=$2`,
-				st.DisplayID, st.ConnID, st.LastSeen)
 			continue
 		}
 		topics, _ := json.Marshal(st.RenderedTopics)
@@ -160,6 +180,7 @@ func (s *Service) writeStatus(ctx context.Context) {
 		for _, cn := range conns {
 			s.dirty[cn] = struct{}{}
 		}
+		s.offline = append(s.offline, offline...)
 		s.dirtyMu.Unlock()
 	}
 }

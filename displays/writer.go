@@ -165,7 +165,7 @@ func (cn *conn) startDisplay(d *Display, resume *clientMsg) error {
 	s.attach(cn, d.ID, "", cn.topics) // before reading state: nothing published after it is missed
 	cn.stMu.Lock()
 	if cn.st.DisplayID == 0 {
-		cn.st = screenStatus{DisplayID: d.ID, ConnID: cn.id, Online: true, ConnectedAt: time.Now(), IP: cn.ip,
+		cn.st = screenStatus{DisplayID: d.ID, ConnID: cn.id, ConnectedAt: time.Now(), IP: cn.ip,
 			Agent: cn.agent, Build: cn.build, LastSeen: time.Now()}
 	}
 	cn.stMu.Unlock()
