@@ -28,9 +28,6 @@ type Config struct {
 	// DisconnectedTimeout and FailedTimeout tune ICE for flapping mobile
 	// links; zero keeps 8 s and 30 s.
 	DisconnectedTimeout, FailedTimeout time.Duration
-	// WriterQueue is the number of packets queued per subscriber before
-	// dropping; zero means 256.
-	WriterQueue int
 }
 
 // ICEServer is one STUN or TURN server.
@@ -46,9 +43,6 @@ func (c *Config) setDefaults() {
 	}
 	if c.FailedTimeout == 0 {
 		c.FailedTimeout = 30 * time.Second
-	}
-	if c.WriterQueue == 0 {
-		c.WriterQueue = 256
 	}
 }
 

@@ -41,7 +41,9 @@ type downTrack struct {
 	packets, bytes, drops, nacks, plis atomic.Uint64
 	firstWrite                         atomic.Int64 // unix ns of the first packet sent
 
-	// writer-owned
+	// guarded by wmu: the munging state, written by whichever goroutine
+	// forwards the packet (a layer's reader, or a fan-out worker)
+	wmu       sync.Mutex
 	started   bool
 	curLayer  int
 	epoch     uint64 // first extended seq of the current layer epoch
@@ -128,6 +130,16 @@ func (dt *downTrack) setTarget(layer int) {
 	}
 }
 
+// dropped counts a packet the fan-out could not take; video restarts at
+// the next keyframe.
+func (dt *downTrack) dropped(p *packet) {
+	dt.drops.Add(1)
+	dt.sub.dropped.Add(1)
+	if dt.pub.kind == kindVideo {
+		dt.kick.Store(true)
+	}
+}
+
 // requestKeyframe asks the publisher of the layer being sent (or wanted)
 // for a keyframe, through its throttle.
 func (dt *downTrack) requestKeyframe() {
@@ -141,11 +153,13 @@ func (dt *downTrack) requestKeyframe() {
 }
 
 // write sends p to the subscriber, choosing, switching and renumbering
-// layers. Called only by the subscriber's writer goroutine.
+// layers. It never blocks for long.
 func (dt *downTrack) write(p *packet) {
 	if !dt.bound.Load() || !dt.sub.downConnected.Load() {
 		return // not negotiated or not connected yet: the first keyframe comes after
 	}
+	dt.wmu.Lock()
+	defer dt.wmu.Unlock()
 	target := int(dt.target.Load())
 	if target < 0 {
 		if dt.curLayer >= 0 {
@@ -206,10 +220,9 @@ func (dt *downTrack) write(p *packet) {
 	if _, err := ws.WriteRTP(h, p.payload); err != nil {
 		return
 	}
-	now := time.Now().UnixNano()
-	dt.lastWrite = now
+	dt.lastWrite = p.arrival
 	if dt.packets.Add(1) == 1 {
-		dt.firstWrite.Store(now)
+		dt.firstWrite.Store(time.Now().UnixNano())
 	}
 	dt.bytes.Add(uint64(len(p.payload) + 12))
 }
@@ -217,7 +230,7 @@ func (dt *downTrack) write(p *packet) {
 // startEpoch begins sending layer p.layer at keyframe p, continuing the
 // outgoing sequence numbers and timestamps without a gap.
 func (dt *downTrack) startEpoch(p *packet) {
-	now := time.Now().UnixNano()
+	now := p.arrival
 	dt.epoch = p.ext
 	dt.lastIn = p.ext - 1
 	dt.skips = dt.skips[:0]

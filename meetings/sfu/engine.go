@@ -48,6 +48,7 @@ type Engine struct {
 	udpMux   ice.UDPMux
 	tcpMux   ice.TCPMux
 	tcpLn    net.Listener
+	fan      *fanout
 
 	mu     sync.Mutex
 	rooms  map[string]*Room
@@ -81,38 +82,42 @@ func New(cfg Config, hooks Hooks, log *slog.Logger) (*Engine, error) {
 		e.closeSockets()
 		return nil, err
 	}
+	e.fan = newFanout()
 	return e, nil
 }
 
 func (e *Engine) openSockets() error {
 	lf := pionLoggerFactory{log: e.log}
-	if e.cfg.ListenIP != "" || e.cfg.UDPPort == 0 {
-		ip := e.cfg.ListenIP
-		if ip == "" {
-			ip = "127.0.0.1"
+	// One socket per local address, all on the configured port, each behind
+	// its own mux, so replies leave from the address the client used.
+	var ips []net.IP
+	if e.cfg.ListenIP != "" {
+		ips = []net.IP{net.ParseIP(e.cfg.ListenIP)}
+	} else if e.cfg.UDPPort == 0 {
+		ips = []net.IP{net.IPv4(127, 0, 0, 1)}
+	} else {
+		var err error
+		if ips, err = localIPv4s(e.cfg.Loopback); err != nil {
+			return err
 		}
-		conn, err := net.ListenUDP("udp", &net.UDPAddr{IP: net.ParseIP(ip), Port: e.cfg.UDPPort})
+	}
+	var muxes []ice.UDPMux
+	for _, ip := range ips {
+		conn, err := net.ListenUDP("udp4", &net.UDPAddr{IP: ip, Port: e.cfg.UDPPort})
 		if err != nil {
-			return fmt.Errorf("media udp port %d: %w", e.cfg.UDPPort, err)
+			for _, m := range muxes {
+				_ = m.Close()
+			}
+			return fmt.Errorf("media udp port %d on %s: %w", e.cfg.UDPPort, ip, err)
 		}
 		_ = conn.SetReadBuffer(4 << 20)
 		_ = conn.SetWriteBuffer(4 << 20)
-		e.udpMux = webrtc.NewICEUDPMux(lf.NewLogger("udpmux"), conn)
+		muxes = append(muxes, webrtc.NewICEUDPMux(lf.NewLogger("udpmux"), newBatchConn(conn)))
+	}
+	if len(muxes) == 1 {
+		e.udpMux = muxes[0]
 	} else {
-		opts := []ice.UDPMuxFromPortOption{
-			ice.UDPMuxFromPortWithLogger(lf.NewLogger("udpmux")),
-			ice.UDPMuxFromPortWithReadBufferSize(4 << 20),
-			ice.UDPMuxFromPortWithWriteBufferSize(4 << 20),
-			ice.UDPMuxFromPortWithNetworks(ice.NetworkTypeUDP4),
-		}
-		if e.cfg.Loopback {
-			opts = append(opts, ice.UDPMuxFromPortWithLoopback())
-		}
-		m, err := ice.NewMultiUDPMuxFromPort(e.cfg.UDPPort, opts...)
-		if err != nil {
-			return fmt.Errorf("media udp port %d: %w", e.cfg.UDPPort, err)
-		}
-		e.udpMux = m
+		e.udpMux = ice.NewMultiUDPMuxDefault(muxes...)
 	}
 	if e.cfg.TCPPort != 0 {
 		port := e.cfg.TCPPort
@@ -373,6 +378,7 @@ func (e *Engine) Close() error {
 	for _, r := range rooms {
 		r.closeAll()
 	}
+	e.fan.close()
 	e.closeSockets()
 	return nil
 }
@@ -384,4 +390,33 @@ func validICEURL(u string) bool {
 		}
 	}
 	return false
+}
+
+// localIPv4s lists the host's usable IPv4 addresses.
+func localIPv4s(loopback bool) ([]net.IP, error) {
+	ifaces, err := net.Interfaces()
+	if err != nil {
+		return nil, fmt.Errorf("list interfaces: %w", err)
+	}
+	var out []net.IP
+	for _, ifc := range ifaces {
+		if ifc.Flags&net.FlagUp == 0 || (ifc.Flags&net.FlagLoopback != 0 && !loopback) {
+			continue
+		}
+		addrs, err := ifc.Addrs()
+		if err != nil {
+			continue
+		}
+		for _, a := range addrs {
+			ipn, ok := a.(*net.IPNet)
+			if !ok || ipn.IP.To4() == nil || ipn.IP.IsLinkLocalUnicast() {
+				continue
+			}
+			out = append(out, ipn.IP.To4())
+		}
+	}
+	if len(out) == 0 {
+		return nil, fmt.Errorf("no usable IPv4 address for media")
+	}
+	return out, nil
 }

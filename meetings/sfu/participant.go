@@ -58,7 +58,6 @@ type Participant struct {
 	done      chan struct{}
 	wg        sync.WaitGroup // read loops started for this participant
 	up, down  *webrtc.PeerConnection
-	w         *writer
 	link      link
 	audioOnly atomic.Bool
 
@@ -145,7 +144,6 @@ func newParticipant(e *Engine, info PeerInfo, send SendFunc) (*Participant, erro
 		_ = p.up.Close()
 		return nil, err
 	}
-	p.w = newWriter(e.cfg.WriterQueue)
 	// Candidates go through the loop so that none overtakes the
 	// description it belongs to.
 	p.up.OnICECandidate(func(c *webrtc.ICECandidate) { p.q.post(func() { p.sendCandidate(TargetUp, c) }) })
@@ -174,7 +172,6 @@ func newParticipant(e *Engine, info PeerInfo, send SendFunc) (*Participant, erro
 func (p *Participant) destroy() {
 	p.closed.Store(true)
 	p.q.close()
-	p.w.close()
 	_ = p.up.GracefulClose()
 	_ = p.down.GracefulClose()
 	close(p.done)
@@ -267,7 +264,6 @@ func (p *Participant) teardown() {
 	for _, pub := range p.pubs {
 		pub.close()
 	}
-	p.w.close()
 	_ = p.up.GracefulClose()
 	_ = p.down.GracefulClose()
 	p.wg.Wait()

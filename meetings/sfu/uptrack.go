@@ -33,6 +33,7 @@ type packet struct {
 	layer    int8
 	keyframe bool // first packet of a VP8 keyframe; every audio packet
 	padOnly  bool
+	arrival  int64 // unix nanoseconds
 }
 
 // publication is one track a participant publishes: one or two simulcast
@@ -199,9 +200,13 @@ func (pub *publication) forward(p *packet) {
 	if subs == nil {
 		return
 	}
+	if len(*subs) > fanoutChunk {
+		pub.owner.e.fan.submit(p, *subs, pub.seq)
+		return
+	}
 	for _, dt := range *subs {
 		if dt.wants(p.layer) {
-			dt.sub.w.enqueue(dt, p)
+			dt.write(p)
 		}
 	}
 }
@@ -303,10 +308,11 @@ func (l *upLayer) readLoop() {
 				}
 			}
 		}
+		p.arrival = time.Now().UnixNano()
 		l.packets.Add(1)
 		l.bytes.Add(uint64(n))
 		l.highest.Store(last)
-		l.lastPacket.Store(time.Now().UnixNano())
+		l.lastPacket.Store(p.arrival)
 		l.pub.forward(p)
 	}
 }

@@ -1,57 +1,87 @@
 package sfu
 
-import "sync"
+import (
+	"runtime"
+	"sync"
+)
 
-// item is one packet for one downTrack.
-type item struct {
-	dt *downTrack
-	p  *packet
+// Forwarding. A packet is written to its subscribers by the goroutine that
+// read it: writes never block (all UDP media shares one socket, and ICE-TCP
+// connections have their own non-blocking buffers that drop when full), so
+// a subscriber on a bad link costs only its own share of CPU and never
+// holds the others up. Waking a goroutine per subscriber per packet would
+// cost more than the write itself, so small rooms are written inline; for
+// a publication with more than fanoutChunk subscribers the list is cut into
+// chunks that the Engine's fan-out workers (one per CPU) write in parallel.
+// A chunk always goes to the same worker while the list is unchanged, so
+// each subscriber sees its packets in order. When a worker's queue is full
+// the chunk's packet is dropped and counted, and video restarts at the next
+// keyframe for those subscribers.
+const (
+	fanoutChunk = 32
+	fanoutQueue = 1024
+)
+
+// job is one packet for one chunk of subscribers.
+type job struct {
+	p   *packet
+	dts []*downTrack
 }
 
-// writer is a subscriber's sending goroutine and its bounded queue. Readers
-// of publications enqueue without blocking; when the queue is full the
-// packet is dropped and counted, and video restarts at the next keyframe.
-// One slow subscriber therefore costs only itself.
-type writer struct {
-	q    chan item
+// fanout is the Engine's pool of forwarding workers.
+type fanout struct {
+	qs   []chan job
 	stop chan struct{}
-	done chan struct{}
+	wg   sync.WaitGroup
 	once sync.Once
 }
 
-func newWriter(size int) *writer {
-	w := &writer{q: make(chan item, size), stop: make(chan struct{}), done: make(chan struct{})}
-	go w.run()
-	return w
+func newFanout() *fanout {
+	n := max(2, runtime.GOMAXPROCS(0))
+	f := &fanout{qs: make([]chan job, n), stop: make(chan struct{})}
+	for i := range f.qs {
+		f.qs[i] = make(chan job, fanoutQueue)
+		f.wg.Add(1)
+		go f.run(f.qs[i])
+	}
+	return f
 }
 
-func (w *writer) run() {
-	defer close(w.done)
+func (f *fanout) run(q chan job) {
+	defer f.wg.Done()
 	for {
 		select {
-		case it := <-w.q:
-			it.dt.write(it.p)
-		case <-w.stop:
+		case j := <-q:
+			for _, dt := range j.dts {
+				if dt.wants(j.p.layer) {
+					dt.write(j.p)
+				}
+			}
+		case <-f.stop:
 			return
 		}
 	}
 }
 
-func (w *writer) enqueue(dt *downTrack, p *packet) {
-	select {
-	case w.q <- item{dt, p}:
-	default:
-		dt.drops.Add(1)
-		dt.sub.dropped.Add(1)
-		if dt.pub.kind == kindVideo {
-			dt.kick.Store(true)
+// submit hands p to the workers in chunks; start spreads publications over
+// the workers.
+func (f *fanout) submit(p *packet, subs []*downTrack, start uint64) {
+	k := uint64(0)
+	for i := 0; i < len(subs); i += fanoutChunk {
+		chunk := subs[i:min(i+fanoutChunk, len(subs))]
+		q := f.qs[(start+k)%uint64(len(f.qs))]
+		k++
+		select {
+		case q <- job{p: p, dts: chunk}:
+		default:
+			for _, dt := range chunk {
+				dt.dropped(p)
+			}
 		}
 	}
 }
 
-// close stops the goroutine and waits for it. Later enqueues are dropped
-// once the queue fills; the queue is garbage with the writer.
-func (w *writer) close() {
-	w.once.Do(func() { close(w.stop) })
-	<-w.done
+func (f *fanout) close() {
+	f.once.Do(func() { close(f.stop) })
+	f.wg.Wait()
 }

@@ -43,9 +43,11 @@ type Config struct {
 	DownLoss, UpLoss float64
 	// TCP makes the bot use ICE-TCP only.
 	TCP bool
-	// NoReceive makes the bot decline nothing but skip per-packet parsing
-	// beyond counting (cheaper for benchmarks).
+	// CountOnly makes the bot count received packets without parsing
+	// them (no latency, frames or sequence tracking; cheaper for benchmarks).
 	CountOnly bool
+	// Lean leaves out the NACK interceptors (benchmark receivers).
+	Lean bool
 }
 
 // Transport carries the bot's messages to the server.
@@ -159,7 +161,7 @@ func New(cfg Config, tr Transport) (*Bot, error) {
 			se.SetICEUDPMux(m)
 			se.SetNetworkTypes([]webrtc.NetworkType{webrtc.NetworkTypeUDP4})
 		}
-		api, err := botAPI(se)
+		api, err := botAPI(se, cfg.Lean)
 		if err != nil {
 			return nil, err
 		}
@@ -183,7 +185,7 @@ func New(cfg Config, tr Transport) (*Bot, error) {
 	return b, nil
 }
 
-func botAPI(se webrtc.SettingEngine) (*webrtc.API, error) {
+func botAPI(se webrtc.SettingEngine, lean bool) (*webrtc.API, error) {
 	m := &webrtc.MediaEngine{}
 	fb := []webrtc.RTCPFeedback{{Type: "nack"}, {Type: "nack", Parameter: "pli"}}
 	if err := m.RegisterCodec(webrtc.RTPCodecParameters{
@@ -227,8 +229,10 @@ func botAPI(se webrtc.SettingEngine) (*webrtc.API, error) {
 	if err != nil {
 		return nil, err
 	}
-	ir.Add(gen)
-	ir.Add(resp)
+	if !lean {
+		ir.Add(gen)
+		ir.Add(resp)
+	}
 	ir.Add(rr)
 	ir.Add(sr)
 	return webrtc.NewAPI(webrtc.WithMediaEngine(m), webrtc.WithInterceptorRegistry(ir), webrtc.WithSettingEngine(se)), nil
@@ -957,3 +961,6 @@ func (quietLog) Warn(string)           {}
 func (quietLog) Warnf(string, ...any)  {}
 func (quietLog) Error(string)          {}
 func (quietLog) Errorf(string, ...any) {}
+
+// StartedAt returns the origin of FirstFrame.
+func (b *Bot) StartedAt() time.Time { return b.start }

@@ -1,0 +1,17 @@
+// Command meetbench measures the meetings SFU (package meetings/sfu) with
+// synthetic Pion participants. It runs the SFU in a child process (or uses
+// one given with -relay) so that the SFU's own CPU time can be read from
+// /proc, and drives bots from its own process. Scenarios:
+//
+//	meeting  N participants each publishing Opus and ~300 kbit/s of VP8
+//	         (two simulcast layers); reports SFU CPU as a share of one core
+//	fanout   one publisher to S subscribers; reports forwarded packets per
+//	         second per core of SFU CPU
+//	join     subscribers joining a running meeting one after another;
+//	         reports the time from dialing to the first complete remote
+//	         keyframe
+//
+// Results go to docs/benchmarks.md ("Meetings (SFU)").
+//
+// meetbench imports meetings/sfu and its test bots, nothing else of the hub.
+package main
