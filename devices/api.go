@@ -444,7 +444,7 @@ type IngestStats struct {
 func (s *Service) Stats() IngestStats {
 	st := IngestStats{Mode: s.mode, QueueRows: s.w.queuedRows(), QueueCapacity: s.w.capRows, Rejected: s.in.rejectCounts()}
 	s.st.mu.Lock()
-	st.Connected, st.Lost, st.BrokerDropped = s.st.broker.connected, s.st.broker.lost, s.st.broker.last-s.st.broker.base
+	st.Connected, st.Lost, st.BrokerDropped = s.st.broker.connected, s.st.broker.lost, s.st.broker.last
 	s.st.mu.Unlock()
 	if err := s.w.health(); err != nil {
 		st.WriterError = err.Error()

@@ -54,11 +54,11 @@ type state struct {
 }
 
 type brokerState struct {
-	base, last int64     // $SYS dropped counter at first sight and now
-	grewAt     time.Time // when it last grew
-	sysSeen    time.Time // when the counter last arrived
-	lost       int64     // messages the hub lost (counted, shown)
-	connected  bool
+	last      int64     // the broker's dropped-messages counter ($SYS)
+	grewAt    time.Time // when it last grew
+	sysSeen   time.Time // when the counter last arrived
+	lost      int64     // messages the hub lost (counted, shown)
+	connected bool
 }
 
 type commune struct {
@@ -588,21 +588,19 @@ func (s *state) markAllLocked() {
 	}
 }
 
+// brokerDroppedLocked takes the broker's drop counter ($SYS, counted since
+// the broker started). Any drop is an alarm: when the counter grows, and
+// when the first reading is already above zero (the hub's session may
+// have lost messages before the hub looked).
 func (s *state) brokerDroppedLocked(n int64, now time.Time) {
 	b := &s.broker
+	first := b.sysSeen.IsZero()
 	b.sysSeen = now
-	if b.base == 0 && b.last == 0 {
-		b.base, b.last = n, n
-		return
-	}
-	if n < b.last { // the broker restarted: its counter starts over
-		b.base -= b.last - n
-	}
-	if n > b.last {
+	if (first && n > 0) || (!first && n > b.last) {
 		b.grewAt = now
 		s.markAllLocked()
 	}
-	b.last = n
+	b.last = n // a restarted broker starts again from zero
 }
 
 // addLost counts messages the hub could not keep, shown on the wall.
@@ -628,7 +626,7 @@ func (s *state) snapshot(code string, now time.Time) *Snapshot {
 	defer s.mu.Unlock()
 	c := s.communes[code]
 	snap := &Snapshot{Unit: code, AsOf: now, Incidents: []Incident{}, Alarms: []AlarmBrief{}, Devices: []DeviceBrief{}}
-	snap.Broker = BrokerInfo{Dropped: s.broker.last - s.broker.base, Lost: s.broker.lost, Connected: s.broker.connected}
+	snap.Broker = BrokerInfo{Dropped: s.broker.last, Lost: s.broker.lost, Connected: s.broker.connected}
 	if !s.broker.grewAt.IsZero() {
 		snap.Alarms = append(snap.Alarms, AlarmBrief{ID: "broker-dropped", Device: "broker", Metric: "dropped",
 			Severity: "critical", State: AlarmActiveUnack, Since: s.broker.grewAt, Value: float64(snap.Broker.Dropped)})

@@ -276,11 +276,11 @@ func TestAlarmForDurationHysteresisAndMaintenance(t *testing.T) {
 func TestBrokerDropsRaiseAWallAlarm(t *testing.T) {
 	l := newLAN(t)
 	l.meta(t0, "router", "router", "")
-	l.st.apply(&message{kind: kindSysDropped, received: t0, dropped: 100})
+	l.st.apply(&message{kind: kindSysDropped, received: t0, dropped: 0})
 	if s := l.snap(t0); s.Broker.Dropped != 0 || len(s.Alarms) != 0 {
-		t.Fatalf("first reading is the baseline: %+v %+v", s.Broker, s.Alarms)
+		t.Fatalf("no drops: %+v %+v", s.Broker, s.Alarms)
 	}
-	l.st.apply(&message{kind: kindSysDropped, received: t0.Add(10 * time.Second), dropped: 130})
+	l.st.apply(&message{kind: kindSysDropped, received: t0.Add(10 * time.Second), dropped: 30})
 	s := l.snap(t0)
 	if s.Broker.Dropped != 30 || len(s.Alarms) != 1 || s.Alarms[0].ID != "broker-dropped" || s.Alarms[0].Severity != "critical" {
 		t.Fatalf("after growth: %+v %+v", s.Broker, s.Alarms)
@@ -288,5 +288,12 @@ func TestBrokerDropsRaiseAWallAlarm(t *testing.T) {
 	l.st.tick(t0.Add(11 * time.Minute))
 	if s := l.snap(t0); len(s.Alarms) != 0 || s.Broker.Dropped != 30 {
 		t.Fatalf("after 10 quiet minutes: %+v %+v", s.Broker, s.Alarms)
+	}
+	// A hub that starts against a broker that has already dropped raises it too.
+	l2 := newLAN(t)
+	l2.meta(t0, "router", "router", "")
+	l2.st.apply(&message{kind: kindSysDropped, received: t0, dropped: 7})
+	if s := l2.snap(t0); s.Broker.Dropped != 7 || len(s.Alarms) != 1 {
+		t.Fatalf("first reading above zero: %+v %+v", s.Broker, s.Alarms)
 	}
 }
