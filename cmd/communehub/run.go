@@ -152,6 +152,11 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger, stdout io.Writer) er
 	// (COMMUNEHUB_MEDIA_*) take meetings.DefaultConfig until config.go maps them.
 	mediaCfg := meetings.DefaultConfig()
 	mediaCfg.InstanceID, mediaCfg.PublicURL, mediaCfg.Origins = cfg.InstanceID, cfg.PublicURL, cfg.OriginList()
+	if host, _, err := net.SplitHostPort(cfg.Addr); err == nil && net.ParseIP(host).IsLoopback() {
+		// A hub serving only this machine (tests, a local demo) needs no
+		// fixed firewall port: media on loopback, ephemeral, no ICE-TCP.
+		mediaCfg.ListenIP, mediaCfg.UDPPort, mediaCfg.TCPPort, mediaCfg.Loopback = host, 0, 0, true
+	}
 	media, err := meetings.NewMedia(ctx, mediaCfg, proc, pool, bus, sockets, log.With("component", "media"))
 	if err != nil {
 		return err
