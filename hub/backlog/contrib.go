@@ -252,21 +252,10 @@ func (a *aggDelta) apply(ctx context.Context, tx pgx.Tx) error {
 	if err := upsertCounters(ctx, tx, "kpi_monthly", "month", months); err != nil {
 		return err
 	}
-	feeMonths := map[feeKey]*[2]int64{}
-	for k, f := range a.fees {
-		mk := feeKey{k.Unit, k.Province, k.Procedure, monthOf(k.Day)}
-		m := feeMonths[mk]
-		if m == nil {
-			m = &[2]int64{}
-			feeMonths[mk] = m
-		}
-		m[0] += f[0]
-		m[1] += f[1]
-	}
-	if err := upsertFees(ctx, tx, "kpi_fee_daily", "day", a.fees); err != nil {
+	if err := upsertFees(ctx, tx, a.fees); err != nil {
 		return err
 	}
-	return upsertFees(ctx, tx, "kpi_fee_monthly", "month", feeMonths)
+	return refreshFeeYears(ctx, tx, a.fees)
 }
 
 func upsertCounters(ctx context.Context, tx pgx.Tx, table, dayCol string, rows map[aggKey]*counters) error {
@@ -319,7 +308,7 @@ func upsertCounters(ctx context.Context, tx pgx.Tx, table, dayCol string, rows m
 	return nil
 }
 
-func upsertFees(ctx context.Context, tx pgx.Tx, table, dayCol string, rows map[feeKey]*[2]int64) error {
+func upsertFees(ctx context.Context, tx pgx.Tx, rows map[feeKey]*[2]int64) error {
 	keys := make([]feeKey, 0, len(rows))
 	for k, f := range rows {
 		if *f != ([2]int64{}) {
@@ -345,12 +334,114 @@ func upsertFees(ctx context.Context, tx pgx.Tx, table, dayCol string, rows map[f
 		unitsA[j], provA[j], daysA[j], procA[j] = k.Unit, k.Province, dayOf(k.Day), int32(k.Procedure)
 		nA[j], paidA[j] = rows[k][0], rows[k][1]
 	}
-	sql := fmt.Sprintf(`INSERT INTO %[1]s (unit_code, %[2]s, procedure_id, province_code, n, paid)
+	_, err := tx.Exec(ctx, `INSERT INTO kpi_fee_daily (unit_code, day, procedure_id, province_code, n, paid)
 		SELECT * FROM unnest($1::text[], $2::date[], $3::int[], $4::text[], $5::bigint[], $6::bigint[])
-		ON CONFLICT (unit_code, %[2]s, procedure_id) DO UPDATE SET n = %[1]s.n + excluded.n, paid = %[1]s.paid + excluded.paid`,
-		table, dayCol)
-	if _, err := tx.Exec(ctx, sql, unitsA, daysA, procA, provA, nA, paidA); err != nil {
-		return fmt.Errorf("update %s: %w", table, err)
+		ON CONFLICT (unit_code, day, procedure_id) DO UPDATE SET n = kpi_fee_daily.n + excluded.n, paid = kpi_fee_daily.paid + excluded.paid`,
+		unitsA, daysA, procA, provA, nA, paidA)
+	if err != nil {
+		return fmt.Errorf("update kpi_fee_daily: %w", err)
+	}
+	return nil
+}
+
+// yearBits is a bitmap of the days of a year: bit d-1 is day-of-year d.
+type yearBits [46]byte
+
+func (b *yearBits) set(doy int) { b[(doy-1)/8] |= 1 << ((doy - 1) % 8) }
+
+// anyIn reports whether a bit is set for a day-of-year in [from, to].
+func (b *yearBits) anyIn(from, to int) bool {
+	for d := max(from, 1); d <= min(to, 366); d++ {
+		if b[(d-1)/8]&(1<<((d-1)%8)) != 0 {
+			return true
+		}
+	}
+	return false
+}
+
+type feeYearKey struct {
+	Unit, Province string
+	Procedure      int
+	Year           int
+}
+
+// refreshFeeYears recomputes the day bitmaps of the (commune, procedure,
+// year) keys the deltas touched, from the daily counts.
+func refreshFeeYears(ctx context.Context, tx pgx.Tx, fees map[feeKey]*[2]int64) error {
+	touched := map[feeYearKey]bool{}
+	for k, f := range fees {
+		if *f != ([2]int64{}) {
+			touched[feeYearKey{k.Unit, k.Province, k.Procedure, int(k.Day) / 10000}] = true
+		}
+	}
+	if len(touched) == 0 {
+		return nil
+	}
+	keys := make([]feeYearKey, 0, len(touched))
+	for k := range touched {
+		keys = append(keys, k)
+	}
+	slices.SortFunc(keys, func(x, y feeYearKey) int {
+		if c := strings.Compare(x.Unit, y.Unit); c != 0 {
+			return c
+		}
+		if x.Year != y.Year {
+			return x.Year - y.Year
+		}
+		return x.Procedure - y.Procedure
+	})
+	n := len(keys)
+	unitsA, procA, yearA := make([]string, n), make([]int32, n), make([]int32, n)
+	for i, k := range keys {
+		unitsA[i], procA[i], yearA[i] = k.Unit, int32(k.Procedure), int32(k.Year)
+	}
+	bits := map[feeYearKey]*[2]yearBits{}
+	for _, k := range keys {
+		bits[k] = &[2]yearBits{}
+	}
+	rows, err := tx.Query(ctx, `SELECT k.unit_code, k.procedure_id, k.year, extract(doy FROM d.day)::int, d.paid > 0
+		FROM unnest($1::text[], $2::int[], $3::int[]) AS k(unit_code, procedure_id, year)
+		JOIN kpi_fee_daily d ON d.unit_code = k.unit_code AND d.procedure_id = k.procedure_id AND d.n > 0
+			AND d.day >= make_date(k.year, 1, 1) AND d.day < make_date(k.year + 1, 1, 1)`, unitsA, procA, yearA)
+	if err != nil {
+		return err
+	}
+	var (
+		unit      string
+		proc, yr  int32
+		doy       int
+		anyPaid   bool
+		provinces = map[string]string{}
+	)
+	for _, k := range keys {
+		provinces[k.Unit] = k.Province
+	}
+	_, err = pgx.ForEachRow(rows, []any{&unit, &proc, &yr, &doy, &anyPaid}, func() error {
+		b := bits[feeYearKey{unit, provinces[unit], int(proc), int(yr)}]
+		if b == nil {
+			return fmt.Errorf("fee bitmap for an untouched key %s/%d/%d", unit, proc, yr)
+		}
+		b[0].set(doy)
+		if anyPaid {
+			b[1].set(doy)
+		}
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	provA, nBits, paidBits := make([]string, n), make([][]byte, n), make([][]byte, n)
+	for i, k := range keys {
+		provA[i] = k.Province
+		b := bits[k]
+		nBits[i], paidBits[i] = b[0][:], b[1][:]
+	}
+	_, err = tx.Exec(ctx, `INSERT INTO kpi_fee_year (unit_code, procedure_id, year, province_code, n_days, paid_days)
+		SELECT * FROM unnest($1::text[], $2::int[], $3::int[], $4::text[], $5::bytea[], $6::bytea[])
+		ON CONFLICT (unit_code, year, procedure_id) DO UPDATE SET n_days = excluded.n_days, paid_days = excluded.paid_days`,
+		unitsA, procA, yearA, provA, nBits, paidBits)
+	if err != nil {
+		return fmt.Errorf("update kpi_fee_year: %w", err)
 	}
 	return nil
 }

@@ -6,7 +6,9 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"runtime"
 	"slices"
+	"sync"
 	"time"
 
 	"github.com/communehub/communehub/hub"
@@ -96,8 +98,7 @@ func (s *Service) Import(ctx context.Context, r io.Reader, o ImportOptions) (*Im
 	if err != nil {
 		return nil, err
 	}
-	var rows []importRow
-	procsReloaded := false
+	var raws []rawRow
 	for {
 		raw, err := rr.Next()
 		if errors.Is(err, io.EOF) {
@@ -106,20 +107,24 @@ func (s *Service) Import(ctx context.Context, r io.Reader, o ImportOptions) (*Im
 		if err != nil {
 			return nil, err
 		}
-		rep.Rows++
-		if rep.Rows > maxImportRows {
+		if len(raws) >= maxImportRows {
 			return nil, hub.Errorf(hub.ETooLarge, "more than %d rows: split the file", maxImportRows)
 		}
-		if rep.Rows%10000 == 0 {
-			o.Progress("read", rep.Rows, 0)
+		raws = append(raws, raw)
+		if len(raws)%20000 == 0 {
+			o.Progress("read", len(raws), 0)
 		}
+	}
+	rep.Rows = len(raws)
+	recs := parseRows(raws)
+	if err := s.procs.load(ctx, s.pool); err != nil { // another instance may have added procedures
+		return nil, err
+	}
+	var rows []importRow
+	for i := range raws {
+		raw, rec := &raws[i], recs[i]
 		if raw.Err != nil {
-			rep.reject(raw.Row, raw.Line, "", raw.Err)
-			continue
-		}
-		rec, err := parseRecord(raw.Fields)
-		if err != nil {
-			rep.reject(raw.Row, raw.Line, raw.Fields["MaHoSo"], err)
+			rep.reject(raw.Row, raw.Line, raw.Fields["MaHoSo"], raw.Err)
 			continue
 		}
 		if rec.Code == "" {
@@ -127,13 +132,6 @@ func (s *Service) Import(ctx context.Context, r io.Reader, o ImportOptions) (*Im
 			continue
 		}
 		proc := s.procs.get(rec.ProcedureCode)
-		if proc == nil && !procsReloaded {
-			procsReloaded = true
-			if err := s.procs.load(ctx, s.pool); err != nil {
-				return nil, err
-			}
-			proc = s.procs.get(rec.ProcedureCode)
-		}
 		if proc == nil {
 			rep.reject(raw.Row, raw.Line, rec.Code, unprocessable("MaTTHC", "unknown procedure %q", rec.ProcedureCode))
 			continue
@@ -145,6 +143,7 @@ func (s *Service) Import(ctx context.Context, r io.Reader, o ImportOptions) (*Im
 		}
 		rows = append(rows, importRow{row: raw.Row, line: raw.Line, rec: rec, proc: proc, unit: unit})
 	}
+	raws = nil
 	o.Progress("read", rep.Rows, rep.Rows)
 	if rep.Rows == 0 {
 		return nil, hub.FieldError("body", "the file has no rows")
@@ -398,4 +397,30 @@ func dossierRow(d *Dossier, withID bool) []any {
 		return append([]any{d.ID}, row...)
 	}
 	return row
+}
+
+// parseRows decodes and checks rows on every CPU, keeping their order; a
+// row that fails keeps its error in raws[i].Err and a nil record.
+func parseRows(raws []rawRow) []*PortalRecord {
+	recs := make([]*PortalRecord, len(raws))
+	workers := min(runtime.GOMAXPROCS(0), max(1, len(raws)/1000))
+	var wg sync.WaitGroup
+	for w := 0; w < workers; w++ {
+		wg.Add(1)
+		go func(w int) {
+			defer wg.Done()
+			for i := w; i < len(raws); i += workers {
+				raw := &raws[i]
+				f, err := raw.fields()
+				if err != nil {
+					continue
+				}
+				if recs[i], err = parseRecord(f); err != nil {
+					raw.Err = err
+				}
+			}
+		}(w)
+	}
+	wg.Wait()
+	return recs
 }

@@ -269,6 +269,13 @@ func (s *Service) computeSums(ctx context.Context, db dbtx, code string, provinc
 	soon := s.cal.AddWorkingDays(t, s.cfg.DueSoonDays)
 	m1, m2, d1a, d1b, d2a, d2b := p.split()
 	scope := scopeCond(province)
+	communes := []string{code}
+	if province {
+		communes = communes[:0]
+		for _, c := range s.units.communesOf(code) {
+			communes = append(communes, c.Code)
+		}
+	}
 	cols := strings.Join(counterColumns[:], ", ")
 	out := map[string]*unitSums{}
 	get := func(u string) *unitSums {
@@ -314,21 +321,41 @@ func (s *Service) computeSums(ctx context.Context, db dbtx, code string, provinc
 			get(u).carried = n
 			return nil
 		}))
-	b.Queue(fmt.Sprintf(`SELECT unit_code, count(*) FILTER (WHERE n > 0), count(*) FILTER (WHERE n > 0 AND paid > 0) FROM (
-		SELECT unit_code, procedure_id, sum(n) AS n, sum(paid) AS paid FROM (
-			SELECT unit_code, procedure_id, n, paid FROM kpi_fee_monthly WHERE %s AND month >= $2 AND month < $3
-			UNION ALL
-			SELECT unit_code, procedure_id, n, paid FROM kpi_fee_daily WHERE %s AND ((day BETWEEN $4 AND $5) OR (day BETWEEN $6 AND $7))
-		) x GROUP BY 1, 2) y GROUP BY 1`, scope, scope),
-		code, dateArg(m1), dateArg(m2), dateArg(d1a), dateArg(d1b), dateArg(d2a), dateArg(d2b)).
+	// Fee-bearing procedures with a dossier (and with one paid online) in
+	// the period: OR the day bitmaps of each (commune, procedure) over the
+	// period's years.
+	type procKey struct {
+		unit string
+		proc int
+	}
+	seenProc := map[procKey]*[2]bool{}
+	b.Queue(fmt.Sprintf(`SELECT unit_code, procedure_id, year, n_days, paid_days FROM kpi_fee_year
+		WHERE %s AND year BETWEEN $2 AND $3`, scope), code, p.From.Year(), p.To.Year()).
 		Query(eachRow(func(r pgx.Row) error {
 			var u string
-			var a, b int64
-			if err := r.Scan(&u, &a, &b); err != nil {
+			var proc, year int
+			var nb, pb []byte
+			if err := r.Scan(&u, &proc, &year, &nb, &pb); err != nil {
 				return err
 			}
-			x := get(u)
-			x.feeProcs, x.paidProcs = a, b
+			var nBits, pBits yearBits
+			copy(nBits[:], nb)
+			copy(pBits[:], pb)
+			from, to := 1, 366
+			if year == p.From.Year() {
+				from = p.From.YearDay()
+			}
+			if year == p.To.Year() {
+				to = p.To.YearDay()
+			}
+			k := procKey{u, proc}
+			seen := seenProc[k]
+			if seen == nil {
+				seen = &[2]bool{}
+				seenProc[k] = seen
+			}
+			seen[0] = seen[0] || nBits.anyIn(from, to)
+			seen[1] = seen[1] || pBits.anyIn(from, to)
 			return nil
 		}))
 	if live {
@@ -349,8 +376,10 @@ func (s *Service) computeSums(ctx context.Context, db dbtx, code string, provinc
 				return nil
 			}))
 	} else {
-		b.Queue(fmt.Sprintf(`SELECT unit_code, due_at, pauses, paused_since FROM dossiers
-			WHERE %s AND received_at <= $2 AND ((state = 1) OR (state = 2 AND closed_at > $2))`, scope), code, t).
+		// Open at t: still open, or closed after t. Communes one by one, so
+		// that each uses its (unit_code, closed_at) range.
+		b.Queue(`SELECT unit_code, due_at, pauses, paused_since FROM dossiers
+			WHERE unit_code = ANY($1) AND received_at <= $2 AND ((state = 1) OR (state = 2 AND closed_at > $2))`, communes, t).
 			Query(eachRow(func(r pgx.Row) error {
 				var u string
 				var d Dossier
@@ -396,6 +425,15 @@ func (s *Service) computeSums(ctx context.Context, db dbtx, code string, provinc
 		}))
 	if err := db.SendBatch(ctx, b).Close(); err != nil {
 		return nil, fmt.Errorf("kpi %s: %w", code, err)
+	}
+	for k, seen := range seenProc {
+		if seen[0] {
+			x := get(k.unit)
+			x.feeProcs++
+			if seen[1] {
+				x.paidProcs++
+			}
+		}
 	}
 	return out, nil
 }

@@ -226,7 +226,7 @@ func assertAggregatesMatchRebuild(t *testing.T, s *Service) {
 		Query(context.Context, string, ...any) (pgx.Rows, error)
 	}) string {
 		var b strings.Builder
-		for _, tbl := range []string{"kpi_daily", "kpi_monthly", "kpi_fee_daily", "kpi_fee_monthly"} {
+		for _, tbl := range []string{"kpi_daily", "kpi_monthly", "kpi_fee_daily", "kpi_fee_year"} {
 			rows, err := q.Query(ctx, `SELECT * FROM `+tbl+` ORDER BY 1, 2, 3`)
 			if err != nil {
 				t.Fatal(err)
@@ -235,11 +235,11 @@ func assertAggregatesMatchRebuild(t *testing.T, s *Service) {
 				vals, _ := rows.Values()
 				first := 3 // unit, day, province, then counters
 				if strings.HasPrefix(tbl, "kpi_fee") {
-					first = 4 // unit, procedure, day, province
+					first = 4 // unit, procedure, day or year, province
 				}
 				zero := true
 				for _, v := range vals[first:] {
-					if fmt.Sprint(v) != "0" {
+					if b, ok := v.([]byte); ok && strings.Trim(string(b), "\x00") != "" || !ok && fmt.Sprint(v) != "0" {
 						zero = false
 					}
 				}

@@ -42,7 +42,7 @@ func vnt(y int, m time.Month, d, h, min int) time.Time { return time.Date(y, m, 
 
 // newTestService returns a service on a fresh database with the units
 // seeded and a clock set to clock (nil: the real clock).
-func newTestService(t *testing.T, clock *testClock) (*Service, *pgxpool.Pool) {
+func newTestService(t testing.TB, clock *testClock) (*Service, *pgxpool.Pool) {
 	t.Helper()
 	pool, _ := hubtest.NewDB(t, hub.Migrations, Migrations)
 	ctx := context.Background()
@@ -63,7 +63,7 @@ func newTestService(t *testing.T, clock *testClock) (*Service, *pgxpool.Pool) {
 func boolp(b bool) *bool { return &b }
 
 // putProc registers a procedure or fails the test.
-func putProc(t *testing.T, s *Service, code string, fee, paper bool, days int) {
+func putProc(t testing.TB, s *Service, code string, fee, paper bool, days int) {
 	t.Helper()
 	_, _, _, err := s.PutProcedure(context.Background(), code, ProcedureInput{Name: "Thủ tục " + code, OnlineLevel: "full",
 		HasFee: &fee, RequiresPaperResult: &paper, Deadline: &Deadline{Value: days, Unit: "working_day"}})

@@ -19,7 +19,18 @@ type rawRow struct {
 	Row    int // 1-based record number (the CSV header is not a record)
 	Line   int // line of the file where the record starts
 	Fields map[string]string
+	JSON   []byte // a JSON object not decoded yet (see fields)
 	Err    error
+}
+
+// fields decodes a JSON row's fields (once); CSV rows come decoded. It is
+// separate from reading so that rows can be decoded in parallel.
+func (r *rawRow) fields() (map[string]string, error) {
+	if r.JSON != nil && r.Err == nil && r.Fields == nil {
+		r.Fields, r.Err = jsonFields(r.JSON)
+		r.JSON = nil
+	}
+	return r.Fields, r.Err
 }
 
 // rowReader yields the records of an import file. Next returns io.EOF at
@@ -182,8 +193,7 @@ func (j *jsonReader) Next() (rawRow, error) {
 			return rawRow{}, io.EOF
 		}
 		j.row++
-		f, err := jsonFields(j.array[j.row-1])
-		return rawRow{Row: j.row, Line: 0, Fields: f, Err: err}, nil
+		return rawRow{Row: j.row, JSON: j.array[j.row-1]}, nil
 	}
 	for {
 		line, err := readLine(j.br)
@@ -202,8 +212,7 @@ func (j *jsonReader) Next() (rawRow, error) {
 			continue
 		}
 		j.row++
-		f, ferr := jsonFields(line)
-		return rawRow{Row: j.row, Line: j.line, Fields: f, Err: ferr}, nil
+		return rawRow{Row: j.row, Line: j.line, JSON: line}, nil
 	}
 }
 

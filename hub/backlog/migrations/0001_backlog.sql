@@ -89,7 +89,8 @@ CREATE INDEX dossiers_running_deadline ON dossiers (deadline) WHERE state = 1 AN
 CREATE INDEX dossiers_unit_received ON dossiers (unit_code, received_at DESC);
 CREATE INDEX dossiers_unit_closed ON dossiers (unit_code, closed_at) WHERE state = 2;
 CREATE INDEX dossiers_province_received ON dossiers (province_code, received_at DESC);
-CREATE INDEX dossiers_province_closed ON dossiers (province_code, closed_at) WHERE state = 2;
+-- (No province index on closed_at: a province's past periods read its
+-- communes' ranges; every index costs the importer time.)
 
 -- Append-only history of a dossier: creation, status changes, field changes.
 CREATE TABLE dossier_events (
@@ -252,7 +253,10 @@ ALTER TABLE kpi_monthly ADD PRIMARY KEY (unit_code, month);
 CREATE INDEX kpi_monthly_province ON kpi_monthly (province_code, month);
 
 -- Dossiers of fee-bearing procedures per procedure, for the share of
--- procedures with online payments (a distinct count needs the procedure).
+-- procedures with online payments (a distinct count needs the procedure):
+-- counts per day, and per year the days that had any (bit d-1 of the
+-- bitmaps is day-of-year d), so that "had a dossier in the period" is a
+-- mask test on a few rows per commune.
 CREATE TABLE kpi_fee_daily (
     unit_code     text NOT NULL,
     procedure_id  integer NOT NULL,
@@ -262,9 +266,15 @@ CREATE TABLE kpi_fee_daily (
     paid          bigint NOT NULL DEFAULT 0,
     PRIMARY KEY (unit_code, day, procedure_id)
 );
-CREATE INDEX kpi_fee_daily_province ON kpi_fee_daily (province_code, day);
+CREATE INDEX kpi_fee_daily_key ON kpi_fee_daily (unit_code, procedure_id, day) WHERE n > 0;
 
-CREATE TABLE kpi_fee_monthly (LIKE kpi_fee_daily INCLUDING DEFAULTS);
-ALTER TABLE kpi_fee_monthly RENAME COLUMN day TO month;
-ALTER TABLE kpi_fee_monthly ADD PRIMARY KEY (unit_code, month, procedure_id);
-CREATE INDEX kpi_fee_monthly_province ON kpi_fee_monthly (province_code, month);
+CREATE TABLE kpi_fee_year (
+    unit_code     text NOT NULL,
+    procedure_id  integer NOT NULL,
+    year          integer NOT NULL,
+    province_code text NOT NULL,
+    n_days        bytea NOT NULL,
+    paid_days     bytea NOT NULL,
+    PRIMARY KEY (unit_code, year, procedure_id)
+);
+CREATE INDEX kpi_fee_year_province ON kpi_fee_year (province_code, year);
