@@ -35,10 +35,12 @@ func (s *Service) Mount(api fiber.Router, app *fiber.App, authMW fiber.Handler) 
 	s.mountPage(app, authMW)
 }
 
+// Fiber's Params and Query point into the request buffer, which is reused
+// after the handler returns: every value kept beyond it is cloned.
 func unitParam(c *fiber.Ctx, name string, required bool) (string, error) {
-	u := c.Query(name)
+	u := strings.Clone(c.Query(name))
 	if u == "" && c.Params(name) != "" {
-		u = c.Params(name)
+		u = strings.Clone(c.Params(name))
 	}
 	if u == "" {
 		if required {
@@ -79,7 +81,7 @@ func (s *Service) deviceParams(c *fiber.Ctx) (string, string, error) {
 	if err != nil {
 		return "", "", err
 	}
-	id := c.Params("id")
+	id := strings.Clone(c.Params("id"))
 	if !validID(id) {
 		return "", "", hub.FieldError("id", "must be a device id (A-Z a-z 0-9 _ . -)")
 	}
@@ -125,7 +127,7 @@ func (s *Service) handleSeries(c *fiber.Ctx) error {
 	if err != nil {
 		return err
 	}
-	metric := c.Query("metric")
+	metric := strings.Clone(c.Query("metric"))
 	if !validMetric(metric) {
 		return hub.FieldError("metric", "is required: a metric name such as latency_ms")
 	}
@@ -296,7 +298,7 @@ type ackRequest struct {
 }
 
 func (s *Service) handleAck(c *fiber.Ctx) error {
-	id := c.Params("id")
+	id := strings.Clone(c.Params("id"))
 	if len(id) != 16 || strings.Trim(id, "0123456789abcdef") != "" {
 		return hub.FieldError("id", "must be an alarm id")
 	}
