@@ -168,6 +168,9 @@ func runScreens(url string, tokens []string, measure bool) error {
 				if measure && bytes.HasPrefix(m, []byte(`{"type":"event"`)) {
 					if i := bytes.Index(m, []byte(`"t":`)); i > 0 {
 						j := i + 4
+						for j < len(m) && m[j] == ' ' { // jsonb (the outbox) writes "t": 123
+							j++
+						}
 						k := j
 						for k < len(m) && m[k] >= '0' && m[k] <= '9' {
 							k++

@@ -166,7 +166,8 @@ func startServer(ctx context.Context, pool *pgxpool.Pool, log *slog.Logger, read
 	walls.Mount(app, api)
 	wctx, cancel := context.WithCancel(ctx)
 	var wg sync.WaitGroup
-	for _, f := range []func(context.Context){hub.NewOutboxFollower(pool, bus, log, metrics).Run, walls.Run, walls.RunStatus} {
+	follower := hub.NewOutboxFollower(pool, bus, log, metrics)
+	for _, f := range []func(context.Context){follower.Run, walls.Run, walls.RunStatus} {
 		wg.Add(1)
 		go func() { defer wg.Done(); f(wctx) }()
 	}
@@ -176,6 +177,13 @@ func startServer(ctx context.Context, pool *pgxpool.Pool, log *slog.Logger, read
 		return nil, err
 	}
 	go func() { _ = app.Listener(ln) }()
+	// Screens connecting before the follower has published the latest
+	// outbox events of a previous run would get them as live events.
+	var maxID int64
+	_ = pool.QueryRow(ctx, `SELECT coalesce(max(id), 0) FROM outbox`).Scan(&maxID)
+	for deadline := time.Now().Add(30 * time.Second); follower.LastID() < maxID && time.Now().Before(deadline); {
+		time.Sleep(20 * time.Millisecond)
+	}
 	_, token, err := auth.CreateToken(ctx, "displaybench", hub.RoleAdmin, "")
 	if err != nil {
 		cancel()
