@@ -10,6 +10,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/chromedp/cdproto/cdp"
+	"github.com/chromedp/cdproto/heapprofiler"
 	"github.com/chromedp/cdproto/runtime"
 	"github.com/chromedp/chromedp"
 	"github.com/communehub/communehub/hub"
@@ -343,7 +345,7 @@ func TestBrowserScreenshots(t *testing.T) {
 				t.Errorf("%s overflows the screen", s.file)
 			}
 			time.Sleep(300 * time.Millisecond) // let the vote bars finish their transition
-			quality := 100 // PNG
+			quality := 100                     // PNG
 			if strings.HasSuffix(s.file, ".jpg") {
 				quality = 85
 			}
@@ -370,4 +372,87 @@ func TestBrowserScreenshots(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Logf("screenshots in %s", dir)
+}
+
+func TestBrowserReloadsForANewBuild(t *testing.T) {
+	pool := newDB(t)
+	h := startHub(t, pool, hubConfig{opts: func(o *Options) { o.Build = "build-1" }})
+	addr := h.addr
+	_, token := h.createDisplay("Phòng điều hành", "03244", LayoutCommune, Internal)
+	tv := browser(t, 1920, 1080)
+	if err := chromedp.Do(tv, chromedp.Navigate("http://"+addr+"/display#token="+token)); err != nil {
+		t.Fatal(err)
+	}
+	waitJS(t, tv, 10*time.Second, `document.querySelector('.conn').dataset.state === 'live'`, "the wall")
+	evalJS[int](t, tv, `window.__samePage = 1`)
+	h.stop()
+	// The new build spreads reloads over 2 s; the page reloads once, then
+	// runs the new build's code.
+	startHub(t, pool, hubConfig{addr: addr, opts: func(o *Options) { o.Build = "build-2"; o.ReloadSpread = 2 * time.Second }})
+	waitJS(t, tv, 30*time.Second, `document.querySelector('meta[name=build]')?.content === 'build-2' && !window.__samePage && document.querySelector('.conn')?.dataset.state === 'live'`, "the page reloaded on the new build")
+}
+
+// TestBrowserPageMemoryStaysFlat feeds a wall every topic at 20 events/s
+// and checks, after forced garbage collections, that the JS heap and the
+// number of DOM nodes do not grow: nothing accumulates per event.
+func TestBrowserPageMemoryStaysFlat(t *testing.T) {
+	if testing.Short() {
+		t.Skip("a 40-second soak")
+	}
+	h := startHub(t, newDB(t), hubConfig{})
+	_, token := h.createDisplay("Phòng điều hành", "03244", LayoutCommune, Internal)
+	tv := browser(t, 1920, 1080)
+	if err := chromedp.Do(tv, chromedp.Navigate("http://"+h.addr+"/display#token="+token)); err != nil {
+		t.Fatal(err)
+	}
+	waitJS(t, tv, 10*time.Second, `document.querySelector('.conn').dataset.state === 'live'`, "the wall")
+	stop := make(chan struct{})
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		now := time.Now()
+		for i := 0; ; i++ {
+			select {
+			case <-stop:
+				return
+			case <-time.After(50 * time.Millisecond):
+			}
+			at := now.Add(time.Duration(i) * time.Minute)
+			switch i % 4 {
+			case 0:
+				h.publish(kpi, kpiPayload("03244", i%50, i%7, i%5))
+			case 1:
+				h.publish("commune/03244/backlog", backlogPayload("03244", at))
+			case 2:
+				h.publish("commune/03244/devices", devicesPayload("03244", at, 10+i%5, i%3, 10+float64(i%13)))
+			case 3:
+				h.publish("commune/03244/meetings", meetingsPayload("03244", at, int64(i%2)))
+			}
+		}
+	}()
+	defer func() { close(stop); <-done }()
+	heap := func() (float64, int) {
+		if _, err := chromedp.Call(tv, heapprofiler.CollectGarbage, cdp.Empty{}); err != nil {
+			t.Fatal(err)
+		}
+		u, err := chromedp.Call(tv, runtime.GetHeapUsage, cdp.Empty{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return u.UsedSize, evalJS[int](t, tv, `document.getElementsByTagName('*').length`)
+	}
+	time.Sleep(10 * time.Second) // warm up: the latency ring fills, code is compiled
+	heap1, nodes1 := heap()
+	time.Sleep(30 * time.Second)
+	heap2, nodes2 := heap()
+	t.Logf("JS heap %.0f KB → %.0f KB, DOM nodes %d → %d over %d s of 20 events/s", heap1/1024, heap2/1024, nodes1, nodes2, 30)
+	if heap2 > heap1*1.15+100<<10 {
+		t.Errorf("JS heap grew from %.0f KB to %.0f KB", heap1/1024, heap2/1024)
+	}
+	if nodes2 > nodes1+20 {
+		t.Errorf("DOM grew from %d to %d nodes", nodes1, nodes2)
+	}
+	if n := evalJS[int](t, tv, `JSON.parse(localStorage.getItem('communehub.display')).latency.length`); n > 120 {
+		t.Errorf("latency ring holds %d points", n)
+	}
 }
