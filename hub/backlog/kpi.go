@@ -269,13 +269,6 @@ func (s *Service) computeSums(ctx context.Context, db dbtx, code string, provinc
 	soon := s.cal.AddWorkingDays(t, s.cfg.DueSoonDays)
 	m1, m2, d1a, d1b, d2a, d2b := p.split()
 	scope := scopeCond(province)
-	communes := []string{code}
-	if province {
-		communes = communes[:0]
-		for _, c := range s.units.communesOf(code) {
-			communes = append(communes, c.Code)
-		}
-	}
 	cols := strings.Join(counterColumns[:], ", ")
 	out := map[string]*unitSums{}
 	get := func(u string) *unitSums {
@@ -376,10 +369,13 @@ func (s *Service) computeSums(ctx context.Context, db dbtx, code string, provinc
 				return nil
 			}))
 	} else {
-		// Open at t: still open, or closed after t. Communes one by one, so
-		// that each uses its (unit_code, closed_at) range.
-		b.Queue(`SELECT unit_code, due_at, pauses, paused_since FROM dossiers
-			WHERE unit_code = ANY($1) AND received_at <= $2 AND ((state = 1) OR (state = 2 AND closed_at > $2))`, communes, t).
+		// Open at t: still open and received by t, or closed after t
+		// (the GiST index on the reception–closing span finds those).
+		b.Queue(fmt.Sprintf(`SELECT unit_code, due_at, pauses, paused_since FROM dossiers
+			WHERE %[1]s AND state = 1 AND received_at <= $2
+			UNION ALL
+			SELECT unit_code, due_at, pauses, paused_since FROM dossiers
+			WHERE %[1]s AND state = 2 AND tstzrange(received_at, closed_at) @> $2::timestamptz`, scope), code, t).
 			Query(eachRow(func(r pgx.Row) error {
 				var u string
 				var d Dossier
