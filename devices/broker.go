@@ -24,7 +24,10 @@ type embedded struct {
 }
 
 func startEmbedded(ctx context.Context, addr string, in *ingest, auth *authenticator, st *state, m *metrics, log *slog.Logger) (*embedded, error) {
-	srv := mqtt.New(&mqtt.Options{Logger: log.With("component", "mqtt-broker"), SysTopicResendInterval: 10})
+	// mochi logs every client that goes away (EOF, a closed socket) as a
+	// warning: for a LAN of devices with last wills that is normal life.
+	blog := slog.New(minLevel{log.Handler(), slog.LevelError}).With("component", "mqtt-broker")
+	srv := mqtt.New(&mqtt.Options{Logger: blog, SysTopicResendInterval: 10})
 	if err := srv.AddHook(&authHook{auth: auth, ctx: ctx}, nil); err != nil {
 		return nil, err
 	}
@@ -107,4 +110,22 @@ func (h *ingestHook) OnWillSent(cl *mqtt.Client, pk packets.Packet) {
 func (h *ingestHook) OnSysInfoTick(info *system.Info) {
 	dropped := atomic.LoadInt64(&info.MessagesDropped) + atomic.LoadInt64(&info.InflightDropped)
 	h.in.handle(h.ctx, SysDroppedTopic, []byte(itoa(int(dropped))), nil, false)
+}
+
+// minLevel passes on records at or above min only.
+type minLevel struct {
+	slog.Handler
+	min slog.Level
+}
+
+func (h minLevel) Enabled(ctx context.Context, l slog.Level) bool {
+	return l >= h.min && h.Handler.Enabled(ctx, l)
+}
+
+func (h minLevel) WithAttrs(as []slog.Attr) slog.Handler {
+	return minLevel{h.Handler.WithAttrs(as), h.min}
+}
+
+func (h minLevel) WithGroup(name string) slog.Handler {
+	return minLevel{h.Handler.WithGroup(name), h.min}
 }

@@ -107,6 +107,20 @@ func (s *Sim) device(ctx context.Context, d *Device, offset time.Duration, power
 		case <-ctx.Done():
 			return
 		case <-t.C:
+		case <-d.nudge:
+		}
+	}
+}
+
+// nudgeUPS makes the commune's UPS report at once, as a real one does when
+// the mains fails or returns.
+func (s *Sim) nudgeUPS(commune string) {
+	for _, d := range s.Devices {
+		if d.Commune == commune && d.Kind == "ups" {
+			select {
+			case d.nudge <- struct{}{}:
+			default:
+			}
 		}
 	}
 }
@@ -178,6 +192,7 @@ func (s *Sim) scenario(ctx context.Context, power *powerState) {
 			}
 			power.cut[c] = time.Now()
 			power.mu.Unlock()
+			s.nudgeUPS(c)
 			var off []*Device
 			for _, d := range s.Devices {
 				if d.Commune == c && !d.onUPS {
@@ -193,6 +208,7 @@ func (s *Sim) scenario(ctx context.Context, power *powerState) {
 			power.mu.Lock()
 			delete(power.cut, c)
 			power.mu.Unlock()
+			s.nudgeUPS(c)
 			var off []*Device
 			for _, d := range s.Devices {
 				if d.Commune == c && !d.onUPS {

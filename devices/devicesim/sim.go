@@ -33,7 +33,8 @@ type Device struct {
 	Commune, ID, Name, Kind, Parent, IP string
 	onUPS                               bool // stays up in a power cut
 
-	sim *Sim
+	sim   *Sim
+	nudge chan struct{} // report now (a UPS reacting to the mains)
 
 	mu      sync.Mutex
 	client  paho.Client
@@ -75,7 +76,7 @@ func New(cfg Config) *Sim {
 	for _, c := range cfg.Communes {
 		add := func(id, name, kind, parent string, ip int, onUPS bool) {
 			s.Devices = append(s.Devices, &Device{Commune: c, ID: id, Name: name, Kind: kind, Parent: parent,
-				IP: fmt.Sprintf("192.168.1.%d", ip), onUPS: onUPS, sim: s, battery: 100})
+				IP: fmt.Sprintf("192.168.1.%d", ip), onUPS: onUPS, sim: s, battery: 100, nudge: make(chan struct{}, 1)})
 		}
 		add("router", "Router Internet", "router", "", 1, true)
 		add("ups", "UPS phòng máy", "ups", "", 250, true)
