@@ -22,7 +22,8 @@ type batchConn struct {
 
 	mu      sync.Mutex
 	pending []ipv4.Message
-	bufs    []*[]byte // pool buffers of pending, in parallel
+	bufs    []*[]byte                       // pool buffers of pending, in parallel
+	addrs   map[netip.AddrPort]*net.UDPAddr // destinations, to not allocate one per packet
 	ready   chan struct{}
 	done    chan struct{}
 	stopped chan struct{}
@@ -64,7 +65,15 @@ func (b *batchConn) WriteToAddrPort(p []byte, addr netip.AddrPort) (int, error) 
 		b.dropped.Add(1)
 		return len(p), nil
 	}
-	b.pending = append(b.pending, ipv4.Message{Buffers: [][]byte{buf}, Addr: net.UDPAddrFromAddrPort(addr)})
+	ua := b.addrs[addr]
+	if ua == nil {
+		if b.addrs == nil || len(b.addrs) > 4096 {
+			b.addrs = map[netip.AddrPort]*net.UDPAddr{}
+		}
+		ua = net.UDPAddrFromAddrPort(addr)
+		b.addrs[addr] = ua
+	}
+	b.pending = append(b.pending, ipv4.Message{Buffers: [][]byte{buf}, Addr: ua})
 	b.bufs = append(b.bufs, bp)
 	b.mu.Unlock()
 	select {

@@ -265,12 +265,15 @@ func (l *upLayer) readLoop() {
 	var last uint64
 	started := false
 	video := l.pub.kind == kindVideo
+	rbuf := make([]byte, 1500)
 	for {
-		buf := make([]byte, 1500)
-		n, _, err := l.track.Read(buf)
+		n, _, err := l.track.Read(rbuf)
 		if err != nil {
 			return
 		}
+		// Each packet gets its own exact-size copy: subscribers' NACK
+		// histories keep it alive, and most packets are far below 1500 bytes.
+		buf := append([]byte(nil), rbuf[:n]...)
 		p := &packet{layer: int8(l.idx)}
 		hl, err := p.hdr.Unmarshal(buf[:n])
 		if err != nil {
