@@ -32,6 +32,9 @@ func (s *Service) Mount(api fiber.Router, app *fiber.App, authMW fiber.Handler) 
 	api.Get("/maintenance", hub.RequireRole(), s.handleWindows)
 	api.Post("/maintenance", hub.RequireRole(writers...), s.handleCreateWindow)
 	api.Get("/ingest", hub.RequireRole(), s.handleIngest)
+	api.Get("/device-credentials", hub.RequireRole(writers...), s.handleListCredentials)
+	api.Post("/device-credentials", hub.RequireRole(writers...), s.handleCreateCredential)
+	api.Delete("/device-credentials/:id", hub.RequireRole(writers...), s.handleRevokeCredential)
 	s.mountPage(app, authMW)
 }
 
@@ -455,3 +458,54 @@ func (s *Service) Stats() IngestStats {
 }
 
 func (s *Service) handleIngest(c *fiber.Ctx) error { return c.JSON(s.Stats()) }
+
+type credentialRequest struct {
+	Unit   string `json:"unit"`
+	Device string `json:"device"`
+}
+
+// handleCreateCredential makes an embedded-broker login; the password is in
+// this response only.
+func (s *Service) handleCreateCredential(c *fiber.Ctx) error {
+	var req credentialRequest
+	if err := hub.BindJSON(c, &req); err != nil {
+		return err
+	}
+	cred, secret, err := CreateCredential(c.UserContext(), s.pool, req.Unit, req.Device)
+	if err != nil {
+		return err
+	}
+	if err := s.auth.reload(c.UserContext()); err != nil {
+		return err
+	}
+	return c.Status(fiber.StatusCreated).JSON(fiber.Map{"credential": cred, "password": secret})
+}
+
+func (s *Service) handleListCredentials(c *fiber.Ctx) error {
+	unit, err := unitParam(c, "unit", false)
+	if err != nil {
+		return err
+	}
+	list, err := ListCredentials(c.UserContext(), s.pool, unit)
+	if err != nil {
+		return err
+	}
+	if list == nil {
+		list = []Credential{}
+	}
+	return c.JSON(fiber.Map{"credentials": list})
+}
+
+func (s *Service) handleRevokeCredential(c *fiber.Ctx) error {
+	id, err := strconv.ParseInt(c.Params("id"), 10, 64)
+	if err != nil {
+		return hub.FieldError("id", "must be a credential id")
+	}
+	if err := RevokeCredential(c.UserContext(), s.pool, id); err != nil {
+		return err
+	}
+	if err := s.auth.reload(c.UserContext()); err != nil {
+		return err
+	}
+	return c.SendStatus(fiber.StatusNoContent)
+}

@@ -93,6 +93,8 @@ func TestAPIRolesAndBadInput(t *testing.T) {
 		{"POST", "/api/v1/devices/03244/router-1/adopt", `{"name":"Router","kind":"router"}`},
 		{"POST", "/api/v1/alarm-rules", `{"metric":"latency_ms","op":">","threshold":500,"clear_threshold":400,"for_s":0,"severity":"major"}`},
 		{"POST", "/api/v1/maintenance", `{"unit":"03244","starts_at":"2030-01-01T00:00:00Z","ends_at":"2030-01-01T02:00:00Z","reason":"thay switch"}`},
+		{"POST", "/api/v1/device-credentials", `{"unit":"03244","device":"cam-1"}`},
+		{"GET", "/api/v1/device-credentials?unit=03244", ""},
 	}
 	for _, w := range writes {
 		for _, r := range []hub.Role{hub.RoleViewer, hub.RoleOfficer} {
@@ -118,6 +120,9 @@ func TestAPIRolesAndBadInput(t *testing.T) {
 		{"POST", "/api/v1/alarm-rules", `{"metric":"latency_ms","op":">","threshold":100,"clear_threshold":120,"severity":"major"}`, "clear_threshold"},
 		{"POST", "/api/v1/alarm-rules", `{"metric":"latency_ms","op":"=","threshold":100,"clear_threshold":80,"severity":"major"}`, "op"},
 		{"POST", "/api/v1/maintenance", `{"unit":"03244","starts_at":"2030-01-01T02:00:00Z","ends_at":"2030-01-01T00:00:00Z"}`, "ends_at"},
+		{"POST", "/api/v1/device-credentials", `{"unit":"3244"}`, "unit"},
+		{"POST", "/api/v1/device-credentials", `{"unit":"03244","device":"a/b"}`, "device"},
+		{"DELETE", "/api/v1/device-credentials/x", "", "id"},
 	}
 	for _, b := range bad {
 		code, body := a.do(t, hub.RoleAdmin, b.method, b.path, b.body)
@@ -131,6 +136,21 @@ func TestAPIRolesAndBadInput(t *testing.T) {
 	}
 	if code, _ := a.do(t, hub.RoleAdmin, "POST", "/api/v1/alarms/0123456789abcdef/ack", `{"comment":"x"}`); code != 404 {
 		t.Errorf("unknown alarm ack = %d", code)
+	}
+	// A login made through the API works at once on the embedded broker, and stops working when revoked.
+	code, body := a.do(t, hub.RoleTechnician, "POST", "/api/v1/device-credentials", `{"unit":"03244","device":"ups-1"}`)
+	cred, _ := body["credential"].(map[string]any)
+	if code != 201 || cred == nil || body["password"] == "" {
+		t.Fatalf("create credential = %d %v", code, body)
+	}
+	if _, err := mqttClient(t, a.broker, cred["username"].(string), body["password"].(string)); err != nil {
+		t.Fatalf("new credential refused: %v", err)
+	}
+	if code, _ := a.do(t, hub.RoleAdmin, "DELETE", fmt.Sprintf("/api/v1/device-credentials/%.0f", cred["id"]), ""); code != 204 {
+		t.Fatalf("revoke = %d", code)
+	}
+	if _, err := mqttClient(t, a.broker, cred["username"].(string), body["password"].(string)); err == nil {
+		t.Fatal("revoked credential accepted")
 	}
 }
 
