@@ -8,7 +8,8 @@ const t = translator({
     heap: 'Bộ nhớ JS', errors: 'Lỗi', lastCommand: 'Lệnh gần nhất', actions: 'Thao tác',
     online: 'trực tuyến', offline: 'ngoại tuyến', revoked: 'đã thu hồi', never: 'chưa kết nối',
     behindN: '{n} sự kiện', upToDate: 'kịp thời', switching: 'đang chuyển',
-    identify: 'Nhận diện', reload: 'Tải lại', switchTo: 'Chuyển bố cục…', revoke: 'Thu hồi',
+    identify: 'Nhận diện', reload: 'Tải lại', switchTo: 'Chuyển bố cục…', revoke: 'Thu hồi', schedule: 'Lịch',
+    schedulePrompt: 'Lịch chuyển bố cục (JSON), ví dụ [{"days":[1,2,3,4,5],"from":"08:00","to":"11:30","layout":"meeting"}]:',
     confirmRevoke: 'Thu hồi màn hình “{name}”? Màn hình sẽ quay về mã ghép nối.',
     waiting: 'chờ xác nhận…', acked: '✓ {result}', nacked: '✗ {result}', expired: 'không phản hồi',
     lCommune: 'Xã', lProvince: 'Tỉnh', lMeeting: 'Phòng họp', cInternal: 'Nội bộ', cPublic: 'Công khai',
@@ -23,7 +24,8 @@ const t = translator({
     heap: 'JS heap', errors: 'Errors', lastCommand: 'Last command', actions: 'Actions',
     online: 'online', offline: 'offline', revoked: 'revoked', never: 'never connected',
     behindN: '{n} events', upToDate: 'up to date', switching: 'switching',
-    identify: 'Identify', reload: 'Reload', switchTo: 'Switch layout…', revoke: 'Revoke',
+    identify: 'Identify', reload: 'Reload', switchTo: 'Switch layout…', revoke: 'Revoke', schedule: 'Schedule',
+    schedulePrompt: 'Layout schedule (JSON), e.g. [{"days":[1,2,3,4,5],"from":"08:00","to":"11:30","layout":"meeting"}]:',
     confirmRevoke: 'Revoke screen “{name}”? It falls back to a pairing code.',
     waiting: 'waiting for ack…', acked: '✓ {result}', nacked: '✗ {result}', expired: 'no answer',
     lCommune: 'Commune', lProvince: 'Province', lMeeting: 'Meeting', cInternal: 'Internal', cPublic: 'Public',
@@ -110,8 +112,17 @@ function row(d) {
     sel.append(new Option(t('switchTo'), ''));
     for (const l of d.scope_level === 'province' ? ['province'] : ['commune', 'province', 'meeting']) sel.append(new Option(layoutName(l), l));
     sel.addEventListener('change', () => { if (sel.value) command(d, { command: 'layout', layout: sel.value }); });
+    const sched = button(t('schedule'), async () => {
+      const v = prompt(t('schedulePrompt'), JSON.stringify(d.schedule || []));
+      if (v == null) return;
+      try {
+        await api('PATCH', `/api/v1/displays/${d.id}`, { schedule: JSON.parse(v) });
+        refresh();
+      } catch (err) { showError(err); }
+    });
+    sched.title = (d.schedule || []).map((e) => `${(e.days || []).join(',') || '*'} ${e.from}–${e.to} ${layoutName(e.layout)}`).join('\n');
     actions.append(button(t('identify'), () => command(d, { command: 'identify' })), ' ',
-      button(t('reload'), () => command(d, { command: 'reload' })), ' ', sel, ' ',
+      button(t('reload'), () => command(d, { command: 'reload' })), ' ', sel, ' ', sched, ' ',
       button(t('revoke'), async () => {
         if (!confirm(t('confirmRevoke', { name: d.name }))) return;
         try { await api('DELETE', `/api/v1/displays/${d.id}`); refresh(); } catch (err) { showError(err); }
