@@ -160,8 +160,9 @@ function renderIncidents(ul, list, ctx) {
   if (isList(list)) {
     for (const it of list.slice(0, 4)) {
       const extra = [it.since ? t('since', { time: ctx.time(Date.parse(it.since)).slice(0, 5) }) : '',
-        it.affected ? t('affected', { n: it.affected }) : '', it.ups_minutes ? t('ups', { n: it.ups_minutes }) : ''].filter(Boolean).join(' · ');
-      rows.push(h('li', {}, h('span', { class: 'name', text: it.title || it.kind || '' }), h('span', { class: 'when', text: extra })));
+        it.affected ? t('affected', { n: it.affected }) : '', it.ups_minutes ? t('ups', { n: Math.round(it.ups_minutes) }) : ''].filter(Boolean).join(' · ');
+      const title = (ctx.display.lang === 'en' && it.title_en) || it.title || it.kind || '';
+      rows.push(h('li', {}, h('span', { class: 'name', text: title }), h('span', { class: 'when', text: extra })));
     }
   } else if (list && list.redacted && list.count) {
     rows.push(h('li', {}, h('span', { class: 'name', text: `${t('incidents')}: ${list.count}` })));
