@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"log/slog"
+	"strconv"
 	"sync/atomic"
 
 	mqtt "github.com/mochi-mqtt/server/v2"
@@ -109,7 +110,7 @@ func (h *ingestHook) OnWillSent(cl *mqtt.Client, pk packets.Packet) {
 // OnSysInfoTick reports the broker's own drops like Mosquitto's $SYS counter.
 func (h *ingestHook) OnSysInfoTick(info *system.Info) {
 	dropped := atomic.LoadInt64(&info.MessagesDropped) + atomic.LoadInt64(&info.InflightDropped)
-	h.in.handle(h.ctx, SysDroppedTopic, []byte(itoa(int(dropped))), nil, false)
+	h.in.handle(h.ctx, SysDroppedTopic, []byte(strconv.Itoa(int(dropped))), nil, false)
 }
 
 // minLevel passes on records at or above min only.

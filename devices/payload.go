@@ -237,10 +237,7 @@ func parseNative(doc telemetryDoc, ti topicInfo, now time.Time, maxAge time.Dura
 		}
 		metrics[k] = f
 	}
-	if ti.kind == kindTelegraf {
-		// Native payload on a Telegraf topic: it is about the agent itself.
-		return []sample{{device: ti.device, ts: ts, source: "native", metrics: metrics}}, ""
-	}
+	// On a Telegraf topic a native payload is about the agent itself.
 	return []sample{{device: ti.device, ts: ts, source: "native", metrics: metrics}}, ""
 }
 

@@ -181,9 +181,9 @@ func (s *Service) startPaho(url string) error {
 // BrokerAddr is the host:port of the broker in use, for simulators.
 func (s *Service) BrokerAddr() string {
 	if s.mode == "external" {
-		if i := indexOf(s.cfg.URL, "://"); i >= 0 {
+		if i := strings.Index(s.cfg.URL, "://"); i >= 0 {
 			host := s.cfg.URL[i+3:]
-			if j := lastIndexOf(host, "@"); j >= 0 {
+			if j := strings.LastIndex(host, "@"); j >= 0 {
 				host = host[j+1:]
 			}
 			return host
@@ -205,28 +205,10 @@ func answers(addr string) bool {
 }
 
 func redactMQTT(u string) string {
-	if i, j := indexOf(u, "://"), lastIndexOf(u, "@"); i >= 0 && j > i {
+	if i, j := strings.Index(u, "://"), strings.LastIndex(u, "@"); i >= 0 && j > i {
 		return u[:i+3] + "***@" + u[j+1:]
 	}
 	return u
-}
-
-func indexOf(s, sub string) int {
-	for i := 0; i+len(sub) <= len(s); i++ {
-		if s[i:i+len(sub)] == sub {
-			return i
-		}
-	}
-	return -1
-}
-
-func lastIndexOf(s, sub string) int {
-	for i := len(s) - len(sub); i >= 0; i-- {
-		if s[i:i+len(sub)] == sub {
-			return i
-		}
-	}
-	return -1
 }
 
 func (s *Service) load(ctx context.Context) error {

@@ -5,6 +5,7 @@ import (
 	"encoding/hex"
 	"net"
 	"sort"
+	"strconv"
 	"sync"
 	"time"
 )
@@ -471,8 +472,8 @@ func downIncident(c *commune, d *device, n int) *Incident {
 		Affected: n, Since: d.downSince}
 	if n > 0 {
 		inc.Kind = IncidentParentDown
-		inc.Title = displayName(d) + " mất kết nối — " + itoa(n) + " thiết bị không truy cập được"
-		inc.TitleEN = displayName(d) + " down — " + itoa(n) + " " + plural(n, "device", "devices") + " unreachable"
+		inc.Title = displayName(d) + " mất kết nối — " + strconv.Itoa(n) + " thiết bị không truy cập được"
+		inc.TitleEN = displayName(d) + " down — " + strconv.Itoa(n) + " " + plural(n, "device", "devices") + " unreachable"
 	} else {
 		inc.Kind = IncidentDeviceDown
 		inc.Title = displayName(d) + " mất kết nối"
@@ -493,12 +494,12 @@ func powerCutIncident(c *commune, u *device, down int) *Incident {
 	if m, ok := u.metrics["runtime_min"]; ok {
 		mm := m
 		inc.UPSMinutes = &mm
-		inc.Title += ", còn " + itoa(int(m)) + " phút"
-		inc.TitleEN += ", " + itoa(int(m)) + " min left"
+		inc.Title += ", còn " + strconv.Itoa(int(m)) + " phút"
+		inc.TitleEN += ", " + strconv.Itoa(int(m)) + " min left"
 	}
 	if down > 0 {
-		inc.Title += " — " + itoa(down) + " thiết bị ngừng hoạt động"
-		inc.TitleEN += " — " + itoa(down) + " " + plural(down, "device", "devices") + " down"
+		inc.Title += " — " + strconv.Itoa(down) + " thiết bị ngừng hoạt động"
+		inc.TitleEN += " — " + strconv.Itoa(down) + " " + plural(down, "device", "devices") + " down"
 	}
 	return inc
 }
@@ -506,8 +507,8 @@ func powerCutIncident(c *commune, u *device, down int) *Incident {
 func agentIncident(c *commune, a *device, n int) *Incident {
 	inc := &Incident{ID: incidentID(c.code, a.id, a.downSince), Unit: c.code, Kind: IncidentAgentOffline,
 		RootDevice: a.id, RootName: displayName(a), Affected: n, Since: a.downSince}
-	inc.Title = "Tác tử giám sát " + displayName(a) + " ngoại tuyến — " + itoa(n) + " thiết bị không rõ trạng thái"
-	inc.TitleEN = "Agent " + displayName(a) + " offline — " + itoa(n) + " " + plural(n, "device", "devices") + " unknown (agent offline)"
+	inc.Title = "Tác tử giám sát " + displayName(a) + " ngoại tuyến — " + strconv.Itoa(n) + " thiết bị không rõ trạng thái"
+	inc.TitleEN = "Agent " + displayName(a) + " offline — " + strconv.Itoa(n) + " " + plural(n, "device", "devices") + " unknown (agent offline)"
 	return inc
 }
 
@@ -515,7 +516,7 @@ func incidentID(unit, dev string, since time.Time) string {
 	if since.IsZero() {
 		return unit + "-" + dev
 	}
-	return unit + "-" + dev + "-" + itoa(int(since.Unix()))
+	return unit + "-" + dev + "-" + strconv.Itoa(int(since.Unix()))
 }
 
 func plural(n int, one, many string) string {
@@ -523,28 +524,6 @@ func plural(n int, one, many string) string {
 		return one
 	}
 	return many
-}
-
-func itoa(n int) string {
-	if n == 0 {
-		return "0"
-	}
-	neg := n < 0
-	if neg {
-		n = -n
-	}
-	var b [20]byte
-	i := len(b)
-	for n > 0 {
-		i--
-		b[i] = byte('0' + n%10)
-		n /= 10
-	}
-	if neg {
-		i--
-		b[i] = '-'
-	}
-	return string(b[i:])
 }
 
 // tick re-evaluates timeouts, flapping windows and maintenance; called

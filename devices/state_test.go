@@ -1,6 +1,7 @@
 package devices
 
 import (
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -20,7 +21,7 @@ func newLAN(t *testing.T) *lan {
 
 func (l *lan) meta(at time.Time, id, kind, parent string) {
 	l.st.apply(&message{kind: kindMeta, unit: "03244", device: id, received: at,
-		meta: &Meta{Name: strings.ToUpper(id), Kind: kind, Parent: parent, IP: "10.0.0." + itoa(len(id))}})
+		meta: &Meta{Name: strings.ToUpper(id), Kind: kind, Parent: parent, IP: "10.0.0." + strconv.Itoa(len(id))}})
 }
 
 func (l *lan) status(at time.Time, id, s string) {
@@ -56,7 +57,7 @@ func TestRootCauseCollapsesIntoOneIncident(t *testing.T) {
 		if i >= 6 {
 			sw = "sw-b"
 		}
-		id := "pc-" + itoa(i)
+		id := "pc-" + strconv.Itoa(i)
 		l.meta(t0, id, "pc", sw)
 		ids = append(ids, id)
 	}
