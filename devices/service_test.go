@@ -8,6 +8,7 @@ import (
 	"net/url"
 	"os"
 	"os/exec"
+	"runtime"
 	"strings"
 	"sync"
 	"testing"
@@ -339,4 +340,33 @@ func TestTelegrafAgentThroughTheBroker(t *testing.T) {
 		v, _ := h.svc.st.get("03244", "printer")
 		return v.Status == StatusUnknown && v.Reason == "agent offline"
 	}, "printer unknown (agent offline)")
+}
+
+// Stopping the component stops every goroutine it started: the broker and
+// its clients' goroutines, the writer, acker, persister, publisher and ticker.
+func TestServiceStopsItsGoroutines(t *testing.T) {
+	pool := seededDB(t)
+	_ = pool.Ping(context.Background())
+	time.Sleep(100 * time.Millisecond)
+	base := runtime.NumGoroutine()
+	for _, cfg := range []Config{{AllowAnonymous: true}, {URL: "tcp://" + hubtest.Mosquitto(t), ClientID: fmt.Sprintf("leak-%d", time.Now().UnixNano())}} {
+		h := startTestHub(t, pool, cfg)
+		c, err := mqttClient(t, h.broker, "", "")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := publish(t, c, "communehub/03244/leak-1/telemetry", `{"metrics":{"a":1}}`); err != nil {
+			t.Fatal(err)
+		}
+		hubtest.WaitFor(t, 2*time.Second, func() bool { return h.count(t, "device='leak-1'") >= 1 }, "stored")
+		c.Disconnect(50)
+		h.stop()
+		if cfg.URL != "" {
+			forget := paho.NewClient(paho.NewClientOptions().AddBroker(cfg.URL).SetClientID(cfg.ClientID).SetCleanSession(true))
+			if tok := forget.Connect(); tok.WaitTimeout(5*time.Second) && tok.Error() == nil {
+				forget.Disconnect(50)
+			}
+		}
+	}
+	hubtest.WaitFor(t, 5*time.Second, func() bool { return runtime.NumGoroutine() <= base+1 }, "goroutines back to baseline")
 }
