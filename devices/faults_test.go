@@ -253,6 +253,18 @@ func pgDir(t *testing.T) string {
 // catches up with nothing lost.
 func TestPostgresRestartLosesNothing(t *testing.T) {
 	t.Parallel()
+	postgresRestart(t, false)
+}
+
+// The same through an external Mosquitto: the hub's queue fills, the
+// messages it cannot take stay unacknowledged in its broker session, and
+// once the queue has room the hub reconnects and the broker redelivers them.
+func TestPostgresRestartThroughMosquittoLosesNothing(t *testing.T) {
+	t.Parallel()
+	postgresRestart(t, true)
+}
+
+func postgresRestart(t *testing.T, external bool) {
 	dir := pgDir(t)
 	port := uint32(hubtest.FreePort(t))
 	ctx := context.Background()
@@ -273,7 +285,15 @@ func TestPostgresRestartLosesNothing(t *testing.T) {
 	if err := hub.SeedUnits(ctx, pool); err != nil {
 		t.Fatal(err)
 	}
-	h := startTestHub(t, pool, Config{AllowAnonymous: true, QueueRows: maxBatchRows})
+	cfg := Config{AllowAnonymous: true, QueueRows: maxBatchRows}
+	if external {
+		mport := hubtest.FreePort(t)
+		startMosquittoProc(t, mport)
+		broker := fmt.Sprintf("127.0.0.1:%d", mport)
+		hubtest.WaitFor(t, 5*time.Second, func() bool { return answers(broker) }, "mosquitto listening")
+		cfg = Config{URL: "tcp://" + broker, ClientID: fmt.Sprintf("hub-%d", time.Now().UnixNano()), QueueRows: maxBatchRows}
+	}
+	h := startTestHub(t, pool, cfg)
 
 	const n = 15000 // three times the queue bound
 	pub := &reliablePublisher{broker: h.broker, topic: "communehub/03244/router-1/telemetry", base: time.Now().Add(-time.Hour)}
@@ -319,7 +339,13 @@ func TestPostgresRestartLosesNothing(t *testing.T) {
 	if lost := h.svc.Stats().Lost; lost != 0 {
 		t.Fatalf("lost %d", lost)
 	}
-	t.Logf("max queued %d (bound %d); %d messages acknowledged by the time the database came back", maxQueued.Load(), h.svc.w.capRows, held)
+	var deferred dto.Metric
+	_ = h.svc.m.deferred.Write(&deferred)
+	if external && deferred.GetCounter().GetValue() == 0 {
+		t.Error("the queue never refused a delivery: the redelivery path was not exercised")
+	}
+	t.Logf("max queued %d (bound %d); %d messages acknowledged by the time the database came back; %.0f deliveries left to the broker",
+		maxQueued.Load(), h.svc.w.capRows, held, deferred.GetCounter().GetValue())
 }
 
 // Two hubs in one shared-subscription group split a broker's telemetry:
