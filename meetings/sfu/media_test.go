@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"runtime"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -458,5 +459,39 @@ func TestChurnReturnsToBaseline(t *testing.T) {
 	}
 	if f := stay.Frames(); f < 10 {
 		t.Errorf("the staying participant got only %d frames", f)
+	}
+}
+
+// A configured public address (1:1 NAT) is advertised next to the local
+// one, and media still flows over the local one.
+func TestPublicIPAdvertised(t *testing.T) {
+	e := newEngine(t, func(c *sfu.Config) { c.PublicIPs = []string{"203.0.113.7"} })
+	var mu sync.Mutex
+	var cands []string
+	pub, p, err := sfutest.JoinTap(e, "m", "pub", sfutest.Config{Audio: true, Video: true}, func(typ string, body any) {
+		if c, ok := body.(sfu.CandidateMsg); ok && typ == sfu.MsgCandidate {
+			mu.Lock()
+			cands = append(cands, c.Candidate.Candidate)
+			mu.Unlock()
+		}
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { p.Close(); pub.Close() })
+	if err := pub.Start(); err != nil {
+		t.Fatal(err)
+	}
+	sub, _ := join(t, e, "m", "sub", sfutest.Config{})
+	waitFor(t, 5*time.Second, "video through the local address", func() bool { return sub.Frames() > 3 })
+	mu.Lock()
+	defer mu.Unlock()
+	var public, local bool
+	for _, c := range cands {
+		public = public || strings.Contains(c, " 203.0.113.7 ")
+		local = local || strings.Contains(c, " 127.0.0.1 ")
+	}
+	if !public || !local {
+		t.Errorf("candidates %v: public %v local %v", cands, public, local)
 	}
 }

@@ -301,7 +301,8 @@ function hideBanner() { $('banner').hidden = true; }
 function updateControls() {
   $('mic').dataset.on = String(S.micOn);
   $('camera').dataset.on = String(S.camOn);
-  $('camera').disabled = !S.videoSender && S.audioOnly && !S.local?.getVideoTracks().length ? false : false;
+  $('camera').disabled = S.me?.role === 'observer';
+  $('screen').disabled = S.me?.role === 'observer';
   $('screen').dataset.on = String(!!S.screenTr);
   $('audio-only').dataset.on = String(S.audioOnly);
 }

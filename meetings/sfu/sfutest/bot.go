@@ -155,7 +155,7 @@ func New(cfg Config, tr Transport) (*Bot, error) {
 			}
 			_ = pc.SetReadBuffer(1 << 20)
 			c := &lossyConn{UDPConn: pc, down: cfg.DownLoss, up: cfg.UpLoss}
-			m := webrtc.NewICEUDPMux(nil, c)
+			m := webrtc.NewICEUDPMux(quietLogger{}.NewLogger("udpmux"), c)
 			b.conns = append(b.conns, c)
 			b.muxes = append(b.muxes, m)
 			se.SetICEUDPMux(m)

@@ -68,6 +68,11 @@ func (d *direct) Send(msgType string, body any) error {
 // Join creates a bot and joins it to room on e directly (no websocket).
 // Call Start on the bot to publish.
 func Join(e *sfu.Engine, room string, id string, cfg Config) (*Bot, *sfu.Participant, error) {
+	return JoinTap(e, room, id, cfg, nil)
+}
+
+// JoinTap is Join with tap called on every message the SFU sends the bot.
+func JoinTap(e *sfu.Engine, room string, id string, cfg Config, tap func(msgType string, body any)) (*Bot, *sfu.Participant, error) {
 	if cfg.Name == "" {
 		cfg.Name = id
 	}
@@ -78,6 +83,9 @@ func Join(e *sfu.Engine, room string, id string, cfg Config) (*Bot, *sfu.Partici
 	}
 	b.MarkStart()
 	p, err := e.Join(room, sfu.PeerInfo{ID: id, Name: cfg.Name}, func(t string, body any) {
+		if tap != nil {
+			tap(t, body)
+		}
 		raw, err := json.Marshal(body)
 		if err != nil {
 			panic(err)
