@@ -92,8 +92,12 @@ func (h *ingestHook) Provides(b byte) bool {
 }
 
 // OnPublish runs before the publisher's PUBACK; it may wait for queue room.
+// When the hub is stopping and the queue is full, the packet is rejected
+// without a PUBACK, so the device keeps it and sends it again.
 func (h *ingestHook) OnPublish(cl *mqtt.Client, pk packets.Packet) (packets.Packet, error) {
-	h.in.handle(h.ctx, pk.TopicName, pk.Payload, nil, true)
+	if !h.in.handle(h.ctx, pk.TopicName, pk.Payload, nil, true) {
+		return pk, packets.ErrRejectPacket
+	}
 	return pk, nil
 }
 
@@ -104,7 +108,10 @@ func (h *ingestHook) OnWillSent(cl *mqtt.Client, pk packets.Packet) {
 		h.m.rejected.WithLabelValues("not_allowed").Inc()
 		return
 	}
-	h.in.handle(h.ctx, pk.TopicName, pk.Payload, nil, true)
+	if !h.in.handle(h.ctx, pk.TopicName, pk.Payload, nil, true) {
+		h.m.lost.WithLabelValues("shutdown").Inc() // a will has no sender left to retry it
+		h.st.addLost(1)
+	}
 }
 
 // OnSysInfoTick reports the broker's own drops like Mosquitto's $SYS counter.

@@ -46,9 +46,9 @@ func (in *ingest) rejectCounts() map[string]int64 {
 
 // handle processes one message. ack acknowledges it to the broker (nil when
 // the caller acknowledges on return, as the embedded broker does). With
-// block, a full queue holds the caller until there is room (or ctx ends);
-// without, handle returns false and leaves the message unacknowledged so
-// that the broker redelivers it.
+// block, a full queue holds the caller until there is room; without, it
+// does not wait. Either way false means the telemetry was not taken: the
+// message must stay unacknowledged so that it is delivered again.
 func (in *ingest) handle(ctx context.Context, topic string, payload []byte, ack func(), block bool) bool {
 	ti, reason := parseTopic(topic, in.telegraf)
 	if reason == "" && ti.kind != kindSysDropped && in.units != nil && !in.units[ti.unit] {
@@ -78,11 +78,9 @@ func (in *ingest) handle(ctx context.Context, topic string, payload []byte, ack 
 	}
 	it := item{samples: samples, ack: ack}
 	if block {
-		if !in.w.enqueue(ctx, it) {
-			in.m.lost.WithLabelValues("shutdown").Add(float64(len(samples)))
-			in.st.addLost(int64(len(samples)))
-		}
-		return true
+		// false only when the hub is stopping: the caller must then not
+		// acknowledge, so that the publisher keeps the message.
+		return in.w.enqueue(ctx, it)
 	}
 	if !in.w.tryEnqueue(it) {
 		in.m.deferred.Inc()

@@ -276,13 +276,13 @@ func (s *Service) Run(ctx context.Context) {
 		n++
 	}
 	<-ctx.Done()
+	s.cancel() // publishers waiting for queue room give up, unacknowledged
 	if s.paho != nil {
 		s.paho.stop()
 	}
 	if s.broker != nil {
 		s.broker.stop()
 	}
-	s.cancel() // releases publishers waiting for queue room
 	stopWorkers()
 	for range n {
 		<-done
