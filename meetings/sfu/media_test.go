@@ -495,3 +495,35 @@ func TestPublicIPAdvertised(t *testing.T) {
 		t.Errorf("candidates %v: public %v local %v", cands, public, local)
 	}
 }
+
+// A publication with more subscribers than one chunk is written by the
+// fan-out workers; every subscriber still gets everything, in order.
+func TestLargeRoomFanout(t *testing.T) {
+	if testing.Short() {
+		t.Skip("many peers")
+	}
+	e := newEngine(t)
+	pub, _ := join(t, e, "m", "pub", sfutest.Config{Audio: true, Video: true})
+	if err := pub.Start(); err != nil {
+		t.Fatal(err)
+	}
+	var subs []*sfutest.Bot
+	for i := range 36 {
+		b, _ := join(t, e, "m", fmt.Sprintf("s%d", i), sfutest.Config{Lean: true})
+		subs = append(subs, b)
+	}
+	for i, b := range subs {
+		waitFor(t, 20*time.Second, fmt.Sprintf("subscriber %d gets frames", i), func() bool { return b.Frames() > 5 })
+	}
+	f0 := subs[35].Frames()
+	time.Sleep(time.Second)
+	if subs[35].Frames() < f0+8 {
+		t.Errorf("last subscriber got %d frames in a second", subs[35].Frames()-f0)
+	}
+	st, _ := e.Stats("m")
+	for _, p := range st.Participants {
+		if p.Dropped > 0 {
+			t.Errorf("%s: %d packets dropped by the fan-out", p.ID, p.Dropped)
+		}
+	}
+}
