@@ -232,6 +232,12 @@ func (c *client) readLoop() {
 		case c.raw <- b:
 		default:
 		}
+		if m["type"] == "events" { // several events in one frame: handed on one by one
+			for _, e := range m["events"].([]any) {
+				c.msgs <- e.(map[string]any)
+			}
+			continue
+		}
 		c.msgs <- m
 	}
 }

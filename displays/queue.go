@@ -131,12 +131,14 @@ type batch struct {
 	ctrl      []ctrlMsg
 	events    []*hub.Event // in the order their topics were first queued
 	coalesced int
+	frames    [][]byte // the writer's scratch space
 }
 
 // take empties the queue into b, reusing b's slices.
 func (q *queue) take(b *batch) {
 	clear(b.ctrl) // no references kept to what was sent
 	clear(b.events)
+	clear(b.frames)
 	b.ctrl, b.events = b.ctrl[:0], b.events[:0]
 	q.mu.Lock()
 	b.close, b.slow, b.coalesced = q.close, q.slow, q.coalesced

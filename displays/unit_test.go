@@ -279,3 +279,24 @@ func TestParseStale(t *testing.T) {
 		}
 	}
 }
+
+func TestEventsFrame(t *testing.T) {
+	a := (&hub.Event{Topic: "commune/03244/kpi", Seq: 7, Time: time.Unix(0, 0), Data: json.RawMessage(`{"open":3}`)}).Frame()
+	b := eventFrame("commune/03244/devices", 2, time.Unix(0, 0), []byte(`{"counts":{"online":1}}`))
+	var m struct {
+		Type   string
+		Seq    uint64
+		Events []struct {
+			Type, Topic string
+			Seq         uint64
+			Data        map[string]any
+		}
+	}
+	if err := json.Unmarshal(eventsFrame(9, [][]byte{a, b}), &m); err != nil {
+		t.Fatal(err)
+	}
+	if m.Type != "events" || m.Seq != 9 || len(m.Events) != 2 || m.Events[0].Type != "event" || m.Events[0].Seq != 7 ||
+		m.Events[1].Topic != "commune/03244/devices" || m.Events[0].Data["open"] != 3.0 {
+		t.Errorf("decoded %+v", m)
+	}
+}

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"slices"
+	"strconv"
 	"time"
 
 	"github.com/communehub/communehub/hub"
@@ -296,19 +297,22 @@ func (cn *conn) flush(b *batch) error {
 		return nil
 	}
 	meetingMoved := false
+	frames := b.frames[:0]
 	for _, ev := range b.events {
 		last, ok := cn.sent[ev.Topic]
 		if !ok || ev.Seq <= last {
 			continue // not shown any more, or already in a snapshot or replay
 		}
-		if err := cn.write(s.frame(ev, cn.disp.Classification)); err != nil {
-			return err
-		}
+		frames = append(frames, s.frame(ev, cn.disp.Classification))
 		cn.sent[ev.Topic] = ev.Seq
 		s.metrics.delivery.Observe(time.Since(ev.Time).Seconds())
 		if cn.disp.ActiveLayout == LayoutMeeting && topicKind(ev.Topic) == "meetings" {
 			meetingMoved = true
 		}
+	}
+	b.frames = frames
+	if err := cn.writeEvents(frames); err != nil {
+		return err
 	}
 	if meetingMoved {
 		if t := cn.disp.topics(s.o.Bus.Latest); !slices.Equal(t, cn.topics) {
@@ -363,6 +367,38 @@ func (cn *conn) control(m ctrlMsg) error {
 		return cn.startDisplay(cn.disp, nil)
 	}
 	return nil
+}
+
+// writeEvents sends the events a flush found: one as an event message,
+// several as one events message, so that a screen behind by a few topics
+// costs one frame (and one system call) instead of several.
+func (cn *conn) writeEvents(frames [][]byte) error {
+	switch len(frames) {
+	case 0:
+		return nil
+	case 1:
+		return cn.write(frames[0])
+	}
+	return cn.write(eventsFrame(cn.svc.position(cn.topics), frames))
+}
+
+// eventsFrame encodes {"type":"events","seq":pos,"events":[frame,…]}.
+func eventsFrame(pos uint64, frames [][]byte) []byte {
+	n := 64
+	for _, f := range frames {
+		n += len(f) + 1
+	}
+	buf := make([]byte, 0, n)
+	buf = append(buf, `{"type":"events","seq":`...)
+	buf = strconv.AppendUint(buf, pos, 10)
+	buf = append(buf, `,"events":[`...)
+	for i, f := range frames {
+		if i > 0 {
+			buf = append(buf, ',')
+		}
+		buf = append(buf, f...)
+	}
+	return append(buf, "]}"...)
 }
 
 func (cn *conn) writeJSON(v any) error {

@@ -165,19 +165,27 @@ func runScreens(url string, tokens []string, measure bool) error {
 				if err != nil {
 					return
 				}
-				if measure && bytes.HasPrefix(m, []byte(`{"type":"event"`)) {
-					if i := bytes.Index(m, []byte(`"t":`)); i > 0 {
+				// An event, or several in one events frame: each payload
+				// carries its publish time as "t".
+				if measure && bytes.HasPrefix(m, []byte(`{"type":"event`)) {
+					now := time.Now()
+					for rest := m; ; {
+						i := bytes.Index(rest, []byte(`"t":`))
+						if i < 0 {
+							break
+						}
 						j := i + 4
-						for j < len(m) && m[j] == ' ' { // jsonb (the outbox) writes "t": 123
+						for j < len(rest) && rest[j] == ' ' { // jsonb (the outbox) writes "t": 123
 							j++
 						}
 						k := j
-						for k < len(m) && m[k] >= '0' && m[k] <= '9' {
+						for k < len(rest) && rest[k] >= '0' && rest[k] <= '9' {
 							k++
 						}
-						if ns, err := strconv.ParseInt(string(m[j:k]), 10, 64); err == nil {
-							hist.add(time.Since(time.Unix(0, ns)))
+						if ns, err := strconv.ParseInt(string(rest[j:k]), 10, 64); err == nil {
+							hist.add(now.Sub(time.Unix(0, ns)))
 						}
+						rest = rest[k:]
 					}
 				}
 			}

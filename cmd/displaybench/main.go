@@ -65,6 +65,7 @@ func main() {
 	flag.IntVar(&o.idle, "idle", 5000, "idle: screens")
 	flag.IntVar(&o.cycles, "cycles", 10000, "cycles: connect/disconnect cycles")
 	flag.StringVar(&o.heapProfile, "heapprofile", "", "idle: write a heap profile of the hub with the screens connected")
+	flag.StringVar(&o.cpuProfile, "cpuprofile", "", "latency: write a CPU profile of the hub while it publishes")
 	flag.IntVar(&o.readBuf, "readbuf", 0, "what-if: the HTTP server's per-connection read buffer in bytes (0: the hub's, hub.NewApp)")
 	flag.Parse()
 	if o.heapProfile != "" {
@@ -77,7 +78,7 @@ func main() {
 }
 
 type benchOptions struct {
-	db, scenario, heapProfile                       string
+	db, scenario, heapProfile, cpuProfile           string
 	displays, communes, rate, payload, idle, cycles int
 	readBuf                                         int
 	spread, outbox                                  bool
@@ -312,6 +313,15 @@ type client struct {
 	cmd    *exec.Cmd
 	stdin  io.WriteCloser
 	stdout *bufio.Reader
+	file   string
+}
+
+// wait reaps the load process once its last line was read (Wait closes
+// the pipes, so it must not run earlier).
+func (c *client) wait() {
+	_ = c.stdin.Close()
+	_ = c.cmd.Wait()
+	os.Remove(c.file)
 }
 
 func (s *server) startClients(mode string, tokens []string, extra ...string) (*client, error) {
@@ -330,8 +340,7 @@ func (s *server) startClients(mode string, tokens []string, extra ...string) (*c
 	if err := cmd.Start(); err != nil {
 		return nil, err
 	}
-	c := &client{cmd: cmd, stdin: in, stdout: bufio.NewReader(out)}
-	go func() { _ = cmd.Wait(); os.Remove(f.Name()) }()
+	c := &client{cmd: cmd, stdin: in, stdout: bufio.NewReader(out), file: f.Name()}
 	return c, nil
 }
 
@@ -428,6 +437,7 @@ func (s *server) idle(o benchOptions) error {
 	}
 	c.say("stop")
 	_, _ = c.expect("done")
+	c.wait()
 	n := uint64(o.idle)
 	goMem := (after.heap + after.stack) - (before.heap + before.stack)
 	fmt.Printf("all connected with their snapshot in %v\n", connected.Round(time.Millisecond))
@@ -444,6 +454,7 @@ func (s *server) cycles(o benchOptions) error {
 	// Warm up once so that pools and caches exist before the baseline.
 	if c, err := s.startClients("cycles", s.tokens[:min(len(s.tokens), 50)], "-cycles", "200"); err == nil {
 		_, _ = c.expect("done")
+		c.wait()
 	}
 	_ = s.waitSockets(0, 30*time.Second)
 	time.Sleep(time.Second)
@@ -454,6 +465,7 @@ func (s *server) cycles(o benchOptions) error {
 	}
 	start := time.Now()
 	res, err := c.expect("done")
+	c.wait()
 	if err != nil {
 		return err
 	}
@@ -519,6 +531,12 @@ func (s *server) latency(o benchOptions) error {
 	if _, err := c.expect("ready"); err != nil {
 		return err
 	}
+	if o.cpuProfile != "" {
+		if f, err := os.Create(o.cpuProfile); err == nil {
+			_ = pprof.StartCPUProfile(f)
+			defer func() { pprof.StopCPUProfile(); f.Close() }()
+		}
+	}
 	pad := strings.Repeat("x", max(0, o.payload-120))
 	interval := time.Second / time.Duration(o.rate)
 	tick := time.NewTicker(interval)
@@ -544,6 +562,7 @@ func (s *server) latency(o benchOptions) error {
 	time.Sleep(2 * time.Second)
 	c.say("stop")
 	res, err := c.expect("done")
+	c.wait()
 	if err != nil {
 		return err
 	}

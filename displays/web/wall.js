@@ -220,6 +220,12 @@ function onMessage(m) {
       afterUpdate(true);
       break;
     case 'event': if (applyEvent(m)) afterUpdate(false); break;
+    case 'events': {
+      let changed = false;
+      for (const ev of m.events || []) changed = applyEvent(ev) || changed;
+      if (changed) afterUpdate(false);
+      break;
+    }
     case 'ping': if (m.time) offset = Date.parse(m.time) - Date.now(); break;
     case 'command': onCommand(m); break;
     default: break; // newer hub, older page: ignore
