@@ -19,7 +19,8 @@ const t = translator({
     autoAudio: 'Đường truyền yếu: đã tự chuyển sang chỉ âm thanh. Hình ảnh sẽ trở lại khi đường truyền tốt hơn.',
     autoScreen: 'Đường truyền yếu: chỉ nhận màn hình chia sẻ, tạm tắt camera của mọi người.',
     autoLow: 'Đường truyền yếu: đang nhận hình ảnh chất lượng thấp.',
-    chosenAudio: 'Bạn đang ở chế độ chỉ âm thanh.', noDevice: 'Không mở được camera hoặc micro: {err}',
+    chosenAudio: 'Bạn đang ở chế độ chỉ âm thanh.', noDevice: 'Không mở được camera hoặc micro ({err}): bạn chỉ nghe và xem.',
+    insecure: 'Trình duyệt chỉ cho dùng camera và micro qua https (hoặc localhost): bạn chỉ nghe và xem.',
     noCamera: 'Không mở được camera, tham gia chỉ với micro.', reconnecting: 'Mất kết nối, đang kết nối lại…',
     denied: 'Bạn không có quyền tham gia cuộc họp này.', closed: 'Kết nối bị đóng: {reason}',
     audioOnlyBadge: 'chỉ âm thanh', speaking: 'đang nói', loss: 'mất gói {down}% nhận / {up}% gửi, trễ {rtt} ms',
@@ -33,7 +34,8 @@ const t = translator({
     autoAudio: 'Weak link: switched to audio only. Video comes back when the link improves.',
     autoScreen: 'Weak link: receiving only the shared screen; cameras are paused.',
     autoLow: 'Weak link: receiving low-quality video.',
-    chosenAudio: 'You are in audio-only mode.', noDevice: 'Cannot open the camera or microphone: {err}',
+    chosenAudio: 'You are in audio-only mode.', noDevice: 'Cannot open the camera or microphone ({err}): you can listen and watch.',
+    insecure: 'Browsers allow the camera and microphone only over https (or localhost): you can listen and watch.',
     noCamera: 'Cannot open the camera; joining with the microphone only.', reconnecting: 'Connection lost, reconnecting…',
     denied: 'You may not join this meeting.', closed: 'Connection closed: {reason}',
     audioOnlyBadge: 'audio only', speaking: 'speaking', loss: 'loss {down}% in / {up}% out, RTT {rtt} ms',
@@ -73,20 +75,26 @@ async function openMedia(video) {
 
 async function join(video) {
   $('lobby-error').hidden = true;
-  try {
-    S.local = await openMedia(video);
-  } catch (e) {
-    $('lobby-error').textContent = t('noDevice', { err: e.message });
-    $('lobby-error').hidden = false;
-    return;
+  let note = '';
+  if (!navigator.mediaDevices?.getUserMedia) {
+    S.local = null; // not a secure context: take part listening and watching only
+    note = t('insecure');
+  } else {
+    try {
+      S.local = await openMedia(video);
+    } catch (e) {
+      S.local = null;
+      note = t('noDevice', { err: e.message });
+    }
   }
   S.audioOnly = !video;
-  S.camOn = S.local.getVideoTracks().length > 0;
-  S.micOn = true;
+  S.camOn = !!S.local && S.local.getVideoTracks().length > 0;
+  S.micOn = !!S.local;
   document.body.dataset.state = 'room';
   $('lobby').hidden = true; $('left').hidden = true; $('room').hidden = false;
   const pv = $('preview'); if (pv.srcObject) { pv.srcObject.getTracks().forEach((x) => x.stop()); pv.srcObject = null; }
   connect();
+  if (note) setTimeout(() => showBanner(note), 1500);
 }
 
 // ---- signaling ---------------------------------------------------------
@@ -166,7 +174,7 @@ function onJoined(m) {
   }
   if (S.me.role !== 'observer' && (a || v)) negotiateUp();
   if (S.audioOnly) send({ type: 'quality', audioOnly: true });
-  if (!S.micOn) send({ type: 'mute', source: 'mic', muted: true });
+  if (S.audioSender && !S.micOn) send({ type: 'mute', source: 'mic', muted: true });
   mountPanels();
   render();
   updateControls();
@@ -308,6 +316,7 @@ function updateControls() {
 }
 
 $('mic').onclick = () => {
+  if (!S.audioSender) return;
   S.micOn = !S.micOn;
   S.local?.getAudioTracks().forEach((x) => { x.enabled = S.micOn; });
   send({ type: 'mute', source: 'mic', muted: !S.micOn });
@@ -324,6 +333,7 @@ $('camera').onclick = async () => {
     let cam;
     try { cam = await navigator.mediaDevices.getUserMedia({ video: { width: 640, height: 360, frameRate: 15 } }); } catch (e) { showBanner(t('noDevice', { err: e.message })); return; }
     const v = cam.getVideoTracks()[0];
+    S.local ||= new MediaStream();
     S.local.addTrack(v);
     S.camOn = true;
     if (S.videoSender) { await S.videoSender.replaceTrack(v); send({ type: 'mute', source: 'camera', muted: false }); }
@@ -416,6 +426,7 @@ t.apply();
 (async () => {
   if (params.get('autojoin') === 'av') return join(true);
   if (params.get('autojoin') === 'audio') return join(false);
+  if (!navigator.mediaDevices?.getUserMedia) { $('lobby-error').textContent = t('insecure'); $('lobby-error').hidden = false; return; }
   try {
     const s = await navigator.mediaDevices.getUserMedia({ video: { width: 640, height: 360 } });
     $('preview').srcObject = s;
