@@ -39,6 +39,7 @@ type conn struct {
 
 	readerDone chan struct{}
 	stopping   atomic.Bool // the writer closed the socket: the reader must return
+	ended      atomic.Bool // the handler is returning: timers must not re-arm
 
 	wmu      sync.Mutex
 	writing  bool           // a writer goroutine runs
@@ -171,6 +172,7 @@ func (s *Service) serve(c *fws.Conn) {
 	if cn.wb.close != nil && !cn.stopping.Load() {
 		cn.finish(errClose{cn.wb.close})
 	}
+	cn.ended.Store(true)
 	cn.pingTimer.Stop()
 	if cn.renewTimer != nil {
 		cn.renewTimer.Stop()

@@ -116,6 +116,9 @@ func (cn *conn) stopReader() {
 // ping queues a heartbeat and re-arms its timer (time.AfterFunc: no
 // goroutine waits between beats).
 func (cn *conn) ping() {
+	if cn.ended.Load() {
+		return // a beat racing the end must not re-arm the timer
+	}
 	cn.q.pushCtrl(ctrlMsg{ping: true})
 	cn.pingTimer.Reset(cn.svc.o.Heartbeat)
 }
