@@ -135,7 +135,9 @@ func BenchmarkBacklog(b *testing.B) {
 						break wait
 					}
 				case <-time.After(5 * time.Second):
-					b.Fatal("no event within 5 s")
+					var maxID int64
+					_ = pool.QueryRow(ctx, `SELECT max(id) FROM outbox`).Scan(&maxID)
+					b.Fatalf("no event within 5 s (op %d; follower at %d, outbox at %d, subscription error %v)", i, f.LastID(), maxID, sub.Err())
 				}
 			}
 			d = append(d, time.Since(start))

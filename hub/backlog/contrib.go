@@ -2,6 +2,7 @@ package backlog
 
 import (
 	"context"
+	"encoding/binary"
 	"fmt"
 	"slices"
 	"strings"
@@ -252,10 +253,7 @@ func (a *aggDelta) apply(ctx context.Context, tx pgx.Tx) error {
 	if err := upsertCounters(ctx, tx, "kpi_monthly", "month", months); err != nil {
 		return err
 	}
-	if err := upsertFees(ctx, tx, a.fees); err != nil {
-		return err
-	}
-	return refreshFeeYears(ctx, tx, a.fees)
+	return applyFees(ctx, tx, a.fees)
 }
 
 func upsertCounters(ctx context.Context, tx pgx.Tx, table, dayCol string, rows map[aggKey]*counters) error {
@@ -308,42 +306,6 @@ func upsertCounters(ctx context.Context, tx pgx.Tx, table, dayCol string, rows m
 	return nil
 }
 
-func upsertFees(ctx context.Context, tx pgx.Tx, rows map[feeKey]*[2]int64) error {
-	keys := make([]feeKey, 0, len(rows))
-	for k, f := range rows {
-		if *f != ([2]int64{}) {
-			keys = append(keys, k)
-		}
-	}
-	if len(keys) == 0 {
-		return nil
-	}
-	slices.SortFunc(keys, func(x, y feeKey) int {
-		if c := strings.Compare(x.Unit, y.Unit); c != 0 {
-			return c
-		}
-		if x.Day != y.Day {
-			return int(x.Day - y.Day)
-		}
-		return x.Procedure - y.Procedure
-	})
-	n := len(keys)
-	unitsA, provA, daysA := make([]string, n), make([]string, n), make([]time.Time, n)
-	procA, nA, paidA := make([]int32, n), make([]int64, n), make([]int64, n)
-	for j, k := range keys {
-		unitsA[j], provA[j], daysA[j], procA[j] = k.Unit, k.Province, dayOf(k.Day), int32(k.Procedure)
-		nA[j], paidA[j] = rows[k][0], rows[k][1]
-	}
-	_, err := tx.Exec(ctx, `INSERT INTO kpi_fee_daily (unit_code, day, procedure_id, province_code, n, paid)
-		SELECT * FROM unnest($1::text[], $2::date[], $3::int[], $4::text[], $5::bigint[], $6::bigint[])
-		ON CONFLICT (unit_code, day, procedure_id) DO UPDATE SET n = kpi_fee_daily.n + excluded.n, paid = kpi_fee_daily.paid + excluded.paid`,
-		unitsA, daysA, procA, provA, nA, paidA)
-	if err != nil {
-		return fmt.Errorf("update kpi_fee_daily: %w", err)
-	}
-	return nil
-}
-
 // yearBits is a bitmap of the days of a year: bit d-1 is day-of-year d.
 type yearBits [46]byte
 
@@ -359,26 +321,56 @@ func (b *yearBits) anyIn(from, to int) bool {
 	return false
 }
 
+// yearCounts are a year's day counts, stored as 366 little-endian uint32.
+type yearCounts [366]int64
+
+func (c *yearCounts) decode(b []byte) {
+	for i := 0; i < 366 && 4*i+4 <= len(b); i++ {
+		c[i] = int64(binary.LittleEndian.Uint32(b[4*i:]))
+	}
+}
+
+func (c *yearCounts) encode() ([]byte, yearBits) {
+	out := make([]byte, 4*366)
+	var bits yearBits
+	for i, v := range c {
+		binary.LittleEndian.PutUint32(out[4*i:], uint32(max(v, 0)))
+		if v > 0 {
+			bits.set(i + 1)
+		}
+	}
+	return out, bits
+}
+
 type feeYearKey struct {
 	Unit, Province string
 	Procedure      int
 	Year           int
 }
 
-// refreshFeeYears recomputes the day bitmaps of the (commune, procedure,
-// year) keys the deltas touched, from the daily counts.
-func refreshFeeYears(ctx context.Context, tx pgx.Tx, fees map[feeKey]*[2]int64) error {
-	touched := map[feeYearKey]bool{}
+// applyFees adds the fee deltas to the year rows they touch: read, add
+// in Go, write back (the province lock the writer holds keeps this safe).
+func applyFees(ctx context.Context, tx pgx.Tx, fees map[feeKey]*[2]int64) error {
+	counts := map[feeYearKey]*[2]yearCounts{}
 	for k, f := range fees {
-		if *f != ([2]int64{}) {
-			touched[feeYearKey{k.Unit, k.Province, k.Procedure, int(k.Day) / 10000}] = true
+		if *f == ([2]int64{}) {
+			continue
 		}
+		yk := feeYearKey{k.Unit, k.Province, k.Procedure, int(k.Day) / 10000}
+		c := counts[yk]
+		if c == nil {
+			c = &[2]yearCounts{}
+			counts[yk] = c
+		}
+		d := dayOf(k.Day).YearDay() - 1
+		c[0][d] += f[0]
+		c[1][d] += f[1]
 	}
-	if len(touched) == 0 {
+	if len(counts) == 0 {
 		return nil
 	}
-	keys := make([]feeYearKey, 0, len(touched))
-	for k := range touched {
+	keys := make([]feeYearKey, 0, len(counts))
+	for k := range counts {
 		keys = append(keys, k)
 	}
 	slices.SortFunc(keys, func(x, y feeYearKey) int {
@@ -391,55 +383,50 @@ func refreshFeeYears(ctx context.Context, tx pgx.Tx, fees map[feeKey]*[2]int64) 
 		return x.Procedure - y.Procedure
 	})
 	n := len(keys)
-	unitsA, procA, yearA := make([]string, n), make([]int32, n), make([]int32, n)
+	unitsA, procA, yearA, provA := make([]string, n), make([]int32, n), make([]int32, n), make([]string, n)
+	provinces := map[string]string{}
 	for i, k := range keys {
-		unitsA[i], procA[i], yearA[i] = k.Unit, int32(k.Procedure), int32(k.Year)
+		unitsA[i], procA[i], yearA[i], provA[i] = k.Unit, int32(k.Procedure), int32(k.Year), k.Province
+		provinces[k.Unit] = k.Province
 	}
-	bits := map[feeYearKey]*[2]yearBits{}
-	for _, k := range keys {
-		bits[k] = &[2]yearBits{}
-	}
-	rows, err := tx.Query(ctx, `SELECT k.unit_code, k.procedure_id, k.year, extract(doy FROM d.day)::int, d.paid > 0
+	rows, err := tx.Query(ctx, `SELECT y.unit_code, y.procedure_id, y.year, y.n_counts, y.paid_counts
 		FROM unnest($1::text[], $2::int[], $3::int[]) AS k(unit_code, procedure_id, year)
-		JOIN kpi_fee_daily d ON d.unit_code = k.unit_code AND d.procedure_id = k.procedure_id AND d.n > 0
-			AND d.day >= make_date(k.year, 1, 1) AND d.day < make_date(k.year + 1, 1, 1)`, unitsA, procA, yearA)
+		JOIN kpi_fee_year y USING (unit_code, procedure_id, year)`, unitsA, procA, yearA)
 	if err != nil {
 		return err
 	}
 	var (
-		unit      string
-		proc, yr  int32
-		doy       int
-		anyPaid   bool
-		provinces = map[string]string{}
+		unit     string
+		proc, yr int32
+		nb, pb   []byte
 	)
-	for _, k := range keys {
-		provinces[k.Unit] = k.Province
-	}
-	_, err = pgx.ForEachRow(rows, []any{&unit, &proc, &yr, &doy, &anyPaid}, func() error {
-		b := bits[feeYearKey{unit, provinces[unit], int(proc), int(yr)}]
-		if b == nil {
-			return fmt.Errorf("fee bitmap for an untouched key %s/%d/%d", unit, proc, yr)
-		}
-		b[0].set(doy)
-		if anyPaid {
-			b[1].set(doy)
+	_, err = pgx.ForEachRow(rows, []any{&unit, &proc, &yr, &nb, &pb}, func() error {
+		c := counts[feeYearKey{unit, provinces[unit], int(proc), int(yr)}]
+		var old [2]yearCounts
+		old[0].decode(nb)
+		old[1].decode(pb)
+		for i := range old[0] {
+			c[0][i] += old[0][i]
+			c[1][i] += old[1][i]
 		}
 		return nil
 	})
 	if err != nil {
 		return err
 	}
-	provA, nBits, paidBits := make([]string, n), make([][]byte, n), make([][]byte, n)
+	nCounts, pCounts, nBits, pBits := make([][]byte, n), make([][]byte, n), make([][]byte, n), make([][]byte, n)
 	for i, k := range keys {
-		provA[i] = k.Province
-		b := bits[k]
-		nBits[i], paidBits[i] = b[0][:], b[1][:]
+		c := counts[k]
+		var nb, pb yearBits
+		nCounts[i], nb = c[0].encode()
+		pCounts[i], pb = c[1].encode()
+		nBits[i], pBits[i] = nb[:], pb[:]
 	}
-	_, err = tx.Exec(ctx, `INSERT INTO kpi_fee_year (unit_code, procedure_id, year, province_code, n_days, paid_days)
-		SELECT * FROM unnest($1::text[], $2::int[], $3::int[], $4::text[], $5::bytea[], $6::bytea[])
-		ON CONFLICT (unit_code, year, procedure_id) DO UPDATE SET n_days = excluded.n_days, paid_days = excluded.paid_days`,
-		unitsA, procA, yearA, provA, nBits, paidBits)
+	_, err = tx.Exec(ctx, `INSERT INTO kpi_fee_year (unit_code, procedure_id, year, province_code, n_counts, paid_counts, n_days, paid_days)
+		SELECT * FROM unnest($1::text[], $2::int[], $3::int[], $4::text[], $5::bytea[], $6::bytea[], $7::bytea[], $8::bytea[])
+		ON CONFLICT (unit_code, year, procedure_id) DO UPDATE SET n_counts = excluded.n_counts, paid_counts = excluded.paid_counts,
+			n_days = excluded.n_days, paid_days = excluded.paid_days`,
+		unitsA, procA, yearA, provA, nCounts, pCounts, nBits, pBits)
 	if err != nil {
 		return fmt.Errorf("update kpi_fee_year: %w", err)
 	}

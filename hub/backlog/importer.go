@@ -215,69 +215,176 @@ func (s *Service) importTx(ctx context.Context, rows []importRow, rep *ImportRep
 			}
 		}
 		o.Progress("check", 0, len(rows))
-		now := s.now()
 		stored := map[string]*Dossier{} // code → the version in the database
 		for c, d := range current {
 			stored[c] = d
 		}
-		delta := newAggDelta()
-		affected := map[string]string{}
-		var events []*Event
-		for i, r := range rows {
-			if i%10000 == 0 && i > 0 {
-				o.Progress("check", i, len(rows))
-			}
-			prev := current[r.rec.Code]
-			d, err := buildDossier(buildInput{rec: r.rec, old: prev, proc: r.proc, unit: r.unit, cal: s.cal, now: now})
-			if err != nil {
-				rep.reject(r.row, r.line, r.rec.Code, err)
-				continue
-			}
-			if prev != nil && bytes.Equal(prev.Fingerprint, d.Fingerprint) {
-				rep.Unchanged++
-				continue
-			}
-			if prev != nil {
-				delta.addDossier(prev, s.procs.flags(prev.ProcedureID), -1)
-				affected[prev.Unit] = prev.Province
-			}
-			delta.addDossier(d, procFlags{HasFee: r.proc.HasFee, RequiresPaperResult: r.proc.RequiresPaperResult}, 1)
-			affected[d.Unit] = d.Province
-			ev := historyEvent(prev, d, o.Actor, o.Source)
-			ev.Code = d.Code
-			events = append(events, ev)
-			current[d.Code] = d
-			if stored[d.Code] == nil && prev == nil {
-				rep.Created++
-			} else {
-				rep.Updated++
-			}
+		// Dossiers are built in file order by one goroutine while the
+		// new ones stream into COPY, so PostgreSQL writes while Go checks.
+		// A rollback (atomic mode with a bad row, or any failure) undoes it.
+		b := &importBuild{s: s, o: o, rows: rows, rep: rep, current: current, stored: stored,
+			inserts: make(chan *Dossier, 4096), stop: make(chan struct{}), ids: &idBlock{pool: s.pool}}
+		done := make(chan struct{})
+		go func() { defer close(done); b.run(ctx) }()
+		_, err = tx.CopyFrom(ctx, pgx.Identifier{"dossiers"}, append([]string{"id"}, dossierWriteList...), b)
+		close(b.stop)
+		<-done
+		if err != nil {
+			return fmt.Errorf("copy new dossiers: %w", err)
+		}
+		if b.err != nil {
+			return b.err
 		}
 		o.Progress("check", len(rows), len(rows))
 		if o.Atomic && rep.Rejected > 0 {
 			rep.Created, rep.Updated, rep.Unchanged = 0, 0, 0
 			return errAtomicAbort
 		}
-		if len(events) == 0 {
+		if len(b.events) == 0 {
 			rep.Committed = true
 			return nil
 		}
-		o.Progress("write", 0, len(events))
-		if err := writeImported(ctx, tx, current, stored, events); err != nil {
+		o.Progress("write", 0, len(b.events))
+		if err := writeImported(ctx, tx, current, b.updates, b.events); err != nil {
 			return err
 		}
-		o.Progress("write", len(events), len(events))
-		if err := delta.apply(ctx, tx); err != nil {
+		o.Progress("write", len(b.events), len(b.events))
+		tAgg := time.Now()
+		if err := b.delta.apply(ctx, tx); err != nil {
 			return err
 		}
-		o.Progress("publish", 0, len(affected))
-		if err := s.publish(ctx, tx, affected); err != nil {
+		o.Progress("publish", 0, len(b.affected))
+		tPub := time.Now()
+		if err := s.publish(ctx, tx, b.affected); err != nil {
 			return err
 		}
-		o.Progress("publish", len(affected), len(affected))
+		o.Progress("publish", len(b.affected), len(b.affected))
+		s.log.Info("import written", "rows", len(rows), "changes", len(b.events), "aggregates", time.Since(tAgg)-time.Since(tPub),
+			"snapshots", time.Since(tPub), "communes", len(b.affected))
 		rep.Committed = true
 		return nil
 	})
+}
+
+// importBuild checks an import's rows in file order and hands each new
+// dossier's final version to COPY (it is a pgx.CopyFromSource).
+type importBuild struct {
+	s       *Service
+	o       ImportOptions
+	rows    []importRow
+	rep     *ImportReport
+	current map[string]*Dossier // code → latest version (stored, or built from an earlier row)
+	stored  map[string]*Dossier // code → the version in the database
+
+	inserts chan *Dossier // new dossiers, final version, id set
+	stop    chan struct{} // closed when COPY stops reading
+	ids     *idBlock
+
+	// Results, read once run has returned.
+	delta    *aggDelta
+	affected map[string]string
+	events   []*Event
+	updates  []*Dossier // changed stored dossiers, final version
+	err      error
+
+	next *Dossier // the row COPY reads now
+}
+
+func (b *importBuild) run(ctx context.Context) {
+	defer close(b.inserts)
+	s, rep := b.s, b.rep
+	b.delta, b.affected = newAggDelta(), map[string]string{}
+	last := map[string]int{}
+	for i, r := range b.rows {
+		last[r.rec.Code] = i
+	}
+	dirty := map[string]bool{}
+	now := s.now()
+	for i, r := range b.rows {
+		if i%10000 == 0 && i > 0 {
+			b.o.Progress("check", i, len(b.rows))
+		}
+		code := r.rec.Code
+		prev := b.current[code]
+		d, err := buildDossier(buildInput{rec: r.rec, old: prev, proc: r.proc, unit: r.unit, cal: s.cal, now: now})
+		switch {
+		case err != nil:
+			rep.reject(r.row, r.line, code, err)
+		case prev != nil && bytes.Equal(prev.Fingerprint, d.Fingerprint):
+			rep.Unchanged++
+		default:
+			if prev != nil {
+				b.delta.addDossier(prev, s.procs.flags(prev.ProcedureID), -1)
+				b.affected[prev.Unit] = prev.Province
+			}
+			b.delta.addDossier(d, procFlags{HasFee: r.proc.HasFee, RequiresPaperResult: r.proc.RequiresPaperResult}, 1)
+			b.affected[d.Unit] = d.Province
+			ev := historyEvent(prev, d, b.o.Actor, b.o.Source)
+			ev.Code = code
+			b.events = append(b.events, ev)
+			b.current[code] = d
+			dirty[code] = true
+			if b.stored[code] == nil && prev == nil {
+				rep.Created++
+			} else {
+				rep.Updated++
+			}
+		}
+		if i != last[code] || !dirty[code] {
+			continue
+		}
+		final := b.current[code]
+		if old := b.stored[code]; old != nil {
+			final.ID = old.ID
+			b.updates = append(b.updates, final)
+			continue
+		}
+		if final.ID, err = b.ids.next(ctx); err != nil {
+			b.err = err
+			return
+		}
+		select {
+		case b.inserts <- final:
+		case <-b.stop:
+			return // COPY failed; the transaction rolls back
+		}
+	}
+}
+
+// Next, Values and Err make importBuild a pgx.CopyFromSource.
+func (b *importBuild) Next() bool {
+	d, ok := <-b.inserts
+	b.next = d
+	return ok
+}
+
+func (b *importBuild) Values() ([]any, error) { return dossierRow(b.next, true), nil }
+
+func (b *importBuild) Err() error { return nil }
+
+// idBlock hands out dossier ids taken from the sequence in blocks, on a
+// connection of its own (the transaction's is busy with COPY; sequences
+// are not transactional, so a rollback only leaves unused ids).
+type idBlock struct {
+	pool interface {
+		Query(ctx context.Context, sql string, args ...any) (pgx.Rows, error)
+	}
+	ids []int64
+}
+
+func (b *idBlock) next(ctx context.Context) (int64, error) {
+	if len(b.ids) == 0 {
+		rows, err := b.pool.Query(ctx, `SELECT nextval('dossiers_id_seq') FROM generate_series(1, 5000)`)
+		if err != nil {
+			return 0, err
+		}
+		if b.ids, err = pgx.CollectRows(rows, pgx.RowTo[int64]); err != nil {
+			return 0, err
+		}
+	}
+	id := b.ids[0]
+	b.ids = b.ids[1:]
+	return id, nil
 }
 
 func existingProvinces(ctx context.Context, tx pgx.Tx, codes []string) ([]string, error) {
@@ -307,44 +414,11 @@ func loadDossiers(ctx context.Context, tx pgx.Tx, codes []string) (map[string]*D
 	return out, nil
 }
 
-// writeImported writes the final version of every changed dossier: new
-// ones with COPY (ids taken from the sequence first, so the history can
-// refer to them), changed ones through a COPY into a temporary table and
-// one UPDATE; then the history with COPY.
-func writeImported(ctx context.Context, tx pgx.Tx, current, stored map[string]*Dossier, events []*Event) error {
-	changed := map[string]bool{}
-	for _, e := range events {
-		changed[e.Code] = true
-	}
-	var inserts, updates []*Dossier
-	for c := range changed {
-		d := current[c]
-		if stored[c] == nil {
-			inserts = append(inserts, d)
-		} else {
-			d.ID = stored[c].ID
-			updates = append(updates, d)
-		}
-	}
-	slices.SortFunc(inserts, func(a, b *Dossier) int { return cmpStr(a.Code, b.Code) })
+// writeImported writes the changed stored dossiers (final versions)
+// through a COPY into a temporary table and one UPDATE, then the history
+// of every change with COPY. New dossiers were copied already.
+func writeImported(ctx context.Context, tx pgx.Tx, current map[string]*Dossier, updates []*Dossier, events []*Event) error {
 	slices.SortFunc(updates, func(a, b *Dossier) int { return int(a.ID - b.ID) })
-	if len(inserts) > 0 {
-		rows, err := tx.Query(ctx, `SELECT nextval('dossiers_id_seq') FROM generate_series(1, $1)`, len(inserts))
-		if err != nil {
-			return err
-		}
-		ids, err := pgx.CollectRows(rows, pgx.RowTo[int64])
-		if err != nil {
-			return err
-		}
-		for i, d := range inserts {
-			d.ID = ids[i]
-		}
-		if _, err := tx.CopyFrom(ctx, pgx.Identifier{"dossiers"}, append([]string{"id"}, dossierWriteList...),
-			pgx.CopyFromSlice(len(inserts), func(i int) ([]any, error) { return dossierRow(inserts[i], true), nil })); err != nil {
-			return fmt.Errorf("copy new dossiers: %w", err)
-		}
-	}
 	if len(updates) > 0 {
 		if _, err := tx.Exec(ctx, `CREATE TEMP TABLE import_dossiers (LIKE dossiers) ON COMMIT DROP`); err != nil {
 			return err
@@ -373,16 +447,6 @@ func writeImported(ctx context.Context, tx pgx.Tx, current, stored map[string]*D
 		return fmt.Errorf("copy history: %w", err)
 	}
 	return nil
-}
-
-func cmpStr(a, b string) int {
-	switch {
-	case a < b:
-		return -1
-	case a > b:
-		return 1
-	}
-	return 0
 }
 
 // dossierRow lists a dossier's values in dossierWriteList order (with the

@@ -226,7 +226,7 @@ func assertAggregatesMatchRebuild(t *testing.T, s *Service) {
 		Query(context.Context, string, ...any) (pgx.Rows, error)
 	}) string {
 		var b strings.Builder
-		for _, tbl := range []string{"kpi_daily", "kpi_monthly", "kpi_fee_daily", "kpi_fee_year"} {
+		for _, tbl := range []string{"kpi_daily", "kpi_monthly", "kpi_fee_year"} {
 			rows, err := q.Query(ctx, `SELECT * FROM `+tbl+` ORDER BY 1, 2, 3`)
 			if err != nil {
 				t.Fatal(err)

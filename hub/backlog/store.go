@@ -407,7 +407,7 @@ func (s *Service) History(ctx context.Context, code string) ([]Event, error) {
 // dossiers and documents (used when a procedure's flags change, and by
 // tests as the oracle of the maintained aggregates).
 func rebuildAggregates(ctx context.Context, tx pgx.Tx, units []string, flags map[int]procFlags) error {
-	for _, t := range []string{"kpi_daily", "kpi_monthly", "kpi_fee_daily", "kpi_fee_year"} {
+	for _, t := range []string{"kpi_daily", "kpi_monthly", "kpi_fee_year"} {
 		if _, err := tx.Exec(ctx, `DELETE FROM `+t+` WHERE unit_code = ANY($1)`, units); err != nil {
 			return err
 		}

@@ -87,7 +87,6 @@ CREATE INDEX dossiers_open ON dossiers (province_code, unit_code, deadline)
 CREATE INDEX dossiers_running_deadline ON dossiers (deadline) WHERE state = 1 AND paused_since IS NULL;
 -- Lists and historical questions.
 CREATE INDEX dossiers_unit_received ON dossiers (unit_code, received_at DESC);
-CREATE INDEX dossiers_unit_closed ON dossiers (unit_code, closed_at) WHERE state = 2;
 CREATE INDEX dossiers_province_received ON dossiers (province_code, received_at DESC);
 -- Dossiers open at a past moment t (received ≤ t < closed), for periods
 -- that ended: only the few that spanned t are read, not everything closed
@@ -255,27 +254,19 @@ ALTER TABLE kpi_monthly RENAME COLUMN day TO month;
 ALTER TABLE kpi_monthly ADD PRIMARY KEY (unit_code, month);
 CREATE INDEX kpi_monthly_province ON kpi_monthly (province_code, month);
 
--- Dossiers of fee-bearing procedures per procedure, for the share of
--- procedures with online payments (a distinct count needs the procedure):
--- counts per day, and per year the days that had any (bit d-1 of the
--- bitmaps is day-of-year d), so that "had a dossier in the period" is a
--- mask test on a few rows per commune.
-CREATE TABLE kpi_fee_daily (
-    unit_code     text NOT NULL,
-    procedure_id  integer NOT NULL,
-    day           date NOT NULL,
-    province_code text NOT NULL,
-    n             bigint NOT NULL DEFAULT 0,
-    paid          bigint NOT NULL DEFAULT 0,
-    PRIMARY KEY (unit_code, day, procedure_id)
-);
-CREATE INDEX kpi_fee_daily_key ON kpi_fee_daily (unit_code, procedure_id, day) WHERE n > 0;
-
+-- Dossiers of fee-bearing procedures per commune, procedure and year,
+-- for the share of procedures with online payments (a distinct count needs
+-- the procedure). n_counts/paid_counts hold 366 little-endian uint32 day
+-- counts (day-of-year d at offset 4(d-1)); n_days/paid_days are bitmaps of
+-- the days with a non-zero count (bit d-1), so that "had a dossier in the
+-- period" is a mask test on a few rows per commune.
 CREATE TABLE kpi_fee_year (
     unit_code     text NOT NULL,
     procedure_id  integer NOT NULL,
     year          integer NOT NULL,
     province_code text NOT NULL,
+    n_counts      bytea NOT NULL,
+    paid_counts   bytea NOT NULL,
     n_days        bytea NOT NULL,
     paid_days     bytea NOT NULL,
     PRIMARY KEY (unit_code, year, procedure_id)
