@@ -38,8 +38,8 @@ type downTrack struct {
 	transceiver *webrtc.RTPTransceiver
 	fresh       bool // added in the negotiation now in flight (loop-owned)
 
-	packets, bytes, drops, nacks, plis atomic.Uint64
-	firstWrite                         atomic.Int64 // unix ns of the first packet sent
+	packets, bytes, drops, nacks, plis, rtx atomic.Uint64
+	firstWrite                              atomic.Int64 // unix ns of the first packet sent
 
 	// guarded by wmu: the munging state, written by whichever goroutine
 	// forwards the packet (a layer's reader, or a fan-out worker)
@@ -55,6 +55,47 @@ type downTrack struct {
 	lastTS    uint32
 	lastWrite int64
 	clock     uint32
+	hdr       rtp.Header
+	hist      [historySize]sent // what was sent, by outgoing sequence number, for NACKs
+}
+
+// historySize is how many sent packets each downTrack can repeat on NACK
+// (a power of two). The packets themselves are shared with every other
+// subscriber of the publication; the history only holds references.
+const historySize = 512
+
+// sent is one packet as it went to this subscriber.
+type sent struct {
+	p   *packet
+	seq uint16
+	ts  uint32
+}
+
+// retransmit answers a NACK from the subscriber with the packets still in
+// the history, exactly as they were first sent.
+func (dt *downTrack) retransmit(seqs []uint16) {
+	dt.wmu.Lock()
+	defer dt.wmu.Unlock()
+	dt.mu.Lock()
+	ws, ssrc, pt := dt.ws, dt.ssrc, dt.pt
+	dt.mu.Unlock()
+	if ws == nil {
+		return
+	}
+	for i, seq := range seqs {
+		if i == 64 { // a burst of NACKs beyond this waits for the next report
+			break
+		}
+		e := &dt.hist[seq%historySize]
+		if e.p == nil || e.seq != seq {
+			continue
+		}
+		dt.hdr = rtp.Header{Version: 2, Marker: e.p.hdr.Marker, PayloadType: pt, SequenceNumber: seq,
+			Timestamp: e.ts, SSRC: ssrc, CSRC: e.p.hdr.CSRC}
+		if _, err := ws.WriteRTP(&dt.hdr, e.p.payload); err == nil {
+			dt.rtx.Add(1)
+		}
+	}
 }
 
 func newDownTrack(pub *publication, sub *Participant) *downTrack {
@@ -205,7 +246,8 @@ func (dt *downTrack) write(p *packet) {
 	if ws == nil {
 		return
 	}
-	h := &rtp.Header{ // fresh per write: Pion's NACK history keeps the pointer
+	h := &dt.hdr // Pion encrypts it before WriteRTP returns
+	*h = rtp.Header{
 		Version:        2,
 		Marker:         p.hdr.Marker,
 		PayloadType:    pt,
@@ -214,6 +256,7 @@ func (dt *downTrack) write(p *packet) {
 		SSRC:           ssrc,
 		CSRC:           p.hdr.CSRC,
 	}
+	dt.hist[uint16(out)%historySize] = sent{p: p, seq: uint16(out), ts: h.Timestamp}
 	if ts := h.Timestamp; int32(ts-dt.lastTS) > 0 || dt.lastWrite == 0 {
 		dt.lastTS = ts
 	}
@@ -292,9 +335,12 @@ func (dt *downTrack) rtcpLoop() {
 			case *rtcp.ReceiverEstimatedMaximumBitrate:
 				dt.sub.link.remb(uint64(r.Bitrate))
 			case *rtcp.TransportLayerNack:
+				var seqs []uint16
 				for _, n := range r.Nacks {
-					dt.nacks.Add(uint64(len(n.PacketList())))
+					seqs = append(seqs, n.PacketList()...)
 				}
+				dt.nacks.Add(uint64(len(seqs)))
+				dt.retransmit(seqs)
 			}
 		}
 	}

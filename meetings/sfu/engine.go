@@ -222,20 +222,17 @@ func newUpAPI(se webrtc.SettingEngine) (*webrtc.API, error) {
 	return webrtc.NewAPI(webrtc.WithMediaEngine(m), webrtc.WithInterceptorRegistry(ir), webrtc.WithSettingEngine(se)), nil
 }
 
-// newDownAPI is the API for subscribing connections: it answers NACKs from
-// a per-stream history (sharing payloads, not copying them) and sends
-// sender reports. Header extensions are not forwarded.
+// newDownAPI is the API for subscribing connections: it sends sender
+// reports. NACKs are answered by the downTracks themselves from a history
+// of references to the shared packets (Pion's responder would keep a copy
+// per subscriber and cost a buffer operation per packet). Header
+// extensions are not forwarded.
 func newDownAPI(se webrtc.SettingEngine) (*webrtc.API, error) {
 	m := &webrtc.MediaEngine{}
 	if err := registerCodecs(m, false); err != nil {
 		return nil, err
 	}
 	ir := &interceptor.Registry{}
-	resp, err := nack.NewResponderInterceptor(nack.ResponderSize(512), nack.DisableCopy())
-	if err != nil {
-		return nil, err
-	}
-	ir.Add(resp)
 	sr, err := report.NewSenderInterceptor()
 	if err != nil {
 		return nil, err

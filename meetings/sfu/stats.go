@@ -66,7 +66,8 @@ type SubscribedStats struct {
 	Packets       uint64 `json:"packets"`
 	Bytes         uint64 `json:"bytes"`
 	Dropped       uint64 `json:"dropped"`
-	NACKs         uint64 `json:"nacks"`
+	NACKs         uint64 `json:"nacks"`         // packets the subscriber asked again
+	Retransmitted uint64 `json:"retransmitted"` // packets sent again from the history
 	PLIs          uint64 `json:"plis"`
 	FirstPacketMs int64  `json:"firstPacketMs"` // from joining to the first packet, -1 before
 }
@@ -102,7 +103,7 @@ func (p *Participant) stats() (ParticipantStats, bool) {
 			ss := SubscribedStats{
 				Track: dt.pub.id, Kind: dt.pub.kindString(), Layer: int(dt.cur.Load()),
 				Packets: dt.packets.Load(), Bytes: dt.bytes.Load(), Dropped: dt.drops.Load(),
-				NACKs: dt.nacks.Load(), PLIs: dt.plis.Load(), FirstPacketMs: -1,
+				NACKs: dt.nacks.Load(), Retransmitted: dt.rtx.Load(), PLIs: dt.plis.Load(), FirstPacketMs: -1,
 			}
 			if fw := dt.firstWrite.Load(); fw != 0 {
 				ss.FirstPacketMs = (fw - p.joinedAt.UnixNano()) / 1e6
