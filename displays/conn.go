@@ -6,9 +6,6 @@ import (
 	"encoding/hex"
 	"errors"
 	"net"
-	"net/url"
-	"slices"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -97,24 +94,9 @@ func (s *Service) websocketHandlers() []fiber.Handler {
 	return []fiber.Handler{check, upgrade}
 }
 
-// originAllowed admits requests without Origin (not a browser: the token
-// still decides), origins in the configured list, or, with no list, an
-// origin on the request's own host.
+// originAllowed is the kernel's Origin rule with this service's list.
 func (s *Service) originAllowed(origin, host string) bool {
-	if origin == "" {
-		return true
-	}
-	if len(s.o.Origins) > 0 {
-		return slices.Contains(s.o.Origins, origin)
-	}
-	u, err := url.Parse(origin)
-	if err != nil {
-		return false
-	}
-	if h, _, err := net.SplitHostPort(host); err == nil {
-		host = h
-	}
-	return strings.EqualFold(u.Hostname(), strings.Trim(host, "[]"))
+	return hub.OriginAllowed(origin, host, s.o.Origins)
 }
 
 // serve is the handler goroutine of one socket: it must block for the

@@ -312,7 +312,8 @@ func TestOriginIsChecked(t *testing.T) {
 		ok     bool
 	}{
 		{"", true},
-		{"http://127.0.0.1:9999", true}, // same host, any port
+		{"http://" + h.addr, true},       // same origin
+		{"http://127.0.0.1:9999", false}, // same host, another port: another origin
 		{"http://evil.example", false},
 	} {
 		hdr := http.Header{}

@@ -239,3 +239,25 @@ func BenchmarkPublishFanout1000(b *testing.B) {
 		}
 	}
 }
+
+func TestOriginAllowed(t *testing.T) {
+	tests := []struct {
+		origin, host string
+		list         []string
+		want         bool
+	}{
+		{"", "hub:8080", nil, true},
+		{"http://hub:8080", "hub:8080", nil, true},
+		{"http://HUB:8080", "hub:8080", nil, true},
+		{"http://hub:9090", "hub:8080", nil, false},
+		{"http://evil.example", "hub:8080", nil, false},
+		{"null", "hub:8080", nil, false},
+		{"https://wall.commune.vn", "hub:8080", []string{"https://wall.commune.vn/"}, true},
+		{"http://hub:8080", "hub:8080", []string{"https://wall.commune.vn"}, false},
+	}
+	for _, tt := range tests {
+		if got := OriginAllowed(tt.origin, tt.host, tt.list); got != tt.want {
+			t.Errorf("OriginAllowed(%q, %q, %v) = %v", tt.origin, tt.host, tt.list, got)
+		}
+	}
+}

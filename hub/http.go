@@ -36,7 +36,9 @@ func NewApp(o AppOptions) *fiber.App {
 		BodyLimit:             o.BodyLimit,
 		DisableStartupMessage: true,
 		ErrorHandler:          ErrorHandler(o.Logger),
-		ReadBufferSize:        16 << 10, // large cookies + bearer headers
+		// fasthttp keeps this buffer for the life of every websocket, so it
+		// is the default 4 KiB (headers larger than it get 431).
+		ReadBufferSize: 4096,
 	})
 	if o.Metrics != nil {
 		app.Use(func(c *fiber.Ctx) error {

@@ -1,6 +1,8 @@
 package hub
 
 import (
+	"net/url"
+	"strings"
 	"sync"
 	"time"
 
@@ -107,4 +109,24 @@ func StopReader(c *fws.Conn, readerDone <-chan struct{}) {
 	}
 	_ = c.SetReadDeadline(time.Now())
 	<-readerDone
+}
+
+// OriginAllowed is the websocket Origin check every socket uses: requests
+// without Origin (not a browser; credentials still decide) pass; with an
+// allow-list the origin must be in it; without one it must be the request's
+// own host:port (same origin).
+func OriginAllowed(origin, host string, allowed []string) bool {
+	if origin == "" {
+		return true
+	}
+	if len(allowed) > 0 {
+		for _, a := range allowed {
+			if strings.EqualFold(strings.TrimRight(a, "/"), origin) {
+				return true
+			}
+		}
+		return false
+	}
+	u, err := url.Parse(origin)
+	return err == nil && u.Host != "" && strings.EqualFold(u.Host, host)
 }

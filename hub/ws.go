@@ -39,6 +39,9 @@ func EventSocket(o WSOptions) []fiber.Handler {
 		if !fws.IsWebSocketUpgrade(c) {
 			return Errorf(EInvalid, "websocket upgrade required")
 		}
+		if !OriginAllowed(c.Get(fiber.HeaderOrigin), string(c.Request().Host()), o.Origins) {
+			return &Error{Code: EForbidden, Field: "Origin", Message: "origin not allowed (set COMMUNEHUB_ORIGINS)"}
+		}
 		topics := c.Context().QueryArgs().PeekMulti("topic")
 		if len(topics) == 0 {
 			return FieldError("topic", "at least one topic is required")
@@ -58,7 +61,7 @@ func EventSocket(o WSOptions) []fiber.Handler {
 		return c.Next()
 	}
 	upgrade := fws.New(func(c *fws.Conn) { serveEvents(c, o) }, fws.Config{
-		Origins:         o.Origins,
+		Origins:         []string{"*"}, // checked above by OriginAllowed
 		ReadBufferSize:  4096,
 		WriteBufferSize: 4096,
 	})
