@@ -118,13 +118,14 @@ func BenchmarkBacklog(b *testing.B) {
 		time.Sleep(300 * time.Millisecond) // the follower primes the latest events first
 		sub.Drain()
 		var d []time.Duration
+		run := time.Now().UnixNano() // the benchmark function runs more than once: new codes each time
 		b.ResetTimer()
 		for i := 0; i < b.N; i++ {
 			rec := time.Now().Add(-time.Hour)
 			body, _ := json.Marshal(map[string]any{"MaTTHC": "1.001193", "MaDVHC": "03244", "TrangThaiHoSo": 2,
 				"NgayTiepNhan": FormatPortalTime(rec), "KenhThucHien": 2})
 			start := time.Now()
-			if _, err := s.UpsertDossier(ctx, fmt.Sprintf("BUS-%06d", i), body, "bench", "api"); err != nil {
+			if _, err := s.UpsertDossier(ctx, fmt.Sprintf("BUS-%d-%06d", run, i), body, "bench", "api"); err != nil {
 				b.Fatal(err)
 			}
 		wait:
