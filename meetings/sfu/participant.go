@@ -304,7 +304,7 @@ func (p *Participant) Mute(ctx context.Context, src Source, muted bool) error {
 		if !found {
 			return protoErr("invalid", "nothing published from source %q", src)
 		}
-		go p.room.changed()
+		p.room.changed() // never blocks: queued messages and the hook
 		return nil
 	})
 }
@@ -315,7 +315,7 @@ func (p *Participant) SetAudioOnly(ctx context.Context, on bool) error {
 		p.audioOnly.Store(on)
 		p.ctrl.setUserAudio(on)
 		p.setLevel(p.ctrl.level, false)
-		go p.room.changed()
+		p.room.changed() // never blocks: queued messages and the hook
 		return nil
 	})
 }
