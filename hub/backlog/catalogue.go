@@ -295,10 +295,9 @@ func (s *Service) PutHoliday(ctx context.Context, day string, name, kind string)
 		ON CONFLICT (day) DO UPDATE SET name=excluded.name, kind=excluded.kind, updated_at=now()`, day, strings.TrimSpace(name), kind); err != nil {
 		return nil, err
 	}
-	if err := s.cal.Load(ctx, s.pool); err != nil {
+	if err := s.calendarChanged(ctx); err != nil {
 		return nil, err
 	}
-	s.poke()
 	return &Holiday{Day: day, Name: strings.TrimSpace(name), Kind: kind}, nil
 }
 
@@ -314,9 +313,25 @@ func (s *Service) DeleteHoliday(ctx context.Context, day string) error {
 	if tag.RowsAffected() == 0 {
 		return hub.Errorf(hub.ENotFound, "no holiday on %s", day)
 	}
+	return s.calendarChanged(ctx)
+}
+
+// calendarChanged reloads the working-day calendar and republishes every
+// commune with open dossiers or documents: "due soon" counts in working
+// days, so a new holiday changes it without any dossier changing.
+func (s *Service) calendarChanged(ctx context.Context) error {
 	if err := s.cal.Load(ctx, s.pool); err != nil {
 		return err
 	}
 	s.poke()
-	return nil
+	rows, err := s.pool.Query(ctx, `SELECT DISTINCT unit_code FROM dossiers WHERE state = 1
+		UNION SELECT DISTINCT unit_code FROM incoming_docs WHERE ended_at IS NULL`)
+	if err != nil {
+		return err
+	}
+	units, err := pgx.CollectRows(rows, pgx.RowTo[string])
+	if err != nil {
+		return err
+	}
+	return s.Republish(ctx, units)
 }

@@ -1,6 +1,7 @@
 package backlog
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -281,7 +282,7 @@ func PortalBody(d *Dossier) map[string]any {
 		return 0
 	}
 	m := map[string]any{
-		"MaHoSo": d.Code, "MaTTHC": d.ProcedureCode, "TenTTHC": d.ProcedureName, "MaDVHC": d.Unit,
+		"MaHoSo": d.Code, "MaTTHC": d.ProcedureCode, "TenTTHC": d.ProcedureName, "MaDVHC": cmp.Or(d.SourceUnit, d.Unit),
 		"TrangThaiHoSo": d.Status, "KenhThucHien": d.Channel, "NgayTiepNhan": tm(d.ReceivedAt),
 		"NgayKetThucXuLy": tm(d.ProcessedAt), "NgayTra": tm(d.ReturnedAt), "NgayDongBo": tm(d.SyncedAt),
 		"DuocThanhToanTrucTuyen": d.PaidOnline, "DaSoHoaHoSo": flag(d.Digitized), "HoSoCoThanhPhanSoHoa": flag(d.Reused),

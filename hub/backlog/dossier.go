@@ -34,6 +34,7 @@ type Dossier struct {
 	ProcedureCode    string     `json:"procedure"`
 	ProcedureVersion int        `json:"procedure_version"`
 	Unit             string     `json:"unit"`
+	SourceUnit       string     `json:"source_unit,omitempty"` // MaDVHC as sent, when a pre-2025 code
 	Province         string     `json:"province"`
 	Status           int        `json:"status"`
 	Channel          int        `json:"channel"`
@@ -125,6 +126,9 @@ func buildDossier(in buildInput) (*Dossier, error) {
 	}
 	if d.ProcedureName == "" {
 		d.ProcedureName = in.proc.Name
+	}
+	if r.Unit != in.unit.Code {
+		d.SourceUnit = r.Unit
 	}
 	if old != nil {
 		d.ID, d.CreatedAt = old.ID, old.CreatedAt

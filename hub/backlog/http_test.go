@@ -378,3 +378,44 @@ func TestUpsertReachesBus(t *testing.T) {
 		t.Errorf("backlog event: %+v", bl)
 	}
 }
+
+// A pre-2025 commune code is filed under the commune it was merged into;
+// a holiday edit republishes the communes with open dossiers.
+func TestOldCommuneCodeAndHolidayRepublish(t *testing.T) {
+	clock := &testClock{t: vnt(2026, 3, 16, 10, 0)}
+	h := newTestHub(t, clock)
+	putProc(t, h.s, "1.001193", false, false, 3)
+	body := jsonBody(t, map[string]any{"MaTTHC": "1.001193", "MaDVHC": "03247", "TrangThaiHoSo": 4, // xã Mường Đun → Sáng Nhè
+		"NgayTiepNhan": "20260316080000", "NgayHenTra": "20260318080000"})
+	if code, m := h.do(t, hub.RoleOfficer, "PUT", "/api/v1/dossiers/OLD-1", body, nil); code != 201 {
+		t.Fatalf("%d %v", code, m)
+	}
+	d, err := h.s.Dossier(context.Background(), "OLD-1")
+	if err != nil || d.Unit != "03244" || d.SourceUnit != "03247" {
+		t.Fatalf("stored under %s (sent %s), %v", d.Unit, d.SourceUnit, err)
+	}
+	// Due Wed 18 Mar 08:00 is "due soon" on Mon 16 Mar; with Tue 17 Mar a holiday it still is
+	// (the window grows), and the holiday edit republishes Sáng Nhè's snapshots.
+	var before int
+	_ = h.s.pool.QueryRow(context.Background(), `SELECT count(*) FROM outbox WHERE topic='commune/03244/kpi'`).Scan(&before)
+	if code, m := h.do(t, hub.RoleOfficer, "PUT", "/api/v1/holidays/2026-03-17", []byte(`{"name":"Nghỉ bù"}`), nil); code != 200 {
+		t.Fatalf("%d %v", code, m)
+	}
+	var after int
+	_ = h.s.pool.QueryRow(context.Background(), `SELECT count(*) FROM outbox WHERE topic='commune/03244/kpi'`).Scan(&after)
+	if after != before+1 {
+		t.Errorf("a holiday edit published %d kpi events for the commune, want 1", after-before)
+	}
+	if !h.s.cal.IsWorkingDay(vnt(2026, 3, 16, 0, 0)) || h.s.cal.IsWorkingDay(vnt(2026, 3, 17, 12, 0)) {
+		t.Error("the calendar was not reloaded")
+	}
+	if code, _ := h.do(t, hub.RoleOfficer, "PUT", "/api/v1/holidays/2026-03-18", []byte(`{"name":"x","kind":"workday"}`), nil); code != 422 {
+		t.Errorf("a weekday as a worked day: %d", code)
+	}
+	if code, _ := h.do(t, hub.RoleOfficer, "DELETE", "/api/v1/holidays/2026-03-17", nil, nil); code != 204 {
+		t.Errorf("delete: %d", code)
+	}
+	if code, _ := h.do(t, hub.RoleOfficer, "DELETE", "/api/v1/holidays/2026-03-17", nil, nil); code != 404 {
+		t.Errorf("delete twice: %d", code)
+	}
+}

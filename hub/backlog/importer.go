@@ -136,9 +136,9 @@ func (s *Service) Import(ctx context.Context, r io.Reader, o ImportOptions) (*Im
 			rep.reject(raw.Row, raw.Line, rec.Code, unprocessable("MaTTHC", "unknown procedure %q", rec.ProcedureCode))
 			continue
 		}
-		unit, ok := s.units.commune(rec.Unit)
-		if !ok {
-			rep.reject(raw.Row, raw.Line, rec.Code, unprocessable("MaDVHC", "no current commune %q", rec.Unit))
+		unit, err := s.units.resolveCommune(rec.Unit)
+		if err != nil {
+			rep.reject(raw.Row, raw.Line, rec.Code, err)
 			continue
 		}
 		rows = append(rows, importRow{row: raw.Row, line: raw.Line, rec: rec, proc: proc, unit: unit})
@@ -452,7 +452,7 @@ func writeImported(ctx context.Context, tx pgx.Tx, current map[string]*Dossier, 
 // dossierRow lists a dossier's values in dossierWriteList order (with the
 // id first when withID).
 func dossierRow(d *Dossier, withID bool) []any {
-	row := []any{d.Code, d.ProcedureID, d.ProcedureVersion, d.Unit, d.Province, d.Status, d.State(), d.Channel,
+	row := []any{d.Code, d.ProcedureID, d.ProcedureVersion, d.Unit, d.SourceUnit, d.Province, d.Status, d.State(), d.Channel,
 		d.ReceivedAt, d.DueAt, d.DueComputed, d.ProcessedAt, d.ReturnedAt, d.ClosedAt, d.EndAt, d.Deadline, d.PausedSince,
 		d.PauseCredit, d.SupplementCount, d.Pauses, d.FeeTotal, d.PaidOnline, d.Digitized, d.EResult, d.Reused,
 		d.PersonalStore, d.VNeID, d.Negative, d.SyncedAt, d.ProcedureName, d.FieldCode, d.ReceiptNo, d.Applicant,

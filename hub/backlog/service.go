@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"log/slog"
 	"sort"
+	"strings"
 	"sync"
 	"time"
 
@@ -75,6 +76,7 @@ type unitCache struct {
 	communes   map[string]unitInfo
 	provinces  map[string]string // code → name
 	byProvince map[string][]unitInfo
+	successors map[string][]string // pre-2025 commune code → current communes it went into
 }
 
 func (u *unitCache) load(ctx context.Context, pool *pgxpool.Pool) error {
@@ -100,10 +102,44 @@ func (u *unitCache) load(ctx context.Context, pool *pgxpool.Pool) error {
 	for _, l := range by {
 		sort.Slice(l, func(i, j int) bool { return l[i].Code < l[j].Code })
 	}
+	rows, err = pool.Query(ctx, `SELECT DISTINCT old_code, new_code FROM admin_unit_lineage ORDER BY old_code, new_code`)
+	if err != nil {
+		return err
+	}
+	succ := map[string][]string{}
+	var oldCode, newCode string
+	if _, err := pgx.ForEachRow(rows, []any{&oldCode, &newCode}, func() error {
+		succ[oldCode] = append(succ[oldCode], newCode)
+		return nil
+	}); err != nil {
+		return err
+	}
 	u.mu.Lock()
-	u.communes, u.provinces, u.byProvince = communes, provinces, by
+	u.communes, u.provinces, u.byProvince, u.successors = communes, provinces, by, succ
 	u.mu.Unlock()
 	return nil
+}
+
+// resolveCommune returns the current commune for a MaDVHC: the code
+// itself when current, else the one commune a pre-2025 commune was merged
+// into (history is reported under the successor, domain §4).
+func (u *unitCache) resolveCommune(code string) (unitInfo, error) {
+	u.mu.RLock()
+	defer u.mu.RUnlock()
+	if c, ok := u.communes[code]; ok {
+		return c, nil
+	}
+	switch next := u.successors[code]; len(next) {
+	case 0:
+		return unitInfo{}, unprocessable("MaDVHC", "no commune %q (use the 2025 commune codes; GET /api/v1/units?parent=PROVINCE lists them)", code)
+	case 1:
+		if c, ok := u.communes[next[0]]; ok {
+			return c, nil
+		}
+		return unitInfo{}, unprocessable("MaDVHC", "commune %q was merged into %s, which is not current", code, next[0])
+	default:
+		return unitInfo{}, unprocessable("MaDVHC", "pre-2025 commune %q was split between %s: send the current commune's code", code, strings.Join(next, ", "))
+	}
 }
 
 // commune returns a current commune.

@@ -40,7 +40,7 @@ func (s *Service) lockProvinces(ctx context.Context, tx pgx.Tx, provinces []stri
 	return nil
 }
 
-const dossierCols = `d.id, d.code, d.procedure_id, p.code, d.procedure_version, d.unit_code, d.province_code, d.status, d.channel,
+const dossierCols = `d.id, d.code, d.procedure_id, p.code, d.procedure_version, d.unit_code, d.source_unit_code, d.province_code, d.status, d.channel,
 	d.received_at, d.due_at, d.due_computed, d.processed_at, d.returned_at, d.closed_at, d.end_at, d.deadline, d.paused_since,
 	d.pause_credit_s, d.supplement_count, d.pauses, d.fee_total, d.paid_online, d.digitized, d.e_result, d.reused,
 	d.personal_store, d.vneid, d.negative, d.synced_at, d.procedure_name, d.field_code, d.receipt_no, d.applicant,
@@ -50,7 +50,7 @@ const dossierFrom = ` FROM dossiers d JOIN procedures p ON p.id = d.procedure_id
 
 func scanDossier(r pgx.CollectableRow) (*Dossier, error) {
 	d := &Dossier{}
-	err := r.Scan(&d.ID, &d.Code, &d.ProcedureID, &d.ProcedureCode, &d.ProcedureVersion, &d.Unit, &d.Province, &d.Status, &d.Channel,
+	err := r.Scan(&d.ID, &d.Code, &d.ProcedureID, &d.ProcedureCode, &d.ProcedureVersion, &d.Unit, &d.SourceUnit, &d.Province, &d.Status, &d.Channel,
 		&d.ReceivedAt, &d.DueAt, &d.DueComputed, &d.ProcessedAt, &d.ReturnedAt, &d.ClosedAt, &d.EndAt, &d.Deadline, &d.PausedSince,
 		&d.PauseCredit, &d.SupplementCount, &d.Pauses, &d.FeeTotal, &d.PaidOnline, &d.Digitized, &d.EResult, &d.Reused,
 		&d.PersonalStore, &d.VNeID, &d.Negative, &d.SyncedAt, &d.ProcedureName, &d.FieldCode, &d.ReceiptNo, &d.Applicant,
@@ -150,9 +150,9 @@ func (s *Service) resolve(ctx context.Context, rec *PortalRecord) (*Procedure, u
 	if err != nil {
 		return nil, unitInfo{}, err
 	}
-	unit, ok := s.units.commune(rec.Unit)
-	if !ok {
-		return nil, unitInfo{}, unprocessable("MaDVHC", "no current commune %q (use the 2025 commune codes; GET /api/v1/units?parent=PROVINCE lists them)", rec.Unit)
+	unit, err := s.units.resolveCommune(rec.Unit)
+	if err != nil {
+		return nil, unitInfo{}, err
 	}
 	return proc, unit, nil
 }
@@ -250,7 +250,7 @@ func writeDossier(ctx context.Context, tx pgx.Tx, d *Dossier) error {
 		RETURNING created_at, updated_at`, args...).Scan(&d.CreatedAt, &d.UpdatedAt)
 }
 
-var dossierWriteList = []string{"code", "procedure_id", "procedure_version", "unit_code", "province_code", "status", "state", "channel",
+var dossierWriteList = []string{"code", "procedure_id", "procedure_version", "unit_code", "source_unit_code", "province_code", "status", "state", "channel",
 	"received_at", "due_at", "due_computed", "processed_at", "returned_at", "closed_at", "end_at", "deadline", "paused_since",
 	"pause_credit_s", "supplement_count", "pauses", "fee_total", "paid_online", "digitized", "e_result", "reused",
 	"personal_store", "vneid", "negative", "synced_at", "procedure_name", "field_code", "receipt_no", "applicant",
@@ -347,6 +347,7 @@ func diffDossiers(a, b *Dossier) map[string]Change {
 	}
 	str("MaTTHC", a.ProcedureCode, b.ProcedureCode)
 	str("MaDVHC", a.Unit, b.Unit)
+	str("MaDVHC (as sent)", a.SourceUnit, b.SourceUnit)
 	num("TrangThaiHoSo", int64(a.Status), int64(b.Status))
 	num("KenhThucHien", int64(a.Channel), int64(b.Channel))
 	tm("NgayTiepNhan", a.ReceivedAt, b.ReceivedAt)

@@ -42,7 +42,8 @@ CREATE TABLE dossiers (
     code              text NOT NULL UNIQUE,             -- MaHoSo
     procedure_id      integer NOT NULL REFERENCES procedures(id),
     procedure_version integer NOT NULL,
-    unit_code         text NOT NULL,                    -- MaDVHC (commune)
+    unit_code         text NOT NULL,                    -- the current commune (MaDVHC, or its successor)
+    source_unit_code  text NOT NULL DEFAULT '',         -- MaDVHC as sent, when it is a pre-2025 code
     province_code     text NOT NULL,
     status            smallint NOT NULL CHECK (status BETWEEN 1 AND 10),
     state             smallint NOT NULL CHECK (state IN (0,1,2)),
