@@ -234,9 +234,9 @@ func TestBadSubscriberFallsBackWithoutSlowingOthers(t *testing.T) {
 	a := bad.Received("audio")
 	waitFor(t, 3*time.Second, "bad subscriber still gets audio", func() bool { return bad.Received("audio") > a+20 })
 	bad.SetLoss(0, 0)
-	waitFor(t, 20*time.Second, "bad subscriber climbs back to video", func() bool {
-		l, _ := layerOf("bad")
-		return l >= 0
+	waitFor(t, 30*time.Second, "bad subscriber climbs back from audio only", func() bool {
+		_, lvl := layerOf("bad")
+		return lvl != "audio"
 	})
 }
 
