@@ -1,0 +1,118 @@
+package backlog
+
+import (
+	"context"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/communehub/communehub/hub"
+	"github.com/jackc/pgx/v5"
+)
+
+// RegisterOutgoing numbers and records an outgoing document.
+func (s *Service) RegisterOutgoing(ctx context.Context, in OutgoingInput, actor string) (*OutgoingDoc, error) {
+	now := s.now()
+	unit, ok := s.units.commune(in.Unit)
+	if !ok {
+		if in.Unit == "" {
+			return nil, hub.FieldError("unit", "is required: the 5-digit commune code")
+		}
+		return nil, unprocessable("unit", "no current commune %q", in.Unit)
+	}
+	o := &OutgoingDoc{Unit: unit.Code, Province: unit.Province, SignedPersonal: in.SignedPersonal, SignedOrg: in.SignedOrg, CreatedBy: actor}
+	var err error
+	if o.Urgency, err = oneOfField("urgency", in.Urgency, "thuong", urgencies); err != nil {
+		return nil, err
+	}
+	if o.Secrecy, err = oneOfField("secrecy", in.Secrecy, "thuong", secrecies); err != nil {
+		return nil, err
+	}
+	if o.Medium, err = oneOfField("medium", in.Medium, "electronic", media); err != nil {
+		return nil, err
+	}
+	suffix, err := limitText("suffix", in.Suffix, 60)
+	if err != nil {
+		return nil, err
+	}
+	if suffix == "" || strings.ContainsAny(suffix, " /") {
+		return nil, hub.FieldError("suffix", "is required: the ký hiệu after the number, e.g. UBND-VP (no spaces or slashes)")
+	}
+	for _, f := range []struct {
+		name, src string
+		dst       *string
+		max       int
+	}{{"doc_type", in.DocType, &o.DocType, 100}, {"subject", in.Subject, &o.Subject, 2000},
+		{"signer", in.Signer, &o.Signer, 200}, {"recipients", in.Recipients, &o.Recipients, 2000}} {
+		if *f.dst, err = limitText(f.name, f.src, f.max); err != nil {
+			return nil, err
+		}
+	}
+	if o.Subject == "" {
+		return nil, hub.FieldError("subject", "is required (trích yếu)")
+	}
+	if o.Medium == "paper" && (o.SignedPersonal || o.SignedOrg) {
+		return nil, unprocessable("medium", "a paper document carries no digital signature")
+	}
+	book, err := limitText("book", in.Book, 100)
+	if err != nil {
+		return nil, err
+	}
+	issued, err := parseAPITime("issued_at", in.IssuedAt)
+	if err != nil {
+		return nil, err
+	}
+	o.IssuedAt = now
+	if issued != nil {
+		if issued.After(now.Add(time.Hour)) {
+			return nil, unprocessable("issued_at", "is in the future")
+		}
+		o.IssuedAt = *issued
+	}
+	o.Book, o.Year = defaultBook("out", o.Secrecy, book), o.IssuedAt.In(VN).Year()
+	err = pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
+		if o.Agency, err = s.checkAgency(ctx, tx, in.Agency); err != nil {
+			return err
+		}
+		if err := s.lockProvinces(ctx, tx, []string{o.Province}); err != nil {
+			return err
+		}
+		bookID, n, err := takeNumber(ctx, tx, o.Unit, "out", o.Book, o.Year, o.Secrecy != "thuong", nil, "number")
+		if err != nil {
+			return err
+		}
+		o.Number, o.Reference = n, fmt.Sprintf("%d/%s", n, suffix)
+		if err := tx.QueryRow(ctx, `INSERT INTO outgoing_docs (unit_code, province_code, agency_code, book_id, number, reference, issued_at,
+			doc_type, subject, signer, recipients, urgency, secrecy, medium, signed_personal, signed_org, created_by)
+			VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13,$14,$15,$16,$17) RETURNING id, created_at`,
+			o.Unit, o.Province, o.Agency, bookID, o.Number, o.Reference, o.IssuedAt, o.DocType, o.Subject, o.Signer, o.Recipients,
+			o.Urgency, o.Secrecy, o.Medium, o.SignedPersonal, o.SignedOrg, actor).Scan(&o.ID, &o.CreatedAt); err != nil {
+			return err
+		}
+		delta := newAggDelta()
+		delta.addOutgoing(o, 1)
+		if err := delta.apply(ctx, tx); err != nil {
+			return err
+		}
+		return s.publish(ctx, tx, map[string]string{o.Unit: o.Province})
+	})
+	if err != nil {
+		return nil, err
+	}
+	return o, nil
+}
+
+func queryOutgoing(ctx context.Context, db dbtx, where string, args ...any) ([]OutgoingDoc, error) {
+	rows, err := db.Query(ctx, `SELECT o.id, o.unit_code, o.province_code, o.agency_code, b.name, b.year, o.number, o.reference,
+		o.issued_at, o.doc_type, o.subject, o.signer, o.recipients, o.urgency, o.secrecy, o.medium, o.signed_personal, o.signed_org,
+		o.created_by, o.created_at FROM outgoing_docs o JOIN doc_books b ON b.id = o.book_id `+where, args...)
+	if err != nil {
+		return nil, err
+	}
+	return pgx.CollectRows(rows, func(r pgx.CollectableRow) (OutgoingDoc, error) {
+		var o OutgoingDoc
+		err := r.Scan(&o.ID, &o.Unit, &o.Province, &o.Agency, &o.Book, &o.Year, &o.Number, &o.Reference, &o.IssuedAt, &o.DocType,
+			&o.Subject, &o.Signer, &o.Recipients, &o.Urgency, &o.Secrecy, &o.Medium, &o.SignedPersonal, &o.SignedOrg, &o.CreatedBy, &o.CreatedAt)
+		return o, err
+	})
+}
