@@ -144,7 +144,7 @@ func (f *OutboxFollower) primeLatest(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	if _, err := f.publishRows(rows, false); err != nil {
+	if _, _, err := f.publishRows(rows, false); err != nil {
 		return err
 	}
 	f.mu.Lock()
@@ -158,30 +158,32 @@ func (f *OutboxFollower) primeLatest(ctx context.Context) error {
 // reordered) and read again until the hole fills or expires; the bus ignores
 // the repeats by sequence number.
 func (f *OutboxFollower) catchUp(ctx context.Context) error {
+	cursor := f.LastID()
 	for {
-		from := f.LastID()
 		rows, err := f.pool.Query(ctx, `
 			SELECT id, topic, topic_seq, data, created_at FROM outbox
-			WHERE id > $1 ORDER BY id LIMIT 1000`, from)
+			WHERE id > $1 ORDER BY id LIMIT 1000`, cursor)
 		if err != nil {
 			return err
 		}
-		n, err := f.publishRows(rows, true)
+		n, last, err := f.publishRows(rows, true)
 		if err != nil {
 			return err
 		}
-		if n < 1000 || f.LastID() == from {
+		if n < 1000 {
 			return nil
 		}
+		// Page on by what was read, not by the watermark, which stays
+		// behind a hole while rows after it keep coming.
+		cursor = last
 	}
 }
 
 // publishRows publishes rows in order. With watermark, lastID advances only
 // over contiguous ids (or past a hole older than gapWait); without, it jumps
 // to the largest id (priming).
-func (f *OutboxFollower) publishRows(rows pgx.Rows, watermark bool) (int, error) {
+func (f *OutboxFollower) publishRows(rows pgx.Rows, watermark bool) (n int, last int64, err error) {
 	defer rows.Close()
-	n := 0
 	for rows.Next() {
 		var (
 			id      int64
@@ -191,9 +193,10 @@ func (f *OutboxFollower) publishRows(rows pgx.Rows, watermark bool) (int, error)
 			created time.Time
 		)
 		if err := rows.Scan(&id, &topic, &seq, &data, &created); err != nil {
-			return n, err
+			return n, last, err
 		}
 		n++
+		last = id
 		f.bus.PublishEvent(&Event{Topic: topic, Seq: uint64(seq), Time: created, Data: json.RawMessage(data)})
 		f.advance(id, watermark)
 		if f.metrics != nil {
@@ -201,7 +204,7 @@ func (f *OutboxFollower) publishRows(rows pgx.Rows, watermark bool) (int, error)
 			f.metrics.OutboxLag.Set(time.Since(created).Seconds())
 		}
 	}
-	return n, rows.Err()
+	return n, last, rows.Err()
 }
 
 func (f *OutboxFollower) advance(id int64, watermark bool) {

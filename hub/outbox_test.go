@@ -133,3 +133,39 @@ func TestWriteEventRejectsBadTopic(t *testing.T) {
 		t.Fatal("bad topic accepted")
 	}
 }
+
+// Rows after a hole in ids (a rolled-back writer) are published at once,
+// even more than one page of them, without waiting for the hole to expire.
+func TestOutboxPagesPastAHole(t *testing.T) {
+	t.Parallel()
+	pool, _ := hubtest.NewDB(t, hub.Migrations)
+	bus := startFollower(t, pool)
+	sub, _ := bus.Subscribe([]string{"t/+"}, 64<<20)
+	ctx := context.Background()
+	_ = pgx.BeginFunc(ctx, pool, func(tx pgx.Tx) error {
+		_ = hub.WriteEvent(ctx, tx, "t/hole", 0)
+		return fmt.Errorf("roll back: leave a hole in the ids")
+	})
+	const n = 1200
+	err := pgx.BeginFunc(ctx, pool, func(tx pgx.Tx) error {
+		for i := 0; i < n; i++ {
+			if err := hub.WriteEvent(ctx, tx, fmt.Sprintf("t/%d", i%3), i); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := 0
+	deadline := time.After(5 * time.Second) // the hole's expiry is 10 s
+	for got < n {
+		select {
+		case <-sub.Ready():
+			got += len(sub.Drain())
+		case <-deadline:
+			t.Fatalf("%d of %d events after a hole published within 5s", got, n)
+		}
+	}
+}
