@@ -60,6 +60,7 @@ const (
 	goodIntervals    = 5
 	maxGoodIntervals = 60
 	rembHeadroom     = 0.85 // use at most this share of the estimate
+	silentIntervals  = 3    // intervals without a report before "nothing to measure"
 )
 
 // controller picks a subscriber's Level from its loss and bandwidth
@@ -68,6 +69,7 @@ type controller struct {
 	level     Level
 	userAudio bool // the participant chose audio only
 	bad, good int
+	silent    int  // intervals in a row without any report
 	wait      int  // intervals of good link needed to step up
 	probing   bool // the last change was a step up
 }
@@ -85,13 +87,19 @@ func (c *controller) update(loss float64, remb uint64, need func(Level) uint64) 
 		c.level = LevelAudio
 		return c.level, c.level != old
 	}
+	if loss < 0 {
+		c.silent++
+	} else {
+		c.silent = 0
+	}
 	switch {
-	case loss < 0 && c.level == LevelHigh:
-		// no report and nothing to win: hold
+	case loss < 0 && (c.level == LevelHigh || c.silent < silentIntervals):
+		// No report this interval (reports come about once a second, not
+		// in step with the ticks): hold.
 	case loss < 0:
 		// Nothing flows that could be measured (audio only with nobody
-		// speaking, say): count it as good, so the level is probed upwards
-		// with the usual back-off instead of staying down for ever.
+		// publishing audio, say): count it as good, so the level is probed
+		// upwards with the usual back-off instead of staying down for ever.
 		c.good++
 		c.bad = 0
 	case loss >= lossBad:

@@ -213,11 +213,11 @@ func TestBadSubscriberFallsBackWithoutSlowingOthers(t *testing.T) {
 		return -2, ""
 	}
 	bad.SetLoss(0.2, 0)
-	waitFor(t, 10*time.Second, "bad subscriber moved to the low layer", func() bool {
+	waitFor(t, 20*time.Second, "bad subscriber moved to the low layer", func() bool {
 		l, _ := layerOf("bad")
 		return l == 0
 	})
-	waitFor(t, 20*time.Second, "bad subscriber falls back to audio only", func() bool {
+	waitFor(t, 30*time.Second, "bad subscriber falls back to audio only", func() bool {
 		_, lvl := layerOf("bad")
 		return lvl == "audio"
 	})

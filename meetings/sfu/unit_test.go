@@ -101,7 +101,7 @@ func TestControllerNoReports(t *testing.T) {
 		}
 	}
 	c.level = LevelAudio
-	for range goodIntervals {
+	for range goodIntervals + silentIntervals - 1 {
 		c.update(-1, 0, need)
 	}
 	if c.level != LevelScreen {
@@ -242,5 +242,15 @@ func TestNTPCompact(t *testing.T) {
 	b := ntpCompact(timeAt(1000, 500_000_000))
 	if d := b - a; d < 32767 || d > 32769 {
 		t.Fatalf("half a second is %d/65536", d)
+	}
+}
+
+func TestControllerMissingReportsKeepBadCount(t *testing.T) {
+	c := newController()
+	need := func(Level) uint64 { return 0 }
+	c.update(0.2, 0, need)
+	c.update(-1, 0, need) // the next report comes a little late
+	if l, _ := c.update(0.2, 0, need); l != LevelLow {
+		t.Fatalf("a late report reset the bad count: %s", l)
 	}
 }
