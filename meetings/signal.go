@@ -233,20 +233,7 @@ func (m *Media) admit(c *fiber.Ctx) error {
 }
 
 func (m *Media) originAllowed(c *fiber.Ctx) bool {
-	o := c.Get(fiber.HeaderOrigin)
-	if o == "" {
-		return true // not a browser
-	}
-	u, err := url.Parse(o)
-	if err == nil && u.Host == string(c.Request().Host()) {
-		return true
-	}
-	for _, a := range m.cfg.Origins {
-		if strings.EqualFold(strings.TrimRight(a, "/"), o) {
-			return true
-		}
-	}
-	return false
+	return hub.OriginAllowed(c.Get(fiber.HeaderOrigin), string(c.Request().Host()), m.cfg.Origins)
 }
 
 func (m *Media) inviteeByID(ctx context.Context, meeting, id int64) (*Invitee, error) {

@@ -51,6 +51,13 @@ type Config struct {
 
 	DisplayStale string // per topic kind, the age at which a wall tile turns stale, e.g. "devices=5m"
 
+	// Meeting media (the SFU); see media.go.
+	MediaUDPPort, MediaTCPPort    string // one UDP port for all media; ICE-TCP fallback port (0: off)
+	MediaListenIP, MediaPublicIPs string // bind address; comma-separated public IPs (1:1 NAT)
+	MediaSTUNURLs, MediaTURNURLs  string // comma-separated stun:/turn: URLs given to browsers and the SFU
+	MediaTURNUser, MediaTURNPass  string
+	MediaOwnerStale               time.Duration // how long a meeting's owner instance may miss heartbeats
+
 	appHook func(*fiber.App) // tests: sees the wired app before it listens
 }
 
@@ -77,6 +84,10 @@ func DefaultConfig() Config {
 		MeetingReconnectGrace: time.Minute,
 
 		BacklogDueSoonDays: "2",
+
+		MediaUDPPort:    "50000",
+		MediaTCPPort:    "50000",
+		MediaOwnerStale: 30 * time.Second,
 	}
 }
 
@@ -130,6 +141,15 @@ func (c *Config) settings() []setting {
 		{flag: "meeting-reconnect-grace", env: "COMMUNEHUB_MEETING_RECONNECT_GRACE", dur: &c.MeetingReconnectGrace, help: "how long a participant whose link dropped stays \"reconnecting\" before being recorded as left", accepted: "a duration 5s–30m, e.g. 1m"},
 		{flag: "backlog-due-soon-days", env: "COMMUNEHUB_BACKLOG_DUE_SOON_DAYS", str: &c.BacklogDueSoonDays, help: "working days before a deadline during which an open dossier or document counts as due soon", check: checkIntRange(1, 30), accepted: "an integer 1–30"},
 		{flag: "display-stale", env: "COMMUNEHUB_DISPLAY_STALE", str: &c.DisplayStale, help: "age at which a wall tile turns stale, per topic kind (defaults: kpi, province_kpi, backlog 26h; devices 5m; meetings, meeting 0 = off)", check: checkDisplayStale, accepted: "kind=duration pairs, e.g. devices=2m,kpi=0 (kinds: kpi, province_kpi, backlog, devices, meetings, meeting)"},
+		{flag: "media-udp-port", env: "COMMUNEHUB_MEDIA_UDP_PORT", str: &c.MediaUDPPort, help: "the one UDP port all meeting media uses (ICE UDP mux)", check: checkPort, accepted: "a port 0–65535 (0: any free port)"},
+		{flag: "media-tcp-port", env: "COMMUNEHUB_MEDIA_TCP_PORT", str: &c.MediaTCPPort, help: "ICE-TCP fallback port for links that block UDP", check: checkPort, accepted: "a port 0–65535 (0: no ICE-TCP)"},
+		{flag: "media-listen-ip", env: "COMMUNEHUB_MEDIA_LISTEN_IP", str: &c.MediaListenIP, help: "bind media sockets to this address (empty: all)", check: checkIPList, accepted: "an IP address"},
+		{flag: "media-public-ips", env: "COMMUNEHUB_MEDIA_PUBLIC_IPS", str: &c.MediaPublicIPs, help: "public IPs to advertise (server behind a 1:1 NAT)", check: checkIPList, accepted: "comma-separated IP addresses"},
+		{flag: "media-stun-urls", env: "COMMUNEHUB_MEDIA_STUN_URLS", str: &c.MediaSTUNURLs, help: "STUN servers", check: checkURLPrefix("stun:", "stuns:"), accepted: "comma-separated stun:host[:port]"},
+		{flag: "media-turn-urls", env: "COMMUNEHUB_MEDIA_TURN_URLS", str: &c.MediaTURNURLs, help: "TURN servers (need user and password)", check: checkURLPrefix("turn:", "turns:"), accepted: "comma-separated turn:host[:port][?transport=udp|tcp]"},
+		{flag: "media-turn-username", env: "COMMUNEHUB_MEDIA_TURN_USERNAME", str: &c.MediaTURNUser, help: "TURN username", accepted: "a string"},
+		{flag: "media-turn-password", env: "COMMUNEHUB_MEDIA_TURN_PASSWORD", str: &c.MediaTURNPass, help: "TURN password", accepted: "a string"},
+		{flag: "media-owner-stale", env: "COMMUNEHUB_MEDIA_OWNER_STALE", dur: &c.MediaOwnerStale, help: "how long a meeting's owner instance may miss heartbeats before another takes over", accepted: "a duration ≥ 5s, e.g. 30s"},
 	}
 }
 
@@ -234,6 +254,12 @@ func (s setting) set(v string) error {
 
 // Validate checks rules that span settings or bound values.
 func (c *Config) Validate() error {
+	if c.MediaOwnerStale < 5*time.Second {
+		return &ConfigError{Setting: "media-owner-stale", Env: "COMMUNEHUB_MEDIA_OWNER_STALE", Value: c.MediaOwnerStale.String(), Accepted: "a duration ≥ 5s", Err: errors.New("too short")}
+	}
+	if c.MediaTURNURLs != "" && (c.MediaTURNUser == "" || c.MediaTURNPass == "") {
+		return &ConfigError{Setting: "media-turn-urls", Env: "COMMUNEHUB_MEDIA_TURN_URLS", Value: c.MediaTURNURLs, Accepted: "TURN URLs together with COMMUNEHUB_MEDIA_TURN_USERNAME and _PASSWORD", Err: errors.New("no TURN credentials")}
+	}
 	if c.SessionTTL < time.Minute {
 		return &ConfigError{Setting: "session-ttl", Env: "COMMUNEHUB_SESSION_TTL", Value: c.SessionTTL.String(), Accepted: "a duration ≥ 1m", Err: errors.New("too short")}
 	}
@@ -277,15 +303,7 @@ func checkTopicPrefix(v string) error {
 }
 
 // OriginList returns the allowed websocket origins.
-func (c *Config) OriginList() []string {
-	var out []string
-	for _, o := range strings.Split(c.Origins, ",") {
-		if o = strings.TrimSpace(o); o != "" {
-			out = append(out, o)
-		}
-	}
-	return out
-}
+func (c *Config) OriginList() []string { return splitList(c.Origins) }
 
 func nonEmpty(v string) error {
 	if strings.TrimSpace(v) == "" {
@@ -382,4 +400,47 @@ func checkIntRange(lo, hi int) func(string) error {
 		}
 		return nil
 	}
+}
+
+func checkPort(v string) error {
+	p, err := strconv.Atoi(v)
+	if err != nil || p < 0 || p > 65535 {
+		return errors.New("not a port")
+	}
+	return nil
+}
+
+func checkIPList(v string) error {
+	for _, ip := range splitList(v) {
+		if net.ParseIP(ip) == nil {
+			return fmt.Errorf("%q is not an IP address", ip)
+		}
+	}
+	return nil
+}
+
+func checkURLPrefix(prefixes ...string) func(string) error {
+	return func(v string) error {
+	next:
+		for _, u := range splitList(v) {
+			for _, p := range prefixes {
+				if strings.HasPrefix(u, p) && len(u) > len(p) {
+					continue next
+				}
+			}
+			return fmt.Errorf("%q does not start with %s", u, strings.Join(prefixes, " or "))
+		}
+		return nil
+	}
+}
+
+// splitList splits a comma-separated setting, dropping empty items.
+func splitList(v string) []string {
+	var out []string
+	for _, s := range strings.Split(v, ",") {
+		if s = strings.TrimSpace(s); s != "" {
+			out = append(out, s)
+		}
+	}
+	return out
 }

@@ -46,6 +46,11 @@ func TestBadConfigExitsTwoNamingTheSetting(t *testing.T) {
 		{nil, map[string]string{"COMMUNEHUB_SESSION_TTL": "10s"}, "COMMUNEHUB_SESSION_TTL"},
 		{[]string{"--session-ttl", "forever"}, nil, "COMMUNEHUB_SESSION_TTL"},
 		{nil, map[string]string{"COMMUNEHUB_ORIGINS": "ftp://x"}, "COMMUNEHUB_ORIGINS"},
+		{nil, map[string]string{"COMMUNEHUB_MEDIA_UDP_PORT": "70000"}, "COMMUNEHUB_MEDIA_UDP_PORT"},
+		{nil, map[string]string{"COMMUNEHUB_MEDIA_PUBLIC_IPS": "203.0.113.7,commune-hall"}, "COMMUNEHUB_MEDIA_PUBLIC_IPS"},
+		{nil, map[string]string{"COMMUNEHUB_MEDIA_STUN_URLS": "stun.example:3478"}, "COMMUNEHUB_MEDIA_STUN_URLS"},
+		{nil, map[string]string{"COMMUNEHUB_MEDIA_TURN_URLS": "turn:turn.example"}, "COMMUNEHUB_MEDIA_TURN_URLS"},
+		{nil, map[string]string{"COMMUNEHUB_MEDIA_OWNER_STALE": "1s"}, "COMMUNEHUB_MEDIA_OWNER_STALE"},
 	}
 	for _, tt := range tests {
 		var stderr bytes.Buffer
@@ -66,5 +71,31 @@ func TestUnknownCommandExitsTwo(t *testing.T) {
 	}
 	if code := Main(context.Background(), []string{"users", "add", "x", "--role", "king"}, env(nil), strings.NewReader("pw\n"), &bytes.Buffer{}, &stderr); code != 2 {
 		t.Errorf("bad role: exit %d", code)
+	}
+}
+
+func TestMediaSettings(t *testing.T) {
+	cfg, _, err := ParseConfig([]string{"--media-udp-port", "40000"}, env(map[string]string{
+		"COMMUNEHUB_MEDIA_TCP_PORT":      "0",
+		"COMMUNEHUB_MEDIA_PUBLIC_IPS":    "203.0.113.7, 198.51.100.2",
+		"COMMUNEHUB_MEDIA_STUN_URLS":     "stun:stun.example:3478",
+		"COMMUNEHUB_MEDIA_TURN_URLS":     "turn:turn.example:3478?transport=udp",
+		"COMMUNEHUB_MEDIA_TURN_USERNAME": "hub",
+		"COMMUNEHUB_MEDIA_TURN_PASSWORD": "secret",
+		"COMMUNEHUB_INSTANCE_ID":         "hub-a",
+	}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	m := mediaConfig(cfg)
+	if m.UDPPort != 40000 || m.TCPPort != 0 || len(m.PublicIPs) != 2 || m.PublicIPs[1] != "198.51.100.2" ||
+		m.STUNURLs[0] != "stun:stun.example:3478" || m.TURNUsername != "hub" || m.InstanceID != "hub-a" {
+		t.Errorf("media config = %+v", m)
+	}
+	if err := m.Validate(); err != nil {
+		t.Errorf("valid settings refused by meetings.Config.Validate: %v", err)
+	}
+	if d := mediaConfig(DefaultConfig()); d.UDPPort != 50000 || d.TCPPort != 50000 {
+		t.Errorf("default media ports %d/%d", d.UDPPort, d.TCPPort)
 	}
 }

@@ -148,10 +148,8 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger, stdout io.Writer) er
 	}
 
 	// Meetings media (issue 6): the SFU, /ws/meetings/{id}, the meeting page
-	// /meetings/{id} and /api/v1/meetings/{id}/stats. Media settings
-	// (COMMUNEHUB_MEDIA_*) take meetings.DefaultConfig until config.go maps them.
-	mediaCfg := meetings.DefaultConfig()
-	mediaCfg.InstanceID, mediaCfg.PublicURL, mediaCfg.Origins = cfg.InstanceID, cfg.PublicURL, cfg.OriginList()
+	// /meetings/{id} and /api/v1/meetings/{id}/stats.
+	mediaCfg := mediaConfig(cfg)
 	if host, _, err := net.SplitHostPort(cfg.Addr); err == nil && net.ParseIP(host).IsLoopback() {
 		// A hub serving only this machine (tests, a local demo) needs no
 		// fixed firewall port: media on loopback, ephemeral, no ICE-TCP.
