@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"io"
 	"math"
 	"net"
 	"net/http"
@@ -200,9 +201,11 @@ func TestBenchPublishToWallLatency(t *testing.T) {
 	}
 	defer c.Disconnect(100)
 
-	type key struct{ unit, dev string }
+	// A message to commune u sent at t0 has reached the wall with the first
+	// frame of u whose devices.last_seen (when the hub last heard from u's
+	// LAN) is not before t0.
 	var mu sync.Mutex
-	sent := map[key][]time.Time{} // publish times not yet seen by the wall, oldest first
+	sent := map[string][]time.Time{} // per commune, publish times not yet seen by the wall, oldest first
 	var lat []time.Duration
 	recvDone := make(chan struct{})
 	go func() {
@@ -216,20 +219,17 @@ func TestBenchPublishToWallLatency(t *testing.T) {
 			var f struct {
 				Data Snapshot `json:"data"`
 			}
-			if json.Unmarshal(b, &f) != nil {
+			if json.Unmarshal(b, &f) != nil || f.Data.Devices.LastSeen == nil {
 				continue
 			}
-			s := f.Data
+			seen := *f.Data.Devices.LastSeen
 			mu.Lock()
-			for _, d := range s.Devices {
-				k := key{s.Unit, d.ID}
-				q := sent[k]
-				for len(q) > 0 && d.LastSeen != nil && !d.LastSeen.Before(q[0]) {
-					lat = append(lat, now.Sub(q[0]))
-					q = q[1:]
-				}
-				sent[k] = q
+			q := sent[f.Data.Unit]
+			for len(q) > 0 && !seen.Before(q[0]) {
+				lat = append(lat, now.Sub(q[0]))
+				q = q[1:]
 			}
+			sent[f.Data.Unit] = q
 			mu.Unlock()
 		}
 	}()
@@ -243,7 +243,7 @@ func TestBenchPublishToWallLatency(t *testing.T) {
 		next = next.Add(interval)
 		u, dev := communes[i%len(communes)], fmt.Sprintf("dev-%03d", i%devices)
 		mu.Lock()
-		sent[key{u, dev}] = append(sent[key{u, dev}], time.Now())
+		sent[u] = append(sent[u], time.Now())
 		mu.Unlock()
 		c.Publish("communehub/"+u+"/"+dev+"/telemetry", 1, false, fmt.Sprintf(`{"metrics":{"latency_ms":%d}}`, i%40))
 	}
@@ -283,8 +283,8 @@ func TestBenchLastWillToWall(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer ws.Close()
-	status := make(chan string, 64)
-	var devID atomic.Value // each round uses a new device: five changes would make one device flapping
+	status := make(chan string, 64) // "online" or "offline" for the device of the round
+	var devID atomic.Value          // each round uses a new device: five changes would make one device flapping
 	devID.Store("")
 	go func() {
 		for {
@@ -296,13 +296,16 @@ func TestBenchLastWillToWall(t *testing.T) {
 			var f struct {
 				Data Snapshot `json:"data"`
 			}
-			if json.Unmarshal(b, &f) == nil {
-				for _, d := range f.Data.Devices {
-					if d.ID == devID.Load().(string) {
-						status <- d.Status
-					}
+			if json.Unmarshal(b, &f) != nil {
+				continue
+			}
+			st := StatusOnline
+			for _, inc := range f.Data.Incidents {
+				if inc.RootDevice == devID.Load().(string) {
+					st = StatusOffline
 				}
 			}
+			status <- st
 		}
 	}()
 	waitFor := func(want string) {
@@ -323,7 +326,6 @@ func TestBenchLastWillToWall(t *testing.T) {
 	if tok := probe.Connect(); !tok.WaitTimeout(5*time.Second) || tok.Error() != nil {
 		t.Fatal(tok.Error())
 	}
-	devID.Store("probe")
 	for live := false; !live; {
 		probe.Publish("communehub/03244/probe/meta", 1, false, `{"name":"probe"}`).WaitTimeout(time.Second)
 		select {
@@ -333,6 +335,9 @@ func TestBenchLastWillToWall(t *testing.T) {
 		}
 	}
 	probe.Disconnect(50)
+	for len(status) > 0 {
+		<-status
+	}
 	var lat []time.Duration
 	for r := 0; r < rounds; r++ {
 		var conn net.Conn
@@ -351,6 +356,9 @@ func TestBenchLastWillToWall(t *testing.T) {
 		c.Publish("communehub/03244/"+id+"/meta", 1, true, `{"name":"Switch","kind":"switch"}`).WaitTimeout(5 * time.Second)
 		c.Publish("communehub/03244/"+id+"/status", 1, true, "online").WaitTimeout(5 * time.Second)
 		waitFor(StatusOnline)
+		for len(status) > 0 {
+			<-status
+		}
 		start := time.Now()
 		_ = conn.Close()
 		waitFor(StatusOffline)
@@ -378,13 +386,23 @@ func TestBenchFiveThousandDevices(t *testing.T) {
 			t.Fatalf("build %s: %v\n%s", cmd, err, out)
 		}
 	}
-	broker, _ := benchBroker(t)
 	pool, dbURL := hubtest.NewDB(t)
 	addr := fmt.Sprintf("127.0.0.1:%d", hubtest.FreePort(t))
 	hubCmd := exec.Command(filepath.Join(bin, "communehub"))
 	hubCmd.Env = append(os.Environ(), "COMMUNEHUB_ADDR="+addr, "COMMUNEHUB_DATABASE_URL="+dbURL,
-		"COMMUNEHUB_MQTT_URL=tcp://"+broker, fmt.Sprintf("COMMUNEHUB_MQTT_CLIENT_ID=bench-%d", time.Now().UnixNano()),
 		"COMMUNEHUB_DATA_DIR="+t.TempDir(), "COMMUNEHUB_LOG_LEVEL=warn")
+	var broker string
+	if v := os.Getenv("BENCH_GOMEMLIMIT"); v != "" { // e.g. 180MiB: the Go runtime's soft memory limit for the hub
+		hubCmd.Env = append(hubCmd.Env, "GOMEMLIMIT="+v)
+	}
+	embedded := os.Getenv("BENCH_EMBEDDED") == "1"
+	if embedded { // the hub's own broker holds the connections; each commune logs in with its credential
+		broker = fmt.Sprintf("127.0.0.1:%d", hubtest.FreePort(t))
+		hubCmd.Env = append(hubCmd.Env, "COMMUNEHUB_MQTT_LISTEN="+broker)
+	} else {
+		broker, _ = benchBroker(t)
+		hubCmd.Env = append(hubCmd.Env, "COMMUNEHUB_MQTT_URL=tcp://"+broker, fmt.Sprintf("COMMUNEHUB_MQTT_CLIENT_ID=bench-%d", time.Now().UnixNano()))
+	}
 	var hubLog strings.Builder
 	hubCmd.Stderr = &hubLog
 	if err := hubCmd.Start(); err != nil {
@@ -417,8 +435,23 @@ func TestBenchFiveThousandDevices(t *testing.T) {
 	}
 	rows.Close()
 	devices := 19 * len(communes)
-	sim := exec.Command(filepath.Join(bin, "devicesim"), "-broker", broker, "-communes", strings.Join(communes, ","),
-		"-pcs", "8", "-interval", "10s", "-scenario=false")
+	args := []string{"-broker", broker, "-communes", strings.Join(communes, ","), "-pcs", "8", "-interval", "10s", "-scenario=false"}
+	if embedded {
+		var lines strings.Builder
+		for _, c := range communes {
+			cred, secret, err := CreateCredential(context.Background(), pool, c, "")
+			if err != nil {
+				t.Fatal(err)
+			}
+			fmt.Fprintf(&lines, "%s %s %s\n", c, cred.Username, secret)
+		}
+		path := filepath.Join(t.TempDir(), "logins")
+		if err := os.WriteFile(path, []byte(lines.String()), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		args = append(args, "-logins", path)
+	}
+	sim := exec.Command(filepath.Join(bin, "devicesim"), args...)
 	if err := sim.Start(); err != nil {
 		t.Fatal(err)
 	}
@@ -449,14 +482,33 @@ func TestBenchFiveThousandDevices(t *testing.T) {
 	start := time.Now()
 	hubtest.WaitFor(t, 5*time.Minute, func() bool { return online() == devices }, fmt.Sprintf("%d devices online", devices))
 	t.Logf("%d devices in %d communes online after %v", devices, len(communes), time.Since(start).Round(time.Second))
-	time.Sleep(30 * time.Second) // three telemetry rounds at steady state
+	// Steady state: long enough for every commune's bus history (the last
+	// 256 events of each topic) to fill up.
+	time.Sleep(time.Duration(benchEnv(t, "BENCH_STEADY_SECONDS", 150)) * time.Second)
 	if got := online(); got != devices {
 		t.Errorf("%d of %d online at steady state", got, devices)
 	}
 	var stored int
 	_ = pool.QueryRow(context.Background(), `SELECT count(*) FROM telemetry`).Scan(&stored)
-	t.Logf("hub process: %s, peak %s; telemetry rows %d (~%d msg/s); load average %s",
-		procStatus(hubCmd.Process.Pid, "VmRSS"), procStatus(hubCmd.Process.Pid, "VmHWM"), stored, devices/10, loadavg())
+	mode := "through Mosquitto"
+	if embedded {
+		mode = "embedded broker holding the connections"
+	}
+	t.Logf("hub process (%s): %s, peak %s; telemetry rows %d (~%d msg/s); load average %s",
+		mode, procStatus(hubCmd.Process.Pid, "VmRSS"), procStatus(hubCmd.Process.Pid, "VmHWM"), stored, devices/10, loadavg())
+	if r, err := http.Get("http://" + addr + "/metrics"); err == nil {
+		b, _ := io.ReadAll(r.Body)
+		r.Body.Close()
+		var parts []string
+		for _, l := range strings.Split(string(b), "\n") {
+			for _, m := range []string{"go_goroutines ", "go_memstats_heap_inuse_bytes ", "go_memstats_stack_inuse_bytes ", "go_memstats_sys_bytes "} {
+				if strings.HasPrefix(l, m) {
+					parts = append(parts, l)
+				}
+			}
+		}
+		t.Logf("hub runtime: %s", strings.Join(parts, "; "))
+	}
 	if kb := procKB(hubCmd.Process.Pid, "VmRSS"); kb > 200*1024 {
 		t.Errorf("hub RSS %d KiB > 200 MiB", kb)
 	}

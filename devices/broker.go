@@ -3,9 +3,12 @@ package devices
 import (
 	"bytes"
 	"context"
+	"hash/fnv"
 	"log/slog"
 	"strconv"
+	"sync"
 	"sync/atomic"
+	"time"
 
 	mqtt "github.com/mochi-mqtt/server/v2"
 	"github.com/mochi-mqtt/server/v2/listeners"
@@ -22,35 +25,53 @@ type embedded struct {
 	srv     *mqtt.Server
 	addr    string
 	running atomic.Bool
+	hand    *handoff
 }
 
 func startEmbedded(ctx context.Context, addr string, in *ingest, auth *authenticator, st *state, m *metrics, log *slog.Logger) (*embedded, error) {
 	// mochi logs every client that goes away (EOF, a closed socket) as a
 	// warning: for a LAN of devices with last wills that is normal life.
 	blog := slog.New(minLevel{log.Handler(), slog.LevelError}).With("component", "mqtt-broker")
-	srv := mqtt.New(&mqtt.Options{Logger: blog, SysTopicResendInterval: 10})
+	caps := mqtt.NewDefaultServerCapabilities()
+	// Each client gets a channel of this many pending writes, allocated up
+	// front: mochi's default (8,192 × 8 bytes) costs 64 KiB per device,
+	// 320 MiB for 5,000 devices that almost never receive anything. A
+	// subscriber that falls 256 messages behind is dropped from, counted,
+	// and shown as broker drops on the wall.
+	caps.MaximumClientWritesPending = 256
+	srv := mqtt.New(&mqtt.Options{Logger: blog, SysTopicResendInterval: 10, Capabilities: caps,
+		// Devices send small packets and receive almost nothing: 2 KiB
+		// buffers each way are 20 MiB for 5,000 connections; 512 B do.
+		ClientNetReadBufferSize: 512, ClientNetWriteBufferSize: 512})
 	if err := srv.AddHook(&authHook{auth: auth, ctx: ctx}, nil); err != nil {
 		return nil, err
 	}
-	if err := srv.AddHook(&ingestHook{in: in, auth: auth, st: st, m: m, ctx: ctx}, nil); err != nil {
+	hand := newHandoff(in, m, st)
+	if err := srv.AddHook(&ingestHook{hand: hand, auth: auth, st: st, m: m, ctx: ctx}, nil); err != nil {
+		hand.stop()
 		return nil, err
 	}
 	if err := srv.AddListener(listeners.NewTCP(listeners.Config{ID: "tcp", Address: addr})); err != nil {
+		hand.stop()
 		return nil, err
 	}
 	if err := srv.Serve(); err != nil {
+		hand.stop()
 		return nil, err
 	}
-	e := &embedded{srv: srv, addr: addr}
+	e := &embedded{srv: srv, addr: addr, hand: hand}
 	e.running.Store(true)
 	st.setConnected(true)
 	m.connected.Set(1)
 	return e, nil
 }
 
+// stop closes the broker, then lets the handoff workers finish what the
+// broker already acknowledged.
 func (e *embedded) stop() {
 	if e.running.CompareAndSwap(true, false) {
 		_ = e.srv.Close()
+		e.hand.stop()
 	}
 }
 
@@ -75,10 +96,11 @@ func (h *authHook) OnACLCheck(cl *mqtt.Client, topic string, write bool) bool {
 	return h.auth.allowed(string(cl.Properties.Username), topic)
 }
 
-// ingestHook feeds the broker's messages to the ingest path.
+// ingestHook feeds the broker's messages to the ingest path through the
+// handoff, so that the clients' goroutines (one reader each) stay shallow.
 type ingestHook struct {
 	mqtt.HookBase
-	in   *ingest
+	hand *handoff
 	auth *authenticator
 	st   *state
 	m    *metrics
@@ -91,11 +113,12 @@ func (h *ingestHook) Provides(b byte) bool {
 	return bytes.Contains([]byte{mqtt.OnPublish, mqtt.OnWillSent, mqtt.OnSysInfoTick}, []byte{b})
 }
 
-// OnPublish runs before the publisher's PUBACK; it may wait for queue room.
-// When the hub is stopping and the queue is full, the packet is rejected
-// without a PUBACK, so the device keeps it and sends it again.
+// OnPublish runs before the publisher's PUBACK; it waits while the
+// handoff (and behind it the writer's queue) is full. When the hub is
+// stopping the packet is rejected without a PUBACK, so the device keeps it
+// and sends it again.
 func (h *ingestHook) OnPublish(cl *mqtt.Client, pk packets.Packet) (packets.Packet, error) {
-	if !h.in.handle(h.ctx, pk.TopicName, pk.Payload, nil, true) {
+	if !h.hand.put(h.ctx, pk.TopicName, pk.Payload) {
 		return pk, packets.ErrRejectPacket
 	}
 	return pk, nil
@@ -108,7 +131,7 @@ func (h *ingestHook) OnWillSent(cl *mqtt.Client, pk packets.Packet) {
 		h.m.rejected.WithLabelValues("not_allowed").Inc()
 		return
 	}
-	if !h.in.handle(h.ctx, pk.TopicName, pk.Payload, nil, true) {
+	if !h.hand.put(h.ctx, pk.TopicName, pk.Payload) {
 		h.m.lost.WithLabelValues("shutdown").Inc() // a will has no sender left to retry it
 		h.st.addLost(1)
 	}
@@ -117,7 +140,7 @@ func (h *ingestHook) OnWillSent(cl *mqtt.Client, pk packets.Packet) {
 // OnSysInfoTick reports the broker's own drops like Mosquitto's $SYS counter.
 func (h *ingestHook) OnSysInfoTick(info *system.Info) {
 	dropped := atomic.LoadInt64(&info.MessagesDropped) + atomic.LoadInt64(&info.InflightDropped)
-	h.in.handle(h.ctx, SysDroppedTopic, []byte(strconv.Itoa(int(dropped))), nil, false)
+	h.hand.put(h.ctx, SysDroppedTopic, []byte(strconv.Itoa(int(dropped))))
 }
 
 // minLevel passes on records at or above min only.
@@ -136,4 +159,83 @@ func (h minLevel) WithAttrs(as []slog.Attr) slog.Handler {
 
 func (h minLevel) WithGroup(name string) slog.Handler {
 	return minLevel{h.Handler.WithGroup(name), h.min}
+}
+
+// handoff moves messages from the broker's client goroutines to a few
+// ingest workers. Messages are sharded by topic (so one device's messages
+// stay in order) into bounded channels; a full shard holds the publisher.
+type handoff struct {
+	in     *ingest
+	m      *metrics
+	st     *state
+	shards []chan handoffMsg
+	wg     sync.WaitGroup
+	once   sync.Once
+	ctx    context.Context // ends when stop gives up waiting for queue room
+	cancel context.CancelFunc
+}
+
+type handoffMsg struct {
+	topic   string
+	payload []byte
+}
+
+const (
+	handoffWorkers = 4
+	handoffDepth   = 256
+)
+
+func newHandoff(in *ingest, m *metrics, st *state) *handoff {
+	h := &handoff{in: in, m: m, st: st}
+	h.ctx, h.cancel = context.WithCancel(context.Background())
+	for i := 0; i < handoffWorkers; i++ {
+		ch := make(chan handoffMsg, handoffDepth)
+		h.shards = append(h.shards, ch)
+		h.wg.Add(1)
+		go func() {
+			defer h.wg.Done()
+			for msg := range ch {
+				// The broker has acknowledged these: wait for queue room
+				// even while stopping, until stop gives up.
+				if !h.in.handle(h.ctx, msg.topic, msg.payload, nil, true) {
+					h.m.lost.WithLabelValues("shutdown").Inc()
+					h.st.addLost(1)
+				}
+			}
+		}()
+	}
+	return h
+}
+
+// put hands a message over; false when ctx ended first (not taken).
+func (h *handoff) put(ctx context.Context, topic string, payload []byte) bool {
+	f := fnv.New32a()
+	f.Write([]byte(topic))
+	msg := handoffMsg{topic: topic, payload: bytes.Clone(payload)}
+	select {
+	case h.shards[f.Sum32()%uint32(len(h.shards))] <- msg:
+		return true
+	case <-ctx.Done():
+		return false
+	}
+}
+
+// stop waits up to 5 s for the workers to finish what was handed over
+// (what is left then is counted lost). Call it after the broker has
+// stopped calling put.
+func (h *handoff) stop() {
+	h.once.Do(func() {
+		for _, ch := range h.shards {
+			close(ch)
+		}
+		done := make(chan struct{})
+		go func() { h.wg.Wait(); close(done) }()
+		select {
+		case <-done:
+		case <-time.After(5 * time.Second):
+			h.cancel()
+			<-done
+		}
+		h.cancel()
+	})
 }

@@ -65,13 +65,13 @@ func dialLeanPublisher(broker, clientID string, window int) (*leanPublisher, err
 		return nil, fmt.Errorf("connack %x: %v", ack, err)
 	}
 	_ = c.SetReadDeadline(time.Time{})
-	p := &leanPublisher{conn: c, w: bufio.NewWriterSize(c, 64<<10), window: make(chan struct{}, window), done: make(chan error, 1)}
+	p := &leanPublisher{conn: c, w: bufio.NewWriterSize(c, leanBuf), window: make(chan struct{}, window), done: make(chan error, 1)}
 	go p.readAcks()
 	return p, nil
 }
 
 func (p *leanPublisher) readAcks() {
-	r := bufio.NewReaderSize(p.conn, 64<<10)
+	r := bufio.NewReaderSize(p.conn, leanBuf)
 	buf := make([]byte, 4)
 	for {
 		if _, err := io.ReadFull(r, buf); err != nil {
@@ -127,3 +127,6 @@ func (p *leanPublisher) drain(timeout time.Duration) error {
 	p.conn.Write([]byte{0xe0, 0})
 	return p.conn.Close()
 }
+
+// leanBuf is the load generator's buffer size per connection and direction.
+var leanBuf = 64 << 10

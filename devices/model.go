@@ -127,14 +127,17 @@ type Counts struct {
 }
 
 // Snapshot is the data of bus topic commune/{code}/devices (see docs/topics.md).
+// It stays small on purpose: the bus keeps the last events of every topic,
+// so a per-device list here would cost hundreds of bytes × devices × the
+// kept events × communes. Per-device state is GET /api/v1/devices.
 type Snapshot struct {
-	Unit      string        `json:"unit"`
-	AsOf      time.Time     `json:"as_of"`
-	Counts    Counts        `json:"counts"`
-	Incidents []Incident    `json:"incidents"`
-	Alarms    []AlarmBrief  `json:"alarms"`
-	Broker    BrokerInfo    `json:"broker"`
-	Devices   []DeviceBrief `json:"devices"`
+	Unit      string         `json:"unit"`
+	AsOf      time.Time      `json:"as_of"`
+	Counts    Counts         `json:"counts"`
+	Incidents []Incident     `json:"incidents"`
+	Alarms    []AlarmBrief   `json:"alarms"`
+	Broker    BrokerInfo     `json:"broker"`
+	Devices   DevicesSummary `json:"devices"`
 }
 
 // AlarmBrief is an active alarm on the wall.
@@ -149,22 +152,28 @@ type AlarmBrief struct {
 }
 
 // BrokerInfo is the health of the MQTT path: messages the broker dropped
-// (from $SYS, growth since the hub started), messages the hub could not
-// store, and whether the hub is connected.
+// (its $SYS counter), messages the hub could not store, and whether the
+// hub is connected.
 type BrokerInfo struct {
 	Dropped   int64 `json:"dropped"`
 	Lost      int64 `json:"lost"`
 	Connected bool  `json:"connected"`
 }
 
-// DeviceBrief is one device tile on the wall.
-type DeviceBrief struct {
-	ID          string     `json:"id"`
-	Name        string     `json:"name"`
-	Kind        string     `json:"kind"`
-	Status      string     `json:"status"`
+// DevicesSummary is what the wall shows beyond the counts: how many devices,
+// when the commune's LAN was last heard from (data age), and latency and
+// loss over the devices that are up and report them.
+type DevicesSummary struct {
+	Total       int        `json:"total"`
 	LastSeen    *time.Time `json:"last_seen"`
-	LatencyMS   *float64   `json:"latency_ms,omitempty"`
-	LossPct     *float64   `json:"loss_pct,omitempty"`
-	Maintenance bool       `json:"maintenance,omitempty"`
+	LatencyMS   *Stat      `json:"latency_ms"`
+	LossPct     *Stat      `json:"loss_pct"`
+	Maintenance int        `json:"maintenance"`
+}
+
+// Stat is an average and a maximum.
+type Stat struct {
+	Avg float64 `json:"avg"`
+	Max float64 `json:"max"`
+	N   int     `json:"n"`
 }

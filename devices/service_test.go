@@ -2,6 +2,7 @@ package devices
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"log/slog"
 	"net"
@@ -271,7 +272,12 @@ func TestLastWillReachesTheBusWithinASecond(t *testing.T) {
 			select {
 			case <-sub.Ready():
 				for _, ev := range sub.Drain() {
-					if strings.Contains(string(ev.Data), `"id":"switch-core","name":"Core switch","kind":"switch","status":"`+want+`"`) {
+					var s Snapshot
+					if err := json.Unmarshal(ev.Data, &s); err != nil {
+						t.Fatal(err)
+					}
+					down := len(s.Incidents) == 1 && s.Incidents[0].RootDevice == "switch-core" && s.Counts.Offline == 1
+					if (want == "offline" && down) || (want == "online" && s.Counts.Online == 1) {
 						return time.Since(start)
 					}
 				}

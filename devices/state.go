@@ -604,7 +604,7 @@ func (s *state) snapshot(code string, now time.Time) *Snapshot {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	c := s.communes[code]
-	snap := &Snapshot{Unit: code, AsOf: now, Incidents: []Incident{}, Alarms: []AlarmBrief{}, Devices: []DeviceBrief{}}
+	snap := &Snapshot{Unit: code, AsOf: now, Incidents: []Incident{}, Alarms: []AlarmBrief{}}
 	snap.Broker = BrokerInfo{Dropped: s.broker.last, Lost: s.broker.lost, Connected: s.broker.connected}
 	if !s.broker.grewAt.IsZero() {
 		snap.Alarms = append(snap.Alarms, AlarmBrief{ID: "broker-dropped", Device: "broker", Metric: "dropped",
@@ -631,20 +631,23 @@ func (s *state) snapshot(code string, now time.Time) *Snapshot {
 		default:
 			snap.Counts.Unknown++
 		}
-		b := DeviceBrief{ID: d.id, Name: displayName(d), Kind: d.kind, Status: d.status, Maintenance: d.maintenance}
-		if !d.lastSeen.IsZero() {
+		snap.Devices.Total++
+		if d.maintenance {
+			snap.Devices.Maintenance++
+		}
+		if !d.lastSeen.IsZero() && (snap.Devices.LastSeen == nil || d.lastSeen.After(*snap.Devices.LastSeen)) {
 			t := d.lastSeen
-			b.LastSeen = &t
+			snap.Devices.LastSeen = &t
 		}
-		if v, ok := d.metrics["latency_ms"]; ok {
-			b.LatencyMS = &v
+		if d.known && d.up { // reachable now, registered or not
+			if v, ok := d.metrics["latency_ms"]; ok {
+				snap.Devices.LatencyMS = addStat(snap.Devices.LatencyMS, v)
+			}
+			if v, ok := d.metrics["loss_pct"]; ok {
+				snap.Devices.LossPct = addStat(snap.Devices.LossPct, v)
+			}
 		}
-		if v, ok := d.metrics["loss_pct"]; ok {
-			b.LossPct = &v
-		}
-		snap.Devices = append(snap.Devices, b)
 	}
-	sort.Slice(snap.Devices, func(i, j int) bool { return snap.Devices[i].ID < snap.Devices[j].ID })
 	for _, inc := range c.incidents {
 		snap.Incidents = append(snap.Incidents, *inc)
 	}
@@ -655,6 +658,17 @@ func (s *state) snapshot(code string, now time.Time) *Snapshot {
 	}
 	sort.Slice(snap.Alarms, func(i, j int) bool { return snap.Alarms[i].Since.Before(snap.Alarms[j].Since) })
 	return snap
+}
+
+// addStat adds v to a running average and maximum.
+func addStat(st *Stat, v float64) *Stat {
+	if st == nil {
+		return &Stat{Avg: v, Max: v, N: 1}
+	}
+	st.Avg += (v - st.Avg) / float64(st.N+1)
+	st.N++
+	st.Max = max(st.Max, v)
+	return st
 }
 
 // takeDirty returns and clears the communes to republish (true: urgent).

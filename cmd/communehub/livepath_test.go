@@ -129,12 +129,13 @@ func livePath(t *testing.T, p *testProcess, pool *pgxpool.Pool, broker, user, pa
 			if f.Topic != "commune/03244/devices" || f.Data.Unit != "03244" {
 				t.Fatalf("unexpected event %+v", f)
 			}
-			for _, d := range f.Data.Devices {
-				if d.ID == "router-1" && d.LastSeen != nil && !d.LastSeen.Before(start.Add(-time.Millisecond)) &&
-					d.LatencyMS != nil && *d.LatencyMS == 3.2 {
-					got = true
-					t.Logf("publish → websocket event in %v (seq %d)", time.Since(start), f.Seq)
-				}
+			// The shared Mosquitto may hold retained status/meta of other
+			// tests' devices in 03244: look for this message's trace only.
+			d := f.Data.Devices
+			if d.LastSeen != nil && !d.LastSeen.Before(start.Add(-time.Millisecond)) &&
+				d.LatencyMS != nil && d.LatencyMS.Max >= 3.2 && d.Total >= 1 {
+				got = true
+				t.Logf("publish → websocket event in %v (seq %d)", time.Since(start), f.Seq)
 			}
 		case <-deadline:
 			t.Fatal("no commune/03244/devices event for router-1 within 1s of the publish")

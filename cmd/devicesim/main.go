@@ -22,6 +22,7 @@ func main() {
 	broker := flag.String("broker", "127.0.0.1:1883", "MQTT broker host:port")
 	user := flag.String("user", "", "MQTT username (a per-commune credential from `communehub devices credentials create`)")
 	pass := flag.String("pass", "", "MQTT password")
+	logins := flag.String("logins", "", "file of per-commune logins, one \"COMMUNE USERNAME PASSWORD\" per line")
 	communes := flag.String("communes", "03244,03199", "comma-separated commune codes")
 	pcs := flag.Int("pcs", 8, "PCs per commune (each LAN has 11 other devices)")
 	interval := flag.Duration("interval", 10*time.Second, "telemetry interval per device")
@@ -43,7 +44,26 @@ func main() {
 			list = append(list, c)
 		}
 	}
-	sim := devicesim.New(devicesim.Config{Broker: *broker, Username: *user, Password: *pass, Communes: list, PCs: *pcs,
+	perCommune := map[string][2]string{}
+	if *logins != "" {
+		b, err := os.ReadFile(*logins)
+		if err != nil {
+			fmt.Fprintln(os.Stderr, "devicesim:", err)
+			os.Exit(2)
+		}
+		for i, line := range strings.Split(string(b), "\n") {
+			f := strings.Fields(line)
+			if len(f) == 0 {
+				continue
+			}
+			if len(f) != 3 {
+				fmt.Fprintf(os.Stderr, "devicesim: %s line %d: want COMMUNE USERNAME PASSWORD\n", *logins, i+1)
+				os.Exit(2)
+			}
+			perCommune[f[0]] = [2]string{f[1], f[2]}
+		}
+	}
+	sim := devicesim.New(devicesim.Config{Broker: *broker, Username: *user, Password: *pass, Logins: perCommune, Communes: list, PCs: *pcs,
 		Interval: *interval, Scenario: *scenario, Period: *period, Logger: log})
 	log.Info("devicesim running", "broker", *broker, "communes", len(list), "devices", len(sim.Devices))
 	if err := sim.Run(ctx); err != nil {

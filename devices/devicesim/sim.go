@@ -16,15 +16,16 @@ import (
 
 // Config describes what to simulate.
 type Config struct {
-	Broker   string        // host:port of the MQTT broker
-	Username string        // optional login (a per-commune credential, or per-device with one commune and one device)
-	Password string        //
-	Communes []string      // commune codes, e.g. 03244
-	PCs      int           // PCs per commune (default 8); the LAN has 11 other devices
-	Interval time.Duration // telemetry interval per device (default 10s)
-	Scenario bool          // run outages (switch failure, power cut, flapping AP) on a loop
-	Period   time.Duration // length of one scenario loop (default 6 min)
-	Seed     uint64        // random seed (0: time-based)
+	Broker   string               // host:port of the MQTT broker
+	Username string               // optional login for every device (a per-commune credential, with one commune)
+	Password string               //
+	Logins   map[string][2]string // per-commune logins (username, password), overriding Username/Password
+	Communes []string             // commune codes, e.g. 03244
+	PCs      int                  // PCs per commune (default 8); the LAN has 11 other devices
+	Interval time.Duration        // telemetry interval per device (default 10s)
+	Scenario bool                 // run outages (switch failure, power cut, flapping AP) on a loop
+	Period   time.Duration        // length of one scenario loop (default 6 min)
+	Seed     uint64               // random seed (0: time-based)
 	Logger   *slog.Logger
 }
 
@@ -123,7 +124,9 @@ func (d *Device) connect(ctx context.Context) error {
 		SetCleanSession(true).SetAutoReconnect(false).SetKeepAlive(30*time.Second).
 		SetConnectTimeout(5*time.Second).
 		SetWill(s.prefix(d)+"/status", "offline", 1, true)
-	if s.cfg.Username != "" {
+	if l, ok := s.cfg.Logins[d.Commune]; ok {
+		o.SetUsername(l[0]).SetPassword(l[1])
+	} else if s.cfg.Username != "" {
 		o.SetUsername(s.cfg.Username).SetPassword(s.cfg.Password)
 	}
 	o.SetCustomOpenConnectionFn(func(uri *url.URL, _ paho.ClientOptions) (net.Conn, error) {

@@ -128,20 +128,20 @@ function renderAlarms() {
 }
 
 function renderDevices() {
-  const rows = (snap?.devices || []).map((d) => {
-    const full = devices.get(d.id) || {};
+  const rows = [...devices.values()].filter((d) => d.status !== 'ignored').map((d) => {
     let reason = '';
-    if (full.reason === 'agent offline') reason = t('agent_offline');
-    else if (full.reason?.startsWith('parent ')) reason = t('parent', { p: full.reason.split(' ')[1] });
+    if (d.reason === 'agent offline') reason = t('agent_offline');
+    else if (d.reason?.startsWith('parent ')) reason = t('parent', { p: d.reason.split(' ')[1] });
     if (d.maintenance) reason = (reason ? reason + ' · ' : '') + t('maint');
     const s = sparks.get(d.id) || {};
+    const lat = d.metrics?.latency_ms, loss = d.metrics?.loss_pct;
     const acts = d.status === 'unregistered' && canWrite()
       ? `<button data-adopt="${esc(d.id)}">${esc(t('adopt'))}</button> <button class="secondary" data-ignore="${esc(d.id)}">${esc(t('ignore'))}</button>` : '';
     return `<tr class="dev" data-id="${esc(d.id)}"><td><span class="st ${esc(d.status)}">${esc(statusLabel(d.status))}</span></td>
-      <td><strong>${esc(d.name)}</strong> <small class="muted">${esc(d.id)}</small>${reason ? `<span class="reason">${esc(reason)}</span>` : ''}</td>
-      <td>${esc(d.kind)}</td><td>${esc(full.ip || '')}</td><td data-seen="${esc(d.last_seen || '')}">${esc(ago(d.last_seen))}</td>
-      <td>${d.latency_ms != null ? esc(Math.round(d.latency_ms * 10) / 10) : ''} ${spark(s.latency)}</td>
-      <td>${d.loss_pct != null ? esc(Math.round(d.loss_pct * 10) / 10) : ''} ${spark(s.loss)}</td><td>${acts}</td></tr>`;
+      <td><strong>${esc(d.name || d.id)}</strong> <small class="muted">${esc(d.id)}</small>${reason ? `<span class="reason">${esc(reason)}</span>` : ''}</td>
+      <td>${esc(d.kind)}</td><td>${esc(d.ip || '')}</td><td data-seen="${esc(d.last_seen || '')}">${esc(ago(d.last_seen))}</td>
+      <td>${lat != null ? esc(Math.round(lat * 10) / 10) : ''} ${spark(s.latency)}</td>
+      <td>${loss != null ? esc(Math.round(loss * 10) / 10) : ''} ${spark(s.loss)}</td><td>${acts}</td></tr>`;
   });
   $('devices').tBodies[0].innerHTML = rows.length ? rows.join('') : `<tr><td colspan="8" class="muted">${esc(t('no_devices'))}</td></tr>`;
 }
@@ -151,17 +151,38 @@ function renderLive() { $('live').className = wsOpen ? 'live' : 'live off'; $('l
 function render() { t.apply(); renderLive(); renderCounts(); renderIncidents(); renderAlarms(); renderDevices(); renderHealth(lastStats); }
 
 let lastStats = null;
-async function refresh() {
+// refresh reloads the device list, the alarms and the ingest health (and,
+// when asked, the commune's snapshot) and appends new readings to the sparklines.
+async function refresh(withSnapshot = true) {
   try {
     const [list, al, stats, current] = await Promise.all([
       api(`/api/v1/devices?unit=${unit}`), api(`/api/v1/alarms?unit=${unit}&state=active`), api('/api/v1/ingest'),
-      api(`/api/v1/devices/snapshot?unit=${unit}`)]);
+      withSnapshot ? api(`/api/v1/devices/snapshot?unit=${unit}`) : null]);
+    for (const d of list.devices) {
+      const before = devices.get(d.id);
+      if (before && before.last_seen !== d.last_seen) {
+        const s = sparks.get(d.id) || { latency: [], loss: [] };
+        if (d.metrics?.latency_ms != null) s.latency.push(d.metrics.latency_ms);
+        if (d.metrics?.loss_pct != null) s.loss.push(d.metrics.loss_pct);
+        s.latency = s.latency.slice(-120); s.loss = s.loss.slice(-120);
+        sparks.set(d.id, s);
+      }
+    }
     devices = new Map(list.devices.map((d) => [d.id, d]));
     alarms = al.alarms;
     lastStats = stats;
     if (current) adopt(current);
     render();
   } catch (e) { if (e.message !== '401') $('health').textContent = t('err', { m: e.message }); }
+}
+
+// Events say that something changed; the device list follows at most every
+// 2 s (at once when a status, incident or alarm changed).
+let refreshTimer = null, lastRefresh = 0;
+function scheduleRefresh(urgent) {
+  if (refreshTimer) { if (!urgent) return; clearTimeout(refreshTimer); }
+  const wait = urgent ? 0 : Math.max(0, 2000 - (Date.now() - lastRefresh));
+  refreshTimer = setTimeout(() => { refreshTimer = null; lastRefresh = Date.now(); refresh(false); }, wait);
 }
 
 async function loadSparks() {
@@ -179,19 +200,9 @@ function adopt(s) { if (!snap || Date.parse(s.as_of) >= Date.parse(snap.as_of)) 
 function onSnapshot(data) {
   const prev = snap;
   adopt(data);
-  for (const d of data.devices) {
-    const s = sparks.get(d.id) || { latency: [], loss: [] };
-    const before = prev?.devices.find((x) => x.id === d.id);
-    if (!before || before.last_seen !== d.last_seen) {
-      if (d.latency_ms != null) s.latency.push(d.latency_ms);
-      if (d.loss_pct != null) s.loss.push(d.loss_pct);
-      s.latency = s.latency.slice(-120); s.loss = s.loss.slice(-120);
-    }
-    sparks.set(d.id, s);
-  }
-  const newIds = data.devices.some((d) => !devices.has(d.id));
-  const ackChange = JSON.stringify(prev?.alarms?.map((a) => a.id + a.state)) !== JSON.stringify(data.alarms.map((a) => a.id + a.state));
-  if (newIds || ackChange) refresh(); else render();
+  const key = (x) => JSON.stringify([x?.counts, x?.incidents?.map((i) => i.id + i.affected), x?.alarms?.map((a) => a.id + a.state)]);
+  scheduleRefresh(key(prev) !== key(data));
+  renderCounts(); renderIncidents(); renderAlarms(); renderHealth(lastStats);
 }
 
 function connect() {
