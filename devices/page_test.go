@@ -103,7 +103,12 @@ func TestTechnicianPage(t *testing.T) {
 		chromedp.SendKeys(`#ack-comment`, "đã gọi nhà mạng"),
 		chromedp.Click(`#ack-ok`),
 		chromedp.WaitNotPresent(`button[data-ack]`))
+	// The event (the button goes) and the alarm list (who acknowledged) arrive separately.
 	alarmsText := text(`#alarms`)
+	for deadline := time.Now().Add(10 * time.Second); !strings.Contains(alarmsText, "đã xác nhận") && time.Now().Before(deadline); {
+		time.Sleep(100 * time.Millisecond)
+		alarmsText = text(`#alarms`)
+	}
 	if !strings.Contains(incidents, "Switch lõi mất kết nối") {
 		t.Errorf("incidents: %q", incidents)
 	}

@@ -128,7 +128,10 @@ function renderAlarms() {
 }
 
 function renderDevices() {
-  const rows = [...devices.values()].filter((d) => d.status !== 'ignored').map((d) => {
+  const rank = { offline: 0, unreachable: 1, flapping: 2, unknown: 3, unregistered: 4, online: 5 };
+  const list = [...devices.values()].filter((d) => d.status !== 'ignored')
+    .sort((a, b) => (rank[a.status] ?? 9) - (rank[b.status] ?? 9) || a.id.localeCompare(b.id));
+  const rows = list.map((d) => {
     let reason = '';
     if (d.reason === 'agent offline') reason = t('agent_offline');
     else if (d.reason?.startsWith('parent ')) reason = t('parent', { p: d.reason.split(' ')[1] });
