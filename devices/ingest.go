@@ -54,6 +54,9 @@ func (in *ingest) handle(ctx context.Context, topic string, payload []byte, ack 
 	if reason == "" && ti.kind != kindSysDropped && in.units != nil && !in.units[ti.unit] {
 		reason = "unknown_unit"
 	}
+	if reason == "" && ti.kind != kindSysDropped && !in.st.accepts(ti.unit, ti.device) {
+		reason = "too_many_devices"
+	}
 	var msg *message
 	if reason == "" {
 		msg, reason = parsePayload(ti, payload, in.now(), in.maxAge)

@@ -99,6 +99,19 @@ type ruleState struct {
 	alarm   *Alarm    // the active alarm, if any
 }
 
+// maxDevicesPerCommune bounds what one commune's publishers can make the
+// hub hold: a commune office has tens of devices, not thousands of ids.
+const maxDevicesPerCommune = 2000
+
+// accepts reports whether a message from device of unit may be taken:
+// false for a device the hub does not know yet when the commune is full.
+func (s *state) accepts(unit, device string) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	c := s.communes[unit]
+	return c == nil || c.devices[device] != nil || len(c.devices) < maxDevicesPerCommune
+}
+
 func newState(cfg StateConfig, p *persister, now time.Time) *state {
 	cfg.defaults()
 	return &state{
@@ -192,6 +205,9 @@ func (s *state) apply(m *message) []sample {
 			t := d
 			if smp.target != "" {
 				var made bool
+				if _, known := c.byIP[smp.target]; !known && c.devices[sanitizeID(smp.target)] == nil && len(c.devices) >= maxDevicesPerCommune {
+					continue // the commune is full: a new target is not taken
+				}
 				t, made = s.targetLocked(c, smp.target)
 				changed = changed || made
 				if t.agent != d.id {

@@ -298,3 +298,22 @@ func TestBrokerDropsRaiseAWallAlarm(t *testing.T) {
 		t.Fatalf("first reading above zero: %+v %+v", s.Broker, s.Alarms)
 	}
 }
+
+func TestACommuneHoldsABoundedNumberOfDevices(t *testing.T) {
+	l := newLAN(t)
+	for i := 0; i < maxDevicesPerCommune; i++ {
+		l.tele(t0, "d"+strconv.Itoa(i), map[string]float64{"a": 1})
+	}
+	if l.st.accepts("03244", "one-more") {
+		t.Fatal("a full commune accepts a new device")
+	}
+	if !l.st.accepts("03244", "d7") || !l.st.accepts("03199", "x") {
+		t.Fatal("known devices and other communes must still be accepted")
+	}
+	// Telegraf targets are bounded too.
+	l.st.apply(&message{kind: kindTelegraf, unit: "03244", device: "d1", received: t0,
+		samples: []sample{{target: "10.9.9.9", ts: t0, source: "ping", metrics: map[string]float64{"loss_pct": 0}}}})
+	if _, ok := l.st.get("03244", "10.9.9.9"); ok {
+		t.Fatal("a full commune took a new Telegraf target")
+	}
+}
