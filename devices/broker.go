@@ -162,7 +162,7 @@ func (h minLevel) WithGroup(name string) slog.Handler {
 }
 
 // handoff moves messages from the broker's client goroutines to a few
-// ingest workers. Messages are sharded by topic (so one device's messages
+// ingest workers. Messages are sharded by device (so one device's messages
 // stay in order) into bounded channels; a full shard holds the publisher.
 type handoff struct {
 	in     *ingest
@@ -207,10 +207,26 @@ func newHandoff(in *ingest, m *metrics, st *state) *handoff {
 	return h
 }
 
+// shardKey is the part of a topic that names the device (or the Telegraf
+// agent): communehub/{unit}/{device}, {prefix}/{unit}/{agent}. All of a
+// device's messages (status, meta, telemetry, its will) go to one worker,
+// in the order they arrived.
+func shardKey(topic string) string {
+	n := 0
+	for i := 0; i < len(topic); i++ {
+		if topic[i] == '/' {
+			if n++; n == 3 {
+				return topic[:i]
+			}
+		}
+	}
+	return topic
+}
+
 // put hands a message over; false when ctx ended first (not taken).
 func (h *handoff) put(ctx context.Context, topic string, payload []byte) bool {
 	f := fnv.New32a()
-	f.Write([]byte(topic))
+	f.Write([]byte(shardKey(topic)))
 	msg := handoffMsg{topic: topic, payload: bytes.Clone(payload)}
 	select {
 	case h.shards[f.Sum32()%uint32(len(h.shards))] <- msg:

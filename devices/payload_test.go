@@ -245,3 +245,17 @@ func TestFastPathTakesTheCommonPayloads(t *testing.T) {
 		}
 	}
 }
+
+func TestShardKeyKeepsADevicesMessagesTogether(t *testing.T) {
+	for _, c := range []struct{ topic, key string }{
+		{"communehub/03244/router-1/telemetry", "communehub/03244/router-1"},
+		{"communehub/03244/router-1/status", "communehub/03244/router-1"},
+		{"telegraf/03244/pc/ping", "telegraf/03244/pc"},
+		{"telegraf/03244/pc", "telegraf/03244/pc"},
+		{"$SYS/broker/publish/messages/dropped", "$SYS/broker/publish"},
+	} {
+		if got := shardKey(c.topic); got != c.key {
+			t.Errorf("shardKey(%q) = %q, want %q", c.topic, got, c.key)
+		}
+	}
+}

@@ -315,6 +315,9 @@ func TestTelegrafAgentThroughTheBroker(t *testing.T) {
 	if err := publish(t, c, "communehub/03244/printer/meta", `{"name":"Máy in","kind":"printer","ip":"192.168.1.30"}`); err != nil {
 		t.Fatal(err)
 	}
+	// The printer and the agent are different devices: their messages are
+	// not ordered with each other. The printer is known before the agent speaks.
+	hubtest.WaitFor(t, 2*time.Second, func() bool { v, ok := h.svc.st.get("03244", "printer"); return ok && v.IP == "192.168.1.30" }, "printer meta applied")
 	agent, err := mqttClient(t, h.broker, com.Username, secret, func(o *paho.ClientOptions) {
 		o.SetWill("communehub/03244/agent-pc/status", "offline", 1, true)
 	})

@@ -82,10 +82,12 @@ type device struct {
 	lastSeen   time.Time // last sign of life (telemetry, online, successful ping)
 	pingDown   bool      // its agent's last ping failed
 
-	known     bool // base status is known
-	up        bool
-	downSince time.Time
-	changes   []time.Time // base transitions inside the flap window
+	known      bool // base status is known
+	up         bool
+	downSince  time.Time
+	upSince    time.Time
+	graceUntil time.Time   // down behind a parent that just came back: not yet its own incident
+	changes    []time.Time // base transitions inside the flap window
 
 	status, reason string
 	metrics        map[string]float64
@@ -350,6 +352,9 @@ func (s *state) evaluateLocked(d *device, now time.Time) bool {
 	if !up && (d.up || !d.known) {
 		d.downSince = now
 	}
+	if up && (!d.up || !d.known) {
+		d.upSince = now
+	}
 	d.known, d.up = known, up
 	return true
 }
@@ -414,10 +419,18 @@ func (s *state) recomputeLocked(c *commune, now time.Time) {
 			d.status = StatusOnline
 		default:
 			r := rootOf(d, 0)
-			if r != d.id {
+			d.graceUntil = time.Time{}
+			p := c.devices[d.parent]
+			switch {
+			case r != d.id:
 				d.status, d.reason = StatusUnreachable, "parent "+r+" down"
 				affected[r]++
-			} else {
+			case p != nil && p.known && p.up && d.downSince.Before(p.upSince) && now.Sub(p.upSince) < s.interval(d):
+				// Its parent just came back: give it an interval to reconnect
+				// before it is an incident of its own.
+				d.status, d.reason = StatusUnreachable, "parent "+p.id+" recovering"
+				d.graceUntil = p.upSince.Add(s.interval(d))
+			default:
 				d.status = StatusOffline
 			}
 			downTotal++
@@ -557,6 +570,9 @@ func (s *state) tick(now time.Time) {
 				changed = true
 			}
 			if d.status == StatusFlapping && !s.flappingLocked(d, now) {
+				changed = true
+			}
+			if !d.graceUntil.IsZero() && !now.Before(d.graceUntil) {
 				changed = true
 			}
 			if d.maintenance != s.inMaintenanceLocked(d, now) {

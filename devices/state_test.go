@@ -91,12 +91,30 @@ func TestRootCauseCollapsesIntoOneIncident(t *testing.T) {
 	if v, _ := l.st.get("03244", "pc-3"); v.Status != StatusUnreachable || v.Reason != "parent core down" {
 		t.Fatalf("pc-3 %+v", v)
 	}
+	// The core switch returns: what is behind it gets an interval to come
+	// back before any of it is an incident of its own.
+	back := at.Add(time.Second)
+	l.status(back, "core", "online")
+	if s := l.snap(back); len(s.Incidents) != 0 || s.Counts.Unreachable != 14 {
+		t.Fatalf("right after the parent's return: %+v %+v", s.Counts, s.Incidents)
+	}
+	if v, _ := l.st.get("03244", "sw-a"); v.Status != StatusUnreachable || v.Reason != "parent core recovering" {
+		t.Fatalf("sw-a %+v", v)
+	}
 	// Recovery closes it.
-	for _, id := range ids[1:] {
+	for _, id := range ids[2:] {
 		l.status(at.Add(time.Second), id, "online")
 	}
 	if s := l.snap(at.Add(time.Second)); len(s.Incidents) != 0 || s.Counts.Online != 16 {
 		t.Fatalf("after recovery %+v %+v", s.Counts, s.Incidents)
+	}
+	// A device that does not come back within the interval becomes its own incident.
+	l.status(at.Add(2*time.Second), "core", "offline")
+	l.status(at.Add(2*time.Second), "pc-0", "offline")
+	l.status(at.Add(3*time.Second), "core", "online")
+	l.st.tick(at.Add(3*time.Second + 11*time.Second))
+	if s := l.snap(at); len(s.Incidents) != 1 || s.Incidents[0].RootDevice != "pc-0" || s.Incidents[0].Kind != IncidentDeviceDown {
+		t.Fatalf("after the grace: %+v", s.Incidents)
 	}
 }
 
