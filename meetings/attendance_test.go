@@ -37,7 +37,7 @@ func TestAttendanceGracePeriod(t *testing.T) {
 	}
 
 	// The link drops: reconnecting, still present, then back within the grace.
-	f.clock.Advance(10 * time.Minute)
+	f.clock.Add(10 * time.Minute)
 	f.must(f.p.Drop(f.ctx, uv1))
 	if p := status(); p.Status != AttReconnecting || p.Left != nil {
 		t.Fatalf("after a drop: %+v", p)
@@ -45,7 +45,7 @@ func TestAttendanceGracePeriod(t *testing.T) {
 	if quorumPresent() != 5 {
 		t.Fatal("a reconnecting member no longer counts as present")
 	}
-	f.clock.Advance(20 * time.Second)
+	f.clock.Add(20 * time.Second)
 	n, err := f.p.Sweep(f.ctx)
 	f.must(err)
 	if n != 0 || status().Status != AttReconnecting {
@@ -57,10 +57,10 @@ func TestAttendanceGracePeriod(t *testing.T) {
 	}
 
 	// Dropped again and gone past the grace: left at the moment of the drop.
-	f.clock.Advance(5 * time.Minute)
+	f.clock.Add(5 * time.Minute)
 	dropAt := f.clock.Now()
 	f.must(f.p.Drop(f.ctx, uv1))
-	f.clock.Advance(31 * time.Second)
+	f.clock.Add(31 * time.Second)
 	n, err = f.p.Sweep(f.ctx)
 	f.must(err)
 	p := status()
@@ -82,7 +82,7 @@ func TestAttendanceGracePeriod(t *testing.T) {
 
 func TestAttendanceRegisterKeptBySecretary(t *testing.T) {
 	f := newFixture(t)
-	f.clock.t = fixtureStart
+	f.clock.Set(fixtureStart)
 	sec, chair := f.inv["thuky"], f.inv["chutich"]
 	f.must(f.p.MarkAttendance(f.ctx, sec, f.inv["uv2"].ID, AttAbsent, "Đi công tác huyện"))
 	f.must(f.p.MarkAttendance(f.ctx, chair, f.inv["pct1"].ID, AttInHall, ""))
@@ -115,7 +115,7 @@ func (f *fixture) startFollower() {
 func TestSessionsOverTheLog(t *testing.T) {
 	f := newFixture(t)
 	f.startFollower()
-	f.clock.t = fixtureStart
+	f.clock.Set(fixtureStart)
 	chairS, err := f.p.Attach(f.ctx, f.inv["chutich"])
 	f.must(err)
 	memberS, err := f.p.Attach(f.ctx, f.inv["pct1"])

@@ -12,7 +12,6 @@ import (
 	"net"
 	"net/http"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -24,23 +23,8 @@ import (
 
 func TestMain(m *testing.M) { hubtest.Main(m) }
 
-// testClock is a settable clock for the proceedings.
-type testClock struct {
-	mu sync.Mutex
-	t  time.Time
-}
-
-func (c *testClock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.t
-}
-
-func (c *testClock) Advance(d time.Duration) {
-	c.mu.Lock()
-	c.t = c.t.Add(d)
-	c.mu.Unlock()
-}
+// testClock is the shared settable test clock.
+type testClock = hubtest.Clock
 
 // fixture is a database with a scheduled meeting of commune 03244: a chair,
 // a secretary who is a member, four more members, a guest and an observer.
@@ -69,7 +53,7 @@ func newFixture(t testing.TB) *fixture {
 	t.Helper()
 	pool, url := hubtest.NewDB(t, hub.Migrations, Migrations)
 	ctx := context.Background()
-	f := &fixture{t: t, ctx: ctx, pool: pool, url: url, clock: &testClock{t: fixtureStart.Add(-24 * time.Hour)},
+	f := &fixture{t: t, ctx: ctx, pool: pool, url: url, clock: hubtest.NewClock(fixtureStart.Add(-24 * time.Hour)),
 		users: map[string]int64{}, inv: map[string]*Invitee{}, dataDir: t.TempDir()}
 	if _, err := pool.Exec(ctx, `INSERT INTO admin_units(code, name, level, kind, parent_code, valid_from) VALUES
 		('11','Tỉnh Điện Biên','province','tỉnh',NULL,'2025-07-01'), ('03244','Xã Sáng Nhè','commune','xã','11','2025-07-01')`); err != nil {
@@ -167,7 +151,7 @@ func (f *fixture) wantCode(err error, code string) {
 // open starts the meeting with everyone in except uv2 and the observer.
 func (f *fixture) open() {
 	f.t.Helper()
-	f.clock.t = fixtureStart
+	f.clock.Set(fixtureStart)
 	for _, u := range []string{"chutich", "thuky", "pct1", "pct2", "uv1", "guest"} {
 		mode := AttOnline
 		if u == "chutich" || u == "thuky" || u == "pct1" {

@@ -23,7 +23,7 @@ func benchMeeting(b *testing.B) *fixture {
 	}
 	_, err := f.pool.Exec(f.ctx, `UPDATE meetings SET seats=36 WHERE id=$1`, f.meeting.ID)
 	f.must(err)
-	f.clock.t = fixtureStart
+	f.clock.Set(fixtureStart)
 	for k, v := range f.inv {
 		if k != "quansat" {
 			f.must(f.p.Join(f.ctx, v, AttOnline))

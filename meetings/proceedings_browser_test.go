@@ -20,7 +20,7 @@ func TestBrowserChairOpensVoteMembersVote(t *testing.T) {
 	chromium := hubtest.Chromium(t)
 	f := newFixture(t)
 	base := f.serve()
-	f.clock.t = time.Now()
+	f.clock.Set(time.Now())
 	f.p.now = time.Now
 	f.must(f.p.Join(f.ctx, f.inv["thuky"], AttInHall))
 

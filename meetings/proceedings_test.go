@@ -13,13 +13,13 @@ func TestMeetingRunsEndToEnd(t *testing.T) {
 	f.open()
 	chair := f.inv["chutich"]
 	f.must(f.p.OpenItem(f.ctx, chair, f.items[0].ID))
-	f.clock.Advance(time.Minute)
+	f.clock.Add(time.Minute)
 	f.must(f.p.RaiseHand(f.ctx, f.inv["pct1"]))
 	f.must(f.p.RaiseHand(f.ctx, f.inv["guest"]))
 	f.must(f.p.GiveFloor(f.ctx, chair, f.inv["pct1"].ID))
-	f.clock.Advance(3*time.Minute + 20*time.Second)
+	f.clock.Add(3*time.Minute + 20*time.Second)
 	f.must(f.p.GiveFloor(f.ctx, chair, f.inv["guest"].ID)) // ends pct1's speech
-	f.clock.Advance(90 * time.Second)
+	f.clock.Add(90 * time.Second)
 	f.must(f.p.EndFloor(f.ctx, f.inv["guest"]))
 	id, err := f.p.OpenVote(f.ctx, chair, VoteInput{Question: "Thông qua báo cáo kinh tế - xã hội tháng 11"})
 	f.must(err)
@@ -32,7 +32,7 @@ func TestMeetingRunsEndToEnd(t *testing.T) {
 	if !tally.Passed || tally.Yes != 4 || tally.No != 1 || tally.Seats != 6 || tally.Needed != 4 {
 		t.Fatalf("tally %+v", tally)
 	}
-	f.clock.Advance(10 * time.Minute)
+	f.clock.Add(10 * time.Minute)
 	f.must(f.p.CloseMeeting(f.ctx, chair))
 
 	st, err := f.p.State(f.ctx, f.meeting.ID)

@@ -15,7 +15,7 @@ import (
 func TestProceedingsOverTheMeetingWebsocket(t *testing.T) {
 	f := newFixture(t)
 	f.startFollower()
-	f.clock.t = time.Now()
+	f.clock.Set(time.Now())
 	f.p.now = time.Now
 	s := f.serveMedia("a")
 	dial := func(user string) *wsClient {

@@ -11,7 +11,7 @@ import (
 // start to signed minutes, and seeding twice does not make a second one.
 func TestDemoMeetingRunsEndToEnd(t *testing.T) {
 	f := newFixture(t)
-	f.clock.t = fixtureStart
+	f.clock.Set(fixtureStart)
 	auth := hub.NewAuth(f.pool, hub.AuthConfig{}, nopLog())
 	// Password hashing is slow under -race: only uyvien2 is created here.
 	for _, u := range []string{"phochutich", "uyvien1"} {

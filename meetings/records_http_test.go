@@ -108,7 +108,7 @@ func TestRecordsAPI(t *testing.T) {
 
 func TestProceedingsOverREST(t *testing.T) {
 	f := newFixture(t)
-	f.clock.t = fixtureStart
+	f.clock.Set(fixtureStart)
 	base := fmt.Sprintf("/api/v1/meetings/%d", f.meeting.ID)
 	cmd := func(user string, body string, want int) map[string]any {
 		t.Helper()

@@ -95,7 +95,7 @@ func TestVoteBadInputChangesNothing(t *testing.T) {
 
 func TestVoteNeedsQuorum(t *testing.T) {
 	f := newFixture(t)
-	f.clock.t = fixtureStart
+	f.clock.Set(fixtureStart)
 	for _, u := range []string{"chutich", "thuky", "pct1"} { // 3 of 6 seats: under two thirds
 		f.must(f.p.Join(f.ctx, f.inv[u], AttOnline))
 	}

@@ -85,7 +85,7 @@ func TestDuplicateNumberRefused(t *testing.T) {
 }
 
 func TestIncomingLifecycleAndKPIs(t *testing.T) {
-	clock := &testClock{t: vnt(2026, 3, 16, 10, 0)} // Monday
+	clock := newClock(vnt(2026, 3, 16, 10, 0)) // Monday
 	h := newTestHub(t, clock)
 	s := h.s
 	ctx := context.Background()

@@ -103,7 +103,7 @@ var procBody = map[string]any{"name": "Đăng ký khai sinh", "online_level": "f
 	"requires_paper_result": true, "deadline": map[string]any{"value": 3, "unit": "working_day"}}
 
 func TestRoleTable(t *testing.T) {
-	h := newTestHub(t, &testClock{t: vnt(2026, 3, 16, 10, 0)})
+	h := newTestHub(t, newClock(vnt(2026, 3, 16, 10, 0)))
 	dossier := jsonBody(t, map[string]any{"MaTTHC": "1.001193", "MaDVHC": "03244", "TrangThaiHoSo": 2, "NgayTiepNhan": "20260316080000"})
 	if code, m := h.do(t, hub.RoleOfficer, "PUT", "/api/v1/procedures/1.001193", jsonBody(t, procBody), nil); code != 201 {
 		t.Fatalf("officer PUT procedure: %d %v", code, m)
@@ -149,7 +149,7 @@ func TestRoleTable(t *testing.T) {
 }
 
 func TestWebhookSignature(t *testing.T) {
-	h := newTestHub(t, &testClock{t: vnt(2026, 3, 16, 10, 0)})
+	h := newTestHub(t, newClock(vnt(2026, 3, 16, 10, 0)))
 	putProc(t, h.s, "1.001193", false, false, 3)
 	_, tok, err := h.auth.CreateToken(context.Background(), "one-stop", hub.RoleOfficer, "s3cret")
 	if err != nil {
@@ -193,7 +193,7 @@ func TestWebhookSignature(t *testing.T) {
 }
 
 func TestBadDossierInput(t *testing.T) {
-	h := newTestHub(t, &testClock{t: vnt(2026, 3, 16, 10, 0)})
+	h := newTestHub(t, newClock(vnt(2026, 3, 16, 10, 0)))
 	putProc(t, h.s, "1.001193", false, false, 3)
 	good := map[string]any{"MaTTHC": "1.001193", "MaDVHC": "03244", "TrangThaiHoSo": 4, "NgayTiepNhan": "20260310080000", "NgayHenTra": "20260313080000"}
 	if code, m := h.do(t, hub.RoleOfficer, "PUT", "/api/v1/dossiers/BAD-1", jsonBody(t, good), nil); code != 201 {
@@ -263,7 +263,7 @@ func TestBadDossierInput(t *testing.T) {
 }
 
 func TestIdempotentUpsertPublishesOnce(t *testing.T) {
-	h := newTestHub(t, &testClock{t: vnt(2026, 3, 16, 10, 0)})
+	h := newTestHub(t, newClock(vnt(2026, 3, 16, 10, 0)))
 	putProc(t, h.s, "1.001193", false, false, 3)
 	ctx := context.Background()
 	count := func() (events, history int) {
@@ -382,7 +382,7 @@ func TestUpsertReachesBus(t *testing.T) {
 // A pre-2025 commune code is filed under the commune it was merged into;
 // a holiday edit republishes the communes with open dossiers.
 func TestOldCommuneCodeAndHolidayRepublish(t *testing.T) {
-	clock := &testClock{t: vnt(2026, 3, 16, 10, 0)}
+	clock := newClock(vnt(2026, 3, 16, 10, 0))
 	h := newTestHub(t, clock)
 	putProc(t, h.s, "1.001193", false, false, 3)
 	body := jsonBody(t, map[string]any{"MaTTHC": "1.001193", "MaDVHC": "03247", "TrangThaiHoSo": 4, // xã Mường Đun → Sáng Nhè

@@ -15,7 +15,7 @@ import (
 const csvHeader = "MaHoSo,MaTTHC,MaDVHC,TrangThaiHoSo,NgayTiepNhan,NgayHenTra,KenhThucHien,ChuHoSo\n"
 
 func TestImportCSVPerRowReport(t *testing.T) {
-	clock := &testClock{t: vnt(2026, 3, 16, 10, 0)}
+	clock := newClock(vnt(2026, 3, 16, 10, 0))
 	s, _ := newTestService(t, clock)
 	putProc(t, s, "1.001193", false, false, 3)
 	ctx := context.Background()
@@ -70,7 +70,7 @@ func TestImportCSVPerRowReport(t *testing.T) {
 }
 
 func TestImportAtomic(t *testing.T) {
-	s, _ := newTestService(t, &testClock{t: vnt(2026, 3, 16, 10, 0)})
+	s, _ := newTestService(t, newClock(vnt(2026, 3, 16, 10, 0)))
 	putProc(t, s, "1.001193", false, false, 3)
 	ctx := context.Background()
 	var outbox int
@@ -96,7 +96,7 @@ func TestImportAtomic(t *testing.T) {
 }
 
 func TestImportFatalFormatErrors(t *testing.T) {
-	s, _ := newTestService(t, &testClock{t: vnt(2026, 3, 16, 10, 0)})
+	s, _ := newTestService(t, newClock(vnt(2026, 3, 16, 10, 0)))
 	putProc(t, s, "1.001193", false, false, 3)
 	cases := []struct {
 		name, file, field, msg string
@@ -129,7 +129,7 @@ func asHubError(err error, target **hub.Error) bool {
 }
 
 func TestImportJSONLinesOverHTTP(t *testing.T) {
-	h := newTestHub(t, &testClock{t: vnt(2026, 3, 16, 10, 0)})
+	h := newTestHub(t, newClock(vnt(2026, 3, 16, 10, 0)))
 	putProc(t, h.s, "1.001193", false, false, 3)
 	file := `{"MaHoSo":"J-1","MaTTHC":"1.001193","MaDVHC":"03244","TrangThaiHoSo":2,"NgayTiepNhan":"20260310080000"}
 
@@ -165,7 +165,7 @@ func TestImportJSONLinesOverHTTP(t *testing.T) {
 }
 
 func TestImportLargeBodyStreams(t *testing.T) {
-	h := newTestHub(t, &testClock{t: vnt(2026, 3, 16, 10, 0)})
+	h := newTestHub(t, newClock(vnt(2026, 3, 16, 10, 0)))
 	putProc(t, h.s, "1.001193", false, false, 3)
 	var b bytes.Buffer
 	b.WriteString(csvHeader)

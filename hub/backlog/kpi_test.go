@@ -84,7 +84,7 @@ func checkDossierKPIs(t *testing.T, got, want DossierKPIs) {
 }
 
 func TestKPIsHandComputedLive(t *testing.T) {
-	clock := &testClock{t: vnt(2026, 3, 16, 10, 0)} // Monday
+	clock := newClock(vnt(2026, 3, 16, 10, 0)) // Monday
 	s, _ := newTestService(t, clock)
 	mixedFixture(t, s)
 	ctx := context.Background()
@@ -135,7 +135,7 @@ func TestKPIsHandComputedLive(t *testing.T) {
 }
 
 func TestKPIsHandComputedHistorical(t *testing.T) {
-	clock := &testClock{t: vnt(2026, 3, 16, 10, 0)}
+	clock := newClock(vnt(2026, 3, 16, 10, 0))
 	s, _ := newTestService(t, clock)
 	mixedFixture(t, s)
 	p, _ := ParsePeriod("2026-03-01", "2026-03-10", clock.Now())
@@ -158,7 +158,7 @@ func TestKPIsHandComputedHistorical(t *testing.T) {
 // in six months, all handled on time and submitted online; of the 78 with a
 // fee, 43 were paid online (55.13 %).
 func TestArticleFixture(t *testing.T) {
-	clock := &testClock{t: vnt(2026, 7, 15, 9, 0)}
+	clock := newClock(vnt(2026, 7, 15, 9, 0))
 	s, _ := newTestService(t, clock)
 	putProc(t, s, "1.001193", false, false, 3)
 	putProc(t, s, "2.000908", true, false, 1)

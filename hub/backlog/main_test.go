@@ -2,7 +2,6 @@ package backlog
 
 import (
 	"context"
-	"sync"
 	"testing"
 	"time"
 
@@ -13,29 +12,10 @@ import (
 
 func TestMain(m *testing.M) { hubtest.Main(m) }
 
-// testClock is a settable clock.
-type testClock struct {
-	mu sync.Mutex
-	t  time.Time
-}
+// testClock is the shared settable test clock.
+type testClock = hubtest.Clock
 
-func (c *testClock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.t
-}
-
-func (c *testClock) Set(t time.Time) {
-	c.mu.Lock()
-	c.t = t
-	c.mu.Unlock()
-}
-
-func (c *testClock) Add(d time.Duration) {
-	c.mu.Lock()
-	c.t = c.t.Add(d)
-	c.mu.Unlock()
-}
+func newClock(t time.Time) *testClock { return hubtest.NewClock(t) }
 
 // vnt builds a Vietnam time.
 func vnt(y int, m time.Month, d, h, min int) time.Time { return time.Date(y, m, d, h, min, 0, 0, VN) }

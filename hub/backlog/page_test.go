@@ -20,7 +20,7 @@ import (
 // default and English on demand.
 func TestOfficerPage(t *testing.T) {
 	chrome := hubtest.Chromium(t)
-	clock := &testClock{t: vnt(2026, 3, 16, 10, 0)}
+	clock := newClock(vnt(2026, 3, 16, 10, 0))
 	h := newTestHub(t, clock)
 	mixedFixture(t, h.s)
 	ctx := context.Background()

@@ -13,7 +13,7 @@ import (
 // round that the maintained aggregates equal a rebuild from the rows, and
 // that the live open counts equal the per-dossier classification.
 func TestAggregatesFollowRandomWrites(t *testing.T) {
-	clock := &testClock{t: vnt(2026, 3, 2, 8, 0)}
+	clock := newClock(vnt(2026, 3, 2, 8, 0))
 	s, _ := newTestService(t, clock)
 	ctx := context.Background()
 	putProc(t, s, "1.000001", false, false, 3)

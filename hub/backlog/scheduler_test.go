@@ -56,7 +56,7 @@ func TestSchedulerPublishesWhenADeadlinePasses(t *testing.T) {
 // TestSchedulerNextAndCrossed checks, on a fixed clock, which moment the
 // scheduler waits for and which communes it republishes.
 func TestSchedulerNextAndCrossed(t *testing.T) {
-	clock := &testClock{t: vnt(2026, 3, 16, 10, 0)} // Monday; due soon = within 2 working days
+	clock := newClock(vnt(2026, 3, 16, 10, 0)) // Monday; due soon = within 2 working days
 	s, _ := newTestService(t, clock)
 	putProc(t, s, "1.001193", false, false, 3)
 	sc := NewScheduler(s)
