@@ -4,9 +4,6 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
-	"fmt"
-	"io"
-	"log/slog"
 	"net/http"
 	"testing"
 	"time"
@@ -25,32 +22,8 @@ import (
 func TestWallFollowsADossierChange(t *testing.T) {
 	chromium := hubtest.Chromium(t)
 	_, dbURL := hubtest.NewDB(t)
-	cfg, _, err := ParseConfig(nil, env(map[string]string{
-		"COMMUNEHUB_ADDR":         fmt.Sprintf("127.0.0.1:%d", hubtest.FreePort(t)),
-		"COMMUNEHUB_DATABASE_URL": dbURL,
-		"COMMUNEHUB_MQTT_LISTEN":  fmt.Sprintf("127.0.0.1:%d", hubtest.FreePort(t)),
-		"COMMUNEHUB_DATA_DIR":     t.TempDir(),
-	}))
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- Run(ctx, cfg, slog.New(slog.DiscardHandler), io.Discard) }()
-	defer func() {
-		cancel()
-		if err := <-done; err != nil {
-			t.Errorf("Run: %v", err)
-		}
-	}()
-	base := "http://" + cfg.Addr
-	hubtest.WaitFor(t, 60*time.Second, func() bool {
-		resp, err := http.Get(base + "/readyz")
-		if err == nil {
-			resp.Body.Close()
-		}
-		return err == nil && resp.StatusCode == 200
-	}, "the hub ready")
+	p := startHub(t, dbURL, nil)
+	base := "http://" + p.Addr
 
 	pool, err := pgxpool.New(context.Background(), dbURL)
 	if err != nil {
