@@ -267,7 +267,7 @@ type sigConn struct {
 	log   *slog.Logger
 	part  *sfu.Participant
 	proc  *ProcSession                // owned by the handler goroutine
-	procP atomic.Pointer[ProcSession] // the same, for the writer
+	procP atomic.Pointer[ProcSession] // the same, for the writer, once joined is queued
 
 	in         chan inbound
 	readerDone chan struct{}
@@ -278,6 +278,15 @@ type sigConn struct {
 	out      [][]byte
 	outBytes int
 	outReady chan struct{}
+	// The SFU starts sending (participants, and an offer for the down
+	// connection when the room already has publications) as soon as Join
+	// returns, before joined is queued; the client creates its peer
+	// connections on joined and would drop such an offer, leaving its down
+	// connection unnegotiated. Until joined is queued the SFU's messages
+	// wait here.
+	held      [][]byte
+	heldBytes int
+	holding   bool
 
 	strikes []time.Time
 	dropped atomic.Int64
@@ -292,6 +301,7 @@ func (m *Media) serve(ws *fws.Conn) {
 		m: m, ws: ws, j: j, id: "c" + strconv.FormatUint(m.seq.Add(1), 10),
 		in: make(chan inbound, 64), readerDone: make(chan struct{}), writerDone: make(chan struct{}),
 		closeReq: make(chan [2]any, 1), outReady: make(chan struct{}, 1),
+		holding: true,
 	}
 	c.log = m.log.With("meeting", j.meeting.ID, "conn", c.id, "invitee", j.who.ID)
 	untrack, ok := m.sockets.Track(c.requestClose)
@@ -343,15 +353,10 @@ func (c *sigConn) run() (clean bool) {
 			return false
 		}
 		c.proc = s
-		c.procP.Store(s)
-		select { // wake the writer so it starts watching the session
-		case c.outReady <- struct{}{}:
-		default:
-		}
 	}
 	part, err := m.engine.Join(strconv.FormatInt(j.meeting.ID, 10), sfu.PeerInfo{
 		ID: c.id, Ref: j.who.ID, Name: j.who.Name, AudioOnly: j.audioOnly,
-	}, c.send)
+	}, c.sendMedia)
 	if err != nil {
 		c.send("error", signalError{Code: hub.EUnavailable, Message: err.Error()})
 		c.requestClose(websocket.CloseInternalServerErr, "cannot join")
@@ -367,7 +372,13 @@ func (c *sigConn) run() (clean bool) {
 			joined.Rejoin = t
 		}
 	}
-	c.send("joined", joined)
+	c.release(frame("joined", joined))
+	if c.proc != nil {
+		// Only now does the writer forward the proceedings log: joined
+		// stays the first message.
+		c.procP.Store(c.proc)
+		c.wake()
+	}
 	c.log.Info("joined meeting media")
 	for {
 		select {
@@ -539,19 +550,46 @@ func (c *sigConn) strikeSilently() bool {
 	return false
 }
 
-// send queues a message; it is the SFU's SendFunc and never blocks.
+// send queues a message; it never blocks.
 func (c *sigConn) send(msgType string, body any) { c.enqueue(frame(msgType, body)) }
 
-func (c *sigConn) enqueue(b []byte) {
+func (c *sigConn) enqueue(b []byte) { c.queue(b, false) }
+
+// sendMedia is the SFU's SendFunc: like send, but held back until joined
+// has been queued (see held).
+func (c *sigConn) sendMedia(msgType string, body any) { c.queue(frame(msgType, body), true) }
+
+func (c *sigConn) queue(b []byte, media bool) {
 	c.outMu.Lock()
-	if c.outBytes+len(b) > sigQueueBytes {
+	if c.outBytes+c.heldBytes+len(b) > sigQueueBytes {
 		c.outMu.Unlock()
 		c.requestClose(hub.CloseSlow, "too slow: reconnect")
+		return
+	}
+	if media && c.holding {
+		c.held = append(c.held, b)
+		c.heldBytes += len(b)
+		c.outMu.Unlock()
 		return
 	}
 	c.out = append(c.out, b)
 	c.outBytes += len(b)
 	c.outMu.Unlock()
+	c.wake()
+}
+
+// release queues joined, then the SFU messages held until it, in order.
+func (c *sigConn) release(joined []byte) {
+	c.outMu.Lock()
+	c.out = append(c.out, joined)
+	c.out = append(c.out, c.held...)
+	c.outBytes += len(joined) + c.heldBytes
+	c.held, c.heldBytes, c.holding = nil, 0, false
+	c.outMu.Unlock()
+	c.wake()
+}
+
+func (c *sigConn) wake() {
 	select {
 	case c.outReady <- struct{}{}:
 	default:
@@ -598,6 +636,9 @@ func (c *sigConn) writeLoop() {
 				return
 			}
 		case <-procReady:
+			if !flush() { // what was queued first (joined) goes first
+				return
+			}
 			for _, f := range proc.Frames() {
 				if !write(f) {
 					return

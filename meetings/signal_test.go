@@ -95,6 +95,34 @@ func TestSignalingTwoParticipants(t *testing.T) {
 	})
 }
 
+// Someone who joins a room that already has publications gets joined
+// before anything from the SFU, the offer for the down connection included:
+// the page creates its peer connections on joined and cannot take an offer
+// before it (its receiving connection then stayed in state "new").
+func TestSignalingJoinedBeforeOffer(t *testing.T) {
+	f := newFixture(t)
+	f.startFollower()
+	s := f.serveMedia("hub-a")
+	chair, _, err := f.dialMedia(s, "chutich", "")
+	f.must(err)
+	chair.waitMsg("joined", nil)
+	f.must(chair.attach(sfutest.Config{Audio: true, Video: true}).Start())
+	waitUntil(t, 10*time.Second, "the chair publishes", func() bool {
+		st, _ := s.media.engine.Stats(fmt.Sprint(f.meeting.ID))
+		return len(st.Participants) == 1 && len(st.Participants[0].Published) == 2
+	})
+	for i := range 3 {
+		guest, _, err := f.dialMedia(s, "", "invite="+f.guestToken)
+		f.must(err)
+		guest.waitMsg("offer", nil)
+		if types := guest.types(); types[0] != "joined" {
+			t.Fatalf("join %d: messages %v", i, types)
+		}
+		f.must(guest.Send("leave", nil))
+		guest.waitClosed()
+	}
+}
+
 // Only invitees get in: 401 without credentials, 403 for a user who is not
 // invited or a bad link, 404 for a meeting that does not exist.
 func TestSignalingAccess(t *testing.T) {
