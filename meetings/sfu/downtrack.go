@@ -39,7 +39,14 @@ type downTrack struct {
 	fresh       bool // added in the negotiation now in flight (loop-owned)
 
 	packets, bytes, drops, nacks, plis, rtx atomic.Uint64
-	firstWrite                              atomic.Int64 // unix ns of the first packet sent
+	// lost counts the packets this subscriber reported missing, each once:
+	// the first NACK of a packet that was sent. Pion's NACK generator asks
+	// for a missing packet again every 100 ms until it arrives, and it also
+	// asks for packets the publisher's uplink lost (not yet sent, or never
+	// to be sent after a layer switch), so the raw nacks count is no measure
+	// of the downlink's loss.
+	lost       atomic.Uint64
+	firstWrite atomic.Int64 // unix ns of the first packet sent
 
 	// guarded by wmu: the munging state, written by whichever goroutine
 	// forwards the packet (a layer's reader, or a fan-out worker)
@@ -66,9 +73,10 @@ const historySize = 512
 
 // sent is one packet as it went to this subscriber.
 type sent struct {
-	p   *packet
-	seq uint16
-	ts  uint32
+	p      *packet
+	seq    uint16
+	ts     uint32
+	nacked bool // the subscriber has asked for it again at least once
 }
 
 // retransmit answers a NACK from the subscriber with the packets still in
@@ -89,6 +97,10 @@ func (dt *downTrack) retransmit(seqs []uint16) {
 		e := &dt.hist[seq%historySize]
 		if e.p == nil || e.seq != seq {
 			continue
+		}
+		if !e.nacked {
+			e.nacked = true
+			dt.lost.Add(1)
 		}
 		dt.hdr = rtp.Header{Version: 2, Marker: e.p.hdr.Marker, PayloadType: pt, SequenceNumber: seq,
 			Timestamp: e.ts, SSRC: ssrc, CSRC: e.p.hdr.CSRC}

@@ -81,7 +81,7 @@ type Participant struct {
 	ticks         int
 	prevDropped   uint64
 	prevForwarded uint64
-	prevNacks     uint64
+	prevLost      uint64
 	lossDown      float64
 	lossUp        float64
 	rtt           time.Duration
@@ -657,22 +657,27 @@ func (p *Participant) tick() {
 	loss, rtt, remb := p.link.take()
 	p.rtt, p.rembBps = rtt, remb
 	// Receiver reports count what is still missing after NACK repair,
-	// which hides a congested link; the share of packets the subscriber
-	// NACKs is the raw loss. Packets its own queue had to drop count too.
-	var fwd, nacks uint64
+	// which hides a congested link; the share of sent packets the
+	// subscriber NACKs is the raw loss. Each such packet counts once:
+	// counting every NACK would take the generator's repeats, and its
+	// requests for what the publisher's uplink lost, for downlink loss, and
+	// 5 % real loss could then step a subscriber down (for a camera without
+	// simulcast: to no video at all). Packets its own queue had to drop
+	// count too.
+	var fwd, lost uint64
 	for _, dt := range p.dts {
 		fwd += dt.packets.Load()
-		nacks += dt.nacks.Load()
+		lost += dt.lost.Load()
 	}
 	dropped := p.dropped.Load()
-	df, dd, dn := fwd-p.prevForwarded, dropped-p.prevDropped, nacks-p.prevNacks
+	df, dd, dn := fwd-p.prevForwarded, dropped-p.prevDropped, lost-p.prevLost
 	if dd > 0 {
 		loss = max(loss, float64(dd)/float64(dd+df))
 	}
 	if df > 0 && dn > 0 {
 		loss = max(loss, min(1, float64(dn)/float64(df)))
 	}
-	p.prevDropped, p.prevForwarded, p.prevNacks = dropped, fwd, nacks
+	p.prevDropped, p.prevForwarded, p.prevLost = dropped, fwd, lost
 	if loss >= 0 {
 		p.lossDown = loss
 	}
