@@ -45,30 +45,8 @@ func TestOfficerPage(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	actx, cancel := chromedp.NewExecAllocator(ctx, hubtest.ChromeAllocatorOptions(t, chrome)...)
-	defer cancel()
-	bctx, cancel := chromedp.NewContext(actx)
-	defer cancel()
-	root := bctx
-	bctx, cancel = context.WithTimeout(bctx, 90*time.Second)
-	defer cancel()
-	do := func(steps ...chromedp.Action[chromedp.Void]) {
-		t.Helper()
-		if err := chromedp.Do(bctx, steps...); err != nil {
-			dctx, cancel := context.WithTimeout(root, 5*time.Second)
-			defer cancel()
-			body, _ := chromedp.Run(dctx, chromedp.Evaluate[string](`location.href + "\n" + document.body.innerText`))
-			t.Fatalf("%v; page:\n%s", err, body)
-		}
-	}
-	text := func(sel string) string {
-		t.Helper()
-		s, err := chromedp.Run(bctx, chromedp.Text(sel))
-		if err != nil {
-			t.Fatal(err)
-		}
-		return s
-	}
+	page := hubtest.NewPage(t, chrome, 90*time.Second)
+	bctx, do, text := page.Ctx, page.Do, page.Text
 	do(chromedp.Navigate(base+"/backlog?unit=03244"),
 		chromedp.WaitVisible(`#username`),
 		chromedp.SendKeys(`#username`, "canbo"),
