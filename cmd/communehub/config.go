@@ -4,6 +4,7 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"io"
 	"net"
 	"net/url"
 	"os"
@@ -171,8 +172,11 @@ func (e *ConfigError) Error() string {
 func ParseConfig(args []string, getenv func(string) string) (Config, []string, error) {
 	c := DefaultConfig()
 	fs := flag.NewFlagSet("communehub", flag.ContinueOnError)
-	fs.SetOutput(os.Stderr)
+	// The flag package prints its own message and the whole usage on any
+	// error; we print ours (naming the setting) and the usage only for --help.
+	fs.SetOutput(io.Discard)
 	sets := c.settings()
+	var flagErr *ConfigError // the flag package keeps only the text of a Func's error
 	// Environment first, so that flags override it.
 	for _, s := range sets {
 		v := getenv(s.env)
@@ -186,7 +190,8 @@ func ParseConfig(args []string, getenv func(string) string) (Config, []string, e
 	for _, s := range sets {
 		fs.Func(s.flag, fmt.Sprintf("%s (env %s; %s)", s.help, s.env, s.accepted), func(v string) error {
 			if err := s.set(v); err != nil {
-				return &ConfigError{Setting: s.flag, Env: s.env, Value: v, Accepted: s.accepted, Err: err}
+				flagErr = &ConfigError{Setting: s.flag, Env: s.env, Value: v, Accepted: s.accepted, Err: err}
+				return flagErr
 			}
 			return nil
 		})
@@ -197,13 +202,16 @@ func ParseConfig(args []string, getenv func(string) string) (Config, []string, e
 	}
 	if err := fs.Parse(normaliseBoolFlags(args, sets)); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
+			fmt.Fprintln(os.Stderr, "usage: communehub [flags] [serve | migrate | users add NAME --role ROLE | tokens create|revoke | import dossiers FILE | devices credentials … | minutes verify FILE]")
+			fmt.Fprintln(os.Stderr, "Every flag can also be set by its environment variable; the flag wins.")
+			fs.SetOutput(os.Stderr)
+			fs.PrintDefaults()
 			return c, nil, errHelp
 		}
-		var ce *ConfigError
-		if errors.As(err, &ce) {
-			return c, nil, ce
+		if flagErr != nil {
+			return c, nil, flagErr
 		}
-		return c, nil, &ConfigError{Setting: "flags", Env: "-", Value: strings.Join(args, " "), Accepted: "see --help", Err: err}
+		return c, nil, &ConfigError{Setting: "flags", Env: "-", Value: strings.Join(args, " "), Accepted: "the flags listed by --help", Err: err}
 	}
 	return c, fs.Args(), c.Validate()
 }
