@@ -67,6 +67,10 @@ type OutboxFollower struct {
 // rolled-back transaction (sequences are not transactional).
 const gapWait = 10 * time.Second
 
+// primeOverlap is how many ids below the newest a starting follower reads
+// again, for writers that took an id before it looked and commit after.
+const primeOverlap = 1000
+
 // NewOutboxFollower returns a follower; Run starts it.
 func NewOutboxFollower(pool *pgxpool.Pool, bus *Bus, log *slog.Logger, m *Metrics) *OutboxFollower {
 	return &OutboxFollower{pool: pool, bus: bus, log: log, metrics: m, poll: time.Second}
@@ -147,8 +151,11 @@ func (f *OutboxFollower) primeLatest(ctx context.Context) error {
 	if _, _, err := f.publishRows(rows, false); err != nil {
 		return err
 	}
+	// Start the watermark a page below the newest id: a transaction that
+	// took a smaller id but had not committed yet is still picked up;
+	// rows already covered by priming are ignored by the bus (their seq).
 	f.mu.Lock()
-	f.lastID = max(f.lastID, maxID)
+	f.lastID = max(f.lastID, maxID-primeOverlap)
 	f.mu.Unlock()
 	return nil
 }
@@ -180,8 +187,8 @@ func (f *OutboxFollower) catchUp(ctx context.Context) error {
 }
 
 // publishRows publishes rows in order. With watermark, lastID advances only
-// over contiguous ids (or past a hole older than gapWait); without, it jumps
-// to the largest id (priming).
+// over contiguous ids (or past a hole older than gapWait); without (priming),
+// it does not move: primeLatest sets it.
 func (f *OutboxFollower) publishRows(rows pgx.Rows, watermark bool) (n int, last int64, err error) {
 	defer rows.Close()
 	for rows.Next() {
@@ -198,7 +205,9 @@ func (f *OutboxFollower) publishRows(rows pgx.Rows, watermark bool) (n int, last
 		n++
 		last = id
 		f.bus.PublishEvent(&Event{Topic: topic, Seq: uint64(seq), Time: created, Data: json.RawMessage(data)})
-		f.advance(id, watermark)
+		if watermark {
+			f.advance(id)
+		}
 		if f.metrics != nil {
 			f.metrics.OutboxFollowed.Inc()
 			f.metrics.OutboxLag.Set(time.Since(created).Seconds())
@@ -207,12 +216,10 @@ func (f *OutboxFollower) publishRows(rows pgx.Rows, watermark bool) (n int, last
 	return n, last, rows.Err()
 }
 
-func (f *OutboxFollower) advance(id int64, watermark bool) {
+func (f *OutboxFollower) advance(id int64) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	switch {
-	case !watermark:
-		f.lastID = max(f.lastID, id)
 	case id == f.lastID+1:
 		f.lastID = id
 		f.gapStart = time.Time{}

@@ -169,3 +169,26 @@ func TestOutboxPagesPastAHole(t *testing.T) {
 		}
 	}
 }
+
+// A writer that took its id before a follower started, and commits after
+// the follower primed, is still followed.
+func TestOutboxFollowsWriterInFlightAtStart(t *testing.T) {
+	t.Parallel()
+	pool, _ := hubtest.NewDB(t, hub.Migrations)
+	ctx := context.Background()
+	slow, err := pool.Begin(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer slow.Rollback(ctx)
+	if err := hub.WriteEvent(ctx, slow, "t/slow", "late"); err != nil {
+		t.Fatal(err)
+	}
+	writeEvents(t, pool, "t/fast", 1) // a larger id, committed first
+	bus := startFollower(t, pool)
+	hubtest.WaitFor(t, 3*time.Second, func() bool { return bus.Seq("t/fast") == 1 }, "primed")
+	if err := slow.Commit(ctx); err != nil {
+		t.Fatal(err)
+	}
+	hubtest.WaitFor(t, 5*time.Second, func() bool { return bus.Seq("t/slow") == 1 }, "the in-flight writer's event followed")
+}
