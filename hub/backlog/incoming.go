@@ -16,15 +16,11 @@ import (
 // register=false, registers it with the next số đến of its book and year.
 func (s *Service) RegisterIncoming(ctx context.Context, in IncomingInput, actor string) (*IncomingDoc, error) {
 	now := s.now()
-	unit, ok := s.units.commune(in.Unit)
-	if !ok {
-		if in.Unit == "" {
-			return nil, hub.FieldError("unit", "is required: the 5-digit commune code")
-		}
-		return nil, unprocessable("unit", "no current commune %q", in.Unit)
+	unit, err := s.documentCommune(in.Unit)
+	if err != nil {
+		return nil, err
 	}
 	d := &IncomingDoc{Unit: unit.Code, Province: unit.Province}
-	var err error
 	if d.Urgency, err = oneOfField("urgency", in.Urgency, "thuong", urgencies); err != nil {
 		return nil, err
 	}

@@ -13,15 +13,11 @@ import (
 // RegisterOutgoing numbers and records an outgoing document.
 func (s *Service) RegisterOutgoing(ctx context.Context, in OutgoingInput, actor string) (*OutgoingDoc, error) {
 	now := s.now()
-	unit, ok := s.units.commune(in.Unit)
-	if !ok {
-		if in.Unit == "" {
-			return nil, hub.FieldError("unit", "is required: the 5-digit commune code")
-		}
-		return nil, unprocessable("unit", "no current commune %q", in.Unit)
+	unit, err := s.documentCommune(in.Unit)
+	if err != nil {
+		return nil, err
 	}
 	o := &OutgoingDoc{Unit: unit.Code, Province: unit.Province, SignedPersonal: in.SignedPersonal, SignedOrg: in.SignedOrg, CreatedBy: actor}
-	var err error
 	if o.Urgency, err = oneOfField("urgency", in.Urgency, "thuong", urgencies); err != nil {
 		return nil, err
 	}
@@ -115,4 +111,17 @@ func queryOutgoing(ctx context.Context, db dbtx, where string, args ...any) ([]O
 			&o.Subject, &o.Signer, &o.Recipients, &o.Urgency, &o.Secrecy, &o.Medium, &o.SignedPersonal, &o.SignedOrg, &o.CreatedBy, &o.CreatedAt)
 		return o, err
 	})
+}
+
+// documentCommune resolves the commune a document belongs to: a missing
+// code is a 400, an unknown or former commune a 422, both naming "unit".
+func (s *Service) documentCommune(code string) (unitInfo, error) {
+	unit, ok := s.units.commune(code)
+	if !ok {
+		if code == "" {
+			return unitInfo{}, hub.FieldError("unit", "is required: the 5-digit commune code")
+		}
+		return unitInfo{}, unprocessable("unit", "no current commune %q", code)
+	}
+	return unit, nil
 }
