@@ -5,31 +5,46 @@ import (
 	"net/netip"
 	"sync"
 	"sync/atomic"
-	"time"
-
-	"golang.org/x/net/ipv4"
 )
 
-// batchConn is the media UDP socket. Writes are queued and sent by one
-// flusher goroutine with sendmmsg, many packets per system call: a packet
-// forwarded to N subscribers becomes N writes in a row, and the system call
-// per packet was half of the SFU's CPU. A write never blocks; when the
-// queue is full (the kernel cannot take more) the packet is dropped, as the
-// network would drop it.
+// batchConn is the media UDP socket. Packets are sent with sendmmsg, many
+// per system call: a packet forwarded to N subscribers becomes N writes in
+// a row, and one system call per packet was half of the SFU's CPU.
+//
+// Batches are formed without a goroutine of their own. A goroutine about
+// to write a burst (a layer's reader forwarding one packet to its
+// subscribers, a fan-out worker writing a chunk, a NACK answer) takes a
+// hold on the Engine's batcher; writes made while any hold is taken are
+// queued, and the goroutine that releases the last hold sends the queue.
+// A write made with no hold taken (ICE, DTLS, RTCP) sends at once, with
+// whatever else is queued. Handing each burst to a flusher goroutine
+// instead cost a wake-up and usually a small batch per burst.
+//
+// A write never blocks: the socket is written with MSG_DONTWAIT, and when
+// the kernel cannot take more, or too many packets are queued, the packet
+// is dropped and counted, as the network would drop it.
 type batchConn struct {
 	*net.UDPConn
-	pc *ipv4.PacketConn
+	b *batcher
 
 	mu      sync.Mutex
-	pending []ipv4.Message
-	bufs    []*[]byte                       // pool buffers of pending, in parallel
-	addrs   map[netip.AddrPort]*net.UDPAddr // destinations, to not allocate one per packet
-	ready   chan struct{}
-	done    chan struct{}
-	stopped chan struct{}
-	closing sync.Once
+	pending []outPacket
+
+	flushMu sync.Mutex // one sender at a time, so a destination's packets stay in order
+	batch   []outPacket
+	sender  mmsgSender // owned under flushMu
+	closed  bool       // under flushMu
+
+	reader rawReader // owned by the one reading goroutine
 
 	dropped atomic.Uint64
+}
+
+// outPacket is one queued datagram: a pool buffer and its destination.
+type outPacket struct {
+	buf  *[]byte
+	n    int
+	addr netip.AddrPort
 }
 
 const (
@@ -39,97 +54,107 @@ const (
 
 var bufPool = sync.Pool{New: func() any { b := make([]byte, 1500); return &b }}
 
-func newBatchConn(c *net.UDPConn) *batchConn {
-	b := &batchConn{UDPConn: c, pc: ipv4.NewPacketConn(c), ready: make(chan struct{}, 1), done: make(chan struct{}), stopped: make(chan struct{})}
-	go b.flushLoop()
-	return b
+// batcher holds back the writes of an Engine's media sockets while a burst
+// is being written; see batchConn.
+type batcher struct {
+	holds atomic.Int32
+	conns []*batchConn // set while the Engine opens its sockets, read-only after
+}
+
+// hold starts a burst; every hold must be released.
+func (b *batcher) hold() {
+	if b != nil {
+		b.holds.Add(1)
+	}
+}
+
+// release ends a burst; the last one out sends what is queued.
+func (b *batcher) release() {
+	if b != nil && b.holds.Add(-1) == 0 {
+		for _, c := range b.conns {
+			c.flush()
+		}
+	}
+}
+
+func newBatchConn(c *net.UDPConn, b *batcher) *batchConn {
+	bc := &batchConn{UDPConn: c, b: b}
+	bc.sender.init(c)
+	bc.reader.init(c)
+	b.conns = append(b.conns, bc)
+	return bc
 }
 
 // ReadFromAddrPort implements ice.AddrPortReaderWriter.
-func (b *batchConn) ReadFromAddrPort(p []byte) (int, netip.AddrPort, error) {
-	return b.UDPConn.ReadFromUDPAddrPort(p)
+func (c *batchConn) ReadFromAddrPort(p []byte) (int, netip.AddrPort, error) {
+	if c.reader.ok() {
+		return c.reader.read(p)
+	}
+	return c.UDPConn.ReadFromUDPAddrPort(p)
 }
 
-// WriteToAddrPort implements ice.AddrPortReaderWriter: it queues a copy.
-func (b *batchConn) WriteToAddrPort(p []byte, addr netip.AddrPort) (int, error) {
+// WriteToAddrPort implements ice.AddrPortReaderWriter: it queues a copy,
+// and sends the queue unless a burst is in progress.
+func (c *batchConn) WriteToAddrPort(p []byte, addr netip.AddrPort) (int, error) {
 	if len(p) > 1500 {
-		return b.UDPConn.WriteToUDPAddrPort(p, addr)
+		return c.UDPConn.WriteToUDPAddrPort(p, addr)
 	}
 	bp := bufPool.Get().(*[]byte)
-	buf := (*bp)[:len(p)]
-	copy(buf, p)
-	b.mu.Lock()
-	if len(b.pending) >= batchQueue {
-		b.mu.Unlock()
+	copy(*bp, p)
+	c.mu.Lock()
+	if len(c.pending) >= batchQueue {
+		c.mu.Unlock()
 		bufPool.Put(bp)
-		b.dropped.Add(1)
+		c.dropped.Add(1)
 		return len(p), nil
 	}
-	ua := b.addrs[addr]
-	if ua == nil {
-		if b.addrs == nil || len(b.addrs) > 4096 {
-			b.addrs = map[netip.AddrPort]*net.UDPAddr{}
-		}
-		ua = net.UDPAddrFromAddrPort(addr)
-		b.addrs[addr] = ua
-	}
-	b.pending = append(b.pending, ipv4.Message{Buffers: [][]byte{buf}, Addr: ua})
-	b.bufs = append(b.bufs, bp)
-	b.mu.Unlock()
-	select {
-	case b.ready <- struct{}{}:
-	default:
+	c.pending = append(c.pending, outPacket{buf: bp, n: len(p), addr: addr})
+	n := len(c.pending)
+	c.mu.Unlock()
+	// A write seen with no hold taken happened after the last release
+	// began, so nobody else is going to send it.
+	if n >= batchMax || c.b.holds.Load() == 0 {
+		c.flush()
 	}
 	return len(p), nil
 }
 
 // WriteTo implements net.PacketConn through the queue.
-func (b *batchConn) WriteTo(p []byte, addr net.Addr) (int, error) {
+func (c *batchConn) WriteTo(p []byte, addr net.Addr) (int, error) {
 	ua, ok := addr.(*net.UDPAddr)
 	if !ok {
-		return b.UDPConn.WriteTo(p, addr)
+		return c.UDPConn.WriteTo(p, addr)
 	}
-	return b.WriteToAddrPort(p, ua.AddrPort())
+	return c.WriteToAddrPort(p, ua.AddrPort())
 }
 
-func (b *batchConn) flushLoop() {
-	defer close(b.stopped)
-	var batch []ipv4.Message
-	var bufs []*[]byte
-	for {
-		select {
-		case <-b.ready:
-		case <-b.done:
-			return
+// flush sends everything queued so far.
+func (c *batchConn) flush() {
+	c.flushMu.Lock()
+	defer c.flushMu.Unlock()
+	c.mu.Lock()
+	batch := c.pending
+	c.pending = c.batch[:0]
+	c.mu.Unlock()
+	for i := 0; i < len(batch) && !c.closed; {
+		n, full := c.sender.send(batch[i:min(i+batchMax, len(batch))])
+		if full {
+			c.dropped.Add(uint64(len(batch) - i)) // the kernel's queue is full
+			break
 		}
-		for {
-			b.mu.Lock()
-			batch, b.pending = b.pending, batch[:0]
-			bufs, b.bufs = b.bufs, bufs[:0]
-			b.mu.Unlock()
-			if len(batch) == 0 {
-				break
-			}
-			for i := 0; i < len(batch); {
-				end := min(i+batchMax, len(batch))
-				_ = b.UDPConn.SetWriteDeadline(time.Now().Add(time.Second))
-				n, err := b.pc.WriteBatch(batch[i:end], 0)
-				if err != nil || n <= 0 {
-					n = 1 // skip the packet the kernel refused
-				}
-				i += n
-			}
-			for i := range batch {
-				bufPool.Put(bufs[i])
-				batch[i], bufs[i] = ipv4.Message{}, nil
-			}
-		}
+		i += n
 	}
+	for i := range batch {
+		bufPool.Put(batch[i].buf)
+		batch[i] = outPacket{}
+	}
+	c.batch = batch[:0]
 }
 
-// Close stops the flusher and closes the socket.
-func (b *batchConn) Close() error {
-	b.closing.Do(func() { close(b.done) })
-	<-b.stopped
-	return b.UDPConn.Close()
+// Close closes the socket; nothing is sent after it.
+func (c *batchConn) Close() error {
+	c.flushMu.Lock()
+	c.closed = true
+	c.flushMu.Unlock()
+	return c.UDPConn.Close()
 }

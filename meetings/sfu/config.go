@@ -28,6 +28,11 @@ type Config struct {
 	// DisconnectedTimeout and FailedTimeout tune ICE for flapping mobile
 	// links; zero keeps 8 s and 30 s.
 	DisconnectedTimeout, FailedTimeout time.Duration
+	// ParallelFanout is the number of subscribers above which a packet is
+	// written by the Engine's fan-out workers, one per CPU, instead of by
+	// the goroutine that received it; zero keeps 256. Below it, one
+	// goroutine writing the whole list costs less than waking workers.
+	ParallelFanout int
 }
 
 // ICEServer is one STUN or TURN server.
@@ -44,6 +49,9 @@ func (c *Config) setDefaults() {
 	if c.FailedTimeout == 0 {
 		c.FailedTimeout = 30 * time.Second
 	}
+	if c.ParallelFanout == 0 {
+		c.ParallelFanout = 256
+	}
 }
 
 // Validate reports the first setting that cannot work.
@@ -53,6 +61,9 @@ func (c Config) Validate() error {
 	}
 	if c.TCPPort < -1 || c.TCPPort > 65535 {
 		return fmt.Errorf("ice-tcp port %d: want -1..65535", c.TCPPort)
+	}
+	if c.ParallelFanout < 0 {
+		return fmt.Errorf("parallel fan-out %d: want 0 or more", c.ParallelFanout)
 	}
 	if c.ListenIP != "" && net.ParseIP(c.ListenIP) == nil {
 		return fmt.Errorf("listen ip %q is not an IP address", c.ListenIP)

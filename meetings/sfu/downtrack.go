@@ -90,6 +90,9 @@ func (dt *downTrack) retransmit(seqs []uint16) {
 	if ws == nil {
 		return
 	}
+	batch := dt.pub.owner.e.batch
+	batch.hold()
+	defer batch.release()
 	for i, seq := range seqs {
 		if i == 64 { // a burst of NACKs beyond this waits for the next report
 			break

@@ -48,6 +48,7 @@ type Engine struct {
 	udpMux   ice.UDPMux
 	tcpMux   ice.TCPMux
 	tcpLn    net.Listener
+	batch    *batcher
 	fan      *fanout
 
 	mu     sync.Mutex
@@ -64,7 +65,7 @@ func New(cfg Config, hooks Hooks, log *slog.Logger) (*Engine, error) {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	e := &Engine{cfg: cfg, log: log, hooks: hooks, rooms: map[string]*Room{}}
+	e := &Engine{cfg: cfg, log: log, hooks: hooks, rooms: map[string]*Room{}, batch: &batcher{}}
 	if err := e.openSockets(); err != nil {
 		e.closeSockets()
 		return nil, err
@@ -82,7 +83,7 @@ func New(cfg Config, hooks Hooks, log *slog.Logger) (*Engine, error) {
 		e.closeSockets()
 		return nil, err
 	}
-	e.fan = newFanout()
+	e.fan = newFanout(e.batch, cfg.ParallelFanout)
 	return e, nil
 }
 
@@ -112,7 +113,7 @@ func (e *Engine) openSockets() error {
 		}
 		_ = conn.SetReadBuffer(4 << 20)
 		_ = conn.SetWriteBuffer(4 << 20)
-		muxes = append(muxes, webrtc.NewICEUDPMux(lf.NewLogger("udpmux"), newBatchConn(conn)))
+		muxes = append(muxes, webrtc.NewICEUDPMux(lf.NewLogger("udpmux"), newBatchConn(conn, e.batch)))
 	}
 	if len(muxes) == 1 {
 		e.udpMux = muxes[0]

@@ -504,13 +504,15 @@ func TestPublicIPAdvertised(t *testing.T) {
 	}
 }
 
-// A publication with more subscribers than one chunk is written by the
-// fan-out workers; every subscriber still gets everything, in order.
+// A publication with more subscribers than Config.ParallelFanout is written
+// by the fan-out workers; every subscriber still gets everything, in order.
 func TestLargeRoomFanout(t *testing.T) {
 	if testing.Short() {
 		t.Skip("many peers")
 	}
-	e := newEngine(t)
+	// 36 subscribers, over a parallel fan-out threshold of 16: the
+	// workers write the list in chunks of 8, in parallel.
+	e := newEngine(t, func(c *sfu.Config) { c.ParallelFanout = 16 })
 	pub, _ := join(t, e, "m", "pub", sfutest.Config{Audio: true, Video: true})
 	if err := pub.Start(); err != nil {
 		t.Fatal(err)

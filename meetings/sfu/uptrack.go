@@ -200,7 +200,7 @@ func (pub *publication) forward(p *packet) {
 	if subs == nil {
 		return
 	}
-	if len(*subs) > fanoutChunk {
+	if len(*subs) > pub.owner.e.cfg.ParallelFanout {
 		pub.owner.e.fan.submit(p, *subs, pub.seq)
 		return
 	}
@@ -266,6 +266,7 @@ func (l *upLayer) readLoop() {
 	started := false
 	video := l.pub.kind == kindVideo
 	rbuf := make([]byte, 1500)
+	batch := l.pub.owner.e.batch
 	for {
 		n, _, err := l.track.Read(rbuf)
 		if err != nil {
@@ -316,7 +317,9 @@ func (l *upLayer) readLoop() {
 		l.bytes.Add(uint64(n))
 		l.highest.Store(last)
 		l.lastPacket.Store(p.arrival)
+		batch.hold()
 		l.pub.forward(p)
+		batch.release()
 	}
 }
 

@@ -10,17 +10,17 @@ import (
 // connections have their own non-blocking buffers that drop when full), so
 // a subscriber on a bad link costs only its own share of CPU and never
 // holds the others up. Waking a goroutine per subscriber per packet would
-// cost more than the write itself, so small rooms are written inline; for
-// a publication with more than fanoutChunk subscribers the list is cut into
-// chunks that the Engine's fan-out workers (one per CPU) write in parallel.
+// cost more than the write itself, so a publication's packets are written
+// by its reader (one goroutine per published layer, so publishers already
+// spread over the CPUs); only when one publication has more than
+// Config.ParallelFanout subscribers is the list cut into chunks (a quarter
+// of that threshold, at least 8) that the Engine's fan-out workers (one per
+// CPU) write in parallel.
 // A chunk always goes to the same worker while the list is unchanged, so
 // each subscriber sees its packets in order. When a worker's queue is full
 // the chunk's packet is dropped and counted, and video restarts at the next
 // keyframe for those subscribers.
-const (
-	fanoutChunk = 32
-	fanoutQueue = 1024
-)
+const fanoutQueue = 1024
 
 // job is one packet for one chunk of subscribers.
 type job struct {
@@ -30,15 +30,17 @@ type job struct {
 
 // fanout is the Engine's pool of forwarding workers.
 type fanout struct {
-	qs   []chan job
-	stop chan struct{}
-	wg   sync.WaitGroup
-	once sync.Once
+	qs    []chan job
+	chunk int
+	batch *batcher
+	stop  chan struct{}
+	wg    sync.WaitGroup
+	once  sync.Once
 }
 
-func newFanout() *fanout {
+func newFanout(b *batcher, threshold int) *fanout {
 	n := max(2, runtime.GOMAXPROCS(0))
-	f := &fanout{qs: make([]chan job, n), stop: make(chan struct{})}
+	f := &fanout{qs: make([]chan job, n), chunk: max(8, threshold/4), batch: b, stop: make(chan struct{})}
 	for i := range f.qs {
 		f.qs[i] = make(chan job, fanoutQueue)
 		f.wg.Add(1)
@@ -52,11 +54,13 @@ func (f *fanout) run(q chan job) {
 	for {
 		select {
 		case j := <-q:
+			f.batch.hold()
 			for _, dt := range j.dts {
 				if dt.wants(j.p.layer) {
 					dt.write(j.p)
 				}
 			}
+			f.batch.release()
 		case <-f.stop:
 			return
 		}
@@ -67,8 +71,8 @@ func (f *fanout) run(q chan job) {
 // the workers.
 func (f *fanout) submit(p *packet, subs []*downTrack, start uint64) {
 	k := uint64(0)
-	for i := 0; i < len(subs); i += fanoutChunk {
-		chunk := subs[i:min(i+fanoutChunk, len(subs))]
+	for i := 0; i < len(subs); i += f.chunk {
+		chunk := subs[i:min(i+f.chunk, len(subs))]
 		q := f.qs[(start+k)%uint64(len(f.qs))]
 		k++
 		select {
