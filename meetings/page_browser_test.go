@@ -34,7 +34,8 @@ type pageStats struct {
 
 // Two people in two headless Chromium pages with fake cameras and
 // microphones join the meeting page and each receives the other's video,
-// as the pages' getStats and the stats endpoint both show.
+// as the pages' getStats and the stats endpoint both show; each browser
+// reports a bandwidth estimate (REMB) that keeps it on the high layer.
 func TestBrowserTwoParticipantsSeeEachOther(t *testing.T) {
 	chromium := hubtest.Chromium(t)
 	f := newFixture(t)
@@ -97,10 +98,36 @@ func TestBrowserTwoParticipantsSeeEachOther(t *testing.T) {
 		t.Logf("%s page: %d frames decoded (%dpx wide) after %v; sends %+v", name, last.InboundVideo[0].FramesDecoded,
 			last.InboundVideo[0].Width, time.Since(start).Round(time.Millisecond), last.Outbound)
 	}
+	// Every packet the hub sends carries abs-send-time, from which each
+	// browser estimates its downlink and reports it in REMB (its first
+	// estimate comes about 5 s after media starts); on loopback the
+	// estimate carries the high layer.
 	var st statsBody
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		f.getJSON(s.base, fmt.Sprintf("/api/v1/meetings/%d/stats", f.meeting.ID), "canbo", 200, &st)
+		if len(st.Participants) != 2 {
+			t.Fatalf("stats list %d participants", len(st.Participants))
+		}
+		if st.Participants[0].REMBBps > 0 && st.Participants[1].REMBBps > 0 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("no bandwidth estimate from the browsers: %d and %d bit/s",
+				st.Participants[0].REMBBps, st.Participants[1].REMBBps)
+		}
+		time.Sleep(500 * time.Millisecond)
+	}
+	time.Sleep(5 * time.Second) // the controller has seen the estimates for a while
 	f.getJSON(s.base, fmt.Sprintf("/api/v1/meetings/%d/stats", f.meeting.ID), "canbo", 200, &st)
 	if len(st.Participants) != 2 {
 		t.Fatalf("stats list %d participants", len(st.Participants))
+	}
+	for _, p := range st.Participants {
+		t.Logf("%s: estimate %d bit/s, level %s, loss %.3f", p.Name, p.REMBBps, p.Level, p.LossDown)
+		if p.REMBBps == 0 || p.Level != "high" {
+			t.Errorf("%s: estimate %d bit/s, level %s on loopback", p.Name, p.REMBBps, p.Level)
+		}
 	}
 	for _, p := range st.Participants {
 		var video uint64

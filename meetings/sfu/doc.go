@@ -33,8 +33,10 @@
 //
 // Weak links. A per-subscriber controller picks one of four levels from the
 // subscriber's reported loss and REMB: high layer, low layer, screen share
-// only, audio only. Screen shares are served before cameras. A participant
-// may also choose audio only.
+// only, audio only. Every packet sent to a subscriber carries abs-send-time
+// (with goog-remb, what a browser needs to estimate its downlink and send
+// REMB). Screen shares are served before cameras. A participant may also
+// choose audio only.
 //
 // Speakers are detected on the server from the RFC 6464 audio-level header
 // extension.

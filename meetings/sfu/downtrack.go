@@ -8,6 +8,7 @@ import (
 
 	"github.com/pion/rtcp"
 	"github.com/pion/rtp"
+	"github.com/pion/sdp/v3"
 	"github.com/pion/webrtc/v4"
 )
 
@@ -30,6 +31,7 @@ type downTrack struct {
 	ws    webrtc.TrackLocalWriter
 	ssrc  uint32
 	pt    uint8
+	astID uint8 // abs-send-time extension id, 0 when not negotiated
 	codec webrtc.RTPCodecParameters
 
 	bound atomic.Bool
@@ -63,6 +65,8 @@ type downTrack struct {
 	lastWrite int64
 	clock     uint32
 	hdr       rtp.Header
+	ext       [1]rtp.Extension  // hdr's extensions, kept so that stamping never allocates
+	ast       [3]byte           // the abs-send-time value hdr carries
 	hist      [historySize]sent // what was sent, by outgoing sequence number, for NACKs
 }
 
@@ -85,7 +89,7 @@ func (dt *downTrack) retransmit(seqs []uint16) {
 	dt.wmu.Lock()
 	defer dt.wmu.Unlock()
 	dt.mu.Lock()
-	ws, ssrc, pt := dt.ws, dt.ssrc, dt.pt
+	ws, ssrc, pt, astID := dt.ws, dt.ssrc, dt.pt, dt.astID
 	dt.mu.Unlock()
 	if ws == nil {
 		return
@@ -107,6 +111,7 @@ func (dt *downTrack) retransmit(seqs []uint16) {
 		}
 		dt.hdr = rtp.Header{Version: 2, Marker: e.p.hdr.Marker, PayloadType: pt, SequenceNumber: seq,
 			Timestamp: e.ts, SSRC: ssrc, CSRC: e.p.hdr.CSRC}
+		dt.stampSendTime(astID)
 		if _, err := ws.WriteRTP(&dt.hdr, e.p.payload); err == nil {
 			dt.rtx.Add(1)
 		}
@@ -151,10 +156,17 @@ func (dt *downTrack) Bind(ctx webrtc.TrackLocalContext) (webrtc.RTPCodecParamete
 	if dt.pub.kind == kindAudio {
 		want = webrtc.MimeTypeOpus
 	}
+	var astID uint8
+	for _, x := range ctx.HeaderExtensions() {
+		if x.URI == sdp.ABSSendTimeURI && x.ID > 0 && x.ID < 15 {
+			astID = uint8(x.ID)
+		}
+	}
 	for _, c := range ctx.CodecParameters() {
 		if strings.EqualFold(c.MimeType, want) {
 			dt.mu.Lock()
 			dt.ws, dt.ssrc, dt.pt, dt.codec = ctx.WriteStream(), uint32(ctx.SSRC()), uint8(c.PayloadType), c
+			dt.astID = astID
 			dt.mu.Unlock()
 			dt.bound.Store(true)
 			return c, nil
@@ -256,7 +268,7 @@ func (dt *downTrack) write(p *packet) {
 		dt.lastOut = out
 	}
 	dt.mu.Lock()
-	ws, ssrc, pt := dt.ws, dt.ssrc, dt.pt
+	ws, ssrc, pt, astID := dt.ws, dt.ssrc, dt.pt, dt.astID
 	dt.mu.Unlock()
 	if ws == nil {
 		return
@@ -271,6 +283,7 @@ func (dt *downTrack) write(p *packet) {
 		SSRC:           ssrc,
 		CSRC:           p.hdr.CSRC,
 	}
+	dt.stampSendTime(astID)
 	dt.hist[uint16(out)%historySize] = sent{p: p, seq: uint16(out), ts: h.Timestamp}
 	if ts := h.Timestamp; int32(ts-dt.lastTS) > 0 || dt.lastWrite == 0 {
 		dt.lastTS = ts
@@ -307,6 +320,30 @@ func (dt *downTrack) startEpoch(p *packet) {
 	}
 	dt.curLayer = int(p.layer)
 	dt.cur.Store(int32(p.layer))
+}
+
+// stampSendTime adds the abs-send-time extension (RFC 5285 one-byte form,
+// extension id) to dt.hdr, from the downTrack's own buffers: the
+// subscriber's browser estimates its downlink from these times and reports
+// the estimate in REMB. It allocates nothing.
+func (dt *downTrack) stampSendTime(id uint8) {
+	if id == 0 {
+		return
+	}
+	// Receivers use only differences between send times, so any clock
+	// will do if all the subscriber's streams share it: its monotonic
+	// time since joining, cheaper to read than the wall clock.
+	t := absSendTime(int64(time.Since(dt.sub.joinedAt)))
+	dt.ast = [3]byte{byte(t >> 16), byte(t >> 8), byte(t)}
+	dt.hdr.Extensions = dt.ext[:0]
+	_ = dt.hdr.SetExtension(id, dt.ast[:]) // appends within ext's capacity
+}
+
+// absSendTime is a time in nanoseconds as the abs-send-time extension
+// carries it: seconds in 6.18 fixed point, modulo 64 s.
+func absSendTime(ns int64) uint32 {
+	const wrap = 64 * 1e9
+	return uint32(uint64(ns)%wrap<<18/1e9) & 0xffffff
 }
 
 func (dt *downTrack) skipsBefore(ext uint64) uint64 {

@@ -226,12 +226,20 @@ func newUpAPI(se webrtc.SettingEngine) (*webrtc.API, error) {
 // newDownAPI is the API for subscribing connections: it sends sender
 // reports. NACKs are answered by the downTracks themselves from a history
 // of references to the shared packets (Pion's responder would keep a copy
-// per subscriber and cost a buffer operation per packet). Header
-// extensions are not forwarded.
+// per subscriber and cost a buffer operation per packet). The publishers'
+// header extensions are not forwarded; every packet carries our own
+// abs-send-time instead, which with goog-remb is what a browser needs to
+// estimate its downlink and send REMB (its receive-side estimator works on
+// the send times of what it receives).
 func newDownAPI(se webrtc.SettingEngine) (*webrtc.API, error) {
 	m := &webrtc.MediaEngine{}
 	if err := registerCodecs(m, false); err != nil {
 		return nil, err
+	}
+	for _, k := range []webrtc.RTPCodecType{webrtc.RTPCodecTypeVideo, webrtc.RTPCodecTypeAudio} {
+		if err := m.RegisterHeaderExtension(webrtc.RTPHeaderExtensionCapability{URI: sdp.ABSSendTimeURI}, k); err != nil {
+			return nil, err
+		}
 	}
 	ir := &interceptor.Registry{}
 	sr, err := report.NewSenderInterceptor()

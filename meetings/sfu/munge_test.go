@@ -2,6 +2,7 @@ package sfu
 
 import (
 	"testing"
+	"time"
 
 	"github.com/pion/rtp"
 )
@@ -15,8 +16,8 @@ func (w *recordWriter) WriteRTP(h *rtp.Header, _ []byte) (int, error) {
 func (w *recordWriter) Write(b []byte) (int, error) { return len(b), nil }
 
 func mungeFixture() (*downTrack, *recordWriter) {
-	owner := &Participant{info: PeerInfo{ID: "pub"}}
-	sub := &Participant{info: PeerInfo{ID: "sub"}}
+	owner := &Participant{info: PeerInfo{ID: "pub"}, e: &Engine{}}
+	sub := &Participant{info: PeerInfo{ID: "sub"}, joinedAt: time.Now()}
 	sub.downConnected.Store(true)
 	pub := newPublication(owner, "1", kindVideo, SourceCamera, []string{"l", "h"})
 	dt := newDownTrack(pub, sub)

@@ -25,7 +25,7 @@ type ParticipantStats struct {
 	LossDown  float64 `json:"lossDown"`  // fraction lost on what it receives (receiver reports, queue drops)
 	LossUp    float64 `json:"lossUp"`    // fraction lost on what it publishes
 	RTTMs     float64 `json:"rttMs"`
-	REMBBps   uint64  `json:"rembBps,omitempty"`
+	REMBBps   uint64  `json:"rembBps"`  // its downlink bandwidth estimate (REMB), 0 when none came in the last 5 s
 	JoinedMs  int64   `json:"joinedMs"` // time since joining
 
 	ForwardedPackets uint64 `json:"forwardedPackets"` // sent to this participant

@@ -109,23 +109,6 @@ func TestControllerNoReports(t *testing.T) {
 	}
 }
 
-func TestControllerREMBCaps(t *testing.T) {
-	need := func(l Level) uint64 { return []uint64{40e3, 150e3, 400e3, 1500e3}[l] }
-	c := newController()
-	if l, changed := c.update(0, 500e3, need); l != LevelLow || !changed {
-		t.Fatalf("500 kbit/s estimate: %s", l)
-	}
-	if l, _ := c.update(0, 100e3, need); l != LevelAudio {
-		t.Fatalf("100 kbit/s estimate: %s", l)
-	}
-	for range 50 {
-		c.update(0, 200e3, need)
-	}
-	if c.level != LevelScreen {
-		t.Fatalf("200 kbit/s estimate climbed to %s", c.level)
-	}
-}
-
 func TestControllerUserAudio(t *testing.T) {
 	c := newController()
 	c.setUserAudio(true)

@@ -48,6 +48,10 @@ type Config struct {
 	CountOnly bool
 	// Lean leaves out the NACK interceptors (benchmark receivers).
 	Lean bool
+	// AbsSendTime negotiates the abs-send-time extension on what the bot
+	// receives, as a browser does (the server then stamps every packet);
+	// RecvTrack.SendTimes counts the packets that carried it.
+	AbsSendTime bool
 }
 
 // Transport carries the bot's messages to the server.
@@ -83,6 +87,8 @@ type Bot struct {
 	videoSenders []*sender
 	audioSender  *sender
 	forceKey     atomic.Bool
+	remb         atomic.Uint64 // bit/s the bot reports in REMB, 0 for none
+	rembOnce     sync.Once
 
 	start      time.Time
 	firstFrame atomic.Int64 // ns after start of the first complete remote keyframe
@@ -161,7 +167,7 @@ func New(cfg Config, tr Transport) (*Bot, error) {
 			se.SetICEUDPMux(m)
 			se.SetNetworkTypes([]webrtc.NetworkType{webrtc.NetworkTypeUDP4})
 		}
-		api, err := botAPI(se, cfg.Lean)
+		api, err := botAPI(se, cfg.Lean, cfg.AbsSendTime)
 		if err != nil {
 			return nil, err
 		}
@@ -185,7 +191,7 @@ func New(cfg Config, tr Transport) (*Bot, error) {
 	return b, nil
 }
 
-func botAPI(se webrtc.SettingEngine, lean bool) (*webrtc.API, error) {
+func botAPI(se webrtc.SettingEngine, lean, absSendTime bool) (*webrtc.API, error) {
 	m := &webrtc.MediaEngine{}
 	fb := []webrtc.RTCPFeedback{{Type: "nack"}, {Type: "nack", Parameter: "pli"}}
 	if err := m.RegisterCodec(webrtc.RTPCodecParameters{
@@ -210,6 +216,13 @@ func botAPI(se webrtc.SettingEngine, lean bool) (*webrtc.API, error) {
 	} {
 		if err := m.RegisterHeaderExtension(webrtc.RTPHeaderExtensionCapability{URI: x.uri}, x.k); err != nil {
 			return nil, err
+		}
+	}
+	if absSendTime {
+		for _, k := range []webrtc.RTPCodecType{webrtc.RTPCodecTypeAudio, webrtc.RTPCodecTypeVideo} {
+			if err := m.RegisterHeaderExtension(webrtc.RTPHeaderExtensionCapability{URI: sdp.ABSSendTimeURI}, k); err != nil {
+				return nil, err
+			}
 		}
 	}
 	ir := &interceptor.Registry{}
@@ -582,7 +595,9 @@ func (b *Bot) sendFrame(s *sender, key bool) {
 type RecvTrack struct {
 	Mid       string
 	Kind      string
+	SSRC      uint32
 	Packets   atomic.Uint64
+	SendTimes atomic.Uint64 // packets that carried abs-send-time
 	Bytes     atomic.Uint64
 	Frames    atomic.Uint64 // completed frames (marker bit seen)
 	Keyframes atomic.Uint64
@@ -599,7 +614,13 @@ func (b *Bot) onTrack(t *webrtc.TrackRemote, r *webrtc.RTPReceiver) {
 			mid = tr.Mid()
 		}
 	}
-	rt := &RecvTrack{Mid: mid, Kind: t.Kind().String(), seen: map[uint16]bool{}}
+	rt := &RecvTrack{Mid: mid, Kind: t.Kind().String(), SSRC: uint32(t.SSRC()), seen: map[uint16]bool{}}
+	var astID uint8
+	for _, x := range r.GetParameters().HeaderExtensions {
+		if x.URI == sdp.ABSSendTimeURI {
+			astID = uint8(x.ID)
+		}
+	}
 	b.mu.Lock()
 	b.tracks[mid+"/"+fmt.Sprint(t.SSRC())] = rt
 	b.mu.Unlock()
@@ -629,6 +650,9 @@ func (b *Bot) onTrack(t *webrtc.TrackRemote, r *webrtc.RTPReceiver) {
 			}
 			rt.Packets.Add(1)
 			rt.Bytes.Add(uint64(n))
+			if astID != 0 && len(h.GetExtension(astID)) == 3 {
+				rt.SendTimes.Add(1)
+			}
 			if b.cfg.CountOnly {
 				continue
 			}
@@ -805,6 +829,41 @@ func (b *Bot) UpConnected() bool {
 func (b *Bot) SetLoss(down, up float64) {
 	for _, c := range b.conns {
 		c.set(down, up)
+	}
+}
+
+// SetREMB makes the bot report bps as its receive bandwidth estimate (a
+// REMB for every stream it receives, every 500 ms, as a browser would);
+// 0 stops the reports.
+func (b *Bot) SetREMB(bps uint64) {
+	b.remb.Store(bps)
+	b.rembOnce.Do(func() {
+		b.wg.Add(1)
+		go b.sendREMB()
+	})
+}
+
+func (b *Bot) sendREMB() {
+	defer b.wg.Done()
+	t := time.NewTicker(500 * time.Millisecond)
+	defer t.Stop()
+	for {
+		select {
+		case <-b.quit:
+			return
+		case <-t.C:
+		}
+		bps := b.remb.Load()
+		if bps == 0 {
+			continue
+		}
+		var ssrcs []uint32
+		for _, rt := range b.Tracks() {
+			ssrcs = append(ssrcs, rt.SSRC)
+		}
+		if len(ssrcs) > 0 {
+			_ = b.down.WriteRTCP([]rtcp.Packet{&rtcp.ReceiverEstimatedMaximumBitrate{Bitrate: float32(bps), SSRCs: ssrcs}})
+		}
 	}
 }
 
