@@ -18,6 +18,10 @@
 // Media (sfu/, signal*.go, page*.go): the Pion SFU and its websocket
 // signaling, which hands proceedings messages to Proceedings.Handle.
 //
+// Guests (guests*.go): an invite link is redeemed once, by the page it
+// opens, for a meeting pass (a cookie for one invitee in one meeting) that
+// the meeting's page, websocket and API accept and nothing else does.
+//
 // meetings imports the kernel (hub) and no other feature; only meetings and
 // its sub-packages import pion.
 package meetings

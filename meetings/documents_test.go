@@ -79,7 +79,7 @@ func TestDocumentUploadAndResumableDownload(t *testing.T) {
 	if len(doc.Versions) != 2 || doc.Versions[1].Version != 2 || doc.Versions[1].Filename != "bao-cao-sua.pdf" {
 		t.Fatalf("versions %+v", doc.Versions)
 	}
-	status, h, body = f.call("GET", fmt.Sprintf("/api/v1/meetings/%d/documents/%d/content", f.meeting.ID, doc.ID), "", nil, InviteHeader, f.guestToken)
+	status, h, body = f.call("GET", fmt.Sprintf("/api/v1/meetings/%d/documents/%d/content", f.meeting.ID, doc.ID), "guest", nil)
 	if status != 200 || !bytes.Equal(body, pdf2) || !strings.Contains(h.Get("Cache-Control"), "no-cache") {
 		t.Fatalf("latest as the guest: %d %v", status, h)
 	}

@@ -43,7 +43,8 @@ type fixture struct {
 	dataDir string
 
 	guestToken string
-	base       string // the test server's URL, once serve ran
+	guestPass  *http.Cookie // the meeting pass guestToken gave, once redeemed
+	base       string       // the test server's URL, once serve ran
 	client     *http.Client
 }
 
@@ -216,7 +217,23 @@ func (f *fixture) session(user string) *http.Cookie {
 	return &http.Cookie{Name: hub.SessionCookie, Value: val}
 }
 
-// call makes a request as user ("" for none) and returns status and body.
+// cookie is user's credential: a session, or for "guest" the meeting pass
+// of the guest's invite link (redeemed the first time it is asked for).
+func (f *fixture) cookie(user string) *http.Cookie {
+	f.t.Helper()
+	if user != "guest" {
+		return f.session(user)
+	}
+	if f.guestPass == nil {
+		secret, _, err := f.p.redeemInvite(f.ctx, f.meeting.ID, f.guestToken)
+		f.must(err)
+		f.guestPass = &http.Cookie{Name: PassCookie(f.meeting.ID), Value: secret}
+	}
+	return f.guestPass
+}
+
+// call makes a request as user ("" for none, "guest" for the guest's
+// meeting pass) and returns status and body.
 func (f *fixture) call(method, path, user string, body io.Reader, headers ...string) (int, http.Header, []byte) {
 	f.t.Helper()
 	req, err := http.NewRequest(method, f.serve()+path, body)
@@ -224,7 +241,7 @@ func (f *fixture) call(method, path, user string, body io.Reader, headers ...str
 		f.t.Fatal(err)
 	}
 	if user != "" {
-		req.AddCookie(f.session(user))
+		req.AddCookie(f.cookie(user))
 	}
 	for i := 0; i+1 < len(headers); i += 2 {
 		req.Header.Set(headers[i], headers[i+1])

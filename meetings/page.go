@@ -1,8 +1,8 @@
 package meetings
 
 import (
+	"context"
 	"embed"
-	"net/url"
 
 	"github.com/gofiber/fiber/v2"
 	"github.com/gofiber/fiber/v2/middleware/filesystem"
@@ -18,18 +18,25 @@ import (
 //go:embed web/meeting.html web/meeting.js web/meeting.css
 var meetingWebFS embed.FS
 
-// mountPage serves /meetings/{id} (the meeting room) and its modules.
+// mountPage serves /meetings/{id} (the meeting room) and its modules. The
+// page takes invite links and redirect tickets (see meetingPage).
 func (m *Media) mountPage(app *fiber.App, core *hub.Core) {
 	app.Use("/static/meeting", filesystem.New(filesystem.Config{Root: hub.HTTPFS(meetingWebFS, "web"), MaxAge: 300}))
-	app.Get("/meetings/:id<int>", core.Auth.Middleware(), func(c *fiber.Ctx) error {
-		if hub.PrincipalOf(c) == nil && c.Query("invite") == "" && c.Query("ticket") == "" {
-			return c.Redirect("/login?next="+url.QueryEscape(c.OriginalURL()), fiber.StatusSeeOther)
-		}
-		b, err := meetingWebFS.ReadFile("web/meeting.html")
-		if err != nil {
-			return err
-		}
-		c.Set(fiber.HeaderCacheControl, "no-cache")
-		return c.Type("html").Send(b)
-	})
+	html, err := meetingWebFS.ReadFile("web/meeting.html")
+	if err != nil {
+		panic(err) // embedded above
+	}
+	page := m.proc.meetingPage(html, "", core, m.ticketInvitee)
+	app.Get("/meetings/:id<int>", core.Auth.Middleware(), page)
+	app.Post("/meetings/:id<int>", core.Auth.Middleware(), page)
+}
+
+// ticketInvitee uses a redirect ticket up and returns the invitee it admits,
+// if still invited.
+func (m *Media) ticketInvitee(ctx context.Context, meetingID int64, ticket string) (*Invitee, error) {
+	inv, err := m.owners.useTicket(ctx, meetingID, ticket)
+	if err != nil {
+		return nil, err
+	}
+	return m.inviteeByID(ctx, meetingID, inv)
 }

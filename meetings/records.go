@@ -447,15 +447,3 @@ func (p *Proceedings) InviteeForUser(ctx context.Context, meetingID, userID int6
 	}
 	return v, err
 }
-
-// InviteeForToken returns the guest whose invite token this is; EForbidden
-// when it matches no invitee of the meeting.
-func (p *Proceedings) InviteeForToken(ctx context.Context, meetingID int64, token string) (*Invitee, error) {
-	h := sha256.Sum256([]byte(token))
-	v, err := scanInvitee(p.pool.QueryRow(ctx, `SELECT `+inviteeColumns+` FROM meeting_invitees i
-		LEFT JOIN users u ON u.id=i.user_id WHERE i.meeting_id=$1 AND i.invite_hash=$2`, meetingID, h[:]))
-	if errors.Is(err, pgx.ErrNoRows) {
-		return nil, hub.Errorf(hub.EForbidden, "this invite link is not valid for meeting %d", meetingID)
-	}
-	return v, err
-}

@@ -25,6 +25,7 @@ func (p *Proceedings) Mount(app *fiber.App, api fiber.Router, core *hub.Core) {
 	api.Post("/meetings/:id/cancel", staff, p.handleCancel)
 	api.Post("/meetings/:id/invitees", staff, p.handleInvite)
 	api.Delete("/meetings/:id/invitees/:inv", staff, p.handleUninvite)
+	api.Post("/meetings/:id/invitees/:inv/link", staff, p.handleReissue)
 	api.Post("/meetings/:id/agenda", staff, p.handleAddItem)
 	api.Put("/meetings/:id/agenda/:item", staff, p.handleUpdateItem)
 	api.Delete("/meetings/:id/agenda/:item", staff, p.handleDeleteItem)
@@ -58,57 +59,38 @@ func paramID(c *fiber.Ctx, name string) (int64, error) {
 	return id, nil
 }
 
-// asker is who asks about a meeting: an invitee (by session or invite
-// link), hub staff (admin, officer), or both.
+// asker is who asks about a meeting: an invitee (by session or meeting
+// pass), hub staff (admin, officer), or both.
 type asker struct {
 	inv       *Invitee
 	staff     bool
 	principal *hub.Principal
 }
 
-// InviteHeader carries a guest's invite token on API requests (the query
-// parameter "invite" works too, for links and <iframe src>).
+// InviteHeader is where scripts used to send a guest's invite token. Invite
+// tokens are redeemed only by opening the link (a meeting pass cookie then
+// stands for the guest); a token sent here or as ?invite= is refused with
+// 403 naming the field invite.
 const InviteHeader = "X-Meeting-Invite"
 
 // ask resolves the asker of a meeting-scoped request; 401 without
-// credentials, 403 for someone neither invited nor staff, 404 for no meeting.
+// credentials, 403 for someone neither invited nor staff (or an invite
+// token), 404 for no meeting.
 func (p *Proceedings) ask(c *fiber.Ctx) (int64, *asker, error) {
 	id, err := paramID(c, "id")
 	if err != nil {
 		return 0, nil, err
 	}
-	a := &asker{principal: hub.PrincipalOf(c)}
-	ctx := c.UserContext()
 	if tok := c.Get(InviteHeader, c.Query("invite")); tok != "" {
-		inv, err := p.InviteeForToken(ctx, id, tok)
-		if err != nil {
-			if _, merr := p.Meeting(ctx, id); merr != nil {
-				return 0, nil, merr
-			}
-			return 0, nil, err
-		}
-		a.inv = inv
-		return id, a, nil
+		return 0, nil, p.refuseInvite(c.UserContext(), id, tok)
 	}
-	if a.principal == nil {
-		return 0, nil, hub.Errorf(hub.EUnauthorized, "authentication required: log in, send a bearer token or an invite link")
-	}
-	a.staff = a.principal.Is(hub.RoleAdmin, hub.RoleOfficer)
-	if a.principal.Kind == "user" {
-		inv, err := p.InviteeForUser(ctx, id, a.principal.ID)
-		switch {
-		case err == nil:
-			a.inv = inv
-		case hub.ErrorCode(err) == hub.EForbidden && a.staff:
-		default:
-			return 0, nil, err
-		}
-	} else if _, err := p.Meeting(ctx, id); err != nil {
+	a := &asker{principal: hub.PrincipalOf(c)}
+	a.staff = a.principal != nil && a.principal.Is(hub.RoleAdmin, hub.RoleOfficer)
+	inv, err := p.attendee(c, id)
+	if err != nil && !(a.staff && hub.ErrorCode(err) == hub.EForbidden) {
 		return 0, nil, err
 	}
-	if a.inv == nil && !a.staff {
-		return 0, nil, hub.Errorf(hub.EForbidden, "you are not invited to meeting %d", id)
-	}
+	a.inv = inv
 	return id, a, nil
 }
 
@@ -233,12 +215,7 @@ func (p *Proceedings) handleInvite(c *fiber.Ctx) error {
 	if err != nil {
 		return err
 	}
-	out := fiber.Map{"invitee": inv}
-	if token != "" {
-		out["invite_token"] = token
-		out["invite_url"] = "/meetings/" + strconv.FormatInt(id, 10) + "?invite=" + token
-	}
-	return c.Status(fiber.StatusCreated).JSON(out)
+	return c.Status(fiber.StatusCreated).JSON(inviteLink(id, inv, token))
 }
 
 func (p *Proceedings) handleUninvite(c *fiber.Ctx) error {

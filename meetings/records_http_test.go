@@ -80,7 +80,17 @@ func TestRecordsAPI(t *testing.T) {
 	f.json("GET", base, "outsider", nil, 403, nil)
 	f.json("GET", base, "", nil, 401, nil)
 	f.json("GET", "/api/v1/meetings/999999", "admin", nil, 404, nil)
-	f.json("GET", base+"?invite="+inv.InviteToken, "", nil, 200, &d)
+	// The guest's link is not an API credential; the pass it gives is.
+	if b := f.json("GET", base+"?invite="+inv.InviteToken, "", nil, 403, nil); !strings.Contains(string(b), `"field":"invite"`) {
+		t.Errorf("an invite token on the API: %s", b)
+	}
+	secret, _, err := f.p.redeemInvite(f.ctx, m.ID, inv.InviteToken)
+	f.must(err)
+	status, _, b := f.call("GET", base, "", nil, "Cookie", PassCookie(m.ID)+"="+secret)
+	if status != 200 {
+		t.Fatalf("guest with a pass: %d %s", status, b)
+	}
+	mustJSON(t, b, &d)
 	if d.Me == nil || d.Me.Role != RoleGuest {
 		t.Fatalf("guest sees %+v", d.Me)
 	}
@@ -131,7 +141,7 @@ func TestProceedingsOverREST(t *testing.T) {
 		cmd(u, fmt.Sprintf(`{"type":"vote.cast","vote":%d,"choice":"yes"}`, vote), 200)
 	}
 	cmd("pct1", fmt.Sprintf(`{"type":"vote.cast","vote":%d,"choice":"no"}`, vote), 409)
-	f.json("POST", base+"/proceedings?invite="+f.guestToken, "", fmt.Sprintf(`{"type":"vote.cast","vote":%d,"choice":"yes"}`, vote), 403, nil)
+	f.json("POST", base+"/proceedings", "guest", fmt.Sprintf(`{"type":"vote.cast","vote":%d,"choice":"yes"}`, vote), 403, nil)
 	out = cmd("chutich", fmt.Sprintf(`{"type":"vote.close","vote":%d}`, vote), 200)
 	if tally := out["tally"].(map[string]any); tally["passed"] != false || tally["yes"] != 3.0 {
 		t.Fatalf("tally %v (3 of 6 seats does not pass)", tally)

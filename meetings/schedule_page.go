@@ -24,15 +24,21 @@ var procWebFS embed.FS
 func (p *Proceedings) mountPages(app *fiber.App, core *hub.Core) {
 	app.Use("/static/proceedings", filesystem.New(filesystem.Config{Root: hub.HTTPFS(procWebFS, "web"), MaxAge: 300}))
 	auth := core.Auth.Middleware()
-	app.Get("/meetings", auth, page("web/schedule.html", false))
-	app.Get("/meetings/:id/paperless", auth, page("web/paperless.html", true))
+	app.Get("/meetings", auth, page("web/schedule.html"))
+	paperless, err := procWebFS.ReadFile("web/paperless.html")
+	if err != nil {
+		panic(err) // embedded above
+	}
+	h := p.meetingPage(paperless, "/paperless", core, nil) // takes invite links
+	app.Get("/meetings/:id/paperless", auth, h)
+	app.Post("/meetings/:id/paperless", auth, h)
 }
 
-// page serves an embedded page to a logged-in user (or, where guests may
-// come, to anyone holding an invite link); others go to the login page.
-func page(name string, guests bool) fiber.Handler {
+// page serves an embedded page to a logged-in user; others go to the login
+// page.
+func page(name string) fiber.Handler {
 	return func(c *fiber.Ctx) error {
-		if hub.PrincipalOf(c) == nil && !(guests && c.Query("invite") != "") {
+		if hub.PrincipalOf(c) == nil {
 			return c.Redirect("/login?next="+url.QueryEscape(c.OriginalURL()), fiber.StatusSeeOther)
 		}
 		b, err := procWebFS.ReadFile(name)

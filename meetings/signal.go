@@ -183,8 +183,9 @@ type join struct {
 
 const localsJoin = "meetings.join"
 
-// admit runs before the upgrade: who is this (session, invite link or
-// ticket), are they invited (403 otherwise), is the origin allowed.
+// admit runs before the upgrade: who is this (ticket, session or meeting
+// pass; an invite token is refused), are they invited (403 otherwise), is
+// the origin allowed.
 func (m *Media) admit(c *fiber.Ctx) error {
 	id, err := paramID(c, "id")
 	if err != nil {
@@ -208,17 +209,10 @@ func (m *Media) admit(c *fiber.Ctx) error {
 			return err
 		}
 		j.viaTicket = true
-	case c.Query("invite") != "":
-		if j.who, err = m.proc.InviteeForToken(ctx, id, c.Query("invite")); err != nil {
-			return err
-		}
-		j.viaTicket = true
-	default:
-		p := hub.PrincipalOf(c)
-		if p == nil || p.Kind != "user" {
-			return hub.Errorf(hub.EUnauthorized, "log in, or use your invite link")
-		}
-		if j.who, err = m.proc.InviteeForUser(ctx, id, p.ID); err != nil {
+	case c.Query("invite") != "": // redeemed only by opening the link
+		return m.proc.refuseInvite(ctx, id, c.Query("invite"))
+	default: // a user's session, or a meeting pass
+		if j.who, err = m.proc.attendee(c, id); err != nil {
 			return err
 		}
 	}

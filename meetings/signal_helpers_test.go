@@ -80,7 +80,8 @@ type wsClient struct {
 	lastOffer string
 }
 
-// dialMedia opens /ws/meetings/{id} on s as user (cookie) or with query.
+// dialMedia opens /ws/meetings/{id} on s as user (session, or the meeting
+// pass for "guest") and/or with query.
 func (f *fixture) dialMedia(s *mediaServer, user, query string) (*wsClient, *http.Response, error) {
 	u := strings.Replace(s.base, "http", "ws", 1) + fmt.Sprintf("/ws/meetings/%d", f.meeting.ID)
 	if query != "" {
@@ -90,10 +91,17 @@ func (f *fixture) dialMedia(s *mediaServer, user, query string) (*wsClient, *htt
 }
 
 func (f *fixture) dialURL(u, user string) (*wsClient, *http.Response, error) {
+	if user == "" {
+		return f.dialWith(u)
+	}
+	return f.dialWith(u, f.cookie(user))
+}
+
+// dialWith opens the websocket u sending cookies.
+func (f *fixture) dialWith(u string, cookies ...*http.Cookie) (*wsClient, *http.Response, error) {
 	h := http.Header{}
-	if user != "" {
-		c := f.session(user)
-		h.Set("Cookie", c.Name+"="+c.Value)
+	for _, c := range cookies {
+		h.Add("Cookie", c.Name+"="+c.Value)
 	}
 	d := websocket.Dialer{HandshakeTimeout: 10 * time.Second}
 	conn, resp, err := d.Dial(u, h)
@@ -250,7 +258,7 @@ func (f *fixture) getJSON(base, path, user string, want int, out any) {
 		f.t.Fatal(err)
 	}
 	if user != "" {
-		req.AddCookie(f.session(user))
+		req.AddCookie(f.cookie(user))
 	}
 	resp, err := (&http.Client{Timeout: 10 * time.Second}).Do(req)
 	if err != nil {

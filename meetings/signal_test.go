@@ -13,7 +13,7 @@ import (
 	"github.com/communehub/communehub/meetings/sfu/sfutest"
 )
 
-// Two invitees, one with a session and one with an invite link, hold a
+// Two invitees, one with a session and one with a meeting pass, hold a
 // meeting through the signaling socket: each receives the other's audio and
 // video; the stats endpoint, the bus and the attendance register see them.
 func TestSignalingTwoParticipants(t *testing.T) {
@@ -26,12 +26,12 @@ func TestSignalingTwoParticipants(t *testing.T) {
 
 	chair, _, err := f.dialMedia(s, "chutich", "")
 	f.must(err)
-	guest, _, err := f.dialMedia(s, "", "invite="+f.guestToken)
+	guest, _, err := f.dialMedia(s, "guest", "")
 	f.must(err)
 	chair.waitMsg("joined", nil)
 	j := guest.waitMsg("joined", nil)
-	if j["rejoin"] == "" || j["rejoin"] == nil {
-		t.Error("a guest who came with a link gets no rejoin ticket")
+	if j["rejoin"] != nil {
+		t.Error("a guest with a meeting pass got a rejoin ticket: the pass is what reconnects")
 	}
 	a := chair.attach(sfutest.Config{Audio: true, Video: true, Simulcast: true})
 	b := guest.attach(sfutest.Config{Audio: true, Video: true})
@@ -112,7 +112,7 @@ func TestSignalingJoinedBeforeOffer(t *testing.T) {
 		return len(st.Participants) == 1 && len(st.Participants[0].Published) == 2
 	})
 	for i := range 3 {
-		guest, _, err := f.dialMedia(s, "", "invite="+f.guestToken)
+		guest, _, err := f.dialMedia(s, "guest", "")
 		f.must(err)
 		guest.waitMsg("offer", nil)
 		if types := guest.types(); types[0] != "joined" {

@@ -45,9 +45,9 @@ const t = translator({
 const $ = (id) => document.getElementById(id);
 const esc = (s) => String(s ?? '').replace(/[&<>"']/g, (c) => ({ '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', "'": '&#39;' }[c]));
 const meetingId = Number(location.pathname.split('/')[2]);
+// Who we are travels in cookies: a user's session, or the meeting pass a
+// guest's invite link gave (the link itself is used up by then).
 const params = new URLSearchParams(location.search);
-let invite = params.get('invite') || '';
-let ticket = params.get('ticket') || '';
 
 const S = {
   ws: null, up: null, down: null, me: null, myId: '', local: null, videoSender: null, audioSender: null,
@@ -101,7 +101,6 @@ async function join(video) {
 
 function wsURL() {
   const q = new URLSearchParams();
-  if (ticket) q.set('ticket', ticket); else if (invite) q.set('invite', invite);
   if (S.audioOnly) q.set('audio', '1');
   return `${location.protocol === 'https:' ? 'wss' : 'ws'}://${location.host}/ws/meetings/${meetingId}?${q}`;
 }
@@ -110,13 +109,18 @@ function connect() {
   setQuality('unknown', t('connecting'));
   const ws = new WebSocket(wsURL());
   S.ws = ws;
-  ticket = ''; // one-time: a reconnect uses the rejoin ticket from "joined"
+  let opened = false;
+  ws.onopen = () => { opened = true; };
   ws.onmessage = (e) => { let m; try { m = JSON.parse(e.data); } catch { return; } onMessage(m).catch((err) => console.error(m.type, err)); };
-  ws.onclose = (e) => {
+  ws.onclose = async (e) => {
     if (S.ws !== ws) return;
     closePeers();
     if (S.leaving || e.code === 4302) return;
     if (e.code === 4403 || e.code === 1008) { showBanner(t('denied')); return; }
+    if (!opened) { // refused before the upgrade: retrying helps only if we still may come in
+      const r = await fetch(`/api/v1/meetings/${meetingId}`, { credentials: 'same-origin' }).catch(() => null);
+      if (r && [401, 403, 404].includes(r.status)) { showBanner(t('denied')); return; }
+    }
     showBanner(t('reconnecting'));
     const delay = Math.min(1000 * 2 ** S.retries++, 15000);
     setTimeout(() => { if (!S.leaving) connect(); }, delay);
@@ -152,7 +156,6 @@ async function onMessage(m) {
 function onJoined(m) {
   S.retries = 0;
   S.myId = m.id; S.me = m.me; S.iceServers = m.iceServers || [];
-  if (m.rejoin) ticket = m.rejoin;
   $('title').textContent = m.meeting.title;
   document.title = m.meeting.title;
   hideBanner();
@@ -394,7 +397,7 @@ async function mountPanels() {
   const root = $('proceedings');
   root.innerHTML = '';
   try {
-    S.proc = await mountProceedings(root, { meetingId, invite, transport: socketTransport(S.ws) });
+    S.proc = await mountProceedings(root, { meetingId, transport: socketTransport(S.ws) });
   } catch (e) {
     console.warn('proceedings', e);
   }

@@ -5,7 +5,10 @@
 // the meeting page with media, which passes its own websocket:
 //
 //   import { mountProceedings, socketTransport } from '/static/proceedings/proceedings.js';
-//   const proc = await mountProceedings(el, { meetingId, invite, transport: socketTransport(ws) });
+//   const proc = await mountProceedings(el, { meetingId, transport: socketTransport(ws) });
+//
+// Requests carry the browser's cookies: a user's session or a guest's
+// meeting pass.
 //
 // A transport has request(msg) → Promise<body> (rejecting with the hub's
 // {code,message,field} error) and subscribe(onEvent, onRestart) → stop().
@@ -59,9 +62,8 @@ const t = translator({
 const esc = (s) => String(s ?? '').replace(/[&<>"']/g, (c) => ({ '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', "'": '&#39;' }[c]));
 const api = (id) => `/api/v1/meetings/${id}`;
 
-async function fetchJSON(url, opts = {}, invite) {
+async function fetchJSON(url, opts = {}) {
   const headers = { ...(opts.headers || {}) };
-  if (invite) headers['X-Meeting-Invite'] = invite;
   if (opts.body && typeof opts.body === 'string') headers['Content-Type'] = 'application/json';
   const r = await fetch(url, { ...opts, headers, credentials: 'same-origin' });
   const body = r.status === 204 ? null : await r.json().catch(() => null);
@@ -70,13 +72,14 @@ async function fetchJSON(url, opts = {}, invite) {
 }
 
 // restTransport sends messages with POST …/proceedings and follows the log
-// on the hub's /ws event socket, or by polling …/events for guests and when
-// the socket cannot be opened.
-export function restTransport(meetingId, invite) {
+// on the hub's /ws event socket, or by polling …/events when polling is set
+// (guests: their meeting pass does not open the hub's event socket) and
+// when the socket cannot be opened.
+export function restTransport(meetingId, { polling = false } = {}) {
   return {
     request(msg) {
-      if (msg.type === 'proc.sync') return fetchJSON(`${api(meetingId)}/proceedings`, {}, invite);
-      return fetchJSON(`${api(meetingId)}/proceedings`, { method: 'POST', body: JSON.stringify(msg) }, invite);
+      if (msg.type === 'proc.sync') return fetchJSON(`${api(meetingId)}/proceedings`);
+      return fetchJSON(`${api(meetingId)}/proceedings`, { method: 'POST', body: JSON.stringify(msg) });
     },
     subscribe(onEvent, onRestart) {
       let stopped = false, ws = null, timer = null, after = null;
@@ -84,7 +87,7 @@ export function restTransport(meetingId, invite) {
         if (stopped) return;
         try {
           if (after !== null) {
-            const r = await fetchJSON(`${api(meetingId)}/events?after=${after}`, {}, invite);
+            const r = await fetchJSON(`${api(meetingId)}/events?after=${after}`);
             for (const ev of r.events) { after = ev.seq; onEvent(ev); }
           }
         } catch { /* retried below */ }
@@ -103,7 +106,7 @@ export function restTransport(meetingId, invite) {
           setTimeout(() => socket(Math.min(delay * 2, 16000)), delay);
         };
       };
-      if (invite) { poll(); onRestart(); } else socket(500);
+      if (polling) { poll(); onRestart(); } else socket(500);
       return {
         stop() { stopped = true; if (ws) ws.close(); clearTimeout(timer); },
         seen(seq) { after = Math.max(after ?? 0, seq); }, // the poll goes on from the synced state
@@ -204,14 +207,13 @@ async function cachedBlob(url) {
   return r ? r.blob() : null;
 }
 
-async function resumableDownload(url, invite, onProgress) {
+async function resumableDownload(url, onProgress) {
   const chunk = 1 << 20;
   const parts = [];
   let got = 0, size = null, etag = null, failures = 0;
   while (size === null || got < size) {
     const headers = { Range: `bytes=${got}-${got + chunk - 1}` };
     if (etag) headers['If-Range'] = etag;
-    if (invite) headers['X-Meeting-Invite'] = invite;
     try {
       const r = await fetch(url, { headers, credentials: 'same-origin' });
       if (r.status === 200) { parts.length = 0; got = 0; } // whole body: the file changed or ranges unsupported
@@ -232,9 +234,9 @@ async function resumableDownload(url, invite, onProgress) {
 
 // join, when set ('online' or 'in_hall'), records the invitee as present on
 // mount: the REST transport has no connection that would do it.
-export async function mountProceedings(root, { meetingId, invite = '', transport, join = null } = {}) {
+export async function mountProceedings(root, { meetingId, transport, join = null, polling = false } = {}) {
   if (root.proceedings) root.proceedings.destroy(); // mounted again, e.g. on a new socket after a reconnect
-  transport ||= restTransport(meetingId, invite);
+  transport ||= restTransport(meetingId, { polling });
   root.classList.add('proc');
   root.innerHTML = `
     <div class="proc-bar"><span class="proc-title"></span><span class="proc-state"></span><span class="proc-quorum"></span>
@@ -340,7 +342,7 @@ export async function mountProceedings(root, { meetingId, invite = '', transport
       for (const d of docs) {
         const v = d.versions[d.versions.length - 1];
         const row = document.createElement('div'); row.className = 'proc-doc'; row.dataset.doc = d.id;
-        row.innerHTML = `<a href="${contentURL(d.id, v.version)}${invite ? `?invite=${encodeURIComponent(invite)}` : ''}">${esc(d.title)}</a>
+        row.innerHTML = `<a href="${contentURL(d.id, v.version)}">${esc(d.title)}</a>
           <span class="muted">${esc(v.filename)} · ${esc(t('versionN', { v: v.version }))} · ${(v.size / 1024).toFixed(0)} KB</span>`;
         if (isChair() && view.meeting.state === 'open') row.append(' ', button(t('show'), () => send({ type: 'doc.show', doc: d.id, version: v.version, page: 1 }), 'show-doc', true));
         list.append(row);
@@ -361,7 +363,7 @@ export async function mountProceedings(root, { meetingId, invite = '', transport
     for (const { d, v } of latest) {
       const url = contentURL(d.id, v.version);
       if (!(await cachedBlob(url))) {
-        const blob = await resumableDownload(url, invite, () => {});
+        const blob = await resumableDownload(url, () => {});
         if ('caches' in window) await (await caches.open(CACHE)).put(url, new Response(blob, { headers: { 'Content-Type': v.content_type } }));
       }
       note.textContent = t('prefetched', { n: ++done, of: latest.length });
@@ -385,7 +387,7 @@ export async function mountProceedings(root, { meetingId, invite = '', transport
     const v = d && d.versions.find((x) => x.version === s.doc.version);
     if (!v || v.content_type !== 'application/pdf') { frame.innerHTML = ''; return; }
     const url = contentURL(s.doc.doc, s.doc.version);
-    let src = `${url}?inline=1${invite ? `&invite=${encodeURIComponent(invite)}` : ''}`;
+    let src = `${url}?inline=1`;
     const blob = await cachedBlob(url);
     if (blob) { if (blobURL) URL.revokeObjectURL(blobURL); blobURL = URL.createObjectURL(blob); src = blobURL; }
     // A new frame per page: the versioned URL is immutable, so this comes from cache.
@@ -497,19 +499,19 @@ export async function mountProceedings(root, { meetingId, invite = '', transport
     const box = $('.proc-minutes div');
     if (!view.minutes) { box.innerHTML = `<p class="muted">${esc(t('minutesLater'))}</p>`; return; }
     if (view.minutes.state === 'approved') {
-      const s = await fetchJSON(`${api(meetingId)}/minutes`, {}, invite).catch(() => null);
+      const s = await fetchJSON(`${api(meetingId)}/minutes`).catch(() => null);
       if (!s) return;
       box.innerHTML = `<p class="ok"><strong>${esc(t('signed'))}</strong></p>
         <p class="muted">${esc(t('sha'))}: <code>${esc(s.sha256)}</code><br>${esc(t('keyId'))}: <code>${esc(s.key_id)}</code></p>
         <pre class="proc-text">${esc(s.text)}</pre>`;
       const out = document.createElement('p');
       box.append(button(t('verify'), async () => {
-        const v = await fetchJSON('/api/v1/minutes/verify', { method: 'POST', body: JSON.stringify(s) }, invite);
+        const v = await fetchJSON('/api/v1/minutes/verify', { method: 'POST', body: JSON.stringify(s) });
         out.className = v.valid ? 'ok' : 'error'; out.textContent = `${v.valid ? t('valid') : t('invalid')}: ${v.reason}`;
       }, 'verify', true), out);
       return;
     }
-    const d = await fetchJSON(`${api(meetingId)}/minutes/draft`, {}, invite).catch(() => null);
+    const d = await fetchJSON(`${api(meetingId)}/minutes/draft`).catch(() => null);
     if (!d) return;
     box.innerHTML = `<p class="muted">${esc(t('draftRev', { rev: d.revision }))}</p>`;
     const ta = document.createElement('textarea'); ta.className = 'proc-text'; ta.value = d.text; ta.rows = 18; ta.readOnly = !isSecretary();

@@ -1,0 +1,160 @@
+package meetings
+
+import (
+	"context"
+	"crypto/rand"
+	"crypto/sha256"
+	"encoding/base64"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/communehub/communehub/hub"
+)
+
+// An invite link (/meetings/{id}?invite=TOKEN) is used once: the request
+// that redeems it marks it used and opens a meeting pass, a credential for
+// that invitee in that meeting only (meeting_passes, 0003). The page, the
+// websocket and the API of the meeting accept the pass; invite tokens
+// themselves are accepted only by the page that redeems them.
+
+// passEnd is when a pass s of meeting m stops admitting: 12 hours after the
+// meeting's planned end (its start when no end is planned), or after the
+// pass was opened if that is later. It follows a rescheduled meeting.
+const passEnd = `GREATEST(s.created_at, coalesce(m.ends_at, m.starts_at)) + interval '12 hours'`
+
+// inviteState tells whether token is an invite link of meeting: the invitee
+// it names and whether it was used. A token that names no invitee of the
+// meeting is EForbidden naming the field invite (ENotFound when the meeting
+// does not exist).
+func (p *Proceedings) inviteState(ctx context.Context, meetingID int64, token string) (invitee int64, used bool, err error) {
+	h := sha256.Sum256([]byte(token))
+	err = p.pool.QueryRow(ctx, `SELECT id, invite_used_at IS NOT NULL FROM meeting_invitees
+		WHERE meeting_id=$1 AND invite_hash=$2`, meetingID, h[:]).Scan(&invitee, &used)
+	if errors.Is(err, pgx.ErrNoRows) {
+		if _, merr := p.Meeting(ctx, meetingID); merr != nil {
+			return 0, false, merr
+		}
+		return 0, false, &hub.Error{Code: hub.EForbidden, Field: "invite",
+			Message: fmt.Sprintf("this invite link is not valid for meeting %d (replaced by a newer one, or copied incompletely); ask the secretary for a new one", meetingID)}
+	}
+	return invitee, used, err
+}
+
+// errInviteUsed answers a link that was already used.
+var errInviteUsed = &hub.Error{Code: hub.EForbidden, Field: "invite",
+	Message: "this invite link was already used; ask the secretary for a new one"}
+
+// redeemInvite uses an invite link up and opens a pass for its invitee; it
+// returns the pass's secret (the cookie value) and the invitee. Of
+// concurrent redemptions exactly one wins: the others, like any later one,
+// get errInviteUsed (with the invitee the link names).
+func (p *Proceedings) redeemInvite(ctx context.Context, meetingID int64, token string) (secret string, invitee int64, err error) {
+	h := sha256.Sum256([]byte(token))
+	secret = newPassSecret()
+	ph := sha256.Sum256([]byte(secret))
+	err = p.pool.QueryRow(ctx, `WITH won AS (
+			UPDATE meeting_invitees SET invite_used_at = now()
+			WHERE meeting_id=$1 AND invite_hash=$2 AND invite_used_at IS NULL RETURNING id, meeting_id)
+		INSERT INTO meeting_passes(pass_hash, meeting_id, invitee_id) SELECT $3, meeting_id, id FROM won
+		RETURNING invitee_id`, meetingID, h[:], ph[:]).Scan(&invitee)
+	if errors.Is(err, pgx.ErrNoRows) { // used, or not a link of this meeting: say which
+		if invitee, _, err = p.inviteState(ctx, meetingID, token); err != nil {
+			return "", 0, err
+		}
+		return "", invitee, errInviteUsed
+	}
+	if err != nil {
+		return "", 0, fmt.Errorf("redeem invite link: %w", err)
+	}
+	p.sweepPasses(ctx)
+	return secret, invitee, nil
+}
+
+// openPass opens a pass for an invitee someone already vouched for (a
+// redirect ticket); it returns the secret.
+func (p *Proceedings) openPass(ctx context.Context, meetingID, invitee int64) (string, error) {
+	secret := newPassSecret()
+	h := sha256.Sum256([]byte(secret))
+	if _, err := p.pool.Exec(ctx, `INSERT INTO meeting_passes(pass_hash, meeting_id, invitee_id) VALUES ($1,$2,$3)`,
+		h[:], meetingID, invitee); err != nil {
+		return "", fmt.Errorf("open meeting pass: %w", err)
+	}
+	return secret, nil
+}
+
+// passInvitee returns the invitee a pass admits to meeting and when the
+// pass ends; nil when it admits no one (unknown, ended, another meeting,
+// or the invitee was removed).
+func (p *Proceedings) passInvitee(ctx context.Context, meetingID int64, secret string) (*Invitee, time.Time, error) {
+	if secret == "" || len(secret) > 128 {
+		return nil, time.Time{}, nil
+	}
+	h := sha256.Sum256([]byte(secret))
+	var until time.Time
+	v, err := scanInvitee(rowAnd{p.pool.QueryRow(ctx, `SELECT `+inviteeColumns+`, `+passEnd+` FROM meeting_passes s
+		JOIN meetings m ON m.id = s.meeting_id
+		JOIN meeting_invitees i ON i.id = s.invitee_id AND i.meeting_id = s.meeting_id
+		LEFT JOIN users u ON u.id = i.user_id
+		WHERE s.pass_hash=$1 AND s.meeting_id=$2 AND now() < `+passEnd, h[:], meetingID), []any{&until}})
+	if errors.Is(err, pgx.ErrNoRows) {
+		return nil, time.Time{}, nil
+	}
+	if err != nil {
+		return nil, time.Time{}, fmt.Errorf("check meeting pass: %w", err)
+	}
+	return v, until, nil
+}
+
+// rowAnd scans a row into the destinations given to Scan, then into more.
+type rowAnd struct {
+	pgx.Row
+	more []any
+}
+
+func (r rowAnd) Scan(dest ...any) error { return r.Row.Scan(append(dest, r.more...)...) }
+
+// sweepPasses deletes passes that ended; best effort.
+func (p *Proceedings) sweepPasses(ctx context.Context) {
+	if _, err := p.pool.Exec(ctx, `DELETE FROM meeting_passes s USING meetings m
+		WHERE m.id = s.meeting_id AND now() >= `+passEnd); err != nil {
+		p.log.Warn("meetings: sweep meeting passes", "err", err)
+	}
+}
+
+// ReissueInvite gives a guest a new invite link: the old link stops
+// working, and so do the passes and tickets opened with it. It returns the
+// new token, shown once.
+func (p *Proceedings) ReissueInvite(ctx context.Context, meetingID, inviteeID int64) (inv *Invitee, token string, err error) {
+	err = p.exec(ctx, meetingID, func(c *cmd) error {
+		if c.m.State == MeetingClosed || c.m.State == MeetingCancelled {
+			return hub.Errorf(hub.EConflict, "meeting %d is %s; invite links cannot change", meetingID, c.m.State)
+		}
+		inv = c.invitees[inviteeID]
+		if inv == nil {
+			return hub.Errorf(hub.ENotFound, "no invitee %d in meeting %d", inviteeID, meetingID)
+		}
+		if !inv.Guest {
+			return hub.Errorf(hub.EConflict, "%s has an account and logs in; invite links are for guests", inv.Name)
+		}
+		token = newInviteToken()
+		h := sha256.Sum256([]byte(token))
+		if _, err := c.tx.Exec(ctx, `UPDATE meeting_invitees SET invite_hash=$2, invite_used_at=NULL WHERE id=$1`, inviteeID, h[:]); err != nil {
+			return err
+		}
+		if _, err := c.tx.Exec(ctx, `DELETE FROM meeting_passes WHERE invitee_id=$1`, inviteeID); err != nil {
+			return err
+		}
+		_, err := c.tx.Exec(ctx, `DELETE FROM meeting_media_tickets WHERE invitee_id=$1`, inviteeID)
+		return err
+	})
+	return inv, token, err
+}
+
+func newPassSecret() string {
+	b := make([]byte, 32)
+	rand.Read(b) // never fails (Go 1.24+)
+	return "mps_" + base64.RawURLEncoding.EncodeToString(b)
+}

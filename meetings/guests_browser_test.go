@@ -1,0 +1,50 @@
+package meetings
+
+import (
+	"fmt"
+	"testing"
+	"time"
+
+	"github.com/chromedp/chromedp"
+
+	"github.com/communehub/communehub/hub/hubtest"
+)
+
+// TestBrowserGuestInviteLink: a guest opens their invite link in Chromium
+// and lands in the meeting room at the address without the token; a
+// reload joins again with the meeting pass alone. Someone else opening the
+// same link afterwards gets the used-link page, in Vietnamese and, after
+// the switch, in English.
+func TestBrowserGuestInviteLink(t *testing.T) {
+	chromium := hubtest.Chromium(t)
+	f := newFixture(t)
+	f.startFollower()
+	s := f.serveMedia("hub-a")
+
+	joined := void(chromedp.Poll[bool](`(async () => document.body.dataset.state === 'room' && (await window.meetingStats()).me !== '')()`,
+		chromedp.WithPollingTimeout(20*time.Second)))
+	link := fmt.Sprintf("%s/meetings/%d?invite=%s&autojoin=audio", s.base, f.meeting.ID, f.guestToken)
+
+	guest := hubtest.NewPage(t, chromium, time.Minute)
+	// The link's page redeems it and replaces itself with the room.
+	guest.Do(chromedp.Navigate(link), chromedp.WaitVisible(chromedp.CSS(`#room`)), joined)
+	where, err := chromedp.Run(guest.Ctx, chromedp.Evaluate[string](`location.pathname + location.search`))
+	if err != nil || where != fmt.Sprintf("/meetings/%d?autojoin=audio", f.meeting.ID) {
+		t.Fatalf("the room is at %q (%v), want the link without its token", where, err)
+	}
+	waitUntil(t, 10*time.Second, "the guest is online", func() bool {
+		st, err := f.p.State(f.ctx, f.meeting.ID)
+		return err == nil && st.StatusOf(f.inv["guest"].ID) == AttOnline
+	})
+	guest.Do(chromedp.Reload(), chromedp.WaitVisible(chromedp.CSS(`#room`)), joined)
+
+	other := hubtest.NewPage(t, chromium, time.Minute) // another browser, another cookie jar
+	other.Do(chromedp.Navigate(link), chromedp.WaitVisible(chromedp.CSS(`.why-used`)))
+	if got := other.Text(`.why-used h1`); got != "Đường dẫn mời này đã được sử dụng" {
+		t.Errorf("the used-link page says %q", got)
+	}
+	other.Do(chromedp.Click(chromedp.CSS(`#lang`)))
+	if got := other.Text(`.why-used h1`); got != "This invite link was already used" {
+		t.Errorf("in English the used-link page says %q", got)
+	}
+}

@@ -1,0 +1,193 @@
+package meetings
+
+import (
+	"fmt"
+	"net/http"
+	"strings"
+	"testing"
+	"time"
+)
+
+// A pass admits its holder to its own meeting only: not to another
+// meeting (under either meeting's cookie name), not to staff routes, not
+// to the hub's own API or event socket.
+func TestMeetingPassGrantsNothingElse(t *testing.T) {
+	f := newFixture(t)
+	s := f.serveMedia("hub-a")
+	online := true
+	other, err := f.p.CreateMeeting(f.ctx, nil, MeetingInput{Unit: "03244", Title: "Họp khác", StartsAt: fixtureStart, Online: &online, Seats: 3})
+	f.must(err)
+	_, _, err = f.p.Invite(f.ctx, other.ID, InviteeInput{Name: "Khách khác", Role: "guest"})
+	f.must(err)
+	pass := f.cookie("guest")
+	asOther := &http.Cookie{Name: PassCookie(other.ID), Value: pass.Value}
+	for _, c := range []*http.Cookie{pass, asOther} {
+		for _, path := range []string{"", "/proceedings", "/events", "/documents", "/votes", "/minutes"} {
+			resp, _ := f.visit("GET", fmt.Sprintf("%s/api/v1/meetings/%d%s", s.base, other.ID, path), c)
+			if resp.StatusCode != 401 && resp.StatusCode != 403 {
+				t.Errorf("the pass as %s reads meeting %d%s: %d", c.Name, other.ID, path, resp.StatusCode)
+			}
+		}
+		if resp, _ := f.visit("GET", fmt.Sprintf("%s/meetings/%d", s.base, other.ID), c); resp.StatusCode == 200 {
+			t.Errorf("the pass as %s opens the other meeting's page", c.Name)
+		}
+		u := strings.Replace(s.base, "http", "ws", 1) + fmt.Sprintf("/ws/meetings/%d", other.ID)
+		if _, resp, err := f.dialWith(u, c); err == nil || (resp.StatusCode != 401 && resp.StatusCode != 403) {
+			t.Errorf("the pass as %s joins the other meeting", c.Name)
+		}
+	}
+	own := fmt.Sprintf("/api/v1/meetings/%d", f.meeting.ID)
+	for _, r := range []struct{ method, path string }{
+		{"GET", "/api/v1/me"}, {"GET", "/api/v1/meetings"}, {"GET", "/api/v1/units"}, {"GET", own + "/stats"},
+		{"POST", own + "/invitees"}, {"POST", fmt.Sprintf("%s/invitees/%d/link", own, f.inv["guest"].ID)},
+		{"POST", own + "/cancel"}, {"GET", own + "/minutes/verify"},
+	} {
+		if resp, _ := f.visit(r.method, s.base+r.path, pass); resp.StatusCode != 401 {
+			t.Errorf("%s %s with a pass: %d, want 401", r.method, r.path, resp.StatusCode)
+		}
+	}
+	ev := strings.Replace(s.base, "http", "ws", 1) + fmt.Sprintf("/ws?topic=meeting/%d/log", f.meeting.ID)
+	if _, resp, err := f.dialWith(ev, pass); err == nil || resp.StatusCode != 401 {
+		t.Errorf("the hub's event socket with a pass: %v", err)
+	}
+	if resp, _ := f.visit("GET", s.base+own, pass); resp.StatusCode != 200 {
+		t.Errorf("the pass does not read its own meeting: %d", resp.StatusCode)
+	}
+}
+
+// Staff issue a guest a new link: it works once, the old link is dead
+// (403 page, 403 on the API), and whoever holds the old pass is out.
+func TestReissuedInviteLink(t *testing.T) {
+	f := newFixture(t)
+	f.startFollower()
+	s := f.serveMedia("hub-a")
+	guest := f.inv["guest"].ID
+	oldPass := f.cookie("guest")
+	reissue := fmt.Sprintf("/api/v1/meetings/%d/invitees/%d/link", f.meeting.ID, guest)
+	f.json("POST", reissue, "", nil, 401, nil)
+	f.json("POST", reissue, "pct1", nil, 403, nil) // an invitee without a staff role
+	f.json("POST", fmt.Sprintf("/api/v1/meetings/%d/invitees/%d/link", f.meeting.ID, f.inv["pct1"].ID), "admin", nil, 409, nil)
+	f.json("POST", fmt.Sprintf("/api/v1/meetings/%d/invitees/999999/link", f.meeting.ID), "admin", nil, 404, nil)
+	var out struct {
+		Invitee     Invitee `json:"invitee"`
+		InviteToken string  `json:"invite_token"`
+		InviteURL   string  `json:"invite_url"`
+	}
+	f.json("POST", reissue, "canbo", nil, 201, &out)
+	if out.Invitee.ID != guest || out.InviteToken == f.guestToken || !strings.HasSuffix(out.InviteURL, "?invite="+out.InviteToken) {
+		t.Fatalf("reissued %+v", out)
+	}
+
+	ws := strings.Replace(s.base, "http", "ws", 1) + fmt.Sprintf("/ws/meetings/%d", f.meeting.ID)
+	if _, resp, err := f.dialWith(ws, oldPass); err == nil || resp.StatusCode != 403 {
+		t.Errorf("the old pass still joins: %v", err)
+	}
+	resp, body := f.visit("GET", fmt.Sprintf("%s/meetings/%d", s.base, f.meeting.ID), oldPass)
+	if resp.StatusCode != 403 || !strings.Contains(body, `data-reason="ended"`) {
+		t.Errorf("the page with the old pass: %d", resp.StatusCode)
+	}
+	if c := resp.Cookies(); len(c) != 1 || c[0].Name != oldPass.Name || c[0].Value != "" || !c[0].Expires.Before(time.Now()) {
+		t.Errorf("the ended pass is not cleared: %v", c)
+	}
+	status, _, b := f.call("GET", fmt.Sprintf("/api/v1/meetings/%d", f.meeting.ID), "", nil, "Cookie", oldPass.Name+"="+oldPass.Value)
+	if status != 403 || errorField(t, b) != oldPass.Name {
+		t.Errorf("the API with the old pass: %d %s", status, b)
+	}
+	old := fmt.Sprintf("%s/meetings/%d?invite=%s", s.base, f.meeting.ID, f.guestToken)
+	for _, method := range []string{"GET", "POST"} {
+		if resp, body := f.visit(method, old); resp.StatusCode != 403 || !strings.Contains(body, `data-reason="invalid"`) {
+			t.Errorf("%s of the old link: %d", method, resp.StatusCode)
+		}
+	}
+
+	resp, _ = f.visit("POST", s.base+out.InviteURL)
+	pass := passIn(resp, f.meeting.ID)
+	if resp.StatusCode != http.StatusSeeOther || pass == nil {
+		t.Fatalf("the new link: %d", resp.StatusCode)
+	}
+	c, _, err := f.dialWith(ws, pass)
+	f.must(err)
+	c.waitMsg("joined", nil)
+	if resp, _ := f.visit("POST", s.base+out.InviteURL); resp.StatusCode != http.StatusGone {
+		t.Errorf("the new link twice: %d", resp.StatusCode)
+	}
+}
+
+// A pass stops admitting when its invitee is removed (even one holding a
+// rejoin ticket) and once the meeting is long over.
+func TestMeetingPassEnds(t *testing.T) {
+	f := newFixture(t)
+	s := f.serveMedia("hub-a")
+	ws := strings.Replace(s.base, "http", "ws", 1) + fmt.Sprintf("/ws/meetings/%d", f.meeting.ID)
+	api := fmt.Sprintf("%s/api/v1/meetings/%d", s.base, f.meeting.ID)
+
+	// Over: 12 hours after the planned end (here: the start).
+	pass := f.cookie("guest")
+	if resp, _ := f.visit("GET", api, pass); resp.StatusCode != 200 {
+		t.Fatalf("fresh pass: %d", resp.StatusCode)
+	}
+	_, err := f.pool.Exec(f.ctx, `UPDATE meetings SET starts_at = now() - interval '13 hours', ends_at = NULL WHERE id=$1`, f.meeting.ID)
+	f.must(err)
+	_, err = f.pool.Exec(f.ctx, `UPDATE meeting_passes SET created_at = now() - interval '14 hours'`)
+	f.must(err)
+	if resp, _ := f.visit("GET", api, pass); resp.StatusCode != 403 {
+		t.Errorf("a pass 13 hours after the meeting: %d", resp.StatusCode)
+	}
+	_, err = f.pool.Exec(f.ctx, `UPDATE meetings SET starts_at = now() + interval '1 day' WHERE id=$1`, f.meeting.ID)
+	f.must(err)
+	if resp, _ := f.visit("GET", api, pass); resp.StatusCode != 200 {
+		t.Errorf("a pass of a meeting moved to tomorrow: %d", resp.StatusCode)
+	}
+
+	// Removed, with a rejoin ticket outstanding.
+	_, err = s.media.owners.newTicket(f.ctx, f.meeting.ID, f.inv["guest"].ID, rejoinTicketTTL)
+	f.must(err)
+	f.json("DELETE", fmt.Sprintf("/api/v1/meetings/%d/invitees/%d", f.meeting.ID, f.inv["guest"].ID), "admin", nil, 204, nil)
+	if resp, _ := f.visit("GET", api, pass); resp.StatusCode != 403 {
+		t.Errorf("a removed guest's pass reads the meeting: %d", resp.StatusCode)
+	}
+	if _, resp, err := f.dialWith(ws, pass); err == nil || resp.StatusCode != 403 {
+		t.Errorf("a removed guest's pass joins: %v", err)
+	}
+	if n := f.count(`SELECT count(*) FROM meeting_passes`) + f.count(`SELECT count(*) FROM meeting_media_tickets`); n != 0 {
+		t.Errorf("%d passes and tickets outlive the invitee", n)
+	}
+}
+
+// With two instances, a guest who reaches the one that does not carry the
+// meeting follows the redirect: the ticket in its page URL becomes a pass
+// on the owner, with which the websocket and the API work there.
+func TestRedirectTicketBecomesAPass(t *testing.T) {
+	f := newFixture(t)
+	a := f.serveMedia("hub-a")
+	b := f.serveMedia("hub-b")
+	first, _, err := f.dialMedia(a, "chutich", "")
+	f.must(err)
+	first.waitMsg("joined", nil)
+
+	guest, _, err := f.dialMedia(b, "guest", "audio=1")
+	f.must(err)
+	r := guest.waitMsg("redirect", nil)
+	page, _ := r["url"].(string)
+	if !strings.HasPrefix(page, a.base) || !strings.Contains(page, "ticket=") {
+		t.Fatalf("redirect to %q", page)
+	}
+	resp, _ := f.visit("GET", page)
+	pass := passIn(resp, f.meeting.ID)
+	want := fmt.Sprintf("/meetings/%d?audio=1", f.meeting.ID)
+	if resp.StatusCode != http.StatusSeeOther || resp.Header.Get("Location") != want || pass == nil {
+		t.Fatalf("following the redirect: %d to %q, pass %v", resp.StatusCode, resp.Header.Get("Location"), pass)
+	}
+	moved, _, err := f.dialWith(strings.Replace(a.base, "http", "ws", 1)+fmt.Sprintf("/ws/meetings/%d?audio=1", f.meeting.ID), pass)
+	f.must(err)
+	j := moved.waitMsg("joined", nil)
+	if me, _ := j["me"].(map[string]any); me["id"] != float64(f.inv["guest"].ID) || j["instance"] != "hub-a" {
+		t.Fatalf("joined %v", j)
+	}
+	if resp, _ := f.visit("GET", fmt.Sprintf("%s/api/v1/meetings/%d/proceedings", a.base, f.meeting.ID), pass); resp.StatusCode != 200 {
+		t.Errorf("the API on the owner with the pass: %d", resp.StatusCode)
+	}
+	if resp, body := f.visit("GET", page); resp.StatusCode != 403 || !strings.Contains(body, `data-reason="ticket"`) {
+		t.Errorf("the ticket twice: %d", resp.StatusCode)
+	}
+}
