@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -14,8 +15,9 @@ import (
 )
 
 // TestBrowserOfficerSchedulesAMeeting: an officer creates a meeting on the
-// scheduling page, invites the chair and a guest, adds an agenda item and
-// uploads its document; a wrong file type is refused on the page.
+// scheduling page, invites the chair and a guest, issues the guest a new
+// link, adds an agenda item and uploads its document; a wrong file type is
+// refused on the page.
 func TestBrowserOfficerSchedulesAMeeting(t *testing.T) {
 	chromium := hubtest.Chromium(t)
 	f := newFixture(t)
@@ -65,6 +67,13 @@ func TestBrowserOfficerSchedulesAMeeting(t *testing.T) {
 		chromedp.Click(css(`#invite button[type=submit]`)),
 		chromedp.WaitVisible(css(`#token:not([hidden])`)),
 	)
+	first, err := chromedp.Run(ctx, chromedp.Text(css(`#token`)))
+	f.must(err)
+	step("issue the guest a new link",
+		void(chromedp.Poll[bool](`document.querySelectorAll('#invitees tr').length === 2`, chromedp.WithPollingTimeout(10*time.Second))),
+		chromedp.Click(css(`#invitees tr:nth-child(2) button:last-child`)),
+		void(chromedp.Poll[bool](fmt.Sprintf(`document.getElementById('token').textContent !== %q`, first), chromedp.WithPollingTimeout(10*time.Second))),
+	)
 	step("add an agenda item",
 		chromedp.SendKeys(css(`#item [name=title]`), "Dự toán chống rét"),
 		chromedp.Click(css(`#item button[type=submit]`)),
@@ -84,6 +93,11 @@ func TestBrowserOfficerSchedulesAMeeting(t *testing.T) {
 	f.must(err)
 	agenda, err := f.p.Agenda(f.ctx, m.ID)
 	f.must(err)
+	if tok, err := chromedp.Run(ctx, chromedp.Text(css(`#token`))); err != nil || !strings.Contains(tok, "?invite=mtg_") {
+		t.Errorf("the new link shows %q (%v)", tok, err)
+	} else if _, used, err := f.p.inviteState(f.ctx, m.ID, tok[strings.Index(tok, "?invite=")+len("?invite="):]); err != nil || used {
+		t.Errorf("the link on the page is not the guest's live link: %v", err)
+	}
 	if m.Title != "Họp bàn kế hoạch mùa đông" || m.Seats != 5 || len(inv) != 2 || inv[0].Role != RoleChair || !inv[1].Guest ||
 		len(agenda) != 1 || len(docs) != 1 || docs[0].Versions[0].Filename != "du-toan.pdf" || *docs[0].Item != agenda[0].ID {
 		t.Fatalf("recorded %+v, invitees %d, agenda %+v, documents %d", m, len(inv), agenda, len(docs))

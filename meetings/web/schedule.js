@@ -15,7 +15,7 @@ const t = translator({
     member: 'Thành viên', chair: 'Chủ trì', guest: 'Khách mời', observer: 'Quan sát', secretary: 'Thư ký',
     inviteBtn: 'Mời', agenda: 'Chương trình', itemTitle: 'Nội dung', presenter: 'Người trình bày', addItem: 'Thêm',
     upload: 'Tải tài liệu lên', remove: 'Xóa', up: '↑', down: '↓', newVersion: 'Phiên bản mới',
-    link: 'Đường dẫn mời (chỉ hiện một lần): {url}', limits: 'Tài liệu: {types}; tối đa {mb} MiB mỗi tệp.',
+    link: 'Đường dẫn mời (chỉ hiện một lần, chỉ dùng được một lần): {url}', newLink: 'Cấp đường dẫn mới', limits: 'Tài liệu: {types}; tối đa {mb} MiB mỗi tệp.',
     scheduled: 'Chưa họp', open: 'Đang họp', closed: 'Đã họp', cancelled: 'Đã hủy', seatsN: '{n} ghế',
   },
   en: {
@@ -29,7 +29,7 @@ const t = translator({
     name: 'Name', role: 'Role', username: 'Username', guestName: 'or a guest\'s name', position: 'Position',
     member: 'Member', chair: 'Chair', guest: 'Guest', observer: 'Observer', secretary: 'Secretary', inviteBtn: 'Invite',
     agenda: 'Agenda', itemTitle: 'Item', presenter: 'Presenter', addItem: 'Add', upload: 'Upload a document',
-    remove: 'Remove', up: '↑', down: '↓', newVersion: 'New version', link: 'Invite link (shown once): {url}',
+    remove: 'Remove', up: '↑', down: '↓', newVersion: 'New version', link: 'Invite link (shown once, works once): {url}', newLink: 'New link',
     limits: 'Documents: {types}; at most {mb} MiB each.', scheduled: 'Scheduled', open: 'In session', closed: 'Held',
     cancelled: 'Cancelled', seatsN: '{n} seats',
   },
@@ -82,6 +82,10 @@ async function select(id) {
     const tr = document.createElement('tr');
     tr.innerHTML = `<td>${esc(i.name)}<br><span class="muted">${esc(i.position)}</span></td><td>${esc(t(i.role))}${i.secretary ? `, ${esc(t('secretary'))}` : ''}</td><td></td>`;
     if (m.state === 'scheduled') tr.lastChild.append(btn(t('remove'), async () => { await call(`/api/v1/meetings/${id}/invitees/${i.id}`, { method: 'DELETE' }); select(id); }));
+    if (i.has_invite_link && (m.state === 'scheduled' || m.state === 'open')) {
+      // A guest whose link was used by someone else, or lost: the old link and whoever used it are out.
+      tr.lastChild.append(btn(t('newLink'), async () => showLink(await call(`/api/v1/meetings/${id}/invitees/${i.id}/link`, { method: 'POST' }))));
+    }
     tb.append(tr);
   }
   const ol = $('agenda'); ol.innerHTML = '';
@@ -159,10 +163,14 @@ $('invite').addEventListener('submit', async (e) => {
     username: f.username.value.trim(), name: f.name.value.trim(), position: f.position.value.trim(), role: f.role.value, secretary: f.secretary.checked } }).catch(() => null);
   if (!r) return;
   f.reset();
-  $('token').hidden = !r.invite_url;
-  if (r.invite_url) $('token').textContent = t('link', { url: `${location.origin}${r.invite_url}` });
+  showLink(r);
   select(selected);
 });
+
+function showLink(r) {
+  $('token').hidden = !r.invite_url;
+  if (r.invite_url) $('token').textContent = t('link', { url: `${location.origin}${r.invite_url}` });
+}
 $('item').addEventListener('submit', async (e) => {
   e.preventDefault();
   const f = e.target;
