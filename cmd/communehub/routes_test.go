@@ -1,25 +1,30 @@
 package main
 
 import (
+	"bytes"
 	"context"
+	"encoding/json"
 	"fmt"
 	"io"
 	"log/slog"
 	"net/http"
+	"slices"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/communehub/communehub/hub"
 	"github.com/communehub/communehub/hub/hubtest"
+	"github.com/communehub/communehub/meetings"
 	"github.com/gofiber/fiber/v2"
+	"github.com/jackc/pgx/v5/pgxpool"
 )
 
-// TestEveryAPIRouteNeedsAuth walks every route the wired hub registers under
-// /api/v1 and checks that, without credentials, each one answers 401 —
-// except login, the one public route.
-func TestEveryAPIRouteNeedsAuth(t *testing.T) {
-	t.Parallel()
-	_, dbURL := hubtest.NewDB(t)
+// wiredHub runs the hub as main wires it, on a new database, and returns
+// its address, the database and every route it registered.
+func wiredHub(t *testing.T) (addr, dbURL string, routes []fiber.Route) {
+	t.Helper()
+	_, dbURL = hubtest.NewDB(t)
 	cfg, _, err := ParseConfig(nil, env(map[string]string{
 		"COMMUNEHUB_ADDR":         fmt.Sprintf("127.0.0.1:%d", hubtest.FreePort(t)),
 		"COMMUNEHUB_DATABASE_URL": dbURL,
@@ -29,21 +34,21 @@ func TestEveryAPIRouteNeedsAuth(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	routes := make(chan []fiber.Route, 1)
-	cfg.appHook = func(app *fiber.App) { routes <- app.GetRoutes(true) }
+	wired := make(chan []fiber.Route, 1)
+	cfg.appHook = func(app *fiber.App) { wired <- app.GetRoutes(true) }
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() { done <- Run(ctx, cfg, slog.New(slog.DiscardHandler), io.Discard) }()
-	defer func() {
+	t.Cleanup(func() {
 		cancel()
 		if err := <-done; err != nil {
 			t.Errorf("Run: %v", err)
 		}
-	}()
-	var list []fiber.Route
+	})
 	select {
-	case list = <-routes:
+	case routes = <-wired:
 	case err := <-done:
+		done <- err
 		t.Fatalf("Run ended early: %v", err)
 	case <-time.After(60 * time.Second):
 		t.Fatal("hub not wired within 60s")
@@ -55,7 +60,16 @@ func TestEveryAPIRouteNeedsAuth(t *testing.T) {
 		}
 		return err == nil
 	}, "hub listening")
-	checked := 0
+	return cfg.Addr, dbURL, routes
+}
+
+// apiRoute is one /api/v1 route with its parameters filled in.
+type apiRoute struct{ method, pattern, path string }
+
+// apiRoutes lists the /api/v1 routes except login, every parameter set to
+// param.
+func apiRoutes(list []fiber.Route, param string) []apiRoute {
+	var out []apiRoute
 	for _, r := range list {
 		if !strings.HasPrefix(r.Path, "/api/v1/") || r.Method == "HEAD" || r.Method == "USE" {
 			continue
@@ -65,18 +79,39 @@ func TestEveryAPIRouteNeedsAuth(t *testing.T) {
 		}
 		path := r.Path
 		for _, p := range r.Params {
-			path = strings.Replace(path, ":"+p, "1", 1)
+			path = strings.Replace(path, ":"+p, param, 1)
 		}
-		path = strings.ReplaceAll(path, "*", "x")
-		req, _ := http.NewRequest(r.Method, "http://"+cfg.Addr+path, strings.NewReader("{}"))
-		req.Header.Set("Content-Type", "application/json")
-		resp, err := http.DefaultClient.Do(req)
-		if err != nil {
-			t.Fatal(err)
-		}
-		resp.Body.Close()
-		if resp.StatusCode != 401 {
-			t.Errorf("%s %s without credentials = %d, want 401", r.Method, r.Path, resp.StatusCode)
+		out = append(out, apiRoute{r.Method, r.Path, strings.ReplaceAll(path, "*", "x")})
+	}
+	return out
+}
+
+// status makes a request with a JSON body "{}" and the given cookie header.
+func status(t *testing.T, method, u, cookie string) int {
+	t.Helper()
+	req, _ := http.NewRequest(method, u, strings.NewReader("{}"))
+	req.Header.Set("Content-Type", "application/json")
+	if cookie != "" {
+		req.Header.Set("Cookie", cookie)
+	}
+	resp, err := (&http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}).Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	return resp.StatusCode
+}
+
+// TestEveryAPIRouteNeedsAuth walks every route the wired hub registers under
+// /api/v1 and checks that, without credentials, each one answers 401 —
+// except login, the one public route.
+func TestEveryAPIRouteNeedsAuth(t *testing.T) {
+	t.Parallel()
+	addr, _, list := wiredHub(t)
+	checked := 0
+	for _, r := range apiRoutes(list, "1") {
+		if got := status(t, r.method, "http://"+addr+r.path, ""); got != 401 {
+			t.Errorf("%s %s without credentials = %d, want 401", r.method, r.pattern, got)
 		}
 		checked++
 	}
@@ -84,4 +119,95 @@ func TestEveryAPIRouteNeedsAuth(t *testing.T) {
 		t.Fatalf("only %d API routes found", checked)
 	}
 	t.Logf("%d API routes checked", checked)
+}
+
+// TestMeetingPassOpensOnlyItsMeeting: a guest's meeting pass (from their
+// invite link) opens the invitee routes of that one meeting. Every /api/v1
+// route of another meeting, and every route outside the meeting's
+// invitee routes, answers 401 to it as to no credentials at all.
+func TestMeetingPassOpensOnlyItsMeeting(t *testing.T) {
+	t.Parallel()
+	addr, dbURL, list := wiredHub(t)
+	base := "http://" + addr
+	pool, err := pgxpool.New(context.Background(), dbURL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer pool.Close()
+	_, token, err := hub.NewAuth(pool, hub.AuthConfig{}, nil).CreateToken(context.Background(), "routes", hub.RoleAdmin, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	call := func(path string, body any, out any) {
+		t.Helper()
+		b, _ := json.Marshal(body)
+		req, _ := http.NewRequest("POST", base+path, bytes.NewReader(b))
+		req.Header.Set("Authorization", "Bearer "+token)
+		req.Header.Set("Content-Type", "application/json")
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		if resp.StatusCode != 201 {
+			t.Fatalf("POST %s: %d", path, resp.StatusCode)
+		}
+		if err := json.NewDecoder(resp.Body).Decode(out); err != nil {
+			t.Fatal(err)
+		}
+	}
+	var own, other meetings.Meeting
+	start := time.Now().Add(24 * time.Hour)
+	call("/api/v1/meetings", map[string]any{"unit": "03244", "title": "Họp khác", "starts_at": start, "seats": 3}, &other)
+	call("/api/v1/meetings", map[string]any{"unit": "03244", "title": "Họp của khách", "starts_at": start, "seats": 3}, &own)
+	var link struct {
+		InviteURL string `json:"invite_url"`
+	}
+	call(fmt.Sprintf("/api/v1/meetings/%d/invitees", own.ID), map[string]any{"name": "Giàng A Chu", "role": "guest"}, &link)
+
+	req, _ := http.NewRequest("POST", base+link.InviteURL, nil)
+	resp, err := (&http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}).Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	var pass string
+	for _, c := range resp.Cookies() {
+		if c.Name == meetings.PassCookie(own.ID) {
+			pass = c.Name + "=" + c.Value
+		}
+	}
+	if resp.StatusCode != http.StatusSeeOther || pass == "" {
+		t.Fatalf("redeeming the link: %d, cookies %v", resp.StatusCode, resp.Cookies())
+	}
+	if got := status(t, "GET", fmt.Sprintf("%s/api/v1/meetings/%d", base, own.ID), pass); got != 200 {
+		t.Fatalf("the pass does not open its own meeting: %d", got)
+	}
+
+	// The routes an invitee of the meeting uses (records_http.go).
+	invitee := []string{
+		"GET /api/v1/meetings/:id", "GET /api/v1/meetings/:id/documents", "POST /api/v1/meetings/:id/documents",
+		"POST /api/v1/meetings/:id/documents/:doc/versions", "GET /api/v1/meetings/:id/documents/:doc/content",
+		"GET /api/v1/meetings/:id/documents/:doc/versions/:v/content", "GET /api/v1/meetings/:id/proceedings",
+		"POST /api/v1/meetings/:id/proceedings", "GET /api/v1/meetings/:id/events", "GET /api/v1/meetings/:id/votes",
+		"GET /api/v1/meetings/:id/minutes", "GET /api/v1/meetings/:id/minutes/draft", "PUT /api/v1/meetings/:id/minutes/draft",
+		"POST /api/v1/meetings/:id/minutes/approve",
+	}
+	checked := 0
+	for _, id := range []int64{other.ID, own.ID} {
+		for _, r := range apiRoutes(list, fmt.Sprint(id)) {
+			got := status(t, r.method, base+r.path, pass)
+			if id == own.ID && slices.Contains(invitee, r.method+" "+r.pattern) {
+				if got == 401 || got >= 500 {
+					t.Errorf("%s %s of its own meeting with the pass = %d", r.method, r.pattern, got)
+				}
+				continue
+			}
+			if got != 401 {
+				t.Errorf("%s %s (meeting %d) with a pass for meeting %d = %d, want 401", r.method, r.pattern, id, own.ID, got)
+			}
+			checked++
+		}
+	}
+	t.Logf("%d routes refuse the pass", checked)
 }
