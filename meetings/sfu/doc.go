@@ -18,8 +18,10 @@
 // arrives), and a joining participant takes its snapshot of publications
 // under the same lock that registers it, so a join racing a publish never
 // loses a stream. Each subscriber gets its own outgoing track per
-// publication (a downTrack) with its own sequence-number and timestamp
-// rewriting, so each can receive a different simulcast layer. Packets reach
+// publication (a downTrack) with its own sequence-number, timestamp and
+// VP8 PictureID/TL0PICIDX rewriting (each simulcast layer numbers its
+// frames on its own; a receiver must see one sequence across switches), so
+// each can receive a different simulcast layer. Packets reach
 // a subscriber through its own bounded queue and writer goroutine: a
 // subscriber that cannot keep up loses packets (video until the next
 // keyframe) and never slows the others.

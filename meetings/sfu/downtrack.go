@@ -55,6 +55,7 @@ type downTrack struct {
 	wmu       sync.Mutex
 	started   bool
 	curLayer  int
+	lastLayer int    // the layer of the epoch before, for the VP8 indexes
 	epoch     uint64 // first extended seq of the current layer epoch
 	lastIn    uint64
 	seqBase   uint64 // out = in + seqBase - skipsBefore(in)
@@ -67,6 +68,8 @@ type downTrack struct {
 	hdr       rtp.Header
 	ext       [1]rtp.Extension  // hdr's extensions, kept so that stamping never allocates
 	ast       [3]byte           // the abs-send-time value hdr carries
+	pic, tl0  vp8Index          // VP8 PictureID and TL0PICIDX, continued across layers
+	scratch   []byte            // a payload whose descriptor was rewritten (the packet's is shared)
 	hist      [historySize]sent // what was sent, by outgoing sequence number, for NACKs
 }
 
@@ -79,8 +82,11 @@ const historySize = 512
 type sent struct {
 	p      *packet
 	seq    uint16
+	pic    uint16 // the VP8 PictureID sent, when rewritten
 	ts     uint32
-	nacked bool // the subscriber has asked for it again at least once
+	tl0    uint8 // the VP8 TL0PICIDX sent, when rewritten
+	vp8    bool  // the VP8 descriptor was rewritten
+	nacked bool  // the subscriber has asked for it again at least once
 }
 
 // retransmit answers a NACK from the subscriber with the packets still in
@@ -112,7 +118,12 @@ func (dt *downTrack) retransmit(seqs []uint16) {
 		dt.hdr = rtp.Header{Version: 2, Marker: e.p.hdr.Marker, PayloadType: pt, SequenceNumber: seq,
 			Timestamp: e.ts, SSRC: ssrc, CSRC: e.p.hdr.CSRC}
 		dt.stampSendTime(astID)
-		if _, err := ws.WriteRTP(&dt.hdr, e.p.payload); err == nil {
+		payload := e.p.payload
+		if e.vp8 {
+			d, _ := parseVP8Desc(payload) // it parsed when first sent
+			payload = dt.rewritten(payload, d, e.pic, e.tl0)
+		}
+		if _, err := ws.WriteRTP(&dt.hdr, payload); err == nil {
 			dt.rtx.Add(1)
 		}
 	}
@@ -284,11 +295,16 @@ func (dt *downTrack) write(p *packet) {
 		CSRC:           p.hdr.CSRC,
 	}
 	dt.stampSendTime(astID)
-	dt.hist[uint16(out)%historySize] = sent{p: p, seq: uint16(out), ts: h.Timestamp}
+	e := sent{p: p, seq: uint16(out), ts: h.Timestamp}
+	payload := p.payload
+	if dt.pub.kind == kindVideo {
+		payload = dt.renumberVP8(payload, &e)
+	}
+	dt.hist[e.seq%historySize] = e
 	if ts := h.Timestamp; int32(ts-dt.lastTS) > 0 || dt.lastWrite == 0 {
 		dt.lastTS = ts
 	}
-	if _, err := ws.WriteRTP(h, p.payload); err != nil {
+	if _, err := ws.WriteRTP(h, payload); err != nil {
 		return
 	}
 	dt.lastWrite = p.arrival
@@ -305,6 +321,10 @@ func (dt *downTrack) startEpoch(p *packet) {
 	dt.epoch = p.ext
 	dt.lastIn = p.ext - 1
 	dt.skips = dt.skips[:0]
+	same := dt.started && dt.lastLayer == int(p.layer)
+	dt.pic.newEpoch(same)
+	dt.tl0.newEpoch(same)
+	dt.lastLayer = int(p.layer)
 	if !dt.started {
 		dt.started = true
 		dt.seqBase = 0
@@ -320,6 +340,44 @@ func (dt *downTrack) startEpoch(p *packet) {
 	}
 	dt.curLayer = int(p.layer)
 	dt.cur.Store(int32(p.layer))
+}
+
+// renumberVP8 continues the PictureID and TL0PICIDX of a VP8 payload
+// across layer switches, and records what it sent in e. It returns the
+// payload to send: the packet's own while nothing changes (the first layer
+// sent), else a rewritten copy in the downTrack's scratch buffer.
+func (dt *downTrack) renumberVP8(payload []byte, e *sent) []byte {
+	d, ok := parseVP8Desc(payload)
+	if !ok || (d.picAt == 0 && d.tl0At == 0) {
+		return payload
+	}
+	unchanged := true
+	if d.picAt != 0 {
+		in, bits := d.picture(payload)
+		e.pic = dt.pic.next(in, bits)
+		unchanged = e.pic == in
+	}
+	if d.tl0At != 0 {
+		in := payload[d.tl0At]
+		e.tl0 = uint8(dt.tl0.next(uint16(in), 8))
+		unchanged = unchanged && e.tl0 == in
+	}
+	if unchanged {
+		return payload
+	}
+	e.vp8 = true
+	return dt.rewritten(payload, d, e.pic, e.tl0)
+}
+
+// rewritten copies payload into the scratch buffer with pic and tl0 in its
+// descriptor (d, as parsed from payload).
+func (dt *downTrack) rewritten(payload []byte, d vp8Desc, pic uint16, tl0 uint8) []byte {
+	if dt.scratch == nil {
+		dt.scratch = make([]byte, 0, 1500)
+	}
+	dt.scratch = append(dt.scratch[:0], payload...)
+	d.rewrite(dt.scratch, pic, tl0)
+	return dt.scratch
 }
 
 // stampSendTime adds the abs-send-time extension (RFC 5285 one-byte form,
