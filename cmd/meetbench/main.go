@@ -218,7 +218,7 @@ func (b *bench) meeting(ctx context.Context, n, bitrate int) error {
 	for i := range n {
 		bot, stop, err := sfutest.Dial(ctx, b.url("meeting", fmt.Sprint("p", i)), sfutest.Config{
 			Name: fmt.Sprint("p", i), Audio: true, Video: true, Simulcast: true, VideoBitrate: bitrate * 4 / 5, FPS: 15,
-			AudioLevel: 60, CountOnly: false,
+			AudioLevel: 60, CountOnly: false, AbsSendTime: true,
 		})
 		if err != nil {
 			return err
@@ -299,7 +299,7 @@ func (b *bench) fanout(ctx context.Context, subs, bitrate int) error {
 	}
 	var receivers []*sfutest.Bot
 	for i := range subs {
-		bot, stop, err := sfutest.Dial(ctx, b.url("fanout", fmt.Sprint("s", i)), sfutest.Config{Name: fmt.Sprint("s", i), CountOnly: true, Lean: true})
+		bot, stop, err := sfutest.Dial(ctx, b.url("fanout", fmt.Sprint("s", i)), sfutest.Config{Name: fmt.Sprint("s", i), CountOnly: true, Lean: true, AbsSendTime: true})
 		if err != nil {
 			return err
 		}
@@ -355,7 +355,7 @@ func (b *bench) join(ctx context.Context, n int) error {
 	var times []time.Duration
 	for i := range n {
 		start := time.Now()
-		bot, stop, err := sfutest.Dial(ctx, b.url("join", fmt.Sprint("j", i)), sfutest.Config{Name: fmt.Sprint("j", i)})
+		bot, stop, err := sfutest.Dial(ctx, b.url("join", fmt.Sprint("j", i)), sfutest.Config{Name: fmt.Sprint("j", i), AbsSendTime: true})
 		if err != nil {
 			return err
 		}

@@ -29,9 +29,9 @@ type Config struct {
 	// links; zero keeps 8 s and 30 s.
 	DisconnectedTimeout, FailedTimeout time.Duration
 	// ParallelFanout is the number of subscribers above which a packet is
-	// written by the Engine's fan-out workers, one per CPU, instead of by
-	// the goroutine that received it; zero keeps 256. Below it, one
-	// goroutine writing the whole list costs less than waking workers.
+	// written by the Engine's fan-out workers, one per CPU, in chunks of
+	// this size, instead of by the goroutine that received it; zero keeps
+	// 64.
 	ParallelFanout int
 }
 
@@ -50,7 +50,7 @@ func (c *Config) setDefaults() {
 		c.FailedTimeout = 30 * time.Second
 	}
 	if c.ParallelFanout == 0 {
-		c.ParallelFanout = 256
+		c.ParallelFanout = 64
 	}
 }
 

@@ -21,15 +21,18 @@
 // publication (a downTrack) with its own sequence-number, timestamp and
 // VP8 PictureID/TL0PICIDX rewriting (each simulcast layer numbers its
 // frames on its own; a receiver must see one sequence across switches), so
-// each can receive a different simulcast layer. Packets reach
-// a subscriber through its own bounded queue and writer goroutine: a
-// subscriber that cannot keep up loses packets (video until the next
-// keyframe) and never slows the others.
+// each can receive a different simulcast layer. The goroutine that reads a
+// layer writes each packet to its subscribers (the Engine's fan-out
+// workers share a long list out); writes never block, so a subscriber that
+// cannot keep up loses packets (video until the next keyframe) and never
+// slows the others. The media socket sends each burst with one sendmmsg
+// (see batchConn).
 //
-// Repair and feedback. Pion's NACK generator runs on up connections and its
-// NACK responder on down connections; receiver and sender reports flow on
-// both; TWCC feedback goes to publishers so browsers can size their
-// encoders. Keyframe requests (subscriber connected, subscriber PLI/FIR,
+// Repair and feedback. Pion's NACK generator runs on up connections; a
+// subscriber's NACKs are answered from its downTrack's history of what it
+// was sent (references to the shared packets); receiver and sender reports
+// flow on both; TWCC feedback goes to publishers so browsers can size
+// their encoders. Keyframe requests (subscriber connected, subscriber PLI/FIR,
 // layer switch, congestion drop) are throttled to one per 500 ms per
 // publisher layer, with a trailing request so none is lost.
 //

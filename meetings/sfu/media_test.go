@@ -511,7 +511,7 @@ func TestLargeRoomFanout(t *testing.T) {
 		t.Skip("many peers")
 	}
 	// 36 subscribers, over a parallel fan-out threshold of 16: the
-	// workers write the list in chunks of 8, in parallel.
+	// workers write the list in chunks of 16, in parallel.
 	e := newEngine(t, func(c *sfu.Config) { c.ParallelFanout = 16 })
 	pub, _ := join(t, e, "m", "pub", sfutest.Config{Audio: true, Video: true})
 	if err := pub.Start(); err != nil {

@@ -13,9 +13,12 @@ import (
 // cost more than the write itself, so a publication's packets are written
 // by its reader (one goroutine per published layer, so publishers already
 // spread over the CPUs); only when one publication has more than
-// Config.ParallelFanout subscribers is the list cut into chunks (a quarter
-// of that threshold, at least 8) that the Engine's fan-out workers (one per
-// CPU) write in parallel.
+// Config.ParallelFanout subscribers is the list cut into chunks of that
+// size that the Engine's fan-out workers (one per CPU) write in parallel.
+// (Writing 200 subscribers from the reader alone measured 10–15 % more
+// CPU per forwarded packet than the workers, probably because with one
+// CPU busy and the other idle each hand-off on Pion's receive path wakes
+// the idle one.)
 // A chunk always goes to the same worker while the list is unchanged, so
 // each subscriber sees its packets in order. When a worker's queue is full
 // the chunk's packet is dropped and counted, and video restarts at the next
@@ -40,7 +43,7 @@ type fanout struct {
 
 func newFanout(b *batcher, threshold int) *fanout {
 	n := max(2, runtime.GOMAXPROCS(0))
-	f := &fanout{qs: make([]chan job, n), chunk: max(8, threshold/4), batch: b, stop: make(chan struct{})}
+	f := &fanout{qs: make([]chan job, n), chunk: max(8, threshold), batch: b, stop: make(chan struct{})}
 	for i := range f.qs {
 		f.qs[i] = make(chan job, fanoutQueue)
 		f.wg.Add(1)
