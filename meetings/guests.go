@@ -125,8 +125,9 @@ func (p *Proceedings) sweepPasses(ctx context.Context) {
 }
 
 // ReissueInvite gives a guest a new invite link: the old link stops
-// working, and so do the passes and tickets opened with it. It returns the
-// new token, shown once.
+// working, and so do the passes and tickets opened with it (connections
+// opened with them are closed: AccessTopic). It returns the new token,
+// shown once.
 func (p *Proceedings) ReissueInvite(ctx context.Context, meetingID, inviteeID int64) (inv *Invitee, token string, err error) {
 	err = p.exec(ctx, meetingID, func(c *cmd) error {
 		if c.m.State == MeetingClosed || c.m.State == MeetingCancelled {
@@ -147,8 +148,10 @@ func (p *Proceedings) ReissueInvite(ctx context.Context, meetingID, inviteeID in
 		if _, err := c.tx.Exec(ctx, `DELETE FROM meeting_passes WHERE invitee_id=$1`, inviteeID); err != nil {
 			return err
 		}
-		_, err := c.tx.Exec(ctx, `DELETE FROM meeting_media_tickets WHERE invitee_id=$1`, inviteeID)
-		return err
+		if _, err := c.tx.Exec(ctx, `DELETE FROM meeting_media_tickets WHERE invitee_id=$1`, inviteeID); err != nil {
+			return err
+		}
+		return c.revokeAccess(inviteeID, RevokedReissued)
 	})
 	return inv, token, err
 }

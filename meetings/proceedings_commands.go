@@ -98,6 +98,9 @@ func (p *Proceedings) CloseMeeting(ctx context.Context, who *Invitee) error {
 		if err := c.emit(EvMeetingClosed, v.ID, struct{}{}); err != nil {
 			return err
 		}
+		if err := c.revokeAccess(0, RevokedClosed); err != nil {
+			return err
+		}
 		return p.draftMinutes(c, 0)
 	})
 }

@@ -201,7 +201,8 @@ func (s *ProcSession) detachOnce(ctx context.Context, clean bool) {
 	} else {
 		err = s.p.Drop(ctx, s.who)
 	}
-	if err != nil {
+	// Forbidden: the invitee was removed while connected; nothing to record.
+	if err != nil && hub.ErrorCode(err) != hub.EForbidden {
 		s.p.log.Warn("meetings: record departure", "meeting", s.who.MeetingID, "invitee", s.who.ID, "clean", clean, "err", err)
 	}
 }

@@ -242,10 +242,12 @@ func (p *Proceedings) CancelMeeting(ctx context.Context, id int64) error {
 		if c.m.State != MeetingScheduled {
 			return hub.Errorf(hub.EConflict, "meeting %d is %s; only a scheduled meeting can be cancelled", id, c.m.State)
 		}
-		_, err := c.tx.Exec(ctx, `UPDATE meetings SET state='cancelled', updated_at=now() WHERE id=$1`, id)
+		if _, err := c.tx.Exec(ctx, `UPDATE meetings SET state='cancelled', updated_at=now() WHERE id=$1`, id); err != nil {
+			return err
+		}
 		c.m.State = MeetingCancelled
 		c.unitChanged = true
-		return err
+		return c.revokeAccess(0, RevokedCancelled)
 	})
 }
 
@@ -400,8 +402,11 @@ func (p *Proceedings) Uninvite(ctx context.Context, meetingID, inviteeID int64) 
 		if err == nil && tag.RowsAffected() == 0 {
 			return hub.Errorf(hub.ENotFound, "no invitee %d in meeting %d", inviteeID, meetingID)
 		}
+		if err != nil {
+			return err
+		}
 		delete(c.invitees, inviteeID)
-		return err
+		return c.revokeAccess(inviteeID, RevokedRemoved)
 	})
 }
 

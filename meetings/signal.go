@@ -44,6 +44,11 @@ const (
 	closeSFU      = 4500 // the SFU closed the participant (see the bye message)
 )
 
+// closeRevoked (4401) closes a connection whose access ended while it was
+// open: the invitee removed, their invite link re-issued, the meeting
+// cancelled or closed. It is final: the page does not reconnect.
+const closeRevoked = hub.CloseUnauthorized
+
 // Media is the online side of meetings: the Pion SFU, the signaling
 // websocket /ws/meetings/{id}, the meeting page and the stats endpoint. It
 // records in PostgreSQL which instance carries each meeting's media and
@@ -58,9 +63,12 @@ type Media struct {
 	sockets *hub.Sockets
 
 	mu    sync.Mutex
-	conns map[int64]int       // signaling connections per meeting on this instance
-	idle  map[int64]time.Time // meetings whose last connection left, and when
+	conns map[int64]map[*sigConn]struct{} // signaling connections per meeting on this instance
+	idle  map[int64]time.Time             // meetings whose last connection left, and when
 	seq   atomic.Uint64
+
+	access      *hub.Subscription // meeting/+/access; followAccess owns it once Run starts
+	revocations atomic.Uint64     // access announcements applied (see run)
 
 	published atomic.Uint64 // bus events published (tests)
 }
@@ -84,10 +92,19 @@ func NewMedia(ctx context.Context, cfg Config, proc *Proceedings, pool *pgxpool.
 	m := &Media{
 		cfg: cfg, log: log, proc: proc, bus: bus, sockets: sockets,
 		owners: &owners{pool: pool, instance: cfg.InstanceID, baseURL: strings.TrimRight(cfg.PublicURL, "/"), stale: cfg.OwnerStaleAfter},
-		conns:  map[int64]int{}, idle: map[int64]time.Time{},
+		conns:  map[int64]map[*sigConn]struct{}{}, idle: map[int64]time.Time{},
 	}
 	if err := m.owners.releaseAll(ctx); err != nil {
 		return nil, fmt.Errorf("media: release stale claims: %w", err)
+	}
+	if bus != nil && proc != nil {
+		// Subscribed before any connection exists, so that no announcement
+		// made after a connection's access check is missed.
+		sub, err := m.subscribeAccess()
+		if err != nil {
+			return nil, fmt.Errorf("media: %w", err)
+		}
+		m.access = sub
 	}
 	e, err := sfu.New(cfg.sfuConfig(), sfu.Hooks{OnState: m.publishState}, log.With("part", "sfu"))
 	if err != nil {
@@ -111,8 +128,14 @@ func (m *Media) Mount(app *fiber.App, api fiber.Router, core *hub.Core) {
 }
 
 // Run refreshes this instance's claims and releases those of meetings that
-// stayed empty, until ctx ends; then it releases every claim.
+// stayed empty, and closes the connections whose access ends (followAccess),
+// until ctx ends; then it releases every claim.
 func (m *Media) Run(ctx context.Context) {
+	if m.access != nil {
+		done := make(chan struct{})
+		go func() { defer close(done); m.followAccess(ctx) }()
+		defer func() { <-done }()
+	}
 	t := time.NewTicker(heartbeatEvery / 5)
 	defer t.Stop()
 	last := time.Time{}
@@ -153,19 +176,31 @@ func (m *Media) Run(ctx context.Context) {
 	}
 }
 
-// Close closes every participant and the SFU's sockets.
-func (m *Media) Close() error { return m.engine.Close() }
+// Close closes every participant and the SFU's sockets (and the access
+// subscription, when Run never took it).
+func (m *Media) Close() error {
+	if m.access != nil {
+		m.access.Close()
+	}
+	return m.engine.Close()
+}
 
-func (m *Media) hold(id int64) {
+// hold registers a connection of its meeting on this instance.
+func (m *Media) hold(c *sigConn) {
+	id := c.j.meeting.ID
 	m.mu.Lock()
-	m.conns[id]++
+	if m.conns[id] == nil {
+		m.conns[id] = map[*sigConn]struct{}{}
+	}
+	m.conns[id][c] = struct{}{}
 	delete(m.idle, id)
 	m.mu.Unlock()
 }
 
-func (m *Media) unhold(id int64) {
+func (m *Media) unhold(c *sigConn) {
+	id := c.j.meeting.ID
 	m.mu.Lock()
-	if m.conns[id]--; m.conns[id] <= 0 {
+	if delete(m.conns[id], c); len(m.conns[id]) == 0 {
 		delete(m.conns, id)
 		m.idle[id] = time.Now()
 	}
@@ -178,7 +213,9 @@ type join struct {
 	who       *Invitee
 	audioOnly bool
 	viaTicket bool
+	pass      string // the meeting pass a guest came with, checked again when their link is re-issued
 	origin    string // scheme://host the client used, for URLs we give it
+	seen      uint64 // Media.revocations before the access check
 }
 
 const localsJoin = "meetings.join"
@@ -198,7 +235,7 @@ func (m *Media) admit(c *fiber.Ctx) error {
 		return hub.Errorf(hub.EForbidden, "origin %q is not allowed", c.Get(fiber.HeaderOrigin))
 	}
 	ctx := c.UserContext()
-	j := &join{audioOnly: c.Query("audio") == "1", origin: c.Protocol() + "://" + c.Hostname()}
+	j := &join{audioOnly: c.Query("audio") == "1", origin: c.Protocol() + "://" + c.Hostname(), seen: m.revocations.Load()}
 	switch {
 	case c.Query("ticket") != "":
 		inv, err := m.owners.useTicket(ctx, id, c.Query("ticket"))
@@ -214,6 +251,9 @@ func (m *Media) admit(c *fiber.Ctx) error {
 	default: // a user's session, or a meeting pass
 		if j.who, err = m.proc.attendee(c, id); err != nil {
 			return err
+		}
+		if j.who.UserID == nil { // a guest has no account: the pass admitted them
+			j.pass = c.Cookies(PassCookie(id))
 		}
 	}
 	if j.meeting, err = m.proc.Meeting(ctx, id); err != nil {
@@ -267,6 +307,7 @@ type sigConn struct {
 	readerDone chan struct{}
 	writerDone chan struct{}
 	closeReq   chan [2]any
+	revokeReq  chan string // why access ended; the handler goroutine closes
 
 	outMu    sync.Mutex
 	out      [][]byte
@@ -284,6 +325,7 @@ type sigConn struct {
 
 	strikes []time.Time
 	dropped atomic.Int64
+	revoked atomic.Bool // closed because access ended: the participant left
 }
 
 func (m *Media) serve(ws *fws.Conn) {
@@ -294,7 +336,7 @@ func (m *Media) serve(ws *fws.Conn) {
 	c := &sigConn{
 		m: m, ws: ws, j: j, id: "c" + strconv.FormatUint(m.seq.Add(1), 10),
 		in: make(chan inbound, 64), readerDone: make(chan struct{}), writerDone: make(chan struct{}),
-		closeReq: make(chan [2]any, 1), outReady: make(chan struct{}, 1),
+		closeReq: make(chan [2]any, 1), revokeReq: make(chan string, 1), outReady: make(chan struct{}, 1),
 		holding: true,
 	}
 	c.log = m.log.With("meeting", j.meeting.ID, "conn", c.id, "invitee", j.who.ID)
@@ -309,7 +351,7 @@ func (m *Media) serve(ws *fws.Conn) {
 	ws.SetPongHandler(func(string) error { return ws.SetReadDeadline(time.Now().Add(2 * sigPingPeriod)) })
 	go c.readLoop()
 	go c.writeLoop()
-	clean := c.run()
+	clean := c.run() || c.revoked.Load()
 	if c.part != nil {
 		c.part.Close()
 	}
@@ -326,8 +368,15 @@ func (m *Media) serve(ws *fws.Conn) {
 func (c *sigConn) run() (clean bool) {
 	m, j := c.m, c.j
 	ctx := context.Background()
-	m.hold(j.meeting.ID)
-	defer m.unhold(j.meeting.ID)
+	m.hold(c)
+	defer m.unhold(c)
+	if m.revocations.Load() != j.seen && !m.stillAdmitted(ctx, c) {
+		// An announcement was applied between the access check and hold:
+		// it may have been about this connection, which it could not see.
+		c.revoked.Store(true)
+		c.requestClose(closeRevoked, "access revoked: ended")
+		return false
+	}
 	inst, base, err := m.owners.claim(ctx, j.meeting.ID)
 	if err != nil {
 		c.log.Error("claim meeting media", "err", err)
@@ -382,6 +431,11 @@ func (c *sigConn) run() (clean bool) {
 			}
 		case <-part.Done():
 			c.requestClose(closeSFU, "media closed")
+			return false
+		case reason := <-c.revokeReq:
+			// After the message being handled, whose reply (the chair's
+			// proc.ok for meeting.close) goes out before the close.
+			c.requestClose(closeRevoked, "access revoked: "+reason)
 			return false
 		case <-c.readerDone:
 			// drain what was read before the socket ended
@@ -590,6 +644,16 @@ func (c *sigConn) wake() {
 	}
 }
 
+// revoke asks the handler goroutine to close the connection because its
+// access ended; it never blocks.
+func (c *sigConn) revoke(reason string) {
+	c.revoked.Store(true)
+	select {
+	case c.revokeReq <- reason:
+	default: // one is pending already
+	}
+}
+
 func (c *sigConn) requestClose(code int, reason string) {
 	select {
 	case c.closeReq <- [2]any{code, reason}:
@@ -640,7 +704,12 @@ func (c *sigConn) writeLoop() {
 			}
 		case <-procDone:
 			flush()
-			hub.WriteClose(c.ws, hub.CloseSlow, "proceedings fell behind: reconnect and resync")
+			select {
+			case r := <-c.closeReq: // the handler ended the session (Detach) after asking to close
+				hub.WriteClose(c.ws, r[0].(int), r[1].(string))
+			default:
+				hub.WriteClose(c.ws, hub.CloseSlow, "proceedings fell behind: reconnect and resync")
+			}
 			return
 		case <-ping.C:
 			if c.ws.WriteControl(websocket.PingMessage, nil, time.Now().Add(sigWriteWait)) != nil {

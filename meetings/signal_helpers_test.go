@@ -29,21 +29,27 @@ type mediaServer struct {
 // proceedings and media, on a real listener.
 func (f *fixture) serveMedia(instance string) *mediaServer {
 	f.t.Helper()
+	return f.serveMediaWith(instance, f.bus, f.p)
+}
+
+// serveMediaWith is serveMedia with the instance's own bus and proceedings.
+func (f *fixture) serveMediaWith(instance string, bus *hub.Bus, p *Proceedings) *mediaServer {
+	f.t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		f.t.Fatal(err)
 	}
 	base := "http://" + ln.Addr().String()
 	auth := hub.NewAuth(f.pool, hub.AuthConfig{}, nopLog())
-	core := &hub.Core{Pool: f.pool, Bus: f.bus, Auth: auth, Units: hub.NewUnits(f.pool), Metrics: hub.NewMetrics(),
+	core := &hub.Core{Pool: f.pool, Bus: bus, Auth: auth, Units: hub.NewUnits(f.pool), Metrics: hub.NewMetrics(),
 		Sockets: hub.NewSockets(), Ready: hub.NewReadiness(), Logger: nopLog()}
 	app := hub.NewApp(hub.AppOptions{Logger: nopLog()})
 	api := core.Mount(app)
-	f.p.Mount(app, api, core)
+	p.Mount(app, api, core)
 	cfg := DefaultConfig()
 	cfg.UDPPort, cfg.TCPPort, cfg.ListenIP, cfg.Loopback = 0, 0, "127.0.0.1", true
 	cfg.InstanceID, cfg.PublicURL = instance, base
-	m, err := NewMedia(f.ctx, cfg, f.p, f.pool, f.bus, core.Sockets, nopLog())
+	m, err := NewMedia(f.ctx, cfg, p, f.pool, bus, core.Sockets, nopLog())
 	if err != nil {
 		f.t.Fatal(err)
 	}
@@ -76,6 +82,7 @@ type wsClient struct {
 	msgs   []map[string]any
 	closed chan struct{}
 	code   int
+	reason string // of the close frame
 
 	lastOffer string
 }
@@ -121,7 +128,7 @@ func (c *wsClient) read() {
 		if err != nil {
 			if ce, ok := err.(*websocket.CloseError); ok {
 				c.mu.Lock()
-				c.code = ce.Code
+				c.code, c.reason = ce.Code, ce.Text
 				c.mu.Unlock()
 			}
 			return

@@ -23,6 +23,7 @@ const t = translator({
     insecure: 'Trình duyệt chỉ cho dùng camera và micro qua https (hoặc localhost): bạn chỉ nghe và xem.',
     noCamera: 'Không mở được camera, tham gia chỉ với micro.', reconnecting: 'Mất kết nối, đang kết nối lại…',
     denied: 'Bạn không có quyền tham gia cuộc họp này.', closed: 'Kết nối bị đóng: {reason}',
+    revoked: 'Bạn không còn quyền tham dự cuộc họp này',
     audioOnlyBadge: 'chỉ âm thanh', speaking: 'đang nói', loss: 'mất gói {down}% nhận / {up}% gửi, trễ {rtt} ms',
   },
   en: {
@@ -38,6 +39,7 @@ const t = translator({
     insecure: 'Browsers allow the camera and microphone only over https (or localhost): you can listen and watch.',
     noCamera: 'Cannot open the camera; joining with the microphone only.', reconnecting: 'Connection lost, reconnecting…',
     denied: 'You may not join this meeting.', closed: 'Connection closed: {reason}',
+    revoked: 'You no longer have access to this meeting',
     audioOnlyBadge: 'audio only', speaking: 'speaking', loss: 'loss {down}% in / {up}% out, RTT {rtt} ms',
   },
 });
@@ -117,6 +119,7 @@ function connect() {
     closePeers();
     if (S.leaving || e.code === 4302) return;
     if (e.code === 4403 || e.code === 1008) { showBanner(t('denied')); return; }
+    if (e.code === 4401) { revoked(); return; } // access ended while connected: final
     if (!opened) { // refused before the upgrade: retrying helps only if we still may come in
       const r = await fetch(`/api/v1/meetings/${meetingId}`, { credentials: 'same-origin' }).catch(() => null);
       if (r && [401, 403, 404].includes(r.status)) { showBanner(t('denied')); return; }
@@ -386,6 +389,21 @@ function leave() {
   document.body.dataset.state = 'left';
 }
 $('leave').onclick = leave;
+
+// revoked ends the room for good: the hub closed the socket with 4401
+// because the invitee was removed, their link re-issued, or the meeting
+// cancelled or closed. Camera and microphone stop; nothing reconnects.
+function revoked() {
+  S.leaving = true;
+  S.local?.getTracks().forEach((x) => x.stop());
+  S.local = null;
+  $('grid').innerHTML = '';
+  document.querySelector('.mt-controls').hidden = true;
+  document.body.dataset.state = 'revoked';
+  setQuality('unknown', '');
+  showBanner(t('revoked'));
+  $('banner').dataset.i18n = 'revoked'; // follows the language switch
+}
 $('rejoin').onclick = () => { S.leaving = false; join(!S.audioOnly); };
 
 $('join-av').onclick = () => join(true);

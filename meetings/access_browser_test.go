@@ -1,0 +1,42 @@
+package meetings
+
+import (
+	"fmt"
+	"testing"
+	"time"
+
+	"github.com/chromedp/chromedp"
+
+	"github.com/communehub/communehub/hub/hubtest"
+)
+
+// TestBrowserRevokedGuestStaysOut: a guest in the meeting room is removed
+// by staff; the page says so (Vietnamese, English after the switch) and
+// does not reconnect — a retry would replace the message with the
+// reconnecting and then the denied one.
+func TestBrowserRevokedGuestStaysOut(t *testing.T) {
+	chromium := hubtest.Chromium(t)
+	f := newFixture(t)
+	f.startFollower()
+	s := f.serveMedia("hub-a")
+
+	guest := hubtest.NewPage(t, chromium, time.Minute)
+	guest.Do(chromedp.Navigate(fmt.Sprintf("%s/meetings/%d?invite=%s&autojoin=audio", s.base, f.meeting.ID, f.guestToken)),
+		chromedp.WaitVisible(chromedp.CSS(`#room`)),
+		void(chromedp.Poll[bool](`(async () => (await window.meetingStats()).me !== '')()`, chromedp.WithPollingTimeout(20*time.Second))))
+
+	f.json("DELETE", fmt.Sprintf("/api/v1/meetings/%d/invitees/%d", f.meeting.ID, f.inv["guest"].ID), "admin", nil, 204, nil)
+	guest.Do(void(chromedp.Poll[bool](`document.body.dataset.state === 'revoked'`, chromedp.WithPollingTimeout(5*time.Second))))
+	const vi = "Bạn không còn quyền tham dự cuộc họp này"
+	if got := guest.Text(`#banner`); got != vi {
+		t.Errorf("the page says %q", got)
+	}
+	time.Sleep(2500 * time.Millisecond) // past the first reconnect delay (1 s)
+	if got := guest.Text(`#banner`); got != vi {
+		t.Errorf("after a while the page says %q: it tried again", got)
+	}
+	guest.Do(chromedp.Click(chromedp.CSS(`#lang`)))
+	if got := guest.Text(`#banner`); got != "You no longer have access to this meeting" {
+		t.Errorf("in English the page says %q", got)
+	}
+}

@@ -1,0 +1,261 @@
+package meetings
+
+import (
+	"context"
+	"fmt"
+	"net/http"
+	"runtime"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/communehub/communehub/hub"
+	"github.com/communehub/communehub/hub/hubtest"
+)
+
+// revokeWithin is how soon a connection whose access ended must be closed.
+const revokeWithin = 2 * time.Second
+
+// closedWithin waits up to d for the server to close c and returns the
+// close code and reason, or fails.
+func closedWithin(t *testing.T, c *wsClient, d time.Duration) (int, string) {
+	t.Helper()
+	select {
+	case <-c.closed:
+	case <-time.After(d):
+		t.Fatalf("socket still open after %v; messages %v", d, c.types())
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.code, c.reason
+}
+
+// stillOpen fails unless c answers a ping.
+func stillOpen(t *testing.T, c *wsClient, who string) {
+	t.Helper()
+	before := c.count("pong", "")
+	if err := c.write([]byte(`{"type":"ping"}`)); err != nil {
+		t.Fatalf("%s: %v", who, err)
+	}
+	waitUntil(t, 5*time.Second, who+" answered", func() bool { return c.count("pong", "") > before })
+	select {
+	case <-c.closed:
+		t.Fatalf("%s was disconnected (%d)", who, c.code)
+	default:
+	}
+}
+
+// joinAll connects each user to s and waits until each has joined.
+func (f *fixture) joinAll(s *mediaServer, users ...string) []*wsClient {
+	f.t.Helper()
+	var out []*wsClient
+	for _, u := range users {
+		c, _, err := f.dialMedia(s, u, "")
+		f.must(err)
+		c.waitMsg("joined", nil)
+		out = append(out, c)
+	}
+	return out
+}
+
+// roomRefs lists the invitees in the meeting's SFU room on s.
+func (f *fixture) roomRefs(s *mediaServer) []int64 {
+	st, _ := s.media.engine.Stats(fmt.Sprint(f.meeting.ID))
+	var out []int64
+	for _, p := range st.Participants {
+		out = append(out, p.Ref)
+	}
+	return out
+}
+
+func hasRef(refs []int64, id int64) bool {
+	for _, r := range refs {
+		if r == id {
+			return true
+		}
+	}
+	return false
+}
+
+// lacks reports whether a participants message leaves out invitee id.
+func lacks(id int64) func(map[string]any) bool {
+	return func(m map[string]any) bool {
+		ps, _ := m["participants"].([]any)
+		for _, p := range ps {
+			if pm, _ := p.(map[string]any); pm["ref"] == float64(id) {
+				return false
+			}
+		}
+		return true
+	}
+}
+
+// A guest connected when staff remove them is disconnected at once with
+// 4401 and leaves the room (the others see it); a staff member connected
+// at the same time stays; no goroutine is left behind.
+func TestRemovedGuestIsDisconnected(t *testing.T) {
+	f := newFixture(t)
+	f.startFollower()
+	s := f.serveMedia("hub-a")
+	basePion := goroutinesIn("github.com/pion/")
+	guestID := f.inv["guest"].ID
+
+	cs := f.joinAll(s, "guest", "chutich")
+	guest, chair := cs[0], cs[1]
+	chair.waitMsg("participants", func(m map[string]any) bool { return !lacks(guestID)(m) })
+
+	start := time.Now()
+	f.json("DELETE", fmt.Sprintf("/api/v1/meetings/%d/invitees/%d", f.meeting.ID, guestID), "admin", nil, 204, nil)
+	code, reason := closedWithin(t, guest, revokeWithin)
+	t.Logf("removed guest disconnected %v after the removal", time.Since(start).Round(time.Millisecond))
+	if code != closeRevoked || reason != "access revoked: removed" {
+		t.Errorf("closed with %d %q, want %d", code, reason, closeRevoked)
+	}
+	chair.waitMsg("participants", lacks(guestID))
+	waitUntil(t, revokeWithin, "the guest out of the room", func() bool { return !hasRef(f.roomRefs(s), guestID) })
+	stillOpen(t, chair, "the chair")
+	if !hasRef(f.roomRefs(s), f.inv["chutich"].ID) {
+		t.Error("the chair left the room too")
+	}
+	// The guest's reader, writer and handler are gone; the chair's remain.
+	waitUntil(t, 5*time.Second, "one connection's goroutines", func() bool {
+		return goroutinesIn("meetings.(*sigConn).readLoop(") == 1 && goroutinesIn("meetings.(*sigConn).writeLoop(") == 1 &&
+			goroutinesIn("meetings.(*Media).serve(") == 1
+	})
+	chair.conn.Close()
+	waitUntil(t, 10*time.Second, "no connection goroutines, Pion's back to baseline", func() bool {
+		return goroutinesIn("meetings.(*sigConn)") == 0 && goroutinesIn("meetings.(*Media).serve(") == 0 &&
+			goroutinesIn("github.com/pion/") <= basePion
+	})
+}
+
+// goroutinesIn counts the goroutines with a frame whose function contains s.
+func goroutinesIn(s string) int {
+	buf := make([]byte, 4<<20)
+	buf = buf[:runtime.Stack(buf, true)]
+	n := 0
+	for _, g := range strings.Split(string(buf), "\n\n") {
+		if strings.Contains(g, s) {
+			n++
+		}
+	}
+	return n
+}
+
+// A new link for a guest ends the connections opened with the old one
+// (4401); the guest who comes back with the new link stays, and so does
+// everyone else.
+func TestReissuedLinkDisconnectsOldPass(t *testing.T) {
+	f := newFixture(t)
+	f.startFollower()
+	s := f.serveMedia("hub-a")
+	guestID := f.inv["guest"].ID
+
+	cs := f.joinAll(s, "guest", "pct1")
+	old, member := cs[0], cs[1]
+
+	var out struct {
+		InviteURL string `json:"invite_url"`
+	}
+	f.json("POST", fmt.Sprintf("/api/v1/meetings/%d/invitees/%d/link", f.meeting.ID, guestID), "canbo", nil, 201, &out)
+	if code, reason := closedWithin(t, old, revokeWithin); code != closeRevoked || reason != "access revoked: reissued" {
+		t.Errorf("the old pass closed with %d %q, want %d", code, reason, closeRevoked)
+	}
+	member.waitMsg("participants", lacks(guestID))
+
+	resp, _ := f.visit("POST", s.base+out.InviteURL)
+	pass := passIn(resp, f.meeting.ID)
+	if pass == nil {
+		t.Fatalf("the new link gave no pass: %d", resp.StatusCode)
+	}
+	back, _, err := f.dialWith(strings.Replace(s.base, "http", "ws", 1)+fmt.Sprintf("/ws/meetings/%d", f.meeting.ID), pass)
+	f.must(err)
+	back.waitMsg("joined", nil)
+	// Another guest's new link must not touch this one.
+	other, _, err := f.p.Invite(f.ctx, f.meeting.ID, InviteeInput{Name: "Sùng A Páo", Role: "guest"})
+	f.must(err)
+	_, _, err = f.p.ReissueInvite(f.ctx, f.meeting.ID, other.ID)
+	f.must(err)
+	time.Sleep(300 * time.Millisecond) // the announcement is followed within milliseconds
+	stillOpen(t, back, "the guest with the new link")
+	stillOpen(t, member, "the member")
+}
+
+// Cancelling a meeting closes everyone's connection with 4401; so does
+// closing it, the chair who closed it included.
+func TestCancelledOrClosedMeetingDisconnectsEveryone(t *testing.T) {
+	for _, how := range []string{RevokedCancelled, RevokedClosed} {
+		t.Run(how, func(t *testing.T) {
+			f := newFixture(t)
+			f.startFollower()
+			s := f.serveMedia("hub-a")
+			if how == RevokedClosed {
+				f.open()
+			}
+			conns := f.joinAll(s, "chutich", "pct1", "guest")
+			if how == RevokedCancelled {
+				f.json("POST", fmt.Sprintf("/api/v1/meetings/%d/cancel", f.meeting.ID), "admin", nil, 204, nil)
+			} else {
+				f.must(conns[0].write([]byte(`{"type":"meeting.close","ref":"x"}`)))
+				conns[0].waitMsg("proc.ok", nil)
+			}
+			for i, c := range conns {
+				if code, reason := closedWithin(t, c, revokeWithin); code != closeRevoked || reason != "access revoked: "+how {
+					t.Errorf("connection %d closed with %d %q", i, code, reason)
+				}
+			}
+			waitUntil(t, 5*time.Second, "room emptied", func() bool { return len(f.roomRefs(s)) == 0 })
+		})
+	}
+}
+
+// serveInstance starts a hub instance that shares only the database with
+// the others: its own bus fed by its own outbox follower, its own
+// proceedings, its own media.
+func (f *fixture) serveInstance(name string) *mediaServer {
+	f.t.Helper()
+	bus := hub.NewBus(hub.BusOptions{})
+	p, err := NewProceedings(f.ctx, ProceedingsConfig{DataDir: f.dataDir, DocMaxBytes: 1 << 20, Instance: name},
+		f.pool, bus, hub.NewUnits(f.pool), hub.NewMetrics(), nil)
+	f.must(err)
+	fol := hub.NewOutboxFollower(f.pool, bus, nopLog(), nil)
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { defer close(done); fol.Run(ctx) }()
+	f.t.Cleanup(func() { cancel(); <-done })
+	hubtest.WaitFor(f.t, 10*time.Second, func() bool { return fol.LastID() > 0 }, "the outbox follower of "+name)
+	return f.serveMediaWith(name, bus, p)
+}
+
+// Two instances on one database: the guest's socket is held by B (which
+// carries the meeting); staff remove the guest through A's API; B closes
+// the socket with 4401 and the guest leaves B's room.
+func TestRemovalOnOneInstanceClosesSocketOnAnother(t *testing.T) {
+	f := newFixture(t)
+	a := f.serveInstance("hub-a")
+	b := f.serveInstance("hub-b")
+	guestID := f.inv["guest"].ID
+
+	cs := f.joinAll(b, "chutich", "guest")
+	chair, guest := cs[0], cs[1]
+	if j := guest.waitMsg("joined", nil); j["instance"] != "hub-b" {
+		t.Fatalf("joined %v", j)
+	}
+
+	req, err := http.NewRequest("DELETE", fmt.Sprintf("%s/api/v1/meetings/%d/invitees/%d", a.base, f.meeting.ID, guestID), nil)
+	f.must(err)
+	req.AddCookie(f.session("admin"))
+	start := time.Now()
+	resp, err := f.client.Do(req)
+	f.must(err)
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusNoContent {
+		t.Fatalf("removal through A: %d", resp.StatusCode)
+	}
+	if code, reason := closedWithin(t, guest, revokeWithin); code != closeRevoked || reason != "access revoked: removed" {
+		t.Errorf("closed with %d %q, want %d", code, reason, closeRevoked)
+	}
+	t.Logf("guest on hub-b disconnected %v after the removal on hub-a", time.Since(start).Round(time.Millisecond))
+	chair.waitMsg("participants", lacks(guestID))
+	stillOpen(t, chair, "the chair on hub-b")
+}
