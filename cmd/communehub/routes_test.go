@@ -16,6 +16,7 @@ import (
 	"github.com/communehub/communehub/hub"
 	"github.com/communehub/communehub/hub/hubtest"
 	"github.com/communehub/communehub/meetings"
+	"github.com/fasthttp/websocket"
 	"github.com/gofiber/fiber/v2"
 	"github.com/jackc/pgx/v5/pgxpool"
 )
@@ -210,4 +211,44 @@ func TestMeetingPassOpensOnlyItsMeeting(t *testing.T) {
 		}
 	}
 	t.Logf("%d routes refuse the pass", checked)
+}
+
+// The hub's own announcements of ended access (meeting/{id}/access) and a
+// meeting's log are guarded on /ws as main wires them: an officer who is
+// not an invitee is refused both, an admin may follow them.
+func TestMeetingTopicsGuardedOnEventSocket(t *testing.T) {
+	t.Parallel()
+	addr, dbURL, _ := wiredHub(t)
+	pool, err := pgxpool.New(context.Background(), dbURL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer pool.Close()
+	auth := hub.NewAuth(pool, hub.AuthConfig{}, nil)
+	_, officer, err := auth.CreateToken(context.Background(), "officer", hub.RoleOfficer, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, admin, err := auth.CreateToken(context.Background(), "admin", hub.RoleAdmin, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	dial := func(topic, token string) int {
+		c, resp, _ := websocket.DefaultDialer.Dial("ws://"+addr+"/ws?topic="+topic+"&access_token="+token, nil)
+		if c != nil {
+			c.Close()
+		}
+		if resp == nil {
+			t.Fatalf("%s: no response", topic)
+		}
+		return resp.StatusCode
+	}
+	for _, topic := range []string{"meeting/1/access", "meeting/1/log"} {
+		if got := dial(topic, officer); got != http.StatusForbidden {
+			t.Errorf("officer on %s: %d, want 403", topic, got)
+		}
+		if got := dial(topic, admin); got != http.StatusSwitchingProtocols {
+			t.Errorf("admin on %s: %d, want 101", topic, got)
+		}
+	}
 }

@@ -140,6 +140,11 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger, stdout io.Writer) er
 		_, err = proc.InviteeForUser(ctx, id, p.ID)
 		return err == nil
 	})
+	// Access announcements (who was removed, whose link was re-issued) are
+	// for the hub's own instances; on /ws only admins may follow them.
+	core.Guards.Guard("meeting/+/access", func(_ context.Context, p *hub.Principal, _ string) bool {
+		return p.Is(hub.RoleAdmin)
+	})
 	spawn("meetings", func(ctx context.Context) { proc.RunSweeper(ctx, time.Second) })
 	if cfg.Demo {
 		if err := seedMeetingsDemo(ctx, proc, auth, log, stdout); err != nil {

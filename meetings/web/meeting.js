@@ -24,6 +24,7 @@ const t = translator({
     noCamera: 'Không mở được camera, tham gia chỉ với micro.', reconnecting: 'Mất kết nối, đang kết nối lại…',
     denied: 'Bạn không có quyền tham gia cuộc họp này.', closed: 'Kết nối bị đóng: {reason}',
     revoked: 'Bạn không còn quyền tham dự cuộc họp này',
+    ended: 'Cuộc họp đã kết thúc.', cancelled: 'Cuộc họp đã bị hủy.',
     audioOnlyBadge: 'chỉ âm thanh', speaking: 'đang nói', loss: 'mất gói {down}% nhận / {up}% gửi, trễ {rtt} ms',
   },
   en: {
@@ -40,6 +41,7 @@ const t = translator({
     noCamera: 'Cannot open the camera; joining with the microphone only.', reconnecting: 'Connection lost, reconnecting…',
     denied: 'You may not join this meeting.', closed: 'Connection closed: {reason}',
     revoked: 'You no longer have access to this meeting',
+    ended: 'The meeting has ended.', cancelled: 'The meeting was cancelled.',
     audioOnlyBadge: 'audio only', speaking: 'speaking', loss: 'loss {down}% in / {up}% out, RTT {rtt} ms',
   },
 });
@@ -119,7 +121,7 @@ function connect() {
     closePeers();
     if (S.leaving || e.code === 4302) return;
     if (e.code === 4403 || e.code === 1008) { showBanner(t('denied')); return; }
-    if (e.code === 4401) { revoked(); return; } // access ended while connected: final
+    if (e.code === 4401) { revoked(e.reason); return; } // access ended while connected: final
     if (!opened) { // refused before the upgrade: retrying helps only if we still may come in
       const r = await fetch(`/api/v1/meetings/${meetingId}`, { credentials: 'same-origin' }).catch(() => null);
       if (r && [401, 403, 404].includes(r.status)) { showBanner(t('denied')); return; }
@@ -393,7 +395,8 @@ $('leave').onclick = leave;
 // revoked ends the room for good: the hub closed the socket with 4401
 // because the invitee was removed, their link re-issued, or the meeting
 // cancelled or closed. Camera and microphone stop; nothing reconnects.
-function revoked() {
+function revoked(reason) {
+  const why = /cancelled$/.test(reason || '') ? 'cancelled' : /closed$/.test(reason || '') ? 'ended' : 'revoked';
   S.leaving = true;
   S.local?.getTracks().forEach((x) => x.stop());
   S.local = null;
@@ -401,8 +404,8 @@ function revoked() {
   document.querySelector('.mt-controls').hidden = true;
   document.body.dataset.state = 'revoked';
   setQuality('unknown', '');
-  showBanner(t('revoked'));
-  $('banner').dataset.i18n = 'revoked'; // follows the language switch
+  showBanner(t(why));
+  $('banner').dataset.i18n = why; // follows the language switch
 }
 $('rejoin').onclick = () => { S.leaving = false; join(!S.audioOnly); };
 
