@@ -3,6 +3,7 @@
 package sfu
 
 import (
+	"encoding/binary"
 	"net"
 	"net/netip"
 	"os"
@@ -83,8 +84,7 @@ func sockaddr(sa *unix.RawSockaddrAny, p outPacket) uint32 {
 	}
 	in := (*unix.RawSockaddrInet4)(unsafe.Pointer(sa))
 	*in = unix.RawSockaddrInet4{Family: unix.AF_INET, Addr: a.As4()}
-	port := p.addr.Port()
-	in.Port = port<<8 | port>>8 // network byte order
+	binary.BigEndian.PutUint16((*[2]byte)(unsafe.Pointer(&in.Port))[:], p.addr.Port())
 	return unix.SizeofSockaddrInet4
 }
 
@@ -144,9 +144,14 @@ func (r *rawReader) read(p []byte) (int, netip.AddrPort, error) {
 	switch r.from.Family {
 	case unix.AF_INET:
 		in := (*unix.RawSockaddrInet4)(unsafe.Pointer(&r.from))
-		from = netip.AddrPortFrom(netip.AddrFrom4(in.Addr), in.Port<<8|in.Port>>8)
+		from = netip.AddrPortFrom(netip.AddrFrom4(in.Addr), netPort(&in.Port))
 	case unix.AF_INET6:
-		from = netip.AddrPortFrom(netip.AddrFrom16(r.from.Addr), r.from.Port<<8|r.from.Port>>8)
+		from = netip.AddrPortFrom(netip.AddrFrom16(r.from.Addr), netPort(&r.from.Port))
 	}
 	return r.n, from, nil
+}
+
+// netPort reads a port stored in network byte order.
+func netPort(p *uint16) uint16 {
+	return binary.BigEndian.Uint16((*[2]byte)(unsafe.Pointer(p))[:])
 }
