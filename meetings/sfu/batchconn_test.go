@@ -141,3 +141,31 @@ func TestBatchConnReadAndClose(t *testing.T) {
 		t.Fatal("read after close succeeded")
 	}
 }
+
+// Past batchQueue packets waiting, writes are dropped and counted, and
+// what was queued still goes out.
+func TestBatchConnQueueFullDropsAndCounts(t *testing.T) {
+	c, b, peer := udpPair(t)
+	_ = peer.SetReadBuffer(4 << 20)
+	to := peer.LocalAddr().(*net.UDPAddr).AddrPort()
+	b.hold()
+	c.mu.Lock() // fill the queue as a long burst whose sender is behind would
+	for range batchQueue {
+		bp := bufPool.Get().(*[]byte)
+		c.pending = append(c.pending, outPacket{buf: bp, n: 4, addr: to})
+	}
+	c.mu.Unlock()
+	for range 10 {
+		_, _ = c.WriteToAddrPort([]byte("over"), to)
+	}
+	if got := c.dropped.Load(); got != 10 {
+		t.Fatalf("dropped %d, want 10", got)
+	}
+	b.release()
+	c.mu.Lock()
+	left := len(c.pending)
+	c.mu.Unlock()
+	if left != 0 {
+		t.Fatalf("%d packets still queued after release", left)
+	}
+}

@@ -357,7 +357,11 @@ func (e *Engine) Stats(id string) (RoomStats, bool) {
 	if r == nil {
 		return RoomStats{}, false
 	}
-	return r.Stats(), true
+	rs := r.Stats()
+	for _, c := range e.batch.conns {
+		rs.SocketDropped += c.dropped.Load()
+	}
+	return rs, true
 }
 
 // Room returns the open room id, or nil.

@@ -8,10 +8,13 @@ import (
 
 // RoomStats is what GET /api/v1/meetings/{id}/stats reports.
 type RoomStats struct {
-	Room             string             `json:"room"`
-	ForwardedPackets uint64             `json:"forwardedPackets"`
-	ForwardedBytes   uint64             `json:"forwardedBytes"`
-	Participants     []ParticipantStats `json:"participants"`
+	Room             string `json:"room"`
+	ForwardedPackets uint64 `json:"forwardedPackets"`
+	ForwardedBytes   uint64 `json:"forwardedBytes"`
+	// SocketDropped counts packets the media socket dropped, for every room
+	// of this instance, because the kernel's send queue was full.
+	SocketDropped uint64             `json:"socketDropped"`
+	Participants  []ParticipantStats `json:"participants"`
 }
 
 // ParticipantStats describes one participant's links and tracks.
