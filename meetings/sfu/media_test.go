@@ -2,6 +2,7 @@ package sfu_test
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"runtime"
 	"strings"
@@ -33,9 +34,17 @@ func TestJoinRacingPublishNeverLosesAStream(t *testing.T) {
 			t.Fatal(err)
 		}
 		sub := <-done
-		waitFor(t, 5*time.Second, fmt.Sprintf("join %v after the offer receives video and audio", d), func() bool {
-			return videoPackets(sub) > 10 && sub.Received("audio") > 10
-		})
+		deadline := time.Now().Add(5 * time.Second)
+		for videoPackets(sub) <= 10 || sub.Received("audio") <= 10 {
+			if time.Now().After(deadline) {
+				// Say what was missing, to tell a lost stream from a slow join.
+				st, _ := e.Stats(room)
+				raw, _ := json.Marshal(st)
+				t.Fatalf("join %v after the offer: after 5 s the subscriber has %d video and %d audio packets, down tracks %v; room %s",
+					d, videoPackets(sub), sub.Received("audio"), sub.DownTracks(), raw)
+			}
+			time.Sleep(20 * time.Millisecond)
+		}
 	}
 }
 
