@@ -145,7 +145,9 @@ func TestSessionsOverTheLog(t *testing.T) {
 	// Every session sees the log in order: joined, joined, opened, hand raised.
 	var kinds []string
 	var last int64
-	hubtest.WaitFor(t, 5*time.Second, func() bool {
+	// 15 s: a follower may wait up to its gap wait (10 s) for an id that a
+	// transaction took and had not yet committed.
+	hubtest.WaitFor(t, 15*time.Second, func() bool {
 		for _, fr := range second.Frames() {
 			var m struct {
 				Type, Topic string
