@@ -35,7 +35,7 @@ type pageStats struct {
 // Two people in two headless Chromium pages with fake cameras and
 // microphones join the meeting page and each receives the other's video,
 // as the pages' getStats and the stats endpoint both show; each browser
-// reports a bandwidth estimate (REMB) that keeps it on the high layer.
+// reports a bandwidth estimate (REMB) and stays on a video layer.
 func TestBrowserTwoParticipantsSeeEachOther(t *testing.T) {
 	chromium := hubtest.Chromium(t)
 	f := newFixture(t)
@@ -100,8 +100,12 @@ func TestBrowserTwoParticipantsSeeEachOther(t *testing.T) {
 	}
 	// Every packet the hub sends carries abs-send-time, from which each
 	// browser estimates its downlink and reports it in REMB (its first
-	// estimate comes about 5 s after media starts); on loopback the
-	// estimate carries the high layer.
+	// estimate comes about 5 s after media starts). On an idle machine the
+	// estimate carries the high layer; on a loaded one Chrome's delay-based
+	// estimator can read CPU contention as congestion and the controller
+	// rightly steps to the low layer (how levels follow estimates is
+	// TestREMBChoosesEachSubscribersLayer's, with exact figures). Here: the
+	// estimates arrive and video keeps flowing.
 	var st statsBody
 	deadline := time.Now().Add(30 * time.Second)
 	for {
@@ -125,7 +129,7 @@ func TestBrowserTwoParticipantsSeeEachOther(t *testing.T) {
 	}
 	for _, p := range st.Participants {
 		t.Logf("%s: estimate %d bit/s, level %s, loss %.3f", p.Name, p.REMBBps, p.Level, p.LossDown)
-		if p.REMBBps == 0 || p.Level != "high" {
+		if p.REMBBps == 0 || (p.Level != "high" && p.Level != "low") {
 			t.Errorf("%s: estimate %d bit/s, level %s on loopback", p.Name, p.REMBBps, p.Level)
 		}
 	}
