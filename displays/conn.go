@@ -124,6 +124,7 @@ func (s *Service) serve(c *fws.Conn) {
 		err = badMsg("the first message must be hello, not %s", m.Type)
 	}
 	if err != nil {
+		cn.stopEarly()
 		cn.closeOnReadError(err)
 		return
 	}
@@ -137,6 +138,7 @@ func (s *Service) serve(c *fws.Conn) {
 	go func() { defer close(greeted); start, code, reason = s.greet(cn, m) }()
 	<-greeted
 	if code != 0 {
+		cn.stopEarly()
 		s.metrics.closes.WithLabelValues(closeLabel(code)).Inc()
 		hub.WriteClose(c, code, reason)
 		return
@@ -164,6 +166,16 @@ func (s *Service) serve(c *fws.Conn) {
 	if cn.disp != nil {
 		s.markOffline(cn)
 	}
+}
+
+// stopEarly ends a socket that never reached its read loop: a writer may
+// have started already (a shutdown or a close request queued meanwhile) and
+// must be done before the handler writes its own close frame and returns,
+// after which the connection is released. The handler is the reader here,
+// so the reader is done.
+func (cn *conn) stopEarly() {
+	close(cn.readerDone)
+	cn.stopWriters()
 }
 
 // read reads one client message.
