@@ -142,11 +142,14 @@ func TestSessionsOverTheLog(t *testing.T) {
 	_, err = memberS.Handle(f.ctx, []byte(`{"type":"hand.raise"}`))
 	f.must(err)
 
-	// Every session sees the log in order: joined, joined, opened, hand raised.
 	var kinds []string
 	var last int64
-	// 15 s: a follower may wait up to its gap wait (10 s) for an id that a
-	// transaction took and had not yet committed.
+	// Each session sees the log in order from its subscription on. The
+	// member's own "joined" may already be published when the second tab
+	// subscribes (the follower is quick, the test goroutine may not be), so
+	// what the tab sees ends "opened", "hand raised". 15 s: a follower may
+	// wait up to its gap wait (10 s) for an id a transaction took and had
+	// not committed yet.
 	hubtest.WaitFor(t, 15*time.Second, func() bool {
 		for _, fr := range second.Frames() {
 			var m struct {
@@ -160,7 +163,7 @@ func TestSessionsOverTheLog(t *testing.T) {
 			last = m.Data.Seq
 			kinds = append(kinds, m.Data.Kind)
 		}
-		return len(kinds) >= 3 && kinds[len(kinds)-1] == EvHandRaised
+		return len(kinds) >= 2 && kinds[len(kinds)-1] == EvHandRaised
 	}, "the member's second tab to see the log")
 	if kinds[len(kinds)-2] != EvMeetingOpened {
 		t.Fatalf("log seen %v", kinds)
