@@ -124,7 +124,7 @@ func (s *Service) serve(c *fws.Conn) {
 		err = badMsg("the first message must be hello, not %s", m.Type)
 	}
 	if err != nil {
-		cn.stopEarly()
+		cn.readerEnded()
 		cn.closeOnReadError(err)
 		return
 	}
@@ -138,7 +138,7 @@ func (s *Service) serve(c *fws.Conn) {
 	go func() { defer close(greeted); start, code, reason = s.greet(cn, m) }()
 	<-greeted
 	if code != 0 {
-		cn.stopEarly()
+		cn.readerEnded()
 		s.metrics.closes.WithLabelValues(closeLabel(code)).Inc()
 		hub.WriteClose(c, code, reason)
 		return
@@ -148,8 +148,7 @@ func (s *Service) serve(c *fws.Conn) {
 	cn.pingTimer = time.AfterFunc(s.o.Heartbeat, cn.ping)
 	cn.q.pushCtrl(ctrlMsg{start: &start})
 	cn.readLoop()
-	close(cn.readerDone)
-	cn.stopWriters()
+	cn.readerEnded()
 	// A close asked for by the reader (a bad message) or by shutdown that no
 	// writer sent yet.
 	cn.q.take(&cn.wb)
@@ -168,12 +167,13 @@ func (s *Service) serve(c *fws.Conn) {
 	}
 }
 
-// stopEarly ends a socket that never reached its read loop: a writer may
-// have started already (a shutdown or a close request queued meanwhile) and
-// must be done before the handler writes its own close frame and returns,
-// after which the connection is released. The handler is the reader here,
-// so the reader is done.
-func (cn *conn) stopEarly() {
+// readerEnded is called by the handler once it reads no more (the read
+// loop ended, or the hello failed before it began): it releases a writer
+// waiting in stopReader and waits for any writer to finish, so that the
+// handler may write its own close frame and return, after which the
+// connection is released. A writer can be running even before the read
+// loop: a shutdown or a close request may have queued a close meanwhile.
+func (cn *conn) readerEnded() {
 	close(cn.readerDone)
 	cn.stopWriters()
 }
