@@ -212,19 +212,33 @@ func waitAll(ctx context.Context, d time.Duration, cond func() bool) error {
 	return nil
 }
 
+// dial connects a bot named cfg.Name to room; bs closes it.
+func (b *bench) dial(ctx context.Context, bs *bots, room string, cfg sfutest.Config) (*sfutest.Bot, error) {
+	bot, stop, err := sfutest.Dial(ctx, b.url(room, cfg.Name), cfg)
+	if err != nil {
+		return nil, err
+	}
+	bs.add(bot, stop)
+	return bot, nil
+}
+
+// publish dials a bot and starts its media.
+func (b *bench) publish(ctx context.Context, bs *bots, room string, cfg sfutest.Config) (*sfutest.Bot, error) {
+	bot, err := b.dial(ctx, bs, room, cfg)
+	if err != nil {
+		return nil, err
+	}
+	return bot, bot.Start()
+}
+
 func (b *bench) meeting(ctx context.Context, n, bitrate int) error {
 	var bs bots
 	defer bs.close()
 	for i := range n {
-		bot, stop, err := sfutest.Dial(ctx, b.url("meeting", fmt.Sprint("p", i)), sfutest.Config{
+		if _, err := b.publish(ctx, &bs, "meeting", sfutest.Config{
 			Name: fmt.Sprint("p", i), Audio: true, Video: true, Simulcast: true, VideoBitrate: bitrate * 4 / 5, FPS: 15,
 			AudioLevel: 60, CountOnly: false, AbsSendTime: true,
-		})
-		if err != nil {
-			return err
-		}
-		bs.add(bot, stop)
-		if err := bot.Start(); err != nil {
+		}); err != nil {
 			return err
 		}
 	}
@@ -289,25 +303,19 @@ func (b *bench) meeting(ctx context.Context, n, bitrate int) error {
 func (b *bench) fanout(ctx context.Context, subs, bitrate int) error {
 	var bs bots
 	defer bs.close()
-	pub, stop, err := sfutest.Dial(ctx, b.url("fanout", "pub"), sfutest.Config{Name: "pub", Audio: true, Video: true, VideoBitrate: bitrate, FPS: 30})
-	if err != nil {
-		return err
-	}
-	bs.add(pub, stop)
-	if err := pub.Start(); err != nil {
+	if _, err := b.publish(ctx, &bs, "fanout", sfutest.Config{Name: "pub", Audio: true, Video: true, VideoBitrate: bitrate, FPS: 30}); err != nil {
 		return err
 	}
 	var receivers []*sfutest.Bot
 	for i := range subs {
-		bot, stop, err := sfutest.Dial(ctx, b.url("fanout", fmt.Sprint("s", i)), sfutest.Config{Name: fmt.Sprint("s", i), CountOnly: true, Lean: true, AbsSendTime: true})
+		bot, err := b.dial(ctx, &bs, "fanout", sfutest.Config{Name: fmt.Sprint("s", i), CountOnly: true, Lean: true, AbsSendTime: true})
 		if err != nil {
 			return err
 		}
-		bs.add(bot, stop)
 		receivers = append(receivers, bot)
 		time.Sleep(20 * time.Millisecond) // pace joins
 	}
-	err = waitAll(ctx, 120*time.Second, func() bool {
+	err := waitAll(ctx, 120*time.Second, func() bool {
 		for _, r := range receivers {
 			if r.Received("video") == 0 {
 				return false
@@ -343,12 +351,7 @@ func (b *bench) fanout(ctx context.Context, subs, bitrate int) error {
 func (b *bench) join(ctx context.Context, n int) error {
 	var bs bots
 	defer bs.close()
-	pub, stop, err := sfutest.Dial(ctx, b.url("join", "pub"), sfutest.Config{Name: "pub", Audio: true, Video: true, Simulcast: true, FPS: 15})
-	if err != nil {
-		return err
-	}
-	bs.add(pub, stop)
-	if err := pub.Start(); err != nil {
+	if _, err := b.publish(ctx, &bs, "join", sfutest.Config{Name: "pub", Audio: true, Video: true, Simulcast: true, FPS: 15}); err != nil {
 		return err
 	}
 	time.Sleep(2 * time.Second)
