@@ -11,7 +11,6 @@ import (
 	"github.com/chromedp/chromedp"
 	"github.com/communehub/communehub/hub"
 	"github.com/communehub/communehub/hub/hubtest"
-	"github.com/jackc/pgx/v5/pgxpool"
 )
 
 // TestWallFollowsADossierChange runs the whole hub and a wall in Chromium:
@@ -25,15 +24,7 @@ func TestWallFollowsADossierChange(t *testing.T) {
 	p := startHub(t, dbURL, nil)
 	base := "http://" + p.Addr
 
-	pool, err := pgxpool.New(context.Background(), dbURL)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer pool.Close()
-	_, token, err := hub.NewAuth(pool, hub.AuthConfig{}, nil).CreateToken(context.Background(), "e2e", hub.RoleAdmin, "")
-	if err != nil {
-		t.Fatal(err)
-	}
+	token := apiToken(t, dbURL, "e2e", hub.RoleAdmin)
 	call := func(method, path string, body any) map[string]any {
 		t.Helper()
 		b, _ := json.Marshal(body)

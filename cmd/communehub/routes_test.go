@@ -130,15 +130,7 @@ func TestMeetingPassOpensOnlyItsMeeting(t *testing.T) {
 	t.Parallel()
 	addr, dbURL, list := wiredHub(t)
 	base := "http://" + addr
-	pool, err := pgxpool.New(context.Background(), dbURL)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer pool.Close()
-	_, token, err := hub.NewAuth(pool, hub.AuthConfig{}, nil).CreateToken(context.Background(), "routes", hub.RoleAdmin, "")
-	if err != nil {
-		t.Fatal(err)
-	}
+	token := apiToken(t, dbURL, "routes", hub.RoleAdmin)
 	call := func(path string, body any, out any) {
 		t.Helper()
 		b, _ := json.Marshal(body)
@@ -219,20 +211,8 @@ func TestMeetingPassOpensOnlyItsMeeting(t *testing.T) {
 func TestMeetingTopicsGuardedOnEventSocket(t *testing.T) {
 	t.Parallel()
 	addr, dbURL, _ := wiredHub(t)
-	pool, err := pgxpool.New(context.Background(), dbURL)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer pool.Close()
-	auth := hub.NewAuth(pool, hub.AuthConfig{}, nil)
-	_, officer, err := auth.CreateToken(context.Background(), "officer", hub.RoleOfficer, "")
-	if err != nil {
-		t.Fatal(err)
-	}
-	_, admin, err := auth.CreateToken(context.Background(), "admin", hub.RoleAdmin, "")
-	if err != nil {
-		t.Fatal(err)
-	}
+	officer := apiToken(t, dbURL, "officer", hub.RoleOfficer)
+	admin := apiToken(t, dbURL, "admin", hub.RoleAdmin)
 	dial := func(topic, token string) int {
 		c, resp, _ := websocket.DefaultDialer.Dial("ws://"+addr+"/ws?topic="+topic+"&access_token="+token, nil)
 		if c != nil {
@@ -251,4 +231,19 @@ func TestMeetingTopicsGuardedOnEventSocket(t *testing.T) {
 			t.Errorf("admin on %s: %d, want 101", topic, got)
 		}
 	}
+}
+
+// apiToken creates a bearer token with role in the hub's database.
+func apiToken(t *testing.T, dbURL, name string, role hub.Role) string {
+	t.Helper()
+	pool, err := pgxpool.New(context.Background(), dbURL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer pool.Close()
+	_, token, err := hub.NewAuth(pool, hub.AuthConfig{}, nil).CreateToken(context.Background(), name, role, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return token
 }
