@@ -3,6 +3,7 @@ package hub
 import (
 	"fmt"
 	"log/slog"
+	"slices"
 	"time"
 
 	"github.com/fasthttp/websocket"
@@ -51,8 +52,14 @@ func EventSocket(o WSOptions) []fiber.Handler {
 			if !ValidPattern(string(t)) {
 				return FieldError("topic", "invalid topic %q", t)
 			}
-			if ValidTopic(string(t)) && !o.Guards.Allow(c.UserContext(), PrincipalOf(c), string(t)) {
-				return &Error{Code: EForbidden, Field: "topic", Message: fmt.Sprintf("not allowed to follow %q", t)}
+			if ValidTopic(string(t)) {
+				ok, err := o.Guards.Allow(c.UserContext(), PrincipalOf(c), string(t))
+				if err != nil {
+					return &Error{Code: EUnavailable, Field: "topic", Message: fmt.Sprintf("cannot check access to %q now; retry", t)}
+				}
+				if !ok {
+					return &Error{Code: EForbidden, Field: "topic", Message: fmt.Sprintf("not allowed to follow %q", t)}
+				}
 			}
 			list = append(list, string(t))
 		}
@@ -107,21 +114,69 @@ func serveEvents(c *fws.Conn, o WSOptions) {
 			_ = c.SetReadDeadline(time.Now().Add(2 * wsPingPeriod))
 		}
 	}()
-	allowed := o.Guards.filter(principal)
-	writeLoop(c, sub, allowed, closeReq, readerDone)
+	writeLoop(c, sub, newTopicAccess(o.Guards, principal, topics), closeReq, readerDone)
 	StopReader(c, readerDone)
 }
 
+// topicAccess decides, per event, what a socket does with it: send it,
+// skip it (a guarded topic the principal may not read, matched by one of
+// its wildcards), or close the socket with 4403 (a topic it asked for by
+// name and may no longer read: the client should know rather than wait).
+type topicAccess struct {
+	g       *TopicGuards
+	allowed func(topic string) bool
+	named   []string
+}
+
+func newTopicAccess(g *TopicGuards, p *Principal, topics []string) *topicAccess {
+	a := &topicAccess{g: g, allowed: g.filter(p)}
+	for _, t := range topics {
+		if ValidTopic(t) {
+			a.named = append(a.named, t)
+		}
+	}
+	return a
+}
+
+// event reports whether to send an event of topic, and whether the socket
+// must close instead.
+func (a *topicAccess) event(topic string) (send, stop bool) {
+	if a.allowed(topic) {
+		return true, false
+	}
+	return false, slices.Contains(a.named, topic)
+}
+
+// lostNamed returns a topic the socket named and may no longer follow, or "".
+func (a *topicAccess) lostNamed() string {
+	for _, t := range a.named {
+		if !a.allowed(t) {
+			return t
+		}
+	}
+	return ""
+}
+
 // writeLoop is the connection's only writer: events, pings and the close frame.
-// Events of guarded topics the principal may not read are skipped.
-func writeLoop(c *fws.Conn, sub *Subscription, allowed func(topic string) bool, closeReq chan [2]any, readerDone chan struct{}) {
+func writeLoop(c *fws.Conn, sub *Subscription, acc *topicAccess, closeReq chan [2]any, readerDone chan struct{}) {
 	ping := time.NewTicker(wsPingPeriod)
 	defer ping.Stop()
 	for {
+		changed := acc.g.changes()
 		select {
+		case <-changed:
+			if t := acc.lostNamed(); t != "" {
+				WriteClose(c, CloseForbidden, "no longer allowed to follow "+t)
+				return
+			}
 		case <-sub.Ready():
 			for _, ev := range sub.Drain() {
-				if !allowed(ev.Topic) {
+				send, stop := acc.event(ev.Topic)
+				if stop {
+					WriteClose(c, CloseForbidden, "no longer allowed to follow "+ev.Topic)
+					return
+				}
+				if !send {
 					continue
 				}
 				_ = c.SetWriteDeadline(time.Now().Add(wsWriteWait))

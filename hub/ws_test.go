@@ -4,9 +4,11 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"net"
 	"net/http"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -113,8 +115,8 @@ func hubtestWait(t *testing.T, cond func() bool) {
 func TestEventSocketTopicGuards(t *testing.T) {
 	t.Parallel()
 	h := newTestHub(t)
-	h.core.Guards.Guard("meeting/+/log", func(_ context.Context, p *hub.Principal, topic string) bool {
-		return p.Is(hub.RoleOfficer)
+	h.core.Guards.Guard("meeting/+/log", func(_ context.Context, p *hub.Principal, topic string) (bool, error) {
+		return p.Is(hub.RoleOfficer), nil
 	})
 	addr := h.listen(t)
 	_, viewer, _ := h.auth.CreateToken(context.Background(), "v", hub.RoleViewer, "")
@@ -153,5 +155,131 @@ func TestEventSocketTopicGuards(t *testing.T) {
 	}
 	if got := read(officer); len(got) != 2 {
 		t.Errorf("officer on meeting/# got %v, want both topics", got)
+	}
+}
+
+// Access that ends while a socket is open ends its events: after an
+// announcement on the topics given to InvalidateOn, a wildcard socket stops
+// receiving the guarded topic and a socket that named it is closed with
+// 4403. A guard that cannot answer (the database down) neither opens a
+// socket (503) nor cuts an open one off.
+func TestEventSocketGuardAnswersChange(t *testing.T) {
+	t.Parallel()
+	h := newTestHub(t)
+	var allowed, failing atomic.Bool
+	allowed.Store(true)
+	h.core.Guards.Guard("meeting/+/log", func(context.Context, *hub.Principal, string) (bool, error) {
+		if failing.Load() {
+			return false, errors.New("database unreachable")
+		}
+		return allowed.Load(), nil
+	})
+	ctx, cancel := context.WithCancel(context.Background())
+	stopped := make(chan error, 1)
+	go func() { stopped <- h.core.Guards.InvalidateOn(ctx, h.bus, "meeting/+/access") }()
+	t.Cleanup(func() {
+		cancel()
+		if err := <-stopped; err != nil {
+			t.Errorf("InvalidateOn: %v", err)
+		}
+	})
+	addr := h.listen(t)
+	_, tok, _ := h.auth.CreateToken(context.Background(), "o", hub.RoleOfficer, "")
+	dial := func(topic string) *websocket.Conn {
+		c, _, err := websocket.DefaultDialer.Dial("ws://"+addr+"/ws?topic="+topic+"&access_token="+tok, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { c.Close() })
+		return c
+	}
+	// next returns the next event's data, or the error that ended the socket.
+	next := func(c *websocket.Conn) (string, error) {
+		_ = c.SetReadDeadline(time.Now().Add(2 * time.Second))
+		_, msg, err := c.ReadMessage()
+		if err != nil {
+			return "", err
+		}
+		var ev struct{ Data string }
+		_ = json.Unmarshal(msg, &ev)
+		return ev.Data, nil
+	}
+	wild, named := dial("meeting/%23"), dial("meeting/1/log")
+	hubtestWait(t, func() bool { return h.sockets.Count() == 2 })
+
+	h.bus.Publish("meeting/1/log", "before")
+	for _, c := range []*websocket.Conn{wild, named} {
+		if got, err := next(c); got != "before" {
+			t.Fatalf("while admitted: %q, %v", got, err)
+		}
+	}
+	// The guard cannot answer: open sockets keep their answer...
+	failing.Store(true)
+	h.core.Guards.Invalidate()
+	h.bus.Publish("meeting/1/log", "db down")
+	for _, c := range []*websocket.Conn{wild, named} {
+		if got, err := next(c); got != "db down" {
+			t.Fatalf("guard failing on an open socket: %q, %v", got, err)
+		}
+	}
+	// ...and a new one is refused with 503, naming the field.
+	_, resp, _ := websocket.DefaultDialer.Dial("ws://"+addr+"/ws?topic=meeting/1/log&access_token="+tok, nil)
+	if resp == nil || resp.StatusCode != http.StatusServiceUnavailable {
+		t.Fatalf("dial while the guard fails: %v", resp)
+	}
+	var body struct{ Error struct{ Field string } }
+	_ = json.NewDecoder(resp.Body).Decode(&body)
+	resp.Body.Close()
+	if body.Error.Field != "topic" {
+		t.Errorf("503 body names %q, want topic", body.Error.Field)
+	}
+	failing.Store(false)
+
+	// Access ends, and the hub announces it. The announcement reaches the
+	// guards and the sockets on different goroutines, so rounds of a log
+	// event and an open one follow until a round comes without the log.
+	allowed.Store(false)
+	h.bus.Publish("meeting/1/access", map[string]any{"meeting": 1, "invitee": 7, "reason": "removed"})
+	cut := false
+	for round := 0; round < 50 && !cut; round++ {
+		log, open := fmt.Sprintf("log %d", round), fmt.Sprintf("open %d", round)
+		h.bus.Publish("meeting/1/log", log)
+		h.bus.Publish("meeting/1", open)
+		sawLog := false
+		for {
+			got, err := next(wild)
+			if err != nil {
+				t.Fatalf("wildcard socket: %v", err)
+			}
+			sawLog = sawLog || got == log
+			if got == open {
+				break
+			}
+		}
+		cut = !sawLog
+		if !cut {
+			time.Sleep(20 * time.Millisecond)
+		}
+	}
+	if !cut {
+		t.Fatal("the wildcard socket still receives the log 1 s after access ended")
+	}
+	h.bus.Publish("meeting/1/log", "later")
+	h.bus.Publish("meeting/1", "last")
+	if got, err := next(wild); got != "last" {
+		t.Errorf("wildcard socket after access ended: %q, %v (want the log skipped)", got, err)
+	}
+	var ce *websocket.CloseError
+	for {
+		_, err := next(named)
+		if errors.As(err, &ce) {
+			break
+		}
+		if err != nil {
+			t.Fatalf("named socket after access ended: %v, want close 4403", err)
+		}
+	}
+	if ce.Code != hub.CloseForbidden || !strings.Contains(ce.Text, "meeting/1/log") {
+		t.Errorf("named socket closed with %d %q, want 4403 naming the topic", ce.Code, ce.Text)
 	}
 }

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -230,6 +231,82 @@ func TestMeetingTopicsGuardedOnEventSocket(t *testing.T) {
 		if got := dial(topic, admin); got != http.StatusSwitchingProtocols {
 			t.Errorf("admin on %s: %d, want 101", topic, got)
 		}
+	}
+}
+
+// An officer invited to a meeting follows its log on /ws; removed from the
+// meeting, their open socket is closed with 4403 (main wires the guards to
+// the hub's access announcements), and a new one is refused.
+func TestRemovedInviteeLosesTheMeetingLog(t *testing.T) {
+	t.Parallel()
+	addr, dbURL, _ := wiredHub(t)
+	base := "http://" + addr
+	admin := apiToken(t, dbURL, "admin", hub.RoleAdmin)
+	pool, err := pgxpool.New(context.Background(), dbURL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer pool.Close()
+	auth := hub.NewAuth(pool, hub.AuthConfig{}, nil)
+	uid, err := auth.CreateUser(context.Background(), "can-bo-lan", hub.RoleOfficer, "mat-khau-dai-du-12")
+	if err != nil {
+		t.Fatal(err)
+	}
+	session, _, err := auth.Login(context.Background(), "can-bo-lan", "mat-khau-dai-du-12")
+	if err != nil {
+		t.Fatal(err)
+	}
+	call := func(method, path string, body any, want int, out any) {
+		t.Helper()
+		b, _ := json.Marshal(body)
+		req, _ := http.NewRequest(method, base+path, bytes.NewReader(b))
+		req.Header.Set("Authorization", "Bearer "+admin)
+		req.Header.Set("Content-Type", "application/json")
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		if resp.StatusCode != want {
+			t.Fatalf("%s %s: %d, want %d", method, path, resp.StatusCode, want)
+		}
+		if out != nil {
+			if err := json.NewDecoder(resp.Body).Decode(out); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	var m meetings.Meeting
+	call("POST", "/api/v1/meetings", map[string]any{"unit": "03244", "title": "Họp giao ban", "starts_at": time.Now().Add(time.Hour), "seats": 3}, 201, &m)
+	var invited struct{ Invitee meetings.Invitee }
+	call("POST", fmt.Sprintf("/api/v1/meetings/%d/invitees", m.ID), map[string]any{"user_id": uid, "name": "Lò Thị Lan", "role": "member"}, 201, &invited)
+	inv := invited.Invitee
+
+	topic := fmt.Sprintf("meeting/%d/log", m.ID)
+	hdr := http.Header{"Cookie": {hub.SessionCookie + "=" + session}}
+	c, _, err := websocket.DefaultDialer.Dial("ws://"+addr+"/ws?topic="+topic, hdr)
+	if err != nil {
+		t.Fatalf("invitee following the log: %v", err)
+	}
+	defer c.Close()
+	call("DELETE", fmt.Sprintf("/api/v1/meetings/%d/invitees/%d", m.ID, inv.ID), nil, 204, nil)
+	var ce *websocket.CloseError
+	for {
+		_ = c.SetReadDeadline(time.Now().Add(10 * time.Second))
+		_, _, err := c.ReadMessage() // the removal itself may be logged first
+		if errors.As(err, &ce) {
+			break
+		}
+		if err != nil {
+			t.Fatalf("after the removal: %v, want close 4403", err)
+		}
+	}
+	if ce.Code != hub.CloseForbidden {
+		t.Errorf("closed with %d %q, want 4403", ce.Code, ce.Text)
+	}
+	_, resp, _ := websocket.DefaultDialer.Dial("ws://"+addr+"/ws?topic="+topic, hdr)
+	if resp == nil || resp.StatusCode != http.StatusForbidden {
+		t.Errorf("removed invitee dialling again: %v, want 403", resp)
 	}
 }
 
