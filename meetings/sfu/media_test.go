@@ -533,7 +533,7 @@ func TestLargeRoomFanout(t *testing.T) {
 	}
 	for i, b := range subs {
 		// Generous: 37 Pion peers under -race on two shared cores join slowly.
-		waitFor(t, 60*time.Second, fmt.Sprintf("subscriber %d gets frames", i), func() bool { return b.Frames() > 5 })
+		waitForBot(t, e, "m", b, 60*time.Second, fmt.Sprintf("subscriber %d gets frames", i), func() bool { return b.Frames() > 5 })
 	}
 	f0 := subs[35].Frames()
 	time.Sleep(3 * time.Second)

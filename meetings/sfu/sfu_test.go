@@ -1,6 +1,7 @@
 package sfu_test
 
 import (
+	"encoding/json"
 	"fmt"
 	"io"
 	"log/slog"
@@ -47,6 +48,24 @@ func waitFor(t testing.TB, d time.Duration, what string, cond func() bool) {
 	for !cond() {
 		if time.Now().After(deadline) {
 			t.Fatalf("timed out after %v waiting for %s", d, what)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// waitForBot is waitFor for a condition on bot b in room; on a timeout it
+// says what b has (packets, frames, connection, down tracks, errors) and
+// what the room's stats show, to tell a lost stream from a slow join.
+func waitForBot(t testing.TB, e *sfu.Engine, room string, b *sfutest.Bot, d time.Duration, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(d)
+	for !cond() {
+		if time.Now().After(deadline) {
+			st, _ := e.Stats(room)
+			raw, _ := json.Marshal(st)
+			own, server := b.Errors()
+			t.Fatalf("timed out after %v waiting for %s: the bot has %d video and %d audio packets, %d frames, connected %v, %d offers answered, down tracks %v, errors %v / %q; room %s",
+				d, what, b.Received("video"), b.Received("audio"), b.Frames(), b.Connected(), b.OffersSeen(), b.DownTracks(), own, server, raw)
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
