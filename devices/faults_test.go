@@ -266,7 +266,7 @@ func TestPostgresRestartThroughMosquittoLosesNothing(t *testing.T) {
 
 func postgresRestart(t *testing.T, external bool) {
 	dir := pgDir(t)
-	port := uint32(hubtest.FreePort(t))
+	port := uint32(hubtest.StablePort(t)) // restarted on the same port below
 	ctx := context.Background()
 	srv, err := pgembed.Start(ctx, pgembed.Options{Dir: dir, Port: port})
 	if err != nil {
@@ -325,10 +325,11 @@ func postgresRestart(t *testing.T, external bool) {
 		t.Error("the broker went down with the database")
 	}
 	held := pub.acked.Load()
-	srv, err = pgembed.Start(ctx, pgembed.Options{Dir: dir, Port: port})
+	again, err := pgembed.Start(ctx, pgembed.Options{Dir: dir, Port: port})
 	if err != nil {
 		t.Fatal(err)
 	}
+	t.Cleanup(func() { _ = again.Stop() })
 	if err := <-errc; err != nil && !errors.Is(err, context.Canceled) {
 		t.Fatal(err)
 	}

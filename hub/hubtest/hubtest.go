@@ -1,9 +1,11 @@
 package hubtest
 
 import (
+	"math/rand/v2"
 	"net"
 	"os"
 	"strconv"
+	"strings"
 	"testing"
 	"time"
 )
@@ -39,6 +41,34 @@ func FreePort(t testing.TB) int {
 	}
 	defer ln.Close()
 	return ln.Addr().(*net.TCPAddr).Port
+}
+
+// StablePort returns a TCP port on 127.0.0.1, free a moment ago, below the
+// kernel's ephemeral range, for a server a test stops and starts again on
+// the same port. A FreePort is an ephemeral port: while its server is down,
+// any outgoing connection on the machine (the test's own reconnects, other
+// packages' tests) may take it as its local port and keep the server from
+// binding it again.
+func StablePort(t testing.TB) int {
+	t.Helper()
+	low := 32768
+	if b, err := os.ReadFile("/proc/sys/net/ipv4/ip_local_port_range"); err == nil {
+		if f := strings.Fields(string(b)); len(f) == 2 {
+			if n, err := strconv.Atoi(f[0]); err == nil && n > 12000 {
+				low = n
+			}
+		}
+	}
+	for range 200 {
+		port := 10000 + rand.IntN(low-10000)
+		ln, err := net.Listen("tcp", "127.0.0.1:"+strconv.Itoa(port))
+		if err == nil {
+			ln.Close()
+			return port
+		}
+	}
+	t.Fatalf("hubtest: no free port between 10000 and %d", low)
+	return 0
 }
 
 // WaitFor polls cond, quickly at first then every 50 ms, until it returns
