@@ -191,7 +191,7 @@ func (p *reliablePublisher) run(ctx context.Context, n, perSecond, window int) e
 // none is stored twice.
 func TestMosquittoRestartLosesNothing(t *testing.T) {
 	t.Parallel()
-	port := hubtest.FreePort(t)
+	port := hubtest.StablePort(t) // restarted on the same port below
 	broker := fmt.Sprintf("127.0.0.1:%d", port)
 	mq := startMosquittoProc(t, port)
 	hubtest.WaitFor(t, 5*time.Second, func() bool { return answers(broker) }, "mosquitto listening")
