@@ -21,7 +21,7 @@ func TestBrowserGuestInviteLink(t *testing.T) {
 	f.startFollower()
 	s := f.serveMedia("hub-a")
 
-	joined := void(chromedp.Poll[bool](`(async () => document.body.dataset.state === 'room' && (await window.meetingStats()).me !== '')()`,
+	joined := void(chromedp.Poll[bool](`(async () => document.body.dataset.state === 'room' && typeof window.meetingStats === 'function' && (await window.meetingStats()).me !== '')()`,
 		chromedp.WithPollingTimeout(20*time.Second)))
 	link := fmt.Sprintf("%s/meetings/%d?invite=%s&autojoin=audio", s.base, f.meeting.ID, f.guestToken)
 

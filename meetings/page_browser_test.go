@@ -12,6 +12,12 @@ import (
 	"github.com/communehub/communehub/hub/hubtest"
 )
 
+// pageScriptReady waits for the meeting page's script: the room is in the
+// HTML, visible before meeting.js has run and defined window.meetingStats.
+func pageScriptReady() chromedp.Action[chromedp.Void] {
+	return void(chromedp.Poll[bool](`typeof window.meetingStats === 'function'`, chromedp.WithPollingTimeout(20*time.Second)))
+}
+
 // pageStats is what window.meetingStats() returns.
 type pageStats struct {
 	InboundVideo []struct {
@@ -61,7 +67,7 @@ func TestBrowserTwoParticipantsSeeEachOther(t *testing.T) {
 		url := fmt.Sprintf("%s/meetings/%d?invite=%s&autojoin=av", s.base, f.meeting.ID, token)
 		tctx, c2 := context.WithTimeout(ctx, 30*time.Second)
 		defer c2()
-		if err := chromedp.Do(tctx, chromedp.Navigate(url), chromedp.WaitVisible(chromedp.CSS(`#room`))); err != nil {
+		if err := chromedp.Do(tctx, chromedp.Navigate(url), chromedp.WaitVisible(chromedp.CSS(`#room`)), pageScriptReady()); err != nil {
 			t.Fatalf("open page: %v", err)
 		}
 		return ctx

@@ -65,7 +65,7 @@ func TestDemoTwoTabs(t *testing.T) {
 		if _, err := chromedp.Run(tab, chromedp.Evaluate[string](fmt.Sprintf(`document.cookie = "communehub_session=%s; path=/"`, cookie))); err != nil {
 			t.Fatal(err)
 		}
-		if err := chromedp.Do(tab, chromedp.Navigate(fmt.Sprintf("%s/meetings/%s?autojoin=av", base, meeting)), chromedp.WaitVisible(chromedp.CSS(`#room`))); err != nil {
+		if err := chromedp.Do(tab, chromedp.Navigate(fmt.Sprintf("%s/meetings/%s?autojoin=av", base, meeting)), chromedp.WaitVisible(chromedp.CSS(`#room`)), pageScriptReady()); err != nil {
 			t.Fatal(err)
 		}
 		tabs = append(tabs, tab)
