@@ -11,6 +11,10 @@
 //	         reports the time from dialing to the first complete remote
 //	         keyframe
 //
+// Before the scenario it prints a host reference (an AES-GCM seal and a
+// loopback UDP datagram, timed): the machine's speed drifts, and results
+// taken at different times compare only through it.
+//
 // Results go to docs/benchmarks.md ("Meetings (SFU)").
 //
 // meetbench imports meetings/sfu and its test bots, nothing else of the hub.

@@ -54,8 +54,13 @@ func main() {
 		}
 		defer kill()
 	}
+	ref, err := hostReference()
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "meetbench: host reference:", err)
+		os.Exit(1)
+	}
+	fmt.Println(ref)
 	b := &bench{addr: addr, pid: childPid, warmup: *warmup, duration: *duration}
-	var err error
 	switch *scenario {
 	case "meeting":
 		err = b.meeting(ctx, *n, *bitrate)
