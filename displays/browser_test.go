@@ -73,16 +73,7 @@ func watchErrors(ctx context.Context) {
 // navigations).
 func waitJS(t *testing.T, ctx context.Context, timeout time.Duration, expr, what string) {
 	t.Helper()
-	deadline := time.Now().Add(timeout)
-	for {
-		_, err := chromedp.Run(ctx, chromedp.Poll[bool]("!!("+expr+")", chromedp.WithPollingTimeout(time.Until(deadline)), chromedp.WithPollingInterval(20*time.Millisecond)))
-		if err == nil {
-			return
-		}
-		if strings.Contains(err.Error(), "navigated or closed") && time.Now().Before(deadline) {
-			time.Sleep(20 * time.Millisecond)
-			continue
-		}
+	if err := hubtest.WaitJS(ctx, timeout, expr); err != nil {
 		state, _ := chromedp.Run(ctx, chromedp.Evaluate[string](`document.querySelector('#app') ? document.querySelector('#app').innerText.slice(0, 600) : document.body.innerText.slice(0, 600)`))
 		errs := ""
 		if pe, ok := tabErrors.Load(ctx); ok {

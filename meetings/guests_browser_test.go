@@ -21,13 +21,12 @@ func TestBrowserGuestInviteLink(t *testing.T) {
 	f.startFollower()
 	s := f.serveMedia("hub-a")
 
-	joined := void(chromedp.Poll[bool](`(async () => document.body.dataset.state === 'room' && typeof window.meetingStats === 'function' && (await window.meetingStats()).me !== '')()`,
-		chromedp.WithPollingTimeout(20*time.Second)))
 	link := fmt.Sprintf("%s/meetings/%d?invite=%s&autojoin=audio", s.base, f.meeting.ID, f.guestToken)
 
 	guest := hubtest.NewPage(t, chromium, time.Minute)
 	// The link's page redeems it and replaces itself with the room.
-	guest.Do(chromedp.Navigate(link), chromedp.WaitVisible(chromedp.CSS(`#room`)), joined)
+	guest.Do(chromedp.Navigate(link))
+	guest.WaitJS(20*time.Second, joinedJS)
 	where, err := chromedp.Run(guest.Ctx, chromedp.Evaluate[string](`location.pathname + location.search`))
 	if err != nil || where != fmt.Sprintf("/meetings/%d?autojoin=audio", f.meeting.ID) {
 		t.Fatalf("the room is at %q (%v), want the link without its token", where, err)
@@ -36,7 +35,8 @@ func TestBrowserGuestInviteLink(t *testing.T) {
 		st, err := f.p.State(f.ctx, f.meeting.ID)
 		return err == nil && st.StatusOf(f.inv["guest"].ID) == AttOnline
 	})
-	guest.Do(chromedp.Reload(), chromedp.WaitVisible(chromedp.CSS(`#room`)), joined)
+	guest.Do(chromedp.Reload())
+	guest.WaitJS(20*time.Second, joinedJS)
 
 	other := hubtest.NewPage(t, chromium, time.Minute) // another browser, another cookie jar
 	other.Do(chromedp.Navigate(link), chromedp.WaitVisible(chromedp.CSS(`.why-used`)))

@@ -12,11 +12,12 @@ import (
 	"github.com/communehub/communehub/hub/hubtest"
 )
 
-// pageScriptReady waits for the meeting page's script: the room is in the
-// HTML, visible before meeting.js has run and defined window.meetingStats.
-func pageScriptReady() chromedp.Action[chromedp.Void] {
-	return void(chromedp.Poll[bool](`typeof window.meetingStats === 'function'`, chromedp.WithPollingTimeout(20*time.Second)))
-}
+// joinedJS is true once the meeting page is in the room and joined (the
+// hub has said who this participant is). An invite link's page first
+// redeems the link and then replaces itself with the room, so this is
+// waited for with hubtest.WaitJS, which follows the navigation.
+const joinedJS = `document.body.dataset.state === 'room' && typeof window.meetingStats === 'function' &&
+	window.meetingStats().then((s) => s.me !== '')`
 
 // pageStats is what window.meetingStats() returns.
 type pageStats struct {
@@ -67,7 +68,10 @@ func TestBrowserTwoParticipantsSeeEachOther(t *testing.T) {
 		url := fmt.Sprintf("%s/meetings/%d?invite=%s&autojoin=av", s.base, f.meeting.ID, token)
 		tctx, c2 := context.WithTimeout(ctx, 30*time.Second)
 		defer c2()
-		if err := chromedp.Do(tctx, chromedp.Navigate(url), chromedp.WaitVisible(chromedp.CSS(`#room`)), pageScriptReady()); err != nil {
+		if err := chromedp.Do(tctx, chromedp.Navigate(url)); err != nil {
+			t.Fatalf("open page: %v", err)
+		}
+		if err := hubtest.WaitJS(tctx, 30*time.Second, joinedJS); err != nil {
 			t.Fatalf("open page: %v", err)
 		}
 		return ctx

@@ -65,7 +65,10 @@ func TestDemoTwoTabs(t *testing.T) {
 		if _, err := chromedp.Run(tab, chromedp.Evaluate[string](fmt.Sprintf(`document.cookie = "communehub_session=%s; path=/"`, cookie))); err != nil {
 			t.Fatal(err)
 		}
-		if err := chromedp.Do(tab, chromedp.Navigate(fmt.Sprintf("%s/meetings/%s?autojoin=av", base, meeting)), chromedp.WaitVisible(chromedp.CSS(`#room`)), pageScriptReady()); err != nil {
+		if err := chromedp.Do(tab, chromedp.Navigate(fmt.Sprintf("%s/meetings/%s?autojoin=av", base, meeting))); err != nil {
+			t.Fatal(err)
+		}
+		if err := hubtest.WaitJS(tab, 30*time.Second, joinedJS); err != nil {
 			t.Fatal(err)
 		}
 		tabs = append(tabs, tab)

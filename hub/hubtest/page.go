@@ -2,6 +2,8 @@ package hubtest
 
 import (
 	"context"
+	"errors"
+	"fmt"
 	"testing"
 	"time"
 
@@ -32,11 +34,17 @@ func NewPage(t testing.TB, chromium string, timeout time.Duration) *Page {
 func (p *Page) Do(steps ...chromedp.Action[chromedp.Void]) {
 	p.t.Helper()
 	if err := chromedp.Do(p.Ctx, steps...); err != nil {
-		dctx, cancel := context.WithTimeout(p.root, 5*time.Second)
-		defer cancel()
-		body, _ := chromedp.Run(dctx, chromedp.Evaluate[string](`location.href + "\n" + document.body.innerText`))
-		p.t.Fatalf("%v; page:\n%s", err, body)
+		p.fail(err)
 	}
+}
+
+// fail fails the test with err and the page's address and visible text.
+func (p *Page) fail(err error) {
+	p.t.Helper()
+	dctx, cancel := context.WithTimeout(p.root, 5*time.Second)
+	defer cancel()
+	body, _ := chromedp.Run(dctx, chromedp.Evaluate[string](`location.href + "\n" + document.body.innerText`))
+	p.t.Fatalf("%v; page:\n%s", err, body)
 }
 
 // Text returns the visible text of the first element matching sel.
@@ -47,4 +55,42 @@ func (p *Page) Text(sel string) string {
 		p.t.Fatal(err)
 	}
 	return s
+}
+
+// WaitJS evaluates expr in ctx's tab every 50 ms until it is true, and
+// returns an error saying why (the last evaluation's error, or that it
+// stayed false) when timeout passes first. expr may be a promise. Each
+// evaluation runs in the page as it is at that moment, so a navigation in
+// between (a redirect after a form, a reload) is waited out: chromedp.Poll
+// stays with the document it began in, and fails or throws when that
+// document goes away.
+func WaitJS(ctx context.Context, timeout time.Duration, expr string) error {
+	deadline := time.Now().Add(timeout)
+	js := "(async () => !!(await (" + expr + ")))()"
+	for {
+		ectx, cancel := context.WithTimeout(ctx, max(time.Until(deadline), 200*time.Millisecond))
+		ok, err := chromedp.Run(ectx, chromedp.Evaluate[bool](js, chromedp.EvalAwaitPromise))
+		cancel()
+		switch {
+		case err == nil && ok:
+			return nil
+		case ctx.Err() != nil:
+			return ctx.Err()
+		case time.Now().After(deadline):
+			if err == nil {
+				err = errors.New("still false")
+			}
+			return fmt.Errorf("%v waiting for %s: %w", timeout, expr, err)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+// WaitJS waits up to timeout for expr to be true in the tab (see the
+// function WaitJS); if it is not, the test fails with the page's state.
+func (p *Page) WaitJS(timeout time.Duration, expr string) {
+	p.t.Helper()
+	if err := WaitJS(p.Ctx, timeout, expr); err != nil {
+		p.fail(err)
+	}
 }
