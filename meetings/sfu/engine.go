@@ -152,6 +152,10 @@ func (e *Engine) closeSockets() {
 	}
 }
 
+// iceChecksPerPair is how many connectivity checks (200 ms apart) a
+// candidate pair gets before it counts as failed.
+const iceChecksPerPair = 25
+
 func (e *Engine) settingEngine() (webrtc.SettingEngine, error) {
 	var se webrtc.SettingEngine
 	se.LoggerFactory = pionLoggerFactory{log: e.log}
@@ -165,6 +169,12 @@ func (e *Engine) settingEngine() (webrtc.SettingEngine, error) {
 	se.SetICEMulticastDNSMode(ice.MulticastDNSModeDisabled)
 	se.SetIncludeLoopbackCandidate(e.cfg.Loopback)
 	se.SetICETimeouts(e.cfg.DisconnectedTimeout, e.cfg.FailedTimeout, 0)
+	// Pion gives a candidate pair up after 7 unanswered checks, 200 ms
+	// apart: a link whose round trip stays above ~1.5 s while connecting (a
+	// congested rural uplink; a loaded server) never connects, and the
+	// participant is closed when ICE fails. Chrome waits about 5 s for a
+	// pair to answer; so do we.
+	se.SetICEMaxBindingRequests(iceChecksPerPair)
 	// Pion retransmits a lost DTLS flight after 1 s; the first flight is
 	// often lost while the other side's ICE is not yet up, which made every
 	// join a second slower. Browsers start near 50 ms too.

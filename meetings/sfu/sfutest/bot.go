@@ -151,6 +151,7 @@ func New(cfg Config, tr Transport) (*Bot, error) {
 		se.SetICEMulticastDNSMode(ice.MulticastDNSModeDisabled)
 		se.SetIncludeLoopbackCandidate(true)
 		se.SetDTLSRetransmissionInterval(100 * time.Millisecond)
+		se.SetICEMaxBindingRequests(25) // a browser's patience (~5 s) before a candidate pair fails
 		se.LoggerFactory = quietLogger{}
 		if cfg.TCP {
 			se.SetNetworkTypes([]webrtc.NetworkType{webrtc.NetworkTypeTCP4})
@@ -355,9 +356,9 @@ func (b *Bot) handle(m inMsg) error {
 		b.mu.Lock()
 		b.quality = q
 		b.mu.Unlock()
-	case "error":
+	case "error", "bye":
 		b.mu.Lock()
-		b.lastErr = string(m.body)
+		b.lastErr = m.typ + " " + string(m.body)
 		b.mu.Unlock()
 	case "redirect":
 		var r struct {
@@ -793,7 +794,8 @@ func (b *Bot) Quality() map[string]any {
 	return out
 }
 
-// Errors returns the bot's own handling errors and the last server error.
+// Errors returns the bot's own handling errors and the last server error
+// or bye, as "error {…}" or "bye {…}".
 func (b *Bot) Errors() (own []string, server string) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
