@@ -1,10 +1,7 @@
 package main
 
 import (
-	"bytes"
 	"context"
-	"encoding/json"
-	"net/http"
 	"testing"
 	"time"
 
@@ -27,20 +24,8 @@ func TestWallFollowsADossierChange(t *testing.T) {
 	token := apiToken(t, dbURL, "e2e", hub.RoleAdmin)
 	call := func(method, path string, body any) map[string]any {
 		t.Helper()
-		b, _ := json.Marshal(body)
-		req, _ := http.NewRequest(method, base+path, bytes.NewReader(b))
-		req.Header.Set("Authorization", "Bearer "+token)
-		req.Header.Set("Content-Type", "application/json")
-		resp, err := http.DefaultClient.Do(req)
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer resp.Body.Close()
 		var out map[string]any
-		_ = json.NewDecoder(resp.Body).Decode(&out)
-		if resp.StatusCode >= 300 {
-			t.Fatalf("%s %s: %d %v", method, path, resp.StatusCode, out)
-		}
+		apiCall(t, base, token, method, path, body, 0, &out)
 		return out
 	}
 	call("PUT", "/api/v1/procedures/1.001193", map[string]any{"name": "Đăng ký khai sinh", "online_level": "full", "has_fee": false,

@@ -132,24 +132,7 @@ func TestMeetingPassOpensOnlyItsMeeting(t *testing.T) {
 	addr, dbURL, list := wiredHub(t)
 	base := "http://" + addr
 	token := apiToken(t, dbURL, "routes", hub.RoleAdmin)
-	call := func(path string, body any, out any) {
-		t.Helper()
-		b, _ := json.Marshal(body)
-		req, _ := http.NewRequest("POST", base+path, bytes.NewReader(b))
-		req.Header.Set("Authorization", "Bearer "+token)
-		req.Header.Set("Content-Type", "application/json")
-		resp, err := http.DefaultClient.Do(req)
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer resp.Body.Close()
-		if resp.StatusCode != 201 {
-			t.Fatalf("POST %s: %d", path, resp.StatusCode)
-		}
-		if err := json.NewDecoder(resp.Body).Decode(out); err != nil {
-			t.Fatal(err)
-		}
-	}
+	call := func(path string, body, out any) { apiCall(t, base, token, "POST", path, body, 201, out) }
 	var own, other meetings.Meeting
 	start := time.Now().Add(24 * time.Hour)
 	call("/api/v1/meetings", map[string]any{"unit": "03244", "title": "Họp khác", "starts_at": start, "seats": 3}, &other)
@@ -257,24 +240,7 @@ func TestRemovedInviteeLosesTheMeetingLog(t *testing.T) {
 		t.Fatal(err)
 	}
 	call := func(method, path string, body any, want int, out any) {
-		t.Helper()
-		b, _ := json.Marshal(body)
-		req, _ := http.NewRequest(method, base+path, bytes.NewReader(b))
-		req.Header.Set("Authorization", "Bearer "+admin)
-		req.Header.Set("Content-Type", "application/json")
-		resp, err := http.DefaultClient.Do(req)
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer resp.Body.Close()
-		if resp.StatusCode != want {
-			t.Fatalf("%s %s: %d, want %d", method, path, resp.StatusCode, want)
-		}
-		if out != nil {
-			if err := json.NewDecoder(resp.Body).Decode(out); err != nil {
-				t.Fatal(err)
-			}
-		}
+		apiCall(t, base, admin, method, path, body, want, out)
 	}
 	var m meetings.Meeting
 	call("POST", "/api/v1/meetings", map[string]any{"unit": "03244", "title": "Họp giao ban", "starts_at": time.Now().Add(time.Hour), "seats": 3}, 201, &m)
@@ -307,6 +273,31 @@ func TestRemovedInviteeLosesTheMeetingLog(t *testing.T) {
 	_, resp, _ := websocket.DefaultDialer.Dial("ws://"+addr+"/ws?topic="+topic, hdr)
 	if resp == nil || resp.StatusCode != http.StatusForbidden {
 		t.Errorf("removed invitee dialling again: %v, want 403", resp)
+	}
+}
+
+// apiCall makes a JSON API request with a bearer token and fails the test
+// unless the status is want (any 2xx when want is 0); the JSON response
+// goes into out when out is not nil.
+func apiCall(t *testing.T, base, token, method, path string, body any, want int, out any) {
+	t.Helper()
+	b, _ := json.Marshal(body)
+	req, _ := http.NewRequest(method, base+path, bytes.NewReader(b))
+	req.Header.Set("Authorization", "Bearer "+token)
+	req.Header.Set("Content-Type", "application/json")
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	raw, _ := io.ReadAll(resp.Body)
+	if want == 0 && resp.StatusCode >= 300 || want != 0 && resp.StatusCode != want {
+		t.Fatalf("%s %s: %d, want %d: %s", method, path, resp.StatusCode, want, raw)
+	}
+	if out != nil && len(raw) > 0 {
+		if err := json.Unmarshal(raw, out); err != nil {
+			t.Fatalf("%s %s: %v in %s", method, path, err, raw)
+		}
 	}
 }
 
