@@ -26,6 +26,7 @@ type pageStats struct {
 		Packets       int    `json:"packets"`
 		FramesDecoded int    `json:"framesDecoded"`
 		Width         int    `json:"width"`
+		Height        int    `json:"height"`
 	} `json:"inboundVideo"`
 	InboundAudio []struct {
 		Packets int `json:"packets"`
@@ -42,7 +43,11 @@ type pageStats struct {
 // Two people in two headless Chromium pages with fake cameras and
 // microphones join the meeting page and each receives the other's video,
 // as the pages' getStats and the stats endpoint both show; each browser
-// reports a bandwidth estimate (REMB) and stays on a video layer.
+// reports a bandwidth estimate (REMB) and stays on a video layer. The
+// second then turns data saver on and off with its button: the hub
+// switches the layer it sends, and the browser's decoder keeps decoding
+// across the switches (sequence numbers, timestamps and VP8 picture ids
+// continue).
 func TestBrowserTwoParticipantsSeeEachOther(t *testing.T) {
 	chromium := hubtest.Chromium(t)
 	f := newFixture(t)
@@ -159,4 +164,74 @@ func TestBrowserTwoParticipantsSeeEachOther(t *testing.T) {
 			}
 		}
 	}
+
+	// Data saver on the second page, then off.
+	second := func() (level string, layer int, saver bool) {
+		f.getJSON(s.base, fmt.Sprintf("/api/v1/meetings/%d/stats", f.meeting.ID), "canbo", 200, &st)
+		for _, p := range st.Participants {
+			if p.Name != "Sùng A Páo" {
+				continue
+			}
+			for _, sub := range p.Subscribed {
+				if sub.Kind == "video" {
+					return p.Level, sub.Layer, p.DataSaver
+				}
+			}
+		}
+		return "", -2, false
+	}
+	decodes := func(what string) {
+		t.Helper()
+		before := stats(b).InboundVideo[0]
+		deadline := time.Now().Add(15 * time.Second)
+		for {
+			now := stats(b).InboundVideo[0]
+			if now.FramesDecoded >= before.FramesDecoded+20 {
+				t.Logf("%s: %d frames decoded since, %dx%d", what, now.FramesDecoded-before.FramesDecoded, now.Width, now.Height)
+				return
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("%s: the second page decoded %d frames in 15 s", what, now.FramesDecoded-before.FramesDecoded)
+			}
+			time.Sleep(250 * time.Millisecond)
+		}
+	}
+	level0, layer0, _ := second()
+	click := func() {
+		tctx, cancel := context.WithTimeout(b, 10*time.Second)
+		defer cancel()
+		if err := chromedp.Do(tctx, chromedp.Click(chromedp.CSS(`#data-saver`))); err != nil {
+			t.Fatal(err)
+		}
+	}
+	click()
+	deadline = time.Now().Add(10 * time.Second)
+	for {
+		level, layer, saver := second()
+		if saver && level == "low" && layer == 0 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("data saver on: level %s, layer %d, dataSaver %v; want low, 0, true", level, layer, saver)
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+	decodes(fmt.Sprintf("data saver on (from level %s, layer %d)", level0, layer0))
+	if got, err := chromedp.Run(b, chromedp.Evaluate[string](`document.getElementById('data-saver').dataset.on`)); err != nil || got != "true" {
+		t.Errorf("the data saver button shows on=%q (%v)", got, err)
+	}
+	click()
+	deadline = time.Now().Add(10 * time.Second)
+	for {
+		level, layer, saver := second()
+		if !saver && layer >= 0 {
+			t.Logf("data saver off: level %s, layer %d", level, layer)
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("data saver off: level %s, layer %d, dataSaver %v", level, layer, saver)
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+	decodes("data saver off")
 }

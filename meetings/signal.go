@@ -550,7 +550,12 @@ func (c *sigConn) handle(ctx context.Context, msg inbound) (done, clean bool) {
 	case sigMute:
 		err = c.part.Mute(cctx, sfu.Source(sm.Source), *sm.Muted)
 	case sigQuality:
-		err = c.part.SetAudioOnly(cctx, *sm.AudioOnly)
+		if sm.AudioOnly != nil {
+			err = c.part.SetAudioOnly(cctx, *sm.AudioOnly)
+		}
+		if sm.DataSaver != nil && err == nil {
+			err = c.part.SetDataSaver(cctx, *sm.DataSaver)
+		}
 	case sigPing:
 		c.send("pong", nil)
 	case sigLeave:

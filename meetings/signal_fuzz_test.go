@@ -14,6 +14,8 @@ func TestParseSignal(t *testing.T) {
 		`{"type":"candidate","target":"up","candidate":{"candidate":""}}`,
 		`{"type":"mute","source":"camera","muted":false}`,
 		`{"type":"quality","audioOnly":true}`,
+		`{"type":"quality","dataSaver":true}`,
+		`{"type":"quality","audioOnly":false,"dataSaver":false}`,
 		`{"type":"leave"}`,
 		`{"type":"ping"}`,
 	}
@@ -29,6 +31,7 @@ func TestParseSignal(t *testing.T) {
 		`{"type":"candidate","target":"x","candidate":{}}`:     "invalid",
 		`{"type":"mute","source":"mic"}`:                       "invalid",
 		`{"type":"quality"}`:                                   "invalid",
+		`{"type":"quality","dataSaver":"yes"}`:                 "invalid",
 		`{"type":"dance"}`:                                     "unknown_type",
 		`{"type":"ping","extra":1}`:                            "invalid",
 		`{"type":"ping"} {"type":"ping"}`:                      "invalid",
@@ -78,6 +81,7 @@ func FuzzSignalMessage(f *testing.F) {
 		`{"type":"candidate","target":"down","candidate":{"candidate":"c","sdpMid":"0","sdpMLineIndex":0}}`,
 		`{"type":"mute","source":"mic","muted":true}`,
 		`{"type":"quality","audioOnly":false}`,
+		`{"type":"quality","dataSaver":true}`,
 		`{"type":"vote.cast","vote":1,"choice":"yes"}`,
 		`{"type":"leave"}`, `{}`, `null`, `{"type":"offer","sdp":"` + strings.Repeat("v", 100) + `"}`,
 	} {

@@ -37,6 +37,7 @@ type signalMessage struct {
 	Source    string            `json:"source,omitempty"`
 	Muted     *bool             `json:"muted,omitempty"`
 	AudioOnly *bool             `json:"audioOnly,omitempty"`
+	DataSaver *bool             `json:"dataSaver,omitempty"`
 }
 
 // signalError is a refused message: code and text go back to the client.
@@ -125,8 +126,8 @@ func parseSignal(b []byte) (signalMessage, error) {
 			return m, sigErr("invalid", "mute needs muted")
 		}
 	case sigQuality:
-		if m.AudioOnly == nil {
-			return m, sigErr("invalid", "quality needs audioOnly")
+		if m.AudioOnly == nil && m.DataSaver == nil {
+			return m, sigErr("invalid", "quality needs audioOnly or dataSaver")
 		}
 	case sigLeave, sigPing:
 	default:

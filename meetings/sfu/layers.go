@@ -82,7 +82,7 @@ const (
 // and undone (with the usual back-off) when the estimate then falls short.
 type controller struct {
 	level     Level
-	userAudio bool // the participant chose audio only
+	userMax   Level // the most the participant wants: high, low (data saver) or audio
 	bad, good int
 	silent    int       // intervals in a row without any report
 	wait      int       // intervals of good link needed to step up
@@ -91,7 +91,7 @@ type controller struct {
 }
 
 func newController() controller {
-	return controller{level: LevelHigh, wait: goodIntervals}
+	return controller{level: LevelHigh, userMax: LevelHigh, wait: goodIntervals}
 }
 
 // update takes one interval's measurements: loss (0..1, negative when no
@@ -106,7 +106,7 @@ func (c *controller) update(loss float64, remb uint64, need func(Level) uint64) 
 	old := c.level
 	rising := remb > c.rembAgo[1]
 	c.rembAgo[1], c.rembAgo[0] = c.rembAgo[0], remb
-	if c.userAudio {
+	if c.userMax == LevelAudio {
 		c.level = LevelAudio
 		return c.level, c.level != old
 	}
@@ -155,7 +155,7 @@ func (c *controller) update(loss float64, remb uint64, need func(Level) uint64) 
 			c.wait = min(c.wait*2, maxGoodIntervals)
 		}
 		c.probing = false
-	} else if c.good >= c.wait && c.level < LevelHigh {
+	} else if c.good >= c.wait && c.level < c.userMax {
 		// With an estimate, climb when it carries the next level, or probe
 		// when it is well above what this level takes (it cannot know
 		// more); not when this level already takes most of it.
@@ -171,13 +171,19 @@ func (c *controller) update(loss float64, remb uint64, need func(Level) uint64) 
 	return c.level, c.level != old
 }
 
-// setUserAudio records the participant's own choice of audio only.
-func (c *controller) setUserAudio(on bool) {
-	c.userAudio = on
-	if on {
-		c.level = LevelAudio
-	} else if c.level == LevelAudio {
-		c.level = LevelHigh
+// setUserMax records the participant's own choice of the most video it
+// wants: LevelHigh (no limit), LevelLow (data saver: cameras on their low
+// layer, screen shares still sharp) or LevelAudio (audio only). Lowering it
+// applies at once; raising it goes straight to the new limit from a level
+// the limit held down, as the link allowed that level before.
+func (c *controller) setUserMax(l Level) {
+	old := c.userMax
+	c.userMax = l
+	switch {
+	case c.level > l:
+		c.level = l
+	case l > old && c.level == old:
+		c.level = l
 		c.good, c.bad, c.wait, c.probing = 0, 0, goodIntervals, false
 	}
 }

@@ -283,6 +283,51 @@ func TestChosenAudioOnly(t *testing.T) {
 	waitFor(t, 5*time.Second, "video back", func() bool { return sub.Frames() > f+3 })
 }
 
+// A participant who chooses data saver receives cameras on their low
+// layer, without a break in the video, and the high layer again when it
+// turns data saver off.
+func TestChosenDataSaver(t *testing.T) {
+	e := newEngine(t)
+	pub, _ := join(t, e, "m", "pub", sfutest.Config{Audio: true, Video: true, Simulcast: true})
+	sub, p := join(t, e, "m", "sub", sfutest.Config{})
+	if err := pub.Start(); err != nil {
+		t.Fatal(err)
+	}
+	video := func() (layer int, level string, saver bool) {
+		st, _ := e.Stats("m")
+		for _, q := range st.Participants {
+			if q.ID != "sub" {
+				continue
+			}
+			for _, s := range q.Subscribed {
+				if s.Kind == "video" {
+					return s.Layer, q.Level, q.DataSaver
+				}
+			}
+		}
+		return -2, "", false
+	}
+	waitFor(t, 10*time.Second, "the high layer", func() bool { l, _, _ := video(); return l == 1 && sub.Frames() > 3 })
+	if err := p.SetDataSaver(context.Background(), true); err != nil {
+		t.Fatal(err)
+	}
+	waitForBot(t, e, "m", sub, 5*time.Second, "the low layer under data saver", func() bool {
+		l, level, saver := video()
+		return l == 0 && level == "low" && saver
+	})
+	if q := sub.Quality(); q["dataSaver"] != true || q["auto"] != false {
+		t.Errorf("quality message under data saver: %v", q)
+	}
+	f := sub.Frames()
+	waitForBot(t, e, "m", sub, 5*time.Second, "frames on the low layer", func() bool { return sub.Frames() > f+10 })
+	if err := p.SetDataSaver(context.Background(), false); err != nil {
+		t.Fatal(err)
+	}
+	waitForBot(t, e, "m", sub, 5*time.Second, "the high layer again", func() bool { l, _, _ := video(); return l == 1 })
+	f = sub.Frames()
+	waitForBot(t, e, "m", sub, 5*time.Second, "frames on the high layer", func() bool { return sub.Frames() > f+10 })
+}
+
 // Screen shares outrank cameras: at the screen level a subscriber still
 // gets the screen share's low layer but no camera.
 func TestScreenSharePriority(t *testing.T) {

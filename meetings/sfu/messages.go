@@ -89,7 +89,8 @@ type Speaker struct {
 type QualityMsg struct {
 	Level     string  `json:"level"`     // high, low, screen or audio
 	AudioOnly bool    `json:"audioOnly"` // no video is being sent
-	Auto      bool    `json:"auto"`      // the level was lowered by the server, not chosen
+	DataSaver bool    `json:"dataSaver"` // the participant chose data saver (cameras low at most)
+	Auto      bool    `json:"auto"`      // the level is below the participant's choice: the hub lowered it
 	LossDown  float64 `json:"lossDown"`  // fraction lost on what the client receives
 	LossUp    float64 `json:"lossUp"`    // fraction lost on what it publishes
 	RTTMs     float64 `json:"rttMs"`

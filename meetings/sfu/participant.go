@@ -27,6 +27,7 @@ type PeerInfo struct {
 	Ref       int64  // the caller's reference, e.g. an invitee id
 	Name      string
 	AudioOnly bool // receive no video (the participant's choice)
+	DataSaver bool // receive cameras on their low layer at most (the participant's choice)
 }
 
 // ProtocolError is a client mistake (bad SDP, unexpected answer, bad
@@ -60,6 +61,7 @@ type Participant struct {
 	up, down  *webrtc.PeerConnection
 	link      link
 	audioOnly atomic.Bool
+	dataSaver atomic.Bool
 
 	downConnected atomic.Bool
 	closed        atomic.Bool
@@ -133,7 +135,8 @@ func newParticipant(e *Engine, info PeerInfo, send SendFunc) (*Participant, erro
 		}
 	}
 	p.audioOnly.Store(info.AudioOnly)
-	p.ctrl.setUserAudio(info.AudioOnly)
+	p.dataSaver.Store(info.DataSaver)
+	p.ctrl.setUserMax(p.userMax())
 	p.level = p.ctrl.level
 	cfg := webrtc.Configuration{ICEServers: e.pionICEServers()}
 	var err error
@@ -313,11 +316,41 @@ func (p *Participant) Mute(ctx context.Context, src Source, muted bool) error {
 func (p *Participant) SetAudioOnly(ctx context.Context, on bool) error {
 	return p.call(ctx, func() error {
 		p.audioOnly.Store(on)
-		p.ctrl.setUserAudio(on)
-		p.setLevel(p.ctrl.level, false)
-		p.room.changed() // never blocks: queued messages and the hook
+		p.applyUserMax()
 		return nil
 	})
+}
+
+// SetDataSaver switches the participant's own choice of receiving cameras
+// on their low layer at most (screen shares stay sharp), for a metered or
+// weak link; the hub may still go lower when the link needs it.
+func (p *Participant) SetDataSaver(ctx context.Context, on bool) error {
+	return p.call(ctx, func() error {
+		p.dataSaver.Store(on)
+		p.applyUserMax()
+		return nil
+	})
+}
+
+// userMax is the most video the participant's own choices allow.
+func (p *Participant) userMax() Level {
+	switch {
+	case p.audioOnly.Load():
+		return LevelAudio
+	case p.dataSaver.Load():
+		return LevelLow
+	}
+	return LevelHigh
+}
+
+// applyUserMax applies a changed choice (on the loop).
+func (p *Participant) applyUserMax() {
+	p.ctrl.setUserMax(p.userMax())
+	if p.ctrl.level == p.level {
+		p.out(MsgQuality, p.qualityMsg(false)) // confirm the choice even when the level stays
+	}
+	p.setLevel(p.ctrl.level, false)
+	p.room.changed() // never blocks: queued messages and the hook
 }
 
 func (p *Participant) onOffer(text string, sources map[string]Source) error {
@@ -614,7 +647,8 @@ func (p *Participant) setLevel(l Level, auto bool) {
 
 func (p *Participant) qualityMsg(auto bool) QualityMsg {
 	return QualityMsg{
-		Level: p.level.String(), AudioOnly: p.level == LevelAudio, Auto: auto && !p.audioOnly.Load(),
+		Level: p.level.String(), AudioOnly: p.level == LevelAudio, DataSaver: p.dataSaver.Load(),
+		Auto:     auto && p.level < p.userMax(),
 		LossDown: round3(max(p.lossDown, 0)), LossUp: round3(p.lossUp), RTTMs: float64(p.rtt.Microseconds()) / 1000,
 	}
 }

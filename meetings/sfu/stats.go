@@ -24,6 +24,7 @@ type ParticipantStats struct {
 	Name      string  `json:"name"`
 	Level     string  `json:"level"`     // video level it receives: high, low, screen, audio
 	AudioOnly bool    `json:"audioOnly"` // chosen by the participant
+	DataSaver bool    `json:"dataSaver"` // chosen by the participant: cameras low at most
 	Connected bool    `json:"connected"` // receiving connection up
 	LossDown  float64 `json:"lossDown"`  // fraction lost on what it receives (receiver reports, queue drops)
 	LossUp    float64 `json:"lossUp"`    // fraction lost on what it publishes
@@ -82,7 +83,7 @@ func (p *Participant) stats() (ParticipantStats, bool) {
 	err := p.call(ctx, func() error {
 		ps = ParticipantStats{
 			ID: p.info.ID, Ref: p.info.Ref, Name: p.info.Name,
-			Level: p.level.String(), AudioOnly: p.audioOnly.Load(), Connected: p.downConnected.Load(),
+			Level: p.level.String(), AudioOnly: p.audioOnly.Load(), DataSaver: p.dataSaver.Load(), Connected: p.downConnected.Load(),
 			LossDown: round3(max(p.lossDown, 0)), LossUp: round3(p.lossUp),
 			RTTMs: float64(p.rtt.Microseconds()) / 1000, REMBBps: p.rembBps,
 			JoinedMs: time.Since(p.joinedAt).Milliseconds(), Dropped: p.dropped.Load(),

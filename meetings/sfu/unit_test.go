@@ -111,15 +111,48 @@ func TestControllerNoReports(t *testing.T) {
 
 func TestControllerUserAudio(t *testing.T) {
 	c := newController()
-	c.setUserAudio(true)
+	c.setUserMax(LevelAudio)
 	for range 50 {
 		if l, _ := c.update(0, 0, func(Level) uint64 { return 0 }); l != LevelAudio {
 			t.Fatal("chosen audio only overridden")
 		}
 	}
-	c.setUserAudio(false)
+	c.setUserMax(LevelHigh)
 	if c.level != LevelHigh {
 		t.Fatalf("back from audio only at %s", c.level)
+	}
+}
+
+// Data saver caps the level at low however good the link, still steps down
+// when the link is bad, and lifting it returns to high only from where the
+// cap held the level.
+func TestControllerDataSaver(t *testing.T) {
+	none := func(Level) uint64 { return 0 }
+	c := newController()
+	c.setUserMax(LevelLow)
+	if c.level != LevelLow {
+		t.Fatalf("data saver on at %s", c.level)
+	}
+	for range 200 {
+		if l, _ := c.update(0, 0, none); l != LevelLow {
+			t.Fatalf("a perfect link climbed past data saver to %s", l)
+		}
+	}
+	for range badIntervals {
+		c.update(0.3, 0, none)
+	}
+	if c.level != LevelScreen {
+		t.Fatalf("bad link under data saver at %s, want screen", c.level)
+	}
+	c.setUserMax(LevelHigh)
+	if c.level != LevelScreen {
+		t.Fatalf("lifting data saver jumped a link-lowered level to %s", c.level)
+	}
+	c = newController()
+	c.setUserMax(LevelLow)
+	c.setUserMax(LevelHigh)
+	if c.level != LevelHigh {
+		t.Fatalf("data saver off at %s, want high", c.level)
 	}
 }
 

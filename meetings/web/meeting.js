@@ -13,13 +13,14 @@ const t = translator({
   vi: {
     room: 'Phòng họp trực tuyến', lobbyNote: 'Chọn cách tham gia. Trên đường truyền yếu, hãy chọn chỉ âm thanh.',
     joinAV: 'Tham gia với camera và micro', joinAudio: 'Chỉ âm thanh', mic: 'Micro', camera: 'Camera',
-    screen: 'Chia sẻ màn hình', audioOnly: 'Chỉ âm thanh', leave: 'Rời cuộc họp', leftNote: 'Bạn đã rời cuộc họp.',
+    screen: 'Chia sẻ màn hình', audioOnly: 'Chỉ âm thanh', dataSaver: 'Tiết kiệm dữ liệu', leave: 'Rời cuộc họp', leftNote: 'Bạn đã rời cuộc họp.',
     rejoin: 'Tham gia lại', you: '(bạn)', muted: 'Đã tắt micro', camOff: 'Đã tắt camera', sharing: 'đang chia sẻ màn hình',
     good: 'Kết nối tốt', fair: 'Kết nối trung bình', poor: 'Kết nối kém', connecting: 'Đang kết nối…',
     autoAudio: 'Đường truyền yếu: đã tự chuyển sang chỉ âm thanh. Hình ảnh sẽ trở lại khi đường truyền tốt hơn.',
     autoScreen: 'Đường truyền yếu: chỉ nhận màn hình chia sẻ, tạm tắt camera của mọi người.',
     autoLow: 'Đường truyền yếu: đang nhận hình ảnh chất lượng thấp.',
-    chosenAudio: 'Bạn đang ở chế độ chỉ âm thanh.', noDevice: 'Không mở được camera hoặc micro ({err}): bạn chỉ nghe và xem.',
+    chosenAudio: 'Bạn đang ở chế độ chỉ âm thanh.',
+    chosenSaver: 'Tiết kiệm dữ liệu: nhận hình camera chất lượng thấp, màn hình chia sẻ vẫn rõ nét.', noDevice: 'Không mở được camera hoặc micro ({err}): bạn chỉ nghe và xem.',
     insecure: 'Trình duyệt chỉ cho dùng camera và micro qua https (hoặc localhost): bạn chỉ nghe và xem.',
     noCamera: 'Không mở được camera, tham gia chỉ với micro.', reconnecting: 'Mất kết nối, đang kết nối lại…',
     denied: 'Bạn không có quyền tham gia cuộc họp này.', closed: 'Kết nối bị đóng: {reason}',
@@ -30,13 +31,14 @@ const t = translator({
   en: {
     room: 'Online meeting room', lobbyNote: 'Choose how to join. On a weak link, choose audio only.',
     joinAV: 'Join with camera and microphone', joinAudio: 'Audio only', mic: 'Microphone', camera: 'Camera',
-    screen: 'Share screen', audioOnly: 'Audio only', leave: 'Leave', leftNote: 'You left the meeting.',
+    screen: 'Share screen', audioOnly: 'Audio only', dataSaver: 'Data saver', leave: 'Leave', leftNote: 'You left the meeting.',
     rejoin: 'Join again', you: '(you)', muted: 'Microphone off', camOff: 'Camera off', sharing: 'is sharing the screen',
     good: 'Good connection', fair: 'Fair connection', poor: 'Poor connection', connecting: 'Connecting…',
     autoAudio: 'Weak link: switched to audio only. Video comes back when the link improves.',
     autoScreen: 'Weak link: receiving only the shared screen; cameras are paused.',
     autoLow: 'Weak link: receiving low-quality video.',
-    chosenAudio: 'You are in audio-only mode.', noDevice: 'Cannot open the camera or microphone ({err}): you can listen and watch.',
+    chosenAudio: 'You are in audio-only mode.',
+    chosenSaver: 'Data saver: cameras come in low quality; shared screens stay sharp.', noDevice: 'Cannot open the camera or microphone ({err}): you can listen and watch.',
     insecure: 'Browsers allow the camera and microphone only over https (or localhost): you can listen and watch.',
     noCamera: 'Cannot open the camera; joining with the microphone only.', reconnecting: 'Connection lost, reconnecting…',
     denied: 'You may not join this meeting.', closed: 'Connection closed: {reason}',
@@ -55,7 +57,7 @@ const params = new URLSearchParams(location.search);
 
 const S = {
   ws: null, up: null, down: null, me: null, myId: '', local: null, videoSender: null, audioSender: null,
-  screenTr: null, audioOnly: false, micOn: true, camOn: true, leaving: false, participants: [],
+  screenTr: null, audioOnly: false, dataSaver: localStorage.getItem('meeting.dataSaver') === '1', micOn: true, camOn: true, leaving: false, participants: [],
   tracks: new Map(), // down mid → {participant, source, kind}
   streams: new Map(), // participant id → {camera: MediaStream, screen: MediaStream, audio: MediaStream}
   active: '', speaking: new Set(), upBusy: false, upAgain: false, pendingUp: [], pendingDown: [],
@@ -182,6 +184,7 @@ function onJoined(m) {
   }
   if (S.me.role !== 'observer' && (a || v)) negotiateUp();
   if (S.audioOnly) send({ type: 'quality', audioOnly: true });
+  if (S.dataSaver) send({ type: 'quality', dataSaver: true });
   if (S.audioSender && !S.micOn) send({ type: 'mute', source: 'mic', muted: true });
   mountPanels();
   render();
@@ -305,6 +308,7 @@ function onQuality(m) {
   else if (m.auto && m.level === 'screen') showBanner(t('autoScreen'));
   else if (m.auto && m.level === 'low') showBanner(t('autoLow'));
   else if (!m.auto && m.audioOnly) showBanner(t('chosenAudio'));
+  else if (!m.auto && m.dataSaver) showBanner(t('chosenSaver'));
   else hideBanner();
   render();
 }
@@ -321,6 +325,7 @@ function updateControls() {
   $('screen').disabled = S.me?.role === 'observer';
   $('screen').dataset.on = String(!!S.screenTr);
   $('audio-only').dataset.on = String(S.audioOnly);
+  $('data-saver').dataset.on = String(S.dataSaver);
 }
 
 $('mic').onclick = () => {
@@ -379,6 +384,15 @@ $('audio-only').onclick = () => {
   updateControls();
 };
 
+// Data saver (cameras on their low layer; kept for the next meeting too):
+// for a metered mobile link, or a weak one before the hub notices.
+$('data-saver').onclick = () => {
+  S.dataSaver = !S.dataSaver;
+  localStorage.setItem('meeting.dataSaver', S.dataSaver ? '1' : '0');
+  send({ type: 'quality', dataSaver: S.dataSaver });
+  updateControls();
+};
+
 function leave() {
   S.leaving = true;
   send({ type: 'leave' });
@@ -432,7 +446,7 @@ window.meetingStats = async () => {
   if (S.down) {
     (await S.down.getStats()).forEach((r) => {
       if (r.type !== 'inbound-rtp') return;
-      const x = { mid: r.mid, packets: r.packetsReceived, lost: r.packetsLost, framesDecoded: r.framesDecoded, width: r.frameWidth, nacks: r.nackCount };
+      const x = { mid: r.mid, packets: r.packetsReceived, lost: r.packetsLost, framesDecoded: r.framesDecoded, width: r.frameWidth, height: r.frameHeight, nacks: r.nackCount };
       (r.kind === 'video' ? out.inboundVideo : out.inboundAudio).push(x);
     });
   }
