@@ -740,6 +740,31 @@ func (t *RecvTrack) UniqueSeqs() int {
 	return len(t.seen)
 }
 
+// SeqBounds returns the lowest and highest sequence numbers received
+// (ignoring wrap, fine for short tests); hi < lo when none arrived.
+func (t *RecvTrack) SeqBounds() (lo, hi int) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	lo, hi = 1<<16, -1
+	for s := range t.seen {
+		lo, hi = min(lo, int(s)), max(hi, int(s))
+	}
+	return lo, hi
+}
+
+// SeenIn returns how many distinct sequence numbers in [lo, hi] arrived.
+func (t *RecvTrack) SeenIn(lo, hi int) int {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	n := 0
+	for s := range t.seen {
+		if int(s) >= lo && int(s) <= hi {
+			n++
+		}
+	}
+	return n
+}
+
 // SeqSpan returns the number of sequence numbers from the lowest to the
 // highest received (ignoring wrap, fine for short tests).
 func (t *RecvTrack) SeqSpan() int {
