@@ -171,10 +171,11 @@ func (g *TopicGuards) filter(p *Principal) func(topic string) bool {
 			ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
 			ok, err := g.Allow(ctx, p, topic)
 			cancel()
-			if err != nil && known {
-				return a.ok // keep the last answer; ask again at the next event
+			if err != nil {
+				// Keep the last answer (none: refuse); ask again at the next event.
+				return known && a.ok
 			}
-			a.ok = ok && err == nil
+			a.ok = ok
 		}
 		a.gen, a.at = gen, time.Now()
 		if len(seen) >= 4096 {
