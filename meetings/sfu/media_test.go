@@ -59,7 +59,7 @@ func TestTracksAddedAndRemovedMidCall(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	waitFor(t, 5*time.Second, "b receives a's camera", func() bool { return videoPackets(b) > 10 })
+	waitFor(t, 20*time.Second, "b receives a's camera", func() bool { return videoPackets(b) > 10 })
 	offers := b.OffersSeen()
 	if err := a.StartScreen(); err != nil {
 		t.Fatal(err)
@@ -72,8 +72,8 @@ func TestTracksAddedAndRemovedMidCall(t *testing.T) {
 		}
 		return ""
 	}
-	waitFor(t, 5*time.Second, "b is offered a's screen", func() bool { return screenMid() != "" })
-	waitFor(t, 5*time.Second, "b receives the screen", func() bool {
+	waitFor(t, 20*time.Second, "b is offered a's screen", func() bool { return screenMid() != "" })
+	waitFor(t, 20*time.Second, "b receives the screen", func() bool {
 		for _, tr := range b.Tracks() {
 			if tr.Mid == screenMid() && tr.Packets.Load() > 10 {
 				return true
@@ -92,14 +92,14 @@ func TestTracksAddedAndRemovedMidCall(t *testing.T) {
 	if err := a.StopScreen(); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, 5*time.Second, "b is re-offered without the screen", func() bool { return b.OffersSeen() > offers })
-	waitFor(t, 5*time.Second, "stats drop the screen", func() bool {
+	waitFor(t, 20*time.Second, "b is re-offered without the screen", func() bool { return b.OffersSeen() > offers })
+	waitFor(t, 20*time.Second, "stats drop the screen", func() bool {
 		st, _ := e.Stats("m")
 		return !hasSource(st, "a", sfu.SourceScreen)
 	})
 	// The camera keeps flowing after both renegotiations.
 	before := videoPackets(b)
-	waitFor(t, 5*time.Second, "camera still flows", func() bool { return videoPackets(b) > before+20 })
+	waitFor(t, 20*time.Second, "camera still flows", func() bool { return videoPackets(b) > before+20 })
 	for _, x := range []*sfutest.Bot{a, b} {
 		if own, srv := x.Errors(); len(own) > 0 || srv != "" {
 			t.Errorf("errors: %v %s", own, srv)
@@ -129,7 +129,7 @@ func TestKeyframeRequestsThrottledPerPublisher(t *testing.T) {
 	if err := pub.Start(); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, 5*time.Second, "publisher connected", pub.UpConnected)
+	waitFor(t, 20*time.Second, "publisher connected", pub.UpConnected)
 	time.Sleep(300 * time.Millisecond)
 	start := time.Now()
 	var subs []*sfutest.Bot
@@ -138,7 +138,7 @@ func TestKeyframeRequestsThrottledPerPublisher(t *testing.T) {
 		subs = append(subs, s)
 	}
 	for i, s := range subs {
-		waitFor(t, 5*time.Second, fmt.Sprintf("subscriber %d gets a frame", i), func() bool { return s.Frames() > 0 })
+		waitForBot(t, e, "m", s, 20*time.Second, fmt.Sprintf("subscriber %d gets a frame", i), func() bool { return s.Frames() > 0 })
 	}
 	elapsed := time.Since(start)
 	st, _ := e.Stats("m")
@@ -165,7 +165,7 @@ func TestLossyLinksAreRepaired(t *testing.T) {
 	if err := pub.Start(); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, 5*time.Second, "video flows", func() bool { return sub.Frames() > 5 })
+	waitFor(t, 20*time.Second, "video flows", func() bool { return sub.Frames() > 5 })
 	f0 := sub.Frames()
 	time.Sleep(6 * time.Second)
 	if got := sub.Frames() - f0; got < 60 {
@@ -223,7 +223,7 @@ func TestBadSubscriberFallsBackWithoutSlowingOthers(t *testing.T) {
 	if err := pub.Start(); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, 5*time.Second, "both receive video", func() bool { return good.Frames() > 5 && bad.Frames() > 5 })
+	waitFor(t, 20*time.Second, "both receive video", func() bool { return good.Frames() > 5 && bad.Frames() > 5 })
 	layerOf := func(id string) (int, string) {
 		st, _ := e.Stats("m")
 		for _, p := range st.Participants {
@@ -255,9 +255,9 @@ func TestBadSubscriberFallsBackWithoutSlowingOthers(t *testing.T) {
 		t.Errorf("good subscriber at layer %d level %s", l, lvl)
 	}
 	f := good.Frames()
-	waitFor(t, 3*time.Second, "good subscriber still gets frames", func() bool { return good.Frames() > f+20 })
+	waitFor(t, 10*time.Second, "good subscriber still gets frames", func() bool { return good.Frames() > f+20 })
 	a := bad.Received("audio")
-	waitFor(t, 3*time.Second, "bad subscriber still gets audio", func() bool { return bad.Received("audio") > a+20 })
+	waitFor(t, 10*time.Second, "bad subscriber still gets audio", func() bool { return bad.Received("audio") > a+20 })
 	bad.SetLoss(0, 0)
 	waitFor(t, 30*time.Second, "bad subscriber climbs back from audio only", func() bool {
 		_, lvl := layerOf("bad")
@@ -274,7 +274,7 @@ func TestChosenAudioOnly(t *testing.T) {
 	if err := pub.Start(); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, 5*time.Second, "video", func() bool { return sub.Frames() > 3 })
+	waitFor(t, 20*time.Second, "video", func() bool { return sub.Frames() > 3 })
 	if err := p.SetAudioOnly(context.Background(), true); err != nil {
 		t.Fatal(err)
 	}
@@ -291,7 +291,7 @@ func TestChosenAudioOnly(t *testing.T) {
 		t.Fatal(err)
 	}
 	f := sub.Frames()
-	waitFor(t, 5*time.Second, "video back", func() bool { return sub.Frames() > f+3 })
+	waitFor(t, 20*time.Second, "video back", func() bool { return sub.Frames() > f+3 })
 }
 
 // A participant who chooses data saver receives cameras on their low
@@ -322,7 +322,7 @@ func TestChosenDataSaver(t *testing.T) {
 	if err := p.SetDataSaver(context.Background(), true); err != nil {
 		t.Fatal(err)
 	}
-	waitForBot(t, e, "m", sub, 5*time.Second, "the low layer under data saver", func() bool {
+	waitForBot(t, e, "m", sub, 15*time.Second, "the low layer under data saver", func() bool {
 		l, level, saver := video()
 		return l == 0 && level == "low" && saver
 	})
@@ -330,13 +330,13 @@ func TestChosenDataSaver(t *testing.T) {
 		t.Errorf("quality message under data saver: %v", q)
 	}
 	f := sub.Frames()
-	waitForBot(t, e, "m", sub, 5*time.Second, "frames on the low layer", func() bool { return sub.Frames() > f+10 })
+	waitForBot(t, e, "m", sub, 15*time.Second, "frames on the low layer", func() bool { return sub.Frames() > f+10 })
 	if err := p.SetDataSaver(context.Background(), false); err != nil {
 		t.Fatal(err)
 	}
-	waitForBot(t, e, "m", sub, 5*time.Second, "the high layer again", func() bool { l, _, _ := video(); return l == 1 })
+	waitForBot(t, e, "m", sub, 15*time.Second, "the high layer again", func() bool { l, _, _ := video(); return l == 1 })
 	f = sub.Frames()
-	waitForBot(t, e, "m", sub, 5*time.Second, "frames on the high layer", func() bool { return sub.Frames() > f+10 })
+	waitForBot(t, e, "m", sub, 15*time.Second, "frames on the high layer", func() bool { return sub.Frames() > f+10 })
 }
 
 // Screen shares outrank cameras: at the screen level a subscriber still
@@ -348,7 +348,7 @@ func TestScreenSharePriority(t *testing.T) {
 	if err := pub.Start(); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, 5*time.Second, "video", func() bool { return sub.Frames() > 10 })
+	waitFor(t, 20*time.Second, "video", func() bool { return sub.Frames() > 10 })
 	sub.SetLoss(0.15, 0)
 	layers := func() (camera, screen int, level string) {
 		st, _ := e.Stats("m")
@@ -390,7 +390,7 @@ func TestSpeakerDetection(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	waitFor(t, 5*time.Second, "quiet hears loud as the active speaker", func() bool {
+	waitFor(t, 20*time.Second, "quiet hears loud as the active speaker", func() bool {
 		active, speaking := quiet.Speakers()
 		return active == "loud" && len(speaking) == 1 && speaking[0] == "loud"
 	})
@@ -445,7 +445,7 @@ func TestBadInputIsRefused(t *testing.T) {
 	if err := pub.Start(); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, 5*time.Second, "video after bad input", func() bool { return b.Frames() > 3 })
+	waitFor(t, 20*time.Second, "video after bad input", func() bool { return b.Frames() > 3 })
 }
 
 func asProto(err error, target **sfu.ProtocolError) bool {
@@ -468,7 +468,7 @@ func TestChurnReturnsToBaseline(t *testing.T) {
 		t.Fatal(err)
 	}
 	stay, _ := join(t, e, "m", "stay", sfutest.Config{})
-	waitFor(t, 5*time.Second, "steady", func() bool { return stay.Frames() > 3 })
+	waitFor(t, 20*time.Second, "steady", func() bool { return stay.Frames() > 3 })
 	cycle := func(i int) {
 		b, p, err := sfutest.Join(e, "m", fmt.Sprintf("c%d", i), sfutest.Config{Audio: i%2 == 0})
 		if err != nil {
@@ -556,7 +556,7 @@ func TestPublicIPAdvertised(t *testing.T) {
 		t.Fatal(err)
 	}
 	sub, _ := join(t, e, "m", "sub", sfutest.Config{})
-	waitFor(t, 5*time.Second, "video through the local address", func() bool { return sub.Frames() > 3 })
+	waitFor(t, 20*time.Second, "video through the local address", func() bool { return sub.Frames() > 3 })
 	mu.Lock()
 	defer mu.Unlock()
 	var public, local bool

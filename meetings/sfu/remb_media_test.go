@@ -86,7 +86,7 @@ func TestREMBChoosesEachSubscribersLayer(t *testing.T) {
 		}
 	}
 	a := tiny.Received("audio")
-	waitFor(t, 3*time.Second, "audio still reaches the audio-only subscriber", func() bool { return tiny.Received("audio") > a+20 })
+	waitFor(t, 10*time.Second, "audio still reaches the audio-only subscriber", func() bool { return tiny.Received("audio") > a+20 })
 	if q := tiny.Quality(); q["audioOnly"] != true || q["auto"] != true {
 		t.Errorf("audio-only subscriber told %v", q)
 	}
