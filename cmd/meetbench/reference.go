@@ -26,8 +26,8 @@ func (r reference) String() string {
 		r.seal.Nanoseconds(), float64(r.udp.Nanoseconds())/1000)
 }
 
-// hostReference measures the host; each workload runs about half a second
-// and the faster of three rounds counts, as for any micro-benchmark.
+// hostReference measures the host, in well under a second; of three rounds
+// of each workload the fastest counts, as for any micro-benchmark.
 func hostReference() (reference, error) {
 	var r reference
 	block, err := aes.NewCipher(make([]byte, 16))
