@@ -89,6 +89,12 @@ type sent struct {
 	nacked bool  // the subscriber has asked for it again at least once
 }
 
+// maxRetransmitBurst caps the packets one NACK is answered with. Only
+// packets actually sent again count: a NACK list that starts with many
+// packets the history cannot repeat (lost on the publisher's uplink, or
+// too old) must not crowd out the ones it can.
+const maxRetransmitBurst = 64
+
 // retransmit answers a NACK from the subscriber with the packets still in
 // the history, exactly as they were first sent.
 func (dt *downTrack) retransmit(seqs []uint16) {
@@ -103,14 +109,16 @@ func (dt *downTrack) retransmit(seqs []uint16) {
 	batch := dt.pub.owner.e.batch
 	batch.hold()
 	defer batch.release()
-	for i, seq := range seqs {
-		if i == 64 { // a burst of NACKs beyond this waits for the next report
-			break
+	sent := 0
+	for _, seq := range seqs {
+		if sent == maxRetransmitBurst {
+			break // the rest waits for the next NACK
 		}
 		e := &dt.hist[seq%historySize]
 		if e.p == nil || e.seq != seq {
-			continue
+			continue // never sent, or too old: nothing to repeat
 		}
+		sent++
 		if !e.nacked {
 			e.nacked = true
 			dt.lost.Add(1)

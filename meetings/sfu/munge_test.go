@@ -99,3 +99,38 @@ func TestDownTrackOffAndCongestionKick(t *testing.T) {
 		t.Fatalf("gap after a kick: %d then %d", a, b)
 	}
 }
+
+// A NACK that lists many packets the history cannot repeat (lost on the
+// publisher's uplink, or too old) before some it can still gets those
+// repeated: the burst cap counts packets sent again, not packets asked for.
+func TestRetransmitCapCountsOnlyRepeatedPackets(t *testing.T) {
+	dt, w := mungeFixture()
+	dt.target.Store(1)
+	for ext := uint64(101); ext <= 110; ext++ {
+		dt.write(pkt(1, ext, 9000, ext == 101, false))
+	}
+	sent := len(w.hdrs)
+	var nack []uint16
+	for seq := uint16(1000); seq < 1200; seq++ {
+		nack = append(nack, seq) // never sent to this subscriber
+	}
+	nack = append(nack, 105, 107)
+	dt.retransmit(nack)
+	got := w.hdrs[sent:]
+	if len(got) != 2 || got[0].SequenceNumber != 105 || got[1].SequenceNumber != 107 {
+		t.Fatalf("repeated %d packets %v, want 105 and 107", len(got), got)
+	}
+	if n := dt.rtx.Load(); n != 2 {
+		t.Errorf("rtx count %d, want 2", n)
+	}
+	// The cap still bounds one answer.
+	nack = nack[:0]
+	for i := 0; i < 2*maxRetransmitBurst; i++ {
+		nack = append(nack, uint16(101+i%10))
+	}
+	before := len(w.hdrs)
+	dt.retransmit(nack)
+	if n := len(w.hdrs) - before; n != maxRetransmitBurst {
+		t.Errorf("one NACK answered with %d packets, cap %d", n, maxRetransmitBurst)
+	}
+}
