@@ -109,16 +109,16 @@ func (dt *downTrack) retransmit(seqs []uint16) {
 	batch := dt.pub.owner.e.batch
 	batch.hold()
 	defer batch.release()
-	sent := 0
+	repeated := 0
 	for _, seq := range seqs {
-		if sent == maxRetransmitBurst {
+		if repeated == maxRetransmitBurst {
 			break // the rest waits for the next NACK
 		}
 		e := &dt.hist[seq%historySize]
 		if e.p == nil || e.seq != seq {
 			continue // never sent, or too old: nothing to repeat
 		}
-		sent++
+		repeated++
 		if !e.nacked {
 			e.nacked = true
 			dt.lost.Add(1)
