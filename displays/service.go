@@ -164,34 +164,20 @@ var subscribePatterns = []string{
 // drops it for falling behind, it subscribes again and every screen gets a
 // fresh snapshot, so nothing is silently skipped.
 func (s *Service) Run(ctx context.Context) {
-	for ctx.Err() == nil {
-		sub, err := s.o.Bus.Subscribe(subscribePatterns, 256<<20)
-		if err != nil {
-			s.log.Error("displays: subscribe", "err", err)
-			return
-		}
-		s.follow(ctx, sub)
-		sub.Close()
-		if ctx.Err() == nil {
-			s.log.Warn("displays: fan-out fell behind the bus; resynchronising every screen", "err", sub.Err())
-			s.metrics.resyncs.Inc()
-			s.resyncAll()
-		}
-	}
-}
-
-func (s *Service) follow(ctx context.Context, sub *hub.Subscription) {
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-sub.Done():
-			return
-		case <-sub.Ready():
-			for _, ev := range sub.Drain() {
+	sub, err := s.o.Bus.Subscribe(subscribePatterns, 256<<20)
+	if err == nil {
+		err = sub.Follow(ctx, func(evs []*hub.Event) {
+			for _, ev := range evs {
 				s.dispatch(ev)
 			}
-		}
+		}, func(reason error) {
+			s.log.Warn("displays: fan-out fell behind the bus; resynchronising every screen", "err", reason)
+			s.metrics.resyncs.Inc()
+			s.resyncAll()
+		})
+	}
+	if err != nil {
+		s.log.Error("displays: subscribe", "err", err)
 	}
 }
 

@@ -311,7 +311,8 @@ func (b *Bus) Subscribe(patterns []string, maxBytes int) (*Subscription, error) 
 	if maxBytes <= 0 {
 		maxBytes = 1 << 20
 	}
-	s := &Subscription{bus: b, maxBytes: maxBytes, ready: make(chan struct{}, 1), done: make(chan struct{})}
+	s := &Subscription{bus: b, patterns: append([]string(nil), patterns...), maxBytes: maxBytes,
+		ready: make(chan struct{}, 1), done: make(chan struct{})}
 	var pats []string
 	for _, p := range patterns {
 		if !ValidPattern(p) {

@@ -1,6 +1,7 @@
 package hub
 
 import (
+	"context"
 	"encoding/json"
 	"fmt"
 	"runtime"
@@ -259,5 +260,58 @@ func TestOriginAllowed(t *testing.T) {
 		if got := OriginAllowed(tt.origin, tt.host, tt.list); got != tt.want {
 			t.Errorf("OriginAllowed(%q, %q, %v) = %v", tt.origin, tt.host, tt.list, got)
 		}
+	}
+}
+
+// Follow hands events to its handler; when the bus drops the subscription
+// for falling behind it subscribes again to the same topics, says so to
+// resync, and goes on; it ends with ctx and closes what it holds.
+func TestFollowResubscribesAfterADrop(t *testing.T) {
+	m := NewMetrics()
+	b := NewBus(BusOptions{Metrics: m})
+	sub, _ := b.Subscribe([]string{"t/+"}, 4096)
+	big, _ := json.Marshal(string(make([]byte, 3000)))
+	b.Publish("t/x", json.RawMessage(big))
+	b.Publish("t/x", json.RawMessage(big)) // over the bound: dropped before anyone reads
+	<-sub.Done()
+
+	ctx, cancel := context.WithCancel(context.Background())
+	got := make(chan string, 10)
+	resynced := make(chan error, 10)
+	ended := make(chan error, 1)
+	go func() {
+		ended <- sub.Follow(ctx, func(evs []*Event) {
+			for _, ev := range evs {
+				got <- ev.Topic
+			}
+		}, func(reason error) { resynced <- reason })
+	}()
+	select {
+	case reason := <-resynced:
+		if reason != ErrSlowSubscriber {
+			t.Fatalf("resync reason %v", reason)
+		}
+	case <-time.After(2 * time.Second):
+		t.Fatal("no resync after the drop")
+	}
+	b.Publish("t/y", "after")
+	b.Publish("u/y", "not followed")
+	select {
+	case topic := <-got:
+		if topic != "t/y" {
+			t.Fatalf("event on %s", topic)
+		}
+	case <-time.After(2 * time.Second):
+		t.Fatal("no event after subscribing again")
+	}
+	cancel()
+	if err := <-ended; err != nil {
+		t.Fatalf("Follow: %v", err)
+	}
+	b.mu.Lock()
+	open := len(b.patterns)
+	b.mu.Unlock()
+	if open != 0 {
+		t.Errorf("%d subscriptions left open", open)
 	}
 }

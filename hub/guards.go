@@ -2,7 +2,6 @@ package hub
 
 import (
 	"context"
-	"errors"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -78,36 +77,12 @@ func (g *TopicGuards) changes() <-chan struct{} {
 // drops its subscription it subscribes again and invalidates, since
 // announcements may have been lost in between.
 func (g *TopicGuards) InvalidateOn(ctx context.Context, bus *Bus, patterns ...string) error {
-	for ctx.Err() == nil {
-		sub, err := bus.Subscribe(patterns, 1<<20)
-		if err != nil {
-			return err
-		}
-		g.Invalidate()
-		renew := g.follow(ctx, sub)
-		sub.Close()
-		if !renew {
-			return nil
-		}
+	sub, err := bus.Subscribe(patterns, 1<<20)
+	if err != nil {
+		return err
 	}
-	return nil
-}
-
-// follow invalidates on each batch of sub's events; it reports whether the
-// bus dropped the subscription (rather than ctx or the bus ending).
-func (g *TopicGuards) follow(ctx context.Context, sub *Subscription) bool {
-	for {
-		select {
-		case <-ctx.Done():
-			return false
-		case <-sub.Ready():
-			if len(sub.Drain()) > 0 {
-				g.Invalidate()
-			}
-		case <-sub.Done():
-			return !errors.Is(sub.Err(), ErrClosed)
-		}
-	}
+	g.Invalidate()
+	return sub.Follow(ctx, func([]*Event) { g.Invalidate() }, func(error) { g.Invalidate() })
 }
 
 // Allow reports whether p may follow topic, or an error when a guard could

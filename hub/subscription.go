@@ -1,6 +1,7 @@
 package hub
 
 import (
+	"context"
 	"errors"
 	"sync"
 )
@@ -16,6 +17,7 @@ var ErrClosed = errors.New("subscription closed")
 // Done is closed when the subscription ends (closed, or dropped as slow).
 type Subscription struct {
 	bus      *Bus
+	patterns []string // as subscribed, for Follow to subscribe again
 	exact    []string
 	maxBytes int
 	ready    chan struct{}
@@ -87,4 +89,37 @@ func (s *Subscription) close(reason error) bool {
 	s.queue = nil
 	close(s.done)
 	return true
+}
+
+// Follow hands each batch of the subscription's events to handle, on the
+// calling goroutine, until ctx ends or the owner closes the subscription.
+// When the bus drops it for falling behind, Follow subscribes again to the
+// same topics with the same bound and then calls resync with the reason:
+// events were lost in between, so the follower rebuilds from the current
+// state. Follow closes the subscription it holds when it returns; it
+// returns an error only when it could not subscribe again.
+func (s *Subscription) Follow(ctx context.Context, handle func([]*Event), resync func(reason error)) error {
+	sub := s
+	defer func() { sub.Close() }()
+	for {
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-sub.Ready():
+			if evs := sub.Drain(); len(evs) > 0 {
+				handle(evs)
+			}
+		case <-sub.Done():
+			reason := sub.Err()
+			if errors.Is(reason, ErrClosed) {
+				return nil
+			}
+			next, err := sub.bus.Subscribe(sub.patterns, sub.maxBytes)
+			if err != nil {
+				return err
+			}
+			sub = next
+			resync(reason)
+		}
+	}
 }

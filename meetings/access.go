@@ -3,7 +3,6 @@ package meetings
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"strconv"
 	"time"
 
@@ -58,38 +57,25 @@ func (m *Media) subscribeAccess() (*hub.Subscription, error) {
 
 // followAccess closes the connections whose access ended, until ctx ends.
 // It owns the access subscription (m.access) from the moment Run starts it;
-// when the bus drops the subscription (it fell behind), it subscribes again
-// and checks every connection against the database, since announcements
-// may have been lost in between.
+// when the bus drops the subscription (it fell behind), Follow subscribes
+// again and every connection is checked against the database, since
+// announcements may have been lost in between.
 func (m *Media) followAccess(ctx context.Context) {
-	sub := m.access
-	defer func() { sub.Close() }()
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-sub.Ready():
-			for _, ev := range sub.Drain() {
-				var a AccessRevoked
-				if err := json.Unmarshal(ev.Data, &a); err != nil || a.Meeting == 0 {
-					m.log.Warn("access event", "topic", ev.Topic, "err", err)
-					continue
-				}
-				m.applyRevoked(ctx, a)
+	err := m.access.Follow(ctx, func(evs []*hub.Event) {
+		for _, ev := range evs {
+			var a AccessRevoked
+			if err := json.Unmarshal(ev.Data, &a); err != nil || a.Meeting == 0 {
+				m.log.Warn("access event", "topic", ev.Topic, "err", err)
+				continue
 			}
-		case <-sub.Done():
-			if errors.Is(sub.Err(), hub.ErrClosed) {
-				return
-			}
-			m.log.Warn("access subscription dropped; checking every connection", "err", sub.Err())
-			next, err := m.subscribeAccess()
-			if err != nil {
-				m.log.Error("resubscribe to access events", "err", err)
-				return
-			}
-			sub = next
-			m.recheckAll(ctx)
+			m.applyRevoked(ctx, a)
 		}
+	}, func(reason error) {
+		m.log.Warn("access subscription dropped; checking every connection", "err", reason)
+		m.recheckAll(ctx)
+	})
+	if err != nil {
+		m.log.Error("resubscribe to access events", "err", err)
 	}
 }
 
