@@ -175,6 +175,12 @@ func (e *Engine) settingEngine() (webrtc.SettingEngine, error) {
 	// participant is closed when ICE fails. Chrome waits about 5 s for a
 	// pair to answer; so do we.
 	se.SetICEMaxBindingRequests(iceChecksPerPair)
+	// A NACK repair is the same packet sent again, arriving late. Pion's
+	// SRTP drops a packet more than 64 behind the newest as a replay, so on
+	// a link whose round trip spans more than 64 packets (about 0.6 s of 1
+	// Mbit/s video) every repair of the publisher's losses was thrown away.
+	// The window now covers the NACK generator's (512 packets), as Galene's.
+	se.SetSRTPReplayProtectionWindow(historySize)
 	// Pion retransmits a lost DTLS flight after 1 s; the first flight is
 	// often lost while the other side's ICE is not yet up, which made every
 	// join a second slower. Browsers start near 50 ms too.

@@ -152,6 +152,9 @@ func New(cfg Config, tr Transport) (*Bot, error) {
 		se.SetIncludeLoopbackCandidate(true)
 		se.SetDTLSRetransmissionInterval(100 * time.Millisecond)
 		se.SetICEMaxBindingRequests(25) // a browser's patience (~5 s) before a candidate pair fails
+		// Repairs arrive late: Pion's default replay window (64 packets)
+		// would drop those from more than 64 packets back, which browsers keep.
+		se.SetSRTPReplayProtectionWindow(512)
 		se.LoggerFactory = quietLogger{}
 		if cfg.TCP {
 			se.SetNetworkTypes([]webrtc.NetworkType{webrtc.NetworkTypeTCP4})
