@@ -20,9 +20,7 @@ func TestBrowserRevokedGuestStaysOut(t *testing.T) {
 	f.startFollower()
 	s := f.serveMedia("hub-a")
 
-	guest := hubtest.NewPage(t, chromium, time.Minute)
-	guest.Do(chromedp.Navigate(fmt.Sprintf("%s/meetings/%d?invite=%s&autojoin=audio", s.base, f.meeting.ID, f.guestToken)))
-	guest.WaitJS(20*time.Second, joinedJS)
+	guest, _ := guestInRoom(chromium, f, s)
 
 	f.json("DELETE", fmt.Sprintf("/api/v1/meetings/%d/invitees/%d", f.meeting.ID, f.inv["guest"].ID), "admin", nil, 204, nil)
 	guest.Do(void(chromedp.Poll[bool](`document.body.dataset.state === 'revoked'`, chromedp.WithPollingTimeout(5*time.Second))))

@@ -10,6 +10,17 @@ import (
 	"github.com/communehub/communehub/hub/hubtest"
 )
 
+// guestInRoom opens the fixture's guest invite link (audio only) in a new
+// Chromium; the link's page redeems it and replaces itself with the room,
+// and guestInRoom returns once the page has joined, with the link.
+func guestInRoom(chromium string, f *fixture, s *mediaServer) (*hubtest.Page, string) {
+	link := fmt.Sprintf("%s/meetings/%d?invite=%s&autojoin=audio", s.base, f.meeting.ID, f.guestToken)
+	guest := hubtest.NewPage(f.t, chromium, time.Minute)
+	guest.Do(chromedp.Navigate(link))
+	guest.WaitJS(20*time.Second, joinedJS)
+	return guest, link
+}
+
 // TestBrowserGuestInviteLink: a guest opens their invite link in Chromium
 // and lands in the meeting room at the address without the token; a
 // reload joins again with the meeting pass alone. Someone else opening the
@@ -21,12 +32,7 @@ func TestBrowserGuestInviteLink(t *testing.T) {
 	f.startFollower()
 	s := f.serveMedia("hub-a")
 
-	link := fmt.Sprintf("%s/meetings/%d?invite=%s&autojoin=audio", s.base, f.meeting.ID, f.guestToken)
-
-	guest := hubtest.NewPage(t, chromium, time.Minute)
-	// The link's page redeems it and replaces itself with the room.
-	guest.Do(chromedp.Navigate(link))
-	guest.WaitJS(20*time.Second, joinedJS)
+	guest, link := guestInRoom(chromium, f, s)
 	where, err := chromedp.Run(guest.Ctx, chromedp.Evaluate[string](`location.pathname + location.search`))
 	if err != nil || where != fmt.Sprintf("/meetings/%d?autojoin=audio", f.meeting.ID) {
 		t.Fatalf("the room is at %q (%v), want the link without its token", where, err)
