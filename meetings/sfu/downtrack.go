@@ -429,6 +429,8 @@ func (dt *downTrack) rtcpLoop() {
 	dt.mu.Lock()
 	ssrc := dt.ssrc
 	dt.mu.Unlock()
+	var lastSeq uint32 // the highest sequence number the previous report gave
+	reported := false
 	for {
 		pkts, _, err := dt.sender.ReadRTCP()
 		if err != nil {
@@ -447,7 +449,8 @@ func (dt *downTrack) rtcpLoop() {
 						dt.mu.Unlock()
 					}
 					if rep.SSRC == ssrc {
-						dt.sub.link.report(rep, dt.pub.kind == kindVideo)
+						dt.sub.link.report(rep, !reported || rep.LastSequenceNumber != lastSeq)
+						lastSeq, reported = rep.LastSequenceNumber, true
 					}
 				}
 			case *rtcp.ReceiverEstimatedMaximumBitrate:

@@ -19,7 +19,15 @@ type link struct {
 	rembAt   time.Time
 }
 
-func (l *link) report(rep rtcp.ReceptionReport, video bool) {
+// report takes one reception report for a track the subscriber receives.
+// moved says whether the track's highest sequence number went up since
+// its previous report: one that did not covers an interval in which
+// nothing arrived (a video paused at the subscriber's level, a silent
+// microphone), and its fraction lost of 0 says nothing of the link, so it
+// must not hide the loss another track's report shows. The interval's
+// loss is the worst over the tracks that moved: audio has no NACK repair,
+// so its reports show the raw loss that video's repaired ones hide.
+func (l *link) report(rep rtcp.ReceptionReport, moved bool) {
 	loss := float64(rep.FractionLost) / 256
 	var rtt time.Duration
 	if rep.LastSenderReport != 0 {
@@ -30,10 +38,8 @@ func (l *link) report(rep rtcp.ReceptionReport, video bool) {
 	}
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	if video || !l.haveLoss {
-		if !l.haveLoss || loss > l.lossMax {
-			l.lossMax = loss
-		}
+	if moved && (!l.haveLoss || loss > l.lossMax) {
+		l.lossMax = loss
 		l.haveLoss = true
 	}
 	if rtt > 0 {

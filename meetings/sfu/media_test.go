@@ -237,6 +237,7 @@ func TestBadSubscriberFallsBackWithoutSlowingOthers(t *testing.T) {
 		}
 		return -2, ""
 	}
+	traceLevel(t, e, "m", "bad")
 	bad.SetLoss(0.2, 0)
 	waitFor(t, 20*time.Second, "bad subscriber moved to the low layer", func() bool {
 		l, _ := layerOf("bad")
@@ -262,6 +263,40 @@ func TestBadSubscriberFallsBackWithoutSlowingOthers(t *testing.T) {
 	waitFor(t, 30*time.Second, "bad subscriber climbs back from audio only", func() bool {
 		_, lvl := layerOf("bad")
 		return lvl != "audio"
+	})
+}
+
+// traceLevel samples participant id's level and downlink loss every 500 ms
+// and logs them if the test fails, to show where the controller stalled.
+func traceLevel(t *testing.T, e *sfu.Engine, room, id string) {
+	start := time.Now()
+	stop := make(chan struct{})
+	done := make(chan struct{})
+	var trace []string
+	go func() {
+		defer close(done)
+		tick := time.NewTicker(500 * time.Millisecond)
+		defer tick.Stop()
+		for {
+			select {
+			case <-stop:
+				return
+			case <-tick.C:
+			}
+			st, _ := e.Stats(room)
+			for _, p := range st.Participants {
+				if p.ID == id {
+					trace = append(trace, fmt.Sprintf("%5.1fs %s, loss %.3f, %d packets", time.Since(start).Seconds(), p.Level, p.LossDown, p.ForwardedPackets))
+				}
+			}
+		}
+	}()
+	t.Cleanup(func() {
+		close(stop)
+		<-done
+		if t.Failed() {
+			t.Logf("%s's level from %s:\n%s", id, start.Format("15:04:05.000"), strings.Join(trace, "\n"))
+		}
 	})
 }
 

@@ -3,6 +3,8 @@ package sfu
 import (
 	"strings"
 	"testing"
+
+	"github.com/pion/rtcp"
 )
 
 func TestVP8Keyframe(t *testing.T) {
@@ -268,5 +270,38 @@ func TestControllerMissingReportsKeepBadCount(t *testing.T) {
 	c.update(-1, 0, need) // the next report comes a little late
 	if l, _ := c.update(0.2, 0, need); l != LevelLow {
 		t.Fatalf("a late report reset the bad count: %s", l)
+	}
+}
+
+// A report from a track that received nothing (a camera paused at the
+// subscriber's level) says 0 % loss; it must not hide the audio's 20 %,
+// whichever comes first in the interval. An interval with only such
+// reports has no loss figure.
+func TestLinkLossIgnoresTracksThatReceivedNothing(t *testing.T) {
+	audio := rtcp.ReceptionReport{SSRC: 1, FractionLost: 51, LastSequenceNumber: 500}
+	paused := rtcp.ReceptionReport{SSRC: 2, LastSequenceNumber: 900}
+	for _, videoFirst := range []bool{true, false} {
+		var l link
+		if videoFirst {
+			l.report(paused, false)
+			l.report(audio, true)
+		} else {
+			l.report(audio, true)
+			l.report(paused, false)
+		}
+		if loss, _, _ := l.take(); loss < 0.19 || loss > 0.21 {
+			t.Errorf("video first %v: loss %.3f, want the audio's 0.2", videoFirst, loss)
+		}
+	}
+	var l link
+	l.report(paused, false)
+	if loss, _, _ := l.take(); loss != -1 {
+		t.Errorf("only a paused track reported: loss %.3f, want -1 (none)", loss)
+	}
+	// Tracks that did receive: the worst counts.
+	l.report(rtcp.ReceptionReport{SSRC: 2, FractionLost: 10, LastSequenceNumber: 950}, true)
+	l.report(rtcp.ReceptionReport{SSRC: 1, FractionLost: 5, LastSequenceNumber: 550}, true)
+	if loss, _, _ := l.take(); loss != 10.0/256 {
+		t.Errorf("loss %.4f, want the worst track's %.4f", loss, 10.0/256)
 	}
 }
