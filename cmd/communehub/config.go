@@ -37,6 +37,11 @@ type Config struct {
 	InstanceID   string        // this hub instance's id (several hubs on one database)
 	PublicURL    string        // how browsers reach this instance, e.g. http://10.0.0.5:8080
 
+	// HTTPS (tls.go): a certificate and key, or a self-signed certificate
+	// the hub makes; either turns the Secure cookie flag on.
+	TLSCert, TLSKey string
+	TLSSelfSigned   bool
+
 	MQTTTelegrafPrefix  string        // topic prefix of Telegraf agents ("-" disables)
 	MQTTSharedGroup     string        // external broker: subscribe via $share/{group}/ so several hubs split the load
 	DeviceInterval      time.Duration // default device reporting interval; offline after 3 missed
@@ -131,6 +136,9 @@ func (c *Config) settings() []setting {
 		{flag: "session-ttl", env: "COMMUNEHUB_SESSION_TTL", dur: &c.SessionTTL, help: "login session idle lifetime", accepted: "a duration ≥ 1m, e.g. 12h"},
 		{flag: "instance-id", env: "COMMUNEHUB_INSTANCE_ID", str: &c.InstanceID, help: "this hub instance's id", check: nonEmpty, accepted: "a non-empty id"},
 		{flag: "public-url", env: "COMMUNEHUB_PUBLIC_URL", str: &c.PublicURL, help: "URL browsers use to reach this instance", check: checkOptionalHTTPURL, accepted: "http(s)://host[:port]"},
+		{flag: "tls-cert", env: "COMMUNEHUB_TLS_CERT", str: &c.TLSCert, help: "serve HTTPS with this PEM certificate (chain) file; re-read when it changes", accepted: "a file path"},
+		{flag: "tls-key", env: "COMMUNEHUB_TLS_KEY", str: &c.TLSKey, help: "the PEM private key of --tls-cert", accepted: "a file path"},
+		{flag: "tls-self-signed", env: "COMMUNEHUB_TLS_SELF_SIGNED", b: &c.TLSSelfSigned, help: "serve HTTPS with a self-signed certificate the hub makes and keeps in the data dir", accepted: "true or false"},
 		{flag: "mqtt-telegraf-prefix", env: "COMMUNEHUB_MQTT_TELEGRAF_PREFIX", str: &c.MQTTTelegrafPrefix, help: "topic prefix of Telegraf agents: {prefix}/{commune}/{agent}/… (- disables)", check: checkTopicPrefix, accepted: "topic segments without wildcards, e.g. telegraf, or -"},
 		{flag: "mqtt-shared-group", env: "COMMUNEHUB_MQTT_SHARED_GROUP", str: &c.MQTTSharedGroup, help: "external broker: subscribe through $share/GROUP/ so several hubs split the load", check: checkTopicPrefix, accepted: "a group name without / + #"},
 		{flag: "device-interval", env: "COMMUNEHUB_DEVICE_INTERVAL", dur: &c.DeviceInterval, help: "default device reporting interval (offline after 3 missed)", accepted: "a duration 1s–1h, e.g. 10s"},
@@ -267,6 +275,16 @@ func (c *Config) Validate() error {
 	}
 	if c.MediaTURNURLs != "" && (c.MediaTURNUser == "" || c.MediaTURNPass == "") {
 		return &ConfigError{Setting: "media-turn-urls", Env: "COMMUNEHUB_MEDIA_TURN_URLS", Value: c.MediaTURNURLs, Accepted: "TURN URLs together with COMMUNEHUB_MEDIA_TURN_USERNAME and _PASSWORD", Err: errors.New("no TURN credentials")}
+	}
+	if (c.TLSCert == "") != (c.TLSKey == "") {
+		set, env, v := "tls-cert", "COMMUNEHUB_TLS_CERT", c.TLSCert
+		if c.TLSCert == "" {
+			set, env, v = "tls-key", "COMMUNEHUB_TLS_KEY", c.TLSKey
+		}
+		return &ConfigError{Setting: set, Env: env, Value: v, Accepted: "COMMUNEHUB_TLS_CERT and COMMUNEHUB_TLS_KEY together", Err: errors.New("the other half is missing")}
+	}
+	if c.TLSSelfSigned && c.TLSCert != "" {
+		return &ConfigError{Setting: "tls-self-signed", Env: "COMMUNEHUB_TLS_SELF_SIGNED", Value: "true", Accepted: "either a certificate (COMMUNEHUB_TLS_CERT) or a self-signed one, not both", Err: errors.New("two certificates")}
 	}
 	if c.SessionTTL < time.Minute {
 		return &ConfigError{Setting: "session-ttl", Env: "COMMUNEHUB_SESSION_TTL", Value: c.SessionTTL.String(), Accepted: "a duration ≥ 1m", Err: errors.New("too short")}

@@ -36,12 +36,16 @@ func publicBase(cfg Config) string {
 	if cfg.PublicURL != "" {
 		return strings.TrimRight(cfg.PublicURL, "/")
 	}
+	scheme := "http://"
+	if cfg.TLSEnabled() {
+		scheme = "https://"
+	}
 	host, port, err := net.SplitHostPort(cfg.Addr)
 	if err != nil {
-		return "http://localhost:8080"
+		return scheme + "localhost:8080"
 	}
 	if host == "" || host == "0.0.0.0" || host == "::" {
 		host = "localhost"
 	}
-	return "http://" + net.JoinHostPort(host, port)
+	return scheme + net.JoinHostPort(host, port)
 }

@@ -61,10 +61,11 @@ func Main(ctx context.Context, args []string, getenv func(string) string, stdin 
 		return 2
 	}
 	var ue *usageError
+	var ce *ConfigError // a setting found bad only when used (a certificate file)
 	switch {
 	case err == nil:
 		return 0
-	case errors.As(err, &ue):
+	case errors.As(err, &ue), errors.As(err, &ce):
 		fmt.Fprintln(stderr, "communehub:", err)
 		return 2
 	default:

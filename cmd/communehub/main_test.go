@@ -3,9 +3,11 @@ package main
 import (
 	"bytes"
 	"context"
+	"crypto/tls"
 	"fmt"
 	"io"
 	"net/http"
+	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
@@ -37,6 +39,8 @@ func (s *syncBuffer) String() string {
 // testProcess is a whole hub started in-process through Main, as the binary runs.
 type testProcess struct {
 	Addr   string
+	Base   string       // http://Addr, or https://Addr with COMMUNEHUB_TLS_SELF_SIGNED
+	Client *http.Client // trusts the hub's self-signed certificate when it has one
 	DBURL  string
 	Stdout *syncBuffer
 	Stderr *syncBuffer
@@ -65,16 +69,27 @@ func startHub(t *testing.T, dbURL string, extraEnv map[string]string, args ...st
 	for k, v := range extraEnv {
 		vars[k] = v
 	}
+	p.Base, p.Client = "http://"+p.Addr, http.DefaultClient
+	probe := http.DefaultClient
+	if vars["COMMUNEHUB_TLS_SELF_SIGNED"] == "true" {
+		// Until the hub has made its certificate there is nothing to
+		// trust; readiness is probed without checking it.
+		p.Base = "https://" + p.Addr
+		probe = &http.Client{Transport: &http.Transport{TLSClientConfig: &tls.Config{InsecureSkipVerify: true}}}
+	}
 	ctx, cancel := context.WithCancel(context.Background())
 	p.cancel = cancel
 	go func() { p.done <- Main(ctx, args, env(vars), strings.NewReader(""), p.Stdout, p.Stderr) }()
 	t.Cleanup(func() { p.stop(t) })
 	deadline := time.Now().Add(30 * time.Second)
 	for {
-		resp, err := http.Get("http://" + p.Addr + "/readyz")
+		resp, err := probe.Get(p.Base + "/readyz")
 		if err == nil {
 			resp.Body.Close()
 			if resp.StatusCode == 200 {
+				if probe != http.DefaultClient {
+					p.Client = trustingClient(t, filepath.Join(vars["COMMUNEHUB_DATA_DIR"], "tls", "self-signed.pem"))
+				}
 				return p
 			}
 		}
@@ -107,11 +122,11 @@ func (p *testProcess) stop(t *testing.T) int {
 
 func (p *testProcess) get(t *testing.T, path string, hdr ...string) (int, string) {
 	t.Helper()
-	req, _ := http.NewRequest("GET", "http://"+p.Addr+path, nil)
+	req, _ := http.NewRequest("GET", p.Base+path, nil)
 	for i := 0; i+1 < len(hdr); i += 2 {
 		req.Header.Set(hdr[i], hdr[i+1])
 	}
-	resp, err := http.DefaultClient.Do(req)
+	resp, err := p.Client.Do(req)
 	if err != nil {
 		t.Fatal(err)
 	}

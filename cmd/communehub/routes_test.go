@@ -281,11 +281,17 @@ func TestRemovedInviteeLosesTheMeetingLog(t *testing.T) {
 // goes into out when out is not nil.
 func apiCall(t *testing.T, base, token, method, path string, body any, want int, out any) {
 	t.Helper()
+	apiCallVia(t, http.DefaultClient, base, token, method, path, body, want, out)
+}
+
+// apiCallVia is apiCall through client (an https hub's trusting client).
+func apiCallVia(t *testing.T, client *http.Client, base, token, method, path string, body any, want int, out any) {
+	t.Helper()
 	b, _ := json.Marshal(body)
 	req, _ := http.NewRequest(method, base+path, bytes.NewReader(b))
 	req.Header.Set("Authorization", "Bearer "+token)
 	req.Header.Set("Content-Type", "application/json")
-	resp, err := http.DefaultClient.Do(req)
+	resp, err := client.Do(req)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"io"
@@ -41,6 +42,13 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger, stdout io.Writer) er
 	// user under it) but not list; secrets inside have their own 0600 modes.
 	if err := os.MkdirAll(cfg.DataDir, 0o711); err != nil {
 		return fmt.Errorf("data dir %s: %w", cfg.DataDir, err)
+	}
+	tlsCfg, err := serverTLS(cfg, log, time.Now())
+	if err != nil {
+		return err
+	}
+	if tlsCfg != nil {
+		cfg.SecureCookie = true // a session cookie of an https hub never travels over http
 	}
 	dbURL, stopDB, err := database(ctx, cfg, log)
 	if err != nil {
@@ -208,7 +216,10 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger, stdout io.Writer) er
 	if err != nil {
 		return fmt.Errorf("listen on %s (COMMUNEHUB_ADDR): %w", cfg.Addr, err)
 	}
-	log.Info("communehub listening", "addr", ln.Addr().String(), "instance", cfg.InstanceID, "demo", cfg.Demo)
+	if tlsCfg != nil {
+		ln = tls.NewListener(ln, tlsCfg)
+	}
+	log.Info("communehub listening", "addr", ln.Addr().String(), "https", tlsCfg != nil, "instance", cfg.InstanceID, "demo", cfg.Demo)
 	serveErr := make(chan error, 1)
 	go func() { serveErr <- app.Listener(ln) }()
 
