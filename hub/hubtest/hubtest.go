@@ -4,6 +4,8 @@ import (
 	"math/rand/v2"
 	"net"
 	"os"
+	"runtime"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -86,4 +88,26 @@ func WaitFor(t testing.TB, timeout time.Duration, cond func() bool, msg string) 
 		time.Sleep(wait)
 		wait = min(2*wait, 50*time.Millisecond)
 	}
+}
+
+// Stacks returns the stacks of the goroutines whose stack mentions any of
+// the given strings (all of them with none), to show where a test's
+// subject is stuck.
+func Stacks(mention ...string) string {
+	buf := make([]byte, 1<<20)
+	for {
+		n := runtime.Stack(buf, true)
+		if n < len(buf) {
+			buf = buf[:n]
+			break
+		}
+		buf = make([]byte, 2*len(buf))
+	}
+	var out []string
+	for _, g := range strings.Split(string(buf), "\n\n") {
+		if len(mention) == 0 || slices.ContainsFunc(mention, func(m string) bool { return strings.Contains(g, m) }) {
+			out = append(out, g)
+		}
+	}
+	return strings.Join(out, "\n\n")
 }

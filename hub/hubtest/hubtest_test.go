@@ -232,3 +232,16 @@ func TestChromium(t *testing.T) {
 		t.Fatalf("2 + 2 = %d in Chromium", sum)
 	}
 }
+
+func TestStacksPicksTheGoroutinesNamed(t *testing.T) {
+	block := make(chan struct{})
+	defer close(block)
+	go parkForStacks(block)
+	time.Sleep(10 * time.Millisecond)
+	got := Stacks("parkForStacks")
+	if !strings.Contains(got, "hubtest.parkForStacks") || strings.Contains(got, "hubtest.Stacks(") {
+		t.Fatalf("Stacks(parkForStacks):\n%s", got)
+	}
+}
+
+func parkForStacks(c chan struct{}) { <-c }
