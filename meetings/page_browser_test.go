@@ -30,6 +30,7 @@ type pageStats struct {
 	} `json:"inboundVideo"`
 	InboundAudio []struct {
 		Packets int `json:"packets"`
+		Samples int `json:"samples"` // decoded audio samples
 	} `json:"inboundAudio"`
 	Outbound []struct {
 		Kind    string `json:"kind"`
@@ -102,11 +103,12 @@ func TestBrowserTwoParticipantsSeeEachOther(t *testing.T) {
 		deadline := time.Now().Add(30 * time.Second)
 		for {
 			last = stats(page)
-			if len(last.InboundVideo) > 0 && last.InboundVideo[0].FramesDecoded > 10 && len(last.InboundAudio) > 0 && last.InboundAudio[0].Packets > 10 {
+			if len(last.InboundVideo) > 0 && last.InboundVideo[0].FramesDecoded > 10 && len(last.InboundAudio) > 0 &&
+				last.InboundAudio[0].Packets > 10 && last.InboundAudio[0].Samples > 0 {
 				break
 			}
 			if time.Now().After(deadline) {
-				t.Fatalf("%s page never decoded the other's video: %+v", name, last)
+				t.Fatalf("%s page never decoded the other's video and audio: %+v", name, last)
 			}
 			time.Sleep(250 * time.Millisecond)
 		}
@@ -143,6 +145,19 @@ func TestBrowserTwoParticipantsSeeEachOther(t *testing.T) {
 		t.Fatalf("stats list %d participants", len(st.Participants))
 	}
 	for _, p := range st.Participants {
+		// Audio goes as RED both ways: each page prefers it, and the hub
+		// forwards it to browsers that take it (Chrome's getStats names
+		// the primary codec, Opus, either way; the hub counts RED).
+		for _, pub := range p.Published {
+			if pub.Kind == "audio" && (len(pub.Layers) == 0 || pub.Layers[0].RED == 0) {
+				t.Errorf("%s's microphone did not come as RED: %+v", p.Name, pub.Layers)
+			}
+		}
+		for _, sub := range p.Subscribed {
+			if sub.Kind == "audio" && sub.RED == 0 {
+				t.Errorf("%s receives %s without RED (%d packets)", p.Name, sub.Track, sub.Packets)
+			}
+		}
 		t.Logf("%s: estimate %d bit/s, level %s, loss %.3f", p.Name, p.REMBBps, p.Level, p.LossDown)
 		if p.REMBBps == 0 || (p.Level != "high" && p.Level != "low") {
 			t.Errorf("%s: estimate %d bit/s, level %s on loopback", p.Name, p.REMBBps, p.Level)

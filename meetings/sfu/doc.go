@@ -41,7 +41,10 @@
 // only, audio only. Every packet sent to a subscriber carries abs-send-time
 // (with goog-remb, what a browser needs to estimate its downlink and send
 // REMB). Screen shares are served before cameras. A participant may also
-// choose audio only.
+// choose audio only. Audio, which has no NACK repair, may come as RED
+// (RFC 2198: each packet also carries the previous frame, so a lost packet
+// is filled from the next): it is forwarded as RED to subscribers that
+// negotiated it and as its primary Opus frame to the others (red.go).
 //
 // Speakers are detected on the server from the RFC 6464 audio-level header
 // extension.

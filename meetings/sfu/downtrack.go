@@ -31,6 +31,7 @@ type downTrack struct {
 	ws    webrtc.TrackLocalWriter
 	ssrc  uint32
 	pt    uint8
+	redPT uint8 // the subscriber's payload type of RED audio, 0: it gets Opus only
 	astID uint8 // abs-send-time extension id, 0 when not negotiated
 	codec webrtc.RTPCodecParameters
 
@@ -41,6 +42,7 @@ type downTrack struct {
 	fresh       bool // added in the negotiation now in flight (loop-owned)
 
 	packets, bytes, drops, nacks, plis, rtx atomic.Uint64
+	red                                     atomic.Uint64 // audio packets sent as RED
 	// lost counts the packets this subscriber reported missing, each once:
 	// the first NACK of a packet that was sent. Pion's NACK generator asks
 	// for a missing packet again every 100 ms until it arrives, and it also
@@ -101,7 +103,7 @@ func (dt *downTrack) retransmit(seqs []uint16) {
 	dt.wmu.Lock()
 	defer dt.wmu.Unlock()
 	dt.mu.Lock()
-	ws, ssrc, pt, astID := dt.ws, dt.ssrc, dt.pt, dt.astID
+	ws, ssrc, pt, astID, redPT := dt.ws, dt.ssrc, dt.pt, dt.astID, dt.redPT
 	dt.mu.Unlock()
 	if ws == nil {
 		return
@@ -123,10 +125,16 @@ func (dt *downTrack) retransmit(seqs []uint16) {
 			e.nacked = true
 			dt.lost.Add(1)
 		}
-		dt.hdr = rtp.Header{Version: 2, Marker: e.p.hdr.Marker, PayloadType: pt, SequenceNumber: seq,
+		payload, ptOut := e.p.payload, pt
+		if e.p.red {
+			var ok bool
+			if ptOut, payload, ok = redFor(payload, pt, redPT); !ok {
+				continue
+			}
+		}
+		dt.hdr = rtp.Header{Version: 2, Marker: e.p.hdr.Marker, PayloadType: ptOut, SequenceNumber: seq,
 			Timestamp: e.ts, SSRC: ssrc, CSRC: e.p.hdr.CSRC}
 		dt.stampSendTime(astID)
-		payload := e.p.payload
 		if e.vp8 {
 			d, _ := parseVP8Desc(payload) // it parsed when first sent
 			payload = dt.rewritten(payload, d, e.pic, e.tl0)
@@ -181,11 +189,17 @@ func (dt *downTrack) Bind(ctx webrtc.TrackLocalContext) (webrtc.RTPCodecParamete
 			astID = uint8(x.ID)
 		}
 	}
+	var redPT uint8
+	for _, c := range ctx.CodecParameters() {
+		if dt.pub.kind == kindAudio && strings.EqualFold(c.MimeType, mimeRED) {
+			redPT = uint8(c.PayloadType)
+		}
+	}
 	for _, c := range ctx.CodecParameters() {
 		if strings.EqualFold(c.MimeType, want) {
 			dt.mu.Lock()
 			dt.ws, dt.ssrc, dt.pt, dt.codec = ctx.WriteStream(), uint32(ctx.SSRC()), uint8(c.PayloadType), c
-			dt.astID = astID
+			dt.astID, dt.redPT = astID, redPT
 			dt.mu.Unlock()
 			dt.bound.Store(true)
 			return c, nil
@@ -287,10 +301,17 @@ func (dt *downTrack) write(p *packet) {
 		dt.lastOut = out
 	}
 	dt.mu.Lock()
-	ws, ssrc, pt, astID := dt.ws, dt.ssrc, dt.pt, dt.astID
+	ws, ssrc, pt, astID, redPT := dt.ws, dt.ssrc, dt.pt, dt.astID, dt.redPT
 	dt.mu.Unlock()
 	if ws == nil {
 		return
+	}
+	payload := p.payload
+	if p.red {
+		var ok bool
+		if pt, payload, ok = redFor(payload, pt, redPT); !ok {
+			return // not RED after all: nothing a decoder could use
+		}
 	}
 	h := &dt.hdr // Pion encrypts it before WriteRTP returns
 	*h = rtp.Header{
@@ -304,7 +325,6 @@ func (dt *downTrack) write(p *packet) {
 	}
 	dt.stampSendTime(astID)
 	e := sent{p: p, seq: uint16(out), ts: h.Timestamp}
-	payload := p.payload
 	if dt.pub.kind == kindVideo {
 		payload = dt.renumberVP8(payload, &e)
 	}
@@ -315,11 +335,25 @@ func (dt *downTrack) write(p *packet) {
 	if _, err := ws.WriteRTP(h, payload); err != nil {
 		return
 	}
+	if p.red && redPT != 0 {
+		dt.red.Add(1)
+	}
 	dt.lastWrite = p.arrival
 	if dt.packets.Add(1) == 1 {
 		dt.firstWrite.Store(time.Now().UnixNano())
 	}
-	dt.bytes.Add(uint64(len(p.payload) + 12))
+	dt.bytes.Add(uint64(len(payload) + 12))
+}
+
+// redFor is what a RED audio packet becomes for a subscriber: RED as it
+// came, with the subscriber's RED payload type redPT, when it negotiated
+// RED; else the primary Opus frame with opusPT.
+func redFor(payload []byte, opusPT, redPT uint8) (uint8, []byte, bool) {
+	if redPT != 0 {
+		return redPT, payload, true
+	}
+	primary, ok := redPrimary(payload)
+	return opusPT, primary, ok
 }
 
 // startEpoch begins sending layer p.layer at keyframe p, continuing the

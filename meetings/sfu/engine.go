@@ -22,6 +22,7 @@ import (
 // Payload types and codecs: one codec per kind keeps forwarding a copy.
 const (
 	ptOpus = 111
+	ptRED  = 63
 	ptVP8  = 96
 )
 
@@ -281,6 +282,14 @@ func registerCodecs(m *webrtc.MediaEngine, up bool) error {
 			SDPFmtpLine: "minptime=10;useinbandfec=1", RTCPFeedback: audioFB,
 		},
 		PayloadType: ptOpus,
+	}, webrtc.RTPCodecTypeAudio); err != nil {
+		return err
+	}
+	if err := m.RegisterCodec(webrtc.RTPCodecParameters{
+		RTPCodecCapability: webrtc.RTPCodecCapability{
+			MimeType: mimeRED, ClockRate: 48000, Channels: 2, SDPFmtpLine: redFmtp, RTCPFeedback: audioFB,
+		},
+		PayloadType: ptRED,
 	}, webrtc.RTPCodecTypeAudio); err != nil {
 		return err
 	}

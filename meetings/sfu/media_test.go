@@ -641,3 +641,68 @@ func TestLargeRoomFanout(t *testing.T) {
 		}
 	}
 }
+
+// RED audio on a lossy downlink: a publisher's RED (each packet also
+// carries the previous frame) reaches a subscriber that negotiated RED as
+// it is, and that subscriber recovers most of the frames its link lost
+// from the next packet; a subscriber without RED gets the plain Opus
+// frames, whole (their payload timestamps parse).
+func TestREDAudioSurvivesLoss(t *testing.T) {
+	e := newEngine(t)
+	pub, _ := join(t, e, "m", "pub", sfutest.Config{Audio: true, RED: true})
+	lossy, _ := join(t, e, "m", "lossy", sfutest.Config{DownLoss: 0.15})
+	plain, _ := join(t, e, "m", "plain", sfutest.Config{NoRED: true})
+	if err := pub.Start(); err != nil {
+		t.Fatal(err)
+	}
+	audio := func(b *sfutest.Bot) *sfutest.RecvTrack {
+		for _, tr := range b.Tracks() {
+			if tr.Kind == "audio" {
+				return tr
+			}
+		}
+		return nil
+	}
+	waitFor(t, 20*time.Second, "audio at both subscribers", func() bool {
+		l, p := audio(lossy), audio(plain)
+		return l != nil && p != nil && l.Packets.Load() > 20 && p.Packets.Load() > 20
+	})
+	l, p := audio(lossy), audio(plain)
+	l0, lp0, p0 := l.AudioFrames(), l.Packets.Load(), p.AudioFrames()
+	time.Sleep(6 * time.Second)
+	sent := p.AudioFrames() - p0 // the clean subscriber gets every frame
+	got, packets := l.AudioFrames()-l0, int(l.Packets.Load()-lp0)
+	t.Logf("%d frames sent; the lossy subscriber received %d packets and has %d frames with RED", sent, packets, got)
+	if sent < 200 {
+		t.Fatalf("only %d audio frames in 6 s", sent)
+	}
+	if packets > sent*92/100 {
+		t.Fatalf("%d of %d packets arrived: the link was not lossy, nothing to show", packets, sent)
+	}
+	if got < sent*95/100 {
+		t.Errorf("with RED %d of %d frames, want ≥ 95 %% (15 %% loss leaves about 2 %% lost twice)", got, sent)
+	}
+	if l.RED.Load() == 0 {
+		t.Error("the subscriber that negotiated RED got none")
+	}
+	if n := p.RED.Load(); n != 0 {
+		t.Errorf("the subscriber without RED got %d RED packets", n)
+	}
+	if len(plain.Latencies()) == 0 {
+		t.Error("the subscriber without RED got no whole Opus frame (no payload timestamp parsed)")
+	}
+	// The stats say the same: RED in, RED out to one, Opus to the other.
+	st, _ := e.Stats("m")
+	for _, p := range st.Participants {
+		switch p.ID {
+		case "pub":
+			if l := p.Published[0].Layers; len(l) == 0 || l[0].RED == 0 || l[0].RED != l[0].Packets {
+				t.Errorf("publisher's layers %+v: every packet came as RED", l)
+			}
+		case "lossy", "plain":
+			if sent := p.Subscribed[0].RED; (p.ID == "lossy") != (sent > 0) {
+				t.Errorf("%s: %d packets forwarded as RED", p.ID, sent)
+			}
+		}
+	}
+}

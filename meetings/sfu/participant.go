@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"runtime/debug"
 	"sort"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -423,14 +424,20 @@ func (p *Participant) onTrack(t *webrtc.TrackRemote, r *webrtc.RTPReceiver) {
 	if pub == nil {
 		return
 	}
-	var levelID uint8
-	for _, x := range r.GetParameters().HeaderExtensions {
+	var levelID, redPT uint8
+	params := r.GetParameters()
+	for _, x := range params.HeaderExtensions {
 		if x.URI == sdp.AudioLevelURI {
 			levelID = uint8(x.ID)
 		}
 	}
+	for _, c := range params.Codecs {
+		if strings.EqualFold(c.MimeType, mimeRED) {
+			redPT = uint8(c.PayloadType)
+		}
+	}
 	rid := t.RID()
-	l := pub.attach(pub.layerIndex(rid), rid, t, levelID)
+	l := pub.attach(pub.layerIndex(rid), rid, t, levelID, redPT)
 	if l == nil {
 		return
 	}

@@ -60,6 +60,7 @@ type LayerStats struct {
 	Keyframes  uint64  `json:"keyframes"`
 	PLIs       uint64  `json:"plis"` // keyframe requests sent to the publisher
 	Loss       float64 `json:"loss"`
+	RED        uint64  `json:"red"` // audio packets that came as RED (redundant frames)
 }
 
 // SubscribedStats is one downTrack.
@@ -73,6 +74,7 @@ type SubscribedStats struct {
 	NACKs         uint64 `json:"nacks"`         // packets the subscriber asked again
 	Retransmitted uint64 `json:"retransmitted"` // packets sent again from the history
 	PLIs          uint64 `json:"plis"`
+	RED           uint64 `json:"red"`           // audio packets forwarded as RED; RED sent to a subscriber without it goes as Opus
 	FirstPacketMs int64  `json:"firstPacketMs"` // from joining to the first packet, -1 before
 }
 
@@ -98,7 +100,7 @@ func (p *Participant) stats() (ParticipantStats, bool) {
 				}
 				st.Layers = append(st.Layers, LayerStats{
 					RID: l.rid, Layer: i, SSRC: l.ssrc, Packets: l.packets.Load(), Bytes: l.bytes.Load(),
-					BitrateBps: l.bitrate.Load(), Keyframes: l.keyframes.Load(), PLIs: l.plis.Load(), Loss: round3(l.loss),
+					BitrateBps: l.bitrate.Load(), Keyframes: l.keyframes.Load(), PLIs: l.plis.Load(), Loss: round3(l.loss), RED: l.red.Load(),
 				})
 			}
 			ps.Published = append(ps.Published, st)
@@ -107,7 +109,7 @@ func (p *Participant) stats() (ParticipantStats, bool) {
 			ss := SubscribedStats{
 				Track: dt.pub.id, Kind: dt.pub.kindString(), Layer: int(dt.cur.Load()),
 				Packets: dt.packets.Load(), Bytes: dt.bytes.Load(), Dropped: dt.drops.Load(),
-				NACKs: dt.nacks.Load(), Retransmitted: dt.rtx.Load(), PLIs: dt.plis.Load(), FirstPacketMs: -1,
+				NACKs: dt.nacks.Load(), Retransmitted: dt.rtx.Load(), PLIs: dt.plis.Load(), RED: dt.red.Load(), FirstPacketMs: -1,
 			}
 			if fw := dt.firstWrite.Load(); fw != 0 {
 				ss.FirstPacketMs = (fw - p.joinedAt.UnixNano()) / 1e6

@@ -33,6 +33,7 @@ type packet struct {
 	layer    int8
 	keyframe bool // first packet of a VP8 keyframe; every audio packet
 	padOnly  bool
+	red      bool  // audio in RED (primary and redundant Opus frames)
 	arrival  int64 // unix nanoseconds
 }
 
@@ -147,13 +148,13 @@ func (pub *publication) resolve(want int) int {
 
 // attach adds a received layer; it returns nil when the slot is taken or
 // the publication is closed.
-func (pub *publication) attach(idx int, rid string, track *webrtc.TrackRemote, levelID uint8) *upLayer {
+func (pub *publication) attach(idx int, rid string, track *webrtc.TrackRemote, levelID, redPT uint8) *upLayer {
 	pub.mu.Lock()
 	defer pub.mu.Unlock()
 	if pub.closed || idx < 0 || idx >= len(pub.layers) || pub.layers[idx] != nil {
 		return nil
 	}
-	l := &upLayer{pub: pub, idx: idx, rid: rid, track: track, ssrc: uint32(track.SSRC()), levelID: levelID}
+	l := &upLayer{pub: pub, idx: idx, rid: rid, track: track, ssrc: uint32(track.SSRC()), levelID: levelID, redPT: redPT}
 	pub.layers[idx] = l
 	return l
 }
@@ -244,9 +245,11 @@ type upLayer struct {
 	track   *webrtc.TrackRemote
 	ssrc    uint32
 	levelID uint8 // audio-level extension id, 0 when not negotiated
+	redPT   uint8 // the publisher's payload type of RED audio, 0 when not negotiated
 
 	packets, bytes, keyframes, plis atomic.Uint64
-	lastPacket                      atomic.Int64 // unix nanoseconds
+	red                             atomic.Uint64 // audio packets that came as RED
+	lastPacket                      atomic.Int64  // unix nanoseconds
 	highest                         atomic.Uint64
 	bitrate                         atomic.Uint64 // bits/s over the last tick
 
@@ -306,6 +309,9 @@ func (l *upLayer) readLoop() {
 			}
 		} else {
 			p.keyframe = true
+			if p.red = l.redPT != 0 && p.hdr.PayloadType == l.redPT; p.red {
+				l.red.Add(1)
+			}
 			if l.levelID != 0 {
 				if lv, ok := parseAudioLevel(p.hdr.GetExtension(l.levelID)); ok {
 					l.pub.meter.add(lv)

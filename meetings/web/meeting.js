@@ -174,7 +174,12 @@ function onJoined(m) {
   S.up.onicecandidate = (e) => { if (e.candidate) send({ type: 'candidate', target: 'up', candidate: e.candidate.toJSON() }); };
   S.videoSender = null; S.audioSender = null; S.screenTr = null;
   const a = S.local && S.local.getAudioTracks()[0];
-  if (a) { a.enabled = S.micOn; S.audioSender = S.up.addTransceiver(a, { direction: 'sendonly', streams: [S.local] }).sender; }
+  if (a) {
+    a.enabled = S.micOn;
+    const tr = S.up.addTransceiver(a, { direction: 'sendonly', streams: [S.local] });
+    preferRED(tr);
+    S.audioSender = tr.sender;
+  }
   const v = S.local && S.local.getVideoTracks()[0];
   if (v && S.me.role !== 'observer') {
     S.videoSender = S.up.addTransceiver(v, {
@@ -189,6 +194,17 @@ function onJoined(m) {
   mountPanels();
   render();
   updateControls();
+}
+
+// preferRED puts redundant audio (audio/red: every packet also carries the
+// previous frame) first among the audio codecs, so a lost packet on the
+// way to a listener is filled from the next one; the hub forwards plain
+// Opus to browsers without it. Where the browser cannot, Opus stays.
+function preferRED(tr) {
+  const codecs = (window.RTCRtpSender && RTCRtpSender.getCapabilities && RTCRtpSender.getCapabilities('audio')?.codecs) || [];
+  const red = codecs.filter((c) => c.mimeType.toLowerCase() === 'audio/red');
+  if (!red.length || !tr.setCodecPreferences) return;
+  try { tr.setCodecPreferences([...red, ...codecs.filter((c) => c.mimeType.toLowerCase() !== 'audio/red')]); } catch (e) { console.warn('RED', e); }
 }
 
 // negotiateUp sends our offer for the up connection; a change while an
@@ -446,7 +462,7 @@ window.meetingStats = async () => {
   if (S.down) {
     (await S.down.getStats()).forEach((r) => {
       if (r.type !== 'inbound-rtp') return;
-      const x = { mid: r.mid, packets: r.packetsReceived, lost: r.packetsLost, framesDecoded: r.framesDecoded, width: r.frameWidth, height: r.frameHeight, nacks: r.nackCount };
+      const x = { mid: r.mid, packets: r.packetsReceived, lost: r.packetsLost, framesDecoded: r.framesDecoded, width: r.frameWidth, height: r.frameHeight, nacks: r.nackCount, samples: r.totalSamplesReceived, concealed: r.concealedSamples };
       (r.kind === 'video' ? out.inboundVideo : out.inboundAudio).push(x);
     });
   }

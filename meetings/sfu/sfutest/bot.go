@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"net"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -52,6 +53,12 @@ type Config struct {
 	// receives, as a browser does (the server then stamps every packet);
 	// RecvTrack.SendTimes counts the packets that carried it.
 	AbsSendTime bool
+	// RED publishes audio as RED (RFC 2198: each packet also carries the
+	// previous Opus frame), as a browser does when it puts audio/red first.
+	RED bool
+	// NoRED leaves RED out of what the bot can receive (a browser without
+	// it): the server must then send it the primary Opus frames only.
+	NoRED bool
 }
 
 // Transport carries the bot's messages to the server.
@@ -120,6 +127,8 @@ type sender struct {
 	seq     uint16
 	bitrate int
 	counter uint32
+	prev    []byte // RED: the previous audio payload and its timestamp
+	prevTS  uint32
 }
 
 // New creates a bot's connections. The bot listens on its own loopback UDP
@@ -171,7 +180,7 @@ func New(cfg Config, tr Transport) (*Bot, error) {
 			se.SetICEUDPMux(m)
 			se.SetNetworkTypes([]webrtc.NetworkType{webrtc.NetworkTypeUDP4})
 		}
-		api, err := botAPI(se, cfg.Lean, cfg.AbsSendTime)
+		api, err := botAPI(se, cfg)
 		if err != nil {
 			return nil, err
 		}
@@ -195,14 +204,33 @@ func New(cfg Config, tr Transport) (*Bot, error) {
 	return b, nil
 }
 
-func botAPI(se webrtc.SettingEngine, lean, absSendTime bool) (*webrtc.API, error) {
+// RED's codec as browsers offer it: redundancy of Opus (payload type 111).
+var redCodec = webrtc.RTPCodecParameters{
+	RTPCodecCapability: webrtc.RTPCodecCapability{MimeType: "audio/red", ClockRate: 48000, Channels: 2, SDPFmtpLine: "111/111"},
+	PayloadType:        63,
+}
+
+func botAPI(se webrtc.SettingEngine, cfg Config) (*webrtc.API, error) {
+	lean, absSendTime := cfg.Lean, cfg.AbsSendTime
 	m := &webrtc.MediaEngine{}
 	fb := []webrtc.RTCPFeedback{{Type: "nack"}, {Type: "nack", Parameter: "pli"}}
+	// The first audio codec offered is the one sent: RED first when the bot
+	// publishes RED, after Opus when it only accepts it.
+	if cfg.RED {
+		if err := m.RegisterCodec(redCodec, webrtc.RTPCodecTypeAudio); err != nil {
+			return nil, err
+		}
+	}
 	if err := m.RegisterCodec(webrtc.RTPCodecParameters{
 		RTPCodecCapability: webrtc.RTPCodecCapability{MimeType: webrtc.MimeTypeOpus, ClockRate: 48000, Channels: 2, SDPFmtpLine: "minptime=10;useinbandfec=1"},
 		PayloadType:        111,
 	}, webrtc.RTPCodecTypeAudio); err != nil {
 		return nil, err
+	}
+	if !cfg.RED && !cfg.NoRED {
+		if err := m.RegisterCodec(redCodec, webrtc.RTPCodecTypeAudio); err != nil {
+			return nil, err
+		}
 	}
 	if err := m.RegisterCodec(webrtc.RTPCodecParameters{
 		RTPCodecCapability: webrtc.RTPCodecCapability{MimeType: webrtc.MimeTypeVP8, ClockRate: 90000, RTCPFeedback: fb},
@@ -381,7 +409,11 @@ func (b *Bot) Start() error {
 	b.start = time.Now()
 	sources := map[string]string{}
 	if b.cfg.Audio {
-		t, err := webrtc.NewTrackLocalStaticRTP(webrtc.RTPCodecCapability{MimeType: webrtc.MimeTypeOpus, ClockRate: 48000, Channels: 2}, "audio", b.cfg.Name)
+		codec := webrtc.RTPCodecCapability{MimeType: webrtc.MimeTypeOpus, ClockRate: 48000, Channels: 2}
+		if b.cfg.RED {
+			codec = redCodec.RTPCodecCapability
+		}
+		t, err := webrtc.NewTrackLocalStaticRTP(codec, "audio", b.cfg.Name)
 		if err != nil {
 			return err
 		}
@@ -558,7 +590,19 @@ func (b *Bot) sendAudio() {
 	payload := make([]byte, 80)
 	b.stamp(payload, s)
 	s.seq++
-	p := &rtp.Packet{Header: rtp.Header{Version: 2, SequenceNumber: s.seq, Timestamp: uint32(time.Since(b.start).Seconds() * 48000)}, Payload: payload}
+	ts := uint32(time.Since(b.start).Seconds() * 48000)
+	if b.cfg.RED {
+		red := payload
+		if s.prev != nil && ts-s.prevTS < 1<<14 {
+			off, n := ts-s.prevTS, len(s.prev)
+			red = append([]byte{0x80 | 111, byte(off >> 6), byte(off<<2) | byte(n>>8), byte(n), 111}, s.prev...)
+		} else {
+			red = []byte{111}
+		}
+		s.prev, s.prevTS = payload, ts
+		payload = append(red, payload...)
+	}
+	p := &rtp.Packet{Header: rtp.Header{Version: 2, SequenceNumber: s.seq, Timestamp: ts}, Payload: payload}
 	if s.lvlID != 0 {
 		_ = p.Header.SetExtension(s.lvlID, []byte{0x80 | uint8(b.cfg.AudioLevel)})
 	}
@@ -605,10 +649,20 @@ type RecvTrack struct {
 	Bytes     atomic.Uint64
 	Frames    atomic.Uint64 // completed frames (marker bit seen)
 	Keyframes atomic.Uint64
+	RED       atomic.Uint64 // audio packets that came as RED
 	mu        sync.Mutex
 	latencies []time.Duration
 	seen      map[uint16]bool
 	maxSeq    int
+	audio     map[uint32]bool // audio frames (timestamps) received, first-hand or from RED's redundancy
+}
+
+// AudioFrames returns how many distinct audio frames arrived, in their own
+// packet or as the redundant copy in a later RED packet.
+func (rt *RecvTrack) AudioFrames() int {
+	rt.mu.Lock()
+	defer rt.mu.Unlock()
+	return len(rt.audio)
 }
 
 func (b *Bot) onTrack(t *webrtc.TrackRemote, r *webrtc.RTPReceiver) {
@@ -618,11 +672,17 @@ func (b *Bot) onTrack(t *webrtc.TrackRemote, r *webrtc.RTPReceiver) {
 			mid = tr.Mid()
 		}
 	}
-	rt := &RecvTrack{Mid: mid, Kind: t.Kind().String(), SSRC: uint32(t.SSRC()), seen: map[uint16]bool{}}
-	var astID uint8
-	for _, x := range r.GetParameters().HeaderExtensions {
+	rt := &RecvTrack{Mid: mid, Kind: t.Kind().String(), SSRC: uint32(t.SSRC()), seen: map[uint16]bool{}, audio: map[uint32]bool{}}
+	var astID, redPT uint8
+	params := r.GetParameters()
+	for _, x := range params.HeaderExtensions {
 		if x.URI == sdp.ABSSendTimeURI {
 			astID = uint8(x.ID)
+		}
+	}
+	for _, c := range params.Codecs {
+		if strings.EqualFold(c.MimeType, "audio/red") {
+			redPT = uint8(c.PayloadType)
 		}
 	}
 	b.mu.Lock()
@@ -681,6 +741,8 @@ func (b *Bot) onTrack(t *webrtc.TrackRemote, r *webrtc.RTPReceiver) {
 					}
 				}
 				payload = payload[2:]
+			} else {
+				payload = rt.audioFrames(h, payload, redPT)
 			}
 			if len(payload) >= 16 && [4]byte(payload[:4]) == magic {
 				sent := int64(binary.BigEndian.Uint64(payload[4:]))
@@ -1053,3 +1115,34 @@ func (quietLog) Errorf(string, ...any) {}
 
 // StartedAt returns the origin of FirstFrame.
 func (b *Bot) StartedAt() time.Time { return b.start }
+
+// audioFrames records the audio frames a packet brings (its own, and with
+// RED the redundant earlier ones) and returns the packet's own Opus frame
+// (nil when a RED payload is malformed).
+func (rt *RecvTrack) audioFrames(h rtp.Header, payload []byte, redPT uint8) []byte {
+	rt.mu.Lock()
+	defer rt.mu.Unlock()
+	if redPT == 0 || h.PayloadType != redPT {
+		rt.audio[h.Timestamp] = true
+		return payload
+	}
+	rt.RED.Add(1)
+	off, redundant := 0, 0
+	var offsets []uint32 // timestamp offsets of the redundant blocks
+	for off < len(payload) && payload[off]&0x80 != 0 {
+		if off+4 > len(payload) {
+			return nil
+		}
+		offsets = append(offsets, uint32(payload[off+1])<<6|uint32(payload[off+2])>>2)
+		redundant += int(payload[off+2]&0x03)<<8 | int(payload[off+3])
+		off += 4
+	}
+	if off >= len(payload) || off+1+redundant > len(payload) {
+		return nil
+	}
+	rt.audio[h.Timestamp] = true
+	for _, o := range offsets {
+		rt.audio[h.Timestamp-o] = true
+	}
+	return payload[off+1+redundant:]
+}
