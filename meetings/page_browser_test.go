@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"strings"
 	"testing"
 	"time"
 
@@ -140,9 +141,36 @@ func TestBrowserTwoParticipantsSeeEachOther(t *testing.T) {
 		time.Sleep(500 * time.Millisecond)
 	}
 	time.Sleep(5 * time.Second) // the controller has seen the estimates for a while
-	f.getJSON(s.base, fmt.Sprintf("/api/v1/meetings/%d/stats", f.meeting.ID), "canbo", 200, &st)
-	if len(st.Participants) != 2 {
-		t.Fatalf("stats list %d participants", len(st.Participants))
+	// Both on a camera level. A loaded runner can make Chrome's estimate
+	// dip (it reads CPU contention as queueing) and the controller then
+	// rightly turns cameras off for a while; it must come back when the
+	// estimate does (it probes up after 5 s, then 10, 20…).
+	var levels []string
+	deadline = time.Now().Add(45 * time.Second)
+	for {
+		f.getJSON(s.base, fmt.Sprintf("/api/v1/meetings/%d/stats", f.meeting.ID), "canbo", 200, &st)
+		if len(st.Participants) != 2 {
+			t.Fatalf("stats list %d participants", len(st.Participants))
+		}
+		onCamera := true
+		now := ""
+		for _, p := range st.Participants {
+			onCamera = onCamera && (p.Level == "high" || p.Level == "low")
+			now += fmt.Sprintf(" %s %s (%d bit/s)", p.Name, p.Level, p.REMBBps)
+		}
+		if len(levels) == 0 || levels[len(levels)-1] != now {
+			levels = append(levels, now)
+		}
+		if onCamera {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("not both on a camera level after 45 s on loopback:%s", strings.Join(levels, "\n"))
+		}
+		time.Sleep(500 * time.Millisecond)
+	}
+	if len(levels) > 1 {
+		t.Logf("levels on the way:%s", strings.Join(levels, "\n"))
 	}
 	for _, p := range st.Participants {
 		// Audio goes as RED both ways: each page prefers it, and the hub
@@ -159,8 +187,8 @@ func TestBrowserTwoParticipantsSeeEachOther(t *testing.T) {
 			}
 		}
 		t.Logf("%s: estimate %d bit/s, level %s, loss %.3f", p.Name, p.REMBBps, p.Level, p.LossDown)
-		if p.REMBBps == 0 || (p.Level != "high" && p.Level != "low") {
-			t.Errorf("%s: estimate %d bit/s, level %s on loopback", p.Name, p.REMBBps, p.Level)
+		if p.REMBBps == 0 {
+			t.Errorf("%s: no bandwidth estimate", p.Name)
 		}
 	}
 	for _, p := range st.Participants {

@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"crypto/tls"
 	"errors"
 	"fmt"
 	"io"
@@ -217,7 +216,7 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger, stdout io.Writer) er
 		return fmt.Errorf("listen on %s (COMMUNEHUB_ADDR): %w", cfg.Addr, err)
 	}
 	if tlsCfg != nil {
-		ln = tls.NewListener(ln, tlsCfg)
+		ln = newHTTPSListener(ln, tlsCfg)
 	}
 	log.Info("communehub listening", "addr", ln.Addr().String(), "https", tlsCfg != nil, "instance", cfg.InstanceID, "demo", cfg.Demo)
 	serveErr := make(chan error, 1)

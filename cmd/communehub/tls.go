@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bufio"
 	"bytes"
 	"crypto/ecdsa"
 	"crypto/elliptic"
@@ -12,9 +13,11 @@ import (
 	"encoding/pem"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"math/big"
 	"net"
+	"net/http"
 	"net/url"
 	"os"
 	"path/filepath"
@@ -278,3 +281,104 @@ func writeFileAtomic(name string, data []byte, mode os.FileMode) error {
 	}
 	return err
 }
+
+// httpsListener serves TLS on ln and answers a plain-HTTP request on the
+// same port (an address typed without https://) with a redirect to the
+// same URL over https. Each new connection's first byte is looked at in
+// its own goroutine, under a deadline, so a silent client holds up
+// nobody.
+type httpsListener struct {
+	net.Listener
+	tls   *tls.Config
+	conns chan net.Conn
+	done  chan struct{}
+	once  sync.Once
+}
+
+// sniffTimeout bounds how long a new connection may take to send its
+// first bytes (the TLS hello, or an HTTP request line and headers).
+const sniffTimeout = 10 * time.Second
+
+func newHTTPSListener(ln net.Listener, cfg *tls.Config) *httpsListener {
+	l := &httpsListener{Listener: ln, tls: cfg, conns: make(chan net.Conn), done: make(chan struct{})}
+	go l.acceptLoop()
+	return l
+}
+
+func (l *httpsListener) acceptLoop() {
+	backoff := 5 * time.Millisecond
+	for {
+		c, err := l.Listener.Accept()
+		if errors.Is(err, net.ErrClosed) {
+			l.Close()
+			return
+		}
+		if err != nil { // out of file descriptors, say: wait, as net/http does
+			time.Sleep(backoff)
+			backoff = min(2*backoff, time.Second)
+			continue
+		}
+		backoff = 5 * time.Millisecond
+		go l.sniff(c)
+	}
+}
+
+// sniff hands a TLS connection to Accept and redirects a plain-HTTP one.
+func (l *httpsListener) sniff(c net.Conn) {
+	_ = c.SetReadDeadline(time.Now().Add(sniffTimeout))
+	br := bufio.NewReaderSize(c, 4096)
+	first, err := br.Peek(1)
+	if err != nil {
+		c.Close()
+		return
+	}
+	if first[0] != 0x16 { // not a TLS handshake record: an HTTP request
+		l.redirect(c, br)
+		return
+	}
+	_ = c.SetReadDeadline(time.Time{})
+	select {
+	case l.conns <- tls.Server(&peekedConn{Conn: c, r: br}, l.tls):
+	case <-l.done:
+		c.Close()
+	}
+}
+
+// redirect answers one plain-HTTP request with 308 to its https URL.
+func (l *httpsListener) redirect(c net.Conn, br *bufio.Reader) {
+	defer c.Close()
+	req, err := http.ReadRequest(br)
+	if err != nil || req.Host == "" || strings.ContainsAny(req.Host, " \t\r\n/\\") {
+		_, _ = io.WriteString(c, "HTTP/1.1 400 Bad Request\r\nConnection: close\r\nContent-Type: text/plain\r\nContent-Length: 30\r\n\r\nthis port speaks HTTPS only.\r\n")
+		return
+	}
+	target := "https://" + req.Host + req.URL.RequestURI()
+	_ = c.SetWriteDeadline(time.Now().Add(sniffTimeout))
+	fmt.Fprintf(c, "HTTP/1.1 308 Permanent Redirect\r\nLocation: %s\r\nConnection: close\r\nContent-Length: 0\r\n\r\n", target)
+}
+
+func (l *httpsListener) Accept() (net.Conn, error) {
+	select {
+	case c := <-l.conns:
+		return c, nil
+	case <-l.done:
+		return nil, net.ErrClosed
+	}
+}
+
+func (l *httpsListener) Close() error {
+	var err error
+	l.once.Do(func() {
+		close(l.done)
+		err = l.Listener.Close()
+	})
+	return err
+}
+
+// peekedConn reads first what the sniffing reader already buffered.
+type peekedConn struct {
+	net.Conn
+	r *bufio.Reader
+}
+
+func (c *peekedConn) Read(p []byte) (int, error) { return c.r.Read(p) }

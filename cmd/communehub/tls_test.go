@@ -8,6 +8,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"log/slog"
+	"net"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -194,9 +195,24 @@ func TestServeHTTPSWithSelfSignedCertificate(t *testing.T) {
 	if !strings.Contains(p.Stderr.String(), `"sha256":"`) {
 		t.Errorf("the certificate's fingerprint is not logged:\n%s", p.Stderr)
 	}
-	if _, err := http.Get("http://" + p.Addr + "/healthz"); err == nil {
-		// Go's server would answer 400; fasthttp closes. Either way no page.
-		t.Log("plain http to the https port answered")
+	// An address typed without https:// is sent to the same URL over https.
+	noFollow := &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+	resp0, err := noFollow.Get("http://" + p.Addr + "/meetings/5?invite=abc")
+	if err != nil {
+		t.Fatalf("plain http to the https port: %v", err)
+	}
+	resp0.Body.Close()
+	if loc := resp0.Header.Get("Location"); resp0.StatusCode != http.StatusPermanentRedirect || loc != p.Base+"/meetings/5?invite=abc" {
+		t.Errorf("plain http: %d to %q, want 308 to %s/meetings/5?invite=abc", resp0.StatusCode, loc, p.Base)
+	}
+	// A connection that says nothing holds up no one else.
+	idle, err := net.Dial("tcp", p.Addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer idle.Close()
+	if code, _ := p.get(t, "/healthz"); code != 200 {
+		t.Errorf("healthz beside a silent connection: %d", code)
 	}
 
 	pool := openPool(t, dbURL)
