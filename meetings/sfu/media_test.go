@@ -503,7 +503,7 @@ func TestChurnReturnsToBaseline(t *testing.T) {
 		t.Fatal(err)
 	}
 	stay, _ := join(t, e, "m", "stay", sfutest.Config{})
-	waitFor(t, 20*time.Second, "steady", func() bool { return stay.Frames() > 3 })
+	waitForBot(t, e, "m", stay, 20*time.Second, "steady", func() bool { return stay.Frames() > 3 })
 	cycle := func(i int) {
 		b, p, err := sfutest.Join(e, "m", fmt.Sprintf("c%d", i), sfutest.Config{Audio: i%2 == 0})
 		if err != nil {
