@@ -176,26 +176,9 @@ func TestLossyLinksAreRepaired(t *testing.T) {
 	// on a loaded machine can take a few seconds.
 	pub.SetLoss(0, 0)
 	sub.SetLoss(0, 0)
-	var video *sfutest.RecvTrack
-	for _, tr := range sub.Tracks() {
-		if tr.Kind == "video" {
-			video = tr
-		}
-	}
 	// Count over what was sent while the links were lossy; without repair
-	// about 9.75 % of it would be missing (5 % up, 5 % down). Repairs that
-	// land late (a loaded machine) still count: wait up to 5 s for them.
-	lo, hi := video.SeqBounds()
-	span := hi - lo + 1
-	var uniq int
-	var missing float64
-	for deadline := time.Now().Add(5 * time.Second); ; time.Sleep(250 * time.Millisecond) {
-		uniq = video.SeenIn(lo, hi)
-		missing = 1 - float64(uniq)/float64(span)
-		if missing <= 0.01 || time.Now().After(deadline) {
-			break
-		}
-	}
+	// about 9.75 % of it would be missing (5 % up, 5 % down).
+	uniq, span, missing := missingVideo(sub, 5*time.Second)
 	st, _ := e.Stats("m")
 	var nacks, rtx uint64
 	for _, p := range st.Participants {
@@ -210,6 +193,56 @@ func TestLossyLinksAreRepaired(t *testing.T) {
 	}
 	if nacks == 0 || rtx == 0 {
 		t.Errorf("the subscriber sent %d NACKs, %d packets were sent again", nacks, rtx)
+	}
+}
+
+// missingVideo returns, for the sequence numbers sub's video track has
+// spanned so far, how many arrived, how many there are, and the share
+// missing; repairs that land late (a loaded machine, a long link) still
+// count: it waits up to wait for them.
+func missingVideo(sub *sfutest.Bot, wait time.Duration) (uniq, span int, missing float64) {
+	var video *sfutest.RecvTrack
+	for _, tr := range sub.Tracks() {
+		if tr.Kind == "video" {
+			video = tr
+		}
+	}
+	if video == nil {
+		return 0, 0, 1
+	}
+	lo, hi := video.SeqBounds()
+	span = hi - lo + 1
+	for deadline := time.Now().Add(wait); ; time.Sleep(250 * time.Millisecond) {
+		uniq = video.SeenIn(lo, hi)
+		missing = 1 - float64(uniq)/float64(span)
+		if missing <= 0.01 || time.Now().After(deadline) {
+			return uniq, span, missing
+		}
+	}
+}
+
+// A publisher on a long uplink (700 ms each way for its media, 5 % loss):
+// every repair the SFU asks for arrives about 90 packets behind the
+// newest, past the 64 that SRTP's default replay window keeps, and must
+// still be taken, not dropped as a replay.
+func TestLateRepairsFromALongUplinkAreKept(t *testing.T) {
+	e := newEngine(t)
+	pub, _ := join(t, e, "m", "pub", sfutest.Config{Video: true, VideoBitrate: 1_000_000, FPS: 30, UpLoss: 0.05, UpDelay: 700 * time.Millisecond})
+	sub, _ := join(t, e, "m", "sub", sfutest.Config{})
+	if err := pub.Start(); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, 20*time.Second, "video flows", func() bool { return sub.Frames() > 5 })
+	time.Sleep(6 * time.Second)
+	pub.SetLoss(0, 0)
+	// Without repair about 5 % would be missing.
+	uniq, span, missing := missingVideo(sub, 5*time.Second)
+	t.Logf("received %d of %d sequence numbers (%.2f%% missing) through a 700 ms uplink with 5%% loss", uniq, span, missing*100)
+	if span < 500 {
+		t.Fatalf("only %d packets in 6 s", span)
+	}
+	if missing > 0.02 {
+		t.Errorf("%.1f%% of packets never arrived: late repairs were dropped", missing*100)
 	}
 }
 

@@ -42,6 +42,9 @@ type Config struct {
 	// DownLoss and UpLoss drop that fraction of incoming / outgoing RTP
 	// packets on the bot's socket (0..1).
 	DownLoss, UpLoss float64
+	// UpDelay holds every RTP packet the bot sends (media and its NACK
+	// repairs) this long, as a long or congested uplink does.
+	UpDelay time.Duration
 	// TCP makes the bot use ICE-TCP only.
 	TCP bool
 	// CountOnly makes the bot count received packets without parsing
@@ -173,7 +176,7 @@ func New(cfg Config, tr Transport) (*Bot, error) {
 				return nil, err
 			}
 			_ = pc.SetReadBuffer(1 << 20)
-			c := &lossyConn{UDPConn: pc, down: cfg.DownLoss, up: cfg.UpLoss}
+			c := &lossyConn{UDPConn: pc, down: cfg.DownLoss, up: cfg.UpLoss, delay: cfg.UpDelay, done: make(chan struct{})}
 			m := webrtc.NewICEUDPMux(quietLogger{}.NewLogger("udpmux"), c)
 			b.conns = append(b.conns, c)
 			b.muxes = append(b.muxes, m)
@@ -1056,6 +1059,18 @@ type lossyConn struct {
 	*net.UDPConn
 	mu       sync.Mutex
 	down, up float64
+
+	delay     time.Duration // outgoing RTP is held this long
+	delayed   chan delayedPacket
+	startOnce sync.Once
+	closeOnce sync.Once
+	done      chan struct{}
+}
+
+type delayedPacket struct {
+	at   time.Time
+	b    []byte
+	addr net.Addr
 }
 
 func (c *lossyConn) set(down, up float64) {
@@ -1092,7 +1107,43 @@ func (c *lossyConn) WriteTo(p []byte, a net.Addr) (int, error) {
 	if c.drop(p, false) {
 		return len(p), nil
 	}
+	if c.delay > 0 && isRTP(p) {
+		c.startOnce.Do(func() {
+			c.delayed = make(chan delayedPacket, 4096)
+			go c.sendDelayed()
+		})
+		select {
+		case c.delayed <- delayedPacket{at: time.Now().Add(c.delay), b: append([]byte(nil), p...), addr: a}:
+		case <-c.done:
+			return 0, net.ErrClosed
+		default: // the link's queue is full: the packet is lost
+		}
+		return len(p), nil
+	}
 	return c.UDPConn.WriteTo(p, a)
+}
+
+// sendDelayed sends the held packets in order, each at its time.
+func (c *lossyConn) sendDelayed() {
+	for {
+		select {
+		case d := <-c.delayed:
+			select {
+			case <-time.After(time.Until(d.at)):
+			case <-c.done:
+				return
+			}
+			_, _ = c.UDPConn.WriteTo(d.b, d.addr)
+		case <-c.done:
+			return
+		}
+	}
+}
+
+// Close also stops the delayed sender.
+func (c *lossyConn) Close() error {
+	c.closeOnce.Do(func() { close(c.done) })
+	return c.UDPConn.Close()
 }
 
 // quietLogger discards Pion's logs: bots close abruptly on purpose.
