@@ -190,22 +190,24 @@ func (dt *downTrack) Bind(ctx webrtc.TrackLocalContext) (webrtc.RTPCodecParamete
 		}
 	}
 	var redPT uint8
+	var codec *webrtc.RTPCodecParameters
 	for _, c := range ctx.CodecParameters() {
-		if dt.pub.kind == kindAudio && strings.EqualFold(c.MimeType, mimeRED) {
+		switch {
+		case dt.pub.kind == kindAudio && strings.EqualFold(c.MimeType, mimeRED):
 			redPT = uint8(c.PayloadType)
+		case codec == nil && strings.EqualFold(c.MimeType, want):
+			codec = &c
 		}
 	}
-	for _, c := range ctx.CodecParameters() {
-		if strings.EqualFold(c.MimeType, want) {
-			dt.mu.Lock()
-			dt.ws, dt.ssrc, dt.pt, dt.codec = ctx.WriteStream(), uint32(ctx.SSRC()), uint8(c.PayloadType), c
-			dt.astID, dt.redPT = astID, redPT
-			dt.mu.Unlock()
-			dt.bound.Store(true)
-			return c, nil
-		}
+	if codec == nil {
+		return webrtc.RTPCodecParameters{}, webrtc.ErrUnsupportedCodec
 	}
-	return webrtc.RTPCodecParameters{}, webrtc.ErrUnsupportedCodec
+	dt.mu.Lock()
+	dt.ws, dt.ssrc, dt.pt, dt.codec = ctx.WriteStream(), uint32(ctx.SSRC()), uint8(codec.PayloadType), *codec
+	dt.astID, dt.redPT = astID, redPT
+	dt.mu.Unlock()
+	dt.bound.Store(true)
+	return *codec, nil
 }
 
 // Unbind implements webrtc.TrackLocal.

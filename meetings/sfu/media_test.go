@@ -373,18 +373,8 @@ func TestChosenDataSaver(t *testing.T) {
 		t.Fatal(err)
 	}
 	video := func() (layer int, level string, saver bool) {
-		st, _ := e.Stats("m")
-		for _, q := range st.Participants {
-			if q.ID != "sub" {
-				continue
-			}
-			for _, s := range q.Subscribed {
-				if s.Kind == "video" {
-					return s.Layer, q.Level, q.DataSaver
-				}
-			}
-		}
-		return -2, "", false
+		q, _ := participantStats(e, "m", "sub")
+		return cameraLayer(q), q.Level, q.DataSaver
 	}
 	waitFor(t, 10*time.Second, "the high layer", func() bool { l, _, _ := video(); return l == 1 && sub.Frames() > 3 })
 	if err := p.SetDataSaver(context.Background(), true); err != nil {

@@ -176,7 +176,7 @@ func New(cfg Config, tr Transport) (*Bot, error) {
 				return nil, err
 			}
 			_ = pc.SetReadBuffer(1 << 20)
-			c := &lossyConn{UDPConn: pc, down: cfg.DownLoss, up: cfg.UpLoss, delay: cfg.UpDelay, done: make(chan struct{})}
+			c := newLossyConn(pc, cfg.DownLoss, cfg.UpLoss, cfg.UpDelay)
 			m := webrtc.NewICEUDPMux(quietLogger{}.NewLogger("udpmux"), c)
 			b.conns = append(b.conns, c)
 			b.muxes = append(b.muxes, m)
@@ -1062,9 +1062,17 @@ type lossyConn struct {
 
 	delay     time.Duration // outgoing RTP is held this long
 	delayed   chan delayedPacket
-	startOnce sync.Once
 	closeOnce sync.Once
 	done      chan struct{}
+}
+
+func newLossyConn(pc *net.UDPConn, down, up float64, delay time.Duration) *lossyConn {
+	c := &lossyConn{UDPConn: pc, down: down, up: up, delay: delay, done: make(chan struct{})}
+	if delay > 0 {
+		c.delayed = make(chan delayedPacket, 4096)
+		go c.sendDelayed()
+	}
+	return c
 }
 
 type delayedPacket struct {
@@ -1108,10 +1116,6 @@ func (c *lossyConn) WriteTo(p []byte, a net.Addr) (int, error) {
 		return len(p), nil
 	}
 	if c.delay > 0 && isRTP(p) {
-		c.startOnce.Do(func() {
-			c.delayed = make(chan delayedPacket, 4096)
-			go c.sendDelayed()
-		})
 		select {
 		case c.delayed <- delayedPacket{at: time.Now().Add(c.delay), b: append([]byte(nil), p...), addr: a}:
 		case <-c.done:
