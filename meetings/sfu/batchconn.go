@@ -1,10 +1,12 @@
 package sfu
 
 import (
+	"errors"
 	"net"
 	"net/netip"
 	"sync"
 	"sync/atomic"
+	"syscall"
 )
 
 // batchConn is the media UDP socket. Packets are sent with sendmmsg, many
@@ -24,7 +26,7 @@ import (
 // the kernel cannot take more, or too many packets are queued, the packet
 // is dropped and counted, as the network would drop it.
 type batchConn struct {
-	*net.UDPConn
+	*udpSocket
 	b *batcher
 
 	mu      sync.Mutex
@@ -34,8 +36,6 @@ type batchConn struct {
 	batch   []outPacket
 	sender  mmsgSender // owned under flushMu
 	closed  bool       // under flushMu
-
-	reader rawReader // owned by the one reading goroutine
 
 	dropped atomic.Uint64
 }
@@ -77,27 +77,18 @@ func (b *batcher) release() {
 	}
 }
 
-func newBatchConn(c *net.UDPConn, b *batcher) *batchConn {
-	bc := &batchConn{UDPConn: c, b: b}
-	bc.sender.init(c)
-	bc.reader.init(c)
+func newBatchConn(s *udpSocket, b *batcher) *batchConn {
+	bc := &batchConn{udpSocket: s, b: b}
+	bc.sender.init(s)
 	b.conns = append(b.conns, bc)
 	return bc
-}
-
-// ReadFromAddrPort implements ice.AddrPortReaderWriter.
-func (c *batchConn) ReadFromAddrPort(p []byte) (int, netip.AddrPort, error) {
-	if c.reader.ok() {
-		return c.reader.read(p)
-	}
-	return c.UDPConn.ReadFromUDPAddrPort(p)
 }
 
 // WriteToAddrPort implements ice.AddrPortReaderWriter: it queues a copy,
 // and sends the queue unless a burst is in progress.
 func (c *batchConn) WriteToAddrPort(p []byte, addr netip.AddrPort) (int, error) {
 	if len(p) > 1500 {
-		return c.UDPConn.WriteToUDPAddrPort(p, addr)
+		return c.writeLarge(p, addr)
 	}
 	bp := bufPool.Get().(*[]byte)
 	copy(*bp, p)
@@ -123,9 +114,26 @@ func (c *batchConn) WriteToAddrPort(p []byte, addr netip.AddrPort) (int, error) 
 func (c *batchConn) WriteTo(p []byte, addr net.Addr) (int, error) {
 	ua, ok := addr.(*net.UDPAddr)
 	if !ok {
-		return c.UDPConn.WriteTo(p, addr)
+		return c.udpSocket.WriteTo(p, addr)
 	}
 	return c.WriteToAddrPort(p, ua.AddrPort())
+}
+
+// writeLarge sends a datagram too large for the queue's buffers at once,
+// after what is queued. A full send queue drops it, counted.
+func (c *batchConn) writeLarge(p []byte, addr netip.AddrPort) (int, error) {
+	c.flush()
+	c.flushMu.Lock()
+	defer c.flushMu.Unlock()
+	if c.closed {
+		return 0, net.ErrClosed
+	}
+	n, err := c.udpSocket.WriteToAddrPort(p, addr)
+	if errors.Is(err, syscall.EAGAIN) {
+		c.dropped.Add(1)
+		return len(p), nil
+	}
+	return n, err
 }
 
 // flush sends everything queued so far.
@@ -156,5 +164,5 @@ func (c *batchConn) Close() error {
 	c.flushMu.Lock()
 	c.closed = true
 	c.flushMu.Unlock()
-	return c.UDPConn.Close()
+	return c.udpSocket.Close()
 }

@@ -11,7 +11,7 @@ import (
 
 func udpPair(t *testing.T) (*batchConn, *batcher, *net.UDPConn) {
 	t.Helper()
-	a, err := net.ListenUDP("udp4", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
+	a, err := listenUDP(net.IPv4(127, 0, 0, 1), 0)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -105,7 +105,7 @@ func (e *Engine) openSockets() error {
 	}
 	var muxes []ice.UDPMux
 	for _, ip := range ips {
-		conn, err := net.ListenUDP("udp4", &net.UDPAddr{IP: ip, Port: e.cfg.UDPPort})
+		conn, err := listenUDP(ip, e.cfg.UDPPort)
 		if err != nil {
 			for _, m := range muxes {
 				_ = m.Close()

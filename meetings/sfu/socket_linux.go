@@ -4,10 +4,16 @@ package sfu
 
 import (
 	"encoding/binary"
+	"errors"
+	"fmt"
 	"net"
 	"net/netip"
 	"os"
+	"strconv"
+	"sync"
+	"sync/atomic"
 	"syscall"
+	"time"
 	"unsafe"
 
 	"golang.org/x/sys/unix"
@@ -21,29 +27,17 @@ import (
 // from batch to batch; the owner serialises calls.
 type mmsgSender struct {
 	fd    int
-	conn  *net.UDPConn
 	hdrs  [batchMax]unix.Mmsghdr
 	iovs  [batchMax]unix.Iovec
 	names [batchMax]unix.RawSockaddrAny
 }
 
-func (s *mmsgSender) init(c *net.UDPConn) {
-	s.conn, s.fd = c, -1
-	if rc, err := c.SyscallConn(); err == nil {
-		_ = rc.Control(func(fd uintptr) { s.fd = int(fd) })
-	}
-}
+func (s *mmsgSender) init(u *udpSocket) { s.fd = u.fd }
 
 // send writes ps (at most batchMax) and returns how many the kernel took,
 // always at least one so a refused packet is skipped, and whether the
 // socket's send queue was full.
 func (s *mmsgSender) send(ps []outPacket) (int, bool) {
-	if s.fd < 0 {
-		for _, p := range ps {
-			_, _ = s.conn.WriteToUDPAddrPort((*p.buf)[:p.n], p.addr)
-		}
-		return len(ps), false
-	}
 	k := 0
 	for _, p := range ps {
 		nl := sockaddr(&s.names[k], p)
@@ -88,13 +82,34 @@ func sockaddr(sa *unix.RawSockaddrAny, p outPacket) uint32 {
 	return unix.SizeofSockaddrInet4
 }
 
-// rawReader reads the socket with recvfrom(2) called directly, for the
-// same reason as mmsgSender: every received packet went through the
-// scheduler's system-call path and woke its monitor thread. When nothing is
-// waiting the Go poller parks the reader as usual. One goroutine reads (the
-// ICE mux's), so the state lives here and the callback allocates nothing.
-type rawReader struct {
-	rc    syscall.RawConn
+// udpSocket is the media UDP socket: a raw socket that Go's poller never
+// sees. The poller watches instead an epoll instance of our own, which
+// watches the socket for input only.
+//
+// Go registers every socket it polls for both input and output, edge-
+// triggered, and a UDP socket signals "writable" each time the kernel
+// frees a datagram it has sent. So every sendmmsg woke the poller's thread
+// when it was asleep, only to find nobody waiting to write: about one
+// useless wake-up per batch, a thousand a second in a 10-person meeting.
+// The inner epoll drops those signals; a datagram arriving still wakes the
+// poller, through the inner epoll becoming readable.
+//
+// It reads with recvfrom(2) called directly, for the same reason as
+// mmsgSender: every received packet went through the scheduler's
+// system-call path and woke its monitor thread. One goroutine reads (the
+// ICE mux's), so the read state lives here and the callback allocates
+// nothing.
+type udpSocket struct {
+	fd    int
+	laddr *net.UDPAddr
+	ep    *os.File        // the inner epoll; closing it ends a waiting read
+	rc    syscall.RawConn // ep's
+
+	closeOnce sync.Once
+	closeErr  error
+	closed    atomic.Bool
+
+	// the read in progress, owned by the reading goroutine
 	fn    func(fd uintptr) bool
 	buf   []byte
 	n     int
@@ -102,53 +117,167 @@ type rawReader struct {
 	errno syscall.Errno
 }
 
-func (r *rawReader) init(c *net.UDPConn) {
-	rc, err := c.SyscallConn()
-	if err != nil {
-		return
+// listenUDP opens the media socket on ip (IPv4) and port (0: any).
+func listenUDP(ip net.IP, port int) (*udpSocket, error) {
+	ip4 := ip.To4()
+	if ip4 == nil {
+		return nil, fmt.Errorf("listen udp %s: not an IPv4 address", ip)
 	}
-	r.rc = rc
-	r.fn = r.recv
+	fd, err := unix.Socket(unix.AF_INET, unix.SOCK_DGRAM|unix.SOCK_NONBLOCK|unix.SOCK_CLOEXEC, unix.IPPROTO_UDP)
+	if err != nil {
+		return nil, os.NewSyscallError("socket", err)
+	}
+	s := &udpSocket{fd: fd}
+	if err := s.open(ip4, port); err != nil {
+		_ = unix.Close(fd)
+		return nil, fmt.Errorf("listen udp %s: %w", net.JoinHostPort(ip.String(), strconv.Itoa(port)), err)
+	}
+	s.fn = s.recv
+	return s, nil
 }
 
-func (r *rawReader) recv(fd uintptr) bool {
-	fl := uint32(unsafe.Sizeof(r.from))
-	n, _, errno := unix.RawSyscall6(unix.SYS_RECVFROM, fd, uintptr(unsafe.Pointer(&r.buf[0])), uintptr(len(r.buf)),
-		unix.MSG_DONTWAIT, uintptr(unsafe.Pointer(&r.from)), uintptr(unsafe.Pointer(&fl)))
+func (s *udpSocket) open(ip4 net.IP, port int) error {
+	sa := &unix.SockaddrInet4{Port: port}
+	copy(sa.Addr[:], ip4)
+	if err := unix.Bind(s.fd, sa); err != nil {
+		return os.NewSyscallError("bind", err)
+	}
+	got, err := unix.Getsockname(s.fd)
+	if err != nil {
+		return os.NewSyscallError("getsockname", err)
+	}
+	in, ok := got.(*unix.SockaddrInet4)
+	if !ok {
+		return fmt.Errorf("getsockname: unexpected %T", got)
+	}
+	s.laddr = &net.UDPAddr{IP: net.IPv4(in.Addr[0], in.Addr[1], in.Addr[2], in.Addr[3]), Port: in.Port}
+	epfd, err := unix.EpollCreate1(unix.EPOLL_CLOEXEC)
+	if err != nil {
+		return os.NewSyscallError("epoll_create1", err)
+	}
+	ev := unix.EpollEvent{Events: unix.EPOLLIN, Fd: int32(s.fd)}
+	if err := unix.EpollCtl(epfd, unix.EPOLL_CTL_ADD, s.fd, &ev); err != nil {
+		_ = unix.Close(epfd)
+		return os.NewSyscallError("epoll_ctl", err)
+	}
+	if err := unix.SetNonblock(epfd, true); err != nil {
+		_ = unix.Close(epfd)
+		return os.NewSyscallError("fcntl", err)
+	}
+	// A non-blocking descriptor given to os.NewFile joins Go's poller.
+	s.ep = os.NewFile(uintptr(epfd), "udp-media-epoll")
+	if s.rc, err = s.ep.SyscallConn(); err != nil {
+		_ = s.ep.Close()
+		return err
+	}
+	return nil
+}
+
+func (s *udpSocket) recv(uintptr) bool {
+	fl := uint32(unsafe.Sizeof(s.from))
+	n, _, errno := unix.RawSyscall6(unix.SYS_RECVFROM, uintptr(s.fd), uintptr(unsafe.Pointer(&s.buf[0])), uintptr(len(s.buf)),
+		unix.MSG_DONTWAIT, uintptr(unsafe.Pointer(&s.from)), uintptr(unsafe.Pointer(&fl)))
 	if errno == syscall.EAGAIN || errno == syscall.EINTR {
 		return false // wait for the poller (or retry)
 	}
-	r.n, r.errno = int(n), errno
+	s.n, s.errno = int(n), errno
 	return true
 }
 
-// ok reports whether raw reading is available; if not, the socket's own
-// method is used.
-func (r *rawReader) ok() bool { return r.rc != nil }
-
-// read fills p with the next datagram.
-func (r *rawReader) read(p []byte) (int, netip.AddrPort, error) {
+// ReadFromAddrPort fills p with the next datagram. One goroutine reads.
+func (s *udpSocket) ReadFromAddrPort(p []byte) (int, netip.AddrPort, error) {
 	if len(p) == 0 {
 		return 0, netip.AddrPort{}, nil
 	}
-	r.buf = p
-	err := r.rc.Read(r.fn)
-	r.buf = nil
+	s.buf = p
+	err := s.rc.Read(s.fn)
+	s.buf = nil
 	if err != nil {
-		return 0, netip.AddrPort{}, err
+		if s.closed.Load() {
+			err = net.ErrClosed // as a net.Conn says it, not the epoll's file
+		}
+		return 0, netip.AddrPort{}, &net.OpError{Op: "read", Net: "udp", Addr: s.laddr, Err: err}
 	}
-	if r.errno != 0 {
-		return 0, netip.AddrPort{}, &net.OpError{Op: "read", Net: "udp", Err: os.NewSyscallError("recvfrom", r.errno)}
+	if s.errno != 0 {
+		return 0, netip.AddrPort{}, &net.OpError{Op: "read", Net: "udp", Addr: s.laddr, Err: os.NewSyscallError("recvfrom", s.errno)}
 	}
 	var from netip.AddrPort
-	switch r.from.Family {
+	switch s.from.Family {
 	case unix.AF_INET:
-		in := (*unix.RawSockaddrInet4)(unsafe.Pointer(&r.from))
+		in := (*unix.RawSockaddrInet4)(unsafe.Pointer(&s.from))
 		from = netip.AddrPortFrom(netip.AddrFrom4(in.Addr), netPort(&in.Port))
 	case unix.AF_INET6:
-		from = netip.AddrPortFrom(netip.AddrFrom16(r.from.Addr), netPort(&r.from.Port))
+		from = netip.AddrPortFrom(netip.AddrFrom16(s.from.Addr), netPort(&s.from.Port))
 	}
-	return r.n, from, nil
+	return s.n, from, nil
+}
+
+// ReadFrom implements net.PacketConn.
+func (s *udpSocket) ReadFrom(p []byte) (int, net.Addr, error) {
+	n, from, err := s.ReadFromAddrPort(p)
+	if err != nil {
+		return 0, nil, err
+	}
+	return n, net.UDPAddrFromAddrPort(from), nil
+}
+
+// WriteToAddrPort sends one datagram at once, without blocking: when the
+// send queue is full it fails with an error that wraps syscall.EAGAIN.
+func (s *udpSocket) WriteToAddrPort(p []byte, addr netip.AddrPort) (int, error) {
+	a := addr.Addr().Unmap()
+	if !a.Is4() {
+		return 0, &net.OpError{Op: "write", Net: "udp", Addr: net.UDPAddrFromAddrPort(addr), Err: errors.New("not an IPv4 address")}
+	}
+	if err := unix.Sendto(s.fd, p, unix.MSG_DONTWAIT, &unix.SockaddrInet4{Port: int(addr.Port()), Addr: a.As4()}); err != nil {
+		return 0, &net.OpError{Op: "write", Net: "udp", Addr: net.UDPAddrFromAddrPort(addr), Err: os.NewSyscallError("sendto", err)}
+	}
+	return len(p), nil
+}
+
+// WriteTo implements net.PacketConn.
+func (s *udpSocket) WriteTo(p []byte, addr net.Addr) (int, error) {
+	ua, ok := addr.(*net.UDPAddr)
+	if !ok {
+		return 0, &net.OpError{Op: "write", Net: "udp", Addr: addr, Err: errors.New("not a UDP address")}
+	}
+	return s.WriteToAddrPort(p, ua.AddrPort())
+}
+
+// LocalAddr implements net.PacketConn.
+func (s *udpSocket) LocalAddr() net.Addr { return s.laddr }
+
+// SetDeadline implements net.PacketConn: writes never block, so only the
+// read deadline means anything.
+func (s *udpSocket) SetDeadline(t time.Time) error { return s.ep.SetReadDeadline(t) }
+
+// SetReadDeadline implements net.PacketConn.
+func (s *udpSocket) SetReadDeadline(t time.Time) error { return s.ep.SetReadDeadline(t) }
+
+// SetWriteDeadline implements net.PacketConn; writes never block.
+func (s *udpSocket) SetWriteDeadline(time.Time) error { return nil }
+
+// SetReadBuffer sets the socket's receive buffer size.
+func (s *udpSocket) SetReadBuffer(n int) error {
+	return os.NewSyscallError("setsockopt", unix.SetsockoptInt(s.fd, unix.SOL_SOCKET, unix.SO_RCVBUF, n))
+}
+
+// SetWriteBuffer sets the socket's send buffer size.
+func (s *udpSocket) SetWriteBuffer(n int) error {
+	return os.NewSyscallError("setsockopt", unix.SetsockoptInt(s.fd, unix.SOL_SOCKET, unix.SO_SNDBUF, n))
+}
+
+// Close ends a waiting read and closes the socket. Closing the inner epoll
+// waits for a read in progress to return, so the socket is not closed
+// under it; writers are the caller's to stop first (batchConn does).
+func (s *udpSocket) Close() error {
+	s.closeOnce.Do(func() {
+		s.closed.Store(true)
+		s.closeErr = s.ep.Close()
+		if err := unix.Close(s.fd); err != nil && s.closeErr == nil {
+			s.closeErr = os.NewSyscallError("close", err)
+		}
+	})
+	return s.closeErr
 }
 
 // netPort reads a port stored in network byte order.
