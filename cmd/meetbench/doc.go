@@ -11,6 +11,10 @@
 //	         reports the time from dialing to the first complete remote
 //	         keyframe
 //
+// Publishing bots number their packets with the transport-wide sequence
+// extension and receiving bots negotiate abs-send-time, as browsers do, so
+// the SFU does the per-packet work it does for browsers.
+//
 // Before the scenario it prints a host reference (an AES-GCM seal and a
 // loopback UDP datagram, timed): the machine's speed drifts, and results
 // taken at different times compare only through it.

@@ -242,7 +242,7 @@ func (b *bench) meeting(ctx context.Context, n, bitrate int) error {
 	for i := range n {
 		if _, err := b.publish(ctx, &bs, "meeting", sfutest.Config{
 			Name: fmt.Sprint("p", i), Audio: true, Video: true, Simulcast: true, VideoBitrate: bitrate * 4 / 5, FPS: 15,
-			AudioLevel: 60, CountOnly: false, AbsSendTime: true,
+			AudioLevel: 60, CountOnly: false, AbsSendTime: true, TransportCC: true,
 		}); err != nil {
 			return err
 		}
@@ -308,7 +308,7 @@ func (b *bench) meeting(ctx context.Context, n, bitrate int) error {
 func (b *bench) fanout(ctx context.Context, subs, bitrate int) error {
 	var bs bots
 	defer bs.close()
-	if _, err := b.publish(ctx, &bs, "fanout", sfutest.Config{Name: "pub", Audio: true, Video: true, VideoBitrate: bitrate, FPS: 30}); err != nil {
+	if _, err := b.publish(ctx, &bs, "fanout", sfutest.Config{Name: "pub", Audio: true, Video: true, VideoBitrate: bitrate, FPS: 30, TransportCC: true}); err != nil {
 		return err
 	}
 	var receivers []*sfutest.Bot
@@ -356,7 +356,7 @@ func (b *bench) fanout(ctx context.Context, subs, bitrate int) error {
 func (b *bench) join(ctx context.Context, n int) error {
 	var bs bots
 	defer bs.close()
-	if _, err := b.publish(ctx, &bs, "join", sfutest.Config{Name: "pub", Audio: true, Video: true, Simulcast: true, FPS: 15}); err != nil {
+	if _, err := b.publish(ctx, &bs, "join", sfutest.Config{Name: "pub", Audio: true, Video: true, Simulcast: true, FPS: 15, TransportCC: true}); err != nil {
 		return err
 	}
 	time.Sleep(2 * time.Second)

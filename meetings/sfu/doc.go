@@ -26,13 +26,16 @@
 // workers share a long list out); writes never block, so a subscriber that
 // cannot keep up loses packets (video until the next keyframe) and never
 // slows the others. The media socket sends each burst with one sendmmsg
-// (see batchConn).
+// (see batchConn); Go's poller watches it, through an epoll of our own, for
+// input only, so sending never wakes the poller (udpSocket).
 //
 // Repair and feedback. Pion's NACK generator runs on up connections; a
 // subscriber's NACKs are answered from its downTrack's history of what it
 // was sent (references to the shared packets); receiver and sender reports
-// flow on both; TWCC feedback goes to publishers so browsers can size
-// their encoders. Keyframe requests (subscriber connected, subscriber PLI/FIR,
+// flow on both; transport-cc feedback goes to publishers so browsers can
+// size their encoders, recorded by the goroutine that reads each packet
+// (twccFeedback: Pion's interceptor handed every packet to a goroutine of
+// its own). Keyframe requests (subscriber connected, subscriber PLI/FIR,
 // layer switch, congestion drop) are throttled to one per 500 ms per
 // publisher layer, with a trailing request so none is lost.
 //

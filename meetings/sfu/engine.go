@@ -14,7 +14,6 @@ import (
 	"github.com/pion/interceptor"
 	"github.com/pion/interceptor/pkg/nack"
 	"github.com/pion/interceptor/pkg/report"
-	"github.com/pion/interceptor/pkg/twcc"
 	"github.com/pion/sdp/v3"
 	"github.com/pion/webrtc/v4"
 )
@@ -200,8 +199,9 @@ func (e *Engine) settingEngine() (webrtc.SettingEngine, error) {
 }
 
 // newUpAPI is the API for publishing connections: it receives, generates
-// NACKs and receiver reports, and sends TWCC feedback so the browser's
-// congestion controller can size its simulcast layers.
+// NACKs and receiver reports, and negotiates transport-cc, whose feedback
+// (twccFeedback) lets the browser's congestion controller size its
+// simulcast layers.
 func newUpAPI(se webrtc.SettingEngine) (*webrtc.API, error) {
 	m := &webrtc.MediaEngine{}
 	if err := registerCodecs(m, true); err != nil {
@@ -232,11 +232,8 @@ func newUpAPI(se webrtc.SettingEngine) (*webrtc.API, error) {
 		return nil, err
 	}
 	ir.Add(rr)
-	tw, err := twcc.NewSenderInterceptor()
-	if err != nil {
-		return nil, err
-	}
-	ir.Add(tw)
+	// TWCC feedback is the participant's own (twccFeedback), recorded
+	// where each packet is read.
 	return webrtc.NewAPI(webrtc.WithMediaEngine(m), webrtc.WithInterceptorRegistry(ir), webrtc.WithSettingEngine(se)), nil
 }
 

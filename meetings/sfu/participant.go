@@ -12,6 +12,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/pion/rtcp"
 	"github.com/pion/sdp/v3"
 	"github.com/pion/webrtc/v4"
 )
@@ -60,6 +61,7 @@ type Participant struct {
 	done      chan struct{}
 	wg        sync.WaitGroup // read loops started for this participant
 	up, down  *webrtc.PeerConnection
+	twcc      *twccFeedback // transport-cc feedback on up
 	link      link
 	audioOnly atomic.Bool
 	dataSaver atomic.Bool
@@ -148,6 +150,7 @@ func newParticipant(e *Engine, info PeerInfo, send SendFunc) (*Participant, erro
 		_ = p.up.Close()
 		return nil, err
 	}
+	p.twcc = newTWCCFeedback(func(pkts []rtcp.Packet) error { return p.up.WriteRTCP(pkts) })
 	// Candidates go through the loop so that none overtakes the
 	// description it belongs to.
 	p.up.OnICECandidate(func(c *webrtc.ICECandidate) { p.q.post(func() { p.sendCandidate(TargetUp, c) }) })
@@ -176,6 +179,7 @@ func newParticipant(e *Engine, info PeerInfo, send SendFunc) (*Participant, erro
 func (p *Participant) destroy() {
 	p.closed.Store(true)
 	p.q.close()
+	p.twcc.stop()
 	_ = p.up.GracefulClose()
 	_ = p.down.GracefulClose()
 	close(p.done)
@@ -268,6 +272,7 @@ func (p *Participant) teardown() {
 	for _, pub := range p.pubs {
 		pub.close()
 	}
+	p.twcc.stop()
 	_ = p.up.GracefulClose()
 	_ = p.down.GracefulClose()
 	p.wg.Wait()
@@ -424,11 +429,14 @@ func (p *Participant) onTrack(t *webrtc.TrackRemote, r *webrtc.RTPReceiver) {
 	if pub == nil {
 		return
 	}
-	var levelID, redPT uint8
+	var levelID, twccID, redPT uint8
 	params := r.GetParameters()
 	for _, x := range params.HeaderExtensions {
-		if x.URI == sdp.AudioLevelURI {
+		switch x.URI {
+		case sdp.AudioLevelURI:
 			levelID = uint8(x.ID)
+		case sdp.TransportCCURI:
+			twccID = uint8(x.ID)
 		}
 	}
 	for _, c := range params.Codecs {
@@ -437,7 +445,7 @@ func (p *Participant) onTrack(t *webrtc.TrackRemote, r *webrtc.RTPReceiver) {
 		}
 	}
 	rid := t.RID()
-	l := pub.attach(pub.layerIndex(rid), rid, t, levelID, redPT)
+	l := pub.attach(pub.layerIndex(rid), rid, t, upExt{level: levelID, twcc: twccID}, redPT)
 	if l == nil {
 		return
 	}

@@ -1,6 +1,7 @@
 package sfu
 
 import (
+	"encoding/binary"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -148,13 +149,20 @@ func (pub *publication) resolve(want int) int {
 
 // attach adds a received layer; it returns nil when the slot is taken or
 // the publication is closed.
-func (pub *publication) attach(idx int, rid string, track *webrtc.TrackRemote, levelID, redPT uint8) *upLayer {
+// upExt is the header extension ids a publisher's stream carries; 0 for
+// one not negotiated.
+type upExt struct {
+	level uint8 // RFC 6464 audio level
+	twcc  uint8 // transport-wide sequence number
+}
+
+func (pub *publication) attach(idx int, rid string, track *webrtc.TrackRemote, ext upExt, redPT uint8) *upLayer {
 	pub.mu.Lock()
 	defer pub.mu.Unlock()
 	if pub.closed || idx < 0 || idx >= len(pub.layers) || pub.layers[idx] != nil {
 		return nil
 	}
-	l := &upLayer{pub: pub, idx: idx, rid: rid, track: track, ssrc: uint32(track.SSRC()), levelID: levelID, redPT: redPT}
+	l := &upLayer{pub: pub, idx: idx, rid: rid, track: track, ssrc: uint32(track.SSRC()), levelID: ext.level, twccID: ext.twcc, redPT: redPT}
 	pub.layers[idx] = l
 	return l
 }
@@ -245,6 +253,7 @@ type upLayer struct {
 	track   *webrtc.TrackRemote
 	ssrc    uint32
 	levelID uint8 // audio-level extension id, 0 when not negotiated
+	twccID  uint8 // transport-cc extension id, 0 when not negotiated
 	redPT   uint8 // the publisher's payload type of RED audio, 0 when not negotiated
 
 	packets, bytes, keyframes, plis atomic.Uint64
@@ -270,11 +279,13 @@ func (l *upLayer) readLoop() {
 	video := l.pub.kind == kindVideo
 	rbuf := make([]byte, 1500)
 	batch := l.pub.owner.e.batch
+	tw := l.pub.owner.twcc
 	for {
 		n, _, err := l.track.Read(rbuf)
 		if err != nil {
 			return
 		}
+		arrival := time.Now().UnixNano()
 		// Each packet gets its own exact-size copy: subscribers' NACK
 		// histories keep it alive, and most packets are far below 1500 bytes.
 		buf := append([]byte(nil), rbuf[:n]...)
@@ -282,6 +293,11 @@ func (l *upLayer) readLoop() {
 		hl, err := p.hdr.Unmarshal(buf[:n])
 		if err != nil {
 			continue
+		}
+		if l.twccID != 0 { // padding-only probes count too: they are how the browser probes
+			if x := p.hdr.GetExtension(l.twccID); len(x) >= 2 {
+				tw.record(p.hdr.SSRC, binary.BigEndian.Uint16(x), arrival)
+			}
 		}
 		end := n
 		if p.hdr.Padding {
@@ -318,7 +334,7 @@ func (l *upLayer) readLoop() {
 				}
 			}
 		}
-		p.arrival = time.Now().UnixNano()
+		p.arrival = arrival
 		l.packets.Add(1)
 		l.bytes.Add(uint64(n))
 		l.highest.Store(last)

@@ -16,6 +16,7 @@ import (
 	"github.com/pion/interceptor"
 	"github.com/pion/interceptor/pkg/nack"
 	"github.com/pion/interceptor/pkg/report"
+	"github.com/pion/interceptor/pkg/twcc"
 	"github.com/pion/logging"
 	"github.com/pion/rtcp"
 	"github.com/pion/rtp"
@@ -62,6 +63,10 @@ type Config struct {
 	// NoRED leaves RED out of what the bot can receive (a browser without
 	// it): the server must then send it the primary Opus frames only.
 	NoRED bool
+	// TransportCC numbers every packet the bot publishes with the
+	// transport-wide sequence extension, as a browser does for its
+	// congestion control; TransportFeedback counts the server's replies.
+	TransportCC bool
 }
 
 // Transport carries the bot's messages to the server.
@@ -97,6 +102,8 @@ type Bot struct {
 	videoSenders []*sender
 	audioSender  *sender
 	forceKey     atomic.Bool
+	twccFB       atomic.Uint64 // transport-cc feedback packets received
+	twccAcked    atomic.Uint64 // packets those reported received
 	remb         atomic.Uint64 // bit/s the bot reports in REMB, 0 for none
 	rembOnce     sync.Once
 
@@ -253,6 +260,13 @@ func botAPI(se webrtc.SettingEngine, cfg Config) (*webrtc.API, error) {
 			return nil, err
 		}
 	}
+	if cfg.TransportCC {
+		for _, k := range []webrtc.RTPCodecType{webrtc.RTPCodecTypeAudio, webrtc.RTPCodecTypeVideo} {
+			if err := m.RegisterHeaderExtension(webrtc.RTPHeaderExtensionCapability{URI: sdp.TransportCCURI}, k); err != nil {
+				return nil, err
+			}
+		}
+	}
 	if absSendTime {
 		for _, k := range []webrtc.RTPCodecType{webrtc.RTPCodecTypeAudio, webrtc.RTPCodecTypeVideo} {
 			if err := m.RegisterHeaderExtension(webrtc.RTPHeaderExtensionCapability{URI: sdp.ABSSendTimeURI}, k); err != nil {
@@ -283,6 +297,13 @@ func botAPI(se webrtc.SettingEngine, cfg Config) (*webrtc.API, error) {
 	}
 	ir.Add(rr)
 	ir.Add(sr)
+	if cfg.TransportCC {
+		tcc, err := twcc.NewHeaderExtensionInterceptor()
+		if err != nil {
+			return nil, err
+		}
+		ir.Add(tcc)
+	}
 	return webrtc.NewAPI(webrtc.WithMediaEngine(m), webrtc.WithInterceptorRegistry(ir), webrtc.WithSettingEngine(se)), nil
 }
 
@@ -538,9 +559,12 @@ func (b *Bot) drainRTCP(s *webrtc.RTPSender, rid string) {
 				return
 			}
 			for _, p := range pkts {
-				switch p.(type) {
+				switch p := p.(type) {
 				case *rtcp.PictureLossIndication, *rtcp.FullIntraRequest:
 					b.forceKey.Store(true)
+				case *rtcp.TransportLayerCC:
+					b.twccFB.Add(1)
+					b.twccAcked.Add(uint64(len(p.RecvDeltas)))
 				}
 			}
 		}
@@ -900,6 +924,13 @@ func (b *Bot) Redirect() string {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	return b.redirect
+}
+
+// TransportFeedback returns how many transport-cc feedback packets the
+// server sent the bot's publishing connection, and how many of the bot's
+// packets they reported received.
+func (b *Bot) TransportFeedback() (packets, acked uint64) {
+	return b.twccFB.Load(), b.twccAcked.Load()
 }
 
 // OffersSeen counts the server offers the bot answered.
