@@ -65,7 +65,10 @@ type downTrack struct {
 	lastOut   uint64
 	tsOff     uint32
 	lastTS    uint32
+	lastTSAt  int64 // unix ns the first packet with lastTS arrived
 	lastWrite int64
+	srPackets uint32 // RTP packets and payload octets sent, for sender reports
+	srOctets  uint32
 	clock     uint32
 	hdr       rtp.Header
 	ext       [1]rtp.Extension  // hdr's extensions, kept so that stamping never allocates
@@ -141,6 +144,8 @@ func (dt *downTrack) retransmit(seqs []uint16) {
 		}
 		if _, err := ws.WriteRTP(&dt.hdr, payload); err == nil {
 			dt.rtx.Add(1)
+			dt.srPackets++
+			dt.srOctets += uint32(len(payload))
 		}
 	}
 }
@@ -332,11 +337,13 @@ func (dt *downTrack) write(p *packet) {
 	}
 	dt.hist[e.seq%historySize] = e
 	if ts := h.Timestamp; int32(ts-dt.lastTS) > 0 || dt.lastWrite == 0 {
-		dt.lastTS = ts
+		dt.lastTS, dt.lastTSAt = ts, p.arrival
 	}
 	if _, err := ws.WriteRTP(h, payload); err != nil {
 		return
 	}
+	dt.srPackets++
+	dt.srOctets += uint32(len(payload))
 	if p.red && redPT != 0 {
 		dt.red.Add(1)
 	}
@@ -345,6 +352,29 @@ func (dt *downTrack) write(p *packet) {
 		dt.firstWrite.Store(time.Now().UnixNano())
 	}
 	dt.bytes.Add(uint64(len(payload) + 12))
+}
+
+// senderReport is the RTCP sender report for what the subscriber has been
+// sent, as of now (unix ns), or nil before anything was. Its RTP time is
+// the newest frame's timestamp advanced by the time since that frame
+// arrived, so that the subscriber can line audio up with video.
+func (dt *downTrack) senderReport(now int64) *rtcp.SenderReport {
+	dt.mu.Lock()
+	ssrc := dt.ssrc
+	dt.mu.Unlock()
+	dt.wmu.Lock()
+	defer dt.wmu.Unlock()
+	if dt.srPackets == 0 {
+		return nil
+	}
+	elapsed := max(0, now-dt.lastTSAt)
+	return &rtcp.SenderReport{
+		SSRC:        ssrc,
+		NTPTime:     ntpTime(now),
+		RTPTime:     dt.lastTS + uint32(elapsed*int64(dt.clock)/1e9),
+		PacketCount: dt.srPackets,
+		OctetCount:  dt.srOctets,
+	}
 }
 
 // redFor is what a RED audio packet becomes for a subscriber: RED as it

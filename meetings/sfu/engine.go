@@ -237,8 +237,9 @@ func newUpAPI(se webrtc.SettingEngine) (*webrtc.API, error) {
 	return webrtc.NewAPI(webrtc.WithMediaEngine(m), webrtc.WithInterceptorRegistry(ir), webrtc.WithSettingEngine(se)), nil
 }
 
-// newDownAPI is the API for subscribing connections: it sends sender
-// reports. NACKs are answered by the downTracks themselves from a history
+// newDownAPI is the API for subscribing connections. It has no
+// interceptors: each participant sends its own sender reports
+// (sendSenderReports), and NACKs are answered by the downTracks themselves from a history
 // of references to the shared packets (Pion's responder would keep a copy
 // per subscriber and cost a buffer operation per packet). The publishers'
 // header extensions are not forwarded; every packet carries our own
@@ -255,13 +256,7 @@ func newDownAPI(se webrtc.SettingEngine) (*webrtc.API, error) {
 			return nil, err
 		}
 	}
-	ir := &interceptor.Registry{}
-	sr, err := report.NewSenderInterceptor()
-	if err != nil {
-		return nil, err
-	}
-	ir.Add(sr)
-	return webrtc.NewAPI(webrtc.WithMediaEngine(m), webrtc.WithInterceptorRegistry(ir), webrtc.WithSettingEngine(se)), nil
+	return webrtc.NewAPI(webrtc.WithMediaEngine(m), webrtc.WithInterceptorRegistry(&interceptor.Registry{}), webrtc.WithSettingEngine(se)), nil
 }
 
 func registerCodecs(m *webrtc.MediaEngine, up bool) error {

@@ -77,7 +77,13 @@ func (l *link) take() (loss float64, rtt time.Duration, remb uint64) {
 // ntpCompact is the middle 32 bits of the NTP time of t, the unit of
 // LSR and DLSR in receiver reports.
 func ntpCompact(t time.Time) uint32 {
-	secs := uint64(t.Unix()) + 2208988800
-	frac := uint64(t.Nanosecond()) << 32 / 1e9
-	return uint32((secs<<32 | frac) >> 16)
+	return uint32(ntpTime(t.UnixNano()) >> 16)
+}
+
+// ntpTime is the 64-bit NTP timestamp (seconds since 1900, 32.32 fixed
+// point) of unix nanoseconds ns.
+func ntpTime(ns int64) uint64 {
+	secs := uint64(ns/1e9) + 2208988800
+	frac := uint64(ns%1e9) << 32 / 1e9
+	return secs<<32 | frac
 }

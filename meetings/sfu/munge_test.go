@@ -134,3 +134,53 @@ func TestRetransmitCapCountsOnlyRepeatedPackets(t *testing.T) {
 		t.Errorf("one NACK answered with %d packets, cap %d", n, maxRetransmitBurst)
 	}
 }
+
+// A sender report counts every packet and payload octet sent, repairs
+// included, and maps the wall clock to the RTP clock through the newest
+// frame and its arrival; before anything is sent there is none.
+func TestSenderReport(t *testing.T) {
+	dt, _ := mungeFixture()
+	if sr := dt.senderReport(time.Now().UnixNano()); sr != nil {
+		t.Fatalf("report before any packet: %+v", sr)
+	}
+	dt.setTarget(1)
+	base := time.Now().UnixNano()
+	for i := range 5 {
+		p := pkt(1, 100+uint64(i), 9000+uint32(i/2)*3000, i == 0, false)
+		p.payload = make([]byte, 100+i)
+		p.arrival = base + int64(i/2)*int64(33*time.Millisecond)
+		dt.write(p)
+	}
+	dt.retransmit([]uint16{101})
+	now := base + 2*int64(33*time.Millisecond) + int64(500*time.Millisecond) // 500 ms after the newest frame
+	sr := dt.senderReport(now)
+	if sr == nil {
+		t.Fatal("no report after packets were sent")
+	}
+	wantOctets := uint32(100 + 101 + 102 + 103 + 104 + 101)
+	if sr.SSRC != 1234 || sr.PacketCount != 6 || sr.OctetCount != wantOctets {
+		t.Fatalf("report ssrc %d, %d packets, %d octets; want 1234, 6, %d", sr.SSRC, sr.PacketCount, sr.OctetCount, wantOctets)
+	}
+	// The newest frame (timestamp 15000) arrived 500 ms before now: 45,000 ticks at 90 kHz.
+	if want := uint32(15000 + 45000); sr.RTPTime != want {
+		t.Fatalf("RTP time %d, want %d", sr.RTPTime, want)
+	}
+	if sr.NTPTime != ntpTime(now) {
+		t.Fatalf("NTP time %#x, want %#x", sr.NTPTime, ntpTime(now))
+	}
+}
+
+// NTP time counts from 1900 in 32.32 fixed point; the compact form that
+// receiver reports echo is its middle 32 bits.
+func TestNTPTime(t *testing.T) {
+	if got := ntpTime(0); got != 2208988800<<32 {
+		t.Fatalf("NTP time of the Unix epoch %#x", got)
+	}
+	if got := ntpTime(1_500_000_000); got != (2208988800+1)<<32|1<<31 {
+		t.Fatalf("NTP time of 1.5 s %#x", got)
+	}
+	at := time.Unix(1_800_000_000, 250_000_000)
+	if got, want := ntpCompact(at), uint32(ntpTime(at.UnixNano())>>16); got != want {
+		t.Fatalf("compact %#x, want %#x", got, want)
+	}
+}

@@ -694,6 +694,7 @@ func (p *Participant) need(l Level) uint64 {
 // the answer timeout.
 func (p *Participant) tick() {
 	p.ticks++
+	p.sendSenderReports()
 	p.lossUp = 0
 	for _, pub := range p.pubs {
 		for i := range pub.layers {
@@ -737,5 +738,29 @@ func (p *Participant) tick() {
 	}
 	if p.negotiating && time.Since(p.offerSent) > answerTimeout {
 		p.fail("no answer to the server's offer")
+	}
+}
+
+// srPerPacket is how many sender reports go in one RTCP packet (28 bytes
+// each), well inside a datagram.
+const srPerPacket = 32
+
+// sendSenderReports sends a sender report for every track the participant
+// receives that has sent something (each second, from its tick): the
+// subscriber's browser needs them to line audio up with video and to
+// report the round-trip time. They replace Pion's sender-report
+// interceptor, which took a lock and read the clock for every packet sent.
+func (p *Participant) sendSenderReports() {
+	now := time.Now().UnixNano()
+	var pkts []rtcp.Packet
+	for _, dt := range p.dts {
+		if sr := dt.senderReport(now); sr != nil {
+			pkts = append(pkts, sr)
+		}
+	}
+	for len(pkts) > 0 {
+		n := min(len(pkts), srPerPacket)
+		_ = p.down.WriteRTCP(pkts[:n])
+		pkts = pkts[n:]
 	}
 }
