@@ -96,6 +96,7 @@ func runRelay(addr string) error {
 		_ = json.NewEncoder(w).Encode(st)
 	})
 	mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
+	mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
 	fmt.Println(ln.Addr().String())
 	return http.Serve(ln, mux)
 }

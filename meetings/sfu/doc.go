@@ -29,10 +29,11 @@
 // (see batchConn); Go's poller watches it, through an epoll of our own, for
 // input only, so sending never wakes the poller (udpSocket).
 //
-// Repair and feedback. Pion's NACK generator runs on up connections; a
+// Repair and feedback. A layer's reader asks the publisher for lost video
+// itself (nackRequester: a gap at once, then again every round trip); a
 // subscriber's NACKs are answered from its downTrack's history of what it
-// was sent (references to the shared packets); receiver and sender reports
-// flow on both; transport-cc feedback goes to publishers so browsers can
+// was sent (references to the shared packets); receiver reports flow on
+// both, sender reports go from each participant's tick; transport-cc feedback goes to publishers so browsers can
 // size their encoders, recorded by the goroutine that reads each packet
 // (twccFeedback: Pion's interceptor handed every packet to a goroutine of
 // its own). Keyframe requests (subscriber connected, subscriber PLI/FIR,

@@ -12,7 +12,6 @@ import (
 
 	"github.com/pion/ice/v4"
 	"github.com/pion/interceptor"
-	"github.com/pion/interceptor/pkg/nack"
 	"github.com/pion/interceptor/pkg/report"
 	"github.com/pion/sdp/v3"
 	"github.com/pion/webrtc/v4"
@@ -198,10 +197,12 @@ func (e *Engine) settingEngine() (webrtc.SettingEngine, error) {
 	return se, nil
 }
 
-// newUpAPI is the API for publishing connections: it receives, generates
-// NACKs and receiver reports, and negotiates transport-cc, whose feedback
-// (twccFeedback) lets the browser's congestion controller size its
-// simulcast layers.
+// newUpAPI is the API for publishing connections: it receives and sends
+// receiver reports (Pion's interceptor), and negotiates transport-cc. The
+// participant's layer readers ask for lost video themselves
+// (nackRequester) and record transport-cc arrivals (twccFeedback), whose
+// feedback lets the browser's congestion controller size its simulcast
+// layers.
 func newUpAPI(se webrtc.SettingEngine) (*webrtc.API, error) {
 	m := &webrtc.MediaEngine{}
 	if err := registerCodecs(m, true); err != nil {
@@ -222,18 +223,11 @@ func newUpAPI(se webrtc.SettingEngine) (*webrtc.API, error) {
 		}
 	}
 	ir := &interceptor.Registry{}
-	gen, err := nack.NewGeneratorInterceptor(nack.GeneratorInterval(50 * 1e6))
-	if err != nil {
-		return nil, err
-	}
-	ir.Add(gen)
 	rr, err := report.NewReceiverInterceptor()
 	if err != nil {
 		return nil, err
 	}
 	ir.Add(rr)
-	// TWCC feedback is the participant's own (twccFeedback), recorded
-	// where each packet is read.
 	return webrtc.NewAPI(webrtc.WithMediaEngine(m), webrtc.WithInterceptorRegistry(ir), webrtc.WithSettingEngine(se)), nil
 }
 

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"math/rand/v2"
 	"runtime/debug"
 	"sort"
 	"strings"
@@ -62,6 +63,8 @@ type Participant struct {
 	wg        sync.WaitGroup // read loops started for this participant
 	up, down  *webrtc.PeerConnection
 	twcc      *twccFeedback // transport-cc feedback on up
+	rtcpSSRC  uint32        // the sender SSRC of the feedback we send on up
+	rttNs     atomic.Int64  // the smoothed round trip, for NACK retries
 	link      link
 	audioOnly atomic.Bool
 	dataSaver atomic.Bool
@@ -150,7 +153,8 @@ func newParticipant(e *Engine, info PeerInfo, send SendFunc) (*Participant, erro
 		_ = p.up.Close()
 		return nil, err
 	}
-	p.twcc = newTWCCFeedback(func(pkts []rtcp.Packet) error { return p.up.WriteRTCP(pkts) })
+	p.rtcpSSRC = rand.Uint32()
+	p.twcc = newTWCCFeedback(p.rtcpSSRC, func(pkts []rtcp.Packet) error { return p.up.WriteRTCP(pkts) })
 	// Candidates go through the loop so that none overtakes the
 	// description it belongs to.
 	p.up.OnICECandidate(func(c *webrtc.ICECandidate) { p.q.post(func() { p.sendCandidate(TargetUp, c) }) })
@@ -706,6 +710,7 @@ func (p *Participant) tick() {
 	}
 	loss, rtt, remb := p.link.take()
 	p.rtt, p.rembBps = rtt, remb
+	p.rttNs.Store(int64(rtt))
 	// Receiver reports count what is still missing after NACK repair,
 	// which hides a congested link; the share of sent packets the
 	// subscriber NACKs is the raw loss. Each such packet counts once:

@@ -1,7 +1,6 @@
 package sfu
 
 import (
-	"math/rand/v2"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -42,8 +41,9 @@ type twccFeedback struct {
 	sent atomic.Uint64 // feedback packets sent
 }
 
-func newTWCCFeedback(write func([]rtcp.Packet) error) *twccFeedback {
-	f := &twccFeedback{write: write, rec: twcc.NewRecorder(rand.Uint32()), start: time.Now().UnixNano()}
+// newTWCCFeedback makes feedback sent as sender ssrc through write.
+func newTWCCFeedback(sender uint32, write func([]rtcp.Packet) error) *twccFeedback {
+	f := &twccFeedback{write: write, rec: twcc.NewRecorder(sender), start: time.Now().UnixNano()}
 	f.tail = time.AfterFunc(time.Hour, f.flushTail)
 	f.tail.Stop()
 	return f

@@ -15,7 +15,7 @@ import (
 func TestTWCCFeedbackIntervalsAndTail(t *testing.T) {
 	var mu sync.Mutex
 	var got []*rtcp.TransportLayerCC
-	f := newTWCCFeedback(func(pkts []rtcp.Packet) error {
+	f := newTWCCFeedback(1, func(pkts []rtcp.Packet) error {
 		mu.Lock()
 		defer mu.Unlock()
 		for _, p := range pkts {

@@ -278,8 +278,10 @@ func (l *upLayer) readLoop() {
 	started := false
 	video := l.pub.kind == kindVideo
 	rbuf := make([]byte, 1500)
-	batch := l.pub.owner.e.batch
-	tw := l.pub.owner.twcc
+	owner := l.pub.owner
+	batch := owner.e.batch
+	tw := owner.twcc
+	var nr nackRequester
 	for {
 		n, _, err := l.track.Read(rbuf)
 		if err != nil {
@@ -316,6 +318,11 @@ func (l *upLayer) readLoop() {
 			p.ext = uint64(int64(last) + int64(int16(p.hdr.SequenceNumber-uint16(last))))
 			if p.ext > last {
 				last = p.ext
+			}
+		}
+		if video {
+			if seqs := nr.onPacket(p.ext, arrival, time.Duration(owner.rttNs.Load())); seqs != nil {
+				_ = owner.up.WriteRTCP([]rtcp.Packet{nackPacket(owner.rtcpSSRC, l.ssrc, seqs)})
 			}
 		}
 		if video {
