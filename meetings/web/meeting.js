@@ -467,7 +467,12 @@ window.meetingStats = async () => {
     });
   }
   if (S.up) {
-    (await S.up.getStats()).forEach((r) => { if (r.type === 'outbound-rtp') out.outbound.push({ kind: r.kind, rid: r.rid, packets: r.packetsSent, frames: r.framesEncoded }); });
+    const rs = await S.up.getStats();
+    rs.forEach((r) => {
+      if (r.type === 'outbound-rtp') out.outbound.push({ kind: r.kind, rid: r.rid, packets: r.packetsSent, frames: r.framesEncoded });
+      // the browser's own estimate of its uplink, from the hub's transport-cc feedback
+      if (r.type === 'transport' && r.selectedCandidatePairId) out.upEstimate = rs.get(r.selectedCandidatePairId)?.availableOutgoingBitrate || 0;
+    });
   }
   return out;
 };
