@@ -174,14 +174,19 @@ func (s *udpSocket) open(ip4 net.IP, port int) error {
 }
 
 func (s *udpSocket) recv(uintptr) bool {
-	fl := uint32(unsafe.Sizeof(s.from))
-	n, _, errno := unix.RawSyscall6(unix.SYS_RECVFROM, uintptr(s.fd), uintptr(unsafe.Pointer(&s.buf[0])), uintptr(len(s.buf)),
-		unix.MSG_DONTWAIT, uintptr(unsafe.Pointer(&s.from)), uintptr(unsafe.Pointer(&fl)))
-	if errno == syscall.EAGAIN || errno == syscall.EINTR {
-		return false // wait for the poller (or retry)
+	for {
+		fl := uint32(unsafe.Sizeof(s.from))
+		n, _, errno := unix.RawSyscall6(unix.SYS_RECVFROM, uintptr(s.fd), uintptr(unsafe.Pointer(&s.buf[0])), uintptr(len(s.buf)),
+			unix.MSG_DONTWAIT, uintptr(unsafe.Pointer(&s.from)), uintptr(unsafe.Pointer(&fl)))
+		switch errno {
+		case syscall.EINTR:
+			continue
+		case syscall.EAGAIN:
+			return false // nothing yet: wait for the poller
+		}
+		s.n, s.errno = int(n), errno
+		return true
 	}
-	s.n, s.errno = int(n), errno
-	return true
 }
 
 // ReadFromAddrPort fills p with the next datagram. One goroutine reads.

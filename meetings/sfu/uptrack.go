@@ -147,8 +147,6 @@ func (pub *publication) resolve(want int) int {
 	return want
 }
 
-// attach adds a received layer; it returns nil when the slot is taken or
-// the publication is closed.
 // upExt is the header extension ids a publisher's stream carries; 0 for
 // one not negotiated.
 type upExt struct {
@@ -156,6 +154,8 @@ type upExt struct {
 	twcc  uint8 // transport-wide sequence number
 }
 
+// attach adds a received layer; it returns nil when the slot is taken or
+// the publication is closed.
 func (pub *publication) attach(idx int, rid string, track *webrtc.TrackRemote, ext upExt, redPT uint8) *upLayer {
 	pub.mu.Lock()
 	defer pub.mu.Unlock()
@@ -324,8 +324,6 @@ func (l *upLayer) readLoop() {
 			if seqs := nr.onPacket(p.ext, arrival, time.Duration(owner.rttNs.Load())); seqs != nil {
 				_ = owner.up.WriteRTCP([]rtcp.Packet{nackPacket(owner.rtcpSSRC, l.ssrc, seqs)})
 			}
-		}
-		if video {
 			if !p.padOnly && vp8Keyframe(p.payload) {
 				p.keyframe = true
 				l.keyframes.Add(1)
