@@ -32,26 +32,15 @@ func answers(addr string) bool {
 	return true
 }
 
-// FreePort returns a TCP port on 127.0.0.1 that was free a moment ago. Another
-// process may take it before the caller binds it; prefer listening on ":0"
-// when the code under test allows it.
+// FreePort returns a TCP port on 127.0.0.1 that was free a moment ago,
+// chosen at random below the kernel's ephemeral range. An ephemeral port
+// can be taken, between the check and the caller's bind, by any outgoing
+// connection on the machine (a parallel test's database or broker client
+// picks its local port there): a hub test once failed to bind its HTTP
+// address that way. Below the range only another test's server can take
+// it, and with a random pick from some 20,000 ports that is rare. Prefer
+// listening on ":0" when the code under test allows it.
 func FreePort(t testing.TB) int {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatalf("hubtest: find a free port: %v", err)
-	}
-	defer ln.Close()
-	return ln.Addr().(*net.TCPAddr).Port
-}
-
-// StablePort returns a TCP port on 127.0.0.1, free a moment ago, below the
-// kernel's ephemeral range, for a server a test stops and starts again on
-// the same port. A FreePort is an ephemeral port: while its server is down,
-// any outgoing connection on the machine (the test's own reconnects, other
-// packages' tests) may take it as its local port and keep the server from
-// binding it again.
-func StablePort(t testing.TB) int {
 	t.Helper()
 	low := 32768
 	if b, err := os.ReadFile("/proc/sys/net/ipv4/ip_local_port_range"); err == nil {
@@ -71,6 +60,14 @@ func StablePort(t testing.TB) int {
 	}
 	t.Fatalf("hubtest: no free port between 10000 and %d", low)
 	return 0
+}
+
+// StablePort is FreePort for a server a test stops and starts again on the
+// same port: being outside the ephemeral range, the port stays free while
+// the server is down, whatever connects meanwhile.
+func StablePort(t testing.TB) int {
+	t.Helper()
+	return FreePort(t)
 }
 
 // WaitFor polls cond, quickly at first then every 50 ms, until it returns

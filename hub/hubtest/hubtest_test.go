@@ -73,6 +73,8 @@ func TestWaitFor(t *testing.T) {
 	}
 }
 
+// A free port is bindable, and below the ephemeral range, where no
+// outgoing connection can take it before the caller binds it.
 func TestFreePort(t *testing.T) {
 	p := FreePort(t)
 	ln, err := net.Listen("tcp", fmt.Sprintf("127.0.0.1:%d", p))
@@ -80,6 +82,12 @@ func TestFreePort(t *testing.T) {
 		t.Fatalf("FreePort gave %d, not free: %v", p, err)
 	}
 	ln.Close()
+	if b, err := os.ReadFile("/proc/sys/net/ipv4/ip_local_port_range"); err == nil {
+		var low, high int
+		if _, err := fmt.Sscan(string(b), &low, &high); err == nil && p >= low {
+			t.Fatalf("FreePort gave %d, inside the ephemeral range %d–%d", p, low, high)
+		}
+	}
 }
 
 // TestEmbeddedServer runs this test binary twice at once, each with the
