@@ -233,13 +233,13 @@ func newUpAPI(se webrtc.SettingEngine) (*webrtc.API, error) {
 
 // newDownAPI is the API for subscribing connections. It has no
 // interceptors: each participant sends its own sender reports
-// (sendSenderReports), and NACKs are answered by the downTracks themselves from a history
-// of references to the shared packets (Pion's responder would keep a copy
-// per subscriber and cost a buffer operation per packet). The publishers'
-// header extensions are not forwarded; every packet carries our own
-// abs-send-time instead, which with goog-remb is what a browser needs to
-// estimate its downlink and send REMB (its receive-side estimator works on
-// the send times of what it receives).
+// (sendSenderReports), and NACKs are answered by the downTracks themselves
+// from a history of references to the shared packets (Pion's responder
+// would keep a copy per subscriber and cost a buffer operation per
+// packet). The publishers' header extensions are not forwarded; every
+// packet carries our own abs-send-time instead, which with goog-remb is
+// what a browser needs to estimate its downlink and send REMB (its
+// receive-side estimator works on the send times of what it receives).
 func newDownAPI(se webrtc.SettingEngine) (*webrtc.API, error) {
 	m := &webrtc.MediaEngine{}
 	if err := registerCodecs(m, false); err != nil {
