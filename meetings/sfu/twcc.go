@@ -2,7 +2,6 @@ package sfu
 
 import (
 	"sync"
-	"sync/atomic"
 	"time"
 
 	"github.com/pion/interceptor/pkg/twcc"
@@ -37,8 +36,6 @@ type twccFeedback struct {
 	waiting bool  // packets recorded since the last feedback
 	tail    *time.Timer
 	closed  bool
-
-	sent atomic.Uint64 // feedback packets sent
 }
 
 // newTWCCFeedback makes feedback sent as sender ssrc through write.
@@ -84,9 +81,7 @@ func (f *twccFeedback) sendLocked(now int64) {
 	if len(pkts) == 0 {
 		return
 	}
-	if f.write(pkts) == nil {
-		f.sent.Add(uint64(len(pkts)))
-	}
+	_ = f.write(pkts) // a closing connection refuses it; nothing to do then
 }
 
 // stop ends the feedback; nothing is written after it returns.
