@@ -71,10 +71,12 @@ func StablePort(t testing.TB) int {
 }
 
 // WaitFor polls cond, quickly at first then every 50 ms, until it returns
-// true, and fails the test with msg ("what was awaited") when timeout passes
-// first. Call it from the test's goroutine, as any Fatal.
+// true, and fails the test with msg ("what was awaited") when timeout
+// (scaled by Timeout) passes first. Call it from the test's goroutine, as
+// any Fatal.
 func WaitFor(t testing.TB, timeout time.Duration, cond func() bool, msg string) {
 	t.Helper()
+	timeout = Timeout(timeout)
 	deadline := time.Now().Add(timeout)
 	wait := time.Millisecond
 	for !cond() {
