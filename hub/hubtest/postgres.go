@@ -54,6 +54,7 @@ func Postgres(t testing.TB) string {
 // PostgreSQL.
 func Main(m *testing.M) {
 	code := m.Run()
+	removeBinaries()
 	server.once.Do(func() {}) // orders this read after the tests' writes
 	if server.embedded != nil {
 		if err := server.embedded.Stop(); err != nil {
