@@ -31,6 +31,8 @@ type Config struct {
 	RawRetention    time.Duration            // raw telemetry kept (default 90 days)
 	HourlyRetention time.Duration            // hourly rollups kept (default 2 years)
 	PublishGap      time.Duration            // minimum time between two snapshots of one commune (default 10ms)
+	MaxPacket       int                      // embedded broker: largest MQTT packet after login, bytes (default 256 KiB)
+	ConnectTimeout  time.Duration            // embedded broker: a new connection must send its CONNECT within this (default 10s)
 }
 
 func (c *Config) defaults() {
@@ -60,6 +62,12 @@ func (c *Config) defaults() {
 	}
 	if c.PublishGap <= 0 {
 		c.PublishGap = 10 * time.Millisecond
+	}
+	if c.MaxPacket <= 0 {
+		c.MaxPacket = DefaultMaxPacket
+	}
+	if c.ConnectTimeout <= 0 {
+		c.ConnectTimeout = DefaultConnectTimeout
 	}
 }
 
@@ -157,7 +165,8 @@ func (s *Service) Start(ctx context.Context) error {
 		cancel()
 		return fmt.Errorf("devices: load broker credentials: %w", err)
 	}
-	b, err := startEmbedded(ictx, s.cfg.Listen, s.in, s.auth, s.st, s.m, s.log)
+	b, err := startEmbedded(ictx, s.cfg.Listen, s.in, s.auth, s.st, s.m, s.log,
+		brokerLimits{maxPacket: s.cfg.MaxPacket, connectTimeout: s.cfg.ConnectTimeout})
 	if err != nil {
 		cancel()
 		return fmt.Errorf("embedded MQTT broker on %s (COMMUNEHUB_MQTT_LISTEN): %w", s.cfg.Listen, err)

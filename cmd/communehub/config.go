@@ -44,6 +44,8 @@ type Config struct {
 
 	MQTTTelegrafPrefix  string        // topic prefix of Telegraf agents ("-" disables)
 	MQTTSharedGroup     string        // external broker: subscribe via $share/{group}/ so several hubs split the load
+	MQTTMaxPacket       string        // embedded broker: largest packet after login, e.g. 256KiB
+	MQTTConnectTimeout  time.Duration // embedded broker: a new connection must send its CONNECT within this
 	DeviceInterval      time.Duration // default device reporting interval; offline after 3 missed
 	DeviceKindIntervals string        // per-kind reporting intervals, e.g. "camera=30s,ups=1m"
 	TelemetryRetention  time.Duration // raw telemetry kept
@@ -81,6 +83,8 @@ func DefaultConfig() Config {
 		InstanceID:   host,
 
 		MQTTTelegrafPrefix: "telegraf",
+		MQTTMaxPacket:      "256KiB",
+		MQTTConnectTimeout: devices.DefaultConnectTimeout,
 		DeviceInterval:     10 * time.Second,
 		TelemetryRetention: 90 * 24 * time.Hour,
 		RollupRetention:    2 * 365 * 24 * time.Hour,
@@ -141,6 +145,8 @@ func (c *Config) settings() []setting {
 		{flag: "tls-self-signed", env: "COMMUNEHUB_TLS_SELF_SIGNED", b: &c.TLSSelfSigned, help: "serve HTTPS with a self-signed certificate the hub makes and keeps in the data dir", accepted: "true or false"},
 		{flag: "mqtt-telegraf-prefix", env: "COMMUNEHUB_MQTT_TELEGRAF_PREFIX", str: &c.MQTTTelegrafPrefix, help: "topic prefix of Telegraf agents: {prefix}/{commune}/{agent}/… (- disables)", check: checkTopicPrefix, accepted: "topic segments without wildcards, e.g. telegraf, or -"},
 		{flag: "mqtt-shared-group", env: "COMMUNEHUB_MQTT_SHARED_GROUP", str: &c.MQTTSharedGroup, help: "external broker: subscribe through $share/GROUP/ so several hubs split the load", check: checkTopicPrefix, accepted: "a group name without / + #"},
+		{flag: "mqtt-max-packet", env: "COMMUNEHUB_MQTT_MAX_PACKET", str: &c.MQTTMaxPacket, help: "embedded broker: largest MQTT packet a logged-in client may send (a larger one closes its connection)", check: checkMQTTMaxPacket, accepted: "a size from 1KiB to 16MiB, e.g. 256KiB"},
+		{flag: "mqtt-connect-timeout", env: "COMMUNEHUB_MQTT_CONNECT_TIMEOUT", dur: &c.MQTTConnectTimeout, help: "embedded broker: a new connection that has not sent its whole CONNECT within this is closed", accepted: "a duration 1s–5m, e.g. 10s"},
 		{flag: "device-interval", env: "COMMUNEHUB_DEVICE_INTERVAL", dur: &c.DeviceInterval, help: "default device reporting interval (offline after 3 missed)", accepted: "a duration 1s–1h, e.g. 10s"},
 		{flag: "device-kind-intervals", env: "COMMUNEHUB_DEVICE_KIND_INTERVALS", str: &c.DeviceKindIntervals, help: "reporting interval per device kind (a device's meta interval_s wins)", check: checkKindIntervals, accepted: "kind=duration pairs, e.g. camera=30s,ups=1m (kinds: router, switch, ap, camera, pc, printer, ups, agent, other)"},
 		{flag: "telemetry-retention", env: "COMMUNEHUB_TELEMETRY_RETENTION", dur: &c.TelemetryRetention, help: "how long raw telemetry is kept", accepted: "a duration ≥ 24h, e.g. 2160h (90 days)"},
@@ -297,6 +303,8 @@ func (c *Config) Validate() error {
 
 func (c *Config) validateDevices() error {
 	switch {
+	case c.MQTTConnectTimeout < time.Second || c.MQTTConnectTimeout > 5*time.Minute:
+		return &ConfigError{Setting: "mqtt-connect-timeout", Env: "COMMUNEHUB_MQTT_CONNECT_TIMEOUT", Value: c.MQTTConnectTimeout.String(), Accepted: "a duration 1s–5m", Err: errors.New("out of range")}
 	case c.DeviceInterval < time.Second || c.DeviceInterval > time.Hour:
 		return &ConfigError{Setting: "device-interval", Env: "COMMUNEHUB_DEVICE_INTERVAL", Value: c.DeviceInterval.String(), Accepted: "a duration 1s–1h", Err: errors.New("out of range")}
 	case c.TelemetryRetention < 24*time.Hour:
@@ -314,6 +322,15 @@ func checkDisplayStale(v string) error {
 
 func checkKindIntervals(v string) error {
 	_, err := devices.ParseKindIntervals(v)
+	return err
+}
+
+// checkMQTTMaxPacket accepts a packet size from 1 KiB to 16 MiB.
+func checkMQTTMaxPacket(v string) error {
+	n, err := parseByteSize(v)
+	if err == nil && (n < 1<<10 || n > 16<<20) {
+		err = errors.New("out of range")
+	}
 	return err
 }
 
