@@ -46,7 +46,7 @@ func (h *authHook) OnPacketRead(cl *mqtt.Client, pk packets.Packet) (packets.Pac
 		return pk, nil // mochi drops it
 	}
 	if cl.Properties.ProtocolVersion < 5 {
-		return pk, packets.ErrNotAuthorized // ends the connection
+		return pk, packets.ErrRejectPacket // from OnPacketRead: mochi ends the connection
 	}
 	ack := packets.Packet{FixedHeader: packets.FixedHeader{Type: packets.Puback}, PacketID: pk.PacketID,
 		ReasonCode: packets.ErrNotAuthorized.Code, Properties: packets.Properties{ReasonString: "topic not allowed"}}
