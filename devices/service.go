@@ -21,7 +21,8 @@ import (
 type Config struct {
 	URL             string                   // external broker; empty: use one answering on Listen, else run one there
 	Listen          string                   // embedded broker address (default 127.0.0.1:1883)
-	ClientID        string                   // fixed client id for the external broker's persistent session
+	ClientID        string                   // fixed client id for the external broker's persistent session; empty: defaultClientID
+	ClientIDFile    string                   // where the default client id is made once and kept (e.g. {data dir}/mqtt-client-id)
 	TelegrafPrefix  string                   // topic prefix of Telegraf agents (default "telegraf"; "-" disables)
 	SharedGroup     string                   // subscribe through $share/{group}/… so several hubs split the load
 	AllowAnonymous  bool                     // embedded broker: accept clients without credentials (demo only)
@@ -38,9 +39,6 @@ type Config struct {
 func (c *Config) defaults() {
 	if c.Listen == "" {
 		c.Listen = "127.0.0.1:1883"
-	}
-	if c.ClientID == "" {
-		c.ClientID = "communehub"
 	}
 	switch c.TelegrafPrefix {
 	case "":
@@ -152,15 +150,30 @@ func (s *Service) Start(ctx context.Context) error {
 	switch {
 	case s.cfg.URL != "":
 		s.mode = "external"
-		s.log.Info("mqtt: using the configured broker", "url", redactMQTT(s.cfg.URL), "client_id", s.cfg.ClientID)
-		return s.startPaho(s.cfg.URL)
 	case answers(s.cfg.Listen):
 		s.mode = "local"
-		s.log.Info("mqtt: a broker already answers on the listen address; using it instead of the embedded one",
+	default:
+		s.mode = "embedded"
+	}
+	if s.mode != "embedded" && s.cfg.ClientID == "" {
+		id, err := defaultClientID(s.cfg.ClientIDFile)
+		if err != nil {
+			cancel()
+			return err
+		}
+		s.cfg.ClientID = id
+	}
+	switch s.mode {
+	case "external":
+		s.log.Info("mqtt: using the broker COMMUNEHUB_MQTT_URL names", "url", redactMQTT(s.cfg.URL), "client_id", s.cfg.ClientID)
+		return s.startPaho(s.cfg.URL)
+	case "local":
+		s.log.Warn("mqtt: COMMUNEHUB_MQTT_URL is unset and a broker already answers on COMMUNEHUB_MQTT_LISTEN: "+
+			"using that broker, not the embedded one (set COMMUNEHUB_MQTT_URL to name a broker, "+
+			"or COMMUNEHUB_MQTT_LISTEN to a free address to run the embedded one)",
 			"addr", s.cfg.Listen, "client_id", s.cfg.ClientID)
 		return s.startPaho("tcp://" + s.cfg.Listen)
 	}
-	s.mode = "embedded"
 	if err := s.auth.reload(ctx); err != nil {
 		cancel()
 		return fmt.Errorf("devices: load broker credentials: %w", err)

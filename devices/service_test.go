@@ -54,11 +54,17 @@ func seededDB(t testing.TB) *pgxpool.Pool {
 
 func startTestHub(t testing.TB, pool *pgxpool.Pool, cfg Config) *testHub {
 	t.Helper()
+	return startTestHubLog(t, pool, cfg, testLogger(t))
+}
+
+// startTestHubLog is startTestHub with the given logger.
+func startTestHubLog(t testing.TB, pool *pgxpool.Pool, cfg Config, log *slog.Logger) *testHub {
+	t.Helper()
 	if cfg.URL == "" && cfg.Listen == "" {
 		cfg.Listen = fmt.Sprintf("127.0.0.1:%d", hubtest.FreePort(t))
 	}
 	bus := hub.NewBus(hub.BusOptions{})
-	svc := New(cfg, Deps{Pool: pool, Bus: bus, Registry: prometheus.NewRegistry(), Logger: testLogger(t)})
+	svc := New(cfg, Deps{Pool: pool, Bus: bus, Registry: prometheus.NewRegistry(), Logger: log})
 	ctx, cancel := context.WithCancel(context.Background())
 	if err := svc.Start(ctx); err != nil {
 		cancel()

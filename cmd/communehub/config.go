@@ -26,7 +26,7 @@ type Config struct {
 	DatabaseURL  string        // empty: local server on 127.0.0.1:5432, else embedded PostgreSQL
 	MQTTURL      string        // external broker (tcp://host:port); empty: use or run one on MQTTListen
 	MQTTListen   string        // where the embedded broker listens (and where a local broker is looked for)
-	MQTTClientID string        // fixed client id for the external broker's persistent session
+	MQTTClientID string        // fixed client id for the external broker's persistent session; empty: made once, kept in the data dir
 	DataDir      string        // embedded PostgreSQL data, the hub's signing key, uploads
 	Demo         bool          // seed demo data and run simulators
 	LogFormat    string        // auto, text or json
@@ -75,7 +75,7 @@ func DefaultConfig() Config {
 	return Config{
 		Addr:         ":8080",
 		MQTTListen:   "127.0.0.1:1883",
-		MQTTClientID: "communehub-" + host,
+		MQTTClientID: "", // made once and kept in the data dir (see the devices package)
 		DataDir:      defaultDataDir(),
 		LogFormat:    "auto",
 		LogLevel:     "info",
@@ -130,7 +130,7 @@ func (c *Config) settings() []setting {
 		{flag: "database-url", env: "COMMUNEHUB_DATABASE_URL", str: &c.DatabaseURL, help: "PostgreSQL URL (empty: local server or embedded)", check: checkPostgresURL, accepted: "postgres://user[:pass]@host[:port]/db"},
 		{flag: "mqtt-url", env: "COMMUNEHUB_MQTT_URL", str: &c.MQTTURL, help: "external MQTT broker (empty: use or run one on --mqtt-listen)", check: checkMQTTURL, accepted: "tcp://host:port, mqtt://host:port or ssl://host:port"},
 		{flag: "mqtt-listen", env: "COMMUNEHUB_MQTT_LISTEN", str: &c.MQTTListen, help: "embedded MQTT broker address", check: checkHostPort, accepted: "host:port, e.g. 127.0.0.1:1883"},
-		{flag: "mqtt-client-id", env: "COMMUNEHUB_MQTT_CLIENT_ID", str: &c.MQTTClientID, help: "client id for the external broker", check: nonEmpty, accepted: "a non-empty id"},
+		{flag: "mqtt-client-id", env: "COMMUNEHUB_MQTT_CLIENT_ID", str: &c.MQTTClientID, help: "client id for the external broker (default: communehub-HOST-RANDOM, made once and kept in DATA_DIR/mqtt-client-id); every hub needs its own", check: nonEmpty, accepted: "a non-empty id"},
 		{flag: "data-dir", env: "COMMUNEHUB_DATA_DIR", str: &c.DataDir, help: "data directory", check: nonEmpty, accepted: "a directory path"},
 		{flag: "demo", env: "COMMUNEHUB_DEMO", b: &c.Demo, help: "seed demo data and run simulators", accepted: "true or false"},
 		{flag: "log-format", env: "COMMUNEHUB_LOG_FORMAT", str: &c.LogFormat, help: "log format", check: oneOf("auto", "text", "json"), accepted: "auto, text or json"},
