@@ -185,7 +185,7 @@ func (s *Service) Start(ctx context.Context) error {
 		return fmt.Errorf("embedded MQTT broker on %s (COMMUNEHUB_MQTT_LISTEN): %w", s.cfg.Listen, err)
 	}
 	s.broker = b
-	s.log.Info("mqtt: embedded broker started", "addr", s.cfg.Listen, "anonymous", s.cfg.AllowAnonymous)
+	s.log.Info("mqtt: embedded broker started", "addr", b.addr, "anonymous", s.cfg.AllowAnonymous)
 	return nil
 }
 
@@ -202,6 +202,9 @@ func (s *Service) startPaho(url string) error {
 
 // BrokerAddr is the host:port of the broker in use, for simulators.
 func (s *Service) BrokerAddr() string {
+	if s.broker != nil {
+		return s.broker.addr // the port it got, when Listen asked for any (":0")
+	}
 	if s.mode == "external" {
 		if i := strings.Index(s.cfg.URL, "://"); i >= 0 {
 			host := s.cfg.URL[i+3:]

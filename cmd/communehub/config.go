@@ -67,6 +67,25 @@ type Config struct {
 	MediaOwnerStale               time.Duration // how long a meeting's owner instance may miss heartbeats
 
 	appHook func(*fiber.App) // tests: sees the wired app before it listens
+	given   map[string]bool  // environment names of the settings given (env or flag), not defaulted
+}
+
+// Given reports whether the setting with environment name env was set by
+// the environment or a flag rather than left at its default.
+func (c *Config) Given(env string) bool { return c.given[env] }
+
+// DemoBrokerListen is where --demo runs its embedded broker: a free port
+// on loopback, so that the demo never feeds on (or fights) a broker that
+// happens to answer on 127.0.0.1:1883, unless --mqtt-url or --mqtt-listen
+// says otherwise.
+const DemoBrokerListen = "127.0.0.1:0"
+
+// mqttListen is the broker listen address the devices component gets.
+func (c *Config) mqttListen() string {
+	if c.Demo && !c.Given("COMMUNEHUB_MQTT_URL") && !c.Given("COMMUNEHUB_MQTT_LISTEN") {
+		return DemoBrokerListen
+	}
+	return c.MQTTListen
 }
 
 // DefaultConfig returns the defaults, in one place.
@@ -200,6 +219,7 @@ func ParseConfig(args []string, getenv func(string) string) (Config, []string, e
 		if err := s.set(v); err != nil {
 			return c, nil, &ConfigError{Setting: s.flag, Env: s.env, Value: v, Accepted: s.accepted, Err: err}
 		}
+		c.markGiven(s.env)
 	}
 	for _, s := range sets {
 		fs.Func(s.flag, fmt.Sprintf("%s (env %s; %s)", s.help, s.env, s.accepted), func(v string) error {
@@ -207,6 +227,7 @@ func ParseConfig(args []string, getenv func(string) string) (Config, []string, e
 				flagErr = &ConfigError{Setting: s.flag, Env: s.env, Value: v, Accepted: s.accepted, Err: err}
 				return flagErr
 			}
+			c.markGiven(s.env)
 			return nil
 		})
 		if s.b != nil {
@@ -228,6 +249,13 @@ func ParseConfig(args []string, getenv func(string) string) (Config, []string, e
 		return c, nil, &ConfigError{Setting: "flags", Env: "-", Value: strings.Join(args, " "), Accepted: "the flags listed by --help", Err: err}
 	}
 	return c, fs.Args(), c.Validate()
+}
+
+func (c *Config) markGiven(env string) {
+	if c.given == nil {
+		c.given = map[string]bool{}
+	}
+	c.given[env] = true
 }
 
 // normaliseBoolFlags turns a bare "--demo" into "--demo=true" for flag.Func.
