@@ -156,10 +156,15 @@ func (s *Service) Start(ctx context.Context) error {
 		s.mode = "embedded"
 	}
 	if s.mode != "embedded" && s.cfg.ClientID == "" {
-		id, err := defaultClientID(s.cfg.ClientIDFile)
+		id, made, err := defaultClientID(s.cfg.ClientIDFile)
 		if err != nil {
 			cancel()
 			return err
+		}
+		if made {
+			// A new id is a new session on the broker: keep the file (the
+			// data dir) so that restarts find what the broker kept for it.
+			s.log.Info("mqtt: made this installation's client id", "client_id", id, "file", s.cfg.ClientIDFile)
 		}
 		s.cfg.ClientID = id
 	}

@@ -435,6 +435,9 @@ func (s *state) recomputeLocked(c *commune, now time.Time) {
 			agentDeps[agent.id]++
 		case !d.known:
 			d.status = StatusUnknown
+			if !s.link.up && !d.lastSeen.IsZero() {
+				d.reason = "hub disconnected from its broker"
+			}
 		case s.flappingLocked(d, now):
 			d.status = StatusFlapping
 		case d.up:

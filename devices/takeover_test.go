@@ -175,19 +175,19 @@ func TestDefaultClientIDIsUniqueAndKept(t *testing.T) {
 	t.Parallel()
 	dir := t.TempDir()
 	file := filepath.Join(dir, "sub", "mqtt-client-id")
-	first, err := defaultClientID(file)
-	if err != nil {
-		t.Fatal(err)
+	first, made, err := defaultClientID(file)
+	if err != nil || !made {
+		t.Fatal(made, err)
 	}
 	host, _ := os.Hostname()
 	if !strings.HasPrefix(first, "communehub-"+sanitizeID(host)+"-") || len(first) != len("communehub-"+sanitizeID(host)+"-")+8 {
 		t.Fatalf("default id %q", first)
 	}
-	again, err := defaultClientID(file)
-	if err != nil || again != first {
+	again, made, err := defaultClientID(file)
+	if err != nil || again != first || made {
 		t.Fatalf("after a restart: %q (%v), first %q", again, err, first)
 	}
-	other, err := defaultClientID(filepath.Join(t.TempDir(), "mqtt-client-id"))
+	other, _, err := defaultClientID(filepath.Join(t.TempDir(), "mqtt-client-id"))
 	if err != nil || other == first {
 		t.Fatalf("a second installation on this host got %q (%v), the first %q", other, err, first)
 	}
