@@ -190,7 +190,8 @@ func (s *Service) Start(ctx context.Context) error {
 		return fmt.Errorf("embedded MQTT broker on %s (COMMUNEHUB_MQTT_LISTEN): %w", s.cfg.Listen, err)
 	}
 	s.broker = b
-	s.log.Info("mqtt: embedded broker started", "addr", b.addr, "anonymous", s.cfg.AllowAnonymous)
+	s.log.Info("mqtt: embedded broker started: COMMUNEHUB_MQTT_URL is unset and no broker answered on COMMUNEHUB_MQTT_LISTEN",
+		"addr", b.addr, "anonymous", s.cfg.AllowAnonymous)
 	return nil
 }
 
