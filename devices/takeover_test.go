@@ -104,7 +104,7 @@ func TestClientIDTakeoverIsReportedAndDevicesDoNotFlap(t *testing.T) {
 		buf := &logBuffer{}
 		log := slog.New(slog.NewTextHandler(buf, &slog.HandlerOptions{Level: slog.LevelInfo}))
 		pool := seededDB(t)
-		h := startTestHubLog(t, pool, Config{URL: "tcp://" + broker, ClientID: "communehub-same", Interval: 500 * time.Millisecond}, log)
+		h := startTestHubLog(t, pool, Config{URL: "tcp://" + broker, ClientID: "communehub-same", Interval: hubtest.Timeout(time.Second)}, log)
 		hubs = append(hubs, hubLog{h, buf})
 	}
 
@@ -119,7 +119,7 @@ func TestClientIDTakeoverIsReportedAndDevicesDoNotFlap(t *testing.T) {
 	defer cancel()
 	var wg sync.WaitGroup
 	wg.Add(1)
-	go func() { // the device reports every 100 ms (its timeout is 1.5 s)
+	go func() { // the device reports every 100 ms (its timeout is 3 s)
 		defer wg.Done()
 		for ctx.Err() == nil {
 			dev.Publish("communehub/03244/ap-1/telemetry", 0, false, `{"metrics":{"latency_ms":1}}`)
