@@ -100,7 +100,13 @@ func (p *pahoSource) options() *paho.ClientOptions {
 			p.log.Warn("mqtt connection lost; reconnecting", "broker", p.brokerURL, "err", err)
 			p.subscribed.Store(false)
 			p.setConnected(false)
-			if n, ok := p.takeover.lost(time.Now()); ok {
+			n, ok := p.takeover.lost(time.Now())
+			if n > 0 {
+				p.m.linkLost.WithLabelValues("short").Inc()
+			} else {
+				p.m.linkLost.WithLabelValues("long").Inc()
+			}
+			if ok {
 				p.log.Error("mqtt: the broker keeps closing the hub's connection seconds after it connects: "+
 					"another MQTT client, most likely a second hub, uses the same client id and takes the session over; "+
 					"give each hub its own COMMUNEHUB_MQTT_CLIENT_ID (--mqtt-client-id)",

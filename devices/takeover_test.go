@@ -11,6 +11,8 @@ import (
 	"testing"
 	"time"
 
+	dto "github.com/prometheus/client_model/go"
+
 	"github.com/communehub/communehub/hub/hubtest"
 )
 
@@ -153,6 +155,13 @@ func TestClientIDTakeoverIsReportedAndDevicesDoNotFlap(t *testing.T) {
 	for _, bad := range []string{StatusOffline, StatusFlapping} {
 		if seen[bad] {
 			t.Errorf("the device was shown %s because the hubs' own connections flapped (statuses seen: %v)", bad, seen)
+		}
+	}
+	for i, hl := range hubs {
+		var short dto.Metric
+		_ = hl.h.svc.m.linkLost.WithLabelValues("short").Write(&short)
+		if n := short.GetCounter().GetValue(); n < takeoverCount {
+			t.Errorf("hub %d: %v short connections counted", i, n)
 		}
 	}
 	t.Logf("%s", takeoverLine(hubs[0].log.String()))
