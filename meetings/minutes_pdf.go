@@ -33,12 +33,18 @@ var twoColumns = regexp.MustCompile(`^(\S.*?)\s{3,}(\S.*)$`)
 // meeting, the approval, the key's fingerprint and the result v of
 // verifying the minutes, then the text; the document as served (JSON) is
 // embedded as a file attachment, which is what a verifier checks. The
-// output depends only on m and v.
+// output depends only on m and v, so a verifier can render the embedded
+// record again and compare.
 func RenderMinutesPDF(m *SignedMinutes, v Verification) ([]byte, error) {
 	doc, err := json.Marshal(m)
 	if err != nil {
 		return nil, err
 	}
+	return renderMinutesPDF(m, v, doc)
+}
+
+// renderMinutesPDF renders m with doc as the embedded file.
+func renderMinutesPDF(m *SignedMinutes, v Verification, doc []byte) ([]byte, error) {
 	at, _ := time.Parse(time.RFC3339Nano, m.ApprovedAt)
 	pdf := fpdf.New("P", "mm", "A4", "")
 	pdf.SetCompression(true)

@@ -161,7 +161,14 @@ type Verification struct {
 	KeyID       string   `json:"key_id"`
 	Fingerprint string   `json:"fingerprint,omitempty"` // of the trusted key that verified
 	SHA256      string   `json:"sha256"`
+	Pages       string   `json:"pdf_pages,omitempty"` // for a PDF whose embedded minutes are genuine
 }
+
+// What a PDF's pages are (Verification.Pages).
+const (
+	PagesRendered = "the hub's rendering of the signed record"
+	PagesDiffer   = "not the hub's rendering of the signed record"
+)
 
 // Verify checks signed minutes as they stand (re-encoded as served)
 // against the trusted keys.
@@ -315,15 +322,28 @@ func ParseMinutesCopy(b []byte) (*MinutesCopy, error) {
 	return c, nil
 }
 
-// Verify checks the copy against the trusted keys; for a PDF, the embedded
-// JSON is what is verified.
+// Verify checks the copy against the trusted keys. For a PDF, the embedded
+// JSON is verified and the pages too: they must be exactly what the hub
+// renders from that JSON, or a reader of the pages could be shown other
+// minutes than the signed ones.
 func (c *MinutesCopy) Verify(trusted map[string]ed25519.PublicKey) Verification {
 	v := verifyMinutes(c.Minutes, c.JSON, trusted)
-	if c.PDF != nil {
-		v.Source = "pdf"
-		if v.Valid {
-			v.Reason += " (the JSON embedded in the PDF; the PDF's pages are a rendering of it)"
-		}
+	if c.PDF == nil {
+		return v
 	}
+	v.Source = "pdf"
+	if !v.Valid {
+		return v
+	}
+	again, err := RenderMinutesPDF(c.Minutes, v)
+	if err == nil && bytes.Equal(again, c.PDF) {
+		v.Pages = PagesRendered
+		v.Reason += " (read from the JSON embedded in the PDF; the PDF's pages are exactly the hub's rendering of it)"
+		return v
+	}
+	v.Valid, v.Pages = false, PagesDiffer
+	v.Covers, v.Signed, v.Unsigned = "", nil, nil
+	v.Reason = "the minutes embedded in the PDF (" + MinutesPDFName(c.Minutes.Meeting) + ") are genuine, but the PDF is not " +
+		"the hub's rendering of them: its pages may have been edited; rely on the embedded JSON, not on the pages"
 	return v
 }

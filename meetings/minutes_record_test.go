@@ -152,7 +152,7 @@ func TestMinutesPDFRoundTrip(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if got := cp.Verify(keys); !got.Valid || got.Source != "pdf" || got.Covers != CoversWholeRecord {
+	if got := cp.Verify(keys); !got.Valid || got.Source != "pdf" || got.Covers != CoversWholeRecord || got.Pages != PagesRendered {
 		t.Fatalf("PDF copy: %+v", got)
 	}
 	doc, _ := json.Marshal(m)
@@ -195,8 +195,9 @@ func pdfText(t *testing.T, file string) string {
 	return string(out)
 }
 
-// A PDF whose embedded JSON was edited, or that carries a second minutes
-// document, does not verify.
+// A PDF whose embedded JSON was edited, whose pages show other minutes than
+// the embedded ones, or that carries a second minutes document, does not
+// verify.
 func TestMinutesPDFTampered(t *testing.T) {
 	t.Parallel()
 	m, keys := signedFixture(t)
@@ -216,6 +217,21 @@ func TestMinutesPDFTampered(t *testing.T) {
 	}
 	if v := cp.Verify(keys); v.Valid || !strings.Contains(v.Reason, "field of the minutes was changed") {
 		t.Fatalf("a PDF with edited embedded JSON: %+v", v)
+	}
+	// Pages showing other minutes around the genuine embedded JSON.
+	genuine, _ := json.Marshal(m)
+	shown := *m
+	shown.Text = strings.Replace(m.Text, "KHÔNG THÔNG QUA", "THÔNG QUA", 1)
+	edited, err := renderMinutesPDF(&shown, m.Verify(keys), genuine)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cp, err = ParseMinutesCopy(edited)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if v := cp.Verify(keys); v.Valid || v.Pages != PagesDiffer || !strings.Contains(v.Reason, "pages may have been edited") {
+		t.Fatalf("a PDF whose pages were edited: %+v", v)
 	}
 	// An incremental update appending a second embedded minutes document.
 	doc, _ := json.Marshal(forged)

@@ -131,7 +131,7 @@ func printVerified(w io.Writer, m *meetings.SignedMinutes, v meetings.Verificati
 		fmt.Fprintf(w, "  NOT covered by the signature, do not rely on them: %s (this copy says meeting %d)\n", strings.Join(v.Unsigned, ", "), m.Meeting)
 	}
 	if v.Source == "pdf" {
-		fmt.Fprintln(w, "  read from the JSON embedded in the PDF; the PDF's pages are a rendering of it")
+		fmt.Fprintln(w, "  read from the JSON embedded in the PDF; the PDF's pages are exactly the hub's rendering of it")
 	}
 }
 
