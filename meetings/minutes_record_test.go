@@ -247,3 +247,36 @@ func TestMinutesPDFTampered(t *testing.T) {
 		t.Log("half the PDF still carries the minutes (the attachment comes first)")
 	}
 }
+
+// The Python verifier of docs/minutes-format.md verifies a genuine copy
+// and refuses one with another meeting: the document tells a third party
+// the truth. It needs python3 with the cryptography package.
+func TestMinutesFormatDocExample(t *testing.T) {
+	t.Parallel()
+	md, err := os.ReadFile(filepath.Join("..", "docs", "minutes-format.md"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, rest, ok := strings.Cut(string(md), "```python\n")
+	script, _, ok2 := strings.Cut(rest, "```")
+	if !ok || !ok2 {
+		t.Fatal("docs/minutes-format.md has no python example")
+	}
+	if err := exec.Command("python3", "-c", "import cryptography").Run(); err != nil {
+		t.Skip("python3 with the cryptography package is not installed")
+	}
+	m, _ := signedFixture(t)
+	dir := t.TempDir()
+	py := filepath.Join(dir, "verify.py")
+	os.WriteFile(py, []byte(script), 0o644)
+	doc, _ := json.Marshal(m)
+	genuine, forged := filepath.Join(dir, "genuine.json"), filepath.Join(dir, "forged.json")
+	os.WriteFile(genuine, doc, 0o644)
+	os.WriteFile(forged, bytes.Replace(doc, []byte(`"meeting":42`), []byte(`"meeting":999`), 1), 0o644)
+	if out, err := exec.Command("python3", py, genuine, m.PublicKey).CombinedOutput(); err != nil || !strings.HasPrefix(string(out), "VALID") {
+		t.Fatalf("the documented verifier on a genuine copy: %v\n%s", err, out)
+	}
+	if out, err := exec.Command("python3", py, forged, m.PublicKey).CombinedOutput(); err == nil || !strings.Contains(string(out), "InvalidSignature") {
+		t.Fatalf("the documented verifier on a forged copy: %v\n%s", err, out)
+	}
+}
