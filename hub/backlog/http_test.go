@@ -419,3 +419,42 @@ func TestOldCommuneCodeAndHolidayRepublish(t *testing.T) {
 		t.Errorf("delete twice: %d", code)
 	}
 }
+
+// Invalid UTF-8 in a dossier or a document is refused with 400 naming the
+// field, and nothing is stored (encoding/json alone would store U+FFFD).
+func TestInvalidUTF8IsRefused(t *testing.T) {
+	h := newTestHub(t, newClock(vnt(2026, 3, 16, 10, 0)))
+	putProc(t, h.s, "1.001193", false, false, 3)
+	ctx := context.Background()
+	count := func(table string) (n int) {
+		_ = h.s.pool.QueryRow(ctx, `SELECT count(*) FROM `+table).Scan(&n)
+		return n
+	}
+	dossier := []byte(`{"MaTTHC":"1.001193","MaDVHC":"03244","TrangThaiHoSo":2,"NgayTiepNhan":"20260316080000","ChuHoSo":"L` + "\xf2" + ` V` + "\xe3" + `n A"}`)
+	code, m := h.do(t, hub.RoleOfficer, "PUT", "/api/v1/dossiers/UTF-1", dossier, nil)
+	if code != 400 || errField(m) != "ChuHoSo" {
+		t.Errorf("dossier with invalid UTF-8: %d %v, want 400 naming ChuHoSo", code, m)
+	}
+	surrogate := []byte(`{"MaTTHC":"1.001193","MaDVHC":"03244","TrangThaiHoSo":2,"NgayTiepNhan":"20260316080000","ChuHoSo":"\udc00"}`)
+	if code, m := h.do(t, hub.RoleOfficer, "PUT", "/api/v1/dossiers/UTF-2", surrogate, nil); code != 400 || errField(m) != "ChuHoSo" {
+		t.Errorf("dossier with a lone surrogate: %d %v, want 400 naming ChuHoSo", code, m)
+	}
+	incoming := []byte(`{"unit":"03244","subject":"C` + "\xf4" + `ng v` + "\xe3" + `n","urgency":"thuong","secrecy":"thuong","medium":"paper"}`)
+	if code, m := h.do(t, hub.RoleOfficer, "POST", "/api/v1/documents/incoming", incoming, nil); code != 400 || errField(m) != "subject" {
+		t.Errorf("incoming document with invalid UTF-8: %d %v, want 400 naming subject", code, m)
+	}
+	if n := count("dossiers"); n != 0 {
+		t.Errorf("%d dossiers stored", n)
+	}
+	if n := count("incoming_docs"); n != 0 {
+		t.Errorf("%d incoming documents stored", n)
+	}
+	if n := count("outbox"); n != 0 {
+		t.Errorf("%d events written", n)
+	}
+	// The same dossier in valid UTF-8 is taken.
+	good := bytes.ReplaceAll(bytes.ReplaceAll(dossier, []byte("\xf2"), []byte("ò")), []byte("\xe3"), []byte("ă"))
+	if code, m := h.do(t, hub.RoleOfficer, "PUT", "/api/v1/dossiers/UTF-1", good, nil); code != 201 {
+		t.Errorf("valid dossier: %d %v", code, m)
+	}
+}
