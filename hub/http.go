@@ -106,6 +106,8 @@ func codeForStatus(status int) string {
 		return ETooLarge
 	case 422:
 		return EUnprocessable
+	case 429:
+		return ETooMany
 	case 503:
 		return EUnavailable
 	}

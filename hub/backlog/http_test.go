@@ -3,15 +3,13 @@ package backlog
 import (
 	"bytes"
 	"context"
-	"crypto/hmac"
-	"crypto/sha256"
-	"encoding/hex"
 	"encoding/json"
 	"fmt"
 	"io"
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -156,16 +154,18 @@ func TestWebhookSignature(t *testing.T) {
 		t.Fatal(err)
 	}
 	body := jsonBody(t, map[string]any{"MaTTHC": "1.001193", "MaDVHC": "03244", "TrangThaiHoSo": 2, "NgayTiepNhan": "20260316080000"})
+	// The hub's clock, not the test clock of the backlog: signatures are
+	// checked against the time the request is sent.
+	ts := strconv.FormatInt(time.Now().Unix(), 10)
 	sign := func(b []byte, key string) string {
-		m := hmac.New(sha256.New, []byte(key))
-		m.Write(b)
-		return "sha256=" + hex.EncodeToString(m.Sum(nil))
+		return hub.SignRequest(key, "PUT", "/api/v1/dossiers/SIG-1", "", ts, b)
 	}
 	put := func(sig string) (int, map[string]any) {
 		req := httptest.NewRequest("PUT", "/api/v1/dossiers/SIG-1", bytes.NewReader(body))
 		req.Header.Set("Authorization", "Bearer "+tok)
 		if sig != "" {
 			req.Header.Set("X-Signature", sig)
+			req.Header.Set("X-Timestamp", ts)
 		}
 		resp, err := h.app.Test(req, -1)
 		if err != nil {
