@@ -5,8 +5,8 @@ import (
 	"fmt"
 	"io"
 	"net/http/httptest"
-	"strings"
 	"strconv"
+	"strings"
 	"testing"
 	"time"
 
