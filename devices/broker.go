@@ -28,7 +28,7 @@ type embedded struct {
 	hand    *handoff
 }
 
-func startEmbedded(ctx context.Context, addr string, in *ingest, auth *authenticator, st *state, m *metrics, log *slog.Logger) (*embedded, error) {
+func startEmbedded(ctx context.Context, addr string, in *ingest, auth *authenticator, st *state, m *metrics, log *slog.Logger, lim brokerLimits) (*embedded, error) {
 	// mochi logs every client that goes away (EOF, a closed socket) as a
 	// warning: for a LAN of devices with last wills that is normal life.
 	blog := slog.New(minLevel{log.Handler(), slog.LevelError}).With("component", "mqtt-broker")
@@ -39,11 +39,15 @@ func startEmbedded(ctx context.Context, addr string, in *ingest, auth *authentic
 	// subscriber that falls 256 messages behind is dropped from, counted,
 	// and shown as broker drops on the wall.
 	caps.MaximumClientWritesPending = 256
+	// A packet over the limit closes the connection before mochi
+	// allocates its body (and before login, the guard's tighter limit).
+	caps.MaximumPacketSize = uint32(lim.maxPacket)
 	srv := mqtt.New(&mqtt.Options{Logger: blog, SysTopicResendInterval: 10, Capabilities: caps,
 		// Devices send small packets and receive almost nothing: 2 KiB
 		// buffers each way are 20 MiB for 5,000 connections; 512 B do.
 		ClientNetReadBufferSize: 512, ClientNetWriteBufferSize: 512})
-	if err := srv.AddHook(&authHook{auth: auth, ctx: ctx}, nil); err != nil {
+	guard := newConnGuard(lim.connectTimeout, lim.maxPacket, m, log)
+	if err := srv.AddHook(&authHook{auth: auth, ctx: ctx, in: in, guard: guard}, nil); err != nil {
 		return nil, err
 	}
 	hand := newHandoff(in, m, st)
@@ -55,11 +59,12 @@ func startEmbedded(ctx context.Context, addr string, in *ingest, auth *authentic
 		hand.stop()
 		return nil, err
 	}
+	bound := guard.guard(srv, "tcp")
 	if err := srv.Serve(); err != nil {
 		hand.stop()
 		return nil, err
 	}
-	e := &embedded{srv: srv, addr: addr, hand: hand}
+	e := &embedded{srv: srv, addr: bound, hand: hand}
 	e.running.Store(true)
 	st.setConnected(true)
 	m.connected.Set(1)
@@ -75,25 +80,39 @@ func (e *embedded) stop() {
 	}
 }
 
-// authHook authenticates CONNECTs and checks every publish and subscribe.
+// authHook authenticates CONNECTs and checks every publish and subscribe;
+// refusals are counted and logged (acl.go).
 type authHook struct {
 	mqtt.HookBase
-	auth *authenticator
-	ctx  context.Context
+	auth  *authenticator
+	ctx   context.Context
+	in    *ingest
+	guard *connGuard
 }
 
 func (h *authHook) ID() string { return "communehub-auth" }
 
 func (h *authHook) Provides(b byte) bool {
-	return bytes.Contains([]byte{mqtt.OnConnectAuthenticate, mqtt.OnACLCheck}, []byte{b})
+	return bytes.Contains([]byte{mqtt.OnConnectAuthenticate, mqtt.OnACLCheck, mqtt.OnPacketRead, mqtt.OnSubscribe, mqtt.OnDisconnect}, []byte{b})
 }
 
 func (h *authHook) OnConnectAuthenticate(cl *mqtt.Client, pk packets.Packet) bool {
-	return h.auth.authenticate(h.ctx, string(pk.Connect.Username), pk.Connect.Password)
+	if !h.auth.authenticate(h.ctx, string(pk.Connect.Username), pk.Connect.Password) {
+		h.guard.refuse("bad_login", cl.Net.Remote, "username", string(pk.Connect.Username))
+		return false
+	}
+	return true
 }
 
+// OnACLCheck is asked for each publish (write), each subscription and each
+// delivery; a refused publish is a breach, counted here (subscriptions
+// are counted in OnSubscribe, deliveries follow an allowed subscription).
 func (h *authHook) OnACLCheck(cl *mqtt.Client, topic string, write bool) bool {
-	return h.auth.allowed(string(cl.Properties.Username), topic)
+	ok := h.auth.allowed(string(cl.Properties.Username), topic)
+	if !ok && write {
+		h.breach(cl, "publish", topic)
+	}
+	return ok
 }
 
 // ingestHook feeds the broker's messages to the ingest path through the

@@ -20,6 +20,8 @@ type metrics struct {
 	lost       *prometheus.CounterVec
 	connected  prometheus.Gauge
 	brokerDrop prometheus.Gauge
+	refused    *prometheus.CounterVec // communehub_mqtt_refused_total{reason}
+	linkLost   *prometheus.CounterVec // communehub_mqtt_connection_lost_total{kind}
 }
 
 func newMetrics(reg prometheus.Registerer) *metrics {
@@ -45,9 +47,13 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 			Name: "communehub_mqtt_connected", Help: "1 while the hub is connected to its broker (or runs the embedded one)."}),
 		brokerDrop: prometheus.NewGauge(prometheus.GaugeOpts{
 			Name: "communehub_mqtt_broker_dropped", Help: "Messages the broker reports dropped ($SYS) since the hub started."}),
+		refused: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "communehub_mqtt_refused_total", Help: "Connections the embedded broker refused or closed, by reason."}, []string{"reason"}),
+		linkLost: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "communehub_mqtt_connection_lost_total", Help: "Times the hub lost its connection to an external broker; kind short: within 15 s of connecting (a takeover loop when it repeats)."}, []string{"kind"}),
 	}
 	if reg != nil {
-		reg.MustRegister(m.messages, m.rejected, m.rows, m.flushes, m.queued, m.backpress, m.deferred, m.lost, m.connected, m.brokerDrop)
+		reg.MustRegister(m.messages, m.rejected, m.rows, m.flushes, m.queued, m.backpress, m.deferred, m.lost, m.connected, m.brokerDrop, m.refused, m.linkLost)
 	}
 	return m
 }

@@ -37,6 +37,8 @@ type pahoSource struct {
 	mu     sync.Mutex
 	client paho.Client
 	ctx    context.Context
+
+	takeover takeoverWatch
 }
 
 // subscriptionFilters lists what the hub subscribes to; with a shared
@@ -98,6 +100,18 @@ func (p *pahoSource) options() *paho.ClientOptions {
 			p.log.Warn("mqtt connection lost; reconnecting", "broker", p.brokerURL, "err", err)
 			p.subscribed.Store(false)
 			p.setConnected(false)
+			n, ok := p.takeover.lost(time.Now())
+			if n > 0 {
+				p.m.linkLost.WithLabelValues("short").Inc()
+			} else {
+				p.m.linkLost.WithLabelValues("long").Inc()
+			}
+			if ok {
+				p.log.Error("mqtt: the broker keeps closing the hub's connection seconds after it connects: "+
+					"another MQTT client, most likely a second hub, uses the same client id and takes the session over; "+
+					"give each hub its own COMMUNEHUB_MQTT_CLIENT_ID (--mqtt-client-id)",
+					"client_id", p.clientID, "broker", p.brokerURL, "short_connections", n, "within", takeoverWindow.String(), "err", err)
+			}
 		}).
 		SetReconnectingHandler(func(paho.Client, *paho.ClientOptions) {
 			p.log.Debug("mqtt reconnecting", "broker", p.brokerURL)
@@ -133,6 +147,7 @@ func (p *pahoSource) setConnected(ok bool) {
 // subscriptions, but a broker that lost its state would not.
 func (p *pahoSource) onConnect(c paho.Client) {
 	p.log.Info("mqtt connected", "broker", p.brokerURL, "client_id", p.clientID)
+	p.takeover.connected(time.Now())
 	p.setConnected(true)
 	subs := make(map[string]byte, len(p.filters))
 	for _, f := range p.filters {
@@ -160,6 +175,7 @@ func (p *pahoSource) start(ctx context.Context) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	p.ctx = ctx
+	p.setConnected(false) // not listening until the first connection is up
 	p.client = paho.NewClient(p.options())
 	p.client.Connect() // ConnectRetry: keeps trying; OnConnect reports success
 }
@@ -210,4 +226,48 @@ func (p *pahoSource) ready(context.Context) error {
 		return errors.New("connected to " + strings.TrimPrefix(p.brokerURL, "tcp://") + ", subscriptions not yet acknowledged")
 	}
 	return nil
+}
+
+// A takeover loop: two clients with one client id make the broker close
+// the older connection each time the other connects, so each hub's
+// connection dies seconds after it came up, with a bare EOF (MQTT 3.1.1
+// has no reason code for it).
+const (
+	takeoverShort  = 15 * time.Second // a connection lost this soon after connecting is short
+	takeoverWindow = 2 * time.Minute
+	takeoverCount  = 3 // short connections within the window that make a loop
+)
+
+// takeoverWatch counts connections lost shortly after they came up; paho
+// calls its handlers from its own goroutines, hence the mutex.
+type takeoverWatch struct {
+	mu       sync.Mutex
+	upAt     time.Time
+	short    []time.Time
+	reported time.Time
+}
+
+func (w *takeoverWatch) connected(now time.Time) {
+	w.mu.Lock()
+	w.upAt = now
+	w.mu.Unlock()
+}
+
+// lost records a lost connection; ok (at most once per window) when the
+// short connections within the window make a takeover loop, with their number.
+func (w *takeoverWatch) lost(now time.Time) (int, bool) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if w.upAt.IsZero() || now.Sub(w.upAt) > takeoverShort {
+		return 0, false
+	}
+	w.short = append(w.short, now)
+	for len(w.short) > 0 && now.Sub(w.short[0]) > takeoverWindow {
+		w.short = w.short[1:]
+	}
+	if len(w.short) < takeoverCount || (!w.reported.IsZero() && now.Sub(w.reported) < takeoverWindow) {
+		return len(w.short), false
+	}
+	w.reported = now
+	return len(w.short), true
 }

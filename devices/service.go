@@ -21,7 +21,8 @@ import (
 type Config struct {
 	URL             string                   // external broker; empty: use one answering on Listen, else run one there
 	Listen          string                   // embedded broker address (default 127.0.0.1:1883)
-	ClientID        string                   // fixed client id for the external broker's persistent session
+	ClientID        string                   // fixed client id for the external broker's persistent session; empty: defaultClientID
+	ClientIDFile    string                   // where the default client id is made once and kept (e.g. {data dir}/mqtt-client-id)
 	TelegrafPrefix  string                   // topic prefix of Telegraf agents (default "telegraf"; "-" disables)
 	SharedGroup     string                   // subscribe through $share/{group}/… so several hubs split the load
 	AllowAnonymous  bool                     // embedded broker: accept clients without credentials (demo only)
@@ -31,14 +32,13 @@ type Config struct {
 	RawRetention    time.Duration            // raw telemetry kept (default 90 days)
 	HourlyRetention time.Duration            // hourly rollups kept (default 2 years)
 	PublishGap      time.Duration            // minimum time between two snapshots of one commune (default 10ms)
+	MaxPacket       int                      // embedded broker: largest MQTT packet after login, bytes (default 256 KiB)
+	ConnectTimeout  time.Duration            // embedded broker: a new connection must send its CONNECT within this (default 10s)
 }
 
 func (c *Config) defaults() {
 	if c.Listen == "" {
 		c.Listen = "127.0.0.1:1883"
-	}
-	if c.ClientID == "" {
-		c.ClientID = "communehub"
 	}
 	switch c.TelegrafPrefix {
 	case "":
@@ -60,6 +60,12 @@ func (c *Config) defaults() {
 	}
 	if c.PublishGap <= 0 {
 		c.PublishGap = 10 * time.Millisecond
+	}
+	if c.MaxPacket <= 0 {
+		c.MaxPacket = DefaultMaxPacket
+	}
+	if c.ConnectTimeout <= 0 {
+		c.ConnectTimeout = DefaultConnectTimeout
 	}
 }
 
@@ -144,26 +150,48 @@ func (s *Service) Start(ctx context.Context) error {
 	switch {
 	case s.cfg.URL != "":
 		s.mode = "external"
-		s.log.Info("mqtt: using the configured broker", "url", redactMQTT(s.cfg.URL), "client_id", s.cfg.ClientID)
-		return s.startPaho(s.cfg.URL)
 	case answers(s.cfg.Listen):
 		s.mode = "local"
-		s.log.Info("mqtt: a broker already answers on the listen address; using it instead of the embedded one",
+	default:
+		s.mode = "embedded"
+	}
+	if s.mode != "embedded" && s.cfg.ClientID == "" {
+		id, made, err := defaultClientID(s.cfg.ClientIDFile)
+		if err != nil {
+			cancel()
+			return err
+		}
+		if made {
+			// A new id is a new session on the broker: keep the file (the
+			// data dir) so that restarts find what the broker kept for it.
+			s.log.Info("mqtt: made this installation's client id", "client_id", id, "file", s.cfg.ClientIDFile)
+		}
+		s.cfg.ClientID = id
+	}
+	switch s.mode {
+	case "external":
+		s.log.Info("mqtt: using the broker COMMUNEHUB_MQTT_URL names", "url", redactMQTT(s.cfg.URL), "client_id", s.cfg.ClientID)
+		return s.startPaho(s.cfg.URL)
+	case "local":
+		s.log.Warn("mqtt: COMMUNEHUB_MQTT_URL is unset and a broker already answers on COMMUNEHUB_MQTT_LISTEN: "+
+			"using that broker, not the embedded one (set COMMUNEHUB_MQTT_URL to name a broker, "+
+			"or COMMUNEHUB_MQTT_LISTEN to a free address to run the embedded one)",
 			"addr", s.cfg.Listen, "client_id", s.cfg.ClientID)
 		return s.startPaho("tcp://" + s.cfg.Listen)
 	}
-	s.mode = "embedded"
 	if err := s.auth.reload(ctx); err != nil {
 		cancel()
 		return fmt.Errorf("devices: load broker credentials: %w", err)
 	}
-	b, err := startEmbedded(ictx, s.cfg.Listen, s.in, s.auth, s.st, s.m, s.log)
+	b, err := startEmbedded(ictx, s.cfg.Listen, s.in, s.auth, s.st, s.m, s.log,
+		brokerLimits{maxPacket: s.cfg.MaxPacket, connectTimeout: s.cfg.ConnectTimeout})
 	if err != nil {
 		cancel()
 		return fmt.Errorf("embedded MQTT broker on %s (COMMUNEHUB_MQTT_LISTEN): %w", s.cfg.Listen, err)
 	}
 	s.broker = b
-	s.log.Info("mqtt: embedded broker started", "addr", s.cfg.Listen, "anonymous", s.cfg.AllowAnonymous)
+	s.log.Info("mqtt: embedded broker started: COMMUNEHUB_MQTT_URL is unset and no broker answered on COMMUNEHUB_MQTT_LISTEN",
+		"addr", b.addr, "anonymous", s.cfg.AllowAnonymous)
 	return nil
 }
 
@@ -180,6 +208,9 @@ func (s *Service) startPaho(url string) error {
 
 // BrokerAddr is the host:port of the broker in use, for simulators.
 func (s *Service) BrokerAddr() string {
+	if s.broker != nil {
+		return s.broker.addr // the port it got, when Listen asked for any (":0")
+	}
 	if s.mode == "external" {
 		if i := strings.Index(s.cfg.URL, "://"); i >= 0 {
 			host := s.cfg.URL[i+3:]

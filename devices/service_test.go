@@ -54,11 +54,17 @@ func seededDB(t testing.TB) *pgxpool.Pool {
 
 func startTestHub(t testing.TB, pool *pgxpool.Pool, cfg Config) *testHub {
 	t.Helper()
+	return startTestHubLog(t, pool, cfg, testLogger(t))
+}
+
+// startTestHubLog is startTestHub with the given logger.
+func startTestHubLog(t testing.TB, pool *pgxpool.Pool, cfg Config, log *slog.Logger) *testHub {
+	t.Helper()
 	if cfg.URL == "" && cfg.Listen == "" {
 		cfg.Listen = fmt.Sprintf("127.0.0.1:%d", hubtest.FreePort(t))
 	}
 	bus := hub.NewBus(hub.BusOptions{})
-	svc := New(cfg, Deps{Pool: pool, Bus: bus, Registry: prometheus.NewRegistry(), Logger: testLogger(t)})
+	svc := New(cfg, Deps{Pool: pool, Bus: bus, Registry: prometheus.NewRegistry(), Logger: log})
 	ctx, cancel := context.WithCancel(context.Background())
 	if err := svc.Start(ctx); err != nil {
 		cancel()
@@ -183,7 +189,8 @@ func TestEmbeddedBrokerAuthenticatesAndEnforcesACL(t *testing.T) {
 }
 
 // Bad input of every kind, published with mosquitto_pub, is rejected and
-// counted by reason; the hub keeps working.
+// counted by reason; the hub keeps working. A packet over the broker's
+// limit (COMMUNEHUB_MQTT_MAX_PACKET) also closes its connection.
 func TestBadInputIsRejectedAndCounted(t *testing.T) {
 	t.Parallel()
 	pub, err := exec.LookPath("mosquitto_pub")
@@ -194,23 +201,26 @@ func TestBadInputIsRejectedAndCounted(t *testing.T) {
 	h := startTestHub(t, pool, Config{AllowAnonymous: true})
 	host, port, _ := net.SplitHostPort(h.broker)
 	big := strings.Repeat("x", 1<<20)
-	cases := []struct{ topic, payload, reason string }{
-		{"communehub/03244/router-1/telemetry", "garbage \x01", "bad_json"},
-		{"communehub/03244/router-1/telemetry", `{"metrics":{"latency_ms":"fast"}}`, "bad_type"},
-		{"communehub/03244/router-1/telemetry", `{"metrics":{"a":1},"pad":"` + big + `"}`, "too_large"},
-		{"communehub/03244/router-1/telemetry/x", `{"metrics":{"a":1}}`, "topic_depth"},
-		{"communehub/03244/bad%id/telemetry", `{"metrics":{"a":1}}`, "bad_id"},
-		{"communehub/99999/router-1/telemetry", `{"metrics":{"a":1}}`, "unknown_unit"},
-		{"communehub/03244/router-1/telemetry", `{"ts":4102444800000,"metrics":{"a":1}}`, "future_timestamp"},
-		{"communehub/03244/router-1/status", `maybe`, "bad_status"},
+	cases := []struct {
+		topic, payload, reason string
+		closes                 bool
+	}{
+		{"communehub/03244/router-1/telemetry", "garbage \x01", "bad_json", false},
+		{"communehub/03244/router-1/telemetry", `{"metrics":{"latency_ms":"fast"}}`, "bad_type", false},
+		{"communehub/03244/router-1/telemetry", `{"metrics":{"a":1},"pad":"` + big + `"}`, "too_large", true},
+		{"communehub/03244/router-1/telemetry/x", `{"metrics":{"a":1}}`, "topic_depth", false},
+		{"communehub/03244/bad%id/telemetry", `{"metrics":{"a":1}}`, "bad_id", false},
+		{"communehub/99999/router-1/telemetry", `{"metrics":{"a":1}}`, "unknown_unit", false},
+		{"communehub/03244/router-1/telemetry", `{"ts":4102444800000,"metrics":{"a":1}}`, "future_timestamp", false},
+		{"communehub/03244/router-1/status", `maybe`, "bad_status", false},
 	}
 	for _, c := range cases {
 		payload := c.payload
 		args := []string{"-h", host, "-p", port, "-q", "1", "-t", c.topic}
 		cmd := exec.Command(pub, append(args, "-s")...)
 		cmd.Stdin = strings.NewReader(payload)
-		if out, err := cmd.CombinedOutput(); err != nil {
-			t.Fatalf("mosquitto_pub %s: %v %s", c.topic, err, out)
+		if out, err := cmd.CombinedOutput(); (err != nil) != c.closes {
+			t.Fatalf("mosquitto_pub %s (%s): %v %s", c.topic, c.reason, err, out)
 		}
 	}
 	want := map[string]int64{}

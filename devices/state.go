@@ -49,6 +49,7 @@ type state struct {
 	windows  []Window
 	dirty    map[string]bool // communes whose snapshot must be republished; true: a status changed (publish at once)
 	broker   brokerState
+	link     hubLink
 	seenMark time.Time
 	persist  *persister
 	wake     chan struct{} // publisher wake-up, capacity 1
@@ -60,6 +61,17 @@ type brokerState struct {
 	sysSeen   time.Time // when the counter last arrived
 	lost      int64     // messages the hub lost (counted, shown)
 	connected bool
+}
+
+// hubLink is the hub's own connection to its broker. While it is down, or
+// not yet up for a device's whole timeout since it came back, the hub has
+// not been listening: a device it has not heard from may have spoken to
+// nobody (or to another hub that took the session over). Its silence is
+// then no evidence: the device is unknown, not down, and no up/down change
+// is recorded, so the hub's own flapping never makes devices flap.
+type hubLink struct {
+	up    bool
+	since time.Time // when it last came up (the hub's start for the embedded broker)
 }
 
 type commune struct {
@@ -118,7 +130,7 @@ func newState(cfg StateConfig, p *persister, now time.Time) *state {
 	cfg.defaults()
 	return &state{
 		cfg: cfg, started: now, communes: map[string]*commune{}, dirty: map[string]bool{},
-		persist: p, wake: make(chan struct{}, 1),
+		persist: p, wake: make(chan struct{}, 1), link: hubLink{up: true, since: now},
 	}
 }
 
@@ -338,6 +350,9 @@ func (s *state) evaluateLocked(d *device, now time.Time) bool {
 		known, up = false, false
 	case now.Sub(d.lastSeen) > time.Duration(s.cfg.Missed)*s.interval(d):
 		up = false
+		if !(d.known && !d.up) && s.deafLocked(d.lastSeen, now, time.Duration(s.cfg.Missed)*s.interval(d)) {
+			known = false // the hub was not listening all that time (a device already down stays down)
+		}
 	}
 	if known && !up && d.lastSeen.Before(s.started) && d.reportedAt.Before(s.started) &&
 		now.Sub(s.started) <= time.Duration(s.cfg.Missed)*s.interval(d) {
@@ -357,6 +372,13 @@ func (s *state) evaluateLocked(d *device, now time.Time) bool {
 	}
 	d.known, d.up = known, up
 	return true
+}
+
+// deafLocked reports whether the hub may have missed what a device last
+// heard at lastSeen said since: its link is down, or came back after
+// lastSeen less than timeout ago.
+func (s *state) deafLocked(lastSeen, now time.Time, timeout time.Duration) bool {
+	return !s.link.up || (s.link.since.After(lastSeen) && now.Sub(s.link.since) <= timeout)
 }
 
 func (s *state) flappingLocked(d *device, now time.Time) bool {
@@ -413,6 +435,9 @@ func (s *state) recomputeLocked(c *commune, now time.Time) {
 			agentDeps[agent.id]++
 		case !d.known:
 			d.status = StatusUnknown
+			if !s.link.up && !d.lastSeen.IsZero() {
+				d.reason = "hub disconnected from its broker"
+			}
 		case s.flappingLocked(d, now):
 			d.status = StatusFlapping
 		case d.up:
@@ -622,13 +647,22 @@ func (s *state) addLost(n int64) {
 	s.mu.Unlock()
 }
 
-func (s *state) setConnected(ok bool) {
+func (s *state) setConnected(ok bool) { s.setLink(ok, time.Now()) }
+
+// setLink records the hub's connection to its broker going up or down.
+func (s *state) setLink(ok bool, now time.Time) {
 	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.link.up != ok {
+		s.link.up = ok
+		if ok {
+			s.link.since = now
+		}
+	}
 	if s.broker.connected != ok {
 		s.broker.connected = ok
 		s.markAllLocked()
 	}
-	s.mu.Unlock()
 }
 
 // snapshot builds the bus payload of one commune.

@@ -26,7 +26,7 @@ type Config struct {
 	DatabaseURL  string        // empty: local server on 127.0.0.1:5432, else embedded PostgreSQL
 	MQTTURL      string        // external broker (tcp://host:port); empty: use or run one on MQTTListen
 	MQTTListen   string        // where the embedded broker listens (and where a local broker is looked for)
-	MQTTClientID string        // fixed client id for the external broker's persistent session
+	MQTTClientID string        // fixed client id for the external broker's persistent session; empty: made once, kept in the data dir
 	DataDir      string        // embedded PostgreSQL data, the hub's signing key, uploads
 	Demo         bool          // seed demo data and run simulators
 	LogFormat    string        // auto, text or json
@@ -44,6 +44,8 @@ type Config struct {
 
 	MQTTTelegrafPrefix  string        // topic prefix of Telegraf agents ("-" disables)
 	MQTTSharedGroup     string        // external broker: subscribe via $share/{group}/ so several hubs split the load
+	MQTTMaxPacket       string        // embedded broker: largest packet after login, e.g. 256KiB
+	MQTTConnectTimeout  time.Duration // embedded broker: a new connection must send its CONNECT within this
 	DeviceInterval      time.Duration // default device reporting interval; offline after 3 missed
 	DeviceKindIntervals string        // per-kind reporting intervals, e.g. "camera=30s,ups=1m"
 	TelemetryRetention  time.Duration // raw telemetry kept
@@ -65,6 +67,25 @@ type Config struct {
 	MediaOwnerStale               time.Duration // how long a meeting's owner instance may miss heartbeats
 
 	appHook func(*fiber.App) // tests: sees the wired app before it listens
+	given   map[string]bool  // environment names of the settings given (env or flag), not defaulted
+}
+
+// Given reports whether the setting with environment name env was set by
+// the environment or a flag rather than left at its default.
+func (c *Config) Given(env string) bool { return c.given[env] }
+
+// DemoBrokerListen is where --demo runs its embedded broker: a free port
+// on loopback, so that the demo never feeds on (or fights) a broker that
+// happens to answer on 127.0.0.1:1883, unless --mqtt-url or --mqtt-listen
+// says otherwise.
+const DemoBrokerListen = "127.0.0.1:0"
+
+// mqttListen is the broker listen address the devices component gets.
+func (c *Config) mqttListen() string {
+	if c.Demo && !c.Given("COMMUNEHUB_MQTT_URL") && !c.Given("COMMUNEHUB_MQTT_LISTEN") {
+		return DemoBrokerListen
+	}
+	return c.MQTTListen
 }
 
 // DefaultConfig returns the defaults, in one place.
@@ -73,7 +94,7 @@ func DefaultConfig() Config {
 	return Config{
 		Addr:         ":8080",
 		MQTTListen:   "127.0.0.1:1883",
-		MQTTClientID: "communehub-" + host,
+		MQTTClientID: "", // made once and kept in the data dir (see the devices package)
 		DataDir:      defaultDataDir(),
 		LogFormat:    "auto",
 		LogLevel:     "info",
@@ -81,6 +102,8 @@ func DefaultConfig() Config {
 		InstanceID:   host,
 
 		MQTTTelegrafPrefix: "telegraf",
+		MQTTMaxPacket:      "256KiB",
+		MQTTConnectTimeout: devices.DefaultConnectTimeout,
 		DeviceInterval:     10 * time.Second,
 		TelemetryRetention: 90 * 24 * time.Hour,
 		RollupRetention:    2 * 365 * 24 * time.Hour,
@@ -126,7 +149,7 @@ func (c *Config) settings() []setting {
 		{flag: "database-url", env: "COMMUNEHUB_DATABASE_URL", str: &c.DatabaseURL, help: "PostgreSQL URL (empty: local server or embedded)", check: checkPostgresURL, accepted: "postgres://user[:pass]@host[:port]/db"},
 		{flag: "mqtt-url", env: "COMMUNEHUB_MQTT_URL", str: &c.MQTTURL, help: "external MQTT broker (empty: use or run one on --mqtt-listen)", check: checkMQTTURL, accepted: "tcp://host:port, mqtt://host:port or ssl://host:port"},
 		{flag: "mqtt-listen", env: "COMMUNEHUB_MQTT_LISTEN", str: &c.MQTTListen, help: "embedded MQTT broker address", check: checkHostPort, accepted: "host:port, e.g. 127.0.0.1:1883"},
-		{flag: "mqtt-client-id", env: "COMMUNEHUB_MQTT_CLIENT_ID", str: &c.MQTTClientID, help: "client id for the external broker", check: nonEmpty, accepted: "a non-empty id"},
+		{flag: "mqtt-client-id", env: "COMMUNEHUB_MQTT_CLIENT_ID", str: &c.MQTTClientID, help: "client id for the external broker (default: communehub-HOST-RANDOM, made once and kept in DATA_DIR/mqtt-client-id); every hub needs its own", check: nonEmpty, accepted: "a non-empty id"},
 		{flag: "data-dir", env: "COMMUNEHUB_DATA_DIR", str: &c.DataDir, help: "data directory", check: nonEmpty, accepted: "a directory path"},
 		{flag: "demo", env: "COMMUNEHUB_DEMO", b: &c.Demo, help: "seed demo data and run simulators", accepted: "true or false"},
 		{flag: "log-format", env: "COMMUNEHUB_LOG_FORMAT", str: &c.LogFormat, help: "log format", check: oneOf("auto", "text", "json"), accepted: "auto, text or json"},
@@ -141,6 +164,8 @@ func (c *Config) settings() []setting {
 		{flag: "tls-self-signed", env: "COMMUNEHUB_TLS_SELF_SIGNED", b: &c.TLSSelfSigned, help: "serve HTTPS with a self-signed certificate the hub makes and keeps in the data dir", accepted: "true or false"},
 		{flag: "mqtt-telegraf-prefix", env: "COMMUNEHUB_MQTT_TELEGRAF_PREFIX", str: &c.MQTTTelegrafPrefix, help: "topic prefix of Telegraf agents: {prefix}/{commune}/{agent}/… (- disables)", check: checkTopicPrefix, accepted: "topic segments without wildcards, e.g. telegraf, or -"},
 		{flag: "mqtt-shared-group", env: "COMMUNEHUB_MQTT_SHARED_GROUP", str: &c.MQTTSharedGroup, help: "external broker: subscribe through $share/GROUP/ so several hubs split the load", check: checkTopicPrefix, accepted: "a group name without / + #"},
+		{flag: "mqtt-max-packet", env: "COMMUNEHUB_MQTT_MAX_PACKET", str: &c.MQTTMaxPacket, help: "embedded broker: largest MQTT packet a logged-in client may send (a larger one closes its connection)", check: checkMQTTMaxPacket, accepted: "a size from 1KiB to 16MiB, e.g. 256KiB"},
+		{flag: "mqtt-connect-timeout", env: "COMMUNEHUB_MQTT_CONNECT_TIMEOUT", dur: &c.MQTTConnectTimeout, help: "embedded broker: a new connection that has not sent its whole CONNECT within this is closed", accepted: "a duration 1s–5m, e.g. 10s"},
 		{flag: "device-interval", env: "COMMUNEHUB_DEVICE_INTERVAL", dur: &c.DeviceInterval, help: "default device reporting interval (offline after 3 missed)", accepted: "a duration 1s–1h, e.g. 10s"},
 		{flag: "device-kind-intervals", env: "COMMUNEHUB_DEVICE_KIND_INTERVALS", str: &c.DeviceKindIntervals, help: "reporting interval per device kind (a device's meta interval_s wins)", check: checkKindIntervals, accepted: "kind=duration pairs, e.g. camera=30s,ups=1m (kinds: router, switch, ap, camera, pc, printer, ups, agent, other)"},
 		{flag: "telemetry-retention", env: "COMMUNEHUB_TELEMETRY_RETENTION", dur: &c.TelemetryRetention, help: "how long raw telemetry is kept", accepted: "a duration ≥ 24h, e.g. 2160h (90 days)"},
@@ -194,6 +219,7 @@ func ParseConfig(args []string, getenv func(string) string) (Config, []string, e
 		if err := s.set(v); err != nil {
 			return c, nil, &ConfigError{Setting: s.flag, Env: s.env, Value: v, Accepted: s.accepted, Err: err}
 		}
+		c.markGiven(s.env)
 	}
 	for _, s := range sets {
 		fs.Func(s.flag, fmt.Sprintf("%s (env %s; %s)", s.help, s.env, s.accepted), func(v string) error {
@@ -201,6 +227,7 @@ func ParseConfig(args []string, getenv func(string) string) (Config, []string, e
 				flagErr = &ConfigError{Setting: s.flag, Env: s.env, Value: v, Accepted: s.accepted, Err: err}
 				return flagErr
 			}
+			c.markGiven(s.env)
 			return nil
 		})
 		if s.b != nil {
@@ -222,6 +249,13 @@ func ParseConfig(args []string, getenv func(string) string) (Config, []string, e
 		return c, nil, &ConfigError{Setting: "flags", Env: "-", Value: strings.Join(args, " "), Accepted: "the flags listed by --help", Err: err}
 	}
 	return c, fs.Args(), c.Validate()
+}
+
+func (c *Config) markGiven(env string) {
+	if c.given == nil {
+		c.given = map[string]bool{}
+	}
+	c.given[env] = true
 }
 
 // normaliseBoolFlags turns a bare "--demo" into "--demo=true" for flag.Func.
@@ -297,6 +331,8 @@ func (c *Config) Validate() error {
 
 func (c *Config) validateDevices() error {
 	switch {
+	case c.MQTTConnectTimeout < time.Second || c.MQTTConnectTimeout > 5*time.Minute:
+		return &ConfigError{Setting: "mqtt-connect-timeout", Env: "COMMUNEHUB_MQTT_CONNECT_TIMEOUT", Value: c.MQTTConnectTimeout.String(), Accepted: "a duration 1s–5m", Err: errors.New("out of range")}
 	case c.DeviceInterval < time.Second || c.DeviceInterval > time.Hour:
 		return &ConfigError{Setting: "device-interval", Env: "COMMUNEHUB_DEVICE_INTERVAL", Value: c.DeviceInterval.String(), Accepted: "a duration 1s–1h", Err: errors.New("out of range")}
 	case c.TelemetryRetention < 24*time.Hour:
@@ -314,6 +350,15 @@ func checkDisplayStale(v string) error {
 
 func checkKindIntervals(v string) error {
 	_, err := devices.ParseKindIntervals(v)
+	return err
+}
+
+// checkMQTTMaxPacket accepts a packet size from 1 KiB to 16 MiB.
+func checkMQTTMaxPacket(v string) error {
+	n, err := parseByteSize(v)
+	if err == nil && (n < 1<<10 || n > 16<<20) {
+		err = errors.New("out of range")
+	}
 	return err
 }
 

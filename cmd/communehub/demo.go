@@ -7,8 +7,10 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net"
 	"time"
 
+	"github.com/communehub/communehub/devices"
 	"github.com/communehub/communehub/hub"
 	"github.com/communehub/communehub/hub/backlog"
 )
@@ -19,6 +21,28 @@ const (
 	demoCommune  = "03244" // Xã Sáng Nhè
 	demoCommune2 = "03199" // Xã Si Pa Phìn
 )
+
+// printDemoBroker says which broker the demo's devices use, with a
+// command that publishes to it.
+func printDemoBroker(cfg Config, devSvc *devices.Service, log *slog.Logger, stdout io.Writer) {
+	addr := devSvc.BrokerAddr()
+	host, port, err := net.SplitHostPort(addr)
+	if err != nil {
+		host, port = addr, "1883"
+	}
+	switch {
+	case devSvc.Mode() == "embedded" && cfg.mqttListen() == DemoBrokerListen:
+		log.Info("demo: the embedded MQTT broker runs on a free port, not on 127.0.0.1:1883 (--mqtt-url or --mqtt-listen chooses another)",
+			"addr", addr, "anonymous", true)
+		fmt.Fprintf(stdout, "\nDemo MQTT broker (embedded, anonymous clients allowed): %s\n", addr)
+	case devSvc.Mode() == "embedded":
+		fmt.Fprintf(stdout, "\nDemo MQTT broker (embedded, anonymous clients allowed): %s\n", addr)
+	default:
+		fmt.Fprintf(stdout, "\nDemo MQTT broker (%s): %s\n", devSvc.Mode(), addr)
+	}
+	fmt.Fprintf(stdout, "  mosquitto_pub -h %s -p %s -q 1 -t communehub/%s/pc-test/telemetry -m '{\"metrics\":{\"latency_ms\":3}}'\n\n",
+		host, port, demoCommune)
+}
 
 // seedDemo creates the demo admin (its password is printed once, on the run
 // that creates it). Features seed their own demo data.

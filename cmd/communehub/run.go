@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"net"
 	"os"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"sync"
@@ -95,13 +96,18 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger, stdout io.Writer) er
 	// Features: each mounts its routes on api/app and registers its workers.
 
 	kindIntervals, _ := devices.ParseKindIntervals(cfg.DeviceKindIntervals) // validated with the config
+	maxPacket, _ := parseByteSize(cfg.MQTTMaxPacket)                        // validated with the config
 	devSvc := devices.New(devices.Config{
-		URL: cfg.MQTTURL, Listen: cfg.MQTTListen, ClientID: cfg.MQTTClientID,
+		URL: cfg.MQTTURL, Listen: cfg.mqttListen(), ClientID: cfg.MQTTClientID, ClientIDFile: filepath.Join(cfg.DataDir, "mqtt-client-id"),
 		TelegrafPrefix: cfg.MQTTTelegrafPrefix, SharedGroup: cfg.MQTTSharedGroup, AllowAnonymous: cfg.Demo,
 		Interval: cfg.DeviceInterval, KindIntervals: kindIntervals, RawRetention: cfg.TelemetryRetention, HourlyRetention: cfg.RollupRetention,
+		MaxPacket: int(maxPacket), ConnectTimeout: cfg.MQTTConnectTimeout,
 	}, devices.Deps{Pool: pool, Bus: bus, Registry: metrics.Registry, Logger: log.With("component", "devices")})
 	if err := devSvc.Start(ctx); err != nil {
 		return err
+	}
+	if cfg.Demo {
+		printDemoBroker(cfg, devSvc, log, stdout)
 	}
 	devSvc.Mount(api, app, auth.Middleware())
 	ready.Add("mqtt", devSvc.ReadyMQTT)
