@@ -37,6 +37,11 @@ type Config struct {
 	InstanceID   string        // this hub instance's id (several hubs on one database)
 	PublicURL    string        // how browsers reach this instance, e.g. http://10.0.0.5:8080
 
+	// Operations endpoints (front.go): a bearer token for /metrics, and an
+	// address of their own (/metrics, /healthz, /readyz), which takes
+	// /metrics off the main port.
+	MetricsToken, MetricsAddr string
+
 	// HTTPS (tls.go): a certificate and key, or a self-signed certificate
 	// the hub makes; either turns the Secure cookie flag on.
 	TLSCert, TLSKey string
@@ -136,6 +141,8 @@ func (c *Config) settings() []setting {
 		{flag: "session-ttl", env: "COMMUNEHUB_SESSION_TTL", dur: &c.SessionTTL, help: "login session idle lifetime", accepted: "a duration ≥ 1m, e.g. 12h"},
 		{flag: "instance-id", env: "COMMUNEHUB_INSTANCE_ID", str: &c.InstanceID, help: "this hub instance's id", check: nonEmpty, accepted: "a non-empty id"},
 		{flag: "public-url", env: "COMMUNEHUB_PUBLIC_URL", str: &c.PublicURL, help: "URL browsers use to reach this instance", check: checkOptionalHTTPURL, accepted: "http(s)://host[:port]"},
+		{flag: "metrics-token", env: "COMMUNEHUB_METRICS_TOKEN", str: &c.MetricsToken, help: "bearer token /metrics asks for (Authorization: Bearer TOKEN); empty: open", check: checkToken, accepted: "at least 16 characters without spaces"},
+		{flag: "metrics-addr", env: "COMMUNEHUB_METRICS_ADDR", str: &c.MetricsAddr, help: "serve /metrics, /healthz and /readyz on this address of their own (and no /metrics on --addr); empty: on --addr", check: checkHostPort, accepted: "host:port, e.g. 127.0.0.1:9090"},
 		{flag: "tls-cert", env: "COMMUNEHUB_TLS_CERT", str: &c.TLSCert, help: "serve HTTPS with this PEM certificate (chain) file; re-read when it changes", accepted: "a file path"},
 		{flag: "tls-key", env: "COMMUNEHUB_TLS_KEY", str: &c.TLSKey, help: "the PEM private key of --tls-cert", accepted: "a file path"},
 		{flag: "tls-self-signed", env: "COMMUNEHUB_TLS_SELF_SIGNED", b: &c.TLSSelfSigned, help: "serve HTTPS with a self-signed certificate the hub makes and keeps in the data dir", accepted: "true or false"},
@@ -286,6 +293,9 @@ func (c *Config) Validate() error {
 	if c.TLSSelfSigned && c.TLSCert != "" {
 		return &ConfigError{Setting: "tls-self-signed", Env: "COMMUNEHUB_TLS_SELF_SIGNED", Value: "true", Accepted: "either a certificate (COMMUNEHUB_TLS_CERT) or a self-signed one, not both", Err: errors.New("two certificates")}
 	}
+	if c.MetricsAddr != "" && c.MetricsAddr == c.Addr {
+		return &ConfigError{Setting: "metrics-addr", Env: "COMMUNEHUB_METRICS_ADDR", Value: c.MetricsAddr, Accepted: "an address other than COMMUNEHUB_ADDR", Err: errors.New("same as the main address")}
+	}
 	if c.SessionTTL < time.Minute {
 		return &ConfigError{Setting: "session-ttl", Env: "COMMUNEHUB_SESSION_TTL", Value: c.SessionTTL.String(), Accepted: "a duration ≥ 1m", Err: errors.New("too short")}
 	}
@@ -357,6 +367,13 @@ func checkHostPort(v string) error {
 	p, err := strconv.Atoi(port)
 	if err != nil || p < 0 || p > 65535 {
 		return errors.New("bad port")
+	}
+	return nil
+}
+
+func checkToken(v string) error {
+	if len(v) < 16 || strings.ContainsAny(v, " \t\r\n") {
+		return errors.New("too short or contains spaces")
 	}
 	return nil
 }

@@ -49,31 +49,43 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger, stdout io.Writer) er
 	if tlsCfg != nil {
 		cfg.SecureCookie = true // a session cookie of an https hub never travels over http
 	}
-	dbURL, stopDB, err := database(ctx, cfg, log)
+
+	// HTTP first, so that monitoring sees the hub (and what it waits for)
+	// while the database does not answer; the wired app replaces the
+	// stand-in below. ctx also ends if a server stops on its own.
+	metrics := hub.NewMetrics()
+	ready := hub.NewReadiness()
+	var dbUp dbCheck
+	ready.Add("database", dbUp.check)
+	appOpts := hub.AppOptions{Logger: log, Metrics: metrics}
+	ctx, web, err := startWeb(ctx, cfg, tlsCfg, hub.Ops{Ready: ready, Metrics: metrics, Token: cfg.MetricsToken}, appOpts, log)
 	if err != nil {
 		return err
 	}
-	defer stopDB()
-	pool, err := openDatabase(ctx, dbURL, log)
+	defer web.shutdown(5 * time.Second)
+	dbURL, stopDB, err := database(ctx, cfg, log)
 	if err != nil {
-		return err
+		return stoppedOr(ctx, err)
+	}
+	defer stopDB()
+	pool, err := openDatabase(ctx, dbURL, log, dbUp.set)
+	if err != nil {
+		return stoppedOr(ctx, err)
 	}
 	defer pool.Close()
 	if err := hub.SeedUnits(ctx, pool); err != nil {
 		return fmt.Errorf("seed administrative units: %w", err)
 	}
 
-	metrics := hub.NewMetrics()
 	bus := hub.NewBus(hub.BusOptions{Logger: log, Metrics: metrics})
 	auth := hub.NewAuth(pool, hub.AuthConfig{SessionTTL: cfg.SessionTTL, SecureCookie: cfg.SecureCookie}, log)
-	ready := hub.NewReadiness()
-	ready.Add("database", func(ctx context.Context) error { return pool.Ping(ctx) })
 	sockets := hub.NewSockets()
 	core := &hub.Core{
 		Pool: pool, Bus: bus, Auth: auth, Units: hub.NewUnits(pool), Metrics: metrics,
 		Sockets: sockets, Ready: ready, Logger: log, Origins: cfg.OriginList(), Secure: cfg.SecureCookie,
+		MetricsToken: cfg.MetricsToken, MetricsElsewhere: cfg.MetricsAddr != "",
 	}
-	app := hub.NewApp(hub.AppOptions{Logger: log, Metrics: metrics})
+	app := hub.NewApp(appOpts)
 	api := core.Mount(app)
 	_ = api
 
@@ -211,23 +223,11 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger, stdout io.Writer) er
 	if cfg.appHook != nil {
 		cfg.appHook(app)
 	}
-	ln, err := net.Listen("tcp", cfg.Addr)
-	if err != nil {
-		return fmt.Errorf("listen on %s (COMMUNEHUB_ADDR): %w", cfg.Addr, err)
-	}
-	if tlsCfg != nil {
-		ln = newHTTPSListener(ln, tlsCfg)
-	}
-	log.Info("communehub listening", "addr", ln.Addr().String(), "https", tlsCfg != nil, "instance", cfg.InstanceID, "demo", cfg.Demo)
-	serveErr := make(chan error, 1)
-	go func() { serveErr <- app.Listener(ln) }()
+	web.switchTo(app)
 
-	select {
-	case <-ctx.Done():
-	case err := <-serveErr:
-		if err != nil {
-			return fmt.Errorf("serve: %w", err)
-		}
+	<-ctx.Done()
+	if err := context.Cause(ctx); !errors.Is(err, context.Canceled) {
+		return err // a server stopped on its own
 	}
 	log.Info("shutting down")
 	start := time.Now()
@@ -236,12 +236,23 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger, stdout io.Writer) er
 		defer close(done)
 		sockets.CloseAll(hub.CloseGoingAway, "hub shutting down", 3*time.Second)
 	}()
-	if err := app.ShutdownWithTimeout(5 * time.Second); err != nil && !errors.Is(err, context.DeadlineExceeded) {
-		log.Warn("http shutdown", "err", err)
-	}
+	web.shutdown(5 * time.Second)
 	<-done
 	stopWork()
 	wg.Wait()
 	log.Info("stopped", "took", time.Since(start).Round(time.Millisecond))
+	return nil
+}
+
+// stoppedOr returns nil when err is only the hub being stopped (SIGTERM
+// while it waited for its database), else the error, or the serve error
+// that ended ctx.
+func stoppedOr(ctx context.Context, err error) error {
+	if ctx.Err() == nil {
+		return err
+	}
+	if cause := context.Cause(ctx); !errors.Is(cause, context.Canceled) {
+		return cause
+	}
 	return nil
 }
