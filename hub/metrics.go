@@ -17,6 +17,7 @@ type Metrics struct {
 	OutboxLag      prometheus.Gauge
 	WSConnections  prometheus.Gauge
 	HTTPRequests   *prometheus.CounterVec
+	Conns          *ConnMetrics // the guarded listeners (listen.go)
 }
 
 // NewMetrics creates a registry with the Go and process collectors and the
@@ -42,5 +43,6 @@ func NewMetrics() *Metrics {
 			Name: "communehub_http_requests_total", Help: "HTTP requests by status class."}, []string{"class"}),
 	}
 	reg.MustRegister(m.BusPublished, m.BusDropped, m.BusSubscribers, m.OutboxFollowed, m.OutboxLag, m.WSConnections, m.HTTPRequests)
+	m.Conns = NewConnMetrics(reg)
 	return m
 }
