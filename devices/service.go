@@ -31,6 +31,7 @@ type Config struct {
 	RawRetention    time.Duration            // raw telemetry kept (default 90 days)
 	HourlyRetention time.Duration            // hourly rollups kept (default 2 years)
 	PublishGap      time.Duration            // minimum time between two snapshots of one commune (default 10ms)
+	Guard           hub.ListenOptions        // the embedded broker's port: connection caps, accept retry, metrics
 }
 
 func (c *Config) defaults() {
@@ -157,7 +158,7 @@ func (s *Service) Start(ctx context.Context) error {
 		cancel()
 		return fmt.Errorf("devices: load broker credentials: %w", err)
 	}
-	b, err := startEmbedded(ictx, s.cfg.Listen, s.in, s.auth, s.st, s.m, s.log)
+	b, err := startEmbedded(ictx, s.cfg.Listen, s.cfg.Guard, s.in, s.auth, s.st, s.m, s.log)
 	if err != nil {
 		cancel()
 		return fmt.Errorf("embedded MQTT broker on %s (COMMUNEHUB_MQTT_LISTEN): %w", s.cfg.Listen, err)

@@ -49,7 +49,11 @@ func startWeb(ctx context.Context, cfg Config, tlsCfg *tls.Config, ops hub.Ops, 
 		return nil
 	})
 
-	ln, err := net.Listen("tcp", cfg.Addr)
+	// Guarded listeners: an accept that fails (out of file descriptors)
+	// is retried, never the end of serving; connections over the caps
+	// are closed at accept and counted.
+	maxConns, perIP := cfg.httpConnCaps()
+	ln, err := hub.Listen(cfg.Addr, hub.ListenOptions{Name: "http", MaxConns: maxConns, MaxPerIP: perIP, Metrics: ops.Metrics.Conns, Logger: log})
 	if err != nil {
 		return ctx, nil, fmt.Errorf("listen on %s (COMMUNEHUB_ADDR): %w", cfg.Addr, err)
 	}
@@ -58,11 +62,11 @@ func startWeb(ctx context.Context, cfg Config, tlsCfg *tls.Config, ops hub.Ops, 
 	}
 	var opsLn net.Listener
 	if cfg.MetricsAddr != "" {
-		if opsLn, err = net.Listen("tcp", cfg.MetricsAddr); err != nil {
+		if opsLn, err = hub.Listen(cfg.MetricsAddr, hub.ListenOptions{Name: "operations", Metrics: ops.Metrics.Conns, Logger: log}); err != nil {
 			ln.Close()
 			return ctx, nil, fmt.Errorf("listen on %s (COMMUNEHUB_METRICS_ADDR): %w", cfg.MetricsAddr, err)
 		}
-		w.ops = hub.NewApp(hub.AppOptions{Logger: log})
+		w.ops = hub.NewApp(hub.AppOptions{Logger: log, Limits: appOpts.Limits})
 		ops.Mount(w.ops)
 	}
 

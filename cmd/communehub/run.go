@@ -57,7 +57,8 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger, stdout io.Writer) er
 	ready := hub.NewReadiness()
 	var dbUp dbCheck
 	ready.Add("database", dbUp.check)
-	appOpts := hub.AppOptions{Logger: log, Metrics: metrics}
+	logFileLimit(log)
+	appOpts := hub.AppOptions{Logger: log, Metrics: metrics, Limits: cfg.httpLimits()}
 	ctx, web, err := startWeb(ctx, cfg, tlsCfg, hub.Ops{Ready: ready, Metrics: metrics, Token: cfg.MetricsToken}, appOpts, log)
 	if err != nil {
 		return err
@@ -111,6 +112,7 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger, stdout io.Writer) er
 		URL: cfg.MQTTURL, Listen: cfg.MQTTListen, ClientID: cfg.MQTTClientID,
 		TelegrafPrefix: cfg.MQTTTelegrafPrefix, SharedGroup: cfg.MQTTSharedGroup, AllowAnonymous: cfg.Demo,
 		Interval: cfg.DeviceInterval, KindIntervals: kindIntervals, RawRetention: cfg.TelemetryRetention, HourlyRetention: cfg.RollupRetention,
+		Guard: hub.ListenOptions{Name: "mqtt", Metrics: metrics.Conns, Logger: log.With("component", "mqtt-broker")},
 	}, devices.Deps{Pool: pool, Bus: bus, Registry: metrics.Registry, Logger: log.With("component", "devices")})
 	if err := devSvc.Start(ctx); err != nil {
 		return err
@@ -255,4 +257,15 @@ func stoppedOr(ctx context.Context, err error) error {
 		return cause
 	}
 	return nil
+}
+
+// logFileLimit raises the open-files limit to its hard limit and logs both:
+// the number of connections the hub can hold at once depends on it.
+func logFileLimit(log *slog.Logger) {
+	before, soft, hard, err := hub.RaiseFileLimit()
+	if err != nil {
+		log.Warn("cannot raise the open-files limit", "soft", before, "hard", hard, "err", err)
+		return
+	}
+	log.Info("open-files limit", "soft", soft, "hard", hard, "soft_at_start", before)
 }
