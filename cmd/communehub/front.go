@@ -28,6 +28,8 @@ type webFront struct {
 	started atomic.Bool
 	log     *slog.Logger
 	stop    sync.Once
+	lns     []net.Listener
+	serving sync.WaitGroup // the serve goroutines
 }
 
 // startWeb listens on the main (and operations) address and serves. The
@@ -72,15 +74,20 @@ func startWeb(ctx context.Context, cfg Config, tlsCfg *tls.Config, ops hub.Ops, 
 
 	ctx, fail := context.WithCancelCause(ctx)
 	serve := func(what string, app *fiber.App, ln net.Listener) {
-		if err := app.Listener(ln); err != nil {
-			fail(fmt.Errorf("serve %s: %w", what, err))
-		}
+		w.lns = append(w.lns, ln)
+		w.serving.Add(1)
+		go func() {
+			defer w.serving.Done()
+			if err := app.Listener(ln); err != nil {
+				fail(fmt.Errorf("serve %s: %w", what, err))
+			}
+		}()
 	}
 	log.Info("communehub listening", "addr", ln.Addr().String(), "https", tlsCfg != nil, "instance", cfg.InstanceID, "demo", cfg.Demo)
-	go serve("http", w.standIn, ln)
+	serve("http", w.standIn, ln)
 	if opsLn != nil {
 		log.Info("operations endpoints listening", "addr", opsLn.Addr().String(), "paths", "/metrics /healthz /readyz")
-		go serve("operations", w.ops, opsLn)
+		serve("operations", w.ops, opsLn)
 	}
 	return ctx, w, nil
 }
@@ -92,8 +99,8 @@ func (w *webFront) switchTo(app *fiber.App) {
 	w.log.Info("communehub ready")
 }
 
-// shutdown stops accepting and waits up to timeout for requests in flight;
-// it is safe to call more than once.
+// shutdown stops accepting, waits up to timeout for requests in flight and
+// for the serve goroutines to return; it is safe to call more than once.
 func (w *webFront) shutdown(timeout time.Duration) {
 	w.stop.Do(func() {
 		if err := w.standIn.ShutdownWithTimeout(timeout); err != nil && !errors.Is(err, context.DeadlineExceeded) {
@@ -102,6 +109,12 @@ func (w *webFront) shutdown(timeout time.Duration) {
 		if w.ops != nil {
 			_ = w.ops.ShutdownWithTimeout(timeout)
 		}
+		// A server told to shut down before it began serving would
+		// still begin: closing its listener ends that too.
+		for _, ln := range w.lns {
+			_ = ln.Close()
+		}
+		w.serving.Wait()
 	})
 }
 
