@@ -47,6 +47,7 @@ type Config struct {
 	// clients are cut, floods are capped.
 	HTTPHeaderTimeout, HTTPReadTimeout, HTTPWriteTimeout, HTTPIdleTimeout time.Duration
 	HTTPMaxHeaderBytes, HTTPMaxConns, HTTPMaxConnsPerIP                   string // integers
+	MQTTMaxConns, MQTTMaxConnsPerIP                                       string // the embedded broker's port; integers
 
 	// HTTPS (tls.go): a certificate and key, or a self-signed certificate
 	// the hub makes; either turns the Secure cookie flag on.
@@ -98,6 +99,8 @@ func DefaultConfig() Config {
 		HTTPMaxHeaderBytes: "4096",
 		HTTPMaxConns:       "10000",
 		HTTPMaxConnsPerIP:  "256",
+		MQTTMaxConns:       "20000",
+		MQTTMaxConnsPerIP:  "0",
 
 		MQTTTelegrafPrefix: "telegraf",
 		DeviceInterval:     10 * time.Second,
@@ -164,6 +167,8 @@ func (c *Config) settings() []setting {
 		{flag: "http-max-header-bytes", env: "COMMUNEHUB_HTTP_MAX_HEADER_BYTES", str: &c.HTTPMaxHeaderBytes, help: "largest request line and headers (larger get 431); also the read buffer every websocket keeps", check: checkIntRange(1024, 1<<20), accepted: "an integer 1024–1048576 (bytes)"},
 		{flag: "http-max-conns", env: "COMMUNEHUB_HTTP_MAX_CONNS", str: &c.HTTPMaxConns, help: "HTTP connections open at once (websockets included); more are closed at accept and counted", check: checkIntRange(0, 10_000_000), accepted: "an integer ≥ 0 (0: no cap)"},
 		{flag: "http-max-conns-per-ip", env: "COMMUNEHUB_HTTP_MAX_CONNS_PER_IP", str: &c.HTTPMaxConnsPerIP, help: "HTTP connections open at once from one client IP", check: checkIntRange(0, 10_000_000), accepted: "an integer ≥ 0 (0: no cap)"},
+		{flag: "mqtt-max-conns", env: "COMMUNEHUB_MQTT_MAX_CONNS", str: &c.MQTTMaxConns, help: "embedded broker: connections open at once; more are closed at accept and counted", check: checkIntRange(0, 10_000_000), accepted: "an integer ≥ 0 (0: no cap)"},
+		{flag: "mqtt-max-conns-per-ip", env: "COMMUNEHUB_MQTT_MAX_CONNS_PER_IP", str: &c.MQTTMaxConnsPerIP, help: "embedded broker: connections open at once from one IP (devices behind one NAT share it)", check: checkIntRange(0, 10_000_000), accepted: "an integer ≥ 0 (0: no cap)"},
 		{flag: "tls-cert", env: "COMMUNEHUB_TLS_CERT", str: &c.TLSCert, help: "serve HTTPS with this PEM certificate (chain) file; re-read when it changes", accepted: "a file path"},
 		{flag: "tls-key", env: "COMMUNEHUB_TLS_KEY", str: &c.TLSKey, help: "the PEM private key of --tls-cert", accepted: "a file path"},
 		{flag: "tls-self-signed", env: "COMMUNEHUB_TLS_SELF_SIGNED", b: &c.TLSSelfSigned, help: "serve HTTPS with a self-signed certificate the hub makes and keeps in the data dir", accepted: "true or false"},
@@ -352,6 +357,13 @@ func (c *Config) httpLimits() hub.HTTPLimits {
 	hdr, _ := strconv.Atoi(c.HTTPMaxHeaderBytes)
 	return hub.HTTPLimits{HeaderTimeout: c.HTTPHeaderTimeout, ReadTimeout: c.HTTPReadTimeout,
 		WriteTimeout: c.HTTPWriteTimeout, IdleTimeout: c.HTTPIdleTimeout, MaxHeaderBytes: hdr}
+}
+
+// mqttConnCaps returns the embedded broker's caps (validated settings).
+func (c *Config) mqttConnCaps() (total, perIP int) {
+	total, _ = strconv.Atoi(c.MQTTMaxConns)
+	perIP, _ = strconv.Atoi(c.MQTTMaxConnsPerIP)
+	return total, perIP
 }
 
 // httpConnCaps returns the HTTP listener's caps (validated settings).

@@ -59,6 +59,8 @@ func TestBadConfigExitsTwoNamingTheSetting(t *testing.T) {
 		{nil, map[string]string{"COMMUNEHUB_HTTP_MAX_CONNS": "-1"}, "COMMUNEHUB_HTTP_MAX_CONNS"},
 		{nil, map[string]string{"COMMUNEHUB_HTTP_MAX_CONNS_PER_IP": "many"}, "COMMUNEHUB_HTTP_MAX_CONNS_PER_IP"},
 		{nil, map[string]string{"COMMUNEHUB_METRICS_TOKEN": "short"}, "COMMUNEHUB_METRICS_TOKEN"},
+		{nil, map[string]string{"COMMUNEHUB_MQTT_MAX_CONNS": "lots"}, "COMMUNEHUB_MQTT_MAX_CONNS"},
+		{nil, map[string]string{"COMMUNEHUB_MQTT_MAX_CONNS_PER_IP": "-2"}, "COMMUNEHUB_MQTT_MAX_CONNS_PER_IP"},
 		{nil, map[string]string{"COMMUNEHUB_METRICS_ADDR": "nowhere"}, "COMMUNEHUB_METRICS_ADDR"},
 		{[]string{"--addr", "127.0.0.1:8080", "--metrics-addr", "127.0.0.1:8080"}, nil, "COMMUNEHUB_METRICS_ADDR"},
 	}

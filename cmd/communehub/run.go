@@ -112,7 +112,7 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger, stdout io.Writer) er
 		URL: cfg.MQTTURL, Listen: cfg.MQTTListen, ClientID: cfg.MQTTClientID,
 		TelegrafPrefix: cfg.MQTTTelegrafPrefix, SharedGroup: cfg.MQTTSharedGroup, AllowAnonymous: cfg.Demo,
 		Interval: cfg.DeviceInterval, KindIntervals: kindIntervals, RawRetention: cfg.TelemetryRetention, HourlyRetention: cfg.RollupRetention,
-		Guard: hub.ListenOptions{Name: "mqtt", Metrics: metrics.Conns, Logger: log.With("component", "mqtt-broker")},
+		Guard: mqttGuard(cfg, metrics, log),
 	}, devices.Deps{Pool: pool, Bus: bus, Registry: metrics.Registry, Logger: log.With("component", "devices")})
 	if err := devSvc.Start(ctx); err != nil {
 		return err
@@ -268,4 +268,11 @@ func logFileLimit(log *slog.Logger) {
 		return
 	}
 	log.Info("open-files limit", "soft", soft, "hard", hard, "soft_at_start", before)
+}
+
+// mqttGuard is how the embedded broker's port is guarded: caps, accept
+// retry, the listener metrics.
+func mqttGuard(cfg Config, metrics *hub.Metrics, log *slog.Logger) hub.ListenOptions {
+	total, perIP := cfg.mqttConnCaps()
+	return hub.ListenOptions{Name: "mqtt", MaxConns: total, MaxPerIP: perIP, Metrics: metrics.Conns, Logger: log.With("component", "mqtt-broker")}
 }
