@@ -35,18 +35,23 @@ type webFront struct {
 // startWeb listens on the main (and operations) address and serves. The
 // returned context ends with ctx or, with the serve error as its cause,
 // when a server stops on its own.
-func startWeb(ctx context.Context, cfg Config, tlsCfg *tls.Config, ops hub.Ops, appOpts hub.AppOptions, log *slog.Logger) (context.Context, *webFront, error) {
+func startWeb(ctx context.Context, cfg Config, tlsCfg *tls.Config, ops hub.Ops, appOpts hub.AppOptions, db *dbCheck, log *slog.Logger) (context.Context, *webFront, error) {
 	w := &webFront{log: log}
 	mainOps := ops
 	if cfg.MetricsAddr != "" {
 		mainOps.Metrics = nil
 	}
 	w.standIn = hub.NewApp(appOpts)
-	hub.MountUnavailable(w.standIn, mainOps, "database")
+	hub.MountUnavailable(w.standIn, mainOps, func() string {
+		if db.open() {
+			return "" // only starting
+		}
+		return "database"
+	})
 	w.front = hub.NewFront(w.standIn)
 	ops.Ready.Add("startup", func(context.Context) error {
 		if !w.started.Load() {
-			return errors.New("starting: waiting for the database")
+			return errors.New("the hub is starting")
 		}
 		return nil
 	})
@@ -130,6 +135,12 @@ func (d *dbCheck) set(pool *pgxpool.Pool, err error) {
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	d.pool, d.err = pool, err
+}
+
+func (d *dbCheck) open() bool {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return d.pool != nil
 }
 
 func (d *dbCheck) check(ctx context.Context) error {
