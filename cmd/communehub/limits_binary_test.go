@@ -47,8 +47,11 @@ func slowClient(addr string, interval time.Duration, stop <-chan struct{}) (time
 
 // Slow-header clients are cut after the header timeout; the hub meanwhile
 // answers others.
+//
+// Not parallel, like the flood below: these tests load the machine on
+// purpose (hundreds of connections) and would slow the timing-bound tests
+// beside them; serial tests run before the parallel ones start.
 func TestBinarySlowHeaderClientsAreCut(t *testing.T) {
-	t.Parallel()
 	_, dbURL := hubtest.NewDB(t, migrationSets()...)
 	h := startBinary(t, dbURL, []string{"COMMUNEHUB_HTTP_HEADER_TIMEOUT=1s"})
 	h.WaitHTTP(t, 60*time.Second, h.Base+"/readyz", 200)
@@ -105,7 +108,6 @@ func mqttConnack(addr string, d time.Duration) error {
 // fail (EMFILE) on the HTTP and MQTT ports, the hub stays up, and once the
 // flood ends /healthz answers and the broker accepts again.
 func TestBinaryConnectionFloodOverTheFileLimit(t *testing.T) {
-	t.Parallel()
 	_, dbURL := hubtest.NewDB(t, migrationSets()...)
 	// No caps, so that the descriptors, not the caps, run out.
 	h := startBinary(t, dbURL, []string{"COMMUNEHUB_HTTP_MAX_CONNS=0", "COMMUNEHUB_HTTP_MAX_CONNS_PER_IP=0"},
