@@ -2,16 +2,15 @@ package hub
 
 import (
 	"context"
-	"crypto/hmac"
 	"crypto/rand"
 	"crypto/sha256"
-	"crypto/subtle"
 	"encoding/base64"
 	"encoding/hex"
 	"errors"
 	"fmt"
 	"log/slog"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/gofiber/fiber/v2"
@@ -64,19 +63,24 @@ const SessionCookie = "communehub_session"
 
 const localsPrincipal = "communehub.principal"
 
-// AuthConfig configures sessions.
+// AuthConfig configures sessions and the login throttle.
 type AuthConfig struct {
 	SessionTTL   time.Duration // default 12h, renewed on use
 	SecureCookie bool          // set the Secure flag (behind HTTPS)
+	Throttle     ThrottleConfig
+	Now          func() time.Time // the clock of signatures and the throttle; default time.Now
 }
 
 // Auth authenticates requests by session cookie, bearer token or
 // access_token query parameter, against the users, sessions and api_tokens
 // tables. Only hashes of secrets are stored.
 type Auth struct {
-	pool *pgxpool.Pool
-	cfg  AuthConfig
-	log  *slog.Logger
+	pool     *pgxpool.Pool
+	cfg      AuthConfig
+	log      *slog.Logger
+	now      func() time.Time
+	throttle *throttle
+	pruned   atomic.Int64 // unix nanoseconds of the last prune of used_signatures
 }
 
 // NewAuth returns an Auth.
@@ -84,12 +88,32 @@ func NewAuth(pool *pgxpool.Pool, cfg AuthConfig, log *slog.Logger) *Auth {
 	if cfg.SessionTTL <= 0 {
 		cfg.SessionTTL = 12 * time.Hour
 	}
-	return &Auth{pool: pool, cfg: cfg, log: log}
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
+	return &Auth{pool: pool, cfg: cfg, log: log, now: cfg.Now, throttle: newThrottle(cfg.Throttle)}
 }
 
-// ErrBadCredentials is returned by Login for an unknown user, a wrong
-// password or a disabled account alike.
+// ErrBadCredentials is returned by Login for an unknown user and a wrong
+// password alike.
 var ErrBadCredentials = &Error{Code: EUnauthorized, Message: "wrong username or password"}
+
+// ErrAccountDisabled is returned by Login for the right password of a
+// disabled account.
+var ErrAccountDisabled = &Error{Code: EForbidden, Message: "this account is disabled; ask an administrator to enable it"}
+
+// Reasons a login fails, the reason label of communehub_login_failures_total.
+const (
+	LoginUnknownUser   = "unknown_user"
+	LoginWrongPassword = "wrong_password"
+	LoginDisabled      = "disabled"
+	LoginLockedAccount = "locked_account" // refused by the throttle, not checked
+	LoginLockedIP      = "locked_ip"
+	LoginBusy          = "busy" // another attempt for the account was being checked
+)
 
 func hashSecret(s string) []byte {
 	h := sha256.Sum256([]byte(s))
@@ -140,8 +164,34 @@ func (a *Auth) SetPassword(ctx context.Context, username, password string) error
 	return err
 }
 
+// SetDisabled disables or enables a user. A disabled user cannot log in
+// and their sessions end (enabling them again does not bring those back).
+// API tokens belong to no user and are not touched: revoke them by id.
+func (a *Auth) SetDisabled(ctx context.Context, username string, disabled bool) error {
+	return pgx.BeginFunc(ctx, a.pool, func(tx pgx.Tx) error {
+		var id int64
+		err := tx.QueryRow(ctx, `UPDATE users SET disabled=$2 WHERE username=$1 RETURNING id`, username, disabled).Scan(&id)
+		if errors.Is(err, pgx.ErrNoRows) {
+			return Errorf(ENotFound, "no user %q", username)
+		}
+		if err != nil {
+			return err
+		}
+		if disabled {
+			_, err = tx.Exec(ctx, `DELETE FROM sessions WHERE user_id=$1`, id)
+		}
+		return err
+	})
+}
+
 // Login checks a password and opens a session; it returns the cookie value.
 func (a *Auth) Login(ctx context.Context, username, password string) (string, *Principal, error) {
+	token, p, _, err := a.login(ctx, username, password)
+	return token, p, err
+}
+
+// login is Login that also says why it failed (one of the Login… reasons).
+func (a *Auth) login(ctx context.Context, username, password string) (string, *Principal, string, error) {
 	var (
 		id       int64
 		role     Role
@@ -152,20 +202,23 @@ func (a *Auth) Login(ctx context.Context, username, password string) (string, *P
 		Scan(&id, &role, &hash, &disabled)
 	if errors.Is(err, pgx.ErrNoRows) {
 		CheckPassword(dummyHash(), password) // same work for unknown users
-		return "", nil, ErrBadCredentials
+		return "", nil, LoginUnknownUser, ErrBadCredentials
 	}
 	if err != nil {
-		return "", nil, err
+		return "", nil, "", err
 	}
-	if !CheckPassword(hash, password) || disabled {
-		return "", nil, ErrBadCredentials
+	if !CheckPassword(hash, password) {
+		return "", nil, LoginWrongPassword, ErrBadCredentials
+	}
+	if disabled {
+		return "", nil, LoginDisabled, ErrAccountDisabled
 	}
 	token := newSecret("")
 	if _, err := a.pool.Exec(ctx, `INSERT INTO sessions(token_hash, user_id, expires_at) VALUES ($1,$2,$3)`,
 		hashSecret(token), id, time.Now().Add(a.cfg.SessionTTL)); err != nil {
-		return "", nil, err
+		return "", nil, "", err
 	}
-	return token, &Principal{ID: id, Name: username, Role: role, Kind: "user", Session: hex.EncodeToString(hashSecret(token))}, nil
+	return token, &Principal{ID: id, Name: username, Role: role, Kind: "user", Session: hex.EncodeToString(hashSecret(token))}, "", nil
 }
 
 // Logout ends the session with the given cookie value.
@@ -274,15 +327,17 @@ func (a *Auth) authenticate(ctx context.Context, cookie, bearer string) (p *Prin
 }
 
 // Middleware resolves the principal of a request, if any, and stores it for
-// PrincipalOf. It rejects nothing by itself except a token request whose
-// required X-Signature is missing or wrong (401); RequireRole does the rest.
+// PrincipalOf. It rejects nothing by itself except a signed token's request
+// whose signature is missing, wrong, stale or replayed (401, see
+// checkSignature); RequireRole does the rest, and says whether credentials
+// were missing or were sent and refused.
 func (a *Auth) Middleware() fiber.Handler {
 	return func(c *fiber.Ctx) error {
-		bearer := ""
+		bearer, from := "", fiber.HeaderAuthorization
 		if h := c.Get(fiber.HeaderAuthorization); len(h) > 7 && strings.EqualFold(h[:7], "bearer ") {
 			bearer = strings.TrimSpace(h[7:])
 		} else if q := c.Query("access_token"); q != "" {
-			bearer = q
+			bearer, from = q, "access_token"
 		}
 		cookie := c.Cookies(SessionCookie)
 		if bearer == "" && cookie == "" {
@@ -292,29 +347,31 @@ func (a *Auth) Middleware() fiber.Handler {
 		if err != nil {
 			return Errorf(EUnavailable, "cannot check credentials: database unavailable")
 		}
-		if p != nil && secret != "" && !validSignature(secret, c.Body(), c.Get("X-Signature")) {
-			return &Error{Code: EUnauthorized, Field: "X-Signature", Message: "this token requires X-Signature: sha256=<hex HMAC-SHA256 of the body>"}
+		if p != nil && secret != "" {
+			uri := c.Request().URI()
+			if err := a.checkSignature(c.UserContext(), secret, signedRequest{
+				method: c.Method(), path: string(uri.PathOriginal()), query: string(uri.QueryString()),
+				sig: c.Get("X-Signature"), ts: c.Get("X-Timestamp"), body: c.Body(),
+			}); err != nil {
+				a.log.Warn("signed request refused", "token", p.Name, "method", c.Method(), "path", c.Path(), "err", err)
+				return err
+			}
 		}
-		if p != nil {
+		switch {
+		case p != nil:
 			c.Locals(localsPrincipal, p)
+		case bearer != "":
+			c.Locals(localsRefused, from)
+		default:
+			c.Locals(localsRefused, SessionCookie)
 		}
 		return c.Next()
 	}
 }
 
-func validSignature(secret string, body []byte, header string) bool {
-	hexSig, ok := strings.CutPrefix(header, "sha256=")
-	if !ok {
-		return false
-	}
-	got, err := hex.DecodeString(hexSig)
-	if err != nil {
-		return false
-	}
-	mac := hmac.New(sha256.New, []byte(secret))
-	mac.Write(body)
-	return subtle.ConstantTimeCompare(mac.Sum(nil), got) == 1
-}
+// localsRefused names where credentials were sent that matched nothing
+// (Authorization, access_token or the session cookie), for RequireRole.
+const localsRefused = "communehub.refused"
 
 // PrincipalOf returns the request's principal, or nil.
 func PrincipalOf(c *fiber.Ctx) *Principal {
@@ -328,6 +385,13 @@ func RequireRole(roles ...Role) fiber.Handler {
 	return func(c *fiber.Ctx) error {
 		p := PrincipalOf(c)
 		if p == nil {
+			switch f, _ := c.Locals(localsRefused).(string); f {
+			case "":
+			case SessionCookie:
+				return &Error{Code: EUnauthorized, Field: f, Message: "session expired or ended: log in again"}
+			default:
+				return &Error{Code: EUnauthorized, Field: f, Message: "invalid or revoked token"}
+			}
 			return Errorf(EUnauthorized, "authentication required: log in or send Authorization: Bearer <token>")
 		}
 		if len(roles) > 0 && !p.Is(roles...) {

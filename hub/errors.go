@@ -15,6 +15,7 @@ const (
 	ENotFound      = "not_found"     // 404
 	EConflict      = "conflict"      // 409
 	ETooLarge      = "too_large"     // 413
+	ETooMany       = "too_many"      // 429: throttled; the response says when to retry
 	EUnavailable   = "unavailable"   // 503
 	EInternal      = "internal"      // 500
 )
@@ -72,6 +73,8 @@ func HTTPStatus(code string) int {
 		return http.StatusConflict
 	case ETooLarge:
 		return http.StatusRequestEntityTooLarge
+	case ETooMany:
+		return http.StatusTooManyRequests
 	case EUnavailable:
 		return http.StatusServiceUnavailable
 	default:

@@ -152,6 +152,8 @@ func codeForStatus(status int) string {
 		return ETooLarge
 	case 422:
 		return EUnprocessable
+	case 429:
+		return ETooMany
 	case 503:
 		return EUnavailable
 	}
@@ -162,7 +164,8 @@ func codeForStatus(status int) string {
 }
 
 // BindJSON decodes the request body into v strictly: a JSON object, no
-// unknown fields, no trailing data; errors name the field at fault.
+// unknown fields, no trailing data, only valid UTF-8 text (encoding/json
+// would store U+FFFD for the rest); errors name the field at fault.
 func BindJSON(c *fiber.Ctx, v any) error {
 	return DecodeJSON(c.Body(), v)
 }
@@ -172,6 +175,9 @@ func DecodeJSON(body []byte, v any) error {
 	body = bytes.TrimSpace(body)
 	if len(body) == 0 {
 		return FieldError("body", "a JSON object is required")
+	}
+	if err := CheckJSONText(body); err != nil {
+		return err
 	}
 	dec := json.NewDecoder(bytes.NewReader(body))
 	dec.DisallowUnknownFields()

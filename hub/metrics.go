@@ -17,6 +17,7 @@ type Metrics struct {
 	OutboxLag      prometheus.Gauge
 	WSConnections  prometheus.Gauge
 	HTTPRequests   *prometheus.CounterVec
+	LoginFailures  *prometheus.CounterVec
 	Conns          *ConnMetrics // the guarded listeners (listen.go)
 }
 
@@ -41,7 +42,11 @@ func NewMetrics() *Metrics {
 			Name: "communehub_ws_connections", Help: "Open /ws event sockets."}),
 		HTTPRequests: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "communehub_http_requests_total", Help: "HTTP requests by status class."}, []string{"class"}),
+		LoginFailures: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "communehub_login_failures_total", Help: "Refused logins by reason: unknown_user, wrong_password, disabled, locked_account, locked_ip, busy."},
+			[]string{"reason"}),
 	}
+	reg.MustRegister(m.LoginFailures)
 	reg.MustRegister(m.BusPublished, m.BusDropped, m.BusSubscribers, m.OutboxFollowed, m.OutboxLag, m.WSConnections, m.HTTPRequests)
 	m.Conns = NewConnMetrics(reg)
 	return m

@@ -2,6 +2,7 @@ package hub
 
 import (
 	"embed"
+	"errors"
 	"log/slog"
 	"strconv"
 	"strings"
@@ -10,7 +11,6 @@ import (
 
 	"github.com/gofiber/fiber/v2"
 	"github.com/gofiber/fiber/v2/middleware/filesystem"
-	"github.com/gofiber/fiber/v2/middleware/limiter"
 	"github.com/jackc/pgx/v5/pgxpool"
 )
 
@@ -96,10 +96,7 @@ func (k *Core) Mount(app *fiber.App) fiber.Router {
 	})
 
 	api := app.Group("/api/v1", k.limitBody, k.Auth.Middleware())
-	api.Post("/login", limiter.New(limiter.Config{Max: 20, Expiration: time.Minute,
-		LimitReached: func(c *fiber.Ctx) error {
-			return Errorf(EForbidden, "too many login attempts; wait a minute")
-		}}), k.login)
+	api.Post("/login", k.login)
 	api.Post("/logout", RequireRole(), k.logout)
 	api.Get("/me", RequireRole(), func(c *fiber.Ctx) error {
 		p := PrincipalOf(c)
@@ -140,11 +137,20 @@ func (k *Core) login(c *fiber.Ctx) error {
 	if req.Username == "" {
 		return FieldError("username", "is required")
 	}
+	if len(req.Username) > 64 {
+		return FieldError("username", "at most 64 characters")
+	}
 	if req.Password == "" {
 		return FieldError("password", "is required")
 	}
-	token, p, err := k.Auth.Login(c.UserContext(), req.Username, req.Password)
+	token, p, err := k.Auth.throttledLogin(c.UserContext(), req.Username, req.Password, c.IP(), k.Metrics)
 	if err != nil {
+		var e *Error
+		if errors.As(err, &e) && e.Code == ETooMany {
+			if d, ok := e.Details.(map[string]any)["retry_after"].(int); ok {
+				c.Set(fiber.HeaderRetryAfter, strconv.Itoa(d))
+			}
+		}
 		return err
 	}
 	c.Cookie(&fiber.Cookie{

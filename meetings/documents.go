@@ -110,8 +110,8 @@ func (s *docStore) path(sum []byte) string {
 
 // checkName validates a file name and returns its extension.
 func (s *docStore) checkName(name string) (string, error) {
-	if name == "" || utf8.RuneCountInString(name) > 255 || !utf8.ValidString(name) || strings.ContainsAny(name, "/\\\x00") {
-		return "", hub.FieldError("filename", "is required: the file's name with its extension, at most 255 characters")
+	if err := hub.CheckFilename("filename", name); err != nil {
+		return "", err
 	}
 	ext := strings.ToLower(strings.TrimPrefix(filepath.Ext(name), "."))
 	if !slices.Contains(s.types, ext) {

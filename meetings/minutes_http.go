@@ -1,6 +1,8 @@
 package meetings
 
 import (
+	"fmt"
+
 	"github.com/gofiber/fiber/v2"
 
 	"github.com/communehub/communehub/hub"
@@ -115,10 +117,29 @@ func (p *Proceedings) handleVerifyStored(c *fiber.Ctx) error {
 	return c.JSON(v)
 }
 
-// handleVerify checks a copy of signed minutes (the body: the JSON that GET
-// /meetings/{id}/minutes served). It answers 200 with valid true or false.
+// handleVerify checks a copy of signed minutes: the body is the JSON that
+// GET /meetings/{id}/minutes served, or the PDF of GET …/minutes.pdf (its
+// embedded JSON is checked). It answers 200 with valid true or false.
 func (p *Proceedings) handleVerify(c *fiber.Ctx) error {
-	s, err := DecodeSignedMinutes(c.Body())
+	cp, err := ParseMinutesCopy(c.Body())
+	if err != nil {
+		return err
+	}
+	v, err := p.VerifyCopy(c.UserContext(), cp)
+	if err != nil {
+		return err
+	}
+	return c.JSON(v)
+}
+
+// handleMinutesPDF serves approved minutes as a PDF (same access as the
+// JSON): the rendering, with the signed JSON embedded for verifiers.
+func (p *Proceedings) handleMinutesPDF(c *fiber.Ctx) error {
+	id, _, err := p.ask(c)
+	if err != nil {
+		return err
+	}
+	s, err := p.SignedMinutes(c.UserContext(), id)
 	if err != nil {
 		return err
 	}
@@ -126,26 +147,13 @@ func (p *Proceedings) handleVerify(c *fiber.Ctx) error {
 	if err != nil {
 		return err
 	}
-	return c.JSON(v)
-}
-
-// DecodeSignedMinutes parses signed minutes strictly.
-func DecodeSignedMinutes(b []byte) (*SignedMinutes, error) {
-	var s SignedMinutes
-	if err := hub.DecodeJSON(b, &s); err != nil {
-		return nil, err
+	b, err := RenderMinutesPDF(s, v)
+	if err != nil {
+		return err
 	}
-	if s.Format == "" {
-		return nil, hub.FieldError("format", "is required (%s)", MinutesFormat)
-	}
-	if s.SHA256 == "" {
-		return nil, hub.FieldError("sha256", "is required")
-	}
-	if s.Signature == "" {
-		return nil, hub.FieldError("signature", "is required")
-	}
-	if s.KeyID == "" {
-		return nil, hub.FieldError("key_id", "is required")
-	}
-	return &s, nil
+	c.Set(fiber.HeaderCacheControl, "private, max-age=31536000, immutable")
+	c.Set(fiber.HeaderETag, `"pdf-sha256-`+s.SHA256+`"`)
+	c.Set(fiber.HeaderContentType, "application/pdf")
+	c.Set(fiber.HeaderContentDisposition, fmt.Sprintf(`inline; filename="bien-ban-%d.pdf"`, id))
+	return c.Send(b)
 }

@@ -6,7 +6,6 @@ import (
 	"crypto/rand"
 	"crypto/sha256"
 	"crypto/x509"
-	"encoding/base64"
 	"encoding/hex"
 	"encoding/pem"
 	"errors"
@@ -14,7 +13,6 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
-	"time"
 
 	"github.com/jackc/pgx/v5/pgxpool"
 )
@@ -115,8 +113,9 @@ func (s *Signer) KeyID() string { return s.id }
 // PublicKey returns the signer's public key.
 func (s *Signer) PublicKey() ed25519.PublicKey { return s.pub }
 
-// Sign signs a SHA-256 digest.
-func (s *Signer) Sign(digest []byte) []byte { return ed25519.Sign(s.priv, digest) }
+// Sign signs msg with Ed25519: the canonical record of v2 minutes, or the
+// 32-byte SHA-256 of the text of v1 minutes.
+func (s *Signer) Sign(msg []byte) []byte { return ed25519.Sign(s.priv, msg) }
 
 // Register records the public key in signing_keys so every instance can
 // verify what this one signs.
@@ -148,64 +147,4 @@ func KnownKeys(ctx context.Context, pool *pgxpool.Pool) (map[string]ed25519.Publ
 		}
 	}
 	return out, rows.Err()
-}
-
-// MinutesFormat names the signed minutes document format.
-const MinutesFormat = "communehub-minutes-v1"
-
-// SignedMinutes is frozen minutes as served and verified: the final text,
-// the hex SHA-256 of its UTF-8 bytes and the base64 Ed25519 signature of
-// those 32 digest bytes by the key KeyID. PublicKey is informational:
-// verification trusts only keys the verifier already knows.
-type SignedMinutes struct {
-	Format     string    `json:"format"`
-	Meeting    int64     `json:"meeting"`
-	Unit       string    `json:"unit"`
-	Title      string    `json:"title"`
-	Revision   int       `json:"revision"`
-	ApprovedBy string    `json:"approved_by"`
-	ApprovedAt time.Time `json:"approved_at"`
-	Text       string    `json:"text"`
-	SHA256     string    `json:"sha256"`
-	Signature  string    `json:"signature"`
-	KeyID      string    `json:"key_id"`
-	PublicKey  string    `json:"public_key"`
-}
-
-// Verification is the outcome of verifying signed minutes.
-type Verification struct {
-	Valid   bool   `json:"valid"`
-	Reason  string `json:"reason"`
-	Meeting int64  `json:"meeting"`
-	KeyID   string `json:"key_id"`
-	SHA256  string `json:"sha256"`
-}
-
-// Verify checks the text against its digest and the signature against the
-// trusted key named by KeyID.
-func (m *SignedMinutes) Verify(trusted map[string]ed25519.PublicKey) Verification {
-	v := Verification{Meeting: m.Meeting, KeyID: m.KeyID}
-	sum := sha256.Sum256([]byte(m.Text))
-	v.SHA256 = hex.EncodeToString(sum[:])
-	switch {
-	case m.Format != MinutesFormat:
-		v.Reason = fmt.Sprintf("unknown format %q (want %s)", m.Format, MinutesFormat)
-	case m.SHA256 != v.SHA256:
-		v.Reason = "the text does not match its SHA-256: the minutes were changed after signing"
-	default:
-		sig, err := base64.StdEncoding.DecodeString(m.Signature)
-		pub, known := trusted[m.KeyID]
-		switch {
-		case err != nil || len(sig) != ed25519.SignatureSize:
-			v.Reason = "the signature is not a base64 Ed25519 signature"
-		case !known:
-			v.Reason = fmt.Sprintf("signed by key %q, which this hub does not know", m.KeyID)
-		case !ed25519.Verify(pub, sum[:], sig):
-			v.Reason = "the signature does not match: the minutes or their digest were changed after signing"
-		default:
-			v.Valid = true
-			v.Reason = "the text is exactly what the hub signed"
-		}
-	}
-	return v
 }

@@ -2,10 +2,12 @@ package meetings
 
 import (
 	"context"
-	"crypto/sha256"
+	"crypto/ed25519"
 	"encoding/base64"
 	"encoding/hex"
+	"encoding/json"
 	"errors"
+	"fmt"
 	"strconv"
 	"strings"
 	"time"
@@ -164,7 +166,9 @@ func (p *Proceedings) SaveMinutes(ctx context.Context, who *Invitee, revision in
 }
 
 // ApproveMinutes approves the minutes at revision (the chair): the text is
-// frozen, its SHA-256 signed with the hub's key. Nothing changes after.
+// frozen and the whole record — meeting, unit, title, times, revision,
+// approver, text and key — signed with the hub's key (communehub-minutes-v2).
+// Nothing changes after.
 func (p *Proceedings) ApproveMinutes(ctx context.Context, who *Invitee, revision int) (*SignedMinutes, error) {
 	err := p.exec(ctx, who.MeetingID, func(c *cmd) error {
 		v, err := c.chair(who, "approve the minutes")
@@ -174,17 +178,30 @@ func (p *Proceedings) ApproveMinutes(ctx context.Context, who *Invitee, revision
 		if err := c.editableMinutes(revision); err != nil {
 			return err
 		}
-		var text string
-		if err := c.tx.QueryRow(ctx, `SELECT text FROM meeting_minutes WHERE meeting_id=$1`, c.m.ID).Scan(&text); err != nil {
+		m := SignedMinutes{Meeting: c.m.ID, Unit: c.m.Unit, Title: c.m.Title, StartsAt: minutesTime(c.m.StartsAt),
+			Revision: revision, ApprovedBy: v.Name, ApprovedAt: minutesTime(c.now.Truncate(time.Microsecond))}
+		if c.m.OpenedAt != nil {
+			m.OpenedAt = minutesTime(*c.m.OpenedAt)
+		}
+		if c.m.ClosedAt != nil {
+			m.ClosedAt = minutesTime(*c.m.ClosedAt)
+		}
+		if err := c.tx.QueryRow(ctx, `SELECT n.text, coalesce((SELECT name FROM admin_units WHERE code=$2 AND valid_to IS NULL), '')
+			FROM meeting_minutes n WHERE n.meeting_id=$1`, c.m.ID, c.m.Unit).Scan(&m.Text, &m.UnitName); err != nil {
 			return err
 		}
-		sum := sha256.Sum256([]byte(text))
-		sig := p.signer.Sign(sum[:])
+		rec, err := signMinutesV2(&m, p.signer)
+		if err != nil {
+			return err
+		}
+		sum, _ := hex.DecodeString(m.SHA256)
+		sig, _ := base64.StdEncoding.DecodeString(m.Signature)
 		if _, err := c.tx.Exec(ctx, `UPDATE meeting_minutes SET state='approved', approved_by=$2, approved_at=$3,
-			sha256=$4, signature=$5, key_id=$6 WHERE meeting_id=$1`, c.m.ID, v.ID, c.now, sum[:], sig, p.signer.KeyID()); err != nil {
+			sha256=$4, signature=$5, key_id=$6, record=$7 WHERE meeting_id=$1`,
+			c.m.ID, v.ID, c.now, sum, sig, m.KeyID, rec); err != nil {
 			return frozenError(err, c.m.ID)
 		}
-		return c.emit(EvMinutesApproved, v.ID, evMinutes{Revision: revision, SHA256: hex.EncodeToString(sum[:]), KeyID: p.signer.KeyID()})
+		return c.emit(EvMinutesApproved, v.ID, evMinutes{Revision: revision, SHA256: m.SHA256, KeyID: m.KeyID})
 	})
 	if err != nil {
 		return nil, err
@@ -231,19 +248,20 @@ func (p *Proceedings) Minutes(ctx context.Context, meetingID int64) (*MinutesRec
 }
 
 // SignedMinutes returns approved minutes with their signature; EConflict
-// while they are a draft.
+// while they are a draft. Minutes approved with a record are served as
+// that record (v2); older ones as communehub-minutes-v1.
 func (p *Proceedings) SignedMinutes(ctx context.Context, meetingID int64) (*SignedMinutes, error) {
 	var s SignedMinutes
-	var sum, sig, pub []byte
+	var sum, sig, pub, rec []byte
 	var state string
 	var at *time.Time
 	var key *string
 	err := p.pool.QueryRow(ctx, `SELECT m.id, m.unit_code, m.title, n.state, n.revision, coalesce(i.name,''), n.approved_at, n.text,
-		n.sha256, n.signature, n.key_id, k.public_key
+		n.sha256, n.signature, n.key_id, k.public_key, n.record
 		FROM meeting_minutes n JOIN meetings m ON m.id=n.meeting_id
 		LEFT JOIN meeting_invitees i ON i.id=n.approved_by LEFT JOIN signing_keys k ON k.key_id=n.key_id
 		WHERE n.meeting_id=$1`, meetingID).Scan(&s.Meeting, &s.Unit, &s.Title, &state, &s.Revision, &s.ApprovedBy, &at,
-		&s.Text, &sum, &sig, &key, &pub)
+		&s.Text, &sum, &sig, &key, &pub, &rec)
 	if errors.Is(err, pgx.ErrNoRows) {
 		if _, merr := p.Meeting(ctx, meetingID); merr != nil {
 			return nil, merr
@@ -256,8 +274,16 @@ func (p *Proceedings) SignedMinutes(ctx context.Context, meetingID int64) (*Sign
 	if state != "approved" || at == nil || key == nil {
 		return nil, hub.Errorf(hub.EConflict, "the minutes of meeting %d are a draft, not yet approved", meetingID)
 	}
-	s.ApprovedAt, s.KeyID = *at, *key
-	s.Format = MinutesFormat
+	if rec != nil {
+		var r SignedMinutes
+		if err := json.Unmarshal(rec, &r); err != nil {
+			return nil, fmt.Errorf("minutes of meeting %d: stored record: %w", meetingID, err)
+		}
+		r.Signature = base64.StdEncoding.EncodeToString(sig)
+		return &r, nil
+	}
+	s.ApprovedAt, s.KeyID = minutesTime(*at), *key
+	s.Format = MinutesFormatV1
 	s.SHA256 = hex.EncodeToString(sum)
 	s.Signature = base64.StdEncoding.EncodeToString(sig)
 	s.PublicKey = base64.StdEncoding.EncodeToString(pub)
@@ -266,10 +292,28 @@ func (p *Proceedings) SignedMinutes(ctx context.Context, meetingID int64) (*Sign
 
 // VerifyMinutes checks signed minutes against every key the hub knows.
 func (p *Proceedings) VerifyMinutes(ctx context.Context, m *SignedMinutes) (Verification, error) {
-	keys, err := KnownKeys(ctx, p.pool)
+	keys, err := p.trustedKeys(ctx)
 	if err != nil {
 		return Verification{}, err
 	}
-	keys[p.signer.KeyID()] = p.signer.PublicKey()
 	return m.Verify(keys), nil
+}
+
+// VerifyCopy checks a copy of signed minutes (JSON or PDF) against every
+// key the hub knows.
+func (p *Proceedings) VerifyCopy(ctx context.Context, c *MinutesCopy) (Verification, error) {
+	keys, err := p.trustedKeys(ctx)
+	if err != nil {
+		return Verification{}, err
+	}
+	return c.Verify(keys), nil
+}
+
+func (p *Proceedings) trustedKeys(ctx context.Context) (map[string]ed25519.PublicKey, error) {
+	keys, err := KnownKeys(ctx, p.pool)
+	if err != nil {
+		return nil, err
+	}
+	keys[p.signer.KeyID()] = p.signer.PublicKey()
+	return keys, nil
 }

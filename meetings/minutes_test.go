@@ -188,7 +188,9 @@ func TestSignerKeyIsCreatedOnceAndKept(t *testing.T) {
 	}
 }
 
-func signedFixture(t *testing.T) (*SignedMinutes, map[string]ed25519.PublicKey) {
+// signedFixture is the fixed meeting's minutes signed as the hub signs them
+// now (communehub-minutes-v2), with the key that verifies them.
+func signedFixture(t testing.TB) (*SignedMinutes, map[string]ed25519.PublicKey) {
 	t.Helper()
 	s, err := LoadOrCreateSigner(t.TempDir())
 	if err != nil {
@@ -198,11 +200,28 @@ func signedFixture(t *testing.T) (*SignedMinutes, map[string]ed25519.PublicKey) 
 	if err != nil {
 		t.Fatal(err)
 	}
+	m := &SignedMinutes{Meeting: 42, Unit: "03244", UnitName: "Xã Sáng Nhè", Title: "Phiên họp thường kỳ UBND xã tháng 12 năm 2026",
+		StartsAt: "2026-12-01T01:00:00Z", OpenedAt: "2026-12-01T01:00:00Z", ClosedAt: "2026-12-01T01:45:00Z", Revision: 3,
+		ApprovedBy: "Lò Văn Minh", ApprovedAt: "2026-12-01T03:10:00.123456Z", Text: text}
+	if _, err := signMinutesV2(m, s); err != nil {
+		t.Fatal(err)
+	}
+	return m, map[string]ed25519.PublicKey{s.KeyID(): s.PublicKey()}
+}
+
+// v1Fixture is the same text signed as the hub signed before v2: the
+// SHA-256 of the text only.
+func v1Fixture(t testing.TB, s *Signer) *SignedMinutes {
+	t.Helper()
+	text, err := DraftMinutes(fixedMinutesInput(t))
+	if err != nil {
+		t.Fatal(err)
+	}
 	sum := sha256.Sum256([]byte(text))
-	m := &SignedMinutes{Format: MinutesFormat, Meeting: 42, Text: text, SHA256: hex.EncodeToString(sum[:]),
+	return &SignedMinutes{Format: MinutesFormatV1, Meeting: 42, Unit: "03244", Title: "Phiên họp", Revision: 3,
+		ApprovedBy: "Lò Văn Minh", ApprovedAt: "2026-12-01T03:10:00Z", Text: text, SHA256: hex.EncodeToString(sum[:]),
 		Signature: base64.StdEncoding.EncodeToString(s.Sign(sum[:])), KeyID: s.KeyID(),
 		PublicKey: base64.StdEncoding.EncodeToString(s.PublicKey())}
-	return m, map[string]ed25519.PublicKey{s.KeyID(): s.PublicKey()}
 }
 
 func TestMinutesSignatureVerifies(t *testing.T) {
@@ -230,15 +249,11 @@ func TestMinutesSignatureVerifies(t *testing.T) {
 			m.SHA256 = hex.EncodeToString(sum[:])
 		}, "signature does not match"},
 		{"a signature by another key under this key's id", func(m *SignedMinutes) {
-			sum := sha256.Sum256([]byte(m.Text))
-			m.Signature = base64.StdEncoding.EncodeToString(other.Sign(sum[:]))
+			c := *m
+			signMinutesV2(&c, other)
+			m.Signature = c.Signature
 		}, "signature does not match"},
-		{"signed by an unknown key", func(m *SignedMinutes) {
-			sum := sha256.Sum256([]byte(m.Text))
-			m.Signature = base64.StdEncoding.EncodeToString(other.Sign(sum[:]))
-			m.KeyID = other.KeyID()
-			m.PublicKey = base64.StdEncoding.EncodeToString(other.PublicKey())
-		}, "does not know"},
+		{"signed by an unknown key", func(m *SignedMinutes) { signMinutesV2(m, other) }, "does not know"},
 		{"garbled signature", func(m *SignedMinutes) { m.Signature = "not base64!" }, "not a base64"},
 		{"other format", func(m *SignedMinutes) { m.Format = "v0" }, "unknown format"},
 	}

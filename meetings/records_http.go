@@ -16,6 +16,7 @@ func (p *Proceedings) Mount(app *fiber.App, api fiber.Router, core *hub.Core) {
 	limit := int(min(2*p.cfg.DocMaxBytes, hub.ServerBodyLimit))
 	core.AllowBody("/api/v1/meetings/*/documents", limit)
 	core.AllowBody("/api/v1/meetings/*/documents/*/versions", limit)
+	core.AllowBody("/api/v1/minutes/verify", maxMinutesDoc)
 
 	staff := hub.RequireRole(hub.RoleAdmin, hub.RoleOfficer)
 	api.Get("/meetings", hub.RequireRole(), p.handleList)
@@ -42,6 +43,7 @@ func (p *Proceedings) Mount(app *fiber.App, api fiber.Router, core *hub.Core) {
 	api.Get("/meetings/:id/votes", p.handleVotes)
 
 	api.Get("/meetings/:id/minutes", p.handleSignedMinutes)
+	api.Get("/meetings/:id/minutes.pdf", p.handleMinutesPDF)
 	api.Get("/meetings/:id/minutes/draft", p.handleDraft)
 	api.Put("/meetings/:id/minutes/draft", p.handleSaveDraft)
 	api.Post("/meetings/:id/minutes/approve", p.handleApprove)

@@ -1,6 +1,7 @@
 package meetings
 
 import (
+	"bytes"
 	"encoding/json"
 	"fmt"
 	"strings"
@@ -182,6 +183,42 @@ func TestProceedingsOverREST(t *testing.T) {
 	f.json("POST", "/api/v1/minutes/verify", "outsider", served, 200, &v)
 	if !v.Valid {
 		t.Fatalf("verify: %+v", v)
+	}
+	// The signature covers the whole record: a copy with any member changed
+	// (meeting, unit, title, approved_by, approved_at, revision, …) is invalid.
+	_, _, doc := f.call("GET", base+"/minutes", "pct2", nil)
+	for field, b := range tamperEach(t, doc) {
+		status, _, body := f.call("POST", "/api/v1/minutes/verify", "outsider", bytesReaderOf(b), "Content-Type", "application/json")
+		var tv Verification
+		if status == 200 {
+			mustJSON(t, body, &tv)
+		}
+		if status >= 500 || tv.Valid {
+			t.Errorf("%s changed: %d %s", field, status, body)
+		}
+	}
+	// The PDF export: same access as the JSON; it verifies, and an edited
+	// embedded copy does not.
+	f.json("GET", base+"/minutes.pdf", "outsider", nil, 403, nil)
+	status, h, pdf := f.call("GET", base+"/minutes.pdf", "pct2", nil)
+	if status != 200 || h.Get("Content-Type") != "application/pdf" || !bytes.HasPrefix(pdf, []byte("%PDF-")) {
+		t.Fatalf("minutes.pdf: %d %v", status, h)
+	}
+	status, _, body := f.call("POST", "/api/v1/minutes/verify", "outsider", bytesReaderOf(pdf), "Content-Type", "application/pdf")
+	if mustJSON(t, body, &v); status != 200 || !v.Valid || v.Source != "pdf" || v.Covers != CoversWholeRecord {
+		t.Fatalf("verify the PDF: %d %s", status, body)
+	}
+	forged := served
+	forged.Revision++
+	fake, err := RenderMinutesPDF(&forged, v)
+	f.must(err)
+	status, _, body = f.call("POST", "/api/v1/minutes/verify", "outsider", bytesReaderOf(fake), "Content-Type", "application/pdf")
+	if mustJSON(t, body, &v); status != 200 || v.Valid {
+		t.Fatalf("verify a PDF with an edited embedded copy: %d %s", status, body)
+	}
+	status, _, body = f.call("POST", "/api/v1/minutes/verify", "outsider", strings.NewReader("%PDF-1.7\n%%EOF\n"), "Content-Type", "application/pdf")
+	if status != 400 || !strings.Contains(string(body), `"field":"body"`) {
+		t.Fatalf("verify a PDF without minutes: %d %s", status, body)
 	}
 	served.Text = strings.Replace(served.Text, "KHÔNG THÔNG QUA", "THÔNG QUA", 1)
 	f.json("POST", "/api/v1/minutes/verify", "outsider", served, 200, &v)

@@ -61,33 +61,81 @@ func runMigrate(ctx context.Context, cfg Config, log *slog.Logger) error {
 	})
 }
 
+const usersUsage = `usage: communehub users add NAME --role admin|officer|technician|viewer   (password on stdin)
+       communehub users passwd NAME     (new password on stdin; ends NAME's sessions)
+       communehub users disable NAME    (NAME cannot log in; ends NAME's sessions)
+       communehub users enable NAME`
+
 func runUsers(ctx context.Context, cfg Config, log *slog.Logger, args []string, stdin io.Reader, stdout io.Writer) error {
-	if len(args) < 2 || args[0] != "add" {
-		return &usageError{"usage: communehub users add NAME --role admin|officer|technician|viewer (password on stdin)"}
+	if len(args) < 2 {
+		return &usageError{usersUsage}
 	}
-	name := args[1]
-	fs := flag.NewFlagSet("users add", flag.ContinueOnError)
-	role := fs.String("role", "", "admin, officer, technician or viewer")
-	if err := fs.Parse(args[2:]); err != nil {
-		return &usageError{err.Error()}
+	cmd, name := args[0], args[1]
+	if cmd != "add" && len(args) != 2 {
+		return &usageError{usersUsage}
 	}
-	r, err := hub.ParseRole(*role)
-	if err != nil {
-		return &usageError{"--role: " + err.Error()}
-	}
-	password, err := bufio.NewReader(stdin).ReadString('\n')
-	if err != nil && !errors.Is(err, io.EOF) {
-		return fmt.Errorf("read password from stdin: %w", err)
-	}
-	password = strings.TrimRight(password, "\r\n")
-	return withPool(ctx, cfg, log, func(pool *pgxpool.Pool) error {
-		id, err := hub.NewAuth(pool, hub.AuthConfig{}, log).CreateUser(ctx, name, r, password)
+	auth := func(pool *pgxpool.Pool) *hub.Auth { return hub.NewAuth(pool, hub.AuthConfig{}, log) }
+	switch cmd {
+	case "add":
+		fs := flag.NewFlagSet("users add", flag.ContinueOnError)
+		role := fs.String("role", "", "admin, officer, technician or viewer")
+		if err := fs.Parse(args[2:]); err != nil {
+			return &usageError{err.Error()}
+		}
+		r, err := hub.ParseRole(*role)
+		if err != nil {
+			return &usageError{"--role: " + err.Error()}
+		}
+		password, err := readPassword(stdin)
 		if err != nil {
 			return err
 		}
-		fmt.Fprintf(stdout, "user %s (id %d) added with role %s\n", name, id, r)
-		return nil
-	})
+		return withPool(ctx, cfg, log, func(pool *pgxpool.Pool) error {
+			id, err := auth(pool).CreateUser(ctx, name, r, password)
+			if err != nil {
+				return err
+			}
+			fmt.Fprintf(stdout, "user %s (id %d) added with role %s\n", name, id, r)
+			return nil
+		})
+	case "passwd":
+		password, err := readPassword(stdin)
+		if err != nil {
+			return err
+		}
+		return withPool(ctx, cfg, log, func(pool *pgxpool.Pool) error {
+			if err := auth(pool).SetPassword(ctx, name, password); err != nil {
+				return err
+			}
+			fmt.Fprintf(stdout, "password of %s changed; their sessions ended\n", name)
+			return nil
+		})
+	case "disable", "enable":
+		return withPool(ctx, cfg, log, func(pool *pgxpool.Pool) error {
+			if err := auth(pool).SetDisabled(ctx, name, cmd == "disable"); err != nil {
+				return err
+			}
+			if cmd == "disable" {
+				fmt.Fprintf(stdout, "user %s disabled; their sessions ended (API tokens are separate: tokens revoke ID)\n", name)
+			} else {
+				fmt.Fprintf(stdout, "user %s enabled\n", name)
+			}
+			return nil
+		})
+	}
+	return &usageError{"unknown users command " + strconv.Quote(cmd) + "\n" + usersUsage}
+}
+
+// readPassword reads a password, the first line of stdin.
+func readPassword(stdin io.Reader) (string, error) {
+	if stdin == nil {
+		return "", &usageError{"the password is read from stdin, which is empty"}
+	}
+	password, err := bufio.NewReader(stdin).ReadString('\n')
+	if err != nil && !errors.Is(err, io.EOF) {
+		return "", fmt.Errorf("read password from stdin: %w", err)
+	}
+	return strings.TrimRight(password, "\r\n"), nil
 }
 
 func runTokens(ctx context.Context, cfg Config, log *slog.Logger, args []string, stdout io.Writer) error {
@@ -99,7 +147,7 @@ func runTokens(ctx context.Context, cfg Config, log *slog.Logger, args []string,
 		fs := flag.NewFlagSet("tokens create", flag.ContinueOnError)
 		name := fs.String("name", "", "what the token is for")
 		role := fs.String("role", "", "admin, officer, technician or viewer")
-		secret := fs.String("secret", "", "shared secret: requests must carry X-Signature: sha256=<HMAC of body>")
+		secret := fs.String("secret", "", "shared secret: every request must carry X-Timestamp and X-Signature (docs/api.md, \"Signed requests\")")
 		if err := fs.Parse(args[1:]); err != nil {
 			return &usageError{err.Error()}
 		}

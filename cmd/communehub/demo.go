@@ -30,7 +30,7 @@ func seedDemo(ctx context.Context, auth *hub.Auth, log *slog.Logger, stdout io.W
 	password := base64.RawURLEncoding.EncodeToString(b)
 	_, err := auth.CreateUser(ctx, "admin", hub.RoleAdmin, password)
 	if hub.ErrorCode(err) == hub.EConflict {
-		log.Info("demo admin already exists; its password was printed when it was created (reset: communehub users add …)")
+		log.Info("demo admin already exists; its password was printed when it was created (reset: echo NEW-PASSWORD | communehub users passwd admin)")
 		return nil
 	}
 	if err != nil {

@@ -3,6 +3,8 @@
 //	communehub [flags] [serve]                       run the hub (default)
 //	communehub [flags] migrate                       apply database migrations and exit
 //	communehub [flags] users add NAME --role ROLE    add a user; password from stdin
+//	communehub [flags] users passwd NAME             set a new password (stdin); ends their sessions
+//	communehub [flags] users disable|enable NAME     a disabled user cannot log in; their sessions end
 //	communehub [flags] tokens create --name N --role R [--secret S]   print a new API token once
 //	communehub [flags] tokens revoke ID
 //	communehub [flags] import dossiers FILE [--atomic] [--format csv|jsonl]   import a portal export

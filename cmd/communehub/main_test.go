@@ -6,6 +6,7 @@ import (
 	"crypto/tls"
 	"fmt"
 	"io"
+	"log/slog"
 	"net/http"
 	"path/filepath"
 	"strings"
@@ -13,6 +14,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/communehub/communehub/hub"
 	"github.com/communehub/communehub/hub/hubtest"
 )
 
@@ -192,5 +194,124 @@ func TestCLIUsersAndTokens(t *testing.T) {
 	p := startHub(t, dbURL, nil)
 	if code, body := p.get(t, "/api/v1/units?parent=11", "Authorization", "Bearer "+token); code != 200 || strings.Count(body, `"code"`) != 45 {
 		t.Errorf("units with CLI token = %d, %d units", code, strings.Count(body, `"code"`))
+	}
+}
+
+// users passwd, disable and enable work through the CLI against a running
+// hub's database: passwd and disable end the user's sessions, a disabled
+// user cannot log in, and enabling does not revive the old sessions.
+func TestCLIUsersPasswdDisableEnable(t *testing.T) {
+	t.Parallel()
+	_, dbURL := hubtest.NewDB(t)
+	vars := env(map[string]string{"COMMUNEHUB_DATABASE_URL": dbURL, "COMMUNEHUB_LOG_FORMAT": "json", "COMMUNEHUB_DATA_DIR": t.TempDir()})
+	cli := func(stdin string, args ...string) (int, string) {
+		var out, errb bytes.Buffer
+		code := Main(context.Background(), args, vars, strings.NewReader(stdin), &out, &errb)
+		return code, out.String() + errb.String()
+	}
+	if code, out := cli("first-password\n", "users", "add", "lan", "--role", "officer"); code != 0 {
+		t.Fatalf("users add: %d %s", code, out)
+	}
+	p := startHub(t, dbURL, nil)
+	login := func(password string) (int, string) {
+		t.Helper()
+		resp, err := p.Client.Post(p.Base+"/api/v1/login", "application/json",
+			strings.NewReader(fmt.Sprintf(`{"username":"lan","password":%q}`, password)))
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		for _, c := range resp.Cookies() {
+			if c.Name == "communehub_session" {
+				return resp.StatusCode, c.Name + "=" + c.Value
+			}
+		}
+		return resp.StatusCode, ""
+	}
+	me := func(cookie string) int {
+		code, _ := p.get(t, "/api/v1/me", "Cookie", cookie)
+		return code
+	}
+	code, s1 := login("first-password")
+	if code != 200 || me(s1) != 200 {
+		t.Fatalf("login = %d, /me = %d", code, me(s1))
+	}
+	if code, out := cli("second-password\n", "users", "passwd", "lan"); code != 0 || !strings.Contains(out, "sessions ended") {
+		t.Fatalf("users passwd: %d %s", code, out)
+	}
+	if me(s1) != 401 {
+		t.Error("a session outlived the password change")
+	}
+	if code, _ := login("first-password"); code != 401 {
+		t.Errorf("old password after passwd = %d", code)
+	}
+	code, s2 := login("second-password")
+	if code != 200 {
+		t.Fatalf("new password = %d", code)
+	}
+	if code, out := cli("", "users", "disable", "lan"); code != 0 {
+		t.Fatalf("users disable: %d %s", code, out)
+	}
+	if me(s2) != 401 {
+		t.Error("a session outlived disabling the user")
+	}
+	if code, _ := login("second-password"); code != 403 {
+		t.Errorf("disabled user's login = %d, want 403", code)
+	}
+	if code, out := cli("", "users", "enable", "lan"); code != 0 {
+		t.Fatalf("users enable: %d %s", code, out)
+	}
+	if me(s2) != 401 {
+		t.Error("enabling revived an old session")
+	}
+	if code, _ := login("second-password"); code != 200 {
+		t.Errorf("enabled user's login = %d", code)
+	}
+	for _, tc := range []struct {
+		stdin string
+		args  []string
+		code  int
+	}{
+		{"x-long-password\n", []string{"users", "passwd", "nobody"}, 1},
+		{"short\n", []string{"users", "passwd", "lan"}, 1},
+		{"", []string{"users", "disable", "nobody"}, 1},
+		{"", []string{"users", "passwd"}, 2},
+		{"", []string{"users", "disable", "lan", "extra"}, 2},
+		{"", []string{"users", "rename", "lan"}, 2},
+	} {
+		if code, out := cli(tc.stdin, tc.args...); code != tc.code {
+			t.Errorf("%v: exit %d, want %d: %s", tc.args, code, tc.code, out)
+		}
+	}
+}
+
+// The demo's start-up hint for a lost admin password names a command that
+// works.
+func TestDemoResetHintWorks(t *testing.T) {
+	t.Parallel()
+	pool, dbURL := hubtest.NewDB(t, migrationSets()...)
+	var logs bytes.Buffer
+	log := slog.New(slog.NewTextHandler(&logs, nil))
+	auth := hub.NewAuth(pool, hub.AuthConfig{}, log)
+	ctx := context.Background()
+	if err := seedDemo(ctx, auth, log, io.Discard); err != nil {
+		t.Fatal(err)
+	}
+	if err := seedDemo(ctx, auth, log, io.Discard); err != nil { // admin exists: the hint
+		t.Fatal(err)
+	}
+	_, hint, ok := strings.Cut(logs.String(), "| communehub ")
+	if !ok {
+		t.Fatalf("no reset command in the log: %s", logs.String())
+	}
+	hint, _, _ = strings.Cut(hint, ")")
+	args := strings.Fields(hint)
+	vars := env(map[string]string{"COMMUNEHUB_DATABASE_URL": dbURL, "COMMUNEHUB_LOG_FORMAT": "json", "COMMUNEHUB_DATA_DIR": t.TempDir()})
+	var out, errb bytes.Buffer
+	if code := Main(ctx, args, vars, strings.NewReader("a-new-admin-password\n"), &out, &errb); code != 0 {
+		t.Fatalf("the hint %q fails: exit %d %s", hint, code, errb.String())
+	}
+	if _, _, err := auth.Login(ctx, "admin", "a-new-admin-password"); err != nil {
+		t.Errorf("admin cannot log in with the password set by the hint's command: %v", err)
 	}
 }

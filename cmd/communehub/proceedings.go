@@ -57,9 +57,11 @@ func checkByteSize(v string) error { _, err := parseByteSize(v); return err }
 func checkDocTypes(v string) error { _, err := meetings.ParseDocTypes(v); return err }
 
 // runMinutes is `communehub minutes verify FILE [--key PUBLIC.pem]`: it
-// checks signed minutes (the JSON of GET /api/v1/meetings/{id}/minutes)
-// against this hub's key, keys given with --key, and, when the file names
-// another key, the keys recorded in the database. Exit 0 when valid, 1 not.
+// checks signed minutes (the JSON of GET /api/v1/meetings/{id}/minutes, or
+// the PDF of …/minutes.pdf with that JSON embedded) against this hub's key,
+// keys given with --key, and, when the file names another key, the keys
+// recorded in the database. It says what the signature covers: the whole
+// record (v2) or the text only (v1). Exit 0 when valid, 1 not.
 func runMinutes(ctx context.Context, cfg Config, log *slog.Logger, args []string, _ io.Reader, stdout io.Writer) error {
 	usage := &usageError{"usage: communehub minutes verify FILE [--key PUBLIC_KEY.pem]"}
 	if len(args) < 2 || args[0] != "verify" {
@@ -77,10 +79,11 @@ func runMinutes(ctx context.Context, cfg Config, log *slog.Logger, args []string
 	if err != nil {
 		return fmt.Errorf("read %s: %w", file, err)
 	}
-	m, err := meetings.DecodeSignedMinutes(b)
+	cp, err := meetings.ParseMinutesCopy(b)
 	if err != nil {
 		return fmt.Errorf("%s is not signed minutes: %w", file, err)
 	}
+	m := cp.Minutes
 	trusted := map[string]ed25519.PublicKey{}
 	if pub, err := meetings.ReadPublicKey(cfg.DataDir); err == nil {
 		trusted[meetings.KeyID(pub)] = pub
@@ -107,13 +110,29 @@ func runMinutes(ctx context.Context, cfg Config, log *slog.Logger, args []string
 			log.Warn("cannot read the hub's recorded keys", "err", err)
 		}
 	}
-	v := m.Verify(trusted)
+	v := cp.Verify(trusted)
 	if !v.Valid {
 		fmt.Fprintf(stdout, "INVALID: minutes of meeting %d (key %s): %s\n", v.Meeting, v.KeyID, v.Reason)
 		return errInvalidMinutes
 	}
-	fmt.Fprintf(stdout, "VALID: minutes of meeting %d, SHA-256 %s, signed by key %s\n", v.Meeting, v.SHA256, v.KeyID)
+	printVerified(stdout, m, v)
 	return nil
+}
+
+// printVerified says what a valid signature vouches for, and for v1 what
+// it does not.
+func printVerified(w io.Writer, m *meetings.SignedMinutes, v meetings.Verification) {
+	if v.Covers == meetings.CoversWholeRecord {
+		fmt.Fprintf(w, "VALID: minutes of meeting %d %q, revision %d, approved by %s at %s\n", m.Meeting, m.Title, m.Revision, m.ApprovedBy, m.ApprovedAt)
+		fmt.Fprintf(w, "  signed by key %s (fingerprint %s), format %s\n", v.KeyID, v.Fingerprint, v.Format)
+		fmt.Fprintf(w, "  the signature covers the whole record: %s\n", strings.Join(v.Signed, ", "))
+	} else {
+		fmt.Fprintf(w, "VALID (text only): the text, SHA-256 %s, is what key %s (fingerprint %s) signed, format %s\n", v.SHA256, v.KeyID, v.Fingerprint, v.Format)
+		fmt.Fprintf(w, "  NOT covered by the signature, do not rely on them: %s (this copy says meeting %d)\n", strings.Join(v.Unsigned, ", "), m.Meeting)
+	}
+	if v.Source == "pdf" {
+		fmt.Fprintln(w, "  read from the JSON embedded in the PDF; the PDF's pages are exactly the hub's rendering of it")
+	}
 }
 
 var errInvalidMinutes = errors.New("the minutes do not verify")

@@ -167,7 +167,7 @@ func TestMeetingPassOpensOnlyItsMeeting(t *testing.T) {
 		"POST /api/v1/meetings/:id/documents/:doc/versions", "GET /api/v1/meetings/:id/documents/:doc/content",
 		"GET /api/v1/meetings/:id/documents/:doc/versions/:v/content", "GET /api/v1/meetings/:id/proceedings",
 		"POST /api/v1/meetings/:id/proceedings", "GET /api/v1/meetings/:id/events", "GET /api/v1/meetings/:id/votes",
-		"GET /api/v1/meetings/:id/minutes", "GET /api/v1/meetings/:id/minutes/draft", "PUT /api/v1/meetings/:id/minutes/draft",
+		"GET /api/v1/meetings/:id/minutes", "GET /api/v1/meetings/:id/minutes.pdf", "GET /api/v1/meetings/:id/minutes/draft", "PUT /api/v1/meetings/:id/minutes/draft",
 		"POST /api/v1/meetings/:id/minutes/approve",
 	}
 	checked := 0

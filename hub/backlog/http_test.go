@@ -3,15 +3,13 @@ package backlog
 import (
 	"bytes"
 	"context"
-	"crypto/hmac"
-	"crypto/sha256"
-	"encoding/hex"
 	"encoding/json"
 	"fmt"
 	"io"
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -156,16 +154,18 @@ func TestWebhookSignature(t *testing.T) {
 		t.Fatal(err)
 	}
 	body := jsonBody(t, map[string]any{"MaTTHC": "1.001193", "MaDVHC": "03244", "TrangThaiHoSo": 2, "NgayTiepNhan": "20260316080000"})
+	// The hub's clock, not the test clock of the backlog: signatures are
+	// checked against the time the request is sent.
+	ts := strconv.FormatInt(time.Now().Unix(), 10)
 	sign := func(b []byte, key string) string {
-		m := hmac.New(sha256.New, []byte(key))
-		m.Write(b)
-		return "sha256=" + hex.EncodeToString(m.Sum(nil))
+		return hub.SignRequest(key, "PUT", "/api/v1/dossiers/SIG-1", "", ts, b)
 	}
 	put := func(sig string) (int, map[string]any) {
 		req := httptest.NewRequest("PUT", "/api/v1/dossiers/SIG-1", bytes.NewReader(body))
 		req.Header.Set("Authorization", "Bearer "+tok)
 		if sig != "" {
 			req.Header.Set("X-Signature", sig)
+			req.Header.Set("X-Timestamp", ts)
 		}
 		resp, err := h.app.Test(req, -1)
 		if err != nil {
@@ -417,5 +417,44 @@ func TestOldCommuneCodeAndHolidayRepublish(t *testing.T) {
 	}
 	if code, _ := h.do(t, hub.RoleOfficer, "DELETE", "/api/v1/holidays/2026-03-17", nil, nil); code != 404 {
 		t.Errorf("delete twice: %d", code)
+	}
+}
+
+// Invalid UTF-8 in a dossier or a document is refused with 400 naming the
+// field, and nothing is stored (encoding/json alone would store U+FFFD).
+func TestInvalidUTF8IsRefused(t *testing.T) {
+	h := newTestHub(t, newClock(vnt(2026, 3, 16, 10, 0)))
+	putProc(t, h.s, "1.001193", false, false, 3)
+	ctx := context.Background()
+	count := func(table string) (n int) {
+		_ = h.s.pool.QueryRow(ctx, `SELECT count(*) FROM `+table).Scan(&n)
+		return n
+	}
+	dossier := []byte(`{"MaTTHC":"1.001193","MaDVHC":"03244","TrangThaiHoSo":2,"NgayTiepNhan":"20260316080000","ChuHoSo":"L` + "\xf2" + ` V` + "\xe3" + `n A"}`)
+	code, m := h.do(t, hub.RoleOfficer, "PUT", "/api/v1/dossiers/UTF-1", dossier, nil)
+	if code != 400 || errField(m) != "ChuHoSo" {
+		t.Errorf("dossier with invalid UTF-8: %d %v, want 400 naming ChuHoSo", code, m)
+	}
+	surrogate := []byte(`{"MaTTHC":"1.001193","MaDVHC":"03244","TrangThaiHoSo":2,"NgayTiepNhan":"20260316080000","ChuHoSo":"\udc00"}`)
+	if code, m := h.do(t, hub.RoleOfficer, "PUT", "/api/v1/dossiers/UTF-2", surrogate, nil); code != 400 || errField(m) != "ChuHoSo" {
+		t.Errorf("dossier with a lone surrogate: %d %v, want 400 naming ChuHoSo", code, m)
+	}
+	incoming := []byte(`{"unit":"03244","subject":"C` + "\xf4" + `ng v` + "\xe3" + `n","urgency":"thuong","secrecy":"thuong","medium":"paper"}`)
+	if code, m := h.do(t, hub.RoleOfficer, "POST", "/api/v1/documents/incoming", incoming, nil); code != 400 || errField(m) != "subject" {
+		t.Errorf("incoming document with invalid UTF-8: %d %v, want 400 naming subject", code, m)
+	}
+	if n := count("dossiers"); n != 0 {
+		t.Errorf("%d dossiers stored", n)
+	}
+	if n := count("incoming_docs"); n != 0 {
+		t.Errorf("%d incoming documents stored", n)
+	}
+	if n := count("outbox"); n != 0 {
+		t.Errorf("%d events written", n)
+	}
+	// The same dossier in valid UTF-8 is taken.
+	good := bytes.ReplaceAll(bytes.ReplaceAll(dossier, []byte("\xf2"), []byte("ò")), []byte("\xe3"), []byte("ă"))
+	if code, m := h.do(t, hub.RoleOfficer, "PUT", "/api/v1/dossiers/UTF-1", good, nil); code != 201 {
+		t.Errorf("valid dossier: %d %v", code, m)
 	}
 }

@@ -184,3 +184,24 @@ func TestImportLargeBodyStreams(t *testing.T) {
 		t.Fatalf("%d %s", resp.StatusCode, raw[:min(len(raw), 300)])
 	}
 }
+
+// A CSV row with bytes that are not UTF-8 (a file saved in a legacy
+// encoding) is refused naming its column; the other rows are imported.
+func TestImportCSVInvalidUTF8(t *testing.T) {
+	s, _ := newTestService(t, newClock(vnt(2026, 3, 16, 10, 0)))
+	putProc(t, s, "1.001193", false, false, 3)
+	ctx := context.Background()
+	file := csvHeader +
+		"UTF-1,1.001193,03244,2,20260310080000,,1,L\xf2 V\xe3n A\n" +
+		"UTF-2,1.001193,03244,2,20260310080000,,1,Lò Văn B\n"
+	rep, err := s.Import(ctx, strings.NewReader(file), ImportOptions{Format: "csv", Actor: "test"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rep.Created != 1 || rep.Rejected != 1 || len(rep.Errors) != 1 || rep.Errors[0].Row != 1 || rep.Errors[0].Field != "ChuHoSo" {
+		t.Fatalf("report %+v", rep)
+	}
+	if _, err := s.Dossier(ctx, "UTF-1"); hub.ErrorCode(err) != hub.ENotFound {
+		t.Errorf("the row with invalid UTF-8 was stored: %v", err)
+	}
+}

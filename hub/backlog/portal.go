@@ -89,6 +89,9 @@ func jsonFields(b []byte) (map[string]string, error) {
 	if len(b) == 0 || b[0] != '{' {
 		return nil, hub.FieldError("body", "a JSON object is required")
 	}
+	if err := hub.CheckJSONText(b); err != nil {
+		return nil, err
+	}
 	var raw map[string]json.RawMessage
 	dec := json.NewDecoder(bytes.NewReader(b))
 	dec.UseNumber()

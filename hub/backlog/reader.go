@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"io"
 	"strings"
+	"unicode/utf8"
 
 	"github.com/communehub/communehub/hub"
 )
@@ -159,6 +160,9 @@ func (c *csvReader) Next() (rawRow, error) {
 	}
 	f := make(map[string]string, len(rec))
 	for i, v := range rec {
+		if !utf8.ValidString(v) {
+			return rawRow{Row: c.row, Line: line, Err: hub.FieldError(c.header[i], "is not valid UTF-8 text (save the file as UTF-8)")}, nil
+		}
 		if v != "" {
 			f[c.header[i]] = v
 		}

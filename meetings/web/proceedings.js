@@ -33,7 +33,7 @@ const t = translator({
     next: 'Trang sau', download: 'Tải về', prefetch: 'Tải trước toàn bộ tài liệu', prefetched: 'Đã tải {n}/{of}',
     following: 'Chủ trì đang mở: {title}, trang {page}', noDoc: 'Chủ trì chưa mở tài liệu',
     noItem: 'Chưa vào nội dung nào', save: 'Lưu', redraft: 'Lập lại từ nhật ký', approve: 'Phê duyệt và ký số',
-    signed: 'Đã phê duyệt, ký số', sha: 'SHA-256', keyId: 'Khóa', verify: 'Kiểm tra chữ ký', valid: 'Chữ ký hợp lệ',
+    signed: 'Đã phê duyệt, ký số', pdf: 'Tải biên bản (PDF có chữ ký)', sha: 'SHA-256', keyId: 'Khóa', verify: 'Kiểm tra chữ ký', valid: 'Chữ ký hợp lệ',
     invalid: 'Chữ ký KHÔNG hợp lệ', draftRev: 'Bản nháp, lần sửa {rev}', minutesLater: 'Biên bản được lập khi bế mạc.',
     you: 'bạn', conn: 'Mất kết nối, đang thử lại…', versionN: 'phiên bản {v}', allItems: 'Chung',
   },
@@ -53,7 +53,7 @@ const t = translator({
     next: 'Next page', download: 'Download', prefetch: 'Download all documents now', prefetched: 'Downloaded {n}/{of}',
     following: 'The chair shows: {title}, page {page}', noDoc: 'The chair has not opened a document',
     noItem: 'No item opened yet', save: 'Save', redraft: 'Redraft from the log', approve: 'Approve and sign',
-    signed: 'Approved and signed', sha: 'SHA-256', keyId: 'Key', verify: 'Verify signature', valid: 'Signature valid',
+    signed: 'Approved and signed', pdf: 'Download the minutes (signed PDF)', sha: 'SHA-256', keyId: 'Key', verify: 'Verify signature', valid: 'Signature valid',
     invalid: 'Signature NOT valid', draftRev: 'Draft, revision {rev}', minutesLater: 'Minutes are drafted when the meeting closes.',
     you: 'you', conn: 'Connection lost, retrying…', versionN: 'version {v}', allItems: 'General',
   },
@@ -503,6 +503,7 @@ export async function mountProceedings(root, { meetingId, transport, join = null
       if (!s) return;
       box.innerHTML = `<p class="ok"><strong>${esc(t('signed'))}</strong></p>
         <p class="muted">${esc(t('sha'))}: <code>${esc(s.sha256)}</code><br>${esc(t('keyId'))}: <code>${esc(s.key_id)}</code></p>
+        <p><a href="${api(meetingId)}/minutes.pdf" download="bien-ban-${meetingId}.pdf">${esc(t('pdf'))}</a></p>
         <pre class="proc-text">${esc(s.text)}</pre>`;
       const out = document.createElement('p');
       box.append(button(t('verify'), async () => {
