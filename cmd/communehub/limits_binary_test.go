@@ -10,6 +10,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/fasthttp/websocket"
+
 	"github.com/communehub/communehub/hub/hubtest"
 )
 
@@ -177,4 +179,46 @@ func tail(s string, n int) string {
 		return s[len(s)-n:]
 	}
 	return s
+}
+
+// A wall's websocket is not cut by the HTTP timeouts: it stays open through
+// a silence several times longer than all of them (its own limit, 37.5 s
+// without a ping, is far off).
+func TestBinaryWallSocketOutlivesHTTPTimeouts(t *testing.T) {
+	t.Parallel()
+	_, dbURL := hubtest.NewDB(t, migrationSets()...)
+	h := startBinary(t, dbURL, []string{"COMMUNEHUB_HTTP_HEADER_TIMEOUT=1s", "COMMUNEHUB_HTTP_READ_TIMEOUT=1s",
+		"COMMUNEHUB_HTTP_WRITE_TIMEOUT=1s", "COMMUNEHUB_HTTP_IDLE_TIMEOUT=1s"})
+	h.WaitHTTP(t, 60*time.Second, h.Base+"/readyz", 200)
+	ws, _, err := (&websocket.Dialer{HandshakeTimeout: hubtest.Timeout(5 * time.Second)}).Dial("ws://"+h.Addr+"/ws/display", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ws.Close()
+	if err := ws.WriteJSON(map[string]any{"type": "hello", "pair": "front-test-tv-secret-0123456789"}); err != nil {
+		t.Fatal(err)
+	}
+	_ = ws.SetReadDeadline(time.Now().Add(hubtest.Timeout(10 * time.Second)))
+	if _, msg, err := ws.ReadMessage(); err != nil {
+		t.Fatalf("no answer to hello: %v", err)
+	} else {
+		t.Logf("hello answered: %.80s", msg)
+	}
+	// Silent for three times the longest HTTP limit (the silence is what
+	// is tested, not a wait for something).
+	time.Sleep(3 * time.Second)
+	if err := ws.WriteJSON(map[string]any{"type": "ping"}); err != nil {
+		t.Fatalf("write after 3 s of silence: %v", err)
+	}
+	_ = ws.SetReadDeadline(time.Now().Add(time.Second))
+	for {
+		_, _, err := ws.ReadMessage()
+		var ne net.Error
+		if errors.As(err, &ne) && ne.Timeout() {
+			return // nothing more to read, still open
+		}
+		if err != nil {
+			t.Fatalf("wall socket cut after 3 s of silence under 1 s HTTP timeouts: %v", err)
+		}
+	}
 }
