@@ -14,6 +14,8 @@ import (
 	"github.com/mochi-mqtt/server/v2/listeners"
 	"github.com/mochi-mqtt/server/v2/packets"
 	"github.com/mochi-mqtt/server/v2/system"
+
+	"github.com/communehub/communehub/hub"
 )
 
 // embedded is the in-process mochi broker. The hub ingests from its hooks,
@@ -28,7 +30,7 @@ type embedded struct {
 	hand    *handoff
 }
 
-func startEmbedded(ctx context.Context, addr string, in *ingest, auth *authenticator, st *state, m *metrics, log *slog.Logger, lim brokerLimits) (*embedded, error) {
+func startEmbedded(ctx context.Context, addr string, listen hub.ListenOptions, in *ingest, auth *authenticator, st *state, m *metrics, log *slog.Logger, lim brokerLimits) (*embedded, error) {
 	// mochi logs every client that goes away (EOF, a closed socket) as a
 	// warning: for a LAN of devices with last wills that is normal life.
 	blog := slog.New(minLevel{log.Handler(), slog.LevelError}).With("component", "mqtt-broker")
@@ -55,7 +57,15 @@ func startEmbedded(ctx context.Context, addr string, in *ingest, auth *authentic
 		hand.stop()
 		return nil, err
 	}
-	if err := srv.AddListener(listeners.NewTCP(listeners.Config{ID: "tcp", Address: addr})); err != nil {
+	// A guarded listener: mochi's own TCP listener stops accepting for good
+	// on the first failed accept (out of file descriptors in a flood).
+	ln, err := hub.Listen(addr, listen)
+	if err != nil {
+		hand.stop()
+		return nil, err
+	}
+	if err := srv.AddListener(listeners.NewNet("tcp", ln)); err != nil {
+		ln.Close()
 		hand.stop()
 		return nil, err
 	}

@@ -34,6 +34,7 @@ type Config struct {
 	PublishGap      time.Duration            // minimum time between two snapshots of one commune (default 10ms)
 	MaxPacket       int                      // embedded broker: largest MQTT packet after login, bytes (default 256 KiB)
 	ConnectTimeout  time.Duration            // embedded broker: a new connection must send its CONNECT within this (default 10s)
+	Guard           hub.ListenOptions        // the embedded broker's port: connection caps, accept retry, metrics
 }
 
 func (c *Config) defaults() {
@@ -183,7 +184,7 @@ func (s *Service) Start(ctx context.Context) error {
 		cancel()
 		return fmt.Errorf("devices: load broker credentials: %w", err)
 	}
-	b, err := startEmbedded(ictx, s.cfg.Listen, s.in, s.auth, s.st, s.m, s.log,
+	b, err := startEmbedded(ictx, s.cfg.Listen, s.cfg.Guard, s.in, s.auth, s.st, s.m, s.log,
 		brokerLimits{maxPacket: s.cfg.MaxPacket, connectTimeout: s.cfg.ConnectTimeout})
 	if err != nil {
 		cancel()

@@ -8,8 +8,10 @@ import (
 	"io"
 	"log/slog"
 	"strings"
+	"time"
 
 	"github.com/gofiber/fiber/v2"
+	"github.com/valyala/fasthttp"
 )
 
 // MaxBody is the default request body limit of /api/v1 routes; larger
@@ -22,8 +24,40 @@ const ServerBodyLimit = 256 << 20
 // AppOptions configures NewApp.
 type AppOptions struct {
 	BodyLimit int // the server-wide cap; default ServerBodyLimit
+	Limits    HTTPLimits
 	Logger    *slog.Logger
 	Metrics   *Metrics
+}
+
+// HTTPLimits bound how long a client may hold a connection without doing
+// its part, so slow clients (slowloris) cannot pin connections. A hijacked
+// connection (a websocket) is no longer bound by them: fasthttp clears
+// the deadlines on hijack and each socket keeps its own ping deadlines.
+// Zero fields take the defaults.
+type HTTPLimits struct {
+	HeaderTimeout  time.Duration // from accept (or the first byte of a kept-alive request) to the end of the header; default 10s
+	ReadTimeout    time.Duration // reading the body, from the end of the header; default 5m (uploads)
+	WriteTimeout   time.Duration // writing the response; default 5m (downloads)
+	IdleTimeout    time.Duration // a kept-alive connection waiting for its next request; default 60s
+	MaxHeaderBytes int           // request line and headers; larger get 431; default 4096
+}
+
+func (l *HTTPLimits) defaults() {
+	if l.HeaderTimeout <= 0 {
+		l.HeaderTimeout = 10 * time.Second
+	}
+	if l.ReadTimeout <= 0 {
+		l.ReadTimeout = 5 * time.Minute
+	}
+	if l.WriteTimeout <= 0 {
+		l.WriteTimeout = 5 * time.Minute
+	}
+	if l.IdleTimeout <= 0 {
+		l.IdleTimeout = 60 * time.Second
+	}
+	if l.MaxHeaderBytes <= 0 {
+		l.MaxHeaderBytes = 4096
+	}
 }
 
 // NewApp returns a Fiber app with the one ErrorHandler that maps errors to
@@ -32,14 +66,26 @@ func NewApp(o AppOptions) *fiber.App {
 	if o.BodyLimit <= 0 {
 		o.BodyLimit = ServerBodyLimit
 	}
+	o.Limits.defaults()
 	app := fiber.New(fiber.Config{
 		BodyLimit:             o.BodyLimit,
 		DisableStartupMessage: true,
 		ErrorHandler:          ErrorHandler(o.Logger),
 		// fasthttp keeps this buffer for the life of every websocket, so it
-		// is the default 4 KiB (headers larger than it get 431).
-		ReadBufferSize: 4096,
+		// is small (4 KiB by default); it bounds the header (larger: 431).
+		ReadBufferSize: o.Limits.MaxHeaderBytes,
+		// fasthttp's ReadTimeout runs from accept, or from the first byte
+		// of a kept-alive request, to the end of the request: with the
+		// body's own deadline set once the header is in (HeaderReceived,
+		// below), it is the header timeout.
+		ReadTimeout:  o.Limits.HeaderTimeout,
+		WriteTimeout: o.Limits.WriteTimeout,
+		IdleTimeout:  o.Limits.IdleTimeout,
 	})
+	bodyTimeout := o.Limits.ReadTimeout
+	app.Server().HeaderReceived = func(*fasthttp.RequestHeader) fasthttp.RequestConfig {
+		return fasthttp.RequestConfig{ReadTimeout: bodyTimeout}
+	}
 	if o.Metrics != nil {
 		app.Use(func(c *fiber.Ctx) error {
 			err := c.Next()

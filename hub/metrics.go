@@ -18,6 +18,7 @@ type Metrics struct {
 	WSConnections  prometheus.Gauge
 	HTTPRequests   *prometheus.CounterVec
 	LoginFailures  *prometheus.CounterVec
+	Conns          *ConnMetrics // the guarded listeners (listen.go)
 }
 
 // NewMetrics creates a registry with the Go and process collectors and the
@@ -47,5 +48,6 @@ func NewMetrics() *Metrics {
 	}
 	reg.MustRegister(m.LoginFailures)
 	reg.MustRegister(m.BusPublished, m.BusDropped, m.BusSubscribers, m.OutboxFollowed, m.OutboxLag, m.WSConnections, m.HTTPRequests)
+	m.Conns = NewConnMetrics(reg)
 	return m
 }

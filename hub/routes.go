@@ -10,10 +10,8 @@ import (
 	"time"
 
 	"github.com/gofiber/fiber/v2"
-	"github.com/gofiber/fiber/v2/middleware/adaptor"
 	"github.com/gofiber/fiber/v2/middleware/filesystem"
 	"github.com/jackc/pgx/v5/pgxpool"
-	"github.com/prometheus/client_golang/prometheus/promhttp"
 )
 
 //go:embed web
@@ -33,6 +31,9 @@ type Core struct {
 	Origins []string // allowed websocket origins; empty: same host
 	Secure  bool     // session cookie Secure flag
 	Guards  TopicGuards
+
+	MetricsToken     string // bearer token /metrics asks for; empty: open
+	MetricsElsewhere bool   // /metrics is served on the operations port, not here
 
 	bodyMu     sync.Mutex
 	bodyLimits []bodyLimit
@@ -87,9 +88,7 @@ func (k *Core) limitBody(c *fiber.Ctx) error {
 // which already resolves principals; features add routes to it, each with
 // RequireRole.
 func (k *Core) Mount(app *fiber.App) fiber.Router {
-	app.Get("/healthz", func(c *fiber.Ctx) error { return c.JSON(fiber.Map{"status": "ok"}) })
-	app.Get("/readyz", k.readyz)
-	app.Get("/metrics", adaptor.HTTPHandler(promhttp.HandlerFor(k.Metrics.Registry, promhttp.HandlerOpts{})))
+	k.Ops().Mount(app)
 	app.Use("/static/hub", filesystem.New(filesystem.Config{Root: HTTPFS(webFS, "web"), MaxAge: 300}))
 	app.Get("/login", func(c *fiber.Ctx) error {
 		b, _ := webFS.ReadFile("web/login.html")
@@ -115,12 +114,14 @@ func (k *Core) Mount(app *fiber.App) fiber.Router {
 	return api
 }
 
-func (k *Core) readyz(c *fiber.Ctx) error {
-	down := k.Ready.Check(c.UserContext())
-	if len(down) > 0 {
-		return c.Status(fiber.StatusServiceUnavailable).JSON(fiber.Map{"status": "unavailable", "down": down})
+// Ops returns the operations endpoints the main port serves: /metrics only
+// when it has no listener of its own (MetricsElsewhere).
+func (k *Core) Ops() Ops {
+	o := Ops{Ready: k.Ready, Metrics: k.Metrics, Token: k.MetricsToken}
+	if k.MetricsElsewhere {
+		o.Metrics = nil
 	}
-	return c.JSON(fiber.Map{"status": "ready", "checks": k.Ready.Names()})
+	return o
 }
 
 type loginRequest struct {

@@ -17,6 +17,7 @@ import (
 
 	"github.com/communehub/communehub/devices"
 	"github.com/communehub/communehub/displays"
+	"github.com/communehub/communehub/hub"
 )
 
 // Config is every setting of the hub. Defaults live in DefaultConfig; each
@@ -36,6 +37,17 @@ type Config struct {
 	SessionTTL   time.Duration // idle lifetime of a login session
 	InstanceID   string        // this hub instance's id (several hubs on one database)
 	PublicURL    string        // how browsers reach this instance, e.g. http://10.0.0.5:8080
+
+	// Operations endpoints (front.go): a bearer token for /metrics, and an
+	// address of their own (/metrics, /healthz, /readyz), which takes
+	// /metrics off the main port.
+	MetricsToken, MetricsAddr string
+
+	// HTTP connection limits (hub.HTTPLimits, hub.ListenOptions): slow
+	// clients are cut, floods are capped.
+	HTTPHeaderTimeout, HTTPReadTimeout, HTTPWriteTimeout, HTTPIdleTimeout time.Duration
+	HTTPMaxHeaderBytes, HTTPMaxConns, HTTPMaxConnsPerIP                   string // integers
+	MQTTMaxConns, MQTTMaxConnsPerIP                                       string // the embedded broker's port; integers
 
 	// HTTPS (tls.go): a certificate and key, or a self-signed certificate
 	// the hub makes; either turns the Secure cookie flag on.
@@ -101,6 +113,16 @@ func DefaultConfig() Config {
 		SessionTTL:   12 * time.Hour,
 		InstanceID:   host,
 
+		HTTPHeaderTimeout:  10 * time.Second,
+		HTTPReadTimeout:    5 * time.Minute,
+		HTTPWriteTimeout:   5 * time.Minute,
+		HTTPIdleTimeout:    60 * time.Second,
+		HTTPMaxHeaderBytes: "4096",
+		HTTPMaxConns:       "10000",
+		HTTPMaxConnsPerIP:  "256",
+		MQTTMaxConns:       "20000",
+		MQTTMaxConnsPerIP:  "0",
+
 		MQTTTelegrafPrefix: "telegraf",
 		MQTTMaxPacket:      "256KiB",
 		MQTTConnectTimeout: devices.DefaultConnectTimeout,
@@ -159,6 +181,17 @@ func (c *Config) settings() []setting {
 		{flag: "session-ttl", env: "COMMUNEHUB_SESSION_TTL", dur: &c.SessionTTL, help: "login session idle lifetime", accepted: "a duration ≥ 1m, e.g. 12h"},
 		{flag: "instance-id", env: "COMMUNEHUB_INSTANCE_ID", str: &c.InstanceID, help: "this hub instance's id", check: nonEmpty, accepted: "a non-empty id"},
 		{flag: "public-url", env: "COMMUNEHUB_PUBLIC_URL", str: &c.PublicURL, help: "URL browsers use to reach this instance", check: checkOptionalHTTPURL, accepted: "http(s)://host[:port]"},
+		{flag: "metrics-token", env: "COMMUNEHUB_METRICS_TOKEN", str: &c.MetricsToken, help: "bearer token /metrics asks for (Authorization: Bearer TOKEN); empty: open", check: checkToken, accepted: "at least 16 characters without spaces"},
+		{flag: "metrics-addr", env: "COMMUNEHUB_METRICS_ADDR", str: &c.MetricsAddr, help: "serve /metrics, /healthz and /readyz on this address of their own (and no /metrics on --addr); empty: on --addr", check: checkHostPort, accepted: "host:port, e.g. 127.0.0.1:9090"},
+		{flag: "http-header-timeout", env: "COMMUNEHUB_HTTP_HEADER_TIMEOUT", dur: &c.HTTPHeaderTimeout, help: "time a client has to send a request's header (from connecting, or from the first byte of a kept-alive request)", accepted: "a duration 1s–10m, e.g. 10s"},
+		{flag: "http-read-timeout", env: "COMMUNEHUB_HTTP_READ_TIMEOUT", dur: &c.HTTPReadTimeout, help: "time a client has to send a request's body once the header is in", accepted: "a duration 1s–24h, e.g. 5m"},
+		{flag: "http-write-timeout", env: "COMMUNEHUB_HTTP_WRITE_TIMEOUT", dur: &c.HTTPWriteTimeout, help: "time a response may take to be written", accepted: "a duration 1s–24h, e.g. 5m"},
+		{flag: "http-idle-timeout", env: "COMMUNEHUB_HTTP_IDLE_TIMEOUT", dur: &c.HTTPIdleTimeout, help: "how long a kept-alive connection may wait for its next request", accepted: "a duration 1s–1h, e.g. 60s"},
+		{flag: "http-max-header-bytes", env: "COMMUNEHUB_HTTP_MAX_HEADER_BYTES", str: &c.HTTPMaxHeaderBytes, help: "largest request line and headers (larger get 431); also the read buffer every websocket keeps", check: checkIntRange(1024, 1<<20), accepted: "an integer 1024–1048576 (bytes)"},
+		{flag: "http-max-conns", env: "COMMUNEHUB_HTTP_MAX_CONNS", str: &c.HTTPMaxConns, help: "HTTP connections open at once (websockets included); more are closed at accept and counted", check: checkIntRange(0, 10_000_000), accepted: "an integer ≥ 0 (0: no cap)"},
+		{flag: "http-max-conns-per-ip", env: "COMMUNEHUB_HTTP_MAX_CONNS_PER_IP", str: &c.HTTPMaxConnsPerIP, help: "HTTP connections open at once from one client IP", check: checkIntRange(0, 10_000_000), accepted: "an integer ≥ 0 (0: no cap)"},
+		{flag: "mqtt-max-conns", env: "COMMUNEHUB_MQTT_MAX_CONNS", str: &c.MQTTMaxConns, help: "embedded broker: connections open at once; more are closed at accept and counted", check: checkIntRange(0, 10_000_000), accepted: "an integer ≥ 0 (0: no cap)"},
+		{flag: "mqtt-max-conns-per-ip", env: "COMMUNEHUB_MQTT_MAX_CONNS_PER_IP", str: &c.MQTTMaxConnsPerIP, help: "embedded broker: connections open at once from one IP (devices behind one NAT share it)", check: checkIntRange(0, 10_000_000), accepted: "an integer ≥ 0 (0: no cap)"},
 		{flag: "tls-cert", env: "COMMUNEHUB_TLS_CERT", str: &c.TLSCert, help: "serve HTTPS with this PEM certificate (chain) file; re-read when it changes", accepted: "a file path"},
 		{flag: "tls-key", env: "COMMUNEHUB_TLS_KEY", str: &c.TLSKey, help: "the PEM private key of --tls-cert", accepted: "a file path"},
 		{flag: "tls-self-signed", env: "COMMUNEHUB_TLS_SELF_SIGNED", b: &c.TLSSelfSigned, help: "serve HTTPS with a self-signed certificate the hub makes and keeps in the data dir", accepted: "true or false"},
@@ -320,6 +353,12 @@ func (c *Config) Validate() error {
 	if c.TLSSelfSigned && c.TLSCert != "" {
 		return &ConfigError{Setting: "tls-self-signed", Env: "COMMUNEHUB_TLS_SELF_SIGNED", Value: "true", Accepted: "either a certificate (COMMUNEHUB_TLS_CERT) or a self-signed one, not both", Err: errors.New("two certificates")}
 	}
+	if c.MetricsAddr != "" && c.MetricsAddr == c.Addr {
+		return &ConfigError{Setting: "metrics-addr", Env: "COMMUNEHUB_METRICS_ADDR", Value: c.MetricsAddr, Accepted: "an address other than COMMUNEHUB_ADDR", Err: errors.New("same as the main address")}
+	}
+	if err := c.validateHTTP(); err != nil {
+		return err
+	}
 	if c.SessionTTL < time.Minute {
 		return &ConfigError{Setting: "session-ttl", Env: "COMMUNEHUB_SESSION_TTL", Value: c.SessionTTL.String(), Accepted: "a duration ≥ 1m", Err: errors.New("too short")}
 	}
@@ -327,6 +366,45 @@ func (c *Config) Validate() error {
 		return &ConfigError{Setting: "meeting-reconnect-grace", Env: "COMMUNEHUB_MEETING_RECONNECT_GRACE", Value: c.MeetingReconnectGrace.String(), Accepted: "a duration 5s–30m", Err: errors.New("out of range")}
 	}
 	return c.validateDevices()
+}
+
+func (c *Config) validateHTTP() error {
+	for _, d := range []struct {
+		set, env  string
+		v, lo, hi time.Duration
+		accepted  string
+	}{
+		{"http-header-timeout", "COMMUNEHUB_HTTP_HEADER_TIMEOUT", c.HTTPHeaderTimeout, time.Second, 10 * time.Minute, "a duration 1s–10m"},
+		{"http-read-timeout", "COMMUNEHUB_HTTP_READ_TIMEOUT", c.HTTPReadTimeout, time.Second, 24 * time.Hour, "a duration 1s–24h"},
+		{"http-write-timeout", "COMMUNEHUB_HTTP_WRITE_TIMEOUT", c.HTTPWriteTimeout, time.Second, 24 * time.Hour, "a duration 1s–24h"},
+		{"http-idle-timeout", "COMMUNEHUB_HTTP_IDLE_TIMEOUT", c.HTTPIdleTimeout, time.Second, time.Hour, "a duration 1s–1h"},
+	} {
+		if d.v < d.lo || d.v > d.hi {
+			return &ConfigError{Setting: d.set, Env: d.env, Value: d.v.String(), Accepted: d.accepted, Err: errors.New("out of range")}
+		}
+	}
+	return nil
+}
+
+// httpLimits returns the HTTP server's limits (validated settings).
+func (c *Config) httpLimits() hub.HTTPLimits {
+	hdr, _ := strconv.Atoi(c.HTTPMaxHeaderBytes)
+	return hub.HTTPLimits{HeaderTimeout: c.HTTPHeaderTimeout, ReadTimeout: c.HTTPReadTimeout,
+		WriteTimeout: c.HTTPWriteTimeout, IdleTimeout: c.HTTPIdleTimeout, MaxHeaderBytes: hdr}
+}
+
+// mqttConnCaps returns the embedded broker's caps (validated settings).
+func (c *Config) mqttConnCaps() (total, perIP int) {
+	total, _ = strconv.Atoi(c.MQTTMaxConns)
+	perIP, _ = strconv.Atoi(c.MQTTMaxConnsPerIP)
+	return total, perIP
+}
+
+// httpConnCaps returns the HTTP listener's caps (validated settings).
+func (c *Config) httpConnCaps() (total, perIP int) {
+	total, _ = strconv.Atoi(c.HTTPMaxConns)
+	perIP, _ = strconv.Atoi(c.HTTPMaxConnsPerIP)
+	return total, perIP
 }
 
 func (c *Config) validateDevices() error {
@@ -402,6 +480,13 @@ func checkHostPort(v string) error {
 	p, err := strconv.Atoi(port)
 	if err != nil || p < 0 || p > 65535 {
 		return errors.New("bad port")
+	}
+	return nil
+}
+
+func checkToken(v string) error {
+	if len(v) < 16 || strings.ContainsAny(v, " \t\r\n") {
+		return errors.New("too short or contains spaces")
 	}
 	return nil
 }

@@ -51,6 +51,18 @@ func TestBadConfigExitsTwoNamingTheSetting(t *testing.T) {
 		{nil, map[string]string{"COMMUNEHUB_MEDIA_STUN_URLS": "stun.example:3478"}, "COMMUNEHUB_MEDIA_STUN_URLS"},
 		{nil, map[string]string{"COMMUNEHUB_MEDIA_TURN_URLS": "turn:turn.example"}, "COMMUNEHUB_MEDIA_TURN_URLS"},
 		{nil, map[string]string{"COMMUNEHUB_MEDIA_OWNER_STALE": "1s"}, "COMMUNEHUB_MEDIA_OWNER_STALE"},
+		{nil, map[string]string{"COMMUNEHUB_HTTP_HEADER_TIMEOUT": "100ms"}, "COMMUNEHUB_HTTP_HEADER_TIMEOUT"},
+		{[]string{"--http-idle-timeout", "2h"}, nil, "COMMUNEHUB_HTTP_IDLE_TIMEOUT"},
+		{nil, map[string]string{"COMMUNEHUB_HTTP_READ_TIMEOUT": "soon"}, "COMMUNEHUB_HTTP_READ_TIMEOUT"},
+		{nil, map[string]string{"COMMUNEHUB_HTTP_WRITE_TIMEOUT": "0s"}, "COMMUNEHUB_HTTP_WRITE_TIMEOUT"},
+		{nil, map[string]string{"COMMUNEHUB_HTTP_MAX_HEADER_BYTES": "100"}, "COMMUNEHUB_HTTP_MAX_HEADER_BYTES"},
+		{nil, map[string]string{"COMMUNEHUB_HTTP_MAX_CONNS": "-1"}, "COMMUNEHUB_HTTP_MAX_CONNS"},
+		{nil, map[string]string{"COMMUNEHUB_HTTP_MAX_CONNS_PER_IP": "many"}, "COMMUNEHUB_HTTP_MAX_CONNS_PER_IP"},
+		{nil, map[string]string{"COMMUNEHUB_METRICS_TOKEN": "short"}, "COMMUNEHUB_METRICS_TOKEN"},
+		{nil, map[string]string{"COMMUNEHUB_MQTT_MAX_CONNS": "lots"}, "COMMUNEHUB_MQTT_MAX_CONNS"},
+		{nil, map[string]string{"COMMUNEHUB_MQTT_MAX_CONNS_PER_IP": "-2"}, "COMMUNEHUB_MQTT_MAX_CONNS_PER_IP"},
+		{nil, map[string]string{"COMMUNEHUB_METRICS_ADDR": "nowhere"}, "COMMUNEHUB_METRICS_ADDR"},
+		{[]string{"--addr", "127.0.0.1:8080", "--metrics-addr", "127.0.0.1:8080"}, nil, "COMMUNEHUB_METRICS_ADDR"},
 	}
 	for _, tt := range tests {
 		var stderr bytes.Buffer

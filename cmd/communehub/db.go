@@ -61,11 +61,16 @@ func withDatabase(url, name string) string {
 }
 
 // openDatabase opens and migrates the pool, retrying with backoff while the
-// server is not reachable (a hub may start before its database).
-func openDatabase(ctx context.Context, url string, log *slog.Logger) (*pgxpool.Pool, error) {
+// server is not reachable (a hub may start before its database). report,
+// when not nil, is told each failure and then the pool (for /readyz).
+func openDatabase(ctx context.Context, url string, log *slog.Logger, report func(*pgxpool.Pool, error)) (*pgxpool.Pool, error) {
+	if report == nil {
+		report = func(*pgxpool.Pool, error) {}
+	}
 	backoff := 250 * time.Millisecond
 	for {
 		pool, err := hub.OpenPool(ctx, url, log, migrationSets()...)
+		report(pool, err)
 		if err == nil {
 			return pool, nil
 		}
@@ -78,6 +83,6 @@ func openDatabase(ctx context.Context, url string, log *slog.Logger) (*pgxpool.P
 			return nil, ctx.Err()
 		case <-time.After(backoff):
 		}
-		backoff = min(backoff*2, 10*time.Second)
+		backoff = min(backoff*2, 2*time.Second) // the hub switches over this soon after the database answers
 	}
 }

@@ -83,7 +83,9 @@ func startHub(t *testing.T, dbURL string, extraEnv map[string]string, args ...st
 	p.cancel = cancel
 	go func() { p.done <- Main(ctx, args, env(vars), strings.NewReader(""), p.Stdout, p.Stderr) }()
 	t.Cleanup(func() { p.stop(t) })
-	deadline := time.Now().Add(30 * time.Second)
+	// A --demo start seeds for 15–30 s on a busy 2-core machine.
+	ready := hubtest.Timeout(90 * time.Second)
+	deadline := time.Now().Add(ready)
 	for {
 		resp, err := probe.Get(p.Base + "/readyz")
 		if err == nil {
@@ -102,7 +104,7 @@ func startHub(t *testing.T, dbURL string, extraEnv map[string]string, args ...st
 		default:
 		}
 		if time.Now().After(deadline) {
-			t.Fatalf("hub not ready within 30s:\n%s", p.Stderr)
+			t.Fatalf("hub not ready within %v:\n%s", ready, p.Stderr)
 		}
 		time.Sleep(50 * time.Millisecond)
 	}

@@ -55,13 +55,16 @@ func wiredHub(t *testing.T) (addr, dbURL string, routes []fiber.Route) {
 	case <-time.After(60 * time.Second):
 		t.Fatal("hub not wired within 60s")
 	}
+	// /healthz answers from the start (the stand-in); /readyz 200 says the
+	// wired app serves.
 	hubtest.WaitFor(t, 10*time.Second, func() bool {
-		resp, err := http.Get("http://" + cfg.Addr + "/healthz")
-		if err == nil {
-			resp.Body.Close()
+		resp, err := http.Get("http://" + cfg.Addr + "/readyz")
+		if err != nil {
+			return false
 		}
-		return err == nil
-	}, "hub listening")
+		resp.Body.Close()
+		return resp.StatusCode == 200
+	}, "the wired hub serving")
 	return cfg.Addr, dbURL, routes
 }
 

@@ -50,31 +50,44 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger, stdout io.Writer) er
 	if tlsCfg != nil {
 		cfg.SecureCookie = true // a session cookie of an https hub never travels over http
 	}
-	dbURL, stopDB, err := database(ctx, cfg, log)
+
+	// HTTP first, so that monitoring sees the hub (and what it waits for)
+	// while the database does not answer; the wired app replaces the
+	// stand-in below. ctx also ends if a server stops on its own.
+	metrics := hub.NewMetrics()
+	ready := hub.NewReadiness()
+	var dbUp dbCheck
+	ready.Add("database", dbUp.check)
+	logFileLimit(log)
+	appOpts := hub.AppOptions{Logger: log, Metrics: metrics, Limits: cfg.httpLimits()}
+	ctx, web, err := startWeb(ctx, cfg, tlsCfg, hub.Ops{Ready: ready, Metrics: metrics, Token: cfg.MetricsToken}, appOpts, &dbUp, log)
 	if err != nil {
 		return err
 	}
-	defer stopDB()
-	pool, err := openDatabase(ctx, dbURL, log)
+	defer web.shutdown(5 * time.Second)
+	dbURL, stopDB, err := database(ctx, cfg, log)
 	if err != nil {
-		return err
+		return stoppedOr(ctx, err)
+	}
+	defer stopDB()
+	pool, err := openDatabase(ctx, dbURL, log, dbUp.set)
+	if err != nil {
+		return stoppedOr(ctx, err)
 	}
 	defer pool.Close()
 	if err := hub.SeedUnits(ctx, pool); err != nil {
 		return fmt.Errorf("seed administrative units: %w", err)
 	}
 
-	metrics := hub.NewMetrics()
 	bus := hub.NewBus(hub.BusOptions{Logger: log, Metrics: metrics})
 	auth := hub.NewAuth(pool, hub.AuthConfig{SessionTTL: cfg.SessionTTL, SecureCookie: cfg.SecureCookie}, log)
-	ready := hub.NewReadiness()
-	ready.Add("database", func(ctx context.Context) error { return pool.Ping(ctx) })
 	sockets := hub.NewSockets()
 	core := &hub.Core{
 		Pool: pool, Bus: bus, Auth: auth, Units: hub.NewUnits(pool), Metrics: metrics,
 		Sockets: sockets, Ready: ready, Logger: log, Origins: cfg.OriginList(), Secure: cfg.SecureCookie,
+		MetricsToken: cfg.MetricsToken, MetricsElsewhere: cfg.MetricsAddr != "",
 	}
-	app := hub.NewApp(hub.AppOptions{Logger: log, Metrics: metrics})
+	app := hub.NewApp(appOpts)
 	api := core.Mount(app)
 	_ = api
 
@@ -101,7 +114,7 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger, stdout io.Writer) er
 		URL: cfg.MQTTURL, Listen: cfg.mqttListen(), ClientID: cfg.MQTTClientID, ClientIDFile: filepath.Join(cfg.DataDir, "mqtt-client-id"),
 		TelegrafPrefix: cfg.MQTTTelegrafPrefix, SharedGroup: cfg.MQTTSharedGroup, AllowAnonymous: cfg.Demo,
 		Interval: cfg.DeviceInterval, KindIntervals: kindIntervals, RawRetention: cfg.TelemetryRetention, HourlyRetention: cfg.RollupRetention,
-		MaxPacket: int(maxPacket), ConnectTimeout: cfg.MQTTConnectTimeout,
+		MaxPacket: int(maxPacket), ConnectTimeout: cfg.MQTTConnectTimeout, Guard: mqttGuard(cfg, metrics, log),
 	}, devices.Deps{Pool: pool, Bus: bus, Registry: metrics.Registry, Logger: log.With("component", "devices")})
 	if err := devSvc.Start(ctx); err != nil {
 		return err
@@ -217,23 +230,11 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger, stdout io.Writer) er
 	if cfg.appHook != nil {
 		cfg.appHook(app)
 	}
-	ln, err := net.Listen("tcp", cfg.Addr)
-	if err != nil {
-		return fmt.Errorf("listen on %s (COMMUNEHUB_ADDR): %w", cfg.Addr, err)
-	}
-	if tlsCfg != nil {
-		ln = newHTTPSListener(ln, tlsCfg)
-	}
-	log.Info("communehub listening", "addr", ln.Addr().String(), "https", tlsCfg != nil, "instance", cfg.InstanceID, "demo", cfg.Demo)
-	serveErr := make(chan error, 1)
-	go func() { serveErr <- app.Listener(ln) }()
+	web.switchTo(app)
 
-	select {
-	case <-ctx.Done():
-	case err := <-serveErr:
-		if err != nil {
-			return fmt.Errorf("serve: %w", err)
-		}
+	<-ctx.Done()
+	if err := context.Cause(ctx); !errors.Is(err, context.Canceled) {
+		return err // a server stopped on its own
 	}
 	log.Info("shutting down")
 	start := time.Now()
@@ -242,12 +243,41 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger, stdout io.Writer) er
 		defer close(done)
 		sockets.CloseAll(hub.CloseGoingAway, "hub shutting down", 3*time.Second)
 	}()
-	if err := app.ShutdownWithTimeout(5 * time.Second); err != nil && !errors.Is(err, context.DeadlineExceeded) {
-		log.Warn("http shutdown", "err", err)
-	}
+	web.shutdown(5 * time.Second)
 	<-done
 	stopWork()
 	wg.Wait()
 	log.Info("stopped", "took", time.Since(start).Round(time.Millisecond))
 	return nil
+}
+
+// stoppedOr returns nil when err is only the hub being stopped (SIGTERM
+// while it waited for its database), else the error, or the serve error
+// that ended ctx.
+func stoppedOr(ctx context.Context, err error) error {
+	if ctx.Err() == nil {
+		return err
+	}
+	if cause := context.Cause(ctx); !errors.Is(cause, context.Canceled) {
+		return cause
+	}
+	return nil
+}
+
+// logFileLimit raises the open-files limit to its hard limit and logs both:
+// the number of connections the hub can hold at once depends on it.
+func logFileLimit(log *slog.Logger) {
+	before, soft, hard, err := hub.RaiseFileLimit()
+	if err != nil {
+		log.Warn("cannot raise the open-files limit", "soft", before, "hard", hard, "err", err)
+		return
+	}
+	log.Info("open-files limit", "soft", soft, "hard", hard, "soft_at_start", before)
+}
+
+// mqttGuard is how the embedded broker's port is guarded: caps, accept
+// retry, the listener metrics.
+func mqttGuard(cfg Config, metrics *hub.Metrics, log *slog.Logger) hub.ListenOptions {
+	total, perIP := cfg.mqttConnCaps()
+	return hub.ListenOptions{Name: "mqtt", MaxConns: total, MaxPerIP: perIP, Metrics: metrics.Conns, Logger: log.With("component", "mqtt-broker")}
 }
