@@ -62,8 +62,15 @@ func TestBenchIngestThroughput(t *testing.T) {
 	var mq *mosquittoProc
 	via := "Mosquitto (deploy/mosquitto.conf)"
 	if os.Getenv("BENCH_EMBEDDED") == "1" { // the embedded broker, ingesting from its hook
-		h = startTestHub(t, pool, Config{AllowAnonymous: true})
-		via = "the embedded broker"
+		// With a spool as the binary runs it (PUBACK after fsync); with
+		// BENCH_SPOOL=0 without one (PUBACK after commit).
+		cfg := Config{AllowAnonymous: true, SpoolDir: t.TempDir()}
+		via = "the embedded broker (spool, PUBACK after fsync)"
+		if os.Getenv("BENCH_SPOOL") == "0" {
+			cfg.SpoolDir = ""
+			via = "the embedded broker (no spool, PUBACK after commit)"
+		}
+		h = startTestHub(t, pool, cfg)
 	} else {
 		var broker string
 		broker, mq = benchBroker(t)

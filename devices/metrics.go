@@ -20,6 +20,11 @@ type metrics struct {
 	lost       *prometheus.CounterVec
 	connected  prometheus.Gauge
 	brokerDrop prometheus.Gauge
+
+	spoolBytes    prometheus.Gauge   // communehub_spool_bytes
+	spoolFull     prometheus.Counter // communehub_spool_full_total
+	spoolCorrupt  prometheus.Counter // communehub_spool_corrupt_total
+	spoolReplayed prometheus.Counter // communehub_spool_replayed_total
 }
 
 func newMetrics(reg prometheus.Registerer) *metrics {
@@ -45,9 +50,18 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 			Name: "communehub_mqtt_connected", Help: "1 while the hub is connected to its broker (or runs the embedded one)."}),
 		brokerDrop: prometheus.NewGauge(prometheus.GaugeOpts{
 			Name: "communehub_mqtt_broker_dropped", Help: "Messages the broker reports dropped ($SYS) since the hub started."}),
+		spoolBytes: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "communehub_spool_bytes", Help: "Bytes in the embedded broker's spool of acknowledged telemetry not yet known committed."}),
+		spoolFull: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "communehub_spool_full_total", Help: "Times a publisher was held (no PUBACK) because the spool was full."}),
+		spoolCorrupt: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "communehub_spool_corrupt_total", Help: "Torn or corrupt spool records skipped (with the rest of their segment) when reading back."}),
+		spoolReplayed: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "communehub_spool_replayed_total", Help: "Spool records read back from disk: spilled while the queue was full, or left by the previous run."}),
 	}
 	if reg != nil {
-		reg.MustRegister(m.messages, m.rejected, m.rows, m.flushes, m.queued, m.backpress, m.deferred, m.lost, m.connected, m.brokerDrop)
+		reg.MustRegister(m.messages, m.rejected, m.rows, m.flushes, m.queued, m.backpress, m.deferred, m.lost, m.connected, m.brokerDrop,
+			m.spoolBytes, m.spoolFull, m.spoolCorrupt, m.spoolReplayed)
 	}
 	return m
 }

@@ -31,6 +31,8 @@ type Config struct {
 	RawRetention    time.Duration            // raw telemetry kept (default 90 days)
 	HourlyRetention time.Duration            // hourly rollups kept (default 2 years)
 	PublishGap      time.Duration            // minimum time between two snapshots of one commune (default 10ms)
+	SpoolDir        string                   // embedded broker: durable spool of acknowledged telemetry; empty: ack after commit
+	SpoolBytes      int64                    // the spool's bound; when full, publishers are held (default 1 GiB)
 }
 
 func (c *Config) defaults() {
@@ -60,6 +62,9 @@ func (c *Config) defaults() {
 	}
 	if c.PublishGap <= 0 {
 		c.PublishGap = 10 * time.Millisecond
+	}
+	if c.SpoolBytes <= 0 {
+		c.SpoolBytes = 1 << 30
 	}
 }
 
@@ -108,6 +113,7 @@ type Service struct {
 
 	paho     *pahoSource
 	broker   *embedded
+	spool    *spool
 	mode     string // "external", "local", "embedded"
 	startCtx context.Context
 	cancel   context.CancelFunc
@@ -157,8 +163,19 @@ func (s *Service) Start(ctx context.Context) error {
 		cancel()
 		return fmt.Errorf("devices: load broker credentials: %w", err)
 	}
+	if s.cfg.SpoolDir != "" {
+		sp, err := openSpool(s.cfg.SpoolDir, s.cfg.SpoolBytes, s.w, s.m, s.log)
+		if err != nil {
+			cancel()
+			return fmt.Errorf("devices: MQTT spool in %s (under COMMUNEHUB_DATA_DIR): %w", s.cfg.SpoolDir, err)
+		}
+		s.spool, s.in.sp, s.w.sp = sp, sp, sp
+	}
 	b, err := startEmbedded(ictx, s.cfg.Listen, s.in, s.auth, s.st, s.m, s.log)
 	if err != nil {
+		if s.spool != nil {
+			s.spool.close()
+		}
 		cancel()
 		return fmt.Errorf("embedded MQTT broker on %s (COMMUNEHUB_MQTT_LISTEN): %w", s.cfg.Listen, err)
 	}
@@ -286,6 +303,9 @@ func (s *Service) Run(ctx context.Context) {
 	stopWorkers()
 	for range n {
 		<-done
+	}
+	if s.spool != nil {
+		s.spool.close() // what is not committed stays on disk for the next start
 	}
 }
 
