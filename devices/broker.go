@@ -106,12 +106,14 @@ type ingestHook struct {
 	m    *metrics
 	ctx  context.Context
 	srv  *mqtt.Server
+
+	ackers sync.Map // *mqtt.Client → *pubacker
 }
 
 func (h *ingestHook) ID() string { return "communehub-ingest" }
 
 func (h *ingestHook) Provides(b byte) bool {
-	return bytes.Contains([]byte{mqtt.OnPublish, mqtt.OnWillSent, mqtt.OnSysInfoTick}, []byte{b})
+	return bytes.Contains([]byte{mqtt.OnPublish, mqtt.OnWillSent, mqtt.OnSysInfoTick, mqtt.OnDisconnect}, []byte{b})
 }
 
 // OnPublish runs on the publisher's goroutine, before mochi would send the
@@ -135,12 +137,9 @@ func (h *ingestHook) OnPublish(cl *mqtt.Client, pk packets.Packet) (packets.Pack
 		return pk, nil
 	}
 	if pk.FixedHeader.Qos == 1 && !pk.FixedHeader.Retain && !h.subscribed(pk.TopicName) {
+		a := h.pubacker(cl)
 		id := pk.PacketID
-		h.hand.put(h.ctx, pk.TopicName, pk.Payload, func() {
-			// An error means the client is gone: it sends the message again
-			// when it reconnects, and the stored row makes that a no-op.
-			_ = cl.WritePacket(packets.Packet{FixedHeader: packets.FixedHeader{Type: packets.Puback}, PacketID: id})
-		})
+		h.hand.put(h.ctx, pk.TopicName, pk.Payload, func() { a.ack(id) })
 		return pk, packets.ErrRejectPacket
 	}
 	done := make(chan struct{})
@@ -155,9 +154,68 @@ func (h *ingestHook) OnPublish(cl *mqtt.Client, pk packets.Packet) (packets.Pack
 	}
 }
 
+// pubacker returns cl's PUBACK writer, made on its first message.
+func (h *ingestHook) pubacker(cl *mqtt.Client) *pubacker {
+	if a, ok := h.ackers.Load(cl); ok {
+		return a.(*pubacker)
+	}
+	a, _ := h.ackers.LoadOrStore(cl, &pubacker{cl: cl})
+	return a.(*pubacker)
+}
+
+// OnDisconnect forgets the client's PUBACK writer.
+func (h *ingestHook) OnDisconnect(cl *mqtt.Client, err error, expire bool) {
+	h.ackers.Delete(cl)
+}
+
+// pubacker writes one client's delayed PUBACKs, in order, from a goroutine
+// of its own that runs while there are some to write: a client that stops
+// reading its socket blocks only its own acknowledgements, never the
+// spool's or another device's.
+type pubacker struct {
+	cl      *mqtt.Client
+	mu      sync.Mutex
+	ids     []uint16
+	running bool
+}
+
+func (a *pubacker) ack(id uint16) {
+	a.mu.Lock()
+	a.ids = append(a.ids, id)
+	if a.running {
+		a.mu.Unlock()
+		return
+	}
+	a.running = true
+	a.mu.Unlock()
+	go a.write()
+}
+
+func (a *pubacker) write() {
+	var ids []uint16
+	for {
+		a.mu.Lock()
+		ids, a.ids = a.ids, ids[:0]
+		if len(ids) == 0 {
+			a.running = false
+			a.mu.Unlock()
+			return
+		}
+		a.mu.Unlock()
+		for _, id := range ids {
+			// An error means the client is gone: it sends the message again
+			// when it reconnects, and the stored row makes that a no-op.
+			_ = a.cl.WritePacket(packets.Packet{FixedHeader: packets.FixedHeader{Type: packets.Puback}, PacketID: id})
+		}
+	}
+}
+
 // subscribed reports whether a client subscribes to topic (the hub itself
 // reads through hooks, so usually nobody does).
 func (h *ingestHook) subscribed(topic string) bool {
+	if atomic.LoadInt64(&h.srv.Info.Subscriptions) <= 0 {
+		return false // no subscription at all: skip the scan and its maps
+	}
 	subs := h.srv.Topics.Subscribers(topic)
 	return len(subs.Subscriptions)+len(subs.Shared)+len(subs.InlineSubscriptions) > 0
 }

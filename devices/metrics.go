@@ -25,6 +25,7 @@ type metrics struct {
 	spoolFull     prometheus.Counter // communehub_spool_full_total
 	spoolCorrupt  prometheus.Counter // communehub_spool_corrupt_total
 	spoolReplayed prometheus.Counter // communehub_spool_replayed_total
+	spoolFlush    prometheus.Histogram
 }
 
 func newMetrics(reg prometheus.Registerer) *metrics {
@@ -58,10 +59,13 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 			Name: "communehub_spool_corrupt_total", Help: "Torn or corrupt spool records skipped (with the rest of their segment) when reading back."}),
 		spoolReplayed: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "communehub_spool_replayed_total", Help: "Spool records read back from disk: spilled while the queue was full, or left by the previous run."}),
+		spoolFlush: prometheus.NewHistogram(prometheus.HistogramOpts{
+			Name: "communehub_spool_flush_seconds", Help: "Time to write and fsync one group of spool records (their PUBACKs wait for it).",
+			Buckets: prometheus.ExponentialBuckets(0.0001, 2, 14)}),
 	}
 	if reg != nil {
 		reg.MustRegister(m.messages, m.rejected, m.rows, m.flushes, m.queued, m.backpress, m.deferred, m.lost, m.connected, m.brokerDrop,
-			m.spoolBytes, m.spoolFull, m.spoolCorrupt, m.spoolReplayed)
+			m.spoolBytes, m.spoolFull, m.spoolCorrupt, m.spoolReplayed, m.spoolFlush)
 	}
 	return m
 }

@@ -294,8 +294,10 @@ func (s *spool) flushLoop() {
 		}
 		backoff := 50 * time.Millisecond
 		for {
+			start := time.Now()
 			err := s.write(batch)
 			if err == nil {
+				s.m.spoolFlush.Observe(time.Since(start).Seconds())
 				break
 			}
 			s.log.Error("mqtt spool: write failed; holding the publishers and retrying", "dir", s.dir, "err", err, "in", backoff)
