@@ -80,6 +80,7 @@ type segment struct {
 	written int   // records written and fsynced
 	done    int   // records committed to PostgreSQL
 	bytes   int64 // record bytes
+	keep    bool  // unreadable: dropped from the list, its file left alone
 	f       *os.File
 	size    int64 // bytes in the file (flusher)
 }
@@ -237,7 +238,7 @@ func (s *spool) removableLocked(seg *segment) {
 			s.segs = append(s.segs[:i], s.segs[i+1:]...)
 			s.bytes -= seg.bytes
 			s.m.spoolBytes.Set(float64(s.bytes))
-			if seg.bytes > 0 {
+			if seg.bytes > 0 && !seg.keep {
 				if err := os.Remove(s.path(seg.id)); err != nil && !errors.Is(err, os.ErrNotExist) {
 					s.log.Warn("mqtt spool: remove segment", "err", err)
 				}
@@ -446,7 +447,11 @@ func (s *spool) refillLoop() {
 func (s *spool) readBack(seg *segment) bool {
 	f, err := os.Open(s.path(seg.id))
 	if err != nil && !errors.Is(err, os.ErrNotExist) {
-		s.log.Error("mqtt spool: open segment", "err", err)
+		// Leave the file for the operator; do not wait for it.
+		s.log.Error("mqtt spool: cannot read a segment; leaving it in place", "err", err)
+		s.mu.Lock()
+		seg.keep = true
+		s.mu.Unlock()
 	}
 	fromBefore := seg.count == 0 // a previous run's segment: count as read
 	n := 0
