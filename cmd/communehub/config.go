@@ -44,6 +44,7 @@ type Config struct {
 
 	MQTTTelegrafPrefix  string        // topic prefix of Telegraf agents ("-" disables)
 	MQTTSharedGroup     string        // external broker: subscribe via $share/{group}/ so several hubs split the load
+	MQTTSpoolMax        string        // embedded broker: bound of the spool of acknowledged telemetry, e.g. 1GiB
 	DeviceInterval      time.Duration // default device reporting interval; offline after 3 missed
 	DeviceKindIntervals string        // per-kind reporting intervals, e.g. "camera=30s,ups=1m"
 	TelemetryRetention  time.Duration // raw telemetry kept
@@ -81,6 +82,7 @@ func DefaultConfig() Config {
 		InstanceID:   host,
 
 		MQTTTelegrafPrefix: "telegraf",
+		MQTTSpoolMax:       "1GiB",
 		DeviceInterval:     10 * time.Second,
 		TelemetryRetention: 90 * 24 * time.Hour,
 		RollupRetention:    2 * 365 * 24 * time.Hour,
@@ -141,6 +143,7 @@ func (c *Config) settings() []setting {
 		{flag: "tls-self-signed", env: "COMMUNEHUB_TLS_SELF_SIGNED", b: &c.TLSSelfSigned, help: "serve HTTPS with a self-signed certificate the hub makes and keeps in the data dir", accepted: "true or false"},
 		{flag: "mqtt-telegraf-prefix", env: "COMMUNEHUB_MQTT_TELEGRAF_PREFIX", str: &c.MQTTTelegrafPrefix, help: "topic prefix of Telegraf agents: {prefix}/{commune}/{agent}/… (- disables)", check: checkTopicPrefix, accepted: "topic segments without wildcards, e.g. telegraf, or -"},
 		{flag: "mqtt-shared-group", env: "COMMUNEHUB_MQTT_SHARED_GROUP", str: &c.MQTTSharedGroup, help: "external broker: subscribe through $share/GROUP/ so several hubs split the load", check: checkTopicPrefix, accepted: "a group name without / + #"},
+		{flag: "mqtt-spool-max", env: "COMMUNEHUB_MQTT_SPOOL_MAX", str: &c.MQTTSpoolMax, help: "embedded broker: largest size of the spool of acknowledged telemetry in the data dir (when full, devices get no PUBACK)", check: checkSpoolSize, accepted: "a size from 16MiB to 1TiB, e.g. 1GiB or 512MiB"},
 		{flag: "device-interval", env: "COMMUNEHUB_DEVICE_INTERVAL", dur: &c.DeviceInterval, help: "default device reporting interval (offline after 3 missed)", accepted: "a duration 1s–1h, e.g. 10s"},
 		{flag: "device-kind-intervals", env: "COMMUNEHUB_DEVICE_KIND_INTERVALS", str: &c.DeviceKindIntervals, help: "reporting interval per device kind (a device's meta interval_s wins)", check: checkKindIntervals, accepted: "kind=duration pairs, e.g. camera=30s,ups=1m (kinds: router, switch, ap, camera, pc, printer, ups, agent, other)"},
 		{flag: "telemetry-retention", env: "COMMUNEHUB_TELEMETRY_RETENTION", dur: &c.TelemetryRetention, help: "how long raw telemetry is kept", accepted: "a duration ≥ 24h, e.g. 2160h (90 days)"},

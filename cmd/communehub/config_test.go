@@ -51,6 +51,8 @@ func TestBadConfigExitsTwoNamingTheSetting(t *testing.T) {
 		{nil, map[string]string{"COMMUNEHUB_MEDIA_STUN_URLS": "stun.example:3478"}, "COMMUNEHUB_MEDIA_STUN_URLS"},
 		{nil, map[string]string{"COMMUNEHUB_MEDIA_TURN_URLS": "turn:turn.example"}, "COMMUNEHUB_MEDIA_TURN_URLS"},
 		{nil, map[string]string{"COMMUNEHUB_MEDIA_OWNER_STALE": "1s"}, "COMMUNEHUB_MEDIA_OWNER_STALE"},
+		{nil, map[string]string{"COMMUNEHUB_MQTT_SPOOL_MAX": "1MiB"}, "COMMUNEHUB_MQTT_SPOOL_MAX"},
+		{[]string{"--mqtt-spool-max", "lots"}, nil, "COMMUNEHUB_MQTT_SPOOL_MAX"},
 	}
 	for _, tt := range tests {
 		var stderr bytes.Buffer

@@ -96,11 +96,12 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger, stdout io.Writer) er
 	// Features: each mounts its routes on api/app and registers its workers.
 
 	kindIntervals, _ := devices.ParseKindIntervals(cfg.DeviceKindIntervals) // validated with the config
+	spoolMax, _ := parseSpoolSize(cfg.MQTTSpoolMax)                         // validated with the config
 	devSvc := devices.New(devices.Config{
 		URL: cfg.MQTTURL, Listen: cfg.MQTTListen, ClientID: cfg.MQTTClientID,
 		TelegrafPrefix: cfg.MQTTTelegrafPrefix, SharedGroup: cfg.MQTTSharedGroup, AllowAnonymous: cfg.Demo,
 		Interval: cfg.DeviceInterval, KindIntervals: kindIntervals, RawRetention: cfg.TelemetryRetention, HourlyRetention: cfg.RollupRetention,
-		SpoolDir: filepath.Join(cfg.DataDir, "mqtt-spool"),
+		SpoolDir: filepath.Join(cfg.DataDir, "mqtt-spool"), SpoolBytes: spoolMax,
 	}, devices.Deps{Pool: pool, Bus: bus, Registry: metrics.Registry, Logger: log.With("component", "devices")})
 	if err := devSvc.Start(ctx); err != nil {
 		return err
