@@ -199,8 +199,12 @@ func (s *spool) add(ctx context.Context, samples []sample, ack func()) bool {
 		s.rotateLocked(s.spilling)
 	}
 	s.m.spoolBytes.Set(float64(s.bytes))
+	room := s.bytes < s.max
 	s.mu.Unlock()
 	signal(s.flushWake)
+	if room && counted {
+		signal(s.room) // pass the wake-up on to the next held publisher
+	}
 	return true
 }
 

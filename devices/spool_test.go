@@ -215,23 +215,27 @@ func TestSpoolFullHoldsPublishersUntilCommitFreesRoom(t *testing.T) {
 	if counterValue(m.spoolFull) != 1 {
 		t.Fatal("full spool not counted")
 	}
-	took := make(chan bool)
-	go func() { took <- sp.add(context.Background(), spoolSample(21), func() { acked.Add(1) }) }()
+	took := make(chan bool, 2)
+	for i := 21; i < 23; i++ { // two held publishers
+		go func() { took <- sp.add(context.Background(), spoolSample(i), func() { acked.Add(1) }) }()
+	}
 	select {
 	case <-took:
 		t.Fatal("a full spool took a record")
-	case <-time.After(20 * time.Millisecond): // it must still be waiting
+	case <-time.After(20 * time.Millisecond): // they must still be waiting
 	}
 	sp.stored(takeAll(w)) // the database took them: room again
-	select {
-	case ok := <-took:
-		if !ok {
-			t.Fatal("add failed after room was freed")
+	for range 2 {
+		select {
+		case ok := <-took:
+			if !ok {
+				t.Fatal("add failed after room was freed")
+			}
+		case <-time.After(hubtest.Timeout(5 * time.Second)):
+			t.Fatal("publisher still held after the commit freed the spool")
 		}
-	case <-time.After(hubtest.Timeout(5 * time.Second)):
-		t.Fatal("publisher still held after the commit freed the spool")
 	}
-	hubtest.WaitFor(t, 5*time.Second, func() bool { return acked.Load() == 21 }, "the held message acked")
+	hubtest.WaitFor(t, 5*time.Second, func() bool { return acked.Load() == 22 }, "the held messages acked")
 }
 
 // When the writer's queue is full the spool keeps acknowledging: the
