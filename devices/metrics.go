@@ -54,7 +54,7 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 		spoolBytes: prometheus.NewGauge(prometheus.GaugeOpts{
 			Name: "communehub_spool_bytes", Help: "Bytes in the embedded broker's spool of acknowledged telemetry not yet known committed."}),
 		spoolFull: prometheus.NewCounter(prometheus.CounterOpts{
-			Name: "communehub_spool_full_total", Help: "Times a publisher was held (no PUBACK) because the spool was full."}),
+			Name: "communehub_spool_full_total", Help: "Times a publisher was held (no PUBACK) because the spool was full, or its disk behind or failing."}),
 		spoolCorrupt: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "communehub_spool_corrupt_total", Help: "Torn or corrupt spool records skipped (with the rest of their segment) when reading back."}),
 		spoolReplayed: prometheus.NewCounter(prometheus.CounterOpts{

@@ -40,6 +40,11 @@ import (
 // that committed records are deleted a segment at a time.
 const spoolSegmentBytes = 8 << 20
 
+// spoolPendMax bounds the records waiting in memory for the flusher: when
+// the disk stalls or fails (full, I/O errors) publishers are held instead
+// of the hub's memory growing to the spool's bound.
+const spoolPendMax = 32 << 20
+
 // spoolRotateDone is the size from which a fully committed active segment
 // is rotated (and so deleted) at once.
 const spoolRotateDone = 64 << 10
@@ -59,14 +64,16 @@ type spool struct {
 	cancel     context.CancelFunc
 	wg         sync.WaitGroup
 
-	mu       sync.Mutex
-	active   *segment
-	segs     []*segment // every live segment, active last
-	spilling bool       // new records go to disk only
-	pend     []spoolPending
-	bytes    int64 // sum of live segments' bytes, pending included
-	nextID   uint64
-	closing  bool
+	mu        sync.Mutex
+	active    *segment
+	segs      []*segment // every live segment, active last
+	spilling  bool       // new records go to disk only
+	pend      []spoolPending
+	bytes     int64 // sum of live segments' bytes, pending included
+	pendBytes int64 // bytes waiting for the flusher (held in memory)
+	pendMax   int64 // spoolPendMax; tests lower it
+	nextID    uint64
+	closing   bool
 }
 
 // segment is one spool file, spool-NNNNNNNNNNNNNNNN.seg by id.
@@ -101,7 +108,7 @@ func openSpool(dir string, maxBytes int64, w *writer, m *metrics, log *slog.Logg
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return nil, err
 	}
-	s := &spool{dir: dir, max: maxBytes, log: log, m: m, w: w,
+	s := &spool{dir: dir, max: maxBytes, pendMax: spoolPendMax, log: log, m: m, w: w,
 		flushWake: make(chan struct{}, 1), refillWake: make(chan struct{}, 1), room: make(chan struct{}, 1),
 		acks: make(chan []spoolPending, 64)}
 	s.ctx, s.cancel = context.WithCancel(context.Background())
@@ -160,7 +167,7 @@ func (s *spool) add(ctx context.Context, samples []sample, ack func()) bool {
 	n := int64(len(frame))
 	counted := false
 	s.mu.Lock()
-	for s.bytes > 0 && s.bytes+n > s.max {
+	for (s.bytes > 0 && s.bytes+n > s.max) || s.pendBytes > s.pendMax {
 		s.mu.Unlock()
 		if !counted {
 			s.m.spoolFull.Inc()
@@ -194,12 +201,13 @@ func (s *spool) add(ctx context.Context, samples []sample, ack func()) bool {
 	seg := s.active
 	seg.bytes += n
 	s.bytes += n
+	s.pendBytes += n
 	s.pend = append(s.pend, spoolPending{seg: seg, data: frame, ack: ack})
 	if seg.bytes >= spoolSegmentBytes {
 		s.rotateLocked(s.spilling)
 	}
 	s.m.spoolBytes.Set(float64(s.bytes))
-	room := s.bytes < s.max
+	room := s.bytes < s.max && s.pendBytes <= s.pendMax
 	s.mu.Unlock()
 	signal(s.flushWake)
 	if room && counted {
@@ -312,7 +320,9 @@ func (s *spool) flushLoop() {
 		s.mu.Lock()
 		for _, p := range batch {
 			p.seg.written++
+			s.pendBytes -= int64(len(p.data))
 		}
+		signal(s.room)
 		for _, p := range batch {
 			seg := p.seg
 			if seg.closed && !seg.sealed && seg.written == seg.count {

@@ -238,6 +238,43 @@ func TestSpoolFullHoldsPublishersUntilCommitFreesRoom(t *testing.T) {
 	hubtest.WaitFor(t, 5*time.Second, func() bool { return acked.Load() == 22 }, "the held messages acked")
 }
 
+// A disk that fails (here: the segment's path is taken by a directory)
+// gets no acknowledgement out, and once the records waiting for it reach
+// their bound, publishers are held instead of memory growing.
+func TestSpoolFailingDiskHoldsPublishers(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	sp, _, m := newTestSpool(t, dir, 1<<30, maxBatchRows)
+	sp.mu.Lock()
+	sp.pendMax = 2000
+	blocked := sp.path(sp.active.id)
+	sp.mu.Unlock()
+	if err := os.Mkdir(blocked, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	var acked atomic.Int64
+	held := 0
+	for i := range 60 {
+		ctx, cancel := context.WithTimeout(context.Background(), 20*time.Millisecond)
+		if !sp.add(ctx, spoolSample(i), func() { acked.Add(1) }) {
+			held++
+		}
+		cancel()
+	}
+	if acked.Load() != 0 {
+		t.Fatalf("%d acknowledged while the disk fails", acked.Load())
+	}
+	if held == 0 || counterValue(m.spoolFull) == 0 {
+		t.Fatalf("no publisher held (%d) while the disk fails", held)
+	}
+	// The disk recovers: what was taken is written and acknowledged.
+	if err := os.Remove(blocked); err != nil {
+		t.Fatal(err)
+	}
+	taken := int64(60 - held)
+	hubtest.WaitFor(t, 10*time.Second, func() bool { return acked.Load() == taken }, "the taken records acked once the disk works")
+}
+
 // When the writer's queue is full the spool keeps acknowledging: the
 // records go to disk only, and are read back once the queue has room.
 func TestSpoolSpillsToDiskWhileTheQueueIsFull(t *testing.T) {
