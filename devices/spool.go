@@ -13,6 +13,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"syscall"
 	"time"
 )
 
@@ -50,11 +51,12 @@ const spoolPendMax = 32 << 20
 const spoolRotateDone = 64 << 10
 
 type spool struct {
-	dir string
-	max int64
-	log *slog.Logger
-	m   *metrics
-	w   *writer
+	dir  string
+	lock *os.File // flock'ed while open
+	max  int64
+	log  *slog.Logger
+	m    *metrics
+	w    *writer
 
 	flushWake  chan struct{} // records pending; capacity 1
 	refillWake chan struct{} // a spilled segment became readable; capacity 1
@@ -108,12 +110,23 @@ func openSpool(dir string, maxBytes int64, w *writer, m *metrics, log *slog.Logg
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return nil, err
 	}
-	s := &spool{dir: dir, max: maxBytes, pendMax: spoolPendMax, log: log, m: m, w: w,
+	// One hub per spool: another one's replay would take (and delete)
+	// segments this one is still writing.
+	lock, err := os.OpenFile(filepath.Join(dir, "lock"), os.O_CREATE|os.O_RDWR, 0o600)
+	if err != nil {
+		return nil, err
+	}
+	if err := syscall.Flock(int(lock.Fd()), syscall.LOCK_EX|syscall.LOCK_NB); err != nil {
+		lock.Close()
+		return nil, fmt.Errorf("in use by another hub process (give each its own COMMUNEHUB_DATA_DIR): %w", err)
+	}
+	s := &spool{lock: lock, dir: dir, max: maxBytes, pendMax: spoolPendMax, log: log, m: m, w: w,
 		flushWake: make(chan struct{}, 1), refillWake: make(chan struct{}, 1), room: make(chan struct{}, 1),
 		acks: make(chan []spoolPending, 64)}
 	s.ctx, s.cancel = context.WithCancel(context.Background())
 	ents, err := os.ReadDir(dir)
 	if err != nil {
+		lock.Close()
 		return nil, err
 	}
 	for _, e := range ents {
@@ -127,6 +140,7 @@ func openSpool(dir string, maxBytes int64, w *writer, m *metrics, log *slog.Logg
 		}
 		fi, err := e.Info()
 		if err != nil {
+			lock.Close()
 			return nil, err
 		}
 		s.segs = append(s.segs, &segment{id: id, spilled: true, closed: true, sealed: true, bytes: fi.Size()})
@@ -534,4 +548,5 @@ func (s *spool) close() {
 			seg.f = nil
 		}
 	}
+	_ = s.lock.Close()
 }

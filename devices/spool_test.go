@@ -10,6 +10,7 @@ import (
 	"os"
 	"path/filepath"
 	"reflect"
+	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -236,6 +237,23 @@ func TestSpoolFullHoldsPublishersUntilCommitFreesRoom(t *testing.T) {
 		}
 	}
 	hubtest.WaitFor(t, 5*time.Second, func() bool { return acked.Load() == 22 }, "the held messages acked")
+}
+
+func TestSpoolRefusesASecondHub(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	sp, _, _ := newTestSpool(t, dir, 1<<30, maxBatchRows)
+	m := newMetrics(nil)
+	w := newWriter(nil, slog.New(slog.DiscardHandler), m, nil, maxBatchRows)
+	if _, err := openSpool(dir, 1<<30, w, m, testLogger(t)); err == nil || !strings.Contains(err.Error(), "COMMUNEHUB_DATA_DIR") {
+		t.Fatalf("second open of one spool: %v", err)
+	}
+	sp.close()
+	again, err := openSpool(dir, 1<<30, w, m, testLogger(t))
+	if err != nil {
+		t.Fatalf("open after the first closed: %v", err)
+	}
+	again.close()
 }
 
 // A disk that fails (here: the segment's path is taken by a directory)
