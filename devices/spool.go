@@ -80,18 +80,20 @@ type spool struct {
 
 // segment is one spool file, spool-NNNNNNNNNNNNNNNN.seg by id.
 type segment struct {
-	id      uint64
-	spilled bool  // on disk only: the refill reads its records back
-	closed  bool  // rotated: no records will be added
-	sealed  bool  // closed and every record written and fsynced; file closed
-	read    bool  // spilled: the refill has queued all of it
-	count   int   // records in it (a previous run's: read so far)
-	written int   // records written and fsynced
-	done    int   // records committed to PostgreSQL
-	bytes   int64 // record bytes
-	keep    bool  // unreadable: dropped from the list, its file left alone
-	f       *os.File
-	size    int64 // bytes in the file (flusher)
+	id        uint64
+	spilled   bool  // on disk only: the refill reads its records back
+	closed    bool  // rotated: no records will be added
+	sealed    bool  // closed and every record written and fsynced; file closed
+	read      bool  // spilled: the refill has queued all of it
+	count     int   // records in it (a previous run's: read so far)
+	written   int   // records written and fsynced
+	done      int   // records committed to PostgreSQL
+	bytes     int64 // record bytes
+	keep      bool  // unreadable: dropped from the list, its file left alone
+	f         *os.File
+	size      int64 // bytes in the file, fsynced (flusher)
+	wrote     int64 // bytes written this round (flusher)
+	dirSynced bool  // the directory entry of its file is fsynced (flusher)
 }
 
 type spoolPending struct {
@@ -357,11 +359,10 @@ func (s *spool) flushLoop() {
 }
 
 // write appends batch to its segments' files and fsyncs them (and the
-// directory when a file was created). On error each file is cut back to
-// where it was, so that a retry leaves no half record behind.
+// directory until it holds a new file's entry durably). On error each file
+// is cut back to where it was, so that a retry leaves no half record.
 func (s *spool) write(batch []spoolPending) error {
 	var files []*segment
-	created := false
 	var buf []byte
 	flush := func(seg *segment) error {
 		if len(buf) == 0 {
@@ -372,9 +373,10 @@ func (s *spool) write(batch []spoolPending) error {
 			if err != nil {
 				return err
 			}
-			seg.f, created = f, true
+			seg.f = f
 		}
-		_, err := seg.f.Write(buf)
+		n, err := seg.f.Write(buf)
+		seg.wrote += int64(n)
 		buf = buf[:0]
 		return err
 	}
@@ -393,28 +395,27 @@ func (s *spool) write(batch []spoolPending) error {
 	if err == nil {
 		err = flush(cur)
 	}
-	if err == nil && created {
-		err = syncDir(s.dir)
+	for _, seg := range files {
+		if err == nil && seg.f != nil && !seg.dirSynced {
+			if err = syncDir(s.dir); err == nil {
+				seg.dirSynced = true
+			}
+		}
 	}
 	for _, seg := range files {
 		if err == nil && seg.f != nil {
 			err = seg.f.Sync()
 		}
 	}
-	if err != nil {
-		for _, seg := range files {
-			if seg.f != nil {
-				_ = seg.f.Truncate(seg.size)
-			}
-		}
-		return err
-	}
 	for _, seg := range files {
-		if fi, e := seg.f.Stat(); e == nil {
-			seg.size = fi.Size()
+		if err != nil && seg.f != nil {
+			_ = seg.f.Truncate(seg.size)
+			seg.wrote = 0
 		}
+		seg.size += seg.wrote
+		seg.wrote = 0
 	}
-	return nil
+	return err
 }
 
 func syncDir(dir string) error {
