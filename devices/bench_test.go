@@ -62,8 +62,15 @@ func TestBenchIngestThroughput(t *testing.T) {
 	var mq *mosquittoProc
 	via := "Mosquitto (deploy/mosquitto.conf)"
 	if os.Getenv("BENCH_EMBEDDED") == "1" { // the embedded broker, ingesting from its hook
-		h = startTestHub(t, pool, Config{AllowAnonymous: true})
-		via = "the embedded broker"
+		// With a spool as the binary runs it (PUBACK after fsync); with
+		// BENCH_SPOOL=0 without one (PUBACK after commit).
+		cfg := Config{AllowAnonymous: true, SpoolDir: t.TempDir()}
+		via = "the embedded broker (spool, PUBACK after fsync)"
+		if os.Getenv("BENCH_SPOOL") == "0" {
+			cfg.SpoolDir = ""
+			via = "the embedded broker (no spool, PUBACK after commit)"
+		}
+		h = startTestHub(t, pool, cfg)
 	} else {
 		var broker string
 		broker, mq = benchBroker(t)
@@ -169,6 +176,14 @@ func TestBenchIngestThroughput(t *testing.T) {
 		float64(published)/pubTime.Seconds(), float64(stored)/drained.Seconds(), drained.Round(time.Millisecond))
 	t.Logf("CPU per 10,000 messages: mosquitto %v, this process (publishers + hub) %v; load average %s",
 		(mq.cpu()-mqCPU0)*10000/time.Duration(max(published, 1)), (procCPU(os.Getpid())-selfCPU0)*10000/time.Duration(max(published, 1)), loadavg())
+	if h.svc.spool != nil {
+		var fm dto.Metric
+		_ = h.svc.m.spoolFlush.Write(&fm)
+		rounds := fm.GetHistogram().GetSampleCount()
+		t.Logf("spool: %d fsync rounds, %.1f messages per fsync, %.2f ms per round; %.0f read back from disk",
+			rounds, float64(published)/float64(max(rounds, 1)), 1000*fm.GetHistogram().GetSampleSum()/float64(max(rounds, 1)),
+			counterValue(h.svc.m.spoolReplayed))
+	}
 	if stored != published || failed.Load() != 0 || stats.BrokerDropped != 0 {
 		t.Fatalf("loss: published %d stored %d failed %d dropped %d", published, stored, failed.Load(), stats.BrokerDropped)
 	}

@@ -19,10 +19,10 @@ import (
 )
 
 // embedded is the in-process mochi broker. The hub ingests from its hooks,
-// not through a loopback client: OnPublish runs on the publishing client's
-// goroutine before its PUBACK, so a full queue holds that publisher
-// (backpressure) instead of dropping, and nothing is lost between the
-// broker and the hub.
+// not through a loopback client. A QoS 1 message is acknowledged only once
+// it is safe: spooled and fsynced (with a data dir), else committed — the
+// same promise as with an external broker. A full queue or spool holds the
+// publisher (backpressure) instead of dropping.
 type embedded struct {
 	srv     *mqtt.Server
 	addr    string
@@ -53,7 +53,7 @@ func startEmbedded(ctx context.Context, addr string, listen hub.ListenOptions, i
 		return nil, err
 	}
 	hand := newHandoff(in, m, st)
-	if err := srv.AddHook(&ingestHook{hand: hand, auth: auth, st: st, m: m, ctx: ctx}, nil); err != nil {
+	if err := srv.AddHook(&ingestHook{hand: hand, auth: auth, st: st, m: m, ctx: ctx, srv: srv}, nil); err != nil {
 		hand.stop()
 		return nil, err
 	}
@@ -134,23 +134,119 @@ type ingestHook struct {
 	st   *state
 	m    *metrics
 	ctx  context.Context
+	srv  *mqtt.Server
+
+	ackers sync.Map // *mqtt.Client → *pubacker
 }
 
 func (h *ingestHook) ID() string { return "communehub-ingest" }
 
 func (h *ingestHook) Provides(b byte) bool {
-	return bytes.Contains([]byte{mqtt.OnPublish, mqtt.OnWillSent, mqtt.OnSysInfoTick}, []byte{b})
+	return bytes.Contains([]byte{mqtt.OnPublish, mqtt.OnWillSent, mqtt.OnSysInfoTick, mqtt.OnDisconnect}, []byte{b})
 }
 
-// OnPublish runs before the publisher's PUBACK; it waits while the
-// handoff (and behind it the writer's queue) is full. When the hub is
-// stopping the packet is rejected without a PUBACK, so the device keeps it
-// and sends it again.
+// OnPublish runs on the publisher's goroutine, before mochi would send the
+// PUBACK. A QoS 1 message is acknowledged only once ingest says it is safe
+// (spooled and fsynced, or committed, or needing no storage):
+//
+//   - the common case (not retained, nobody subscribed to its topic): the
+//     hook takes it, tells mochi to do nothing more (ErrRejectPacket) and
+//     writes the PUBACK itself when ingest calls back, so the publisher's
+//     next messages are read meanwhile and its in-flight window stays full;
+//   - otherwise (retained, subscribers to forward to, QoS 2) it waits for
+//     the callback and lets mochi go on: retain, forward, acknowledge.
+//
+// A message the hub does not take (it is stopping) gets no acknowledgement,
+// so the device keeps it and sends it again. QoS 0 is handed over as is.
 func (h *ingestHook) OnPublish(cl *mqtt.Client, pk packets.Packet) (packets.Packet, error) {
-	if !h.hand.put(h.ctx, pk.TopicName, pk.Payload) {
+	if pk.FixedHeader.Qos == 0 || cl.Net.Inline {
+		if !h.hand.put(h.ctx, pk.TopicName, pk.Payload, nil) {
+			return pk, packets.ErrRejectPacket
+		}
+		return pk, nil
+	}
+	if pk.FixedHeader.Qos == 1 && !pk.FixedHeader.Retain && !h.subscribed(pk.TopicName) {
+		a := h.pubacker(cl)
+		id := pk.PacketID
+		h.hand.put(h.ctx, pk.TopicName, pk.Payload, func() { a.ack(id) })
 		return pk, packets.ErrRejectPacket
 	}
-	return pk, nil
+	done := make(chan struct{})
+	if !h.hand.put(h.ctx, pk.TopicName, pk.Payload, func() { close(done) }) {
+		return pk, packets.ErrRejectPacket
+	}
+	select {
+	case <-done:
+		return pk, nil
+	case <-h.ctx.Done():
+		return pk, packets.ErrRejectPacket
+	}
+}
+
+// pubacker returns cl's PUBACK writer, made on its first message.
+func (h *ingestHook) pubacker(cl *mqtt.Client) *pubacker {
+	if a, ok := h.ackers.Load(cl); ok {
+		return a.(*pubacker)
+	}
+	a, _ := h.ackers.LoadOrStore(cl, &pubacker{cl: cl})
+	return a.(*pubacker)
+}
+
+// OnDisconnect forgets the client's PUBACK writer.
+func (h *ingestHook) OnDisconnect(cl *mqtt.Client, err error, expire bool) {
+	h.ackers.Delete(cl)
+}
+
+// pubacker writes one client's delayed PUBACKs, in order, from a goroutine
+// of its own that runs while there are some to write: a client that stops
+// reading its socket blocks only its own acknowledgements, never the
+// spool's or another device's.
+type pubacker struct {
+	cl      *mqtt.Client
+	mu      sync.Mutex
+	ids     []uint16
+	running bool
+}
+
+func (a *pubacker) ack(id uint16) {
+	a.mu.Lock()
+	a.ids = append(a.ids, id)
+	if a.running {
+		a.mu.Unlock()
+		return
+	}
+	a.running = true
+	a.mu.Unlock()
+	go a.write()
+}
+
+func (a *pubacker) write() {
+	var ids []uint16
+	for {
+		a.mu.Lock()
+		ids, a.ids = a.ids, ids[:0]
+		if len(ids) == 0 {
+			a.running = false
+			a.mu.Unlock()
+			return
+		}
+		a.mu.Unlock()
+		for _, id := range ids {
+			// An error means the client is gone: it sends the message again
+			// when it reconnects, and the stored row makes that a no-op.
+			_ = a.cl.WritePacket(packets.Packet{FixedHeader: packets.FixedHeader{Type: packets.Puback}, PacketID: id})
+		}
+	}
+}
+
+// subscribed reports whether a client subscribes to topic (the hub itself
+// reads through hooks, so usually nobody does).
+func (h *ingestHook) subscribed(topic string) bool {
+	if atomic.LoadInt64(&h.srv.Info.Subscriptions) <= 0 {
+		return false // no subscription at all: skip the scan and its maps
+	}
+	subs := h.srv.Topics.Subscribers(topic)
+	return len(subs.Subscriptions)+len(subs.Shared)+len(subs.InlineSubscriptions) > 0
 }
 
 // OnWillSent ingests a last will (wills do not pass through OnPublish). A
@@ -160,7 +256,7 @@ func (h *ingestHook) OnWillSent(cl *mqtt.Client, pk packets.Packet) {
 		h.m.rejected.WithLabelValues("not_allowed").Inc()
 		return
 	}
-	if !h.hand.put(h.ctx, pk.TopicName, pk.Payload) {
+	if !h.hand.put(h.ctx, pk.TopicName, pk.Payload, nil) {
 		h.m.lost.WithLabelValues("shutdown").Inc() // a will has no sender left to retry it
 		h.st.addLost(1)
 	}
@@ -169,7 +265,7 @@ func (h *ingestHook) OnWillSent(cl *mqtt.Client, pk packets.Packet) {
 // OnSysInfoTick reports the broker's own drops like Mosquitto's $SYS counter.
 func (h *ingestHook) OnSysInfoTick(info *system.Info) {
 	dropped := atomic.LoadInt64(&info.MessagesDropped) + atomic.LoadInt64(&info.InflightDropped)
-	h.hand.put(h.ctx, SysDroppedTopic, []byte(strconv.Itoa(int(dropped))))
+	h.hand.put(h.ctx, SysDroppedTopic, []byte(strconv.Itoa(int(dropped))), nil)
 }
 
 // minLevel passes on records at or above min only.
@@ -207,6 +303,7 @@ type handoff struct {
 type handoffMsg struct {
 	topic   string
 	payload []byte
+	ack     func() // acknowledges it once ingest has it safe; nil: none due
 }
 
 const (
@@ -224,9 +321,10 @@ func newHandoff(in *ingest, m *metrics, st *state) *handoff {
 		go func() {
 			defer h.wg.Done()
 			for msg := range ch {
-				// The broker has acknowledged these: wait for queue room
-				// even while stopping, until stop gives up.
-				if !h.in.handle(h.ctx, msg.topic, msg.payload, nil, true) {
+				// Wait for room even while stopping, until stop gives up. A
+				// message with an ack not taken is simply not acknowledged;
+				// one without (QoS 0, a will) has no sender to retry it.
+				if !h.in.handle(h.ctx, msg.topic, msg.payload, msg.ack, true) && msg.ack == nil {
 					h.m.lost.WithLabelValues("shutdown").Inc()
 					h.st.addLost(1)
 				}
@@ -252,11 +350,12 @@ func shardKey(topic string) string {
 	return topic
 }
 
-// put hands a message over; false when ctx ended first (not taken).
-func (h *handoff) put(ctx context.Context, topic string, payload []byte) bool {
+// put hands a message over; false when ctx ended first (not taken, and ack
+// never called).
+func (h *handoff) put(ctx context.Context, topic string, payload []byte, ack func()) bool {
 	f := fnv.New32a()
 	f.Write([]byte(shardKey(topic)))
-	msg := handoffMsg{topic: topic, payload: bytes.Clone(payload)}
+	msg := handoffMsg{topic: topic, payload: bytes.Clone(payload), ack: ack}
 	select {
 	case h.shards[f.Sum32()%uint32(len(h.shards))] <- msg:
 		return true

@@ -289,7 +289,9 @@ func postgresRestart(t *testing.T, external bool) {
 	if err := hub.SeedUnits(ctx, pool); err != nil {
 		t.Fatal(err)
 	}
-	cfg := Config{AllowAnonymous: true, QueueRows: maxBatchRows}
+	// The embedded broker spools (as the binary does): its queue fills to
+	// the bound, then the spool takes the rest on disk.
+	cfg := Config{AllowAnonymous: true, QueueRows: maxBatchRows, SpoolDir: t.TempDir()}
 	if external {
 		mport := hubtest.FreePort(t)
 		startMosquittoProc(t, mport)

@@ -12,6 +12,7 @@ import (
 type ingest struct {
 	st       *state
 	w        *writer
+	sp       *spool // embedded broker with a data dir: telemetry is made durable here before its ack
 	m        *metrics
 	rl       *rejectLog
 	telegraf string
@@ -44,11 +45,13 @@ func (in *ingest) rejectCounts() map[string]int64 {
 	return out
 }
 
-// handle processes one message. ack acknowledges it to the broker (nil when
-// the caller acknowledges on return, as the embedded broker does). With
-// block, a full queue holds the caller until there is room; without, it
-// does not wait. Either way false means the telemetry was not taken: the
-// message must stay unacknowledged so that it is delivered again.
+// handle processes one message. ack acknowledges it to the broker (nil for
+// a message that gets no acknowledgement: QoS 0, a will); it is called once
+// the message is safe: at once for one without telemetry (or rejected),
+// after the spool's fsync when the hub spools, else after the row's commit.
+// With block, a full queue (or spool) holds the caller until there is room;
+// without, it does not wait. Either way false means the telemetry was not
+// taken: the message must stay unacknowledged so that it is delivered again.
 func (in *ingest) handle(ctx context.Context, topic string, payload []byte, ack func(), block bool) bool {
 	ti, reason := parseTopic(topic, in.telegraf)
 	if reason == "" && ti.kind != kindSysDropped && in.units != nil && !in.units[ti.unit] {
@@ -78,6 +81,9 @@ func (in *ingest) handle(ctx context.Context, topic string, payload []byte, ack 
 			ack()
 		}
 		return true
+	}
+	if in.sp != nil {
+		return in.sp.add(ctx, samples, ack)
 	}
 	it := item{samples: samples, ack: ack}
 	if block {

@@ -22,6 +22,12 @@ type metrics struct {
 	brokerDrop prometheus.Gauge
 	refused    *prometheus.CounterVec // communehub_mqtt_refused_total{reason}
 	linkLost   *prometheus.CounterVec // communehub_mqtt_connection_lost_total{kind}
+
+	spoolBytes    prometheus.Gauge   // communehub_spool_bytes
+	spoolFull     prometheus.Counter // communehub_spool_full_total
+	spoolCorrupt  prometheus.Counter // communehub_spool_corrupt_total
+	spoolReplayed prometheus.Counter // communehub_spool_replayed_total
+	spoolFlush    prometheus.Histogram
 }
 
 func newMetrics(reg prometheus.Registerer) *metrics {
@@ -51,9 +57,21 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 			Name: "communehub_mqtt_refused_total", Help: "Connections the embedded broker refused or closed, by reason."}, []string{"reason"}),
 		linkLost: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "communehub_mqtt_connection_lost_total", Help: "Times the hub lost its connection to an external broker; kind short: within 15 s of connecting (a takeover loop when it repeats)."}, []string{"kind"}),
+		spoolBytes: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "communehub_spool_bytes", Help: "Bytes in the embedded broker's spool of acknowledged telemetry not yet known committed."}),
+		spoolFull: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "communehub_spool_full_total", Help: "Times a publisher was held (no PUBACK) because the spool was full, or its disk behind or failing."}),
+		spoolCorrupt: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "communehub_spool_corrupt_total", Help: "Torn or corrupt spool records skipped (with the rest of their segment) when reading back."}),
+		spoolReplayed: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "communehub_spool_replayed_total", Help: "Spool records read back from disk: spilled while the queue was full, or left by the previous run."}),
+		spoolFlush: prometheus.NewHistogram(prometheus.HistogramOpts{
+			Name: "communehub_spool_flush_seconds", Help: "Time to write and fsync one group of spool records (their PUBACKs wait for it).",
+			Buckets: prometheus.ExponentialBuckets(0.0001, 2, 14)}),
 	}
 	if reg != nil {
-		reg.MustRegister(m.messages, m.rejected, m.rows, m.flushes, m.queued, m.backpress, m.deferred, m.lost, m.connected, m.brokerDrop, m.refused, m.linkLost)
+		reg.MustRegister(m.messages, m.rejected, m.rows, m.flushes, m.queued, m.backpress, m.deferred, m.lost, m.connected, m.brokerDrop, m.refused, m.linkLost,
+			m.spoolBytes, m.spoolFull, m.spoolCorrupt, m.spoolReplayed, m.spoolFlush)
 	}
 	return m
 }

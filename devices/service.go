@@ -35,6 +35,8 @@ type Config struct {
 	MaxPacket       int                      // embedded broker: largest MQTT packet after login, bytes (default 256 KiB)
 	ConnectTimeout  time.Duration            // embedded broker: a new connection must send its CONNECT within this (default 10s)
 	Guard           hub.ListenOptions        // the embedded broker's port: connection caps, accept retry, metrics
+	SpoolDir        string                   // embedded broker: durable spool of acknowledged telemetry; empty: ack after commit
+	SpoolBytes      int64                    // the spool's bound; when full, publishers are held (default 1 GiB)
 }
 
 func (c *Config) defaults() {
@@ -67,6 +69,9 @@ func (c *Config) defaults() {
 	}
 	if c.ConnectTimeout <= 0 {
 		c.ConnectTimeout = DefaultConnectTimeout
+	}
+	if c.SpoolBytes <= 0 {
+		c.SpoolBytes = 1 << 30
 	}
 }
 
@@ -115,6 +120,7 @@ type Service struct {
 
 	paho     *pahoSource
 	broker   *embedded
+	spool    *spool
 	mode     string // "external", "local", "embedded"
 	startCtx context.Context
 	cancel   context.CancelFunc
@@ -184,9 +190,20 @@ func (s *Service) Start(ctx context.Context) error {
 		cancel()
 		return fmt.Errorf("devices: load broker credentials: %w", err)
 	}
+	if s.cfg.SpoolDir != "" {
+		sp, err := openSpool(s.cfg.SpoolDir, s.cfg.SpoolBytes, s.w, s.m, s.log)
+		if err != nil {
+			cancel()
+			return fmt.Errorf("devices: MQTT spool in %s (under COMMUNEHUB_DATA_DIR): %w", s.cfg.SpoolDir, err)
+		}
+		s.spool, s.in.sp, s.w.sp = sp, sp, sp
+	}
 	b, err := startEmbedded(ictx, s.cfg.Listen, s.cfg.Guard, s.in, s.auth, s.st, s.m, s.log,
 		brokerLimits{maxPacket: s.cfg.MaxPacket, connectTimeout: s.cfg.ConnectTimeout})
 	if err != nil {
+		if s.spool != nil {
+			s.spool.close()
+		}
 		cancel()
 		return fmt.Errorf("embedded MQTT broker on %s (COMMUNEHUB_MQTT_LISTEN): %w", s.cfg.Listen, err)
 	}
@@ -318,6 +335,9 @@ func (s *Service) Run(ctx context.Context) {
 	stopWorkers()
 	for range n {
 		<-done
+	}
+	if s.spool != nil {
+		s.spool.close() // what is not committed stays on disk for the next start
 	}
 }
 

@@ -25,7 +25,8 @@ const (
 // item is the telemetry of one MQTT message and how to acknowledge it.
 type item struct {
 	samples []sample
-	ack     func() // nil: already acknowledged (embedded broker hook)
+	ack     func()   // nil: acknowledged already, or never (QoS 0)
+	seg     *segment // the spool segment holding it (embedded broker), or nil
 }
 
 // writer is the one goroutine that stores telemetry. Its queue is bounded
@@ -38,6 +39,7 @@ type writer struct {
 	m       *metrics
 	st      *state
 	capRows int
+	sp      *spool // set before run when the embedded broker spools
 
 	notify chan struct{} // rows arrived; capacity 1
 	space  chan struct{} // room freed; capacity 1
@@ -104,6 +106,19 @@ func (w *writer) enqueue(ctx context.Context, it item) bool {
 	}
 }
 
+// enqueueWait is enqueue for the spool's refill: it waits for room
+// without counting a held publisher.
+func (w *writer) enqueueWait(ctx context.Context, it item) bool {
+	for !w.tryEnqueue(it) {
+		select {
+		case <-w.space:
+		case <-ctx.Done():
+			return false
+		}
+	}
+	return true
+}
+
 // queuedRows returns the rows waiting.
 func (w *writer) queuedRows() int {
 	w.mu.Lock()
@@ -148,6 +163,9 @@ func (w *writer) run(ctx context.Context) {
 		defer close(ackerDone)
 		for batch := range w.acks {
 			ackAll(batch)
+			if w.sp != nil {
+				w.sp.stored(batch)
+			}
 		}
 	}()
 	defer func() { close(w.acks); <-ackerDone }()
@@ -239,11 +257,11 @@ func (w *writer) drain() {
 			time.Sleep(200 * time.Millisecond)
 		}
 		if ctx.Err() != nil {
-			// Unacknowledged paho messages will be redelivered by the broker;
-			// the hook's were acknowledged already and are lost.
+			// Unacknowledged paho messages will be redelivered by the broker,
+			// spooled ones replayed at the next start; the rest are lost.
 			var lost int64
 			for _, it := range append(batch, w.take()...) {
-				if it.ack == nil {
+				if it.ack == nil && it.seg == nil {
 					lost += int64(len(it.samples))
 				}
 			}

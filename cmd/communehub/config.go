@@ -58,6 +58,7 @@ type Config struct {
 	MQTTSharedGroup     string        // external broker: subscribe via $share/{group}/ so several hubs split the load
 	MQTTMaxPacket       string        // embedded broker: largest packet after login, e.g. 256KiB
 	MQTTConnectTimeout  time.Duration // embedded broker: a new connection must send its CONNECT within this
+	MQTTSpoolMax        string        // embedded broker: bound of the spool of acknowledged telemetry, e.g. 1GiB
 	DeviceInterval      time.Duration // default device reporting interval; offline after 3 missed
 	DeviceKindIntervals string        // per-kind reporting intervals, e.g. "camera=30s,ups=1m"
 	TelemetryRetention  time.Duration // raw telemetry kept
@@ -126,6 +127,7 @@ func DefaultConfig() Config {
 		MQTTTelegrafPrefix: "telegraf",
 		MQTTMaxPacket:      "256KiB",
 		MQTTConnectTimeout: devices.DefaultConnectTimeout,
+		MQTTSpoolMax:       "1GiB",
 		DeviceInterval:     10 * time.Second,
 		TelemetryRetention: 90 * 24 * time.Hour,
 		RollupRetention:    2 * 365 * 24 * time.Hour,
@@ -199,6 +201,7 @@ func (c *Config) settings() []setting {
 		{flag: "mqtt-shared-group", env: "COMMUNEHUB_MQTT_SHARED_GROUP", str: &c.MQTTSharedGroup, help: "external broker: subscribe through $share/GROUP/ so several hubs split the load", check: checkTopicPrefix, accepted: "a group name without / + #"},
 		{flag: "mqtt-max-packet", env: "COMMUNEHUB_MQTT_MAX_PACKET", str: &c.MQTTMaxPacket, help: "embedded broker: largest MQTT packet a logged-in client may send (a larger one closes its connection)", check: checkMQTTMaxPacket, accepted: "a size from 1KiB to 16MiB, e.g. 256KiB"},
 		{flag: "mqtt-connect-timeout", env: "COMMUNEHUB_MQTT_CONNECT_TIMEOUT", dur: &c.MQTTConnectTimeout, help: "embedded broker: a new connection that has not sent its whole CONNECT within this is closed", accepted: "a duration 1s–5m, e.g. 10s"},
+		{flag: "mqtt-spool-max", env: "COMMUNEHUB_MQTT_SPOOL_MAX", str: &c.MQTTSpoolMax, help: "embedded broker: largest size of the spool of acknowledged telemetry in the data dir (when full, devices get no PUBACK)", check: checkSpoolSize, accepted: "a size from 16MiB to 1TiB, e.g. 1GiB or 512MiB"},
 		{flag: "device-interval", env: "COMMUNEHUB_DEVICE_INTERVAL", dur: &c.DeviceInterval, help: "default device reporting interval (offline after 3 missed)", accepted: "a duration 1s–1h, e.g. 10s"},
 		{flag: "device-kind-intervals", env: "COMMUNEHUB_DEVICE_KIND_INTERVALS", str: &c.DeviceKindIntervals, help: "reporting interval per device kind (a device's meta interval_s wins)", check: checkKindIntervals, accepted: "kind=duration pairs, e.g. camera=30s,ups=1m (kinds: router, switch, ap, camera, pc, printer, ups, agent, other)"},
 		{flag: "telemetry-retention", env: "COMMUNEHUB_TELEMETRY_RETENTION", dur: &c.TelemetryRetention, help: "how long raw telemetry is kept", accepted: "a duration ≥ 24h, e.g. 2160h (90 days)"},

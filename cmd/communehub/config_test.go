@@ -63,6 +63,8 @@ func TestBadConfigExitsTwoNamingTheSetting(t *testing.T) {
 		{nil, map[string]string{"COMMUNEHUB_MQTT_MAX_CONNS_PER_IP": "-2"}, "COMMUNEHUB_MQTT_MAX_CONNS_PER_IP"},
 		{nil, map[string]string{"COMMUNEHUB_METRICS_ADDR": "nowhere"}, "COMMUNEHUB_METRICS_ADDR"},
 		{[]string{"--addr", "127.0.0.1:8080", "--metrics-addr", "127.0.0.1:8080"}, nil, "COMMUNEHUB_METRICS_ADDR"},
+		{nil, map[string]string{"COMMUNEHUB_MQTT_SPOOL_MAX": "1MiB"}, "COMMUNEHUB_MQTT_SPOOL_MAX"},
+		{[]string{"--mqtt-spool-max", "lots"}, nil, "COMMUNEHUB_MQTT_SPOOL_MAX"},
 	}
 	for _, tt := range tests {
 		var stderr bytes.Buffer

@@ -29,14 +29,25 @@ func proceedingsConfig(cfg Config) meetings.ProceedingsConfig {
 		ReconnectGrace: cfg.MeetingReconnectGrace, Instance: cfg.InstanceID}
 }
 
-// parseByteSize reads sizes like 50MiB, 512KiB, 1GiB or a plain number of bytes.
+// parseByteSize reads sizes like 50MiB, 512KiB, 1GiB or a plain number of
+// bytes, up to the server's body limit (uploads).
 func parseByteSize(s string) (int64, error) {
+	n, err := parseSize(s, 1<<40)
+	if err == nil && n > hub.ServerBodyLimit {
+		err = fmt.Errorf("over the server's body limit of %d MiB", hub.ServerBodyLimit>>20)
+	}
+	return n, err
+}
+
+// parseSize reads a size with a TiB, GiB, MiB, KiB, GB, MB, KB or B
+// suffix, or a plain number of bytes, from 1 byte to limit.
+func parseSize(s string, limit int64) (int64, error) {
 	s = strings.TrimSpace(s)
 	mult := int64(1)
 	for _, u := range []struct {
 		suffix string
 		m      int64
-	}{{"GiB", 1 << 30}, {"MiB", 1 << 20}, {"KiB", 1 << 10}, {"GB", 1e9}, {"MB", 1e6}, {"KB", 1e3}, {"B", 1}} {
+	}{{"TiB", 1 << 40}, {"GiB", 1 << 30}, {"MiB", 1 << 20}, {"KiB", 1 << 10}, {"GB", 1e9}, {"MB", 1e6}, {"KB", 1e3}, {"B", 1}} {
 		if n, ok := strings.CutSuffix(s, u.suffix); ok {
 			s, mult = strings.TrimSpace(n), u.m
 			break
@@ -46,8 +57,8 @@ func parseByteSize(s string) (int64, error) {
 	if err != nil || n <= 0 {
 		return 0, errors.New("not a size")
 	}
-	if n > hub.ServerBodyLimit/mult {
-		return 0, fmt.Errorf("over the server's body limit of %d MiB", hub.ServerBodyLimit>>20)
+	if n > limit/mult {
+		return 0, errors.New("too large")
 	}
 	return n * mult, nil
 }
