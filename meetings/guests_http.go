@@ -220,44 +220,11 @@ func clearPassCookie(c *fiber.Ctx, id int64, secure bool) {
 		SameSite: fiber.CookieSameSiteLaxMode, Expires: time.Unix(0, 0), MaxAge: -1})
 }
 
-// attendee resolves who takes part in meeting id by this request: a
-// logged-in user who is invited, else the holder of a pass. 401 without
-// either, 403 for a user who is not invited or a pass that ended, 404 for
-// no meeting.
+// attendee resolves who takes part in meeting id by this request (see
+// attendeeOf): its principal, and the meeting pass cookie it carries.
 func (p *Proceedings) attendee(c *fiber.Ctx, id int64) (*Invitee, error) {
-	ctx := c.UserContext()
-	pr := hub.PrincipalOf(c)
-	var notInvited error
-	if pr != nil && pr.Kind == "user" {
-		inv, err := p.InviteeForUser(ctx, id, pr.ID)
-		if err == nil {
-			return inv, nil
-		}
-		if hub.ErrorCode(err) != hub.EForbidden {
-			return nil, err
-		}
-		notInvited = err
-	}
-	pass, err := p.passOf(c, id)
-	if err != nil {
-		return nil, err
-	}
-	switch {
-	case pass != nil && pass.inv != nil:
-		return pass.inv, nil
-	case notInvited != nil:
-		return nil, notInvited
-	case pass == nil && pr == nil:
-		return nil, hub.Errorf(hub.EUnauthorized, "log in, or open your invite link")
-	}
-	if _, err := p.Meeting(ctx, id); err != nil {
-		return nil, err
-	}
-	if pass != nil {
-		return nil, &hub.Error{Code: hub.EForbidden, Field: PassCookie(id),
-			Message: "your meeting pass has ended (a new link was issued, you were removed from the invitees, or the meeting is over); ask the secretary for a new invite link"}
-	}
-	return nil, hub.Errorf(hub.EForbidden, "you are not invited to meeting %d", id)
+	secret := c.Cookies(PassCookie(id))
+	return p.attendeeOf(c.UserContext(), id, hub.PrincipalOf(c), secret, secret != "")
 }
 
 // refuseInvite answers an invite token sent to the websocket or the API:

@@ -84,13 +84,11 @@ func (p *Proceedings) ask(c *fiber.Ctx) (int64, *asker, error) {
 	if tok := c.Get(InviteHeader, c.Query("invite")); tok != "" {
 		return 0, nil, p.refuseInvite(c.UserContext(), id, tok)
 	}
-	a := &asker{principal: hub.PrincipalOf(c)}
-	a.staff = a.principal != nil && a.principal.Is(hub.RoleAdmin, hub.RoleOfficer)
-	inv, err := p.attendee(c, id)
-	if err != nil && !(a.staff && hub.ErrorCode(err) == hub.EForbidden) {
+	secret := c.Cookies(PassCookie(id))
+	a, err := p.viewer(c.UserContext(), id, hub.PrincipalOf(c), secret, secret != "")
+	if err != nil {
 		return 0, nil, err
 	}
-	a.inv = inv
 	return id, a, nil
 }
 

@@ -1,0 +1,107 @@
+package meetings
+
+import (
+	"context"
+	"strconv"
+	"strings"
+
+	"github.com/communehub/communehub/hub"
+)
+
+// Who may see a meeting — its record, its proceedings and log, who is in
+// its media, its state on the event socket — is decided in one place,
+// viewer, for the REST API and the /ws event socket alike, so the two
+// cannot drift apart: hub staff (admin, officer; a user or an API token),
+// an invitee by their account, or the holder of a meeting pass that still
+// admits (guests). An API token is no invitee: with a staff role it sees
+// every meeting, else none.
+
+// viewer resolves who asks about meeting id: the request's principal (nil
+// for none) and the meeting pass it carries ("" for none; hasPass when a
+// pass cookie was sent at all, even an empty one). 401 without either,
+// 403 for someone neither invited nor staff or a pass that ended, 404 for
+// no meeting.
+func (p *Proceedings) viewer(ctx context.Context, id int64, pr *hub.Principal, pass string, hasPass bool) (*asker, error) {
+	a := &asker{principal: pr}
+	a.staff = pr != nil && pr.Is(hub.RoleAdmin, hub.RoleOfficer)
+	inv, err := p.attendeeOf(ctx, id, pr, pass, hasPass)
+	if err != nil && !(a.staff && hub.ErrorCode(err) == hub.EForbidden) {
+		return nil, err
+	}
+	a.inv = inv
+	return a, nil
+}
+
+// attendeeOf resolves who takes part in meeting id: a user who is invited,
+// else the holder of a pass. 401 without either, 403 for a principal that
+// is not invited or a pass that ended, 404 for no meeting.
+func (p *Proceedings) attendeeOf(ctx context.Context, id int64, pr *hub.Principal, secret string, hasPass bool) (*Invitee, error) {
+	var notInvited error
+	if pr != nil && pr.Kind == "user" {
+		inv, err := p.InviteeForUser(ctx, id, pr.ID)
+		if err == nil {
+			return inv, nil
+		}
+		if hub.ErrorCode(err) != hub.EForbidden {
+			return nil, err
+		}
+		notInvited = err
+	}
+	if hasPass {
+		inv, _, err := p.passInvitee(ctx, id, secret)
+		if err != nil {
+			return nil, err
+		}
+		if inv != nil {
+			return inv, nil
+		}
+	}
+	switch {
+	case notInvited != nil:
+		return nil, notInvited
+	case !hasPass && pr == nil:
+		return nil, hub.Errorf(hub.EUnauthorized, "log in, or open your invite link")
+	}
+	if _, err := p.Meeting(ctx, id); err != nil {
+		return nil, err
+	}
+	if hasPass {
+		return nil, &hub.Error{Code: hub.EForbidden, Field: PassCookie(id),
+			Message: "your meeting pass has ended (a new link was issued, you were removed from the invitees, or the meeting is over); ask the secretary for a new invite link"}
+	}
+	return nil, hub.Errorf(hub.EForbidden, "you are not invited to meeting %d", id)
+}
+
+// GuardTopics restricts every meeting topic on the /ws event socket
+// (docs/topics.md): meeting/{id}, meeting/{id}/log, meeting/{id}/media and
+// any other topic under meeting/{id}/ follow viewer, the rule of the REST
+// API; meeting/{id}/access (the hub's own announcements) is for admins
+// only. Open sockets ask again when access ends: run
+// g.InvalidateOn(ctx, bus, AccessPattern) beside it.
+func (p *Proceedings) GuardTopics(g *hub.TopicGuards) {
+	g.Guard("meeting/#", p.topicAllowed)
+	g.Guard(AccessPattern, func(_ context.Context, pr *hub.Principal, _ string) (bool, error) {
+		return pr.Is(hub.RoleAdmin), nil
+	})
+}
+
+// AccessPattern matches every meeting's AccessTopic.
+const AccessPattern = "meeting/+/access"
+
+// topicAllowed is the guard of meeting/{id} and the topics under it.
+func (p *Proceedings) topicAllowed(ctx context.Context, pr *hub.Principal, topic string) (bool, error) {
+	seg, _, _ := strings.Cut(strings.TrimPrefix(topic, "meeting/"), "/")
+	id, err := strconv.ParseInt(seg, 10, 64)
+	if err != nil || id <= 0 {
+		return pr.Is(hub.RoleAdmin), nil // no meeting of ours publishes there
+	}
+	_, err = p.viewer(ctx, id, pr, "", false)
+	if err == nil {
+		return true, nil
+	}
+	switch hub.ErrorCode(err) {
+	case hub.EForbidden, hub.ENotFound, hub.EUnauthorized:
+		return false, nil
+	}
+	return false, err
+}
