@@ -126,14 +126,11 @@ func TestMeetingPassEnds(t *testing.T) {
 	if resp, _ := f.visit("GET", api, pass); resp.StatusCode != 200 {
 		t.Fatalf("fresh pass: %d", resp.StatusCode)
 	}
-	_, err := f.pool.Exec(f.ctx, `UPDATE meetings SET starts_at = now() - interval '13 hours', ends_at = NULL WHERE id=$1`, f.meeting.ID)
-	f.must(err)
-	_, err = f.pool.Exec(f.ctx, `UPDATE meeting_passes SET created_at = now() - interval '14 hours'`)
-	f.must(err)
+	f.clock.Set(fixtureStart.Add(13 * time.Hour))
 	if resp, _ := f.visit("GET", api, pass); resp.StatusCode != 403 {
 		t.Errorf("a pass 13 hours after the meeting: %d", resp.StatusCode)
 	}
-	_, err = f.pool.Exec(f.ctx, `UPDATE meetings SET starts_at = now() + interval '1 day' WHERE id=$1`, f.meeting.ID)
+	_, err := f.pool.Exec(f.ctx, `UPDATE meetings SET starts_at = $2 WHERE id=$1`, f.meeting.ID, f.clock.Now().Add(24*time.Hour))
 	f.must(err)
 	if resp, _ := f.visit("GET", api, pass); resp.StatusCode != 200 {
 		t.Errorf("a pass of a meeting moved to tomorrow: %d", resp.StatusCode)

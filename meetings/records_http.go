@@ -84,8 +84,7 @@ func (p *Proceedings) ask(c *fiber.Ctx) (int64, *asker, error) {
 	if tok := c.Get(InviteHeader, c.Query("invite")); tok != "" {
 		return 0, nil, p.refuseInvite(c.UserContext(), id, tok)
 	}
-	secret := c.Cookies(PassCookie(id))
-	a, err := p.viewer(c.UserContext(), id, hub.PrincipalOf(c), secret, secret != "")
+	a, err := p.viewer(c.UserContext(), id, hub.PrincipalOf(c), passKeyOf(c.Cookies(PassCookie(id))))
 	if err != nil {
 		return 0, nil, err
 	}
@@ -213,7 +212,11 @@ func (p *Proceedings) handleInvite(c *fiber.Ctx) error {
 	if err != nil {
 		return err
 	}
-	return c.Status(fiber.StatusCreated).JSON(inviteLink(id, inv, token))
+	m, err := p.Meeting(c.UserContext(), id)
+	if err != nil {
+		return err
+	}
+	return c.Status(fiber.StatusCreated).JSON(inviteLink(m, inv, token))
 }
 
 func (p *Proceedings) handleUninvite(c *fiber.Ctx) error {

@@ -17,14 +17,13 @@ import (
 // every meeting, else none.
 
 // viewer resolves who asks about meeting id: the request's principal (nil
-// for none) and the meeting pass it carries ("" for none; hasPass when a
-// pass cookie was sent at all, even an empty one). 401 without either,
-// 403 for someone neither invited nor staff or a pass that ended, 404 for
-// no meeting.
-func (p *Proceedings) viewer(ctx context.Context, id int64, pr *hub.Principal, pass string, hasPass bool) (*asker, error) {
+// for none) and the meeting pass it carries (nil for none). 401 without
+// either, 403 for someone neither invited nor staff or a pass that ended,
+// 404 for no meeting.
+func (p *Proceedings) viewer(ctx context.Context, id int64, pr *hub.Principal, pass passKey) (*asker, error) {
 	a := &asker{principal: pr}
 	a.staff = pr != nil && pr.Is(hub.RoleAdmin, hub.RoleOfficer)
-	inv, err := p.attendeeOf(ctx, id, pr, pass, hasPass)
+	inv, err := p.attendeeOf(ctx, id, pr, pass)
 	if err != nil && !(a.staff && hub.ErrorCode(err) == hub.EForbidden) {
 		return nil, err
 	}
@@ -35,7 +34,8 @@ func (p *Proceedings) viewer(ctx context.Context, id int64, pr *hub.Principal, p
 // attendeeOf resolves who takes part in meeting id: a user who is invited,
 // else the holder of a pass. 401 without either, 403 for a principal that
 // is not invited or a pass that ended, 404 for no meeting.
-func (p *Proceedings) attendeeOf(ctx context.Context, id int64, pr *hub.Principal, secret string, hasPass bool) (*Invitee, error) {
+func (p *Proceedings) attendeeOf(ctx context.Context, id int64, pr *hub.Principal, pass passKey) (*Invitee, error) {
+	hasPass := pass != nil
 	var notInvited error
 	if pr != nil && pr.Kind == "user" {
 		inv, err := p.InviteeForUser(ctx, id, pr.ID)
@@ -48,7 +48,7 @@ func (p *Proceedings) attendeeOf(ctx context.Context, id int64, pr *hub.Principa
 		notInvited = err
 	}
 	if hasPass {
-		inv, _, err := p.passInvitee(ctx, id, secret)
+		inv, _, err := p.passKeyInvitee(ctx, id, pass)
 		if err != nil {
 			return nil, err
 		}
@@ -88,19 +88,35 @@ func (p *Proceedings) GuardTopics(g *hub.TopicGuards) {
 // AccessPattern matches every meeting's AccessTopic.
 const AccessPattern = "meeting/+/access"
 
-// topicAllowed is the guard of meeting/{id} and the topics under it.
-func (p *Proceedings) topicAllowed(ctx context.Context, pr *hub.Principal, topic string) (bool, error) {
-	seg, _, _ := strings.Cut(strings.TrimPrefix(topic, "meeting/"), "/")
+// topicMeeting returns the meeting a topic (or pattern) under meeting/
+// names, or 0.
+func topicMeeting(topic string) int64 {
+	rest, ok := strings.CutPrefix(topic, "meeting/")
+	if !ok {
+		return 0
+	}
+	seg, _, _ := strings.Cut(rest, "/")
 	id, err := strconv.ParseInt(seg, 10, 64)
 	if err != nil || id <= 0 {
+		return 0
+	}
+	return id
+}
+
+// topicAllowed is the guard of meeting/{id} and the topics under it.
+func (p *Proceedings) topicAllowed(ctx context.Context, pr *hub.Principal, topic string) (bool, error) {
+	id := topicMeeting(topic)
+	if id == 0 {
 		return pr.Is(hub.RoleAdmin), nil // no meeting of ours publishes there
 	}
-	_, err = p.viewer(ctx, id, pr, "", false)
+	_, err := p.viewer(ctx, id, pr, nil)
 	if err == nil {
 		return true, nil
 	}
 	switch hub.ErrorCode(err) {
-	case hub.EForbidden, hub.ENotFound, hub.EUnauthorized:
+	case hub.ENotFound: // no such meeting (yet): staff may wait for it, as they see every meeting
+		return pr.Is(hub.RoleAdmin, hub.RoleOfficer), nil
+	case hub.EForbidden, hub.EUnauthorized:
 		return false, nil
 	}
 	return false, err
