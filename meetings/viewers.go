@@ -2,8 +2,11 @@ package meetings
 
 import (
 	"context"
+	"encoding/hex"
 	"strconv"
 	"strings"
+
+	"github.com/gofiber/fiber/v2"
 
 	"github.com/communehub/communehub/hub"
 )
@@ -76,13 +79,15 @@ func (p *Proceedings) attendeeOf(ctx context.Context, id int64, pr *hub.Principa
 // (docs/topics.md): meeting/{id}, meeting/{id}/log, meeting/{id}/media and
 // any other topic under meeting/{id}/ follow viewer, the rule of the REST
 // API; meeting/{id}/access (the hub's own announcements) is for admins
-// only. Open sockets ask again when access ends: run
-// g.InvalidateOn(ctx, bus, AccessPattern) beside it.
+// only. A guest's meeting pass is admitted as a hub.KindGuest principal,
+// which follows only its own meeting's topics. Open sockets ask again when
+// access ends: run g.InvalidateOn(ctx, bus, AccessPattern) beside it.
 func (p *Proceedings) GuardTopics(g *hub.TopicGuards) {
 	g.Guard("meeting/#", p.topicAllowed)
 	g.Guard(AccessPattern, func(_ context.Context, pr *hub.Principal, _ string) (bool, error) {
 		return pr.Is(hub.RoleAdmin), nil
 	})
+	g.Admit(p.admitPass)
 }
 
 // AccessPattern matches every meeting's AccessTopic.
@@ -109,15 +114,60 @@ func (p *Proceedings) topicAllowed(ctx context.Context, pr *hub.Principal, topic
 	if id == 0 {
 		return pr.Is(hub.RoleAdmin), nil // no meeting of ours publishes there
 	}
-	_, err := p.viewer(ctx, id, pr, nil)
+	var err error
+	if pr.Kind == hub.KindGuest { // a pass: its holder is no hub principal
+		key, herr := hex.DecodeString(pr.Session)
+		if herr != nil {
+			return false, nil
+		}
+		_, err = p.viewer(ctx, id, nil, key)
+	} else {
+		_, err = p.viewer(ctx, id, pr, nil)
+	}
 	if err == nil {
 		return true, nil
 	}
 	switch hub.ErrorCode(err) {
 	case hub.ENotFound: // no such meeting (yet): staff may wait for it, as they see every meeting
-		return pr.Is(hub.RoleAdmin, hub.RoleOfficer), nil
+		return pr.Kind != hub.KindGuest && pr.Is(hub.RoleAdmin, hub.RoleOfficer), nil
 	case hub.EForbidden, hub.EUnauthorized:
 		return false, nil
 	}
 	return false, err
+}
+
+// admitPass recognises a guest's meeting pass on /ws: the pass of the
+// first meeting the topics name that the request holds one for, else of
+// any meeting, that still admits. The principal's Session is the pass's
+// key (hex), which topicAllowed checks again.
+func (p *Proceedings) admitPass(c *fiber.Ctx) (*hub.Principal, error) {
+	var ids []int64
+	for _, t := range c.Context().QueryArgs().PeekMulti("topic") {
+		if id := topicMeeting(string(t)); id != 0 {
+			ids = append(ids, id)
+		}
+	}
+	c.Request().Header.VisitAllCookie(func(k, _ []byte) {
+		if s, ok := strings.CutPrefix(string(k), passCookiePrefix); ok {
+			if id, err := strconv.ParseInt(s, 10, 64); err == nil && id > 0 {
+				ids = append(ids, id)
+			}
+		}
+	})
+	seen := map[int64]bool{}
+	for _, id := range ids {
+		if seen[id] || len(seen) == 8 { // a browser holds a few passes
+			continue
+		}
+		seen[id] = true
+		key := passKeyOf(c.Cookies(PassCookie(id)))
+		inv, _, err := p.passKeyInvitee(c.UserContext(), id, key)
+		if err != nil {
+			return nil, err
+		}
+		if inv != nil {
+			return &hub.Principal{ID: inv.ID, Name: inv.Name, Kind: hub.KindGuest, Session: hex.EncodeToString(key)}, nil
+		}
+	}
+	return nil, nil
 }
