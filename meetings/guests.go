@@ -193,10 +193,14 @@ type rowAnd struct {
 
 func (r rowAnd) Scan(dest ...any) error { return r.Row.Scan(append(dest, r.more...)...) }
 
-// sweepPasses deletes passes that ended; best effort.
+// sweepPasses deletes passes that ended and will not come back; best
+// effort. A pass whose end passed comes back if its meeting is moved later,
+// so only the passes of a closed or cancelled meeting (which cannot move)
+// go once ended, the others 30 days after.
 func (p *Proceedings) sweepPasses(ctx context.Context) {
 	if _, err := p.pool.Exec(ctx, `DELETE FROM meeting_passes s USING meetings m
-		WHERE m.id = s.meeting_id AND $1 >= `+accessEnd, p.now()); err != nil {
+		WHERE m.id = s.meeting_id AND $1 >= `+accessEnd+`
+		  AND (m.state IN ('closed','cancelled') OR $1 >= `+accessEnd+` + interval '30 days')`, p.now()); err != nil {
 		p.log.Warn("meetings: sweep meeting passes", "err", err)
 	}
 }

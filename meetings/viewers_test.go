@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"net/http"
 	"net/url"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -186,4 +187,25 @@ func TestRESTAndEventSocketAgreeOnWhoSeesAMeeting(t *testing.T) {
 			}
 		}
 	}
+}
+
+// topicMeeting reads the meeting out of a topic or pattern a client sends
+// to /ws: never a meeting for a topic outside meeting/, never a negative
+// or zero one, and the same number the segment spells.
+func FuzzTopicMeeting(f *testing.F) {
+	for _, s := range []string{"meeting/1", "meeting/12/log", "meeting/+", "meeting/#", "#", "meeting/-3", "meeting/0",
+		"meeting/99999999999999999999", "meeting//log", "commune/03244/meetings", "meeting/007/media", "meeting/1e3", ""} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, topic string) {
+		id := topicMeeting(topic)
+		if id == 0 {
+			return
+		}
+		rest, ok := strings.CutPrefix(topic, "meeting/")
+		seg, _, _ := strings.Cut(rest, "/")
+		if n, err := strconv.ParseInt(seg, 10, 64); !ok || id < 0 || err != nil || n != id {
+			t.Fatalf("topicMeeting(%q) = %d", topic, id)
+		}
+	})
 }
