@@ -5,11 +5,15 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/gofiber/fiber/v2"
 )
 
 // TopicGuards restricts who may follow some topics on the /ws socket (for
 // example a meeting's log, which names voters). Topics no guard matches are
-// open to every authenticated principal.
+// open to every authenticated principal, except a guest (KindGuest: a
+// credential that Admit recognises), who may follow only topics a guard
+// allows them.
 //
 // A socket asks the guards when it opens and again for each event of a
 // topic whose answer it holds no longer than GuardRecheck, or that
@@ -17,10 +21,11 @@ import (
 // invitee removed from a meeting), and its events must stop then, not at
 // the next reconnect.
 type TopicGuards struct {
-	mu      sync.Mutex
-	guards  []topicGuard
-	changed chan struct{} // closed and replaced by Invalidate
-	gen     atomic.Uint64 // bumped by Invalidate
+	mu        sync.Mutex
+	guards    []topicGuard
+	admitters []func(c *fiber.Ctx) (*Principal, error)
+	changed   chan struct{} // closed and replaced by Invalidate
+	gen       atomic.Uint64 // bumped by Invalidate
 }
 
 type topicGuard struct {
@@ -42,6 +47,45 @@ func (g *TopicGuards) Guard(pattern string, allow func(ctx context.Context, p *P
 	defer g.mu.Unlock()
 	g.guards = append(g.guards, topicGuard{pattern: pattern, allow: allow})
 }
+
+// KindGuest is the Kind of a principal that an admitter (Admit)
+// recognised: no hub role, and on /ws only the topics a guard allows it.
+const KindGuest = "guest"
+
+// Admit adds a way to recognise, on /ws, a credential the hub's Auth does
+// not know — a guest's meeting pass — for a request that carries neither
+// a session nor a token. resolve returns the principal (Kind KindGuest)
+// or nil; an error (the database unreachable) refuses the socket with 503.
+// The guards decide, as for anyone, what it may follow, and a topic no
+// guard matches is closed to it.
+func (g *TopicGuards) Admit(resolve func(c *fiber.Ctx) (*Principal, error)) {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	g.admitters = append(g.admitters, resolve)
+}
+
+// admit returns the guest principal an admitter recognises in c, or nil.
+func (g *TopicGuards) admit(c *fiber.Ctx) (*Principal, error) {
+	if g == nil {
+		return nil, nil
+	}
+	g.mu.Lock()
+	admitters := append([]func(*fiber.Ctx) (*Principal, error)(nil), g.admitters...)
+	g.mu.Unlock()
+	for _, f := range admitters {
+		p, err := f(c)
+		if err != nil || p != nil {
+			if p != nil {
+				p.Kind, p.Role = KindGuest, ""
+			}
+			return p, err
+		}
+	}
+	return nil, nil
+}
+
+// guest reports whether p may follow only guarded topics.
+func guest(p *Principal) bool { return p != nil && p.Kind == KindGuest }
 
 // Invalidate makes every open socket ask the guards again: at once for the
 // topics it named, at its next event for those its wildcards match. Call
@@ -94,6 +138,7 @@ func (g *TopicGuards) Allow(ctx context.Context, p *Principal, topic string) (bo
 	g.mu.Lock()
 	guards := append([]topicGuard(nil), g.guards...)
 	g.mu.Unlock()
+	matched := false
 	for _, gd := range guards {
 		if !Match(gd.pattern, topic) {
 			continue
@@ -101,11 +146,12 @@ func (g *TopicGuards) Allow(ctx context.Context, p *Principal, topic string) (bo
 		if p == nil {
 			return false, nil
 		}
+		matched = true
 		if ok, err := gd.allow(ctx, p, topic); err != nil || !ok {
 			return false, err
 		}
 	}
-	return true, nil
+	return matched || !guest(p), nil
 }
 
 // guarded reports whether any guard matches topic.
@@ -140,7 +186,7 @@ func (g *TopicGuards) filter(p *Principal) func(topic string) bool {
 			return a.ok
 		}
 		if !known {
-			a = answer{ok: true, guarded: g.guarded(topic)}
+			a = answer{ok: !guest(p), guarded: g.guarded(topic)}
 		}
 		if a.guarded {
 			ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)

@@ -29,7 +29,8 @@ const (
 )
 
 // EventSocket serves GET /ws?topic=…(&topic=…): after authentication (cookie,
-// bearer header or access_token) it streams {"type":"event",…} frames for
+// bearer header or access_token, or a guest's credential that a guard
+// admitter recognises) it streams {"type":"event",…} frames for
 // the topics (patterns with + and # allowed). A socket that falls behind is
 // closed with 4408 so the client can resubscribe and resync.
 func EventSocket(o WSOptions) []fiber.Handler {
@@ -72,7 +73,26 @@ func EventSocket(o WSOptions) []fiber.Handler {
 		ReadBufferSize:  4096,
 		WriteBufferSize: 4096,
 	})
-	return []fiber.Handler{RequireRole(), check, upgrade}
+	return []fiber.Handler{socketPrincipal(o.Guards), check, upgrade}
+}
+
+// socketPrincipal admits a principal of the hub's Auth or, without one, a
+// guest an admitter of the guards recognises (TopicGuards.Admit); 401
+// otherwise.
+func socketPrincipal(g *TopicGuards) fiber.Handler {
+	require := RequireRole()
+	return func(c *fiber.Ctx) error {
+		if PrincipalOf(c) == nil {
+			p, err := g.admit(c)
+			if err != nil {
+				return Errorf(EUnavailable, "cannot check credentials now; retry")
+			}
+			if p != nil {
+				c.Locals(localsPrincipal, p)
+			}
+		}
+		return require(c)
+	}
 }
 
 func serveEvents(c *fws.Conn, o WSOptions) {

@@ -13,7 +13,9 @@ import (
 	"time"
 
 	"github.com/communehub/communehub/hub"
+	"github.com/communehub/communehub/hub/hubtest"
 	"github.com/fasthttp/websocket"
+	"github.com/gofiber/fiber/v2"
 )
 
 func (h *testHub) listen(t *testing.T) string {
@@ -281,5 +283,71 @@ func TestEventSocketGuardAnswersChange(t *testing.T) {
 	}
 	if ce.Code != hub.CloseForbidden || !strings.Contains(ce.Text, "meeting/1/log") {
 		t.Errorf("named socket closed with %d %q, want 4403 naming the topic", ce.Code, ce.Text)
+	}
+}
+
+// A guest (a credential an admitter recognises, such as a meeting pass)
+// follows only the topics a guard allows it: a topic no guard matches is
+// refused by name and filtered out of its wildcards, though any token may
+// follow it. An admitter that cannot answer refuses the socket with 503.
+func TestEventSocketGuestFollowsOnlyGuardedTopics(t *testing.T) {
+	t.Parallel()
+	h := newTestHub(t)
+	var broken atomic.Bool
+	h.core.Guards.Admit(func(c *fiber.Ctx) (*hub.Principal, error) {
+		if broken.Load() {
+			return nil, errors.New("database unreachable")
+		}
+		if c.Cookies("guest_pass") != "ok" {
+			return nil, nil
+		}
+		return &hub.Principal{ID: 42, Name: "Giàng A Chu", Role: hub.RoleAdmin}, nil // the role is dropped
+	})
+	h.core.Guards.Guard("meeting/7", func(_ context.Context, p *hub.Principal, _ string) (bool, error) {
+		return p.Kind == hub.KindGuest && p.ID == 42 && !p.Is(hub.RoleAdmin), nil
+	})
+	addr := h.listen(t)
+	guest := http.Header{"Cookie": {"guest_pass=ok"}}
+	dial := func(topic string, hdr http.Header) (*websocket.Conn, int) {
+		c, resp, err := websocket.DefaultDialer.Dial("ws://"+addr+"/ws?topic="+topic, hdr)
+		if err != nil {
+			if resp == nil {
+				t.Fatal(err)
+			}
+			return nil, resp.StatusCode
+		}
+		t.Cleanup(func() { c.Close() })
+		return c, http.StatusSwitchingProtocols
+	}
+	if _, code := dial("meeting/7", http.Header{"Cookie": {"guest_pass=no"}}); code != 401 {
+		t.Errorf("no credential the admitter knows: %d, want 401", code)
+	}
+	if _, code := dial("commune/03244/devices", guest); code != 403 {
+		t.Errorf("a guest naming an unguarded topic: %d, want 403", code)
+	}
+	if _, code := dial("meeting/7", guest); code != 101 {
+		t.Errorf("a guest naming the topic its guard allows: %d, want 101", code)
+	}
+	c, _ := dial("%23", guest)
+	if c == nil {
+		t.Fatal("a guest on # refused")
+	}
+	hubtestWait(t, func() bool { return h.sockets.Count() == 2 })
+	h.bus.Publish("commune/03244/devices", map[string]int{"online": 3})
+	h.bus.Publish("meeting/8", "another meeting")
+	h.bus.Publish("meeting/7", "its meeting")
+	_ = c.SetReadDeadline(time.Now().Add(hubtest.Timeout(5 * time.Second)))
+	_, msg, err := c.ReadMessage()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var ev struct{ Topic string }
+	_ = json.Unmarshal(msg, &ev)
+	if ev.Topic != "meeting/7" {
+		t.Errorf("a guest on # got %s first, want only meeting/7", msg)
+	}
+	broken.Store(true)
+	if _, code := dial("meeting/7", guest); code != 503 {
+		t.Errorf("an admitter that cannot answer: %d, want 503", code)
 	}
 }

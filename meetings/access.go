@@ -31,6 +31,9 @@ const (
 	RevokedReissued  = "reissued"  // a new invite link was issued: passes and tickets of the old one end
 	RevokedCancelled = "cancelled" // the meeting was cancelled: everyone
 	RevokedClosed    = "closed"    // the meeting was closed: everyone
+	// The meeting was moved so that its invite links and passes ended
+	// (AccessGrace after its new planned end): guests who came with a pass.
+	RevokedRescheduled = "rescheduled"
 )
 
 // AccessRevoked is the data of AccessTopic. Invitee 0 means everyone.
@@ -82,11 +85,15 @@ func (m *Media) followAccess(ctx context.Context) {
 // applyRevoked closes this instance's connections that a just committed
 // change shut out. After a new link only connections opened with the old
 // one go: a pass is checked again (the guest may already be back with the
-// new link), a ticket connection goes.
+// new link), a ticket connection goes. After a reschedule only passes are
+// checked again.
 func (m *Media) applyRevoked(ctx context.Context, a AccessRevoked) {
 	m.revocations.Add(1) // before looking: see stillAdmitted's caller in run
 	for _, c := range m.connsOf(a.Meeting, a.Invitee) {
-		if a.Reason == RevokedReissued && c.j.pass != "" && m.stillAdmitted(ctx, c) {
+		switch {
+		case a.Reason == RevokedRescheduled && (c.j.pass == "" || m.stillAdmitted(ctx, c)):
+			continue
+		case a.Reason == RevokedReissued && c.j.pass != "" && m.stillAdmitted(ctx, c):
 			continue
 		}
 		c.revoke(a.Reason)

@@ -218,6 +218,7 @@ func (f *fixture) serveInstance(name string) *mediaServer {
 	p, err := NewProceedings(f.ctx, ProceedingsConfig{DataDir: f.dataDir, DocMaxBytes: 1 << 20, Instance: name},
 		f.pool, bus, hub.NewUnits(f.pool), hub.NewMetrics(), nil)
 	f.must(err)
+	p.now = f.clock.Now // the instances of a test share its clock
 	fol := hub.NewOutboxFollower(f.pool, bus, nopLog(), nil)
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})

@@ -188,6 +188,11 @@ func (f *fixture) serve() string {
 	app := hub.NewApp(hub.AppOptions{Logger: nopLog()})
 	api := core.Mount(app)
 	f.p.Mount(app, api, core)
+	f.p.GuardTopics(&core.Guards)
+	gctx, stopGuards := context.WithCancel(context.Background())
+	guardsDone := make(chan struct{})
+	go func() { defer close(guardsDone); _ = core.Guards.InvalidateOn(gctx, f.bus, AccessPattern) }()
+	f.t.Cleanup(func() { stopGuards(); <-guardsDone })
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		f.t.Fatal(err)

@@ -20,19 +20,37 @@ import (
 // websocket and the API of the meeting accept the pass; invite tokens
 // themselves are accepted only by the page that redeems them.
 
-// passEnd is when a pass s of meeting m stops admitting: 12 hours after the
-// meeting's planned end (its start when no end is planned), or after the
-// pass was opened if that is later. It follows a rescheduled meeting.
-const passEnd = `GREATEST(s.created_at, coalesce(m.ends_at, m.starts_at)) + interval '12 hours'`
+// AccessGrace is how long after a meeting's planned end (its start when no
+// end is planned) its invite links and meeting passes work: a link can be
+// redeemed, and a pass admits, until then and no later, whenever the pass
+// was opened. Both follow the meeting's current planned end, so a
+// rescheduled meeting moves them. accessEnd is the same moment in SQL, for
+// a meeting m.
+const (
+	AccessGrace = 12 * time.Hour
+	accessEnd   = `coalesce(m.ends_at, m.starts_at) + interval '12 hours'`
+)
+
+// AccessEnds is when the meeting's invite links and passes stop working.
+func (m *Meeting) AccessEnds() time.Time {
+	end := m.StartsAt
+	if m.EndsAt != nil {
+		end = *m.EndsAt
+	}
+	return end.Add(AccessGrace)
+}
 
 // inviteState tells whether token is an invite link of meeting: the invitee
 // it names and whether it was used. A token that names no invitee of the
 // meeting is EForbidden naming the field invite (ENotFound when the meeting
-// does not exist).
+// does not exist); a link of a meeting whose access ended is
+// errLinkExpired.
 func (p *Proceedings) inviteState(ctx context.Context, meetingID int64, token string) (invitee int64, used bool, err error) {
 	h := sha256.Sum256([]byte(token))
-	err = p.pool.QueryRow(ctx, `SELECT id, invite_used_at IS NOT NULL FROM meeting_invitees
-		WHERE meeting_id=$1 AND invite_hash=$2`, meetingID, h[:]).Scan(&invitee, &used)
+	var ends time.Time
+	err = p.pool.QueryRow(ctx, `SELECT i.id, i.invite_used_at IS NOT NULL, `+accessEnd+` FROM meeting_invitees i
+		JOIN meetings m ON m.id = i.meeting_id
+		WHERE i.meeting_id=$1 AND i.invite_hash=$2`, meetingID, h[:]).Scan(&invitee, &used, &ends)
 	if errors.Is(err, pgx.ErrNoRows) {
 		if _, merr := p.Meeting(ctx, meetingID); merr != nil {
 			return 0, false, merr
@@ -40,7 +58,34 @@ func (p *Proceedings) inviteState(ctx context.Context, meetingID int64, token st
 		return 0, false, &hub.Error{Code: hub.EForbidden, Field: "invite",
 			Message: fmt.Sprintf("this invite link is not valid for meeting %d (replaced by a newer one, or copied incompletely); ask the secretary for a new one", meetingID)}
 	}
+	if err == nil && !p.now().Before(ends) {
+		return invitee, used, errLinkExpired(ends)
+	}
 	return invitee, used, err
+}
+
+// linkExpiry is the Details of errLinkExpired.
+type linkExpiry struct {
+	Reason    string    `json:"reason"` // "expired"
+	ExpiredAt time.Time `json:"expired_at"`
+}
+
+// errLinkExpired answers an invite link (or a pass to be opened) of a
+// meeting whose access ended at ends.
+func errLinkExpired(ends time.Time) error {
+	return &hub.Error{Code: hub.EForbidden, Field: "invite", Details: linkExpiry{Reason: reasonExpired, ExpiredAt: ends},
+		Message: fmt.Sprintf("this invite link expired at %s, %s after the meeting's planned end; invite links and meeting passes work until then",
+			ends.In(vietnam).Format("15:04 02/01/2006 (UTC+7)"), "12 hours")}
+}
+
+// isLinkExpired reports whether err is errLinkExpired.
+func isLinkExpired(err error) bool {
+	var e *hub.Error
+	if !errors.As(err, &e) {
+		return false
+	}
+	_, ok := e.Details.(linkExpiry)
+	return ok
 }
 
 // errInviteUsed answers a link that was already used.
@@ -50,19 +95,21 @@ var errInviteUsed = &hub.Error{Code: hub.EForbidden, Field: "invite",
 // redeemInvite uses an invite link up and opens a pass for its invitee; it
 // returns the pass's secret (the cookie value) and the invitee. Of
 // concurrent redemptions exactly one wins: the others, like any later one,
-// get errInviteUsed (with the invitee the link names).
+// get errInviteUsed (with the invitee the link names). After the meeting's
+// access ended (AccessGrace) the link is errLinkExpired.
 func (p *Proceedings) redeemInvite(ctx context.Context, meetingID int64, token string) (secret string, invitee int64, err error) {
 	h := sha256.Sum256([]byte(token))
 	secret = newPassSecret()
 	ph := sha256.Sum256([]byte(secret))
 	err = p.pool.QueryRow(ctx, `WITH won AS (
-			UPDATE meeting_invitees SET invite_used_at = now()
-			WHERE meeting_id=$1 AND invite_hash=$2 AND invite_used_at IS NULL RETURNING id, meeting_id)
+			UPDATE meeting_invitees i SET invite_used_at = now() FROM meetings m
+			WHERE i.meeting_id=$1 AND i.invite_hash=$2 AND i.invite_used_at IS NULL
+			  AND m.id = i.meeting_id AND $4 < `+accessEnd+` RETURNING i.id, i.meeting_id)
 		INSERT INTO meeting_passes(pass_hash, meeting_id, invitee_id) SELECT $3, meeting_id, id FROM won
-		RETURNING invitee_id`, meetingID, h[:], ph[:]).Scan(&invitee)
-	if errors.Is(err, pgx.ErrNoRows) { // used, or not a link of this meeting: say which
+		RETURNING invitee_id`, meetingID, h[:], ph[:], p.now()).Scan(&invitee)
+	if errors.Is(err, pgx.ErrNoRows) { // used, expired or not a link of this meeting: say which
 		if invitee, _, err = p.inviteState(ctx, meetingID, token); err != nil {
-			return "", 0, err
+			return "", invitee, err
 		}
 		return "", invitee, errInviteUsed
 	}
@@ -74,13 +121,22 @@ func (p *Proceedings) redeemInvite(ctx context.Context, meetingID int64, token s
 }
 
 // openPass opens a pass for an invitee someone already vouched for (a
-// redirect ticket); it returns the secret.
+// redirect ticket); it returns the secret. None opens after the meeting's
+// access ended (errLinkExpired).
 func (p *Proceedings) openPass(ctx context.Context, meetingID, invitee int64) (string, error) {
 	secret := newPassSecret()
 	h := sha256.Sum256([]byte(secret))
-	if _, err := p.pool.Exec(ctx, `INSERT INTO meeting_passes(pass_hash, meeting_id, invitee_id) VALUES ($1,$2,$3)`,
-		h[:], meetingID, invitee); err != nil {
+	tag, err := p.pool.Exec(ctx, `INSERT INTO meeting_passes(pass_hash, meeting_id, invitee_id)
+		SELECT $1, m.id, $3 FROM meetings m WHERE m.id = $2 AND $4 < `+accessEnd, h[:], meetingID, invitee, p.now())
+	if err != nil {
 		return "", fmt.Errorf("open meeting pass: %w", err)
+	}
+	if tag.RowsAffected() == 0 {
+		m, err := p.Meeting(ctx, meetingID)
+		if err != nil {
+			return "", err
+		}
+		return "", errLinkExpired(m.AccessEnds())
 	}
 	return secret, nil
 }
@@ -89,16 +145,37 @@ func (p *Proceedings) openPass(ctx context.Context, meetingID, invitee int64) (s
 // pass ends; nil when it admits no one (unknown, ended, another meeting,
 // or the invitee was removed).
 func (p *Proceedings) passInvitee(ctx context.Context, meetingID int64, secret string) (*Invitee, time.Time, error) {
-	if secret == "" || len(secret) > 128 {
-		return nil, time.Time{}, nil
+	return p.passKeyInvitee(ctx, meetingID, passKeyOf(secret))
+}
+
+// passKey is what identifies a pass: the SHA-256 of its secret (the
+// cookie value), as stored. nil is no pass.
+type passKey []byte
+
+// passKeyOf is the key of the pass secret; nil for "", and a key that
+// matches no pass for a secret too long to be one.
+func passKeyOf(secret string) passKey {
+	switch {
+	case secret == "":
+		return nil
+	case len(secret) > 128:
+		return passKey{}
 	}
 	h := sha256.Sum256([]byte(secret))
+	return h[:]
+}
+
+// passKeyInvitee is passInvitee by the pass's key.
+func (p *Proceedings) passKeyInvitee(ctx context.Context, meetingID int64, key passKey) (*Invitee, time.Time, error) {
+	if len(key) != sha256.Size {
+		return nil, time.Time{}, nil
+	}
 	var until time.Time
-	v, err := scanInvitee(rowAnd{p.pool.QueryRow(ctx, `SELECT `+inviteeColumns+`, `+passEnd+` FROM meeting_passes s
+	v, err := scanInvitee(rowAnd{p.pool.QueryRow(ctx, `SELECT `+inviteeColumns+`, `+accessEnd+` FROM meeting_passes s
 		JOIN meetings m ON m.id = s.meeting_id
 		JOIN meeting_invitees i ON i.id = s.invitee_id AND i.meeting_id = s.meeting_id
 		LEFT JOIN users u ON u.id = i.user_id
-		WHERE s.pass_hash=$1 AND s.meeting_id=$2 AND now() < `+passEnd, h[:], meetingID), []any{&until}})
+		WHERE s.pass_hash=$1 AND s.meeting_id=$2 AND $3 < `+accessEnd, []byte(key), meetingID, p.now()), []any{&until}})
 	if errors.Is(err, pgx.ErrNoRows) {
 		return nil, time.Time{}, nil
 	}
@@ -116,10 +193,14 @@ type rowAnd struct {
 
 func (r rowAnd) Scan(dest ...any) error { return r.Row.Scan(append(dest, r.more...)...) }
 
-// sweepPasses deletes passes that ended; best effort.
+// sweepPasses deletes passes that ended and will not come back; best
+// effort. A pass whose end passed comes back if its meeting is moved later,
+// so only the passes of a closed or cancelled meeting (which cannot move)
+// go once ended, the others 30 days after.
 func (p *Proceedings) sweepPasses(ctx context.Context) {
 	if _, err := p.pool.Exec(ctx, `DELETE FROM meeting_passes s USING meetings m
-		WHERE m.id = s.meeting_id AND now() >= `+passEnd); err != nil {
+		WHERE m.id = s.meeting_id AND $1 >= `+accessEnd+`
+		  AND (m.state IN ('closed','cancelled') OR $1 >= `+accessEnd+` + interval '30 days')`, p.now()); err != nil {
 		p.log.Warn("meetings: sweep meeting passes", "err", err)
 	}
 }

@@ -16,7 +16,8 @@ import (
 
 // invitePage is the page at an invite link: "join" (the link is good: the
 // page redeems it by POST, so a link preview that fetches the URL does not
-// use it up), or why it cannot be used (used, invalid, ended, ticket).
+// use it up), or why it cannot be used (used, expired, invalid, ended,
+// ticket).
 // Vietnamese by default, English switch; the reason is a data attribute.
 //
 //go:embed web/invite.html
@@ -26,6 +27,7 @@ var invitePage string
 const (
 	reasonJoin    = "join"    // 200: redeem the link
 	reasonUsed    = "used"    // 410: the link was used
+	reasonExpired = "expired" // 410: the meeting's access ended (AccessGrace after its planned end)
 	reasonInvalid = "invalid" // 403 (404: no such meeting): not a link of this meeting
 	reasonEnded   = "ended"   // 403: the pass this browser holds no longer admits
 	reasonTicket  = "ticket"  // 403: a redirect ticket that was used or expired
@@ -35,8 +37,10 @@ const (
 // meeting id: one name per meeting, so that passes for two meetings live
 // side by side in one browser.
 func PassCookie(meetingID int64) string {
-	return "communehub_meeting_" + strconv.FormatInt(meetingID, 10)
+	return passCookiePrefix + strconv.FormatInt(meetingID, 10)
 }
+
+const passCookiePrefix = "communehub_meeting_"
 
 // ticketFunc uses a redirect ticket up and returns the invitee it admits.
 type ticketFunc func(ctx context.Context, meetingID int64, ticket string) (*Invitee, error)
@@ -70,7 +74,7 @@ func (p *Proceedings) meetingPage(html []byte, suffix string, core *hub.Core, ti
 		}
 		switch {
 		case pass != nil && pass.inv != nil:
-			setPassCookie(c, id, pass.secret, pass.until, core.Secure) // follows a rescheduled meeting
+			setPassCookie(c, id, pass.secret, pass.until.Sub(p.now()), core.Secure) // follows a rescheduled meeting
 		case pass != nil:
 			clearPassCookie(c, id, core.Secure)
 			if hub.PrincipalOf(c) == nil {
@@ -127,6 +131,9 @@ func (g *pageGate) ticket(c *fiber.Ctx, id int64, ticket, clean string) error {
 		return err
 	}
 	secret, err := g.p.openPass(c.UserContext(), id, inv.ID)
+	if isLinkExpired(err) {
+		return sendInvitePage(c, fiber.StatusGone, reasonExpired)
+	}
 	if err != nil {
 		return err
 	}
@@ -140,13 +147,13 @@ func (g *pageGate) givePass(c *fiber.Ctx, id int64, secret, clean string) error 
 	if err != nil {
 		return err
 	}
-	setPassCookie(c, id, secret, until, g.core.Secure)
+	setPassCookie(c, id, secret, until.Sub(g.p.now()), g.core.Secure)
 	return c.Redirect(clean, fiber.StatusSeeOther)
 }
 
 // linkRefused answers an invite link that cannot be redeemed: 410 when it
 // was used (unless this browser holds the pass it opened for the same
-// invitee: then on to the page), 403 when it is not a link of this meeting,
+// invitee: then on to the page) or expired, 403 when it is not a link of this meeting,
 // 404 for no meeting.
 func (g *pageGate) linkRefused(c *fiber.Ctx, id, invitee int64, clean string, err error) error {
 	switch {
@@ -155,6 +162,8 @@ func (g *pageGate) linkRefused(c *fiber.Ctx, id, invitee int64, clean string, er
 			return c.Redirect(clean, fiber.StatusSeeOther)
 		}
 		return sendInvitePage(c, fiber.StatusGone, reasonUsed)
+	case isLinkExpired(err):
+		return sendInvitePage(c, fiber.StatusGone, reasonExpired)
 	case hub.ErrorCode(err) == hub.ENotFound:
 		return sendInvitePage(c, fiber.StatusNotFound, reasonInvalid)
 	case hub.ErrorCode(err) == hub.EForbidden:
@@ -209,10 +218,12 @@ func (p *Proceedings) passOf(c *fiber.Ctx, meetingID int64) (*heldPass, error) {
 	return &heldPass{secret: secret, inv: inv, until: until}, nil
 }
 
-// setPassCookie gives the browser the pass until it ends.
-func setPassCookie(c *fiber.Ctx, id int64, secret string, until time.Time, secure bool) {
+// setPassCookie gives the browser the pass for ttl, until it ends. It
+// says so with Max-Age, not Expires: a relative time holds even when the
+// browser's clock is wrong, as an office PC's often is.
+func setPassCookie(c *fiber.Ctx, id int64, secret string, ttl time.Duration, secure bool) {
 	c.Cookie(&fiber.Cookie{Name: PassCookie(id), Value: secret, Path: "/", HTTPOnly: true, Secure: secure,
-		SameSite: fiber.CookieSameSiteLaxMode, Expires: until})
+		SameSite: fiber.CookieSameSiteLaxMode, MaxAge: max(1, int(ttl.Seconds()))})
 }
 
 func clearPassCookie(c *fiber.Ctx, id int64, secure bool) {
@@ -220,44 +231,10 @@ func clearPassCookie(c *fiber.Ctx, id int64, secure bool) {
 		SameSite: fiber.CookieSameSiteLaxMode, Expires: time.Unix(0, 0), MaxAge: -1})
 }
 
-// attendee resolves who takes part in meeting id by this request: a
-// logged-in user who is invited, else the holder of a pass. 401 without
-// either, 403 for a user who is not invited or a pass that ended, 404 for
-// no meeting.
+// attendee resolves who takes part in meeting id by this request (see
+// attendeeOf): its principal, and the meeting pass cookie it carries.
 func (p *Proceedings) attendee(c *fiber.Ctx, id int64) (*Invitee, error) {
-	ctx := c.UserContext()
-	pr := hub.PrincipalOf(c)
-	var notInvited error
-	if pr != nil && pr.Kind == "user" {
-		inv, err := p.InviteeForUser(ctx, id, pr.ID)
-		if err == nil {
-			return inv, nil
-		}
-		if hub.ErrorCode(err) != hub.EForbidden {
-			return nil, err
-		}
-		notInvited = err
-	}
-	pass, err := p.passOf(c, id)
-	if err != nil {
-		return nil, err
-	}
-	switch {
-	case pass != nil && pass.inv != nil:
-		return pass.inv, nil
-	case notInvited != nil:
-		return nil, notInvited
-	case pass == nil && pr == nil:
-		return nil, hub.Errorf(hub.EUnauthorized, "log in, or open your invite link")
-	}
-	if _, err := p.Meeting(ctx, id); err != nil {
-		return nil, err
-	}
-	if pass != nil {
-		return nil, &hub.Error{Code: hub.EForbidden, Field: PassCookie(id),
-			Message: "your meeting pass has ended (a new link was issued, you were removed from the invitees, or the meeting is over); ask the secretary for a new invite link"}
-	}
-	return nil, hub.Errorf(hub.EForbidden, "you are not invited to meeting %d", id)
+	return p.attendeeOf(c.UserContext(), id, hub.PrincipalOf(c), passKeyOf(c.Cookies(PassCookie(id))))
 }
 
 // refuseInvite answers an invite token sent to the websocket or the API:
@@ -275,12 +252,14 @@ func (p *Proceedings) refuseInvite(ctx context.Context, id int64, token string) 
 		"(/meetings/" + strconv.FormatInt(id, 10) + "?invite=…), which gives a meeting pass cookie; send that cookie instead of the token"}
 }
 
-// inviteLink is the answer that carries a new invite link (shown once).
-func inviteLink(meetingID int64, inv *Invitee, token string) fiber.Map {
+// inviteLink is the answer that carries a new invite link (shown once)
+// and when it expires.
+func inviteLink(m *Meeting, inv *Invitee, token string) fiber.Map {
 	out := fiber.Map{"invitee": inv}
 	if token != "" {
 		out["invite_token"] = token
-		out["invite_url"] = "/meetings/" + strconv.FormatInt(meetingID, 10) + "?invite=" + token
+		out["invite_url"] = "/meetings/" + strconv.FormatInt(m.ID, 10) + "?invite=" + token
+		out["invite_expires_at"] = m.AccessEnds()
 	}
 	return out
 }
@@ -299,5 +278,9 @@ func (p *Proceedings) handleReissue(c *fiber.Ctx) error {
 	if err != nil {
 		return err
 	}
-	return c.Status(fiber.StatusCreated).JSON(inviteLink(id, inv, token))
+	m, err := p.Meeting(c.UserContext(), id)
+	if err != nil {
+		return err
+	}
+	return c.Status(fiber.StatusCreated).JSON(inviteLink(m, inv, token))
 }

@@ -10,7 +10,8 @@ import (
 
 // A pass admits its holder to its own meeting only: not to another
 // meeting (under either meeting's cookie name), not to staff routes, not
-// to the hub's own API or event socket.
+// to the hub's own API, and on the hub's event socket to its own
+// meeting's topics only.
 func TestMeetingPassGrantsNothingElse(t *testing.T) {
 	f := newFixture(t)
 	s := f.serveMedia("hub-a")
@@ -46,9 +47,17 @@ func TestMeetingPassGrantsNothingElse(t *testing.T) {
 			t.Errorf("%s %s with a pass: %d, want 401", r.method, r.path, resp.StatusCode)
 		}
 	}
-	ev := strings.Replace(s.base, "http", "ws", 1) + fmt.Sprintf("/ws?topic=meeting/%d/log", f.meeting.ID)
-	if _, resp, err := f.dialWith(ev, pass); err == nil || resp.StatusCode != 401 {
-		t.Errorf("the hub's event socket with a pass: %v", err)
+	// On the hub's event socket it follows its own meeting's topics only.
+	ev := strings.Replace(s.base, "http", "ws", 1) + "/ws?topic="
+	for _, topic := range []string{LogTopic(other.ID), StateTopic(other.ID), AccessTopic(f.meeting.ID), "commune/03244/kpi", UnitTopic("03244")} {
+		for _, c := range []*http.Cookie{pass, asOther} {
+			if _, resp, err := f.dialWith(ev+topic, c); err == nil || resp.StatusCode != 403 && resp.StatusCode != 401 {
+				t.Errorf("the hub's event socket with the pass as %s follows %s: %v", c.Name, topic, err)
+			}
+		}
+	}
+	if _, _, err := f.dialWith(ev+LogTopic(f.meeting.ID), pass); err != nil {
+		t.Errorf("the pass does not follow its own meeting's log: %v", err)
 	}
 	if resp, _ := f.visit("GET", s.base+own, pass); resp.StatusCode != 200 {
 		t.Errorf("the pass does not read its own meeting: %d", resp.StatusCode)
@@ -126,14 +135,11 @@ func TestMeetingPassEnds(t *testing.T) {
 	if resp, _ := f.visit("GET", api, pass); resp.StatusCode != 200 {
 		t.Fatalf("fresh pass: %d", resp.StatusCode)
 	}
-	_, err := f.pool.Exec(f.ctx, `UPDATE meetings SET starts_at = now() - interval '13 hours', ends_at = NULL WHERE id=$1`, f.meeting.ID)
-	f.must(err)
-	_, err = f.pool.Exec(f.ctx, `UPDATE meeting_passes SET created_at = now() - interval '14 hours'`)
-	f.must(err)
+	f.clock.Set(fixtureStart.Add(13 * time.Hour))
 	if resp, _ := f.visit("GET", api, pass); resp.StatusCode != 403 {
 		t.Errorf("a pass 13 hours after the meeting: %d", resp.StatusCode)
 	}
-	_, err = f.pool.Exec(f.ctx, `UPDATE meetings SET starts_at = now() + interval '1 day' WHERE id=$1`, f.meeting.ID)
+	_, err := f.pool.Exec(f.ctx, `UPDATE meetings SET starts_at = $2 WHERE id=$1`, f.meeting.ID, f.clock.Now().Add(24*time.Hour))
 	f.must(err)
 	if resp, _ := f.visit("GET", api, pass); resp.StatusCode != 200 {
 		t.Errorf("a pass of a meeting moved to tomorrow: %d", resp.StatusCode)

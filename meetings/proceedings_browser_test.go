@@ -22,6 +22,7 @@ func TestBrowserChairOpensVoteMembersVote(t *testing.T) {
 	base := f.serve()
 	f.clock.Set(time.Now())
 	f.p.now = time.Now
+	f.reschedule(time.Now(), time.Now().Add(2*time.Hour)) // the guest's link works until 12 hours after
 	f.must(f.p.Join(f.ctx, f.inv["thuky"], AttInHall))
 
 	alloc, cancelAlloc := chromedp.NewExecAllocator(context.Background(), hubtest.ChromeAllocatorOptions(t, chromium)...)

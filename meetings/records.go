@@ -223,6 +223,7 @@ func (p *Proceedings) UpdateMeeting(ctx context.Context, id int64, in MeetingInp
 			return hub.Errorf(hub.EConflict, "meeting %d is open: its seats, quorum rule and pass rule are fixed", id)
 		}
 		var err error
+		before := c.m.AccessEnds()
 		out, err = scanMeeting(c.tx.QueryRow(ctx, `UPDATE meetings SET title=$2, starts_at=$3, ends_at=$4, location=$5,
 			online=$6, seats=$7, quorum_rule=$8, pass_rule=$9, updated_at=now() WHERE id=$1 RETURNING `+meetingColumns,
 			id, in.Title, in.StartsAt, in.EndsAt, in.Location, *in.Online, in.Seats, in.QuorumRule, in.PassRule))
@@ -231,6 +232,9 @@ func (p *Proceedings) UpdateMeeting(ctx context.Context, id int64, in MeetingInp
 		}
 		c.m = out
 		c.unitChanged = true
+		if after := out.AccessEnds(); after.Before(before) && !c.now.Before(after) {
+			return c.revokeAccess(0, RevokedRescheduled) // moved so far back that guests' passes ended
+		}
 		return nil
 	})
 	return out, err

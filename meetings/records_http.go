@@ -86,13 +86,10 @@ func (p *Proceedings) ask(c *fiber.Ctx) (int64, *asker, error) {
 	if tok := c.Get(InviteHeader, c.Query("invite")); tok != "" {
 		return 0, nil, p.refuseInvite(c.UserContext(), id, tok)
 	}
-	a := &asker{principal: hub.PrincipalOf(c)}
-	a.staff = a.principal != nil && a.principal.Is(hub.RoleAdmin, hub.RoleOfficer)
-	inv, err := p.attendee(c, id)
-	if err != nil && !(a.staff && hub.ErrorCode(err) == hub.EForbidden) {
+	a, err := p.viewer(c.UserContext(), id, hub.PrincipalOf(c), passKeyOf(c.Cookies(PassCookie(id))))
+	if err != nil {
 		return 0, nil, err
 	}
-	a.inv = inv
 	return id, a, nil
 }
 
@@ -217,7 +214,11 @@ func (p *Proceedings) handleInvite(c *fiber.Ctx) error {
 	if err != nil {
 		return err
 	}
-	return c.Status(fiber.StatusCreated).JSON(inviteLink(id, inv, token))
+	m, err := p.Meeting(c.UserContext(), id)
+	if err != nil {
+		return err
+	}
+	return c.Status(fiber.StatusCreated).JSON(inviteLink(m, inv, token))
 }
 
 func (p *Proceedings) handleUninvite(c *fiber.Ctx) error {

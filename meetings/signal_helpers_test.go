@@ -54,6 +54,7 @@ func (f *fixture) serveMediaWith(instance string, bus *hub.Bus, p *Proceedings) 
 		f.t.Fatal(err)
 	}
 	m.Mount(app, api, core)
+	p.GuardTopics(&core.Guards) // as run wires it
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})
 	go func() { defer close(done); m.Run(ctx) }()

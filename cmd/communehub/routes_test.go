@@ -193,13 +193,18 @@ func TestMeetingPassOpensOnlyItsMeeting(t *testing.T) {
 }
 
 // The hub's own announcements of ended access (meeting/{id}/access) and a
-// meeting's log are guarded on /ws as main wires them: an officer who is
-// not an invitee is refused both, an admin may follow them.
+// meeting's log are guarded on /ws as main wires them: the log as the REST
+// API decides (staff yes, a viewer who is not an invitee no), the
+// announcements for admins only.
 func TestMeetingTopicsGuardedOnEventSocket(t *testing.T) {
 	t.Parallel()
 	addr, dbURL, _ := wiredHub(t)
 	officer := apiToken(t, dbURL, "officer", hub.RoleOfficer)
+	viewer := apiToken(t, dbURL, "viewer", hub.RoleViewer)
 	admin := apiToken(t, dbURL, "admin", hub.RoleAdmin)
+	var m meetings.Meeting
+	apiCall(t, "http://"+addr, admin, "POST", "/api/v1/meetings",
+		map[string]any{"unit": "03244", "title": "Họp giao ban", "starts_at": time.Now().Add(time.Hour), "seats": 3}, 201, &m)
 	dial := func(topic, token string) int {
 		c, resp, _ := websocket.DefaultDialer.Dial("ws://"+addr+"/ws?topic="+topic+"&access_token="+token, nil)
 		if c != nil {
@@ -210,19 +215,28 @@ func TestMeetingTopicsGuardedOnEventSocket(t *testing.T) {
 		}
 		return resp.StatusCode
 	}
-	for _, topic := range []string{"meeting/1/access", "meeting/1/log"} {
-		if got := dial(topic, officer); got != http.StatusForbidden {
-			t.Errorf("officer on %s: %d, want 403", topic, got)
-		}
-		if got := dial(topic, admin); got != http.StatusSwitchingProtocols {
-			t.Errorf("admin on %s: %d, want 101", topic, got)
+	access, log := meetings.AccessTopic(m.ID), meetings.LogTopic(m.ID)
+	for _, c := range []struct {
+		topic, who, token string
+		want              int
+	}{
+		{access, "officer", officer, http.StatusForbidden},
+		{access, "viewer", viewer, http.StatusForbidden},
+		{access, "admin", admin, http.StatusSwitchingProtocols},
+		{log, "officer", officer, http.StatusSwitchingProtocols},
+		{log, "viewer", viewer, http.StatusForbidden},
+		{log, "admin", admin, http.StatusSwitchingProtocols},
+	} {
+		if got := dial(c.topic, c.token); got != c.want {
+			t.Errorf("%s on %s: %d, want %d", c.who, c.topic, got, c.want)
 		}
 	}
 }
 
-// An officer invited to a meeting follows its log on /ws; removed from the
+// A viewer invited to a meeting follows its log on /ws; removed from the
 // meeting, their open socket is closed with 4403 (main wires the guards to
-// the hub's access announcements), and a new one is refused.
+// the hub's access announcements), and a new one is refused. (An officer
+// would keep it: staff see every meeting, on REST as on /ws.)
 func TestRemovedInviteeLosesTheMeetingLog(t *testing.T) {
 	t.Parallel()
 	addr, dbURL, _ := wiredHub(t)
@@ -234,7 +248,7 @@ func TestRemovedInviteeLosesTheMeetingLog(t *testing.T) {
 	}
 	defer pool.Close()
 	auth := hub.NewAuth(pool, hub.AuthConfig{}, nil)
-	uid, err := auth.CreateUser(context.Background(), "can-bo-lan", hub.RoleOfficer, "mat-khau-dai-du-12")
+	uid, err := auth.CreateUser(context.Background(), "can-bo-lan", hub.RoleViewer, "mat-khau-dai-du-12")
 	if err != nil {
 		t.Fatal(err)
 	}

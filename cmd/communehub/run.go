@@ -10,7 +10,6 @@ import (
 	"os"
 	"path/filepath"
 	"strconv"
-	"strings"
 	"sync"
 	"time"
 
@@ -155,31 +154,9 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger, stdout io.Writer) er
 		return err
 	}
 	proc.Mount(app, api, core)
-	// A meeting's event log names voters and absence reasons: only its
-	// invitees (and admins) may follow it on /ws. Open sockets ask again
-	// when access ends (meeting/+/access) and at least every minute.
-	core.Guards.Guard("meeting/+/log", func(ctx context.Context, p *hub.Principal, topic string) (bool, error) {
-		if p.Is(hub.RoleAdmin) {
-			return true, nil
-		}
-		id, err := strconv.ParseInt(strings.Split(topic, "/")[1], 10, 64)
-		if err != nil || p.Kind != "user" {
-			return false, nil
-		}
-		_, err = proc.InviteeForUser(ctx, id, p.ID)
-		switch {
-		case err == nil:
-			return true, nil
-		case hub.ErrorCode(err) == hub.EForbidden, hub.ErrorCode(err) == hub.ENotFound:
-			return false, nil
-		}
-		return false, err
-	})
-	// Access announcements (who was removed, whose link was re-issued) are
-	// for the hub's own instances; on /ws only admins may follow them.
-	core.Guards.Guard("meeting/+/access", func(_ context.Context, p *hub.Principal, _ string) (bool, error) {
-		return p.Is(hub.RoleAdmin), nil
-	})
+	// Meeting topics on /ws follow the REST API's rule (who may see the
+	// meeting); open sockets ask again when access ends.
+	proc.GuardTopics(&core.Guards)
 	spawn("topic-guards", func(ctx context.Context) {
 		if err := core.Guards.InvalidateOn(ctx, bus, "meeting/+/access"); err != nil {
 			log.Error("topic guards stopped following access changes", "err", err)
