@@ -39,12 +39,13 @@ func ParseRole(s string) (Role, error) {
 	return "", fmt.Errorf("unknown role %q (accepted: admin, officer, technician, viewer)", s)
 }
 
-// Principal is who a request acts as: a logged-in user or an API token.
+// Principal is who a request acts as: a logged-in user, an API token, or
+// on /ws a guest admitted by a feature (TopicGuards.Admit).
 type Principal struct {
 	ID      int64  // user id, or token id when Kind is "token"
 	Name    string // username or token name
 	Role    Role
-	Kind    string // "user" or "token"
+	Kind    string // "user", "token", or KindGuest (a meeting pass a feature admits through TopicGuards.Admit)
 	Session string // hash of the session, for logout (users only)
 }
 
