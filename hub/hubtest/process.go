@@ -158,7 +158,7 @@ func (p *Process) Stop(t testing.TB, timeout time.Duration) int {
 // (with the process's stderr) when timeout passes or the process exits.
 func (p *Process) WaitHTTP(t testing.TB, timeout time.Duration, url string, want int) {
 	t.Helper()
-	client := &http.Client{Timeout: time.Second}
+	client := &http.Client{Timeout: Timeout(time.Second)}
 	WaitFor(t, timeout, func() bool {
 		if p.Exited() {
 			t.Fatalf("hubtest: %s exited (%v) while waiting for %s:\n%s", p.Cmd.Path, p.err, url, p.Stderr())
