@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/communehub/communehub/hub/hubtest/deadline"
 	"github.com/jackc/pgx/v5"
 )
 
@@ -50,7 +51,7 @@ func (w testWriter) Write(p []byte) (int, error) {
 
 func query(t *testing.T, url, sql string, args ...any) pgx.Rows {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	ctx, cancel := context.WithTimeout(context.Background(), deadline.Timeout(10*time.Second))
 	t.Cleanup(cancel)
 	conn, err := pgx.Connect(ctx, url)
 	if err != nil {
