@@ -81,7 +81,9 @@ func startHub(t *testing.T, dbURL string, extraEnv map[string]string, args ...st
 	p.cancel = cancel
 	go func() { p.done <- Main(ctx, args, env(vars), strings.NewReader(""), p.Stdout, p.Stderr) }()
 	t.Cleanup(func() { p.stop(t) })
-	deadline := time.Now().Add(30 * time.Second)
+	// Generous: with --demo the hub seeds a year of dossiers before it is
+	// ready, which took 22 s of a 2-core machine under load with -race.
+	deadline := time.Now().Add(hubtest.Timeout(2 * time.Minute))
 	for {
 		resp, err := probe.Get(p.Base + "/readyz")
 		if err == nil {
@@ -100,9 +102,9 @@ func startHub(t *testing.T, dbURL string, extraEnv map[string]string, args ...st
 		default:
 		}
 		if time.Now().After(deadline) {
-			t.Fatalf("hub not ready within 30s:\n%s", p.Stderr)
+			t.Fatalf("hub not ready within %v:\n%s", hubtest.Timeout(2*time.Minute), p.Stderr)
 		}
-		time.Sleep(50 * time.Millisecond)
+		time.Sleep(50 * time.Millisecond) // sleep: the polling interval
 	}
 }
 
@@ -114,7 +116,7 @@ func (p *testProcess) stop(t *testing.T) int {
 	case code := <-p.done:
 		p.done <- code
 		return code
-	case <-time.After(10 * time.Second):
+	case <-time.After(hubtest.Timeout(10 * time.Second)):
 		t.Fatalf("hub did not stop within 10s:\n%s", p.Stderr)
 		return -1
 	}

@@ -275,7 +275,7 @@ func TestMeetingCameraOverHTTPSOnALANName(t *testing.T) {
 	defer cancelAlloc()
 	tab, cancelTab := chromedp.NewContext(alloc)
 	defer cancelTab()
-	ctx, cancel := context.WithTimeout(tab, 60*time.Second)
+	ctx, cancel := context.WithTimeout(tab, hubtest.Timeout(60*time.Second))
 	defer cancel()
 	if err := chromedp.Do(ctx, chromedp.Navigate("https://commune.test:"+port+inv.URL+"&autojoin=av")); err != nil {
 		t.Fatal(err)
