@@ -30,7 +30,7 @@ func TestSimulatedLANScenario(t *testing.T) {
 	defer func() { cancel(); <-simDone }()
 
 	var sawParent, sawPower, sawAllOnline bool
-	deadline := time.After(20 * time.Second)
+	deadline := time.After(hubtest.Timeout(20 * time.Second))
 	for !(sawParent && sawPower && sawAllOnline) {
 		select {
 		case <-sub.Ready():
