@@ -233,7 +233,7 @@ func TestBenchPublishToWallLatency(t *testing.T) {
 			mu.Unlock()
 		}
 	}()
-	interval := time.Second / time.Duration(rate)
+	interval := time.Second / time.Duration(rate) // deadline: the offered rate's pace
 	end := time.Now().Add(time.Duration(seconds) * time.Second) // deadline: the run's length
 	next := time.Now()
 	for i := 0; time.Now().Before(end); i++ {
