@@ -1,6 +1,7 @@
 package hubtest
 
 import (
+	"testing"
 	"time"
 
 	"github.com/communehub/communehub/hub/hubtest/deadline"
@@ -18,3 +19,14 @@ const FactorEnv = deadline.FactorEnv
 // needs one setting, not edits to every test. A deadline is a bound on
 // failure, never a pause: wait by polling (WaitFor), not by sleeping.
 func Timeout(d time.Duration) time.Duration { return deadline.Timeout(d) }
+
+// SkipShort skips the test under go test -short, the quick subset: what
+// takes long or needs more than PostgreSQL and a broker (a browser, the
+// real binary, a server restart, a long media or load run). Chromium and
+// Build call it, so browser and real-binary tests need not.
+func SkipShort(t testing.TB, what string) {
+	t.Helper()
+	if testing.Short() {
+		t.Skip(what + ": skipped with -short")
+	}
+}

@@ -29,8 +29,10 @@ var binaries struct {
 // once per test binary, without -race so it starts quickly, and returns
 // the program's path. Integration tests that need the real binary (a
 // signal, kill -9, its own file-descriptor limit) run it with Start.
+// Under -short it skips the test: such tests are not in the quick subset.
 func Build(t testing.TB, pkg string) string {
 	t.Helper()
+	SkipShort(t, "builds and runs the real binary")
 	binaries.mu.Lock()
 	defer binaries.mu.Unlock()
 	if p, ok := binaries.path[pkg]; ok {
