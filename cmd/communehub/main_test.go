@@ -138,6 +138,7 @@ func (p *testProcess) get(t *testing.T, path string, hdr ...string) (int, string
 }
 
 func TestServeReadyAndGracefulStop(t *testing.T) {
+	hubtest.SkipShort(t, "seeds the demo data")
 	t.Parallel()
 	_, dbURL := hubtest.NewDB(t)
 	p := startHub(t, dbURL, nil, "--demo")

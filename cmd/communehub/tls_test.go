@@ -186,6 +186,7 @@ func TestBadTLSSettingsExitTwo(t *testing.T) {
 // the API and the event websocket (wss) work through a client that trusts
 // only that certificate, and the session cookie is marked Secure.
 func TestServeHTTPSWithSelfSignedCertificate(t *testing.T) {
+	hubtest.SkipShort(t, "a browser over HTTPS")
 	t.Parallel()
 	_, dbURL := hubtest.NewDB(t)
 	p := startHub(t, dbURL, map[string]string{"COMMUNEHUB_TLS_SELF_SIGNED": "true"})
