@@ -14,6 +14,7 @@ import (
 // the bus as the incidents a technician should see: one parent-down
 // incident for the failed access switch and a power cut with UPS minutes.
 func TestSimulatedLANScenario(t *testing.T) {
+	hubtest.SkipShort(t, "a simulated LAN's scenario")
 	t.Parallel()
 	pool := seededDB(t)
 	h := startTestHub(t, pool, Config{AllowAnonymous: true, Interval: 300 * time.Millisecond, PublishGap: 20 * time.Millisecond})

@@ -190,6 +190,7 @@ func (p *reliablePublisher) run(ctx context.Context, n, perSecond, window int) e
 // Mosquitto restarted in the middle of a run: no QoS 1 message is lost and
 // none is stored twice.
 func TestMosquittoRestartLosesNothing(t *testing.T) {
+	hubtest.SkipShort(t, "restarts Mosquitto under load")
 	t.Parallel()
 	port := hubtest.StablePort(t) // restarted on the same port below
 	broker := fmt.Sprintf("127.0.0.1:%d", port)
@@ -256,6 +257,7 @@ func pgDir(t *testing.T) string {
 // not-ready, keeps its queue within the bound (publishers are held), and
 // catches up with nothing lost.
 func TestPostgresRestartLosesNothing(t *testing.T) {
+	hubtest.SkipShort(t, "restarts PostgreSQL under load")
 	t.Parallel()
 	postgresRestart(t, false)
 }
@@ -264,6 +266,7 @@ func TestPostgresRestartLosesNothing(t *testing.T) {
 // messages it cannot take stay unacknowledged in its broker session, and
 // once the queue has room the hub reconnects and the broker redelivers them.
 func TestPostgresRestartThroughMosquittoLosesNothing(t *testing.T) {
+	hubtest.SkipShort(t, "restarts PostgreSQL under load")
 	t.Parallel()
 	postgresRestart(t, true)
 }
