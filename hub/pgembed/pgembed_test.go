@@ -66,6 +66,9 @@ func query(t *testing.T, url, sql string, args ...any) pgx.Rows {
 }
 
 func TestStartKeepsDataAcrossRestarts(t *testing.T) {
+	if testing.Short() {
+		t.Skip("restarts a server: skipped with -short")
+	}
 	needBinaries(t)
 	dir := testDir(t)
 	ctx := context.Background()
@@ -126,6 +129,9 @@ func TestStartKeepsDataAcrossRestarts(t *testing.T) {
 }
 
 func TestStartOnGivenPort(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts two servers: skipped with -short")
+	}
 	needBinaries(t)
 	port, err := freePort(FirstPort + 50)
 	if err != nil {
@@ -148,6 +154,9 @@ func TestStartOnGivenPort(t *testing.T) {
 }
 
 func TestStopsServerLeftByDeadProcess(t *testing.T) {
+	if testing.Short() {
+		t.Skip("kills and restarts a server: skipped with -short")
+	}
 	needBinaries(t)
 	dir := testDir(t)
 	s, err := Start(context.Background(), Options{Dir: dir})
