@@ -168,6 +168,7 @@ func TestKeyframeRequestsThrottledPerPublisher(t *testing.T) {
 // 5 % loss on a subscriber's downlink and on a publisher's uplink is
 // repaired by NACK: nearly every packet arrives and frames keep completing.
 func TestLossyLinksAreRepaired(t *testing.T) {
+	hubtest.SkipShort(t, "a long media run")
 	e := newEngine(t)
 	pub, _ := join(t, e, "m", "pub", sfutest.Config{Video: true, UpLoss: 0.05, VideoBitrate: 400_000})
 	sub, _ := join(t, e, "m", "sub", sfutest.Config{DownLoss: 0.05})
@@ -235,6 +236,7 @@ func missingVideo(sub *sfutest.Bot, wait time.Duration) (uniq, span int, missing
 // newest, past the 64 that SRTP's default replay window keeps, and must
 // still be taken, not dropped as a replay.
 func TestLateRepairsFromALongUplinkAreKept(t *testing.T) {
+	hubtest.SkipShort(t, "a long media run")
 	e := newEngine(t)
 	pub, _ := join(t, e, "m", "pub", sfutest.Config{Video: true, VideoBitrate: 1_000_000, FPS: 30, UpLoss: 0.05, UpDelay: 700 * time.Millisecond})
 	sub, _ := join(t, e, "m", "sub", sfutest.Config{})
@@ -258,6 +260,7 @@ func TestLateRepairsFromALongUplinkAreKept(t *testing.T) {
 // A subscriber with heavy loss is moved to the low layer, then to audio
 // only; the others keep the high layer. When the loss stops it climbs back.
 func TestBadSubscriberFallsBackWithoutSlowingOthers(t *testing.T) {
+	hubtest.SkipShort(t, "a long media run")
 	e := newEngine(t)
 	pub, _ := join(t, e, "m", "pub", sfutest.Config{Audio: true, Video: true, Simulcast: true})
 	good, _ := join(t, e, "m", "good", sfutest.Config{})
@@ -409,6 +412,7 @@ func TestChosenDataSaver(t *testing.T) {
 // Screen shares outrank cameras: at the screen level a subscriber still
 // gets the screen share's low layer but no camera.
 func TestScreenSharePriority(t *testing.T) {
+	hubtest.SkipShort(t, "a long media run")
 	e := newEngine(t)
 	pub, _ := join(t, e, "m", "pub", sfutest.Config{Video: true, Screen: true})
 	sub, _ := join(t, e, "m", "sub", sfutest.Config{})
@@ -680,6 +684,7 @@ func TestLargeRoomFanout(t *testing.T) {
 // from the next packet; a subscriber without RED gets the plain Opus
 // frames, whole (their payload timestamps parse).
 func TestREDAudioSurvivesLoss(t *testing.T) {
+	hubtest.SkipShort(t, "a long media run")
 	e := newEngine(t)
 	pub, _ := join(t, e, "m", "pub", sfutest.Config{Audio: true, RED: true})
 	lossy, _ := join(t, e, "m", "lossy", sfutest.Config{DownLoss: 0.15})
