@@ -74,7 +74,8 @@ func TestBenchIngestThroughput(t *testing.T) {
 
 	var acked, failed atomic.Int64
 	var live atomic.Int64 // PUBACKs so far, for the progress lines
-	ctx, cancel := context.WithTimeout(context.Background(), time.Duration(seconds)*time.Second) // deadline: the run's length
+	// deadline: the run's length
+	ctx, cancel := context.WithTimeout(context.Background(), time.Duration(seconds)*time.Second)
 	defer cancel()
 	base := time.Now().Add(-time.Hour)
 	var wg sync.WaitGroup
@@ -233,7 +234,7 @@ func TestBenchPublishToWallLatency(t *testing.T) {
 			mu.Unlock()
 		}
 	}()
-	interval := time.Second / time.Duration(rate) // deadline: the offered rate's pace
+	interval := time.Second / time.Duration(rate)               // deadline: the offered rate's pace
 	end := time.Now().Add(time.Duration(seconds) * time.Second) // deadline: the run's length
 	next := time.Now()
 	for i := 0; time.Now().Before(end); i++ {

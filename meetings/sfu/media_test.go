@@ -706,7 +706,7 @@ func TestREDAudioSurvivesLoss(t *testing.T) {
 	})
 	l, p := audio(lossy), audio(plain)
 	l0, lp0, p0 := l.AudioFrames(), l.Packets.Load(), p.AudioFrames()
-	time.Sleep(6 * time.Second) // sleep: the lossy period measured
+	time.Sleep(6 * time.Second)  // sleep: the lossy period measured
 	sent := p.AudioFrames() - p0 // the clean subscriber gets every frame
 	got, packets := l.AudioFrames()-l0, int(l.Packets.Load()-lp0)
 	t.Logf("%d frames sent; the lossy subscriber received %d packets and has %d frames with RED", sent, packets, got)
