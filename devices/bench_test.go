@@ -81,6 +81,7 @@ func TestBenchIngestThroughput(t *testing.T) {
 
 	var acked, failed atomic.Int64
 	var live atomic.Int64 // PUBACKs so far, for the progress lines
+	// deadline: the run's length
 	ctx, cancel := context.WithTimeout(context.Background(), time.Duration(seconds)*time.Second)
 	defer cancel()
 	base := time.Now().Add(-time.Hour)
@@ -143,7 +144,7 @@ func TestBenchIngestThroughput(t *testing.T) {
 					return
 				}
 			}
-			if err := lp.drain(60 * time.Second); err != nil {
+			if err := lp.drain(hubtest.Timeout(60 * time.Second)); err != nil {
 				failed.Add(int64(len(lp.window)))
 				t.Errorf("publisher %d: %v", p, err)
 			}
@@ -159,13 +160,13 @@ func TestBenchIngestThroughput(t *testing.T) {
 	lastN, lastChange := int64(-1), time.Now()
 	for {
 		n := int64(h.count(t, "unit='03244'"))
-		if n >= published || time.Since(lastChange) > 10*time.Second {
+		if n >= published || time.Since(lastChange) > hubtest.Timeout(10*time.Second) {
 			break
 		}
 		if n != lastN {
 			lastN, lastChange = n, time.Now()
 		}
-		time.Sleep(200 * time.Millisecond)
+		time.Sleep(200 * time.Millisecond) // sleep: the polling interval
 	}
 	drained := time.Since(start)
 	stored := int64(h.count(t, "unit='03244'"))
@@ -211,7 +212,7 @@ func TestBenchPublishToWallLatency(t *testing.T) {
 	const devices = 100 // spread over 5 communes, like a district's worth of LANs
 	communes := []string{"03244", "03199", "03202", "03208", "03214"}
 	c := paho.NewClient(paho.NewClientOptions().AddBroker("tcp://" + broker).SetClientID(fmt.Sprintf("lat-%d", time.Now().UnixNano())))
-	if tok := c.Connect(); !tok.WaitTimeout(5*time.Second) || tok.Error() != nil {
+	if tok := c.Connect(); !tok.WaitTimeout(hubtest.Timeout(5*time.Second)) || tok.Error() != nil {
 		t.Fatal(tok.Error())
 	}
 	defer c.Disconnect(100)
@@ -248,12 +249,12 @@ func TestBenchPublishToWallLatency(t *testing.T) {
 			mu.Unlock()
 		}
 	}()
-	interval := time.Second / time.Duration(rate)
-	end := time.Now().Add(time.Duration(seconds) * time.Second)
+	interval := time.Second / time.Duration(rate)               // deadline: the offered rate's pace
+	end := time.Now().Add(time.Duration(seconds) * time.Second) // deadline: the run's length
 	next := time.Now()
 	for i := 0; time.Now().Before(end); i++ {
 		if d := time.Until(next); d > 0 {
-			time.Sleep(d)
+			time.Sleep(d) // sleep: the offered rate's pace
 		}
 		next = next.Add(interval)
 		u, dev := communes[i%len(communes)], fmt.Sprintf("dev-%03d", i%devices)
@@ -262,7 +263,7 @@ func TestBenchPublishToWallLatency(t *testing.T) {
 		mu.Unlock()
 		c.Publish("communehub/"+u+"/"+dev+"/telemetry", 1, false, fmt.Sprintf(`{"metrics":{"latency_ms":%d}}`, i%40))
 	}
-	time.Sleep(time.Second)
+	time.Sleep(hubtest.Timeout(time.Second)) // sleep: the last frames' grace period, part of the measurement
 	ws.Close()
 	<-recvDone
 	mu.Lock()
@@ -324,7 +325,7 @@ func TestBenchLastWillToWall(t *testing.T) {
 		}
 	}()
 	waitFor := func(want string) {
-		deadline := time.After(5 * time.Second)
+		deadline := time.After(hubtest.Timeout(5 * time.Second))
 		for {
 			select {
 			case s := <-status:
@@ -338,15 +339,15 @@ func TestBenchLastWillToWall(t *testing.T) {
 	}
 	// The server subscribes after the upgrade: make sure it has before timing.
 	probe := paho.NewClient(paho.NewClientOptions().AddBroker("tcp://" + broker).SetClientID("probe"))
-	if tok := probe.Connect(); !tok.WaitTimeout(5*time.Second) || tok.Error() != nil {
+	if tok := probe.Connect(); !tok.WaitTimeout(hubtest.Timeout(5*time.Second)) || tok.Error() != nil {
 		t.Fatal(tok.Error())
 	}
 	for live := false; !live; {
-		probe.Publish("communehub/03244/probe/meta", 1, false, `{"name":"probe"}`).WaitTimeout(time.Second)
+		probe.Publish("communehub/03244/probe/meta", 1, false, `{"name":"probe"}`).WaitTimeout(hubtest.Timeout(time.Second))
 		select {
 		case <-status:
 			live = true
-		case <-time.After(200 * time.Millisecond):
+		case <-time.After(hubtest.Timeout(200 * time.Millisecond)):
 		}
 	}
 	probe.Disconnect(50)
@@ -365,11 +366,11 @@ func TestBenchLastWillToWall(t *testing.T) {
 				conn, err = net.Dial("tcp", uri.Host)
 				return conn, err
 			}))
-		if tok := c.Connect(); !tok.WaitTimeout(5*time.Second) || tok.Error() != nil {
+		if tok := c.Connect(); !tok.WaitTimeout(hubtest.Timeout(5*time.Second)) || tok.Error() != nil {
 			t.Fatal(tok.Error())
 		}
-		c.Publish("communehub/03244/"+id+"/meta", 1, true, `{"name":"Switch","kind":"switch"}`).WaitTimeout(5 * time.Second)
-		c.Publish("communehub/03244/"+id+"/status", 1, true, "online").WaitTimeout(5 * time.Second)
+		c.Publish("communehub/03244/"+id+"/meta", 1, true, `{"name":"Switch","kind":"switch"}`).WaitTimeout(hubtest.Timeout(5 * time.Second))
+		c.Publish("communehub/03244/"+id+"/status", 1, true, "online").WaitTimeout(hubtest.Timeout(5 * time.Second))
 		waitFor(StatusOnline)
 		for len(status) > 0 {
 			<-status
@@ -499,7 +500,7 @@ func TestBenchFiveThousandDevices(t *testing.T) {
 	t.Logf("%d devices in %d communes online after %v", devices, len(communes), time.Since(start).Round(time.Second))
 	// Steady state: long enough for every commune's bus history (the last
 	// 256 events of each topic) to fill up.
-	time.Sleep(time.Duration(benchEnv(t, "BENCH_STEADY_SECONDS", 150)) * time.Second)
+	time.Sleep(time.Duration(benchEnv(t, "BENCH_STEADY_SECONDS", 150)) * time.Second) // sleep: the steady state measured
 	if got := online(); got != devices {
 		t.Errorf("%d of %d online at steady state", got, devices)
 	}

@@ -14,6 +14,7 @@ import (
 // the bus as the incidents a technician should see: one parent-down
 // incident for the failed access switch and a power cut with UPS minutes.
 func TestSimulatedLANScenario(t *testing.T) {
+	hubtest.SkipShort(t, "a simulated LAN's scenario")
 	t.Parallel()
 	pool := seededDB(t)
 	h := startTestHub(t, pool, Config{AllowAnonymous: true, Interval: 300 * time.Millisecond, PublishGap: 20 * time.Millisecond})
@@ -30,7 +31,7 @@ func TestSimulatedLANScenario(t *testing.T) {
 	defer func() { cancel(); <-simDone }()
 
 	var sawParent, sawPower, sawAllOnline bool
-	deadline := time.After(20 * time.Second)
+	deadline := time.After(hubtest.Timeout(20 * time.Second))
 	for !(sawParent && sawPower && sawAllOnline) {
 		select {
 		case <-sub.Ready():

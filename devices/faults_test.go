@@ -142,9 +142,9 @@ func (p *reliablePublisher) run(ctx context.Context, n, perSecond, window int) e
 			return ctx.Err()
 		}
 		c := paho.NewClient(paho.NewClientOptions().AddBroker("tcp://" + p.broker).
-			SetClientID(fmt.Sprintf("pub-%d", time.Now().UnixNano())).SetAutoReconnect(false).SetConnectTimeout(2 * time.Second))
-		if tok := c.Connect(); !tok.WaitTimeout(3*time.Second) || tok.Error() != nil {
-			time.Sleep(200 * time.Millisecond)
+			SetClientID(fmt.Sprintf("pub-%d", time.Now().UnixNano())).SetAutoReconnect(false).SetConnectTimeout(hubtest.Timeout(2 * time.Second)))
+		if tok := c.Connect(); !tok.WaitTimeout(hubtest.Timeout(3*time.Second)) || tok.Error() != nil {
+			time.Sleep(200 * time.Millisecond) // sleep: the publisher's reconnect back-off
 			continue
 		}
 		// Resend what was in flight when the last connection broke.
@@ -190,6 +190,7 @@ func (p *reliablePublisher) run(ctx context.Context, n, perSecond, window int) e
 // Mosquitto restarted in the middle of a run: no QoS 1 message is lost and
 // none is stored twice.
 func TestMosquittoRestartLosesNothing(t *testing.T) {
+	hubtest.SkipShort(t, "restarts Mosquitto under load")
 	t.Parallel()
 	port := hubtest.StablePort(t) // restarted on the same port below
 	broker := fmt.Sprintf("127.0.0.1:%d", port)
@@ -200,7 +201,7 @@ func TestMosquittoRestartLosesNothing(t *testing.T) {
 
 	const n = 6000
 	pub := &reliablePublisher{broker: broker, topic: "communehub/03244/router-1/telemetry", base: time.Now().Add(-time.Hour)}
-	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	ctx, cancel := context.WithTimeout(context.Background(), hubtest.Timeout(60*time.Second))
 	defer cancel()
 	errc := make(chan error, 1)
 	go func() { errc <- pub.run(ctx, n, 2000, 500) }()
@@ -221,7 +222,7 @@ func TestMosquittoRestartLosesNothing(t *testing.T) {
 		t.Fatal(err)
 	}
 	hubtest.WaitFor(t, 60*time.Second, func() bool { return h.count(t, "device='router-1'") >= n }, "every message stored")
-	time.Sleep(500 * time.Millisecond) // anything redelivered late must not add rows
+	time.Sleep(hubtest.Timeout(500 * time.Millisecond)) // sleep: a quiet window: anything redelivered late must not add rows
 	if got := h.count(t, "device='router-1'"); got != n {
 		t.Fatalf("stored %d rows for %d messages", got, n)
 	}
@@ -256,6 +257,7 @@ func pgDir(t *testing.T) string {
 // not-ready, keeps its queue within the bound (publishers are held), and
 // catches up with nothing lost.
 func TestPostgresRestartLosesNothing(t *testing.T) {
+	hubtest.SkipShort(t, "restarts PostgreSQL under load")
 	t.Parallel()
 	postgresRestart(t, false)
 }
@@ -264,6 +266,7 @@ func TestPostgresRestartLosesNothing(t *testing.T) {
 // messages it cannot take stay unacknowledged in its broker session, and
 // once the queue has room the hub reconnects and the broker redelivers them.
 func TestPostgresRestartThroughMosquittoLosesNothing(t *testing.T) {
+	hubtest.SkipShort(t, "restarts PostgreSQL under load")
 	t.Parallel()
 	postgresRestart(t, true)
 }
@@ -303,7 +306,7 @@ func postgresRestart(t *testing.T, external bool) {
 
 	const n = 15000 // three times the queue bound
 	pub := &reliablePublisher{broker: h.broker, topic: "communehub/03244/router-1/telemetry", base: time.Now().Add(-time.Hour)}
-	pctx, cancel := context.WithTimeout(ctx, 90*time.Second)
+	pctx, cancel := context.WithTimeout(ctx, hubtest.Timeout(90*time.Second))
 	defer cancel()
 	errc := make(chan error, 1)
 	go func() { errc <- pub.run(pctx, n, 3000, 200) }()
@@ -315,7 +318,7 @@ func postgresRestart(t *testing.T, external bool) {
 			if q := int64(h.svc.w.queuedRows()); q > maxQueued.Load() {
 				maxQueued.Store(q)
 			}
-			time.Sleep(5 * time.Millisecond)
+			time.Sleep(5 * time.Millisecond) // sleep: the sampling interval
 		}
 	}()
 	defer func() { cancel(); <-watchDone }()
@@ -326,7 +329,7 @@ func postgresRestart(t *testing.T, external bool) {
 	}
 	hubtest.WaitFor(t, 10*time.Second, func() bool { return h.svc.ReadyIngest(ctx) != nil }, "ingest reported not ready")
 	hubtest.WaitFor(t, 20*time.Second, func() bool { return h.svc.w.queuedRows() >= maxBatchRows-10 }, "the queue filling up to its bound")
-	time.Sleep(time.Second) // publishers are held now, not dropped
+	time.Sleep(hubtest.Timeout(time.Second)) // sleep: a window in which publishers are held, not dropped
 	if h.svc.ReadyMQTT(ctx) != nil {
 		t.Error("the broker went down with the database")
 	}
@@ -372,7 +375,7 @@ func TestSharedSubscriptionSplitsTheLoad(t *testing.T) {
 	}
 	const n = 2000
 	pub := &reliablePublisher{broker: broker, topic: "communehub/03244/router-1/telemetry", base: time.Now().Add(-time.Hour)}
-	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	ctx, cancel := context.WithTimeout(context.Background(), hubtest.Timeout(60*time.Second))
 	defer cancel()
 	if err := pub.run(ctx, n, 2000, 200); err != nil {
 		t.Fatal(err)

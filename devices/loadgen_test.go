@@ -10,6 +10,8 @@ import (
 	"net"
 	"sync/atomic"
 	"time"
+
+	"github.com/communehub/communehub/hub/hubtest"
 )
 
 // leanPublisher is the benchmarks' load generator: a minimal MQTT 3.1.1
@@ -46,7 +48,7 @@ func appendMQTTString(b []byte, s string) []byte {
 }
 
 func dialLeanPublisher(broker, clientID string, window int) (*leanPublisher, error) {
-	c, err := net.DialTimeout("tcp", broker, 5*time.Second)
+	c, err := net.DialTimeout("tcp", broker, hubtest.Timeout(5*time.Second))
 	if err != nil {
 		return nil, err
 	}
@@ -59,7 +61,7 @@ func dialLeanPublisher(broker, clientID string, window int) (*leanPublisher, err
 		return nil, err
 	}
 	ack := make([]byte, 4)
-	_ = c.SetReadDeadline(time.Now().Add(5 * time.Second))
+	_ = c.SetReadDeadline(time.Now().Add(hubtest.Timeout(5 * time.Second)))
 	if _, err := io.ReadFull(c, ack); err != nil || ack[0] != 0x20 || ack[3] != 0 {
 		c.Close()
 		return nil, fmt.Errorf("connack %x: %v", ack, err)
@@ -122,7 +124,7 @@ func (p *leanPublisher) drain(timeout time.Duration) error {
 		if time.Now().After(deadline) {
 			return errors.New("unacknowledged messages left")
 		}
-		time.Sleep(5 * time.Millisecond)
+		time.Sleep(5 * time.Millisecond) // sleep: the polling interval
 	}
 	p.conn.Write([]byte{0xe0, 0})
 	return p.conn.Close()

@@ -83,8 +83,8 @@ func TestTechnicianPage(t *testing.T) {
 		chromedp.WaitNotPresent(`button[data-ack]`))
 	// The event (the button goes) and the alarm list (who acknowledged) arrive separately.
 	alarmsText := text(`#alarms`)
-	for deadline := time.Now().Add(10 * time.Second); !strings.Contains(alarmsText, "đã xác nhận") && time.Now().Before(deadline); {
-		time.Sleep(100 * time.Millisecond)
+	for deadline := time.Now().Add(hubtest.Timeout(10 * time.Second)); !strings.Contains(alarmsText, "đã xác nhận") && time.Now().Before(deadline); {
+		time.Sleep(100 * time.Millisecond) // sleep: the polling interval
 		alarmsText = text(`#alarms`)
 	}
 	if !strings.Contains(incidents, "Switch lõi mất kết nối") {

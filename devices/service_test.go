@@ -100,13 +100,13 @@ func (h *testHub) count(t testing.TB, where string, args ...any) int {
 func mqttClient(t testing.TB, broker, user, pass string, opts ...func(*paho.ClientOptions)) (paho.Client, error) {
 	o := paho.NewClientOptions().AddBroker("tcp://" + broker).
 		SetClientID(fmt.Sprintf("test-%d", time.Now().UnixNano())).SetUsername(user).SetPassword(pass).
-		SetAutoReconnect(false).SetConnectTimeout(3 * time.Second)
+		SetAutoReconnect(false).SetConnectTimeout(hubtest.Timeout(3 * time.Second))
 	for _, f := range opts {
 		f(o)
 	}
 	c := paho.NewClient(o)
 	tok := c.Connect()
-	if !tok.WaitTimeout(5 * time.Second) {
+	if !tok.WaitTimeout(hubtest.Timeout(5 * time.Second)) {
 		return nil, fmt.Errorf("connect timed out")
 	}
 	if tok.Error() != nil {
@@ -119,7 +119,7 @@ func mqttClient(t testing.TB, broker, user, pass string, opts ...func(*paho.Clie
 func publish(t testing.TB, c paho.Client, topic string, payload any) error {
 	t.Helper()
 	tok := c.Publish(topic, 1, false, payload)
-	if !tok.WaitTimeout(5 * time.Second) {
+	if !tok.WaitTimeout(hubtest.Timeout(5 * time.Second)) {
 		return fmt.Errorf("publish %s timed out", topic)
 	}
 	return tok.Error()
@@ -153,7 +153,7 @@ func TestEmbeddedBrokerAuthenticatesAndEnforcesACL(t *testing.T) {
 	// Another device's topic: MQTT 3.1.1 has no negative PUBACK, so the
 	// broker disconnects the client; nothing is stored.
 	_ = publish(t, c, "communehub/03244/switch-1/telemetry", `{"metrics":{"latency_ms":1}}`)
-	time.Sleep(200 * time.Millisecond)
+	hubtest.WaitFor(t, 2*time.Second, func() bool { return !c.IsConnected() }, "the broker to disconnect the client")
 	if n := h.count(t, "device='switch-1'"); n != 0 {
 		t.Fatalf("a device wrote another device's telemetry (%d rows)", n)
 	}
@@ -366,7 +366,7 @@ func TestTelegrafAgentThroughTheBroker(t *testing.T) {
 func TestServiceStopsItsGoroutines(t *testing.T) {
 	pool := seededDB(t)
 	_ = pool.Ping(context.Background())
-	time.Sleep(100 * time.Millisecond)
+	time.Sleep(100 * time.Millisecond) // sleep: the pool's start-up goroutines settle before the baseline
 	base := runtime.NumGoroutine()
 	for _, cfg := range []Config{{AllowAnonymous: true}, {URL: "tcp://" + hubtest.Mosquitto(t), ClientID: fmt.Sprintf("leak-%d", time.Now().UnixNano())}} {
 		h := startTestHub(t, pool, cfg)
@@ -382,7 +382,7 @@ func TestServiceStopsItsGoroutines(t *testing.T) {
 		h.stop()
 		if cfg.URL != "" {
 			forget := paho.NewClient(paho.NewClientOptions().AddBroker(cfg.URL).SetClientID(cfg.ClientID).SetCleanSession(true))
-			if tok := forget.Connect(); tok.WaitTimeout(5*time.Second) && tok.Error() == nil {
+			if tok := forget.Connect(); tok.WaitTimeout(hubtest.Timeout(5*time.Second)) && tok.Error() == nil {
 				forget.Disconnect(50)
 			}
 		}

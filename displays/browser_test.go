@@ -256,7 +256,7 @@ func TestBrowserStaleMarker(t *testing.T) {
 	// While the source publishes, the tile stays fresh.
 	for i := 0; i < 10; i++ {
 		h.publish("commune/03244/devices", devicesPayload("03244", time.Now(), 4, 0, 12+float64(i)))
-		time.Sleep(300 * time.Millisecond)
+		time.Sleep(300 * time.Millisecond) // sleep: the source's publishing pace
 		if evalJS[bool](t, tv, `document.querySelector('.tile.devices').classList.contains('stale')`) {
 			t.Fatalf("a tile whose source publishes went stale")
 		}
@@ -327,7 +327,7 @@ func TestBrowserScreenshots(t *testing.T) {
 				// coalesce, and the chart samples what it receives.)
 				for i := 1; i <= 30; i++ {
 					h.publish("commune/03244/devices", devicesPayload("03244", now.Add(time.Duration(shot)*time.Hour+time.Duration(i-30)*time.Minute), 14, 1, 18+float64((i*7)%11)))
-					time.Sleep(40 * time.Millisecond)
+					time.Sleep(40 * time.Millisecond) // sleep: the series' pace (see above)
 				}
 				waitJS(t, tab, 5*time.Second, `document.querySelector('.latency path.line')?.getAttribute('d')?.split('L').length >= 20`, "the latency series")
 			}
@@ -335,8 +335,8 @@ func TestBrowserScreenshots(t *testing.T) {
 			if over := evalJS[bool](t, tab, `document.documentElement.scrollHeight > innerHeight + 1 || document.documentElement.scrollWidth > innerWidth + 1`); over {
 				t.Errorf("%s overflows the screen", s.file)
 			}
-			time.Sleep(300 * time.Millisecond) // let the vote bars finish their transition
-			quality := 100                     // PNG
+			waitJS(t, tab, 5*time.Second, `!document.getAnimations().some(a => a instanceof CSSTransition)`, "the vote bars to finish their transition")
+			quality := 100 // PNG
 			if strings.HasSuffix(s.file, ".jpg") {
 				quality = 85
 			}
@@ -406,7 +406,7 @@ func TestBrowserPageMemoryStaysFlat(t *testing.T) {
 			select {
 			case <-stop:
 				return
-			case <-time.After(50 * time.Millisecond):
+			case <-time.After(50 * time.Millisecond): // deadline: the load's pace
 			}
 			at := now.Add(time.Duration(i) * time.Minute)
 			switch i % 4 {
@@ -432,9 +432,9 @@ func TestBrowserPageMemoryStaysFlat(t *testing.T) {
 		}
 		return u.UsedSize, evalJS[int](t, tv, `document.getElementsByTagName('*').length`)
 	}
-	time.Sleep(10 * time.Second) // warm up: the latency ring fills, code is compiled
+	time.Sleep(10 * time.Second) // sleep: warm up: the latency ring fills, code is compiled
 	heap1, nodes1 := heap()
-	time.Sleep(30 * time.Second)
+	time.Sleep(30 * time.Second) // sleep: the soak measured
 	heap2, nodes2 := heap()
 	t.Logf("JS heap %.0f KB → %.0f KB, DOM nodes %d → %d over %d s of 20 events/s", heap1/1024, heap2/1024, nodes1, nodes2, 30)
 	if heap2 > heap1*1.15+100<<10 {

@@ -54,7 +54,7 @@ func newDB(t testing.TB) *pgxpool.Pool {
 
 func newDBURL(t testing.TB) (*pgxpool.Pool, string) {
 	pool, url := hubtest.NewDB(t, hub.Migrations, Migrations)
-	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	ctx, cancel := context.WithTimeout(context.Background(), hubtest.Timeout(time.Minute))
 	defer cancel()
 	if err := hub.SeedUnits(ctx, pool); err != nil {
 		t.Fatalf("seed units: %v", err)
@@ -109,11 +109,11 @@ func startHub(t testing.TB, pool *pgxpool.Pool, cfg hubConfig) *testHub {
 	}
 	var ln net.Listener
 	var err error
-	for i := 0; i < 50; i++ { // a restarted hub may wait for its old port
+	for end := time.Now().Add(hubtest.Timeout(5 * time.Second)); time.Now().Before(end); { // a restarted hub may wait for its old port
 		if ln, err = net.Listen("tcp", addr); err == nil {
 			break
 		}
-		time.Sleep(100 * time.Millisecond)
+		time.Sleep(100 * time.Millisecond) // sleep: the polling interval
 	}
 	if err != nil {
 		cancel()
@@ -253,7 +253,7 @@ func (c *client) send(m any) {
 // next returns the next message of one of types (others are skipped).
 func (c *client) next(types ...string) map[string]any {
 	c.t.Helper()
-	deadline := time.After(5 * time.Second)
+	deadline := time.After(hubtest.Timeout(5 * time.Second))
 	for {
 		select {
 		case m := <-c.msgs:
@@ -275,7 +275,7 @@ func (c *client) closed() (int, string) {
 	c.t.Helper()
 	select {
 	case <-c.done:
-	case <-time.After(10 * time.Second):
+	case <-time.After(hubtest.Timeout(10 * time.Second)):
 		c.t.Fatalf("socket still open after 10s")
 	}
 	var ce *websocket.CloseError

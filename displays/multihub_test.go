@@ -123,7 +123,7 @@ func TestScheduleSwitchesLayout(t *testing.T) {
 		if m["type"] == "snapshot" {
 			t.Errorf("a second run with nothing to change sent a snapshot")
 		}
-	case <-time.After(300 * time.Millisecond):
+	case <-time.After(hubtest.Timeout(300 * time.Millisecond)):
 	}
 }
 

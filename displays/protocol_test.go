@@ -181,7 +181,7 @@ func helloSocket(t *testing.T, h *testHub, token string) *websocket.Conn {
 // buffered frames, then 4408, or a cut connection (1006 or 0) when the hub
 // had to abort a write in the middle of a frame.
 func slowCloseCode(t *testing.T, ws *websocket.Conn) int {
-	_ = ws.SetReadDeadline(time.Now().Add(10 * time.Second))
+	_ = ws.SetReadDeadline(time.Now().Add(hubtest.Timeout(10 * time.Second)))
 	for {
 		if _, _, err := ws.ReadMessage(); err != nil {
 			if ce, ok := err.(*websocket.CloseError); ok {
@@ -203,10 +203,10 @@ func TestSlowConsumerIsCutOffAndOthersKeepUp(t *testing.T) {
 	big := strings.Repeat("x", 64<<10)
 	topics := []string{kpi, "commune/03244/backlog", "commune/03244/devices", "commune/03244/meetings"}
 	cut := func() bool { return metricValue(h.svc.metrics.slow.WithLabelValues("write_timeout")) >= 1 }
-	deadline := time.Now().Add(20 * time.Second)
+	deadline := time.Now().Add(hubtest.Timeout(20 * time.Second))
 	for i := 0; !cut() && time.Now().Before(deadline); i++ {
 		h.publish(topics[i%4], map[string]any{"i": i, "pad": big})
-		time.Sleep(200 * time.Microsecond)
+		time.Sleep(200 * time.Microsecond) // sleep: the publisher's pace
 	}
 	hubtest.WaitFor(t, 10*time.Second, cut, "the slow screen cut off by the write deadline")
 	hubtest.WaitFor(t, 10*time.Second, func() bool { return h.svc.connCount() == 1 }, "only the fast socket left")
@@ -217,7 +217,7 @@ func TestSlowConsumerIsCutOffAndOthersKeepUp(t *testing.T) {
 	case <-found:
 	case err := <-fastDone:
 		t.Fatalf("fast screen lost: %v", err)
-	case <-time.After(5 * time.Second):
+	case <-time.After(hubtest.Timeout(5 * time.Second)):
 		t.Fatalf("fast screen did not get the last event")
 	}
 	if c := slowCloseCode(t, slow); c != 0 && c != 1006 && c != CloseSlow {
@@ -232,10 +232,10 @@ func TestQueueOverflowCutsOff(t *testing.T) {
 	hubtest.WaitFor(t, 5*time.Second, func() bool { return h.svc.connCount() == 1 }, "the socket")
 	big := strings.Repeat("x", 60<<10)
 	cut := func() bool { return metricValue(h.svc.metrics.slow.WithLabelValues("queue_overflow")) >= 1 }
-	deadline := time.Now().Add(20 * time.Second)
+	deadline := time.Now().Add(hubtest.Timeout(20 * time.Second))
 	for i := 0; !cut() && time.Now().Before(deadline); i++ {
 		h.publish([]string{kpi, "commune/03244/backlog"}[i%2], map[string]any{"i": i, "pad": big})
-		time.Sleep(200 * time.Microsecond)
+		time.Sleep(200 * time.Microsecond) // sleep: the publisher's pace
 	}
 	hubtest.WaitFor(t, 10*time.Second, cut, "the overflowing screen cut off")
 	hubtest.WaitFor(t, 10*time.Second, func() bool { return h.svc.connCount() == 0 }, "the socket closed")
@@ -440,7 +440,7 @@ func mustNext(t *testing.T, c *client, ty string) map[string]any {
 // waitRaw returns the next raw message containing sub.
 func waitRaw(t *testing.T, c *client, sub string) []byte {
 	t.Helper()
-	deadline := time.After(5 * time.Second)
+	deadline := time.After(hubtest.Timeout(5 * time.Second))
 	for {
 		select {
 		case b := <-c.raw:
@@ -526,7 +526,7 @@ func TestHeartbeatsAndOffline(t *testing.T) {
 	}
 	// Keep the socket alive with pings for a while…
 	for i := 0; i < 6; i++ {
-		time.Sleep(300 * time.Millisecond)
+		time.Sleep(300 * time.Millisecond) // sleep: the screen's heartbeat pace
 		c.send(map[string]any{"type": "ping"})
 	}
 	// …then go silent: two missed heartbeats close it and mark it offline.

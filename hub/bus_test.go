@@ -8,6 +8,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/communehub/communehub/hub/hubtest/deadline"
 )
 
 func TestMatch(t *testing.T) {
@@ -54,7 +56,7 @@ func recv(t *testing.T, s *Subscription) []*Event {
 	select {
 	case <-s.Ready():
 		return s.Drain()
-	case <-time.After(time.Second):
+	case <-time.After(deadline.Timeout(time.Second)):
 		t.Fatal("no event within 1s")
 		return nil
 	}
@@ -138,7 +140,7 @@ func TestSlowSubscriberDroppedPublisherNeverBlocks(t *testing.T) {
 	}()
 	select {
 	case <-done:
-	case <-time.After(2 * time.Second):
+	case <-time.After(deadline.Timeout(2 * time.Second)):
 		t.Fatal("Publish blocked on a subscriber that does not read")
 	}
 	select {
@@ -291,7 +293,7 @@ func TestFollowResubscribesAfterADrop(t *testing.T) {
 		if reason != ErrSlowSubscriber {
 			t.Fatalf("resync reason %v", reason)
 		}
-	case <-time.After(2 * time.Second):
+	case <-time.After(deadline.Timeout(2 * time.Second)):
 		t.Fatal("no resync after the drop")
 	}
 	b.Publish("t/y", "after")
@@ -301,7 +303,7 @@ func TestFollowResubscribesAfterADrop(t *testing.T) {
 		if topic != "t/y" {
 			t.Fatalf("event on %s", topic)
 		}
-	case <-time.After(2 * time.Second):
+	case <-time.After(deadline.Timeout(2 * time.Second)):
 		t.Fatal("no event after subscribing again")
 	}
 	cancel()

@@ -38,6 +38,27 @@ func startFollower(t *testing.T, pool *pgxpool.Pool) *hub.Bus {
 	return bus
 }
 
+// waitFollowing returns once each bus's follower has LISTENed: it publishes
+// an event written after the wait began, and a follower LISTENs before it
+// first reads the outbox.
+func waitFollowing(t *testing.T, pool *pgxpool.Pool, buses ...*hub.Bus) {
+	t.Helper()
+	var subs []*hub.Subscription
+	for _, b := range buses {
+		s, _ := b.Subscribe([]string{"test/following"}, 0)
+		subs = append(subs, s)
+	}
+	writeEvents(t, pool, "test/following", 1)
+	for _, s := range subs {
+		select {
+		case <-s.Ready():
+			s.Close()
+		case <-time.After(hubtest.Timeout(5 * time.Second)):
+			t.Fatal("a follower did not publish an outbox event within 5 s")
+		}
+	}
+}
+
 // Two followers on one database (two hub instances) publish the same events
 // with the same sequence numbers, in order, whoever wrote them.
 func TestOutboxReachesEveryInstanceInOrder(t *testing.T) {
@@ -46,7 +67,7 @@ func TestOutboxReachesEveryInstanceInOrder(t *testing.T) {
 	busA, busB := startFollower(t, pool), startFollower(t, pool)
 	subA, _ := busA.Subscribe([]string{"commune/+/kpi"}, 0)
 	subB, _ := busB.Subscribe([]string{"commune/+/kpi"}, 0)
-	time.Sleep(200 * time.Millisecond) // let both LISTEN
+	waitFollowing(t, pool, busA, busB)
 
 	var wg sync.WaitGroup
 	for w := 0; w < 4; w++ {
@@ -59,7 +80,7 @@ func TestOutboxReachesEveryInstanceInOrder(t *testing.T) {
 	wg.Wait()
 	for name, sub := range map[string]*hub.Subscription{"A": subA, "B": subB} {
 		seqs := map[string][]uint64{}
-		deadline := time.After(5 * time.Second)
+		deadline := time.After(hubtest.Timeout(5 * time.Second))
 		for total := 0; total < 100; {
 			select {
 			case <-sub.Ready():
@@ -105,7 +126,7 @@ func TestOutboxRollbackPublishesNothing(t *testing.T) {
 		if len(evs) != 1 || string(evs[0].Data) != `{"i": 0}` || evs[0].Seq != 1 {
 			t.Fatalf("got %d events, first %s#%d %s", len(evs), evs[0].Topic, evs[0].Seq, evs[0].Data)
 		}
-	case <-time.After(3 * time.Second):
+	case <-time.After(hubtest.Timeout(3 * time.Second)):
 		t.Fatal("committed event not published")
 	}
 }
@@ -159,7 +180,7 @@ func TestOutboxPagesPastAHole(t *testing.T) {
 		t.Fatal(err)
 	}
 	got := 0
-	deadline := time.After(5 * time.Second) // the hole's expiry is 10 s
+	deadline := time.After(hubtest.Timeout(5 * time.Second)) // the hole's expiry is 10 s
 	for got < n {
 		select {
 		case <-sub.Ready():

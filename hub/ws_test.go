@@ -58,7 +58,7 @@ func TestEventSocket(t *testing.T) {
 	h.bus.Publish("meeting/7", map[string]string{"speaker": "chair"})
 	var got []string
 	for len(got) < 2 {
-		_ = c.SetReadDeadline(time.Now().Add(2 * time.Second))
+		_ = c.SetReadDeadline(time.Now().Add(hubtest.Timeout(2 * time.Second)))
 		_, msg, err := c.ReadMessage()
 		if err != nil {
 			t.Fatalf("read: %v (got %v)", err, got)
@@ -90,7 +90,7 @@ func TestEventSocketClosedWith1001OnShutdown(t *testing.T) {
 	defer c.Close()
 	hubtestWait(t, func() bool { return h.sockets.Count() == 1 })
 	h.sockets.CloseAll(hub.CloseGoingAway, "hub shutting down", 2*time.Second)
-	_ = c.SetReadDeadline(time.Now().Add(2 * time.Second))
+	_ = c.SetReadDeadline(time.Now().Add(hubtest.Timeout(2 * time.Second)))
 	_, _, err = c.ReadMessage()
 	var ce *websocket.CloseError
 	if !errors.As(err, &ce) || ce.Code != hub.CloseGoingAway || !strings.Contains(ce.Text, "shutting down") {
@@ -103,13 +103,7 @@ func TestEventSocketClosedWith1001OnShutdown(t *testing.T) {
 
 func hubtestWait(t *testing.T, cond func() bool) {
 	t.Helper()
-	deadline := time.Now().Add(2 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatal("condition not met within 2s")
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
+	hubtest.WaitFor(t, 2*time.Second, cond, "the condition")
 }
 
 // A guarded topic is refused when asked for by name, and filtered out of a
@@ -138,7 +132,7 @@ func TestEventSocketTopicGuards(t *testing.T) {
 		h.bus.Publish("meeting/1/log", "ballot of Lan: yes")
 		h.bus.Publish("meeting/1", "state")
 		var got []string
-		_ = c.SetReadDeadline(time.Now().Add(500 * time.Millisecond))
+		_ = c.SetReadDeadline(time.Now().Add(hubtest.Timeout(500 * time.Millisecond)))
 		for {
 			_, msg, err := c.ReadMessage()
 			if err != nil {
@@ -197,7 +191,7 @@ func TestEventSocketGuardAnswersChange(t *testing.T) {
 	}
 	// next returns the next event's data, or the error that ended the socket.
 	next := func(c *websocket.Conn) (string, error) {
-		_ = c.SetReadDeadline(time.Now().Add(2 * time.Second))
+		_ = c.SetReadDeadline(time.Now().Add(hubtest.Timeout(2 * time.Second)))
 		_, msg, err := c.ReadMessage()
 		if err != nil {
 			return "", err
@@ -243,7 +237,7 @@ func TestEventSocketGuardAnswersChange(t *testing.T) {
 	allowed.Store(false)
 	h.bus.Publish("meeting/1/access", map[string]any{"meeting": 1, "invitee": 7, "reason": "removed"})
 	cut := false
-	for round := 0; round < 50 && !cut; round++ {
+	for round, end := 0, time.Now().Add(hubtest.Timeout(time.Second)); time.Now().Before(end) && !cut; round++ {
 		log, open := fmt.Sprintf("log %d", round), fmt.Sprintf("open %d", round)
 		h.bus.Publish("meeting/1/log", log)
 		h.bus.Publish("meeting/1", open)
@@ -260,7 +254,7 @@ func TestEventSocketGuardAnswersChange(t *testing.T) {
 		}
 		cut = !sawLog
 		if !cut {
-			time.Sleep(20 * time.Millisecond)
+			time.Sleep(20 * time.Millisecond) // sleep: the polling interval
 		}
 	}
 	if !cut {

@@ -23,12 +23,12 @@ func TestBrowserRevokedGuestStaysOut(t *testing.T) {
 	guest, _ := guestInRoom(chromium, f, s)
 
 	f.json("DELETE", fmt.Sprintf("/api/v1/meetings/%d/invitees/%d", f.meeting.ID, f.inv["guest"].ID), "admin", nil, 204, nil)
-	guest.Do(void(chromedp.Poll[bool](`document.body.dataset.state === 'revoked'`, chromedp.WithPollingTimeout(5*time.Second))))
+	guest.Do(void(chromedp.Poll[bool](`document.body.dataset.state === 'revoked'`, chromedp.WithPollingTimeout(hubtest.Timeout(5*time.Second)))))
 	const vi = "Bạn không còn quyền tham dự cuộc họp này"
 	if got := guest.Text(`#banner`); got != vi {
 		t.Errorf("the page says %q", got)
 	}
-	time.Sleep(2500 * time.Millisecond) // past the first reconnect delay (1 s)
+	time.Sleep(hubtest.Timeout(2500 * time.Millisecond)) // sleep: a quiet window past the first reconnect delay (1 s)
 	if got := guest.Text(`#banner`); got != vi {
 		t.Errorf("after a while the page says %q: it tried again", got)
 	}

@@ -16,14 +16,14 @@ import (
 // revokeWithin is how soon a connection whose access ended must be closed.
 const revokeWithin = 2 * time.Second
 
-// closedWithin waits up to d for the server to close c and returns the
+// closedWithin waits up to d (scaled by hubtest.Timeout) for the server to close c and returns the
 // close code and reason, or fails.
 func closedWithin(t *testing.T, c *wsClient, d time.Duration) (int, string) {
 	t.Helper()
 	select {
 	case <-c.closed:
-	case <-time.After(d):
-		t.Fatalf("socket still open after %v; messages %v", d, c.types())
+	case <-time.After(hubtest.Timeout(d)):
+		t.Fatalf("socket still open after %v; messages %v", hubtest.Timeout(d), c.types())
 	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
@@ -176,7 +176,7 @@ func TestReissuedLinkDisconnectsOldPass(t *testing.T) {
 	f.must(err)
 	_, _, err = f.p.ReissueInvite(f.ctx, f.meeting.ID, other.ID)
 	f.must(err)
-	time.Sleep(300 * time.Millisecond) // the announcement is followed within milliseconds
+	time.Sleep(hubtest.Timeout(300 * time.Millisecond)) // sleep: a quiet window: the announcement is followed within milliseconds
 	stillOpen(t, back, "the guest with the new link")
 	stillOpen(t, member, "the member")
 }

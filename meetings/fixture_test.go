@@ -204,7 +204,7 @@ func (f *fixture) serve() string {
 	})
 	f.startFollower()
 	f.base = "http://" + ln.Addr().String()
-	f.client = &http.Client{Timeout: 20 * time.Second}
+	f.client = &http.Client{Timeout: hubtest.Timeout(20 * time.Second)}
 	return f.base
 }
 

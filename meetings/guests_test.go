@@ -9,10 +9,12 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/communehub/communehub/hub/hubtest"
 )
 
 // noRedirect shows redirects instead of following them and keeps no cookies.
-var noRedirect = &http.Client{Timeout: 20 * time.Second,
+var noRedirect = &http.Client{Timeout: hubtest.Timeout(20 * time.Second),
 	CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
 
 // visit makes a request with cookies and returns the response and its body.

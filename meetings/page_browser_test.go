@@ -75,7 +75,7 @@ func TestBrowserTwoParticipantsSeeEachOther(t *testing.T) {
 			t.Fatal(err)
 		}
 		url := fmt.Sprintf("%s/meetings/%d?invite=%s&autojoin=av", s.base, f.meeting.ID, token)
-		tctx, c2 := context.WithTimeout(ctx, 30*time.Second)
+		tctx, c2 := context.WithTimeout(ctx, hubtest.Timeout(30*time.Second))
 		defer c2()
 		if err := chromedp.Do(tctx, chromedp.Navigate(url)); err != nil {
 			t.Fatalf("open page: %v", err)
@@ -86,7 +86,7 @@ func TestBrowserTwoParticipantsSeeEachOther(t *testing.T) {
 		return ctx
 	}
 	stats := func(ctx context.Context) pageStats {
-		tctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+		tctx, cancel := context.WithTimeout(ctx, hubtest.Timeout(10*time.Second))
 		defer cancel()
 		raw, err := chromedp.Run(tctx, chromedp.Evaluate[json.RawMessage](`window.meetingStats()`, chromedp.EvalAsValue, chromedp.EvalAwaitPromise))
 		if err != nil {
@@ -103,7 +103,7 @@ func TestBrowserTwoParticipantsSeeEachOther(t *testing.T) {
 	b := open(token2)
 	for name, page := range map[string]context.Context{"first": a, "second": b} {
 		var last pageStats
-		deadline := time.Now().Add(30 * time.Second)
+		deadline := time.Now().Add(hubtest.Timeout(30 * time.Second))
 		for {
 			last = stats(page)
 			if len(last.InboundVideo) > 0 && last.InboundVideo[0].FramesDecoded > 10 && len(last.InboundAudio) > 0 &&
@@ -113,7 +113,7 @@ func TestBrowserTwoParticipantsSeeEachOther(t *testing.T) {
 			if time.Now().After(deadline) {
 				t.Fatalf("%s page never decoded the other's video and audio: %+v", name, last)
 			}
-			time.Sleep(250 * time.Millisecond)
+			time.Sleep(250 * time.Millisecond) // sleep: the polling interval
 		}
 		t.Logf("%s page: %d frames decoded (%dpx wide) after %v; sends %+v", name, last.InboundVideo[0].FramesDecoded,
 			last.InboundVideo[0].Width, time.Since(start).Round(time.Millisecond), last.Outbound)
@@ -127,7 +127,7 @@ func TestBrowserTwoParticipantsSeeEachOther(t *testing.T) {
 	// TestREMBChoosesEachSubscribersLayer's, with exact figures). Here: the
 	// estimates arrive and video keeps flowing.
 	var st statsBody
-	deadline := time.Now().Add(30 * time.Second)
+	deadline := time.Now().Add(hubtest.Timeout(30 * time.Second))
 	for {
 		f.getJSON(s.base, fmt.Sprintf("/api/v1/meetings/%d/stats", f.meeting.ID), "canbo", 200, &st)
 		if len(st.Participants) != 2 {
@@ -140,15 +140,15 @@ func TestBrowserTwoParticipantsSeeEachOther(t *testing.T) {
 			t.Fatalf("no bandwidth estimate from the browsers: %d and %d bit/s",
 				st.Participants[0].REMBBps, st.Participants[1].REMBBps)
 		}
-		time.Sleep(500 * time.Millisecond)
+		time.Sleep(500 * time.Millisecond) // sleep: the polling interval
 	}
-	time.Sleep(5 * time.Second) // the controller has seen the estimates for a while
+	time.Sleep(5 * time.Second) // sleep: the controller has seen the estimates for a while
 	// Both on a camera level. A loaded runner can make Chrome's estimate
 	// dip (it reads CPU contention as queueing) and the controller then
 	// rightly turns cameras off for a while; it must come back when the
 	// estimate does (it probes up after 5 s, then 10, 20…).
 	var levels []string
-	deadline = time.Now().Add(45 * time.Second)
+	deadline = time.Now().Add(hubtest.Timeout(45 * time.Second))
 	for {
 		f.getJSON(s.base, fmt.Sprintf("/api/v1/meetings/%d/stats", f.meeting.ID), "canbo", 200, &st)
 		if len(st.Participants) != 2 {
@@ -169,7 +169,7 @@ func TestBrowserTwoParticipantsSeeEachOther(t *testing.T) {
 		if time.Now().After(deadline) {
 			t.Fatalf("not both on a camera level after 45 s on loopback:%s", strings.Join(levels, "\n"))
 		}
-		time.Sleep(500 * time.Millisecond)
+		time.Sleep(500 * time.Millisecond) // sleep: the polling interval
 	}
 	if len(levels) > 1 {
 		t.Logf("levels on the way:%s", strings.Join(levels, "\n"))
@@ -181,13 +181,13 @@ func TestBrowserTwoParticipantsSeeEachOther(t *testing.T) {
 	// loaded runner can make the estimate dip for a while.
 	for name, page := range map[string]context.Context{"first": a, "second": b} {
 		best := 0.0
-		deadline := time.Now().Add(30 * time.Second)
+		deadline := time.Now().Add(hubtest.Timeout(30 * time.Second))
 		for best < 500_000 {
 			best = max(best, stats(page).UpEstimate)
 			if time.Now().After(deadline) {
 				t.Fatalf("%s page's uplink estimate never passed 500 kbit/s (best %.0f): no transport-cc feedback?", name, best)
 			}
-			time.Sleep(500 * time.Millisecond)
+			time.Sleep(500 * time.Millisecond) // sleep: the polling interval
 		}
 		t.Logf("%s page estimates its uplink at %.0f bit/s", name, best)
 	}
@@ -245,7 +245,7 @@ func TestBrowserTwoParticipantsSeeEachOther(t *testing.T) {
 	decodes := func(what string) {
 		t.Helper()
 		before := stats(b).InboundVideo[0]
-		deadline := time.Now().Add(15 * time.Second)
+		deadline := time.Now().Add(hubtest.Timeout(15 * time.Second))
 		for {
 			now := stats(b).InboundVideo[0]
 			if now.FramesDecoded >= before.FramesDecoded+20 {
@@ -255,19 +255,19 @@ func TestBrowserTwoParticipantsSeeEachOther(t *testing.T) {
 			if time.Now().After(deadline) {
 				t.Fatalf("%s: the second page decoded %d frames in 15 s", what, now.FramesDecoded-before.FramesDecoded)
 			}
-			time.Sleep(250 * time.Millisecond)
+			time.Sleep(250 * time.Millisecond) // sleep: the polling interval
 		}
 	}
 	level0, layer0, _ := second()
 	click := func() {
-		tctx, cancel := context.WithTimeout(b, 10*time.Second)
+		tctx, cancel := context.WithTimeout(b, hubtest.Timeout(10*time.Second))
 		defer cancel()
 		if err := chromedp.Do(tctx, chromedp.Click(chromedp.CSS(`#data-saver`))); err != nil {
 			t.Fatal(err)
 		}
 	}
 	click()
-	deadline = time.Now().Add(10 * time.Second)
+	deadline = time.Now().Add(hubtest.Timeout(10 * time.Second))
 	for {
 		level, layer, saver := second()
 		if saver && level == "low" && layer == 0 {
@@ -276,14 +276,14 @@ func TestBrowserTwoParticipantsSeeEachOther(t *testing.T) {
 		if time.Now().After(deadline) {
 			t.Fatalf("data saver on: level %s, layer %d, dataSaver %v; want low, 0, true", level, layer, saver)
 		}
-		time.Sleep(200 * time.Millisecond)
+		time.Sleep(200 * time.Millisecond) // sleep: the polling interval
 	}
 	decodes(fmt.Sprintf("data saver on (from level %s, layer %d)", level0, layer0))
 	if got, err := chromedp.Run(b, chromedp.Evaluate[string](`document.getElementById('data-saver').dataset.on`)); err != nil || got != "true" {
 		t.Errorf("the data saver button shows on=%q (%v)", got, err)
 	}
 	click()
-	deadline = time.Now().Add(10 * time.Second)
+	deadline = time.Now().Add(hubtest.Timeout(10 * time.Second))
 	for {
 		level, layer, saver := second()
 		if !saver && layer >= 0 {
@@ -293,7 +293,7 @@ func TestBrowserTwoParticipantsSeeEachOther(t *testing.T) {
 		if time.Now().After(deadline) {
 			t.Fatalf("data saver off: level %s, layer %d, dataSaver %v", level, layer, saver)
 		}
-		time.Sleep(200 * time.Millisecond)
+		time.Sleep(200 * time.Millisecond) // sleep: the polling interval
 	}
 	decodes("data saver off")
 }

@@ -74,7 +74,7 @@ func TestDemoTwoTabs(t *testing.T) {
 		tabs = append(tabs, tab)
 	}
 	for i, tab := range tabs {
-		deadline := time.Now().Add(30 * time.Second)
+		deadline := time.Now().Add(hubtest.Timeout(30 * time.Second))
 		for {
 			raw, err := chromedp.Run(tab, chromedp.Evaluate[json.RawMessage](`window.meetingStats()`, chromedp.EvalAsValue, chromedp.EvalAwaitPromise))
 			if err != nil {
@@ -89,7 +89,7 @@ func TestDemoTwoTabs(t *testing.T) {
 			if time.Now().After(deadline) {
 				t.Fatalf("%s never decoded the other's video: %s", p[3+i], raw)
 			}
-			time.Sleep(300 * time.Millisecond)
+			time.Sleep(300 * time.Millisecond) // sleep: the polling interval
 		}
 	}
 }

@@ -7,6 +7,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/communehub/communehub/hub/hubtest"
 )
 
 // benchMeeting is a fixture with 30 more members (36 seats), all present,
@@ -137,7 +139,7 @@ func BenchmarkFollowLatency(b *testing.B) {
 			}
 		}
 	}
-	drain(300 * time.Millisecond)
+	drain(hubtest.Timeout(300 * time.Millisecond))
 	lat := make([]time.Duration, 0, b.N)
 	size := 0
 	b.ResetTimer()
@@ -155,7 +157,7 @@ func BenchmarkFollowLatency(b *testing.B) {
 						break wait
 					}
 				}
-			case <-time.After(5 * time.Second):
+			case <-time.After(hubtest.Timeout(5 * time.Second)):
 				b.Fatal("no frame within 5 s")
 			}
 		}

@@ -58,7 +58,7 @@ func TestBrowserChairOpensVoteMembersVote(t *testing.T) {
 	}
 	run := func(ctx context.Context, who string, steps ...chromedp.Action[chromedp.Void]) {
 		t.Helper()
-		tctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+		tctx, cancel := context.WithTimeout(ctx, hubtest.Timeout(30*time.Second))
 		defer cancel()
 		if err := chromedp.Do(tctx, steps...); err != nil {
 			html, _ := chromedp.Run(ctx, chromedp.OuterHTML(css(".proc")))
@@ -67,7 +67,7 @@ func TestBrowserChairOpensVoteMembersVote(t *testing.T) {
 	}
 	text := func(ctx context.Context, sel string) string {
 		t.Helper()
-		tctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+		tctx, cancel := context.WithTimeout(ctx, hubtest.Timeout(30*time.Second))
 		defer cancel()
 		s, err := chromedp.Run(tctx, chromedp.Text(css(sel)))
 		if err != nil {
@@ -95,9 +95,9 @@ func TestBrowserChairOpensVoteMembersVote(t *testing.T) {
 		chromedp.Click(css(`[data-action="vote-no"]`)),
 		chromedp.WaitVisible(css(`.proc-voted`)),
 	)
-	tctx, cancel := context.WithTimeout(chair, 30*time.Second)
+	tctx, cancel := context.WithTimeout(chair, hubtest.Timeout(30*time.Second))
 	_, err := chromedp.Run(tctx, chromedp.Poll[bool](`(() => { const e = document.querySelector('.proc-votecount'); return !!e && e.textContent.includes(' 2/'); })()`,
-		chromedp.WithPollingTimeout(20*time.Second)))
+		chromedp.WithPollingTimeout(hubtest.Timeout(20*time.Second))))
 	cancel()
 	if err != nil {
 		t.Fatalf("the chair's page never counted both votes (%q): %v", text(chair, ".proc-vote"), err)

@@ -5,11 +5,13 @@ import (
 	"testing"
 
 	"github.com/communehub/communehub/hub"
+	"github.com/communehub/communehub/hub/hubtest"
 )
 
 // TestDemoMeetingRunsEndToEnd: the meeting demo mode seeds can be held from
 // start to signed minutes, and seeding twice does not make a second one.
 func TestDemoMeetingRunsEndToEnd(t *testing.T) {
+	hubtest.SkipShort(t, "the whole demo meeting")
 	f := newFixture(t)
 	f.clock.Set(fixtureStart)
 	auth := hub.NewAuth(f.pool, hub.AuthConfig{}, nopLog())

@@ -39,7 +39,7 @@ func TestBrowserOfficerSchedulesAMeeting(t *testing.T) {
 	f.must(err)
 	step := func(what string, steps ...chromedp.Action[chromedp.Void]) {
 		t.Helper()
-		tctx, c := context.WithTimeout(ctx, 30*time.Second)
+		tctx, c := context.WithTimeout(ctx, hubtest.Timeout(30*time.Second))
 		defer c()
 		if err := chromedp.Do(tctx, steps...); err != nil {
 			msg, _ := chromedp.Run(ctx, chromedp.Text(css("#msg")))
@@ -59,7 +59,7 @@ func TestBrowserOfficerSchedulesAMeeting(t *testing.T) {
 		chromedp.SendKeys(css(`#invite [name=username]`), "chutich"),
 		chromedp.SetValue(css(`#invite [name=role]`), "chair"),
 		chromedp.Click(css(`#invite button[type=submit]`)),
-		void(chromedp.Poll[bool](`document.querySelectorAll('#invitees tr').length === 1`, chromedp.WithPollingTimeout(10*time.Second))),
+		void(chromedp.Poll[bool](`document.querySelectorAll('#invitees tr').length === 1`, chromedp.WithPollingTimeout(hubtest.Timeout(10*time.Second)))),
 	)
 	step("invite a guest",
 		chromedp.SendKeys(css(`#invite [name=name]`), "Giàng A Páo"),
@@ -70,9 +70,9 @@ func TestBrowserOfficerSchedulesAMeeting(t *testing.T) {
 	first, err := chromedp.Run(ctx, chromedp.Text(css(`#token`)))
 	f.must(err)
 	step("issue the guest a new link",
-		void(chromedp.Poll[bool](`document.querySelectorAll('#invitees tr').length === 2`, chromedp.WithPollingTimeout(10*time.Second))),
+		void(chromedp.Poll[bool](`document.querySelectorAll('#invitees tr').length === 2`, chromedp.WithPollingTimeout(hubtest.Timeout(10*time.Second)))),
 		chromedp.Click(css(`#invitees tr:nth-child(2) button:last-child`)),
-		void(chromedp.Poll[bool](fmt.Sprintf(`document.getElementById('token').textContent !== %q`, first), chromedp.WithPollingTimeout(10*time.Second))),
+		void(chromedp.Poll[bool](fmt.Sprintf(`document.getElementById('token').textContent !== %q`, first), chromedp.WithPollingTimeout(hubtest.Timeout(10*time.Second)))),
 	)
 	step("add an agenda item",
 		chromedp.SendKeys(css(`#item [name=title]`), "Dự toán chống rét"),
@@ -80,7 +80,7 @@ func TestBrowserOfficerSchedulesAMeeting(t *testing.T) {
 		chromedp.WaitVisible(css(`#agenda li input[type=file]`)),
 	)
 	step("upload a wrong type", chromedp.SetUploadFiles(css(`#agenda li > label input[type=file]`), []string{exe}),
-		void(chromedp.Poll[bool](`document.getElementById('msg').textContent.includes('.exe')`, chromedp.WithPollingTimeout(10*time.Second))))
+		void(chromedp.Poll[bool](`document.getElementById('msg').textContent.includes('.exe')`, chromedp.WithPollingTimeout(hubtest.Timeout(10*time.Second)))))
 	step("upload the document", chromedp.SetUploadFiles(css(`#agenda li > label input[type=file]`), []string{pdf}),
 		chromedp.WaitVisible(css(`#agenda li ul li a`)))
 

@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/communehub/communehub/hub/hubtest"
 	"github.com/fasthttp/websocket"
 
 	"github.com/communehub/communehub/hub"
@@ -67,7 +68,7 @@ func (f *fixture) serveMediaWith(instance string, bus *hub.Bus, p *Proceedings) 
 		_ = m.Close()
 	})
 	if f.client == nil {
-		f.client = &http.Client{Timeout: 20 * time.Second}
+		f.client = &http.Client{Timeout: hubtest.Timeout(20 * time.Second)}
 	}
 	return &mediaServer{media: m, base: base, core: core}
 }
@@ -163,7 +164,7 @@ func (c *wsClient) Send(msgType string, body any) error {
 func (c *wsClient) write(b []byte) error {
 	c.wmu.Lock()
 	defer c.wmu.Unlock()
-	_ = c.conn.SetWriteDeadline(time.Now().Add(5 * time.Second))
+	_ = c.conn.SetWriteDeadline(time.Now().Add(hubtest.Timeout(5 * time.Second)))
 	return c.conn.WriteMessage(websocket.TextMessage, b)
 }
 
@@ -190,7 +191,7 @@ func (c *wsClient) attach(cfg sfutest.Config) *sfutest.Bot {
 // waitMsg waits for a message of type typ matching ok (nil: any).
 func (c *wsClient) waitMsg(typ string, ok func(map[string]any) bool) map[string]any {
 	c.t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
+	deadline := time.Now().Add(hubtest.Timeout(10 * time.Second))
 	for time.Now().Before(deadline) {
 		c.mu.Lock()
 		for _, m := range c.msgs {
@@ -200,7 +201,7 @@ func (c *wsClient) waitMsg(typ string, ok func(map[string]any) bool) map[string]
 			}
 		}
 		c.mu.Unlock()
-		time.Sleep(10 * time.Millisecond)
+		time.Sleep(10 * time.Millisecond) // sleep: the polling interval
 	}
 	c.t.Fatalf("no %s message; got %v", typ, c.types())
 	return nil
@@ -237,7 +238,7 @@ func (c *wsClient) waitClosed() int {
 	c.t.Helper()
 	select {
 	case <-c.closed:
-	case <-time.After(10 * time.Second):
+	case <-time.After(hubtest.Timeout(10 * time.Second)):
 		c.t.Fatalf("socket not closed; messages %v", c.types())
 	}
 	c.mu.Lock()
@@ -247,13 +248,7 @@ func (c *wsClient) waitClosed() int {
 
 func waitUntil(t testing.TB, d time.Duration, what string, cond func() bool) {
 	t.Helper()
-	deadline := time.Now().Add(d)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out after %v waiting for %s", d, what)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
+	hubtest.WaitFor(t, d, cond, what)
 }
 
 var wsDialer = websocket.Dialer{HandshakeTimeout: 10 * time.Second}
@@ -268,7 +263,7 @@ func (f *fixture) getJSON(base, path, user string, want int, out any) {
 	if user != "" {
 		req.AddCookie(f.cookie(user))
 	}
-	resp, err := (&http.Client{Timeout: 10 * time.Second}).Do(req)
+	resp, err := (&http.Client{Timeout: hubtest.Timeout(10 * time.Second)}).Do(req)
 	if err != nil {
 		f.t.Fatal(err)
 	}

@@ -61,7 +61,7 @@ func openPool(t *testing.T, url string) *pgxpool.Pool {
 // forgetSession ends the persistent session a test hub left on a shared broker.
 func forgetSession(broker, clientID string) {
 	c := paho.NewClient(paho.NewClientOptions().AddBroker("tcp://" + broker).SetClientID(clientID).SetCleanSession(true))
-	if tok := c.Connect(); tok.WaitTimeout(5*time.Second) && tok.Error() == nil {
+	if tok := c.Connect(); tok.WaitTimeout(hubtest.Timeout(5*time.Second)) && tok.Error() == nil {
 		c.Disconnect(100)
 	}
 }
@@ -87,7 +87,7 @@ func livePath(t *testing.T, p *testProcess, pool *pgxpool.Pool, broker, user, pa
 	opts := paho.NewClientOptions().AddBroker("tcp://" + broker).
 		SetClientID(fmt.Sprintf("router-1-%d", time.Now().UnixNano())).SetUsername(user).SetPassword(pass)
 	mc := paho.NewClient(opts)
-	if tok := mc.Connect(); !tok.WaitTimeout(5*time.Second) || tok.Error() != nil {
+	if tok := mc.Connect(); !tok.WaitTimeout(hubtest.Timeout(5*time.Second)) || tok.Error() != nil {
 		t.Fatalf("mqtt connect: %v", tok.Error())
 	}
 	defer mc.Disconnect(100)
@@ -116,10 +116,10 @@ func livePath(t *testing.T, p *testProcess, pool *pgxpool.Pool, broker, user, pa
 	ts := time.Now().UnixMilli()
 	payload := fmt.Sprintf(`{"ts":%d,"metrics":{"latency_ms":3.2,"loss_pct":0,"cpu_pct":12}}`, ts)
 	start := time.Now()
-	if tok := mc.Publish("communehub/03244/router-1/telemetry", 1, false, payload); !tok.WaitTimeout(5*time.Second) || tok.Error() != nil {
+	if tok := mc.Publish("communehub/03244/router-1/telemetry", 1, false, payload); !tok.WaitTimeout(hubtest.Timeout(5*time.Second)) || tok.Error() != nil {
 		t.Fatalf("publish: %v", tok.Error())
 	}
-	deadline := time.After(time.Second)
+	deadline := time.After(hubtest.Timeout(time.Second))
 	for got := false; !got; {
 		select {
 		case f, ok := <-frames:

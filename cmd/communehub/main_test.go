@@ -83,8 +83,9 @@ func startHub(t *testing.T, dbURL string, extraEnv map[string]string, args ...st
 	p.cancel = cancel
 	go func() { p.done <- Main(ctx, args, env(vars), strings.NewReader(""), p.Stdout, p.Stderr) }()
 	t.Cleanup(func() { p.stop(t) })
-	// A --demo start seeds for 15–30 s on a busy 2-core machine.
-	ready := hubtest.Timeout(90 * time.Second)
+	// Generous: with --demo the hub seeds a year of dossiers before it is
+	// ready, which took 15–30 s of a 2-core machine under load with -race.
+	ready := hubtest.Timeout(2 * time.Minute)
 	deadline := time.Now().Add(ready)
 	for {
 		resp, err := probe.Get(p.Base + "/readyz")
@@ -106,7 +107,7 @@ func startHub(t *testing.T, dbURL string, extraEnv map[string]string, args ...st
 		if time.Now().After(deadline) {
 			t.Fatalf("hub not ready within %v:\n%s", ready, p.Stderr)
 		}
-		time.Sleep(50 * time.Millisecond)
+		time.Sleep(50 * time.Millisecond) // sleep: the polling interval
 	}
 }
 
@@ -118,7 +119,7 @@ func (p *testProcess) stop(t *testing.T) int {
 	case code := <-p.done:
 		p.done <- code
 		return code
-	case <-time.After(10 * time.Second):
+	case <-time.After(hubtest.Timeout(10 * time.Second)):
 		t.Fatalf("hub did not stop within 10s:\n%s", p.Stderr)
 		return -1
 	}
@@ -140,6 +141,7 @@ func (p *testProcess) get(t *testing.T, path string, hdr ...string) (int, string
 }
 
 func TestServeReadyAndGracefulStop(t *testing.T) {
+	hubtest.SkipShort(t, "seeds the demo data")
 	t.Parallel()
 	_, dbURL := hubtest.NewDB(t)
 	p := startHub(t, dbURL, nil, "--demo")

@@ -52,7 +52,7 @@ func wiredHub(t *testing.T) (addr, dbURL string, routes []fiber.Route) {
 	case err := <-done:
 		done <- err
 		t.Fatalf("Run ended early: %v", err)
-	case <-time.After(60 * time.Second):
+	case <-time.After(hubtest.Timeout(60 * time.Second)):
 		t.Fatal("hub not wired within 60s")
 	}
 	// /healthz answers from the start (the stand-in); /readyz 200 says the
@@ -275,7 +275,7 @@ func TestRemovedInviteeLosesTheMeetingLog(t *testing.T) {
 	call("DELETE", fmt.Sprintf("/api/v1/meetings/%d/invitees/%d", m.ID, inv.ID), nil, 204, nil)
 	var ce *websocket.CloseError
 	for {
-		_ = c.SetReadDeadline(time.Now().Add(10 * time.Second))
+		_ = c.SetReadDeadline(time.Now().Add(hubtest.Timeout(10 * time.Second)))
 		_, _, err := c.ReadMessage() // the removal itself may be logged first
 		if errors.As(err, &ce) {
 			break

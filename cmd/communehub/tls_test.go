@@ -186,6 +186,7 @@ func TestBadTLSSettingsExitTwo(t *testing.T) {
 // the API and the event websocket (wss) work through a client that trusts
 // only that certificate, and the session cookie is marked Secure.
 func TestServeHTTPSWithSelfSignedCertificate(t *testing.T) {
+	hubtest.SkipShort(t, "a browser over HTTPS")
 	t.Parallel()
 	_, dbURL := hubtest.NewDB(t)
 	p := startHub(t, dbURL, map[string]string{"COMMUNEHUB_TLS_SELF_SIGNED": "true"})
@@ -275,7 +276,7 @@ func TestMeetingCameraOverHTTPSOnALANName(t *testing.T) {
 	defer cancelAlloc()
 	tab, cancelTab := chromedp.NewContext(alloc)
 	defer cancelTab()
-	ctx, cancel := context.WithTimeout(tab, 60*time.Second)
+	ctx, cancel := context.WithTimeout(tab, hubtest.Timeout(60*time.Second))
 	defer cancel()
 	if err := chromedp.Do(ctx, chromedp.Navigate("https://commune.test:"+port+inv.URL+"&autojoin=av")); err != nil {
 		t.Fatal(err)

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/communehub/communehub/hub"
+	"github.com/communehub/communehub/hub/hubtest"
 )
 
 // benchRows writes n JSON lines of dossiers spread over the communes of
@@ -115,7 +116,11 @@ func BenchmarkBacklog(b *testing.B) {
 			b.Fatal(err)
 		}
 		defer sub.Close()
-		time.Sleep(300 * time.Millisecond) // the follower primes the latest events first
+		var primed int64 // the follower primes the latest events first
+		if err := pool.QueryRow(ctx, `SELECT coalesce(max(id),0) FROM outbox`).Scan(&primed); err != nil {
+			b.Fatal(err)
+		}
+		hubtest.WaitFor(b, 10*time.Second, func() bool { return f.LastID() >= primed }, "the follower to prime")
 		sub.Drain()
 		var d []time.Duration
 		run := time.Now().UnixNano() // the benchmark function runs more than once: new codes each time
@@ -135,7 +140,7 @@ func BenchmarkBacklog(b *testing.B) {
 					if len(sub.Drain()) > 0 {
 						break wait
 					}
-				case <-time.After(5 * time.Second):
+				case <-time.After(hubtest.Timeout(5 * time.Second)):
 					var maxID int64
 					_ = pool.QueryRow(ctx, `SELECT max(id) FROM outbox`).Scan(&maxID)
 					b.Fatalf("no event within 5 s (op %d; follower at %d, outbox at %d, subscription error %v)", i, f.LastID(), maxID, sub.Err())

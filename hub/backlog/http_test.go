@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/communehub/communehub/hub"
+	"github.com/communehub/communehub/hub/hubtest"
 	"github.com/gofiber/fiber/v2"
 )
 
@@ -348,7 +349,7 @@ func TestUpsertReachesBus(t *testing.T) {
 		t.Fatalf("%d %v", code, m)
 	}
 	got := map[string]json.RawMessage{}
-	deadline := time.After(5 * time.Second)
+	deadline := time.After(hubtest.Timeout(5 * time.Second))
 	for len(got) < 3 {
 		select {
 		case <-sub.Ready():

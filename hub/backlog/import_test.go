@@ -10,6 +10,7 @@ import (
 	"testing"
 
 	"github.com/communehub/communehub/hub"
+	"github.com/communehub/communehub/hub/hubtest"
 )
 
 const csvHeader = "MaHoSo,MaTTHC,MaDVHC,TrangThaiHoSo,NgayTiepNhan,NgayHenTra,KenhThucHien,ChuHoSo\n"
@@ -165,6 +166,7 @@ func TestImportJSONLinesOverHTTP(t *testing.T) {
 }
 
 func TestImportLargeBodyStreams(t *testing.T) {
+	hubtest.SkipShort(t, "imports a large body")
 	h := newTestHub(t, newClock(vnt(2026, 3, 16, 10, 0)))
 	putProc(t, h.s, "1.001193", false, false, 3)
 	var b bytes.Buffer

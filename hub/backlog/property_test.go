@@ -6,6 +6,8 @@ import (
 	"math/rand/v2"
 	"testing"
 	"time"
+
+	"github.com/communehub/communehub/hub/hubtest"
 )
 
 // TestAggregatesFollowRandomWrites applies random upserts, imports,
@@ -13,6 +15,7 @@ import (
 // round that the maintained aggregates equal a rebuild from the rows, and
 // that the live open counts equal the per-dossier classification.
 func TestAggregatesFollowRandomWrites(t *testing.T) {
+	hubtest.SkipShort(t, "many random writes")
 	clock := newClock(vnt(2026, 3, 2, 8, 0))
 	s, _ := newTestService(t, clock)
 	ctx := context.Background()

@@ -11,9 +11,11 @@ import (
 // Chromium returns the path of a Chromium (or Chrome) binary:
 // COMMUNEHUB_CHROMIUM when set, else the first of /usr/bin/chromium,
 // chromium, chromium-browser, google-chrome found. Without one it skips the
-// test (fails it with CI=true).
+// test (fails it with CI=true). Under -short it skips the test: browser
+// tests are not in the quick subset.
 func Chromium(t testing.TB) string {
 	t.Helper()
+	SkipShort(t, "a browser test")
 	if p := os.Getenv("COMMUNEHUB_CHROMIUM"); p != "" {
 		if _, err := exec.LookPath(p); err != nil {
 			skipOrFatal(t, "needs Chromium: COMMUNEHUB_CHROMIUM="+p+" is not an executable")

@@ -47,7 +47,7 @@ func NewDB(t testing.TB, sets ...hub.MigrationSet) (*pgxpool.Pool, string) {
 		tpl = "template0" // never connectable, so never busy, unlike template1
 	}
 
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	ctx, cancel := context.WithTimeout(context.Background(), Timeout(2*time.Minute))
 	defer cancel()
 	admin, err := pgx.Connect(ctx, base)
 	if err != nil {
@@ -228,7 +228,7 @@ func dropTemplate(ctx context.Context, admin *pgx.Conn, name string) error {
 }
 
 func dropDatabase(t testing.TB, base, name string) {
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	ctx, cancel := context.WithTimeout(context.Background(), Timeout(30*time.Second))
 	defer cancel()
 	conn, err := pgx.Connect(ctx, base)
 	if err == nil {

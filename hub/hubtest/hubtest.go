@@ -24,7 +24,7 @@ func skipOrFatal(t testing.TB, msg string) {
 
 // answers reports whether something accepts TCP connections at addr.
 func answers(addr string) bool {
-	c, err := net.DialTimeout("tcp", addr, time.Second)
+	c, err := net.DialTimeout("tcp", addr, Timeout(time.Second))
 	if err != nil {
 		return false
 	}
@@ -84,7 +84,7 @@ func WaitFor(t testing.TB, timeout time.Duration, cond func() bool, msg string) 
 			t.Fatalf("hubtest: timed out after %v waiting for %s", timeout, msg)
 			return
 		}
-		time.Sleep(wait)
+		time.Sleep(wait) // sleep: the polling interval
 		wait = min(2*wait, 50*time.Millisecond)
 	}
 }

@@ -64,7 +64,7 @@ func TestWaitFor(t *testing.T) {
 	start := time.Now()
 	calls := 0
 	WaitFor(t, time.Second, func() bool { calls++; return calls == 5 }, "fifth call")
-	if calls != 5 || time.Since(start) > 500*time.Millisecond {
+	if calls != 5 || time.Since(start) > Timeout(500*time.Millisecond) {
 		t.Errorf("%d calls in %v", calls, time.Since(start))
 	}
 	f := run(func(tb testing.TB) { WaitFor(tb, 50*time.Millisecond, func() bool { return false }, "never") })
@@ -134,7 +134,7 @@ func TestEmbeddedServer(t *testing.T) {
 	// Connecting, not dialling: another test binary may already listen on
 	// the freed port, but not with the child's server's random password.
 	for _, u := range urls {
-		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		ctx, cancel := context.WithTimeout(context.Background(), Timeout(5*time.Second))
 		if conn, err := pgx.Connect(ctx, u); err == nil {
 			conn.Close(ctx)
 			t.Errorf("the server at %s still runs after its binary ended", hub.RedactURL(u))
@@ -162,12 +162,12 @@ func TestEmbeddedChild(t *testing.T) {
 // mqttConnect sends an MQTT 3.1.1 CONNECT and returns CONNACK's return code.
 func mqttConnect(t *testing.T, addr string) byte {
 	t.Helper()
-	c, err := net.DialTimeout("tcp", addr, 2*time.Second)
+	c, err := net.DialTimeout("tcp", addr, Timeout(2*time.Second))
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer c.Close()
-	c.SetDeadline(time.Now().Add(5 * time.Second))
+	c.SetDeadline(time.Now().Add(Timeout(5 * time.Second)))
 	id := "hubtest-" + randomHex(4)
 	body := append([]byte{0, 4, 'M', 'Q', 'T', 'T', 4, 0x02, 0, 10, 0, byte(len(id))}, id...)
 	if _, err := c.Write(append([]byte{0x10, byte(len(body))}, body...)); err != nil {
@@ -227,7 +227,7 @@ func TestChromium(t *testing.T) {
 	t.Cleanup(cancelAlloc)
 	ctx, cancel := chromedp.NewContext(alloc)
 	t.Cleanup(cancel)
-	ctx, cancelTimeout := context.WithTimeout(ctx, 30*time.Second)
+	ctx, cancelTimeout := context.WithTimeout(ctx, Timeout(30*time.Second))
 	defer cancelTimeout()
 	if err := chromedp.Do(ctx, chromedp.Navigate("about:blank")); err != nil {
 		t.Fatal(err)
@@ -245,7 +245,7 @@ func TestStacksPicksTheGoroutinesNamed(t *testing.T) {
 	block := make(chan struct{})
 	defer close(block)
 	go parkForStacks(block)
-	time.Sleep(10 * time.Millisecond)
+	WaitFor(t, 5*time.Second, func() bool { return strings.Contains(Stacks("parkForStacks"), "hubtest.parkForStacks") }, "the goroutine to park")
 	got := Stacks("parkForStacks")
 	if !strings.Contains(got, "hubtest.parkForStacks") || strings.Contains(got, "hubtest.Stacks(") {
 		t.Fatalf("Stacks(parkForStacks):\n%s", got)
@@ -253,14 +253,3 @@ func TestStacksPicksTheGoroutinesNamed(t *testing.T) {
 }
 
 func parkForStacks(c chan struct{}) { <-c }
-
-func TestParseFactor(t *testing.T) {
-	for in, want := range map[string]float64{"": 1, "3": 3, "2.5": 2.5, "0.5": 1, "-2": 1, "x": 1, "NaN": 1, "1e9": 1} {
-		if got := parseFactor(in); got != want {
-			t.Errorf("parseFactor(%q) = %v, want %v", in, got, want)
-		}
-	}
-	if got := Timeout(2 * time.Second); got != time.Duration(float64(2*time.Second)*factor()) {
-		t.Fatalf("Timeout(2s) = %v with factor %v", got, factor())
-	}
-}

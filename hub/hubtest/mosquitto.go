@@ -63,7 +63,7 @@ func StartMosquitto(t testing.TB, conf string) string {
 			cmd.Wait()
 			close(exited)
 		}()
-		if waitListening(addr, exited, 10*time.Second) {
+		if waitListening(addr, exited, Timeout(10*time.Second)) {
 			t.Cleanup(func() {
 				cmd.Process.Kill()
 				<-exited
@@ -121,11 +121,11 @@ func waitListening(addr string, exited <-chan struct{}, timeout time.Duration) b
 			return false
 		default:
 		}
-		if c, err := net.DialTimeout("tcp", addr, 100*time.Millisecond); err == nil {
+		if c, err := net.DialTimeout("tcp", addr, Timeout(100*time.Millisecond)); err == nil {
 			c.Close()
 			return true
 		}
-		time.Sleep(20 * time.Millisecond)
+		time.Sleep(20 * time.Millisecond) // sleep: the polling interval
 	}
 	return false
 }

@@ -20,12 +20,13 @@ type Page struct {
 }
 
 // NewPage opens a tab in a fresh Chromium (path from Chromium(t)) whose
-// actions must finish within timeout; everything is closed at cleanup.
+// actions must finish within timeout (scaled by Timeout); everything is
+// closed at cleanup.
 func NewPage(t testing.TB, chromium string, timeout time.Duration) *Page {
 	t.Helper()
 	actx, cancelAlloc := chromedp.NewExecAllocator(context.Background(), ChromeAllocatorOptions(t, chromium)...)
 	root, cancelTab := chromedp.NewContext(actx)
-	ctx, cancelTimeout := context.WithTimeout(root, timeout)
+	ctx, cancelTimeout := context.WithTimeout(root, Timeout(timeout))
 	t.Cleanup(func() { cancelTimeout(); cancelTab(); cancelAlloc() })
 	return &Page{t: t, Ctx: ctx, root: root}
 }
@@ -41,7 +42,7 @@ func (p *Page) Do(steps ...chromedp.Action[chromedp.Void]) {
 // fail fails the test with err and the page's address and visible text.
 func (p *Page) fail(err error) {
 	p.t.Helper()
-	dctx, cancel := context.WithTimeout(p.root, 5*time.Second)
+	dctx, cancel := context.WithTimeout(p.root, Timeout(5*time.Second))
 	defer cancel()
 	body, _ := chromedp.Run(dctx, chromedp.Evaluate[string](`location.href + "\n" + document.body.innerText`))
 	p.t.Fatalf("%v; page:\n%s", err, body)
@@ -59,16 +60,16 @@ func (p *Page) Text(sel string) string {
 
 // WaitJS evaluates expr in ctx's tab every 50 ms until it is true, and
 // returns an error saying why (the last evaluation's error, or that it
-// stayed false) when timeout passes first. expr may be a promise. Each
+// stayed false) when timeout (scaled by Timeout) passes first. expr may be a promise. Each
 // evaluation runs in the page as it is at that moment, so a navigation in
 // between (a redirect after a form, a reload) is waited out: chromedp.Poll
 // stays with the document it began in, and fails or throws when that
 // document goes away.
 func WaitJS(ctx context.Context, timeout time.Duration, expr string) error {
-	deadline := time.Now().Add(timeout)
+	deadline := time.Now().Add(Timeout(timeout))
 	js := "(async () => !!(await (" + expr + ")))()"
 	for {
-		ectx, cancel := context.WithTimeout(ctx, max(time.Until(deadline), 200*time.Millisecond))
+		ectx, cancel := context.WithTimeout(ctx, max(time.Until(deadline), Timeout(200*time.Millisecond)))
 		ok, err := chromedp.Run(ectx, chromedp.Evaluate[bool](js, chromedp.EvalAwaitPromise))
 		cancel()
 		switch {
@@ -80,9 +81,9 @@ func WaitJS(ctx context.Context, timeout time.Duration, expr string) error {
 			if err == nil {
 				err = errors.New("still false")
 			}
-			return fmt.Errorf("%v waiting for %s: %w", timeout, expr, err)
+			return fmt.Errorf("%v waiting for %s: %w", Timeout(timeout), expr, err)
 		}
-		time.Sleep(50 * time.Millisecond)
+		time.Sleep(50 * time.Millisecond) // sleep: the polling interval
 	}
 }
 

@@ -89,10 +89,10 @@ func choosePostgres() {
 }
 
 func tryConnect(url string) error {
-	if !hub.PostgresAnswers("127.0.0.1:5432", time.Second) {
+	if !hub.PostgresAnswers("127.0.0.1:5432", Timeout(time.Second)) {
 		return errors.New("nothing listens")
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	ctx, cancel := context.WithTimeout(context.Background(), Timeout(5*time.Second))
 	defer cancel()
 	conn, err := pgx.Connect(ctx, url)
 	if err != nil {
@@ -116,7 +116,7 @@ func startEmbedded() (*pgembed.Server, error) {
 	if err := os.Chmod(base, 0o755); err != nil {
 		return nil, err
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	ctx, cancel := context.WithTimeout(context.Background(), Timeout(2*time.Minute))
 	defer cancel()
 	for i := range slots {
 		srv, err := pgembed.Start(ctx, pgembed.Options{Dir: filepath.Join(base, fmt.Sprintf("slot-%d", i))})

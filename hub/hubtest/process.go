@@ -29,8 +29,10 @@ var binaries struct {
 // once per test binary, without -race so it starts quickly, and returns
 // the program's path. Integration tests that need the real binary (a
 // signal, kill -9, its own file-descriptor limit) run it with Start.
+// Under -short it skips the test: such tests are not in the quick subset.
 func Build(t testing.TB, pkg string) string {
 	t.Helper()
+	SkipShort(t, "builds and runs the real binary")
 	binaries.mu.Lock()
 	defer binaries.mu.Unlock()
 	if p, ok := binaries.path[pkg]; ok {
@@ -158,7 +160,7 @@ func (p *Process) Stop(t testing.TB, timeout time.Duration) int {
 // (with the process's stderr) when timeout passes or the process exits.
 func (p *Process) WaitHTTP(t testing.TB, timeout time.Duration, url string, want int) {
 	t.Helper()
-	client := &http.Client{Timeout: time.Second}
+	client := &http.Client{Timeout: Timeout(time.Second)}
 	WaitFor(t, timeout, func() bool {
 		if p.Exited() {
 			t.Fatalf("hubtest: %s exited (%v) while waiting for %s:\n%s", p.Cmd.Path, p.err, url, p.Stderr())

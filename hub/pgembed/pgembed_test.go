@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/communehub/communehub/hub/hubtest/deadline"
 	"github.com/jackc/pgx/v5"
 )
 
@@ -50,7 +51,7 @@ func (w testWriter) Write(p []byte) (int, error) {
 
 func query(t *testing.T, url, sql string, args ...any) pgx.Rows {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	ctx, cancel := context.WithTimeout(context.Background(), deadline.Timeout(10*time.Second))
 	t.Cleanup(cancel)
 	conn, err := pgx.Connect(ctx, url)
 	if err != nil {
@@ -65,6 +66,9 @@ func query(t *testing.T, url, sql string, args ...any) pgx.Rows {
 }
 
 func TestStartKeepsDataAcrossRestarts(t *testing.T) {
+	if testing.Short() {
+		t.Skip("restarts a server: skipped with -short")
+	}
 	needBinaries(t)
 	dir := testDir(t)
 	ctx := context.Background()
@@ -125,6 +129,9 @@ func TestStartKeepsDataAcrossRestarts(t *testing.T) {
 }
 
 func TestStartOnGivenPort(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts two servers: skipped with -short")
+	}
 	needBinaries(t)
 	port, err := freePort(FirstPort + 50)
 	if err != nil {
@@ -147,6 +154,9 @@ func TestStartOnGivenPort(t *testing.T) {
 }
 
 func TestStopsServerLeftByDeadProcess(t *testing.T) {
+	if testing.Short() {
+		t.Skip("kills and restarts a server: skipped with -short")
+	}
 	needBinaries(t)
 	dir := testDir(t)
 	s, err := Start(context.Background(), Options{Dir: dir})

@@ -7,6 +7,8 @@ import (
 	"net/netip"
 	"testing"
 	"time"
+
+	"github.com/communehub/communehub/hub/hubtest"
 )
 
 func udpPair(t *testing.T) (*batchConn, *batcher, *net.UDPConn) {
@@ -26,13 +28,14 @@ func udpPair(t *testing.T) (*batchConn, *batcher, *net.UDPConn) {
 	return c, b, peer
 }
 
-// recvAll reads what arrives at peer until nothing has for wait.
+// recvAll reads what arrives at peer until nothing has for wait (scaled by
+// hubtest.Timeout).
 func recvAll(t *testing.T, peer *net.UDPConn, wait time.Duration) [][]byte {
 	t.Helper()
 	var got [][]byte
 	buf := make([]byte, 2048)
 	for {
-		_ = peer.SetReadDeadline(time.Now().Add(wait))
+		_ = peer.SetReadDeadline(time.Now().Add(hubtest.Timeout(wait)))
 		n, err := peer.Read(buf)
 		if err != nil {
 			return got
@@ -117,7 +120,7 @@ func TestBatchConnReadAndClose(t *testing.T) {
 	if _, err := peer.WriteToUDPAddrPort([]byte("hello"), self); err != nil {
 		t.Fatal(err)
 	}
-	_ = c.SetReadDeadline(time.Now().Add(2 * time.Second))
+	_ = c.SetReadDeadline(time.Now().Add(hubtest.Timeout(2 * time.Second)))
 	buf := make([]byte, 1500)
 	n, from, err := c.ReadFromAddrPort(buf)
 	if err != nil {

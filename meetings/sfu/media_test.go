@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/communehub/communehub/hub/hubtest"
 	"github.com/communehub/communehub/meetings/sfu"
 	"github.com/communehub/communehub/meetings/sfu/sfutest"
 )
@@ -26,7 +27,7 @@ func TestJoinRacingPublishNeverLosesAStream(t *testing.T) {
 		pub, _ := join(t, e, room, "pub", sfutest.Config{Audio: true, Video: true, Simulcast: true})
 		done := make(chan *sfutest.Bot)
 		go func() {
-			time.Sleep(d)
+			time.Sleep(d) // sleep: the join's delay after the offer, the scenario
 			b, _ := join(t, e, room, "sub", sfutest.Config{})
 			done <- b
 		}()
@@ -34,16 +35,16 @@ func TestJoinRacingPublishNeverLosesAStream(t *testing.T) {
 			t.Fatal(err)
 		}
 		sub := <-done
-		deadline := time.Now().Add(5 * time.Second)
+		deadline := time.Now().Add(hubtest.Timeout(5 * time.Second))
 		for videoPackets(sub) <= 10 || sub.Received("audio") <= 10 {
 			if time.Now().After(deadline) {
 				// Say what was missing, to tell a lost stream from a slow join.
 				st, _ := e.Stats(room)
 				raw, _ := json.Marshal(st)
-				t.Fatalf("join %v after the offer: after 5 s the subscriber has %d video and %d audio packets, down tracks %v; room %s",
-					d, videoPackets(sub), sub.Received("audio"), sub.DownTracks(), raw)
+				t.Fatalf("join %v after the offer: after %v the subscriber has %d video and %d audio packets, down tracks %v; room %s",
+					d, hubtest.Timeout(5*time.Second), videoPackets(sub), sub.Received("audio"), sub.DownTracks(), raw)
 			}
-			time.Sleep(20 * time.Millisecond)
+			time.Sleep(20 * time.Millisecond) // sleep: the polling interval
 		}
 	}
 }
@@ -130,7 +131,15 @@ func TestKeyframeRequestsThrottledPerPublisher(t *testing.T) {
 		t.Fatal(err)
 	}
 	waitFor(t, 20*time.Second, "publisher connected", pub.UpConnected)
-	time.Sleep(300 * time.Millisecond)
+	waitFor(t, 20*time.Second, "the publisher's video read by the SFU", func() bool {
+		st, _ := e.Stats("m")
+		for _, p := range st.Participants {
+			if p.ID == "pub" && len(p.Published) > 0 && len(p.Published[0].Layers) > 0 {
+				return p.Published[0].Layers[0].Packets > 0
+			}
+		}
+		return false
+	})
 	start := time.Now()
 	var subs []*sfutest.Bot
 	for i := range 8 {
@@ -159,6 +168,7 @@ func TestKeyframeRequestsThrottledPerPublisher(t *testing.T) {
 // 5 % loss on a subscriber's downlink and on a publisher's uplink is
 // repaired by NACK: nearly every packet arrives and frames keep completing.
 func TestLossyLinksAreRepaired(t *testing.T) {
+	hubtest.SkipShort(t, "a long media run")
 	e := newEngine(t)
 	pub, _ := join(t, e, "m", "pub", sfutest.Config{Video: true, UpLoss: 0.05, VideoBitrate: 400_000})
 	sub, _ := join(t, e, "m", "sub", sfutest.Config{DownLoss: 0.05})
@@ -167,7 +177,7 @@ func TestLossyLinksAreRepaired(t *testing.T) {
 	}
 	waitFor(t, 20*time.Second, "video flows", func() bool { return sub.Frames() > 5 })
 	f0 := sub.Frames()
-	time.Sleep(6 * time.Second)
+	time.Sleep(6 * time.Second) // sleep: the lossy period measured
 	if got := sub.Frames() - f0; got < 60 {
 		t.Errorf("only %d frames completed in 6 s under 5%% loss", got)
 	}
@@ -199,7 +209,7 @@ func TestLossyLinksAreRepaired(t *testing.T) {
 // missingVideo returns, for the sequence numbers sub's video track has
 // spanned so far, how many arrived, how many there are, and the share
 // missing; repairs that land late (a loaded machine, a long link) still
-// count: it waits up to wait for them.
+// count: it waits up to wait (scaled by hubtest.Timeout) for them.
 func missingVideo(sub *sfutest.Bot, wait time.Duration) (uniq, span int, missing float64) {
 	var video *sfutest.RecvTrack
 	for _, tr := range sub.Tracks() {
@@ -212,7 +222,7 @@ func missingVideo(sub *sfutest.Bot, wait time.Duration) (uniq, span int, missing
 	}
 	lo, hi := video.SeqBounds()
 	span = hi - lo + 1
-	for deadline := time.Now().Add(wait); ; time.Sleep(250 * time.Millisecond) {
+	for deadline := time.Now().Add(hubtest.Timeout(wait)); ; time.Sleep(250 * time.Millisecond) { // sleep: the polling interval
 		uniq = video.SeenIn(lo, hi)
 		missing = 1 - float64(uniq)/float64(span)
 		if missing <= 0.01 || time.Now().After(deadline) {
@@ -226,6 +236,7 @@ func missingVideo(sub *sfutest.Bot, wait time.Duration) (uniq, span int, missing
 // newest, past the 64 that SRTP's default replay window keeps, and must
 // still be taken, not dropped as a replay.
 func TestLateRepairsFromALongUplinkAreKept(t *testing.T) {
+	hubtest.SkipShort(t, "a long media run")
 	e := newEngine(t)
 	pub, _ := join(t, e, "m", "pub", sfutest.Config{Video: true, VideoBitrate: 1_000_000, FPS: 30, UpLoss: 0.05, UpDelay: 700 * time.Millisecond})
 	sub, _ := join(t, e, "m", "sub", sfutest.Config{})
@@ -233,7 +244,7 @@ func TestLateRepairsFromALongUplinkAreKept(t *testing.T) {
 		t.Fatal(err)
 	}
 	waitFor(t, 20*time.Second, "video flows", func() bool { return sub.Frames() > 5 })
-	time.Sleep(6 * time.Second)
+	time.Sleep(6 * time.Second) // sleep: the lossy period measured
 	pub.SetLoss(0, 0)
 	// Without repair about 5 % would be missing.
 	uniq, span, missing := missingVideo(sub, 5*time.Second)
@@ -249,6 +260,7 @@ func TestLateRepairsFromALongUplinkAreKept(t *testing.T) {
 // A subscriber with heavy loss is moved to the low layer, then to audio
 // only; the others keep the high layer. When the loss stops it climbs back.
 func TestBadSubscriberFallsBackWithoutSlowingOthers(t *testing.T) {
+	hubtest.SkipShort(t, "a long media run")
 	e := newEngine(t)
 	pub, _ := join(t, e, "m", "pub", sfutest.Config{Audio: true, Video: true, Simulcast: true})
 	good, _ := join(t, e, "m", "good", sfutest.Config{})
@@ -346,9 +358,9 @@ func TestChosenAudioOnly(t *testing.T) {
 	if err := p.SetAudioOnly(context.Background(), true); err != nil {
 		t.Fatal(err)
 	}
-	time.Sleep(300 * time.Millisecond)
+	time.Sleep(hubtest.Timeout(300 * time.Millisecond)) // sleep: video in flight lands
 	v, a := sub.Received("video"), sub.Received("audio")
-	time.Sleep(time.Second)
+	time.Sleep(time.Second) // sleep: the audio-only period measured
 	if got := sub.Received("video") - v; got > 2 {
 		t.Errorf("%d video packets after choosing audio only", got)
 	}
@@ -400,6 +412,7 @@ func TestChosenDataSaver(t *testing.T) {
 // Screen shares outrank cameras: at the screen level a subscriber still
 // gets the screen share's low layer but no camera.
 func TestScreenSharePriority(t *testing.T) {
+	hubtest.SkipShort(t, "a long media run")
 	e := newEngine(t)
 	pub, _ := join(t, e, "m", "pub", sfutest.Config{Video: true, Screen: true})
 	sub, _ := join(t, e, "m", "sub", sfutest.Config{})
@@ -535,9 +548,9 @@ func TestChurnReturnsToBaseline(t *testing.T) {
 		if i%2 == 0 {
 			_ = b.Start()
 		}
-		deadline := time.Now().Add(3 * time.Second)
+		deadline := time.Now().Add(hubtest.Timeout(3 * time.Second))
 		for b.Received("video") == 0 && time.Now().Before(deadline) {
-			time.Sleep(5 * time.Millisecond)
+			time.Sleep(5 * time.Millisecond) // sleep: the polling interval
 		}
 		if i%3 == 0 {
 			b.Close() // the tab closes first: the server notices through Close below
@@ -551,14 +564,14 @@ func TestChurnReturnsToBaseline(t *testing.T) {
 	// holds 512 packets per stream, the publisher bot's 256), which fill at
 	// the publisher's packet rate.
 	warm := time.Now()
-	for i := 0; i < 10 || time.Since(warm) < 20*time.Second; i++ {
+	for i := 0; i < 10 || time.Since(warm) < 20*time.Second; i++ { // deadline: the warm-up's length
 		cycle(1000 + i)
 	}
 	settle := func() (int, uint64) {
 		var ms runtime.MemStats
 		for range 5 {
 			runtime.GC()
-			time.Sleep(100 * time.Millisecond)
+			time.Sleep(100 * time.Millisecond) // sleep: finalizers and exiting goroutines run between collections
 		}
 		runtime.ReadMemStats(&ms)
 		return runtime.NumGoroutine(), ms.HeapInuse
@@ -569,7 +582,7 @@ func TestChurnReturnsToBaseline(t *testing.T) {
 	}
 	var g1 int
 	var h1 uint64
-	deadline := time.Now().Add(20 * time.Second)
+	deadline := time.Now().Add(hubtest.Timeout(20 * time.Second))
 	for {
 		g1, h1 = settle()
 		if g1 <= g0+2 || time.Now().After(deadline) {
@@ -653,7 +666,7 @@ func TestLargeRoomFanout(t *testing.T) {
 	}
 	last := subs[len(subs)-1]
 	f0 := last.Frames()
-	time.Sleep(3 * time.Second)
+	time.Sleep(3 * time.Second) // sleep: the period measured
 	if last.Frames() < f0+8 {
 		t.Errorf("last subscriber got %d frames in three seconds", last.Frames()-f0)
 	}
@@ -671,6 +684,7 @@ func TestLargeRoomFanout(t *testing.T) {
 // from the next packet; a subscriber without RED gets the plain Opus
 // frames, whole (their payload timestamps parse).
 func TestREDAudioSurvivesLoss(t *testing.T) {
+	hubtest.SkipShort(t, "a long media run")
 	e := newEngine(t)
 	pub, _ := join(t, e, "m", "pub", sfutest.Config{Audio: true, RED: true})
 	lossy, _ := join(t, e, "m", "lossy", sfutest.Config{DownLoss: 0.15})
@@ -692,7 +706,7 @@ func TestREDAudioSurvivesLoss(t *testing.T) {
 	})
 	l, p := audio(lossy), audio(plain)
 	l0, lp0, p0 := l.AudioFrames(), l.Packets.Load(), p.AudioFrames()
-	time.Sleep(6 * time.Second)
+	time.Sleep(6 * time.Second)  // sleep: the lossy period measured
 	sent := p.AudioFrames() - p0 // the clean subscriber gets every frame
 	got, packets := l.AudioFrames()-l0, int(l.Packets.Load()-lp0)
 	t.Logf("%d frames sent; the lossy subscriber received %d packets and has %d frames with RED", sent, packets, got)

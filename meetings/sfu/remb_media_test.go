@@ -4,6 +4,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/communehub/communehub/hub/hubtest"
 	"github.com/communehub/communehub/meetings/sfu"
 	"github.com/communehub/communehub/meetings/sfu/sfutest"
 )
@@ -37,6 +38,7 @@ func cameraLayer(p sfu.ParticipantStats) int {
 // estimate stays on the high layer throughout. The stats show each
 // estimate.
 func TestREMBChoosesEachSubscribersLayer(t *testing.T) {
+	hubtest.SkipShort(t, "a long media run")
 	e := newEngine(t)
 	pub, _ := join(t, e, "m", "pub", sfutest.Config{Audio: true, Video: true, Simulcast: true})
 	ample, _ := join(t, e, "m", "ample", sfutest.Config{AbsSendTime: true})

@@ -128,7 +128,7 @@ func TestDownTrackStampsAbsSendTime(t *testing.T) {
 	before := absSendTime(int64(time.Since(dt.sub.joinedAt)))
 	dt.write(pkt(1, 100, 9000, true, false))
 	dt.write(pkt(1, 101, 9000, false, false))
-	time.Sleep(20 * time.Millisecond)
+	time.Sleep(20 * time.Millisecond) // sleep: time passes between the send and the resend
 	dt.retransmit([]uint16{100})
 	after := absSendTime(int64(time.Since(dt.sub.joinedAt)))
 	if len(w.pkts) != 3 {

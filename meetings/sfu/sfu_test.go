@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/communehub/communehub/hub/hubtest"
 	"github.com/communehub/communehub/meetings/sfu"
 	"github.com/communehub/communehub/meetings/sfu/sfutest"
 )
@@ -42,19 +43,14 @@ func join(t testing.TB, e *sfu.Engine, room, id string, cfg sfutest.Config) (*sf
 	return b, p
 }
 
-// waitFor polls cond until it holds, failing the test after d. d bounds a
+// waitFor polls cond until it holds, failing the test after d (scaled by
+// hubtest.Timeout, as hubtest.WaitFor does). d bounds a
 // wait for something that must happen, not how fast (speed is measured by
 // cmd/meetbench): joins and first frames wait 20 s, because on a CI runner
 // busy with other packages' browsers a join under -race can take seconds.
 func waitFor(t testing.TB, d time.Duration, what string, cond func() bool) {
 	t.Helper()
-	deadline := time.Now().Add(d)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out after %v waiting for %s", d, what)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
+	hubtest.WaitFor(t, d, cond, what)
 }
 
 // waitForBot is waitFor for a condition on bot b in room; on a timeout it
@@ -62,6 +58,7 @@ func waitFor(t testing.TB, d time.Duration, what string, cond func() bool) {
 // what the room's stats show, to tell a lost stream from a slow join.
 func waitForBot(t testing.TB, e *sfu.Engine, room string, b *sfutest.Bot, d time.Duration, what string, cond func() bool) {
 	t.Helper()
+	d = hubtest.Timeout(d)
 	deadline := time.Now().Add(d)
 	for !cond() {
 		if time.Now().After(deadline) {
@@ -71,7 +68,7 @@ func waitForBot(t testing.TB, e *sfu.Engine, room string, b *sfutest.Bot, d time
 			t.Fatalf("timed out after %v waiting for %s: the bot has %d video and %d audio packets, %d frames, connected %v, %d offers answered, down tracks %v, errors %v / %q; room %s",
 				d, what, b.Received("video"), b.Received("audio"), b.Frames(), b.Connected(), b.OffersSeen(), b.DownTracks(), own, server, raw)
 		}
-		time.Sleep(20 * time.Millisecond)
+		time.Sleep(20 * time.Millisecond) // sleep: the polling interval
 	}
 }
 

@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/communehub/communehub/hub/hubtest"
 	"golang.org/x/sys/unix"
 )
 
@@ -60,7 +61,7 @@ func TestUDPSocketDeadlineAndClose(t *testing.T) {
 		t.Fatal(err)
 	}
 	buf := make([]byte, 1500)
-	_ = s.SetReadDeadline(time.Now().Add(50 * time.Millisecond))
+	_ = s.SetReadDeadline(time.Now().Add(50 * time.Millisecond)) // deadline: the deadline under test
 	if _, _, err := s.ReadFromAddrPort(buf); !errors.Is(err, os.ErrDeadlineExceeded) {
 		t.Fatalf("read past the deadline: %v, want a deadline error", err)
 	}
@@ -84,7 +85,9 @@ func TestUDPSocketDeadlineAndClose(t *testing.T) {
 		_, _, err := s.ReadFromAddrPort(buf)
 		done <- err
 	}()
-	time.Sleep(50 * time.Millisecond) // let it wait in the poller
+	hubtest.WaitFor(t, 5*time.Second, func() bool {
+		return strings.Contains(hubtest.Stacks("TestUDPSocketDeadlineAndClose.func"), "runtime_pollWait")
+	}, "the read to wait in the poller")
 	if err := s.Close(); err != nil {
 		t.Fatal(err)
 	}
@@ -93,7 +96,7 @@ func TestUDPSocketDeadlineAndClose(t *testing.T) {
 		if !errors.Is(err, net.ErrClosed) {
 			t.Fatalf("waiting read ended with %v, want a closed error", err)
 		}
-	case <-time.After(5 * time.Second):
+	case <-time.After(hubtest.Timeout(5 * time.Second)):
 		t.Fatal("a read waiting at Close did not return")
 	}
 	if err := s.Close(); err != nil {

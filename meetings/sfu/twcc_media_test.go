@@ -34,7 +34,7 @@ func TestTransportFeedbackReachesThePublisher(t *testing.T) {
 	fb0, acked0 := pub.TransportFeedback()
 	recv0 := publishedPackets(e, "m", "pub")
 	const window = 3 * time.Second
-	time.Sleep(window)
+	time.Sleep(window) // sleep: the period measured
 	fb1, acked1 := pub.TransportFeedback()
 	recv1 := publishedPackets(e, "m", "pub")
 	fbs, acked, recv := fb1-fb0, acked1-acked0, recv1-recv0

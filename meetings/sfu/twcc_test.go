@@ -5,6 +5,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/communehub/communehub/hub/hubtest"
 	"github.com/pion/rtcp"
 )
 
@@ -45,7 +46,12 @@ func TestTWCCFeedbackIntervalsAndTail(t *testing.T) {
 	if inline != 10 {
 		t.Fatalf("%d feedback packets while packets arrived for 990 ms, want 10", inline)
 	}
-	time.Sleep(3 * twccInterval) // the tail timer: 2×twccInterval
+	hubtest.WaitFor(t, 2*time.Second, func() bool { // the tail timer: 2×twccInterval
+		mu.Lock()
+		defer mu.Unlock()
+		return len(got) > inline
+	}, "the tail feedback")
+	time.Sleep(hubtest.Timeout(twccInterval)) // sleep: a quiet window: one tail, not more
 	mu.Lock()
 	defer mu.Unlock()
 	if len(got) != inline+1 {
@@ -67,7 +73,7 @@ func TestTWCCFeedbackIntervalsAndTail(t *testing.T) {
 	}
 	f.stop()
 	f.record(0xbeef, 100, time.Now().UnixNano()+int64(time.Second))
-	time.Sleep(3 * twccInterval)
+	time.Sleep(hubtest.Timeout(3 * twccInterval)) // sleep: a quiet window: nothing after stop
 	if len(got) != inline+1 {
 		t.Fatalf("feedback written after stop")
 	}

@@ -590,7 +590,7 @@ func (b *Bot) pump() {
 				b.sendAudio()
 			}
 		case <-videoT.C:
-			key := b.forceKey.Swap(false) || time.Since(lastKey) > 2*time.Second
+			key := b.forceKey.Swap(false) || time.Since(lastKey) > 2*time.Second // deadline: the camera's keyframe interval
 			if key {
 				lastKey = time.Now()
 			}

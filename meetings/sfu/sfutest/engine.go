@@ -7,17 +7,27 @@ import (
 	"sync"
 	"time"
 
+	"github.com/communehub/communehub/hub/hubtest/deadline"
 	"github.com/communehub/communehub/meetings/sfu"
 )
 
 // direct connects a bot to an sfu.Participant in the same process, with
 // messages encoded to JSON and back as on a websocket.
 type direct struct {
-	mu sync.Mutex
-	p  *sfu.Participant
+	mu     sync.Mutex
+	p      *sfu.Participant
+	joined chan struct{} // closed once Join has returned, p set or not
 }
 
+// participant waits for Join to return: the SFU sends its first offer from
+// inside Join, and the bot may answer it before Join has returned the
+// participant (on a loaded machine it did, and the answer was lost).
 func (d *direct) participant() *sfu.Participant {
+	select {
+	case <-d.joined:
+	case <-time.After(deadline.Timeout(10 * time.Second)):
+		return nil
+	}
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	return d.p
@@ -32,7 +42,7 @@ func (d *direct) Send(msgType string, body any) error {
 	if err != nil {
 		return err
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	ctx, cancel := context.WithTimeout(context.Background(), deadline.Timeout(10*time.Second))
 	defer cancel()
 	switch msgType {
 	case "offer":
@@ -76,11 +86,12 @@ func JoinTap(e *sfu.Engine, room string, id string, cfg Config, tap func(msgType
 	if cfg.Name == "" {
 		cfg.Name = id
 	}
-	d := &direct{}
+	d := &direct{joined: make(chan struct{})}
 	b, err := New(cfg, d)
 	if err != nil {
 		return nil, nil, err
 	}
+	defer close(d.joined)
 	b.MarkStart()
 	p, err := e.Join(room, sfu.PeerInfo{ID: id, Name: cfg.Name}, func(t string, body any) {
 		if tap != nil {

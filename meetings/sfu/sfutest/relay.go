@@ -10,6 +10,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/communehub/communehub/hub/hubtest/deadline"
 	"github.com/fasthttp/websocket"
 
 	"github.com/communehub/communehub/meetings/sfu"
@@ -35,7 +36,7 @@ func Relay(e *sfu.Engine) http.Handler {
 		var wmu sync.Mutex
 		write := func(b []byte) {
 			wmu.Lock()
-			_ = conn.SetWriteDeadline(time.Now().Add(5 * time.Second))
+			_ = conn.SetWriteDeadline(time.Now().Add(deadline.Timeout(5 * time.Second)))
 			_ = conn.WriteMessage(websocket.TextMessage, b)
 			wmu.Unlock()
 		}
@@ -108,7 +109,7 @@ func (t *wsTransport) Send(msgType string, body any) error {
 	msg = append(msg, '}')
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	_ = t.conn.SetWriteDeadline(time.Now().Add(5 * time.Second))
+	_ = t.conn.SetWriteDeadline(time.Now().Add(deadline.Timeout(5 * time.Second)))
 	return t.conn.WriteMessage(websocket.TextMessage, msg)
 }
 
