@@ -22,7 +22,7 @@ func TestEmbeddedBrokerForwardsAndRetainsSpooledMessages(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if tok := sub.Subscribe("communehub/03244/+/telemetry", 1, func(_ paho.Client, m paho.Message) { got <- string(m.Payload()) }); !tok.WaitTimeout(5*time.Second) || tok.Error() != nil {
+	if tok := sub.Subscribe("communehub/03244/+/telemetry", 1, func(_ paho.Client, m paho.Message) { got <- string(m.Payload()) }); !tok.WaitTimeout(hubtest.Timeout(5*time.Second)) || tok.Error() != nil {
 		t.Fatal(tok.Error())
 	}
 	pub, err := mqttClient(t, h.broker, "", "")
@@ -45,7 +45,7 @@ func TestEmbeddedBrokerForwardsAndRetainsSpooledMessages(t *testing.T) {
 	hubtest.WaitFor(t, 5*time.Second, func() bool { return h.count(t, "device='sw-1'") == 1 }, "the row stored")
 
 	// Retained telemetry is kept by the broker for later subscribers.
-	if tok := pub.Publish("communehub/03244/sw-2/telemetry", 1, true, payload); !tok.WaitTimeout(5*time.Second) || tok.Error() != nil {
+	if tok := pub.Publish("communehub/03244/sw-2/telemetry", 1, true, payload); !tok.WaitTimeout(hubtest.Timeout(5*time.Second)) || tok.Error() != nil {
 		t.Fatalf("retained publish: %v", tok.Error())
 	}
 	late := make(chan string, 1)

@@ -22,7 +22,7 @@ type v5Client struct {
 
 func dialV5(t *testing.T, broker, user, pass string) *v5Client {
 	t.Helper()
-	c, err := net.DialTimeout("tcp", broker, 5*time.Second)
+	c, err := net.DialTimeout("tcp", broker, hubtest.Timeout(5*time.Second))
 	if err != nil {
 		t.Fatal(err)
 	}

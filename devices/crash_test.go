@@ -52,7 +52,7 @@ func TestEmbeddedBrokerAckedTelemetrySurvivesCrashDuringOutage(t *testing.T) {
 
 	c := paho.NewClient(paho.NewClientOptions().AddBroker("tcp://" + broker).
 		SetClientID(fmt.Sprintf("crash-%d", time.Now().UnixNano())).SetUsername(cred.Username).SetPassword(pass).
-		SetAutoReconnect(false).SetConnectTimeout(3 * time.Second).SetWriteTimeout(time.Second))
+		SetAutoReconnect(false).SetConnectTimeout(hubtest.Timeout(3 * time.Second)).SetWriteTimeout(time.Second))
 	if tok := c.Connect(); !tok.WaitTimeout(hubtest.Timeout(5*time.Second)) || tok.Error() != nil {
 		t.Fatalf("connect: %v", tok.Error())
 	}
@@ -139,7 +139,7 @@ func TestEmbeddedBrokerAckedTelemetrySurvivesCrashDuringOutage(t *testing.T) {
 	}
 	deadline := time.Now().Add(hubtest.Timeout(15 * time.Second))
 	for missing() > 0 && time.Now().Before(deadline) {
-		time.Sleep(100 * time.Millisecond)
+		time.Sleep(100 * time.Millisecond) // sleep: the polling interval (the counts are reported either way)
 	}
 	rows, distinct := count()
 	if n := missing(); n > 0 {

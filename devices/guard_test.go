@@ -99,7 +99,7 @@ func TestPreAuthConnectionsAreBoundedInTimeAndMemory(t *testing.T) {
 				case <-tick.C:
 				}
 				if chunk > 0 {
-					_ = c.SetWriteDeadline(time.Now().Add(time.Second))
+					_ = c.SetWriteDeadline(time.Now().Add(hubtest.Timeout(time.Second)))
 					n, _ := c.Write(pad)
 					sent += n
 				}
@@ -125,7 +125,7 @@ func TestPreAuthConnectionsAreBoundedInTimeAndMemory(t *testing.T) {
 			select {
 			case <-stopWatch:
 				return
-			case <-time.After(50 * time.Millisecond):
+			case <-time.After(50 * time.Millisecond): // deadline: the RSS sampling interval
 			}
 		}
 	}()

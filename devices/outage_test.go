@@ -53,13 +53,13 @@ func TestEmbeddedBrokerKeepsAcknowledgingDuringDatabaseOutage(t *testing.T) {
 			go func() { errc <- pub.run(pctx, n, 2000, window) }() // 20 every 50 ms: 400 msg/s
 			hubtest.WaitFor(t, 10*time.Second, func() bool { return pub.acked.Load() >= 200 }, "200 acks with the database up")
 			up0 := pub.acked.Load()
-			time.Sleep(hubtest.Timeout(2 * time.Second)) // a measuring interval, not a wait for a condition
+			time.Sleep(hubtest.Timeout(2 * time.Second)) // sleep: a measuring interval, not a wait for a condition
 			up := pub.acked.Load() - up0
 			px.Cut()
 			before := pub.acked.Load()
 			hubtest.WaitFor(t, 10*time.Second, func() bool { return h.svc.ReadyIngest(ctx) != nil }, "ingest not ready")
 			// Two seconds of outage: how many acks? (the publisher offers 400 msg/s)
-			time.Sleep(hubtest.Timeout(2 * time.Second)) // a measuring interval, not a wait for a condition
+			time.Sleep(hubtest.Timeout(2 * time.Second)) // sleep: a measuring interval, not a wait for a condition
 			during := pub.acked.Load() - before
 			t.Logf("%s: %d acknowledged in 2 s with the database up, %d in 2 s of outage (window %d)", tc.name, up, during, window)
 			if tc.spool && during < 3*window {

@@ -208,7 +208,7 @@ func TestSpoolFullHoldsPublishersUntilCommitFreesRoom(t *testing.T) {
 		sp.add(context.Background(), spoolSample(i), func() { acked.Add(1) })
 	}
 	hubtest.WaitFor(t, 5*time.Second, func() bool { return acked.Load() == 20 }, "20 acks")
-	ctx, cancel := context.WithTimeout(context.Background(), 50*time.Millisecond)
+	ctx, cancel := context.WithTimeout(context.Background(), 50*time.Millisecond) // deadline: how long a held publisher waits, not a bound on the test
 	defer cancel()
 	if sp.add(ctx, spoolSample(20), func() { acked.Add(1) }) {
 		t.Fatal("a full spool took a record")
@@ -223,7 +223,7 @@ func TestSpoolFullHoldsPublishersUntilCommitFreesRoom(t *testing.T) {
 	select {
 	case <-took:
 		t.Fatal("a full spool took a record")
-	case <-time.After(20 * time.Millisecond): // they must still be waiting
+	case <-time.After(20 * time.Millisecond): // deadline: a quiet window: they must still be waiting
 	}
 	sp.stored(takeAll(w)) // the database took them: room again
 	for range 2 {
@@ -273,7 +273,7 @@ func TestSpoolFailingDiskHoldsPublishers(t *testing.T) {
 	var acked atomic.Int64
 	held := 0
 	for i := range 60 {
-		ctx, cancel := context.WithTimeout(context.Background(), 20*time.Millisecond)
+		ctx, cancel := context.WithTimeout(context.Background(), 20*time.Millisecond) // deadline: how long a held publisher waits
 		if !sp.add(ctx, spoolSample(i), func() { acked.Add(1) }) {
 			held++
 		}

@@ -127,7 +127,7 @@ func TestClientIDTakeoverIsReportedAndDevicesDoNotFlap(t *testing.T) {
 			dev.Publish("communehub/03244/ap-1/telemetry", 0, false, `{"metrics":{"latency_ms":1}}`)
 			select {
 			case <-ctx.Done():
-			case <-time.After(100 * time.Millisecond):
+			case <-time.After(100 * time.Millisecond): // deadline: the device's reporting pace
 			}
 		}
 	}()

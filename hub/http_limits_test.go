@@ -96,7 +96,7 @@ func TestWebsocketOutlivesHTTPTimeouts(t *testing.T) {
 	// Silent for three times the longest limit (the silence is what is
 	// tested, not a wait for something): a read deadline left over from
 	// the HTTP request would have ended the server's read.
-	time.Sleep(3 * time.Second)
+	time.Sleep(3 * time.Second) // sleep: the silence is the scenario
 	_ = ws.SetWriteDeadline(time.Now().Add(hubtest.Timeout(2 * time.Second)))
 	if err := ws.WriteMessage(websocket.TextMessage, []byte("still here")); err != nil {
 		t.Fatalf("write after 3s of silence: %v", err)

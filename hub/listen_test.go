@@ -66,7 +66,7 @@ func dialFrom(t *testing.T, src, addr string, want bool) (net.Conn, bool) {
 		t.Fatalf("dial from %s: %v", src, err)
 	}
 	t.Cleanup(func() { c.Close() })
-	wait := 300 * time.Millisecond
+	wait := 300 * time.Millisecond // deadline: a quiet window: an admitted connection stays open this long
 	if !want {
 		wait = hubtest.Timeout(5 * time.Second)
 	}

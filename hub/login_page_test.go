@@ -30,23 +30,23 @@ func TestLoginPageShowsTheLock(t *testing.T) {
 	go func() { _ = h.app.Listener(ln) }()
 	t.Cleanup(func() { _ = h.app.Shutdown() })
 
-	page := hubtest.NewPage(t, chrome, hubtest.Timeout(90*time.Second))
+	page := hubtest.NewPage(t, chrome, 90*time.Second)
 	page.Do(chromedp.Navigate("http://"+ln.Addr().String()+"/login"),
 		chromedp.WaitVisible(`#username`),
 		chromedp.SendKeys(`#username`, "lan"),
 		chromedp.SendKeys(`#password`, "wrong password"),
 		chromedp.Click(`#submit`))
-	page.WaitJS(hubtest.Timeout(30*time.Second), `document.getElementById('msg').textContent.includes('Sai tên đăng nhập')`)
-	page.WaitJS(hubtest.Timeout(10*time.Second), `!document.getElementById('submit').disabled`)
+	page.WaitJS(30*time.Second, `document.getElementById('msg').textContent.includes('Sai tên đăng nhập')`)
+	page.WaitJS(10*time.Second, `!document.getElementById('submit').disabled`)
 	page.Do(chromedp.Click(`#submit`))
-	page.WaitJS(hubtest.Timeout(30*time.Second), `document.getElementById('msg').textContent.includes('tạm khóa')`)
+	page.WaitJS(30*time.Second, `document.getElementById('msg').textContent.includes('tạm khóa')`)
 	vi := page.Text(`#msg`)
 	if !strings.Contains(vi, "giây") {
 		t.Errorf("Vietnamese lock message without the wait: %q", vi)
 	}
-	page.WaitJS(hubtest.Timeout(5*time.Second), `document.getElementById('submit').disabled`)
+	page.WaitJS(5*time.Second, `document.getElementById('submit').disabled`)
 	page.Do(chromedp.Click(`#lang`))
-	page.WaitJS(hubtest.Timeout(5*time.Second), `document.getElementById('msg').textContent.includes('This account is locked')`)
+	page.WaitJS(5*time.Second, `document.getElementById('msg').textContent.includes('This account is locked')`)
 	if en := page.Text(`#msg`); !strings.Contains(en, "Try again in") {
 		t.Errorf("English lock message: %q", en)
 	}

@@ -206,11 +206,11 @@ func TestBinaryWallSocketOutlivesHTTPTimeouts(t *testing.T) {
 	}
 	// Silent for three times the longest HTTP limit (the silence is what
 	// is tested, not a wait for something).
-	time.Sleep(3 * time.Second)
+	time.Sleep(3 * time.Second) // sleep: the silence is the scenario
 	if err := ws.WriteJSON(map[string]any{"type": "ping"}); err != nil {
 		t.Fatalf("write after 3 s of silence: %v", err)
 	}
-	_ = ws.SetReadDeadline(time.Now().Add(time.Second))
+	_ = ws.SetReadDeadline(time.Now().Add(hubtest.Timeout(time.Second)))
 	for {
 		_, _, err := ws.ReadMessage()
 		var ne net.Error
