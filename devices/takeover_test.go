@@ -1,7 +1,6 @@
 package devices
 
 import (
-	"bytes"
 	"context"
 	"log/slog"
 	"os"
@@ -15,24 +14,6 @@ import (
 
 	"github.com/communehub/communehub/hub/hubtest"
 )
-
-// logBuffer is a slog destination tests read while the hub writes.
-type logBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *logBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *logBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
-}
 
 // While the hub's own link is down, or back for less than a device's
 // timeout, a silent device is unknown, not offline, and no up/down change
@@ -99,11 +80,11 @@ func TestClientIDTakeoverIsReportedAndDevicesDoNotFlap(t *testing.T) {
 	broker := hubtest.StartMosquitto(t, "")
 	type hubLog struct {
 		h   *testHub
-		log *logBuffer
+		log *hubtest.SyncBuffer
 	}
 	var hubs []hubLog
 	for range 2 {
-		buf := &logBuffer{}
+		buf := &hubtest.SyncBuffer{}
 		log := slog.New(slog.NewTextHandler(buf, &slog.HandlerOptions{Level: slog.LevelInfo}))
 		pool := seededDB(t)
 		h := startTestHubLog(t, pool, Config{URL: "tcp://" + broker, ClientID: "communehub-same", Interval: hubtest.Timeout(time.Second)}, log)

@@ -171,7 +171,7 @@ func TestDevicesCredentialsCLI(t *testing.T) {
 	_, dbURL := hubtest.NewDB(t)
 	vars := env(map[string]string{"COMMUNEHUB_DATABASE_URL": dbURL, "COMMUNEHUB_DATA_DIR": t.TempDir(), "COMMUNEHUB_LOG_LEVEL": "error"})
 	run := func(args ...string) (int, string) {
-		var out, errb syncBuffer
+		var out, errb hubtest.SyncBuffer
 		code := Main(context.Background(), args, vars, strings.NewReader(""), &out, &errb)
 		return code, out.String() + errb.String()
 	}

@@ -10,7 +10,6 @@ import (
 	"net/http"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -20,32 +19,14 @@ import (
 
 func TestMain(m *testing.M) { hubtest.Main(m) }
 
-// syncBuffer is a bytes.Buffer safe for the hub's goroutines to write to.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
-
 // testProcess is a whole hub started in-process through Main, as the binary runs.
 type testProcess struct {
 	Addr   string
 	Base   string       // http://Addr, or https://Addr with COMMUNEHUB_TLS_SELF_SIGNED
 	Client *http.Client // trusts the hub's self-signed certificate when it has one
 	DBURL  string
-	Stdout *syncBuffer
-	Stderr *syncBuffer
+	Stdout *hubtest.SyncBuffer
+	Stderr *hubtest.SyncBuffer
 	cancel context.CancelFunc
 	done   chan int
 }
@@ -57,7 +38,7 @@ func startHub(t *testing.T, dbURL string, extraEnv map[string]string, args ...st
 	p := &testProcess{
 		Addr:   fmt.Sprintf("127.0.0.1:%d", hubtest.FreePort(t)),
 		DBURL:  dbURL,
-		Stdout: &syncBuffer{}, Stderr: &syncBuffer{},
+		Stdout: &hubtest.SyncBuffer{}, Stderr: &hubtest.SyncBuffer{},
 		done: make(chan int, 1),
 	}
 	vars := map[string]string{

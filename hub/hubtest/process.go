@@ -86,8 +86,8 @@ func removeBinaries() {
 // it is killed at the test's end if still running.
 type Process struct {
 	Cmd    *exec.Cmd
-	stdout lockedBuffer
-	stderr lockedBuffer
+	stdout SyncBuffer
+	stderr SyncBuffer
 	done   chan struct{}
 	err    error // Wait's result, set before done closes
 }
@@ -175,19 +175,21 @@ func (p *Process) WaitHTTP(t testing.TB, timeout time.Duration, url string, want
 	}, fmt.Sprintf("%s to answer %d", url, want))
 }
 
-// lockedBuffer is a bytes.Buffer safe for a writer and readers at once.
-type lockedBuffer struct {
+// SyncBuffer is a bytes.Buffer that goroutines of the code under test may
+// write (a log, a program's output) while the test reads it.
+type SyncBuffer struct {
 	mu sync.Mutex
 	b  bytes.Buffer
 }
 
-func (b *lockedBuffer) Write(p []byte) (int, error) {
+func (b *SyncBuffer) Write(p []byte) (int, error) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	return b.b.Write(p)
 }
 
-func (b *lockedBuffer) String() string {
+// String returns what was written so far.
+func (b *SyncBuffer) String() string {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	return b.b.String()
