@@ -43,6 +43,10 @@ type Config struct {
 	// /metrics off the main port.
 	MetricsToken, MetricsAddr string
 
+	// Login throttling (hub.ThrottleConfig): failures of one account, and
+	// from one address, before logins back off; integers.
+	LoginAccountFailures, LoginIPFailures string
+
 	// HTTP connection limits (hub.HTTPLimits, hub.ListenOptions): slow
 	// clients are cut, floods are capped.
 	HTTPHeaderTimeout, HTTPReadTimeout, HTTPWriteTimeout, HTTPIdleTimeout time.Duration
@@ -124,6 +128,9 @@ func DefaultConfig() Config {
 		MQTTMaxConns:       "20000",
 		MQTTMaxConnsPerIP:  "0",
 
+		LoginAccountFailures: "5",
+		LoginIPFailures:      "100",
+
 		MQTTTelegrafPrefix: "telegraf",
 		MQTTMaxPacket:      "256KiB",
 		MQTTConnectTimeout: devices.DefaultConnectTimeout,
@@ -185,6 +192,8 @@ func (c *Config) settings() []setting {
 		{flag: "public-url", env: "COMMUNEHUB_PUBLIC_URL", str: &c.PublicURL, help: "URL browsers use to reach this instance", check: checkOptionalHTTPURL, accepted: "http(s)://host[:port]"},
 		{flag: "metrics-token", env: "COMMUNEHUB_METRICS_TOKEN", str: &c.MetricsToken, help: "bearer token /metrics asks for (Authorization: Bearer TOKEN); empty: open", check: checkToken, accepted: "at least 16 characters without spaces"},
 		{flag: "metrics-addr", env: "COMMUNEHUB_METRICS_ADDR", str: &c.MetricsAddr, help: "serve /metrics, /healthz and /readyz on this address of their own (and no /metrics on --addr); empty: on --addr", check: checkHostPort, accepted: "host:port, e.g. 127.0.0.1:9090"},
+		{flag: "login-account-failures", env: "COMMUNEHUB_LOGIN_ACCOUNT_FAILURES", str: &c.LoginAccountFailures, help: "failed logins of one account before it is locked (1 s, doubling to 15 min; 429 with Retry-After)", check: checkIntRange(1, 1000), accepted: "an integer 1–1000"},
+		{flag: "login-ip-failures", env: "COMMUNEHUB_LOGIN_IP_FAILURES", str: &c.LoginIPFailures, help: "failed logins from one address (IPv6: its /64) before it is locked; keep it high, a commune office logs in from behind one NAT", check: checkIntRange(1, 1_000_000), accepted: "an integer 1–1000000"},
 		{flag: "http-header-timeout", env: "COMMUNEHUB_HTTP_HEADER_TIMEOUT", dur: &c.HTTPHeaderTimeout, help: "time a client has to send a request's header (from connecting, or from the first byte of a kept-alive request)", accepted: "a duration 1s–10m, e.g. 10s"},
 		{flag: "http-read-timeout", env: "COMMUNEHUB_HTTP_READ_TIMEOUT", dur: &c.HTTPReadTimeout, help: "time a client has to send a request's body once the header is in", accepted: "a duration 1s–24h, e.g. 5m"},
 		{flag: "http-write-timeout", env: "COMMUNEHUB_HTTP_WRITE_TIMEOUT", dur: &c.HTTPWriteTimeout, help: "time a response may take to be written", accepted: "a duration 1s–24h, e.g. 5m"},
@@ -387,6 +396,13 @@ func (c *Config) validateHTTP() error {
 		}
 	}
 	return nil
+}
+
+// throttle returns the login throttle's thresholds (validated settings).
+func (c *Config) throttle() hub.ThrottleConfig {
+	account, _ := strconv.Atoi(c.LoginAccountFailures)
+	ip, _ := strconv.Atoi(c.LoginIPFailures)
+	return hub.ThrottleConfig{AccountFree: account, IPFree: ip}
 }
 
 // httpLimits returns the HTTP server's limits (validated settings).

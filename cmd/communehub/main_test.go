@@ -298,3 +298,41 @@ func TestDemoResetHintWorks(t *testing.T) {
 		t.Errorf("admin cannot log in with the password set by the hint's command: %v", err)
 	}
 }
+
+// The login throttle's thresholds are settings: with
+// COMMUNEHUB_LOGIN_ACCOUNT_FAILURES=2 the third attempt of an account is
+// locked (429, Retry-After), and another account from the same address
+// still logs in.
+func TestLoginThrottleSettings(t *testing.T) {
+	t.Parallel()
+	_, dbURL := hubtest.NewDB(t)
+	vars := env(map[string]string{"COMMUNEHUB_DATABASE_URL": dbURL, "COMMUNEHUB_LOG_FORMAT": "json", "COMMUNEHUB_DATA_DIR": t.TempDir()})
+	for _, name := range []string{"lan", "minh"} {
+		var out bytes.Buffer
+		if code := Main(context.Background(), []string{"users", "add", name, "--role", "officer"}, vars, strings.NewReader("a-long-password\n"), &out, &out); code != 0 {
+			t.Fatalf("users add %s: %d %s", name, code, out.String())
+		}
+	}
+	p := startHub(t, dbURL, map[string]string{"COMMUNEHUB_LOGIN_ACCOUNT_FAILURES": "2"})
+	login := func(user, password string) (int, string) {
+		t.Helper()
+		resp, err := p.Client.Post(p.Base+"/api/v1/login", "application/json",
+			strings.NewReader(fmt.Sprintf(`{"username":%q,"password":%q}`, user, password)))
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		return resp.StatusCode, resp.Header.Get("Retry-After")
+	}
+	for i := range 2 {
+		if code, _ := login("lan", "wrong"); code != 401 {
+			t.Fatalf("failure %d answered %d, want 401", i+1, code)
+		}
+	}
+	if code, retry := login("lan", "a-long-password"); code != 429 || retry == "" {
+		t.Fatalf("after 2 failures with a threshold of 2: %d Retry-After %q, want 429 with Retry-After", code, retry)
+	}
+	if code, _ := login("minh", "a-long-password"); code != 200 {
+		t.Fatalf("another account from the same address: %d, want 200", code)
+	}
+}

@@ -79,7 +79,7 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger, stdout io.Writer) er
 	}
 
 	bus := hub.NewBus(hub.BusOptions{Logger: log, Metrics: metrics})
-	auth := hub.NewAuth(pool, hub.AuthConfig{SessionTTL: cfg.SessionTTL, SecureCookie: cfg.SecureCookie}, log)
+	auth := hub.NewAuth(pool, hub.AuthConfig{SessionTTL: cfg.SessionTTL, SecureCookie: cfg.SecureCookie, Throttle: cfg.throttle()}, log)
 	sockets := hub.NewSockets()
 	core := &hub.Core{
 		Pool: pool, Bus: bus, Auth: auth, Units: hub.NewUnits(pool), Metrics: metrics,
