@@ -4,7 +4,6 @@ import (
 	"errors"
 	"log/slog"
 	"net"
-	"sync"
 	"time"
 
 	mqtt "github.com/mochi-mqtt/server/v2"
@@ -170,38 +169,4 @@ func (s *connectScanner) scan(b []byte) scanResult {
 		return scanDone
 	}
 	return scanMore
-}
-
-// limitedLog logs a message at most once per key per interval, with the
-// number suppressed since the last one, so that a flood cannot fill the log.
-type limitedLog struct {
-	log   *slog.Logger
-	every time.Duration
-
-	mu   sync.Mutex
-	last map[string]time.Time
-	skip map[string]int
-}
-
-func newLimitedLog(log *slog.Logger, every time.Duration) *limitedLog {
-	return &limitedLog{log: log, every: every, last: map[string]time.Time{}, skip: map[string]int{}}
-}
-
-func (l *limitedLog) allow(key string) (bool, int) {
-	now := time.Now()
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	if now.Sub(l.last[key]) < l.every {
-		l.skip[key]++
-		return false, 0
-	}
-	n := l.skip[key]
-	l.last[key], l.skip[key] = now, 0
-	return true, n
-}
-
-func (l *limitedLog) warn(key, msg string, attrs ...any) {
-	if ok, n := l.allow(key); ok {
-		l.log.Warn(msg, append(attrs, "suppressed_since_last", n)...)
-	}
 }

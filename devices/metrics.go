@@ -78,7 +78,17 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 
 // rejectLog logs rejected messages at most once per reason per interval,
 // with how many were suppressed, so garbage cannot flood the log.
-type rejectLog struct {
+type rejectLog struct{ *limitedLog }
+
+func newRejectLog(log *slog.Logger) *rejectLog { return &rejectLog{newLimitedLog(log, 10*time.Second)} }
+
+func (r *rejectLog) log1(reason, topic string, size int) {
+	r.warn(reason, "mqtt message rejected", "reason", reason, "topic", clip(topic, 120), "bytes", size)
+}
+
+// limitedLog logs a message at most once per key per interval, with the
+// number suppressed since the last one, so that a flood cannot fill the log.
+type limitedLog struct {
 	log   *slog.Logger
 	every time.Duration
 
@@ -87,23 +97,25 @@ type rejectLog struct {
 	skip map[string]int
 }
 
-func newRejectLog(log *slog.Logger) *rejectLog {
-	return &rejectLog{log: log, every: 10 * time.Second, last: map[string]time.Time{}, skip: map[string]int{}}
+func newLimitedLog(log *slog.Logger, every time.Duration) *limitedLog {
+	return &limitedLog{log: log, every: every, last: map[string]time.Time{}, skip: map[string]int{}}
 }
 
-func (r *rejectLog) log1(reason, topic string, size int) {
+func (l *limitedLog) allow(key string) (bool, int) {
 	now := time.Now()
-	r.mu.Lock()
-	if now.Sub(r.last[reason]) < r.every {
-		r.skip[reason]++
-		r.mu.Unlock()
-		return
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if now.Sub(l.last[key]) < l.every {
+		l.skip[key]++
+		return false, 0
 	}
-	skipped := r.skip[reason]
-	r.last[reason], r.skip[reason] = now, 0
-	r.mu.Unlock()
-	if len(topic) > 120 {
-		topic = topic[:120] + "…"
+	n := l.skip[key]
+	l.last[key], l.skip[key] = now, 0
+	return true, n
+}
+
+func (l *limitedLog) warn(key, msg string, attrs ...any) {
+	if ok, n := l.allow(key); ok {
+		l.log.Warn(msg, append(attrs, "suppressed_since_last", n)...)
 	}
-	r.log.Warn("mqtt message rejected", "reason", reason, "topic", topic, "bytes", size, "suppressed_since_last", skipped)
 }
