@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"crypto/tls"
+	"encoding/json"
 	"fmt"
 	"io"
 	"log/slog"
@@ -121,6 +122,20 @@ func (p *testProcess) get(t *testing.T, path string, hdr ...string) (int, string
 	return resp.StatusCode, string(b)
 }
 
+// login posts a username and password to /api/v1/login and returns the
+// response, its body read and closed (status, Retry-After, the cookie).
+func (p *testProcess) login(t *testing.T, user, password string) *http.Response {
+	t.Helper()
+	body, _ := json.Marshal(map[string]string{"username": user, "password": password})
+	resp, err := p.Client.Post(p.Base+"/api/v1/login", "application/json", bytes.NewReader(body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, _ = io.Copy(io.Discard, resp.Body)
+	resp.Body.Close()
+	return resp
+}
+
 func TestServeReadyAndGracefulStop(t *testing.T) {
 	hubtest.SkipShort(t, "seeds the demo data")
 	t.Parallel()
@@ -198,12 +213,7 @@ func TestCLIUsersPasswdDisableEnable(t *testing.T) {
 	p := startHub(t, dbURL, nil)
 	login := func(password string) (int, string) {
 		t.Helper()
-		resp, err := p.Client.Post(p.Base+"/api/v1/login", "application/json",
-			strings.NewReader(fmt.Sprintf(`{"username":"lan","password":%q}`, password)))
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer resp.Body.Close()
+		resp := p.login(t, "lan", password)
 		for _, c := range resp.Cookies() {
 			if c.Name == "communehub_session" {
 				return resp.StatusCode, c.Name + "=" + c.Value
@@ -316,12 +326,7 @@ func TestLoginThrottleSettings(t *testing.T) {
 	p := startHub(t, dbURL, map[string]string{"COMMUNEHUB_LOGIN_ACCOUNT_FAILURES": "2"})
 	login := func(user, password string) (int, string) {
 		t.Helper()
-		resp, err := p.Client.Post(p.Base+"/api/v1/login", "application/json",
-			strings.NewReader(fmt.Sprintf(`{"username":%q,"password":%q}`, user, password)))
-		if err != nil {
-			t.Fatal(err)
-		}
-		resp.Body.Close()
+		resp := p.login(t, user, password)
 		return resp.StatusCode, resp.Header.Get("Retry-After")
 	}
 	for i := range 2 {

@@ -5,7 +5,6 @@ import (
 	"context"
 	"crypto/tls"
 	"crypto/x509"
-	"encoding/json"
 	"fmt"
 	"log/slog"
 	"net"
@@ -221,12 +220,7 @@ func TestServeHTTPSWithSelfSignedCertificate(t *testing.T) {
 	if _, err := auth.CreateUser(context.Background(), "truc-ban", hub.RoleOfficer, "mat-khau-dai-du-12"); err != nil {
 		t.Fatal(err)
 	}
-	body, _ := json.Marshal(map[string]string{"username": "truc-ban", "password": "mat-khau-dai-du-12"})
-	resp, err := p.Client.Post(p.Base+"/api/v1/login", "application/json", bytes.NewReader(body))
-	if err != nil {
-		t.Fatal(err)
-	}
-	resp.Body.Close()
+	resp := p.login(t, "truc-ban", "mat-khau-dai-du-12")
 	var session *http.Cookie
 	for _, c := range resp.Cookies() {
 		if c.Name == hub.SessionCookie {
