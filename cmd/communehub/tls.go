@@ -282,7 +282,7 @@ func writeFileAtomic(name string, data []byte, mode os.FileMode) error {
 	return err
 }
 
-// httpsListener serves TLS on ln and answers a plain-HTTP request on the
+// httpsListener serves TLS on ln (a guarded listener) and answers a plain-HTTP request on the
 // same port (an address typed without https://) with a redirect to the
 // same URL over https. Each new connection's first byte is looked at in
 // its own goroutine, under a deadline, so a silent client holds up
@@ -305,20 +305,16 @@ func newHTTPSListener(ln net.Listener, cfg *tls.Config) *httpsListener {
 	return l
 }
 
+// acceptLoop hands each connection to sniff. ln is a guarded listener
+// (hub.Guard), which retries failed accepts itself: its only error is
+// that it was closed.
 func (l *httpsListener) acceptLoop() {
-	backoff := 5 * time.Millisecond
 	for {
 		c, err := l.Listener.Accept()
-		if errors.Is(err, net.ErrClosed) {
+		if err != nil {
 			l.Close()
 			return
 		}
-		if err != nil { // out of file descriptors, say: wait, as net/http does
-			time.Sleep(backoff)
-			backoff = min(2*backoff, time.Second)
-			continue
-		}
-		backoff = 5 * time.Millisecond
 		go l.sniff(c)
 	}
 }
