@@ -99,6 +99,17 @@ func (p *persister) alarm(a *Alarm) {
 	p.poke()
 }
 
+// forgetAlarm drops a queued write of alarm id (one another instance's
+// alarm replaced).
+func (p *persister) forgetAlarm(id string) {
+	if p == nil {
+		return
+	}
+	p.mu.Lock()
+	delete(p.alarms, id)
+	p.mu.Unlock()
+}
+
 func (p *persister) pending() int {
 	p.mu.Lock()
 	defer p.mu.Unlock()
@@ -153,10 +164,16 @@ func (p *persister) flush(ctx context.Context) error {
 	}
 	for _, a := range alarms {
 		// Acknowledgements are written by the API; never overwrite them here.
-		b.Queue(`INSERT INTO alarms(id, unit, device, rule_id, metric, severity, state, value, raised_at, cleared_at)
-			VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10)
-			ON CONFLICT (id) DO UPDATE SET value=$8, cleared_at=$10,
-				state = CASE WHEN $7 = 'cleared' THEN 'cleared' ELSE alarms.state END`,
+		// A new alarm is not written when the device already has an active
+		// one for the rule (alarms_one_active): another hub instance raised
+		// it first, and the mirror (syncAlarms) adopts that one.
+		b.Queue(`WITH up AS (
+				UPDATE alarms SET value=$8, cleared_at=$10,
+					state = CASE WHEN $7 = 'cleared' THEN 'cleared' ELSE alarms.state END
+				WHERE id=$1 RETURNING 1)
+			INSERT INTO alarms(id, unit, device, rule_id, metric, severity, state, value, raised_at, cleared_at)
+			SELECT $1::text, $2::text, $3::text, $4::bigint, $5::text, $6::text, $7::text, $8::float8, $9::timestamptz, $10::timestamptz WHERE NOT EXISTS (SELECT 1 FROM up)
+			ON CONFLICT DO NOTHING`,
 			a.ID, a.Unit, a.Device, a.RuleID, a.Metric, a.Severity, a.State, a.Value, a.Since, a.ClearedAt)
 	}
 	err := p.pool.SendBatch(ctx, b).Close()

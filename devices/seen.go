@@ -61,8 +61,8 @@ func (sh *seenShare) run(ctx context.Context, onErr func(error)) {
 	}
 }
 
-// round writes what this instance heard since the last round, then applies
-// what the others wrote.
+// round writes what this instance heard since the last round, applies
+// what the others wrote, and mirrors the active alarms (alarmsync.go).
 func (sh *seenShare) round(ctx context.Context, now time.Time) error {
 	if rows := sh.st.takeSeen(); len(rows) > 0 {
 		if err := sh.write(ctx, rows); err != nil {
@@ -86,8 +86,16 @@ func (sh *seenShare) round(ctx context.Context, now time.Time) error {
 		}
 	}
 	sh.prevMark, sh.mark = sh.mark, max(sh.mark, from)
+	active, err := queryAlarms(ctx, sh.pool, "", "active", maxSyncedAlarms)
+	if err != nil {
+		return err
+	}
+	sh.st.syncAlarms(active, now)
 	return nil
 }
+
+// maxSyncedAlarms bounds the active alarms mirrored (the start-up load reads as many).
+const maxSyncedAlarms = 10000
 
 func (sh *seenShare) write(ctx context.Context, rows []seenRow) error {
 	units, devs, seen, down, metrics := make([]string, len(rows)), make([]string, len(rows)),

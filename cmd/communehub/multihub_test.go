@@ -7,12 +7,15 @@ import (
 	"encoding/json"
 	"fmt"
 	"net"
+	"net/http"
 	"net/url"
+	"strings"
 	"sync"
 	"testing"
 	"time"
 
 	paho "github.com/eclipse/paho.mqtt.golang"
+	"github.com/fasthttp/websocket"
 
 	"github.com/communehub/communehub/devices"
 	"github.com/communehub/communehub/hub"
@@ -100,11 +103,19 @@ func TestTwoHubsShowTheSameLAN(t *testing.T) {
 		}
 	}
 	onBoth(10*time.Second, sw, "the switch online", func(v devices.DeviceView) bool { return v.Status == devices.StatusOnline })
+	// Each hub's wall topic: the incident the will opens must be on both.
+	walls := make([]*wallWatch, len(hubs))
+	for i, h := range hubs {
+		walls[i] = watchWall(t, h, token, sw)
+	}
 	mu.Lock()
 	conn.Close() // the switch loses power: the broker sends its will
 	mu.Unlock()
 	took := onBoth(2*time.Second, sw, "the switch offline after its will", func(v devices.DeviceView) bool { return v.Status == devices.StatusOffline })
-	t.Logf("last will → offline on both hubs in %v", took.Round(time.Millisecond))
+	t.Logf("last will → offline on both hubs' REST views in %v", took.Round(time.Millisecond))
+	hubtest.WaitFor(t, 2*time.Second, func() bool { return walls[0].incident() != "" && walls[1].incident() != "" },
+		"the switch's incident on both hubs' commune/03244/devices")
+	t.Logf("incident on hub a's wall topic %s, on hub b's %s", walls[0].incident(), walls[1].incident())
 
 	// Kill one hub: every telemetry message published after is stored.
 	a.Kill()
@@ -127,6 +138,61 @@ func TestTwoHubsShowTheSameLAN(t *testing.T) {
 	if v, _ := view(b, ap); v.Metrics["latency_ms"] != n-1 {
 		t.Errorf("the surviving hub shows latency %v, want the last value %d", v.Metrics["latency_ms"], n-1)
 	}
+}
+
+// wallWatch follows a hub's commune/03244/devices on /ws and keeps the id
+// of the first incident rooted at one device.
+type wallWatch struct {
+	mu sync.Mutex
+	id string
+}
+
+func (w *wallWatch) incident() string {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.id
+}
+
+func watchWall(t *testing.T, h *binHub, token, root string) *wallWatch {
+	t.Helper()
+	ws, resp, err := websocket.DefaultDialer.Dial("ws://"+h.Addr+"/ws?topic=commune/03244/devices",
+		http.Header{"Authorization": {"Bearer " + token}})
+	if err != nil {
+		t.Fatalf("websocket: %v (%v)", err, resp)
+	}
+	w := &wallWatch{}
+	done := make(chan struct{})
+	go func() { // ends when the socket is closed at cleanup
+		defer close(done)
+		for {
+			_, b, err := ws.ReadMessage()
+			if err != nil {
+				return
+			}
+			var f struct {
+				Data devices.Snapshot `json:"data"`
+			}
+			if json.Unmarshal(b, &f) != nil {
+				continue
+			}
+			for _, inc := range f.Data.Incidents {
+				if inc.RootDevice == root {
+					w.mu.Lock()
+					if w.id == "" {
+						w.id = inc.ID
+					}
+					w.mu.Unlock()
+				}
+			}
+		}
+	}()
+	t.Cleanup(func() { ws.Close(); <-done })
+	// The hub subscribes the socket after the upgrade: wait until it counts it.
+	hubtest.WaitFor(t, 5*time.Second, func() bool {
+		_, body := httpGet(t, h.Base+"/metrics")
+		return strings.Contains(body, "\ncommunehub_ws_connections 1\n")
+	}, "the websocket subscribed")
+	return w
 }
 
 // mqttClient connects a client to broker with clientID (and opts applied),
