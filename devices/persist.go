@@ -26,6 +26,7 @@ type storedDevice struct {
 	Status       string             `db:"status"`
 	LastSeen     *time.Time         `db:"last_seen"`
 	Metrics      map[string]float64 `db:"metrics"`
+	RegRev       int64              `db:"reg_rev"` // the last technician's change of registration applied (registration.go)
 }
 
 // persister writes device rows, incidents and alarms in the background,
@@ -60,9 +61,18 @@ func (p *persister) device(d *device) {
 	if p == nil {
 		return
 	}
+	row := rowOf(d)
+	p.mu.Lock()
+	p.devices[d.unit+"/"+d.id] = row
+	p.mu.Unlock()
+	p.poke()
+}
+
+// rowOf is d's row of the devices table; called with the state's lock held.
+func rowOf(d *device) storedDevice {
 	row := storedDevice{Unit: d.unit, ID: d.id, Name: d.name, Kind: d.kind, IP: d.ip, MAC: d.mac, Location: d.location,
 		Parent: d.parent, IntervalS: d.intervalS, Registration: d.registration, Agent: d.agent, Status: d.status,
-		Metrics: make(map[string]float64, len(d.metrics))}
+		Metrics: make(map[string]float64, len(d.metrics)), RegRev: d.regRev}
 	if row.Status == "" {
 		row.Status = StatusUnknown
 	}
@@ -73,10 +83,7 @@ func (p *persister) device(d *device) {
 	for k, v := range d.metrics {
 		row.Metrics[k] = v
 	}
-	p.mu.Lock()
-	p.devices[d.unit+"/"+d.id] = row
-	p.mu.Unlock()
-	p.poke()
+	return row
 }
 
 func (p *persister) incident(inc *Incident) {
@@ -153,8 +160,9 @@ func (p *persister) flush(ctx context.Context) error {
 		b.Queue(`INSERT INTO devices(unit, id, name, kind, ip, mac, location, parent, interval_s, registration, agent, status, last_seen, metrics, updated_at)
 			VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13,$14, now())
 			ON CONFLICT (unit, id) DO UPDATE SET name=$3, kind=$4, ip=$5, mac=$6, location=$7, parent=$8, interval_s=$9,
-				registration=$10, agent=$11, status=$12, last_seen=$13, metrics=$14, updated_at=now()`,
-			d.Unit, d.ID, d.Name, d.Kind, d.IP, d.MAC, d.Location, d.Parent, d.IntervalS, d.Registration, d.Agent, d.Status, d.LastSeen, d.Metrics)
+				registration = CASE WHEN devices.reg_rev > $15 THEN devices.registration ELSE $10 END,
+				agent=$11, status=$12, last_seen=$13, metrics=$14, updated_at=now()`,
+			d.Unit, d.ID, d.Name, d.Kind, d.IP, d.MAC, d.Location, d.Parent, d.IntervalS, d.Registration, d.Agent, d.Status, d.LastSeen, d.Metrics, d.RegRev)
 	}
 	for _, i := range incs {
 		b.Queue(`INSERT INTO incidents(id, unit, kind, title, root_device, affected, ups_minutes, opened_at, closed_at)

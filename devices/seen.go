@@ -43,6 +43,7 @@ type seenShare struct {
 	// last, so a row whose statement took its rev before another's but
 	// committed after it is still read, one round later.
 	mark, prevMark int64
+	regMark        int64 // the last reg_rev read (registration.go)
 }
 
 // run shares and reads every seenPeriod until ctx ends.
@@ -86,6 +87,22 @@ func (sh *seenShare) round(ctx context.Context, now time.Time) error {
 		}
 	}
 	sh.prevMark, sh.mark = sh.mark, max(sh.mark, from)
+	// Technicians' changes through other instances; a row seen again is
+	// skipped by its reg_rev.
+	for {
+		regs, err := readRegistrations(ctx, sh.pool, sh.regMark)
+		if err != nil {
+			return err
+		}
+		if len(regs) == 0 {
+			break
+		}
+		sh.st.applyRegistrations(regs, now)
+		sh.regMark = regs[len(regs)-1].RegRev
+		if len(regs) < seenPage {
+			break
+		}
+	}
 	active, err := queryAlarms(ctx, sh.pool, "", "active", maxSyncedAlarms)
 	if err != nil {
 		return err

@@ -125,6 +125,7 @@ type Service struct {
 
 	paho     []*pahoSource // the broker connections: one, or two with a shared group (statuses; shared telemetry)
 	seen     *seenShare    // with a shared group: last-seen times exchanged with the other instances
+	seqs     *topicSeqs    // device topics' seqs (seq.go); owned by publishLoop
 	broker   *embedded
 	spool    *spool
 	mode     string // "external", "local", "embedded"
@@ -143,7 +144,7 @@ func New(cfg Config, d Deps) *Service {
 	p := newPersister(d.Pool, log)
 	st := newState(StateConfig{Interval: cfg.Interval, KindInterval: cfg.KindIntervals, MaxDevices: cfg.MaxDevicesPerCommune}, p, time.Now())
 	w := newWriter(d.Pool, log, m, st, cfg.QueueRows)
-	s := &Service{cfg: cfg, pool: d.Pool, bus: d.Bus, log: log, m: m, st: st, w: w, p: p}
+	s := &Service{cfg: cfg, pool: d.Pool, bus: d.Bus, log: log, m: m, st: st, w: w, p: p, seqs: newTopicSeqs(time.Now())}
 	s.in = &ingest{st: st, w: w, m: m, rl: newRejectLog(log), telegraf: cfg.TelegrafPrefix,
 		maxAge: cfg.RawRetention, now: time.Now}
 	s.auth = newAuthenticator(d.Pool, cfg.AllowAnonymous, cfg.TelegrafPrefix)
@@ -289,7 +290,7 @@ func (s *Service) load(ctx context.Context) error {
 		}
 	}
 	rows, err = s.pool.Query(ctx, `SELECT unit, id, name, kind, ip, mac, location, parent, interval_s, registration, agent,
-		status, last_seen, metrics FROM devices`)
+		status, last_seen, metrics, reg_rev FROM devices`)
 	if err != nil {
 		return err
 	}
@@ -423,9 +424,8 @@ func (s *Service) publish(code string, now time.Time) {
 		s.log.Error("devices: encode snapshot", "unit", code, "err", err)
 		return
 	}
-	if _, err := s.bus.Publish("commune/"+code+"/devices", json.RawMessage(raw)); err != nil {
-		s.log.Error("devices: publish snapshot", "unit", code, "err", err)
-	}
+	topic := "commune/" + code + "/devices"
+	s.bus.PublishEvent(&hub.Event{Topic: topic, Seq: s.seqs.next(topic), Time: now, Data: raw})
 }
 
 // tickLoop drives timeouts (every second), rule and window reloads (every

@@ -111,6 +111,7 @@ type device struct {
 	metricsAt      time.Time
 	rules          map[int64]*ruleState
 	maintenance    bool
+	regRev         int64 // the last technician's change of registration applied (registration.go)
 }
 
 type ruleState struct {
@@ -981,6 +982,7 @@ func (s *state) load(devs []storedDevice, incs []Incident, alarms []Alarm) {
 		d, _ := s.deviceLocked(c, sd.ID)
 		d.name, d.kind, d.ip, d.mac, d.location, d.parent = sd.Name, sd.Kind, sd.IP, sd.MAC, sd.Location, sd.Parent
 		d.intervalS, d.registration, d.agent, d.status = sd.IntervalS, sd.Registration, sd.Agent, sd.Status
+		d.regRev = sd.RegRev
 		if sd.LastSeen != nil {
 			d.lastSeen = *sd.LastSeen
 		}

@@ -46,7 +46,7 @@ func TestTwoHubsShowTheSameLAN(t *testing.T) {
 	}
 	a, b := start("a"), start("b")
 	hubs := []*binHub{a, b}
-	_, token, err := hub.NewAuth(pool, hub.AuthConfig{}, nil).CreateToken(context.Background(), "multihub", hub.RoleViewer, "")
+	_, token, err := hub.NewAuth(pool, hub.AuthConfig{}, nil).CreateToken(context.Background(), "multihub", hub.RoleTechnician, "")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -116,6 +116,19 @@ func TestTwoHubsShowTheSameLAN(t *testing.T) {
 	hubtest.WaitFor(t, 2*time.Second, func() bool { return walls[0].incident() != "" && walls[1].incident() != "" },
 		"the switch's incident on both hubs' commune/03244/devices")
 	t.Logf("incident on hub a's wall topic %s, on hub b's %s", walls[0].incident(), walls[1].incident())
+
+	// A device ignored through one hub is ignored on the other.
+	pc := "pc-" + tag
+	publish("communehub/03244/"+pc+"/meta", `{"name":"PC","kind":"pc"}`)
+	onBoth(10*time.Second, pc, "the PC registered", func(v devices.DeviceView) bool { return v.Registration == devices.RegRegistered })
+	req, _ := http.NewRequest("POST", b.Base+"/api/v1/devices/03244/"+pc+"/ignore", nil)
+	req.Header.Set("Authorization", "Bearer "+token)
+	if resp, err := http.DefaultClient.Do(req); err != nil || resp.StatusCode != 200 {
+		t.Fatalf("ignore through hub b: %v %v", resp, err)
+	} else {
+		resp.Body.Close()
+	}
+	onBoth(5*time.Second, pc, "the PC ignored", func(v devices.DeviceView) bool { return v.Registration == devices.RegIgnored })
 
 	// Kill one hub: every telemetry message published after is stored.
 	a.Kill()
