@@ -2,7 +2,6 @@ package devices
 
 import (
 	"context"
-	"log/slog"
 	"testing"
 	"time"
 
@@ -18,8 +17,7 @@ func TestTwoInstancesShareOneAlarm(t *testing.T) {
 	ctx := context.Background()
 	rule := Rule{ID: 1, Metric: "latency_ms", Op: ">", Threshold: 100, ClearThreshold: 50, Severity: "warning", Enabled: true}
 	inst := func() (*lan, *persister) {
-		p := newPersister(pool, slog.New(slog.DiscardHandler))
-		l := &lan{t: t, st: newState(StateConfig{}, p, t0.Add(-time.Hour))}
+		l, p := lanOnDB(t, pool)
 		l.st.setRulesAndWindows([]Rule{rule}, nil, t0)
 		l.meta(t0, "router", "router", "")
 		return l, p
@@ -35,14 +33,6 @@ func TestTwoInstancesShareOneAlarm(t *testing.T) {
 		a.st.syncAlarms(active, now)
 		b.st.syncAlarms(active, now)
 	}
-	flush := func(ps ...*persister) {
-		t.Helper()
-		for _, p := range ps {
-			if err := p.flush(ctx); err != nil {
-				t.Fatal(err)
-			}
-		}
-	}
 	count := func(where string) (n int) {
 		t.Helper()
 		if err := pool.QueryRow(ctx, `SELECT count(*) FROM alarms WHERE `+where).Scan(&n); err != nil {
@@ -57,7 +47,7 @@ func TestTwoInstancesShareOneAlarm(t *testing.T) {
 	if sa, sb := a.snap(t0), b.snap(t0); len(sa.Alarms) != 1 || len(sb.Alarms) != 1 || sa.Alarms[0].ID == sb.Alarms[0].ID {
 		t.Fatalf("before the mirror each has its own alarm: %+v %+v", sa.Alarms, sb.Alarms)
 	}
-	flush(pa, pb)
+	flushAll(t, pa, pb)
 	if n := count("state <> 'cleared'"); n != 1 {
 		t.Fatalf("%d active alarms stored, want 1", n)
 	}
@@ -69,7 +59,7 @@ func TestTwoInstancesShareOneAlarm(t *testing.T) {
 	id := sa.Alarms[0].ID
 	// The loser's alarm is not written later either.
 	b.tele(t0.Add(3*time.Second), "router", map[string]float64{"latency_ms": 220})
-	flush(pa, pb)
+	flushAll(t, pa, pb)
 	if n := count("true"); n != 1 {
 		t.Fatalf("%d alarm rows, want 1", n)
 	}
@@ -85,7 +75,7 @@ func TestTwoInstancesShareOneAlarm(t *testing.T) {
 
 	// Cleared by b's sample: a drops it too, and does not raise it again.
 	b.tele(t0.Add(5*time.Second), "router", map[string]float64{"latency_ms": 10})
-	flush(pb)
+	flushAll(t, pb)
 	sync(t0.Add(12 * time.Second))
 	if sa, sb := a.snap(t0), b.snap(t0); len(sa.Alarms) != 0 || len(sb.Alarms) != 0 {
 		t.Fatalf("after the clear through b: %+v %+v", sa.Alarms, sb.Alarms)

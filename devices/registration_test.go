@@ -2,7 +2,6 @@ package devices
 
 import (
 	"context"
-	"log/slog"
 	"testing"
 	"time"
 
@@ -15,18 +14,8 @@ import (
 func TestRegistrationThroughOneInstanceReachesTheOther(t *testing.T) {
 	pool, _ := hubtest.NewDB(t, hub.Migrations, Migrations)
 	ctx := context.Background()
-	inst := func() (*lan, *persister) {
-		p := newPersister(pool, slog.New(slog.DiscardHandler))
-		return &lan{t: t, st: newState(StateConfig{}, p, t0.Add(-time.Hour))}, p
-	}
-	a, pa := inst()
-	b, pb := inst()
-	flush := func(p *persister) {
-		t.Helper()
-		if err := p.flush(ctx); err != nil {
-			t.Fatal(err)
-		}
-	}
+	a, pa := lanOnDB(t, pool)
+	b, pb := lanOnDB(t, pool)
 	stored := func() (reg string) {
 		t.Helper()
 		if err := pool.QueryRow(ctx, `SELECT registration FROM devices WHERE unit='03244' AND id='pc'`).Scan(&reg); err != nil {
@@ -36,8 +25,7 @@ func TestRegistrationThroughOneInstanceReachesTheOther(t *testing.T) {
 	}
 	a.tele(t0, "pc", map[string]float64{"cpu_pct": 5})
 	b.tele(t0, "pc", map[string]float64{"cpu_pct": 5})
-	flush(pa)
-	flush(pb)
+	flushAll(t, pa, pb)
 
 	// Ignored through a.
 	if _, ok := a.st.setRegistration("03244", "pc", RegIgnored, nil, t0.Add(time.Second)); !ok {
@@ -48,7 +36,7 @@ func TestRegistrationThroughOneInstanceReachesTheOther(t *testing.T) {
 	}
 	// b, not told yet, writes its row (a status change).
 	b.status(t0.Add(2*time.Second), "pc", "online")
-	flush(pb)
+	flushAll(t, pb)
 	if got := stored(); got != RegIgnored {
 		t.Fatalf("b's stale row made the stored registration %q", got)
 	}
@@ -72,7 +60,7 @@ func TestRegistrationThroughOneInstanceReachesTheOther(t *testing.T) {
 	a.st.mu.Lock()
 	a.st.persist.device(a.st.communes["03244"].devices["pc"])
 	a.st.mu.Unlock()
-	flush(pa)
+	flushAll(t, pa)
 	if got := stored(); got != RegRegistered {
 		t.Fatalf("a's stale row made the stored registration %q", got)
 	}

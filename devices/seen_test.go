@@ -1,9 +1,30 @@
 package devices
 
 import (
+	"context"
+	"log/slog"
 	"testing"
 	"time"
+
+	"github.com/jackc/pgx/v5/pgxpool"
 )
+
+// lanOnDB is one hub instance's state writing to pool, for the tests of
+// several instances on one database.
+func lanOnDB(t *testing.T, pool *pgxpool.Pool) (*lan, *persister) {
+	p := newPersister(pool, slog.New(slog.DiscardHandler))
+	return &lan{t: t, st: newState(StateConfig{}, p, t0.Add(-time.Hour))}, p
+}
+
+// flushAll writes what the persisters hold.
+func flushAll(t *testing.T, ps ...*persister) {
+	t.Helper()
+	for _, p := range ps {
+		if err := p.flush(context.Background()); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
 
 // Sightings shared by another instance keep a device alive that this
 // instance never hears from, and applying them again (the reader reads
