@@ -339,7 +339,10 @@ func (s *Service) Run(ctx context.Context) {
 	}
 	if s.seen != nil {
 		go func() {
-			s.seen.run(wctx, func(err error) { s.log.Warn("devices: sharing last-seen times with the other instances", "err", err) })
+			ll := newLimitedLog(s.log, time.Minute) // it retries every second: say so once a minute
+			s.seen.run(wctx, func(err error) {
+				ll.warn("seen", "devices: sharing last-seen times, alarms and registrations with the other instances failed; retrying", "err", err)
+			})
 			done <- struct{}{}
 		}()
 		n++
