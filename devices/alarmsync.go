@@ -90,3 +90,63 @@ func (s *state) syncAlarms(db []Alarm, now time.Time) {
 		s.markLocked(c.code, true)
 	}
 }
+
+// Incidents: every instance derives them from the same statuses, but the
+// id carries the second the failure started, which two instances can see
+// either side of a second. An open incident therefore keeps its id while
+// its root stays down (keepIncidentIDs), PostgreSQL keeps one open
+// incident per root (incidents_one_open), and syncIncidents renames a local
+// incident to the one stored by another instance.
+
+// sameFailure reports whether two incidents are one failure: the same root,
+// both power cuts or neither.
+func sameFailure(a, b *Incident) bool {
+	return a.Unit == b.Unit && a.RootDevice == b.RootDevice && (a.Kind == IncidentPowerCut) == (b.Kind == IncidentPowerCut)
+}
+
+// keepIncidentIDs gives each wanted incident that is not open yet the id
+// and start of an open incident of the same failure, if one is no longer
+// wanted under its own id.
+func keepIncidentIDs(open, want map[string]*Incident) {
+	for id, inc := range want {
+		if open[id] != nil {
+			continue
+		}
+		for oid, old := range open {
+			if want[oid] == nil && sameFailure(old, inc) {
+				delete(want, id)
+				inc.ID, inc.Since = oid, old.Since
+				want[oid] = inc
+				break
+			}
+		}
+	}
+}
+
+// syncIncidents renames the open incidents that another instance stored
+// under another id (db: every open incident).
+func (s *state) syncIncidents(db []Incident) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	byID := make(map[string]bool, len(db))
+	for i := range db {
+		byID[db[i].ID] = true
+	}
+	for i := range db {
+		stored := &db[i]
+		c := s.communes[stored.Unit]
+		if c == nil || c.incidents[stored.ID] != nil {
+			continue
+		}
+		for id, inc := range c.incidents {
+			if !byID[id] && sameFailure(inc, stored) {
+				delete(c.incidents, id)
+				s.persist.forgetIncident(id)
+				inc.ID, inc.Since = stored.ID, stored.Since
+				c.incidents[stored.ID] = inc
+				s.markLocked(c.code, true)
+				break
+			}
+		}
+	}
+}

@@ -84,3 +84,52 @@ func TestTwoInstancesShareOneAlarm(t *testing.T) {
 		t.Fatalf("%d active alarms stored after the clear", n)
 	}
 }
+
+// Two instances that see a switch go down either side of a second (its
+// incident id carries the second) store one incident and show one id.
+func TestTwoInstancesShareOneIncident(t *testing.T) {
+	pool, _ := hubtest.NewDB(t, hub.Migrations, Migrations)
+	ctx := context.Background()
+	a, pa := lanOnDB(t, pool)
+	b, pb := lanOnDB(t, pool)
+	for _, l := range []*lan{a, b} {
+		l.meta(t0, "sw", "switch", "")
+		l.status(t0, "sw", "online")
+	}
+	a.status(t0.Add(999*time.Millisecond), "sw", "offline")
+	b.status(t0.Add(1001*time.Millisecond), "sw", "offline")
+	ids := func() (string, string) {
+		t.Helper()
+		sa, sb := a.snap(t0), b.snap(t0)
+		if len(sa.Incidents) != 1 || len(sb.Incidents) != 1 {
+			t.Fatalf("incidents %+v and %+v, want one each", sa.Incidents, sb.Incidents)
+		}
+		return sa.Incidents[0].ID, sb.Incidents[0].ID
+	}
+	if ia, ib := ids(); ia == ib {
+		t.Fatalf("the test needs two ids to start with, got %s twice", ia)
+	}
+	flushAll(t, pa, pb)
+	open, err := queryIncidents(ctx, pool, "", true, 10)
+	if err != nil || len(open) != 1 {
+		t.Fatalf("%d open incidents stored (%v), want 1", len(open), err)
+	}
+	a.st.syncIncidents(open)
+	b.st.syncIncidents(open)
+	b.st.tick(t0.Add(3 * time.Second)) // a recompute keeps the adopted id
+	if ia, ib := ids(); ia != ib || ia != open[0].ID {
+		t.Fatalf("after the mirror: %s and %s, want both %s", ia, ib, open[0].ID)
+	}
+	// Back up: closed, one row in all.
+	for _, l := range []*lan{a, b} {
+		l.status(t0.Add(5*time.Second), "sw", "online")
+	}
+	flushAll(t, pa, pb)
+	var rows, stillOpen int
+	if err := pool.QueryRow(ctx, `SELECT count(*), count(*) FILTER (WHERE closed_at IS NULL) FROM incidents`).Scan(&rows, &stillOpen); err != nil {
+		t.Fatal(err)
+	}
+	if rows != 1 || stillOpen != 0 {
+		t.Fatalf("%d incident rows, %d open; want 1 and 0", rows, stillOpen)
+	}
+}

@@ -117,6 +117,17 @@ func (p *persister) forgetAlarm(id string) {
 	p.mu.Unlock()
 }
 
+// forgetIncident drops a queued write of incident id (renamed to the id
+// another instance stored).
+func (p *persister) forgetIncident(id string) {
+	if p == nil {
+		return
+	}
+	p.mu.Lock()
+	delete(p.incidents, id)
+	p.mu.Unlock()
+}
+
 func (p *persister) pending() int {
 	p.mu.Lock()
 	defer p.mu.Unlock()
@@ -165,9 +176,15 @@ func (p *persister) flush(ctx context.Context) error {
 			d.Unit, d.ID, d.Name, d.Kind, d.IP, d.MAC, d.Location, d.Parent, d.IntervalS, d.Registration, d.Agent, d.Status, d.LastSeen, d.Metrics, d.RegRev)
 	}
 	for _, i := range incs {
-		b.Queue(`INSERT INTO incidents(id, unit, kind, title, root_device, affected, ups_minutes, opened_at, closed_at)
-			VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9)
-			ON CONFLICT (id) DO UPDATE SET kind=$3, title=$4, affected=$6, ups_minutes=$7, closed_at=$9`,
+		// A new incident is not written when its root already has an open
+		// one (incidents_one_open): another instance opened it, and the
+		// mirror (syncIncidents) adopts that one's id.
+		b.Queue(`WITH up AS (
+				UPDATE incidents SET kind=$3, title=$4, affected=$6, ups_minutes=$7, closed_at=$9 WHERE id=$1 RETURNING 1)
+			INSERT INTO incidents(id, unit, kind, title, root_device, affected, ups_minutes, opened_at, closed_at)
+			SELECT $1::text, $2::text, $3::text, $4::text, $5::text, $6::int, $7::float8, $8::timestamptz, $9::timestamptz
+			WHERE NOT EXISTS (SELECT 1 FROM up)
+			ON CONFLICT DO NOTHING`,
 			i.ID, i.Unit, i.Kind, i.Title, i.RootDevice, i.Affected, i.UPSMinutes, i.Since, i.ClosedAt)
 	}
 	for _, a := range alarms {

@@ -63,7 +63,8 @@ func (sh *seenShare) run(ctx context.Context, onErr func(error)) {
 }
 
 // round writes what this instance heard since the last round, applies
-// what the others wrote, and mirrors the active alarms (alarmsync.go).
+// what the others wrote, and mirrors the active alarms and the open
+// incidents' ids (alarmsync.go).
 func (sh *seenShare) round(ctx context.Context, now time.Time) error {
 	if rows := sh.st.takeSeen(); len(rows) > 0 {
 		if err := sh.write(ctx, rows); err != nil {
@@ -108,6 +109,11 @@ func (sh *seenShare) round(ctx context.Context, now time.Time) error {
 		return err
 	}
 	sh.st.syncAlarms(active, now)
+	open, err := queryIncidents(ctx, sh.pool, "", true, maxSyncedAlarms)
+	if err != nil {
+		return err
+	}
+	sh.st.syncIncidents(open)
 	return nil
 }
 

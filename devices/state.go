@@ -500,6 +500,7 @@ func (s *state) recomputeLocked(c *commune, now time.Time) {
 		inc := agentIncident(c, a, n)
 		want[inc.ID] = inc
 	}
+	keepIncidentIDs(c.incidents, want)
 	for id, inc := range c.incidents {
 		if _, still := want[id]; !still {
 			t := now
