@@ -219,6 +219,9 @@ func (s *Service) handleAdopt(c *fiber.Ctx) error {
 	if !ok {
 		return hub.Errorf(hub.ENotFound, "no device %s in %s", id, unit)
 	}
+	if err := s.storeRegistration(c.UserContext(), unit, id); err != nil {
+		return err
+	}
 	return c.JSON(v)
 }
 
@@ -230,6 +233,9 @@ func (s *Service) handleIgnore(c *fiber.Ctx) error {
 	v, ok := s.st.setRegistration(unit, id, RegIgnored, nil, time.Now())
 	if !ok {
 		return hub.Errorf(hub.ENotFound, "no device %s in %s", id, unit)
+	}
+	if err := s.storeRegistration(c.UserContext(), unit, id); err != nil {
+		return err
 	}
 	return c.JSON(v)
 }

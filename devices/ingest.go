@@ -53,6 +53,17 @@ func (in *ingest) rejectCounts() map[string]int64 {
 // without, it does not wait. Either way false means the telemetry was not
 // taken: the message must stay unacknowledged so that it is delivered again.
 func (in *ingest) handle(ctx context.Context, topic string, payload []byte, ack func(), block bool) bool {
+	return in.take(ctx, topic, payload, ack, block, false)
+}
+
+// handleQueued is handle for a source whose unacknowledged messages are
+// never delivered again (a clean session): its telemetry is queued even
+// over the bound, which the broker's in-flight window keeps small.
+func (in *ingest) handleQueued(topic string, payload []byte, ack func()) {
+	in.take(context.Background(), topic, payload, ack, false, true)
+}
+
+func (in *ingest) take(ctx context.Context, topic string, payload []byte, ack func(), block, over bool) bool {
 	ti, reason := parseTopic(topic, in.telegraf)
 	if reason == "" && ti.kind != kindSysDropped && in.units != nil && !in.units[ti.unit] {
 		reason = "unknown_unit"
@@ -86,6 +97,10 @@ func (in *ingest) handle(ctx context.Context, topic string, payload []byte, ack 
 		return in.sp.add(ctx, samples, ack)
 	}
 	it := item{samples: samples, ack: ack}
+	if over {
+		in.w.enqueueOver(it)
+		return true
+	}
 	if block {
 		// false only when the hub is stopping: the caller must then not
 		// acknowledge, so that the publisher keeps the message.

@@ -39,33 +39,67 @@ type pahoSource struct {
 	ctx    context.Context
 
 	takeover takeoverWatch
+
+	// telemetryConn: the clean-session connection of the shared telemetry.
+	// It does not stand for the hub's link (statuses come on the other),
+	// and a message it cannot queue is queued anyway: a clean session is
+	// never redelivered, and the broker's in-flight window bounds how many
+	// unacknowledged messages it has.
+	telemetryConn bool
 }
 
-// subscriptionFilters lists what the hub subscribes to; with a shared
-// group, device topics are split between the hub instances of the group.
-func subscriptionFilters(telegraf, shared string) []string {
-	fs := []string{
-		TopicPrefix + "/+/+/status",
-		TopicPrefix + "/+/+/meta",
-		TopicPrefix + "/+/+/telemetry",
-	}
+// subscriptionFilters lists what the hub subscribes to. Without a shared
+// group one persistent session takes everything. With one, statuses, meta
+// (and their wills) and the broker's $SYS counter stay on the persistent
+// session, not shared, so every hub instance sees every device's status at
+// once (they are few); only telemetry is split between the instances of
+// the group, on a second connection (see telemetryConn).
+func subscriptionFilters(telegraf, shared string) (state, telemetry []string) {
+	state = []string{TopicPrefix + "/+/+/status", TopicPrefix + "/+/+/meta"}
+	telemetry = []string{TopicPrefix + "/+/+/telemetry"}
 	if telegraf != "" {
-		fs = append(fs, telegraf+"/#")
+		telemetry = append(telemetry, telegraf+"/#")
 	}
-	if shared != "" {
-		for i, f := range fs {
-			fs[i] = "$share/" + shared + "/" + f
-		}
+	if shared == "" {
+		return append(append(state, telemetry...), SysDroppedTopic), nil
 	}
-	return append(fs, SysDroppedTopic)
+	for i, f := range telemetry {
+		telemetry[i] = "$share/" + shared + "/" + f
+	}
+	return append(state, SysDroppedTopic), telemetry
 }
 
-func newPahoSource(rawURL, clientID, telegraf, shared string, in *ingest, st *state, m *metrics, log *slog.Logger) (*pahoSource, error) {
+// TelemetryClientSuffix is appended to the hub's client id for its shared
+// telemetry connection.
+const TelemetryClientSuffix = "-telemetry"
+
+// newPahoSources returns the hub's broker connections: one, or with a
+// shared group two — the persistent one for statuses and a clean-session
+// one for the shared telemetry. Clean, because Mosquitto keeps handing a
+// persistent shared subscriber its share while it is disconnected: the
+// share of an instance that died would wait in its session until it came
+// back. With a clean session the broker forgets it as soon as its
+// connection closes, and the other instances of the group get everything.
+func newPahoSources(rawURL, clientID, telegraf, shared string, in *ingest, st *state, m *metrics, log *slog.Logger) ([]*pahoSource, error) {
+	stateFilters, teleFilters := subscriptionFilters(telegraf, shared)
+	p, err := newPahoSource(rawURL, clientID, stateFilters, in, st, m, log)
+	if err != nil || teleFilters == nil {
+		return []*pahoSource{p}, err
+	}
+	t, err := newPahoSource(rawURL, clientID+TelemetryClientSuffix, teleFilters, in, st, m, log.With("connection", "telemetry"))
+	if err != nil {
+		return nil, err
+	}
+	t.telemetryConn = true
+	return []*pahoSource{p, t}, nil
+}
+
+func newPahoSource(rawURL, clientID string, filters []string, in *ingest, st *state, m *metrics, log *slog.Logger) (*pahoSource, error) {
 	u, err := url.Parse(rawURL)
 	if err != nil {
 		return nil, fmt.Errorf("mqtt url: %w", err)
 	}
-	p := &pahoSource{clientID: clientID, filters: subscriptionFilters(telegraf, shared), in: in, st: st, m: m, log: log}
+	p := &pahoSource{clientID: clientID, filters: filters, in: in, st: st, m: m, log: log}
 	if u.User != nil {
 		p.user = u.User.Username()
 		p.pass, _ = u.User.Password()
@@ -85,7 +119,7 @@ func (p *pahoSource) options() *paho.ClientOptions {
 	o := paho.NewClientOptions().
 		AddBroker(p.brokerURL).
 		SetClientID(p.clientID).
-		SetCleanSession(false).
+		SetCleanSession(p.telemetryConn).
 		SetAutoReconnect(true).
 		SetConnectRetry(true).
 		SetConnectRetryInterval(time.Second).
@@ -135,6 +169,9 @@ func (p *pahoSource) options() *paho.ClientOptions {
 }
 
 func (p *pahoSource) setConnected(ok bool) {
+	if p.telemetryConn {
+		return
+	}
 	p.st.setConnected(ok)
 	if ok {
 		p.m.connected.Set(1)
@@ -165,6 +202,10 @@ func (p *pahoSource) onConnect(c paho.Client) {
 
 // onMessage must return at once: parse, enqueue, return.
 func (p *pahoSource) onMessage(_ paho.Client, msg paho.Message) {
+	if p.telemetryConn {
+		p.in.handleQueued(msg.Topic(), msg.Payload(), msg.Ack)
+		return
+	}
 	if !p.in.handle(p.ctx, msg.Topic(), msg.Payload(), msg.Ack, false) {
 		p.resume.Store(true)
 	}

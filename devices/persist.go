@@ -26,6 +26,7 @@ type storedDevice struct {
 	Status       string             `db:"status"`
 	LastSeen     *time.Time         `db:"last_seen"`
 	Metrics      map[string]float64 `db:"metrics"`
+	RegRev       int64              `db:"reg_rev"` // the last technician's change of registration applied (registration.go)
 }
 
 // persister writes device rows, incidents and alarms in the background,
@@ -60,9 +61,18 @@ func (p *persister) device(d *device) {
 	if p == nil {
 		return
 	}
+	row := rowOf(d)
+	p.mu.Lock()
+	p.devices[d.unit+"/"+d.id] = row
+	p.mu.Unlock()
+	p.poke()
+}
+
+// rowOf is d's row of the devices table; called with the state's lock held.
+func rowOf(d *device) storedDevice {
 	row := storedDevice{Unit: d.unit, ID: d.id, Name: d.name, Kind: d.kind, IP: d.ip, MAC: d.mac, Location: d.location,
 		Parent: d.parent, IntervalS: d.intervalS, Registration: d.registration, Agent: d.agent, Status: d.status,
-		Metrics: make(map[string]float64, len(d.metrics))}
+		Metrics: make(map[string]float64, len(d.metrics)), RegRev: d.regRev}
 	if row.Status == "" {
 		row.Status = StatusUnknown
 	}
@@ -73,10 +83,7 @@ func (p *persister) device(d *device) {
 	for k, v := range d.metrics {
 		row.Metrics[k] = v
 	}
-	p.mu.Lock()
-	p.devices[d.unit+"/"+d.id] = row
-	p.mu.Unlock()
-	p.poke()
+	return row
 }
 
 func (p *persister) incident(inc *Incident) {
@@ -97,6 +104,28 @@ func (p *persister) alarm(a *Alarm) {
 	p.alarms[a.ID] = *a
 	p.mu.Unlock()
 	p.poke()
+}
+
+// forgetAlarm drops a queued write of alarm id (one another instance's
+// alarm replaced).
+func (p *persister) forgetAlarm(id string) {
+	if p == nil {
+		return
+	}
+	p.mu.Lock()
+	delete(p.alarms, id)
+	p.mu.Unlock()
+}
+
+// forgetIncident drops a queued write of incident id (renamed to the id
+// another instance stored).
+func (p *persister) forgetIncident(id string) {
+	if p == nil {
+		return
+	}
+	p.mu.Lock()
+	delete(p.incidents, id)
+	p.mu.Unlock()
 }
 
 func (p *persister) pending() int {
@@ -142,21 +171,34 @@ func (p *persister) flush(ctx context.Context) error {
 		b.Queue(`INSERT INTO devices(unit, id, name, kind, ip, mac, location, parent, interval_s, registration, agent, status, last_seen, metrics, updated_at)
 			VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13,$14, now())
 			ON CONFLICT (unit, id) DO UPDATE SET name=$3, kind=$4, ip=$5, mac=$6, location=$7, parent=$8, interval_s=$9,
-				registration=$10, agent=$11, status=$12, last_seen=$13, metrics=$14, updated_at=now()`,
-			d.Unit, d.ID, d.Name, d.Kind, d.IP, d.MAC, d.Location, d.Parent, d.IntervalS, d.Registration, d.Agent, d.Status, d.LastSeen, d.Metrics)
+				registration = CASE WHEN devices.reg_rev > $15 THEN devices.registration ELSE $10 END,
+				agent=$11, status=$12, last_seen=$13, metrics=$14, updated_at=now()`,
+			d.Unit, d.ID, d.Name, d.Kind, d.IP, d.MAC, d.Location, d.Parent, d.IntervalS, d.Registration, d.Agent, d.Status, d.LastSeen, d.Metrics, d.RegRev)
 	}
 	for _, i := range incs {
-		b.Queue(`INSERT INTO incidents(id, unit, kind, title, root_device, affected, ups_minutes, opened_at, closed_at)
-			VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9)
-			ON CONFLICT (id) DO UPDATE SET kind=$3, title=$4, affected=$6, ups_minutes=$7, closed_at=$9`,
+		// A new incident is not written when its root already has an open
+		// one (incidents_one_open): another instance opened it, and the
+		// mirror (syncIncidents) adopts that one's id.
+		b.Queue(`WITH up AS (
+				UPDATE incidents SET kind=$3, title=$4, affected=$6, ups_minutes=$7, closed_at=$9 WHERE id=$1 RETURNING 1)
+			INSERT INTO incidents(id, unit, kind, title, root_device, affected, ups_minutes, opened_at, closed_at)
+			SELECT $1::text, $2::text, $3::text, $4::text, $5::text, $6::int, $7::float8, $8::timestamptz, $9::timestamptz
+			WHERE NOT EXISTS (SELECT 1 FROM up)
+			ON CONFLICT DO NOTHING`,
 			i.ID, i.Unit, i.Kind, i.Title, i.RootDevice, i.Affected, i.UPSMinutes, i.Since, i.ClosedAt)
 	}
 	for _, a := range alarms {
 		// Acknowledgements are written by the API; never overwrite them here.
-		b.Queue(`INSERT INTO alarms(id, unit, device, rule_id, metric, severity, state, value, raised_at, cleared_at)
-			VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10)
-			ON CONFLICT (id) DO UPDATE SET value=$8, cleared_at=$10,
-				state = CASE WHEN $7 = 'cleared' THEN 'cleared' ELSE alarms.state END`,
+		// A new alarm is not written when the device already has an active
+		// one for the rule (alarms_one_active): another hub instance raised
+		// it first, and the mirror (syncAlarms) adopts that one.
+		b.Queue(`WITH up AS (
+				UPDATE alarms SET value=$8, cleared_at=$10,
+					state = CASE WHEN $7 = 'cleared' THEN 'cleared' ELSE alarms.state END
+				WHERE id=$1 RETURNING 1)
+			INSERT INTO alarms(id, unit, device, rule_id, metric, severity, state, value, raised_at, cleared_at)
+			SELECT $1::text, $2::text, $3::text, $4::bigint, $5::text, $6::text, $7::text, $8::float8, $9::timestamptz, $10::timestamptz WHERE NOT EXISTS (SELECT 1 FROM up)
+			ON CONFLICT DO NOTHING`,
 			a.ID, a.Unit, a.Device, a.RuleID, a.Metric, a.Severity, a.State, a.Value, a.Since, a.ClearedAt)
 	}
 	err := p.pool.SendBatch(ctx, b).Close()

@@ -37,6 +37,11 @@ type Config struct {
 	Guard           hub.ListenOptions        // the embedded broker's port: connection caps, accept retry, metrics
 	SpoolDir        string                   // embedded broker: durable spool of acknowledged telemetry; empty: ack after commit
 	SpoolBytes      int64                    // the spool's bound; when full, publishers are held (default 1 GiB)
+	// MaxDevicesPerCommune: devices one commune may have; a message from one
+	// more is rejected as too_many_devices (default 2,000).
+	MaxDevicesPerCommune int
+	// Instance names this hub among those on one database (COMMUNEHUB_INSTANCE_ID).
+	Instance string
 }
 
 func (c *Config) defaults() {
@@ -118,7 +123,9 @@ type Service struct {
 	in   *ingest
 	auth *authenticator
 
-	paho     *pahoSource
+	paho     []*pahoSource // the broker connections: one, or two with a shared group (statuses; shared telemetry)
+	seen     *seenShare    // with a shared group: last-seen times exchanged with the other instances
+	seqs     *topicSeqs    // device topics' seqs (seq.go); owned by publishLoop
 	broker   *embedded
 	spool    *spool
 	mode     string // "external", "local", "embedded"
@@ -135,9 +142,9 @@ func New(cfg Config, d Deps) *Service {
 	}
 	m := newMetrics(d.Registry)
 	p := newPersister(d.Pool, log)
-	st := newState(StateConfig{Interval: cfg.Interval, KindInterval: cfg.KindIntervals}, p, time.Now())
+	st := newState(StateConfig{Interval: cfg.Interval, KindInterval: cfg.KindIntervals, MaxDevices: cfg.MaxDevicesPerCommune}, p, time.Now())
 	w := newWriter(d.Pool, log, m, st, cfg.QueueRows)
-	s := &Service{cfg: cfg, pool: d.Pool, bus: d.Bus, log: log, m: m, st: st, w: w, p: p}
+	s := &Service{cfg: cfg, pool: d.Pool, bus: d.Bus, log: log, m: m, st: st, w: w, p: p, seqs: newTopicSeqs(time.Now())}
 	s.in = &ingest{st: st, w: w, m: m, rl: newRejectLog(log), telegraf: cfg.TelegrafPrefix,
 		maxAge: cfg.RawRetention, now: time.Now}
 	s.auth = newAuthenticator(d.Pool, cfg.AllowAnonymous, cfg.TelegrafPrefix)
@@ -214,13 +221,19 @@ func (s *Service) Start(ctx context.Context) error {
 }
 
 func (s *Service) startPaho(url string) error {
-	p, err := newPahoSource(url, s.cfg.ClientID, s.cfg.TelegrafPrefix, s.cfg.SharedGroup, s.in, s.st, s.m, s.log)
+	ps, err := newPahoSources(url, s.cfg.ClientID, s.cfg.TelegrafPrefix, s.cfg.SharedGroup, s.in, s.st, s.m, s.log)
 	if err != nil {
 		s.cancel()
 		return err
 	}
-	s.paho = p
-	p.start(s.startCtx)
+	s.paho = ps
+	if s.cfg.SharedGroup != "" {
+		s.st.shareSeen()
+		s.seen = &seenShare{pool: s.pool, st: s.st, instance: s.cfg.Instance + "-" + newAlarmID()}
+	}
+	for _, p := range ps {
+		p.start(s.startCtx)
+	}
 	return nil
 }
 
@@ -277,7 +290,7 @@ func (s *Service) load(ctx context.Context) error {
 		}
 	}
 	rows, err = s.pool.Query(ctx, `SELECT unit, id, name, kind, ip, mac, location, parent, interval_s, registration, agent,
-		status, last_seen, metrics FROM devices`)
+		status, last_seen, metrics, reg_rev FROM devices`)
 	if err != nil {
 		return err
 	}
@@ -313,21 +326,31 @@ func (s *Service) reloadRules(ctx context.Context) error {
 // Run runs the workers until ctx ends, then stops the broker connection
 // first (nothing new comes in), drains the writer and saves the state.
 func (s *Service) Run(ctx context.Context) {
-	done := make(chan struct{}, 5)
+	done := make(chan struct{}, 7)
 	wctx, stopWorkers := context.WithCancel(context.WithoutCancel(ctx))
 	go func() { s.w.run(wctx); done <- struct{}{} }()
 	go func() { s.p.run(wctx); done <- struct{}{} }()
 	go func() { s.publishLoop(wctx); done <- struct{}{} }()
 	go func() { s.tickLoop(wctx); done <- struct{}{} }()
 	n := 4
-	if s.paho != nil {
-		go func() { s.paho.run(wctx); done <- struct{}{} }()
+	for _, p := range s.paho {
+		go func() { p.run(wctx); done <- struct{}{} }()
+		n++
+	}
+	if s.seen != nil {
+		go func() {
+			ll := newLimitedLog(s.log, time.Minute) // it retries every second: say so once a minute
+			s.seen.run(wctx, func(err error) {
+				ll.warn("seen", "devices: sharing last-seen times, alarms and registrations with the other instances failed; retrying", "err", err)
+			})
+			done <- struct{}{}
+		}()
 		n++
 	}
 	<-ctx.Done()
 	s.cancel() // publishers waiting for queue room give up, unacknowledged
-	if s.paho != nil {
-		s.paho.stop()
+	for _, p := range s.paho {
+		p.stop()
 	}
 	if s.broker != nil {
 		s.broker.stop()
@@ -345,7 +368,12 @@ func (s *Service) Run(ctx context.Context) {
 func (s *Service) ReadyMQTT(ctx context.Context) error {
 	switch {
 	case s.paho != nil:
-		return s.paho.ready(ctx)
+		for _, p := range s.paho {
+			if err := p.ready(ctx); err != nil {
+				return err
+			}
+		}
+		return nil
 	case s.broker != nil && s.broker.running.Load():
 		return nil
 	}
@@ -399,9 +427,8 @@ func (s *Service) publish(code string, now time.Time) {
 		s.log.Error("devices: encode snapshot", "unit", code, "err", err)
 		return
 	}
-	if _, err := s.bus.Publish("commune/"+code+"/devices", json.RawMessage(raw)); err != nil {
-		s.log.Error("devices: publish snapshot", "unit", code, "err", err)
-	}
+	topic := "commune/" + code + "/devices"
+	s.bus.PublishEvent(&hub.Event{Topic: topic, Seq: s.seqs.next(topic), Time: now, Data: raw})
 }
 
 // tickLoop drives timeouts (every second), rule and window reloads (every

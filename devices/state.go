@@ -17,6 +17,7 @@ type StateConfig struct {
 	Missed       int                      // intervals without data before offline; default 3
 	FlapWindow   time.Duration            // default 10m
 	FlapChanges  int                      // default 4
+	MaxDevices   int                      // devices one commune may hold; default DefaultMaxDevicesPerCommune
 }
 
 func (c *StateConfig) defaults() {
@@ -31,6 +32,9 @@ func (c *StateConfig) defaults() {
 	}
 	if c.FlapChanges <= 0 {
 		c.FlapChanges = 4
+	}
+	if c.MaxDevices <= 0 {
+		c.MaxDevices = DefaultMaxDevicesPerCommune
 	}
 }
 
@@ -52,7 +56,8 @@ type state struct {
 	link     hubLink
 	seenMark time.Time
 	persist  *persister
-	wake     chan struct{} // publisher wake-up, capacity 1
+	wake     chan struct{}    // publisher wake-up, capacity 1
+	seen     map[*device]bool // heard from through this instance's telemetry since the last share; nil: not shared (seen.go)
 }
 
 type brokerState struct {
@@ -106,6 +111,7 @@ type device struct {
 	metricsAt      time.Time
 	rules          map[int64]*ruleState
 	maintenance    bool
+	regRev         int64 // the last technician's change of registration applied (registration.go)
 }
 
 type ruleState struct {
@@ -113,9 +119,10 @@ type ruleState struct {
 	alarm   *Alarm    // the active alarm, if any
 }
 
-// maxDevicesPerCommune bounds what one commune's publishers can make the
-// hub hold: a commune office has tens of devices, not thousands of ids.
-const maxDevicesPerCommune = 2000
+// DefaultMaxDevicesPerCommune bounds what one commune's publishers can
+// make the hub hold: a commune office has tens of devices, not thousands of
+// ids (Config.MaxDevicesPerCommune, COMMUNEHUB_DEVICE_MAX_PER_COMMUNE).
+const DefaultMaxDevicesPerCommune = 2000
 
 // accepts reports whether a message from device of unit may be taken:
 // false for a device the hub does not know yet when the commune is full.
@@ -123,7 +130,7 @@ func (s *state) accepts(unit, device string) bool {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	c := s.communes[unit]
-	return c == nil || c.devices[device] != nil || len(c.devices) < maxDevicesPerCommune
+	return c == nil || c.devices[device] != nil || len(c.devices) < s.cfg.MaxDevices
 }
 
 func newState(cfg StateConfig, p *persister, now time.Time) *state {
@@ -203,6 +210,7 @@ func (s *state) apply(m *message) []sample {
 		d.lastSeen = now
 	case kindTelemetry:
 		d.lastSeen = now
+		s.sawLocked(d)
 		for i := range m.samples {
 			m.samples[i].unit = m.unit
 			if s.observeMetricsLocked(c, d, m.samples[i].metrics, now) {
@@ -214,12 +222,13 @@ func (s *state) apply(m *message) []sample {
 			d.kind = "agent"
 		}
 		d.lastSeen = now
+		s.sawLocked(d)
 		out := m.samples[:0]
 		for _, smp := range m.samples {
 			t := d
 			if smp.target != "" {
 				var made bool
-				if _, known := c.byIP[smp.target]; !known && c.devices[sanitizeID(smp.target)] == nil && len(c.devices) >= maxDevicesPerCommune {
+				if _, known := c.byIP[smp.target]; !known && c.devices[sanitizeID(smp.target)] == nil && len(c.devices) >= s.cfg.MaxDevices {
 					continue // the commune is full: a new target is not taken
 				}
 				t, made = s.targetLocked(c, smp.target)
@@ -235,6 +244,7 @@ func (s *state) apply(m *message) []sample {
 				if !t.pingDown {
 					t.lastSeen = now
 				}
+				s.sawLocked(t)
 			}
 			if t.registration == RegIgnored {
 				continue
@@ -490,6 +500,7 @@ func (s *state) recomputeLocked(c *commune, now time.Time) {
 		inc := agentIncident(c, a, n)
 		want[inc.ID] = inc
 	}
+	keepIncidentIDs(c.incidents, want)
 	for id, inc := range c.incidents {
 		if _, still := want[id]; !still {
 			t := now
@@ -972,6 +983,7 @@ func (s *state) load(devs []storedDevice, incs []Incident, alarms []Alarm) {
 		d, _ := s.deviceLocked(c, sd.ID)
 		d.name, d.kind, d.ip, d.mac, d.location, d.parent = sd.Name, sd.Kind, sd.IP, sd.MAC, sd.Location, sd.Parent
 		d.intervalS, d.registration, d.agent, d.status = sd.IntervalS, sd.Registration, sd.Agent, sd.Status
+		d.regRev = sd.RegRev
 		if sd.LastSeen != nil {
 			d.lastSeen = *sd.LastSeen
 		}

@@ -319,7 +319,7 @@ func TestBrokerDropsRaiseAWallAlarm(t *testing.T) {
 
 func TestACommuneHoldsABoundedNumberOfDevices(t *testing.T) {
 	l := newLAN(t)
-	for i := 0; i < maxDevicesPerCommune; i++ {
+	for i := 0; i < DefaultMaxDevicesPerCommune; i++ {
 		l.tele(t0, "d"+strconv.Itoa(i), map[string]float64{"a": 1})
 	}
 	if l.st.accepts("03244", "one-more") {
@@ -333,5 +333,13 @@ func TestACommuneHoldsABoundedNumberOfDevices(t *testing.T) {
 		samples: []sample{{target: "10.9.9.9", ts: t0, source: "ping", metrics: map[string]float64{"loss_pct": 0}}}})
 	if _, ok := l.st.get("03244", "10.9.9.9"); ok {
 		t.Fatal("a full commune took a new Telegraf target")
+	}
+	// The bound is a setting (COMMUNEHUB_DEVICE_MAX_PER_COMMUNE).
+	small := &lan{t: t, st: newState(StateConfig{MaxDevices: 3}, nil, t0.Add(-time.Hour))}
+	for _, id := range []string{"a", "b", "c"} {
+		small.tele(t0, id, map[string]float64{"a": 1})
+	}
+	if small.st.accepts("03244", "d") || !small.st.accepts("03244", "c") {
+		t.Fatal("MaxDevices 3: the 4th device must be refused, the 3rd still taken")
 	}
 }

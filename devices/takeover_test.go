@@ -189,7 +189,7 @@ func TestDefaultClientIDIsUniqueAndKept(t *testing.T) {
 	var ids []string
 	for range 2 {
 		h := startTestHub(t, pool, Config{URL: "tcp://" + broker, ClientIDFile: svcFile})
-		ids = append(ids, h.svc.paho.clientID)
+		ids = append(ids, h.svc.paho[0].clientID)
 		h.stop()
 	}
 	b, _ := os.ReadFile(svcFile)

@@ -87,6 +87,17 @@ func (w *writer) tryEnqueue(it item) bool {
 	return true
 }
 
+// enqueueOver queues it even past the bound (see ingest.handleQueued).
+func (w *writer) enqueueOver(it item) {
+	w.mu.Lock()
+	w.queue = append(w.queue, it)
+	w.rows += len(it.samples)
+	rows := w.rows
+	w.mu.Unlock()
+	w.m.queued.Set(float64(rows))
+	signal(w.notify)
+}
+
 // enqueue waits for room; false only when ctx ends first.
 func (w *writer) enqueue(ctx context.Context, it item) bool {
 	counted := false

@@ -61,6 +61,7 @@ type Config struct {
 	MQTTTelegrafPrefix  string        // topic prefix of Telegraf agents ("-" disables)
 	MQTTSharedGroup     string        // external broker: subscribe via $share/{group}/ so several hubs split the load
 	MQTTMaxPacket       string        // embedded broker: largest packet after login, e.g. 256KiB
+	DeviceMaxPerCommune string        // devices one commune may have; a message from one more is rejected (too_many_devices)
 	MQTTConnectTimeout  time.Duration // embedded broker: a new connection must send its CONNECT within this
 	MQTTSpoolMax        string        // embedded broker: bound of the spool of acknowledged telemetry, e.g. 1GiB
 	DeviceInterval      time.Duration // default device reporting interval; offline after 3 missed
@@ -131,13 +132,14 @@ func DefaultConfig() Config {
 		LoginAccountFailures: "5",
 		LoginIPFailures:      "100",
 
-		MQTTTelegrafPrefix: "telegraf",
-		MQTTMaxPacket:      "256KiB",
-		MQTTConnectTimeout: devices.DefaultConnectTimeout,
-		MQTTSpoolMax:       "1GiB",
-		DeviceInterval:     10 * time.Second,
-		TelemetryRetention: 90 * 24 * time.Hour,
-		RollupRetention:    2 * 365 * 24 * time.Hour,
+		MQTTTelegrafPrefix:  "telegraf",
+		MQTTMaxPacket:       "256KiB",
+		MQTTConnectTimeout:  devices.DefaultConnectTimeout,
+		MQTTSpoolMax:        "1GiB",
+		DeviceInterval:      10 * time.Second,
+		DeviceMaxPerCommune: "2000",
+		TelemetryRetention:  90 * 24 * time.Hour,
+		RollupRetention:     2 * 365 * 24 * time.Hour,
 
 		MeetingDocMax:         "50MiB",
 		MeetingDocTypes:       "pdf,doc,docx,xls,xlsx,ppt,pptx,odt,ods,odp",
@@ -212,6 +214,7 @@ func (c *Config) settings() []setting {
 		{flag: "mqtt-connect-timeout", env: "COMMUNEHUB_MQTT_CONNECT_TIMEOUT", dur: &c.MQTTConnectTimeout, help: "embedded broker: a new connection that has not sent its whole CONNECT within this is closed", accepted: "a duration 1s–5m, e.g. 10s"},
 		{flag: "mqtt-spool-max", env: "COMMUNEHUB_MQTT_SPOOL_MAX", str: &c.MQTTSpoolMax, help: "embedded broker: largest size of the spool of acknowledged telemetry in the data dir (when full, devices get no PUBACK)", check: checkSpoolSize, accepted: "a size from 16MiB to 1TiB, e.g. 1GiB or 512MiB"},
 		{flag: "device-interval", env: "COMMUNEHUB_DEVICE_INTERVAL", dur: &c.DeviceInterval, help: "default device reporting interval (offline after 3 missed)", accepted: "a duration 1s–1h, e.g. 10s"},
+		{flag: "device-max-per-commune", env: "COMMUNEHUB_DEVICE_MAX_PER_COMMUNE", str: &c.DeviceMaxPerCommune, help: "devices one commune may have; a message from one device more is rejected and counted (too_many_devices)", check: checkIntRange(1, 1_000_000), accepted: "an integer 1–1000000"},
 		{flag: "device-kind-intervals", env: "COMMUNEHUB_DEVICE_KIND_INTERVALS", str: &c.DeviceKindIntervals, help: "reporting interval per device kind (a device's meta interval_s wins)", check: checkKindIntervals, accepted: "kind=duration pairs, e.g. camera=30s,ups=1m (kinds: router, switch, ap, camera, pc, printer, ups, agent, other)"},
 		{flag: "telemetry-retention", env: "COMMUNEHUB_TELEMETRY_RETENTION", dur: &c.TelemetryRetention, help: "how long raw telemetry is kept", accepted: "a duration ≥ 24h, e.g. 2160h (90 days)"},
 		{flag: "rollup-retention", env: "COMMUNEHUB_ROLLUP_RETENTION", dur: &c.RollupRetention, help: "how long hourly telemetry rollups are kept", accepted: "a duration ≥ the telemetry retention, e.g. 17520h (2 years)"},

@@ -58,6 +58,8 @@ func TestBadConfigExitsTwoNamingTheSetting(t *testing.T) {
 		{nil, map[string]string{"COMMUNEHUB_HTTP_MAX_HEADER_BYTES": "100"}, "COMMUNEHUB_HTTP_MAX_HEADER_BYTES"},
 		{nil, map[string]string{"COMMUNEHUB_HTTP_MAX_CONNS": "-1"}, "COMMUNEHUB_HTTP_MAX_CONNS"},
 		{nil, map[string]string{"COMMUNEHUB_LOGIN_ACCOUNT_FAILURES": "0"}, "COMMUNEHUB_LOGIN_ACCOUNT_FAILURES"},
+		{nil, map[string]string{"COMMUNEHUB_DEVICE_MAX_PER_COMMUNE": "0"}, "COMMUNEHUB_DEVICE_MAX_PER_COMMUNE"},
+		{[]string{"--device-max-per-commune", "many"}, nil, "COMMUNEHUB_DEVICE_MAX_PER_COMMUNE"},
 		{[]string{"--login-ip-failures", "lots"}, nil, "COMMUNEHUB_LOGIN_IP_FAILURES"},
 		{nil, map[string]string{"COMMUNEHUB_HTTP_MAX_CONNS_PER_IP": "many"}, "COMMUNEHUB_HTTP_MAX_CONNS_PER_IP"},
 		{nil, map[string]string{"COMMUNEHUB_METRICS_TOKEN": "short"}, "COMMUNEHUB_METRICS_TOKEN"},

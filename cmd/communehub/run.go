@@ -110,12 +110,14 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger, stdout io.Writer) er
 	kindIntervals, _ := devices.ParseKindIntervals(cfg.DeviceKindIntervals) // validated with the config
 	maxPacket, _ := parseByteSize(cfg.MQTTMaxPacket)                        // validated with the config
 	spoolMax, _ := parseSpoolSize(cfg.MQTTSpoolMax)                         // validated with the config
+	maxDevices, _ := strconv.Atoi(cfg.DeviceMaxPerCommune)                  // validated with the config
 	devSvc := devices.New(devices.Config{
 		URL: cfg.MQTTURL, Listen: cfg.mqttListen(), ClientID: cfg.MQTTClientID, ClientIDFile: filepath.Join(cfg.DataDir, "mqtt-client-id"),
 		TelegrafPrefix: cfg.MQTTTelegrafPrefix, SharedGroup: cfg.MQTTSharedGroup, AllowAnonymous: cfg.Demo,
 		Interval: cfg.DeviceInterval, KindIntervals: kindIntervals, RawRetention: cfg.TelemetryRetention, HourlyRetention: cfg.RollupRetention,
 		MaxPacket: int(maxPacket), ConnectTimeout: cfg.MQTTConnectTimeout, Guard: mqttGuard(cfg, metrics, log),
 		SpoolDir: filepath.Join(cfg.DataDir, "mqtt-spool"), SpoolBytes: spoolMax,
+		MaxDevicesPerCommune: maxDevices, Instance: cfg.InstanceID,
 	}, devices.Deps{Pool: pool, Bus: bus, Registry: metrics.Registry, Logger: log.With("component", "devices")})
 	if err := devSvc.Start(ctx); err != nil {
 		return err
