@@ -63,6 +63,7 @@ type Config struct {
 	MQTTMaxPacket       string        // embedded broker: largest packet after login, e.g. 256KiB
 	MQTTConnectTimeout  time.Duration // embedded broker: a new connection must send its CONNECT within this
 	MQTTSpoolMax        string        // embedded broker: bound of the spool of acknowledged telemetry, e.g. 1GiB
+	MemoryLimit         string        // the Go runtime's soft memory limit (debug.SetMemoryLimit), e.g. 160MiB; 0: none
 	DeviceInterval      time.Duration // default device reporting interval; offline after 3 missed
 	DeviceKindIntervals string        // per-kind reporting intervals, e.g. "camera=30s,ups=1m"
 	TelemetryRetention  time.Duration // raw telemetry kept
@@ -135,6 +136,7 @@ func DefaultConfig() Config {
 		MQTTMaxPacket:      "256KiB",
 		MQTTConnectTimeout: devices.DefaultConnectTimeout,
 		MQTTSpoolMax:       "1GiB",
+		MemoryLimit:        "0",
 		DeviceInterval:     10 * time.Second,
 		TelemetryRetention: 90 * 24 * time.Hour,
 		RollupRetention:    2 * 365 * 24 * time.Hour,
@@ -210,6 +212,7 @@ func (c *Config) settings() []setting {
 		{flag: "mqtt-shared-group", env: "COMMUNEHUB_MQTT_SHARED_GROUP", str: &c.MQTTSharedGroup, help: "external broker: subscribe through $share/GROUP/ so several hubs split the load", check: checkTopicPrefix, accepted: "a group name without / + #"},
 		{flag: "mqtt-max-packet", env: "COMMUNEHUB_MQTT_MAX_PACKET", str: &c.MQTTMaxPacket, help: "embedded broker: largest MQTT packet a logged-in client may send (a larger one closes its connection)", check: checkMQTTMaxPacket, accepted: "a size from 1KiB to 16MiB, e.g. 256KiB"},
 		{flag: "mqtt-connect-timeout", env: "COMMUNEHUB_MQTT_CONNECT_TIMEOUT", dur: &c.MQTTConnectTimeout, help: "embedded broker: a new connection that has not sent its whole CONNECT within this is closed", accepted: "a duration 1s–5m, e.g. 10s"},
+		{flag: "memory-limit", env: "COMMUNEHUB_MEMORY_LIMIT", str: &c.MemoryLimit, help: "soft limit of the hub's Go memory (heap and goroutine stacks): the garbage collector works harder near it (0: none; GOMEMLIMIT then applies)", check: checkMemoryLimit, accepted: "0, or a size from 32MiB to 1TiB, e.g. 160MiB"},
 		{flag: "mqtt-spool-max", env: "COMMUNEHUB_MQTT_SPOOL_MAX", str: &c.MQTTSpoolMax, help: "embedded broker: largest size of the spool of acknowledged telemetry in the data dir (when full, devices get no PUBACK)", check: checkSpoolSize, accepted: "a size from 16MiB to 1TiB, e.g. 1GiB or 512MiB"},
 		{flag: "device-interval", env: "COMMUNEHUB_DEVICE_INTERVAL", dur: &c.DeviceInterval, help: "default device reporting interval (offline after 3 missed)", accepted: "a duration 1s–1h, e.g. 10s"},
 		{flag: "device-kind-intervals", env: "COMMUNEHUB_DEVICE_KIND_INTERVALS", str: &c.DeviceKindIntervals, help: "reporting interval per device kind (a device's meta interval_s wins)", check: checkKindIntervals, accepted: "kind=duration pairs, e.g. camera=30s,ups=1m (kinds: router, switch, ap, camera, pc, printer, ups, agent, other)"},
