@@ -1,7 +1,6 @@
 package main
 
 import (
-	"errors"
 	"log/slog"
 	"runtime/debug"
 	"strings"
@@ -13,14 +12,7 @@ func parseMemoryLimit(s string) (int64, error) {
 	if strings.TrimSpace(s) == "0" {
 		return 0, nil
 	}
-	n, err := parseSize(s, 1<<40)
-	if err != nil {
-		return 0, errors.New("not 0 or a size up to 1TiB")
-	}
-	if n < 32<<20 {
-		return 0, errors.New("under 32MiB")
-	}
-	return n, nil
+	return parseSizeBetween(s, 32<<20, 1<<40, [2]string{"32MiB", "1TiB"})
 }
 
 func checkMemoryLimit(v string) error { _, err := parseMemoryLimit(v); return err }
