@@ -32,7 +32,7 @@ import (
 // The benchmarks run only with COMMUNEHUB_BENCH=1 (docs/benchmarks.md
 // gives the commands); they print their figures with t.Log.
 
-func benchEnv(t *testing.T, name string, def int) int {
+func benchEnv(t testing.TB, name string, def int) int {
 	if os.Getenv("COMMUNEHUB_BENCH") != "1" {
 		t.Skip("benchmark: set COMMUNEHUB_BENCH=1")
 	}
@@ -411,6 +411,9 @@ func TestBenchFiveThousandDevices(t *testing.T) {
 	if v := os.Getenv("BENCH_GOMEMLIMIT"); v != "" { // e.g. 180MiB: the Go runtime's soft memory limit for the hub
 		hubCmd.Env = append(hubCmd.Env, "GOMEMLIMIT="+v)
 	}
+	if v := os.Getenv("BENCH_MEMORY_LIMIT"); v != "" { // the same through the hub's setting
+		hubCmd.Env = append(hubCmd.Env, "COMMUNEHUB_MEMORY_LIMIT="+v)
+	}
 	embedded := os.Getenv("BENCH_EMBEDDED") == "1"
 	if embedded { // the hub's own broker holds the connections; each commune logs in with its credential
 		broker = fmt.Sprintf("127.0.0.1:%d", hubtest.FreePort(t))
@@ -517,7 +520,8 @@ func TestBenchFiveThousandDevices(t *testing.T) {
 		r.Body.Close()
 		var parts []string
 		for _, l := range strings.Split(string(b), "\n") {
-			for _, m := range []string{"go_goroutines ", "go_memstats_heap_inuse_bytes ", "go_memstats_stack_inuse_bytes ", "go_memstats_sys_bytes "} {
+			for _, m := range []string{"go_goroutines ", "go_memstats_heap_inuse_bytes ", "go_memstats_stack_inuse_bytes ", "go_memstats_sys_bytes ",
+				"go_gc_duration_seconds_count ", "process_cpu_seconds_total "} {
 				if strings.HasPrefix(l, m) {
 					parts = append(parts, l)
 				}
@@ -525,8 +529,14 @@ func TestBenchFiveThousandDevices(t *testing.T) {
 		}
 		t.Logf("hub runtime: %s", strings.Join(parts, "; "))
 	}
-	if kb := procKB(hubCmd.Process.Pid, "VmRSS"); kb > 200*1024 {
-		t.Errorf("hub RSS %d KiB > 200 MiB", kb)
+	// The goal (issue 15): the whole hub in 150 MiB when its own broker
+	// holds the 5,000 connections; 200 MiB through Mosquitto.
+	limit := int64(200)
+	if embedded {
+		limit = 150
+	}
+	if kb := procKB(hubCmd.Process.Pid, "VmRSS"); kb > limit*1024 {
+		t.Errorf("hub RSS %d KiB > %d MiB", kb, limit)
 	}
 	select {
 	case <-hubDone:

@@ -37,10 +37,13 @@ func startEmbedded(ctx context.Context, addr string, listen hub.ListenOptions, i
 	caps := mqtt.NewDefaultServerCapabilities()
 	// Each client gets a channel of this many pending writes, allocated up
 	// front: mochi's default (8,192 × 8 bytes) costs 64 KiB per device,
-	// 320 MiB for 5,000 devices that almost never receive anything. A
-	// subscriber that falls 256 messages behind is dropped from, counted,
-	// and shown as broker drops on the wall.
-	caps.MaximumClientWritesPending = 256
+	// 320 MiB for 5,000 devices that almost never receive anything; 256
+	// still cost 2.3 KiB each (11 MiB for 5,000). Devices subscribe to
+	// nothing; a subscriber (a tool watching topics) has its queue drained
+	// by its own writer as fast as its socket takes it, so a subscriber
+	// that falls 32 messages behind is dropped from, counted, and shown as
+	// broker drops on the wall.
+	caps.MaximumClientWritesPending = clientWritesPending
 	// A packet over the limit closes the connection before mochi
 	// allocates its body (and before login, the guard's tighter limit).
 	caps.MaximumPacketSize = uint32(lim.maxPacket)
@@ -305,6 +308,10 @@ type handoffMsg struct {
 	payload []byte
 	ack     func() // acknowledges it once ingest has it safe; nil: none due
 }
+
+// clientWritesPending is the embedded broker's queue of writes per client
+// (mochi's MaximumClientWritesPending).
+const clientWritesPending = 32
 
 const (
 	handoffWorkers = 4

@@ -64,6 +64,7 @@ type Config struct {
 	DeviceMaxPerCommune string        // devices one commune may have; a message from one more is rejected (too_many_devices)
 	MQTTConnectTimeout  time.Duration // embedded broker: a new connection must send its CONNECT within this
 	MQTTSpoolMax        string        // embedded broker: bound of the spool of acknowledged telemetry, e.g. 1GiB
+	MemoryLimit         string        // the Go runtime's soft memory limit (debug.SetMemoryLimit), e.g. 160MiB; 0: none
 	DeviceInterval      time.Duration // default device reporting interval; offline after 3 missed
 	DeviceKindIntervals string        // per-kind reporting intervals, e.g. "camera=30s,ups=1m"
 	TelemetryRetention  time.Duration // raw telemetry kept
@@ -136,6 +137,7 @@ func DefaultConfig() Config {
 		MQTTMaxPacket:       "256KiB",
 		MQTTConnectTimeout:  devices.DefaultConnectTimeout,
 		MQTTSpoolMax:        "1GiB",
+		MemoryLimit:         "0",
 		DeviceInterval:      10 * time.Second,
 		DeviceMaxPerCommune: "2000",
 		TelemetryRetention:  90 * 24 * time.Hour,
@@ -212,6 +214,7 @@ func (c *Config) settings() []setting {
 		{flag: "mqtt-shared-group", env: "COMMUNEHUB_MQTT_SHARED_GROUP", str: &c.MQTTSharedGroup, help: "external broker: subscribe through $share/GROUP/ so several hubs split the load", check: checkTopicPrefix, accepted: "a group name without / + #"},
 		{flag: "mqtt-max-packet", env: "COMMUNEHUB_MQTT_MAX_PACKET", str: &c.MQTTMaxPacket, help: "embedded broker: largest MQTT packet a logged-in client may send (a larger one closes its connection)", check: checkMQTTMaxPacket, accepted: "a size from 1KiB to 16MiB, e.g. 256KiB"},
 		{flag: "mqtt-connect-timeout", env: "COMMUNEHUB_MQTT_CONNECT_TIMEOUT", dur: &c.MQTTConnectTimeout, help: "embedded broker: a new connection that has not sent its whole CONNECT within this is closed", accepted: "a duration 1s–5m, e.g. 10s"},
+		{flag: "memory-limit", env: "COMMUNEHUB_MEMORY_LIMIT", str: &c.MemoryLimit, help: "soft limit of the hub's Go memory (heap and goroutine stacks): the garbage collector works harder near it (0: none; GOMEMLIMIT then applies)", check: checkMemoryLimit, accepted: "0, or a size from 32MiB to 1TiB, e.g. 160MiB"},
 		{flag: "mqtt-spool-max", env: "COMMUNEHUB_MQTT_SPOOL_MAX", str: &c.MQTTSpoolMax, help: "embedded broker: largest size of the spool of acknowledged telemetry in the data dir (when full, devices get no PUBACK)", check: checkSpoolSize, accepted: "a size from 16MiB to 1TiB, e.g. 1GiB or 512MiB"},
 		{flag: "device-interval", env: "COMMUNEHUB_DEVICE_INTERVAL", dur: &c.DeviceInterval, help: "default device reporting interval (offline after 3 missed)", accepted: "a duration 1s–1h, e.g. 10s"},
 		{flag: "device-max-per-commune", env: "COMMUNEHUB_DEVICE_MAX_PER_COMMUNE", str: &c.DeviceMaxPerCommune, help: "devices one commune may have; a message from one device more is rejected and counted (too_many_devices)", check: checkIntRange(1, 1_000_000), accepted: "an integer 1–1000000"},

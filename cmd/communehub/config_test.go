@@ -69,6 +69,8 @@ func TestBadConfigExitsTwoNamingTheSetting(t *testing.T) {
 		{[]string{"--addr", "127.0.0.1:8080", "--metrics-addr", "127.0.0.1:8080"}, nil, "COMMUNEHUB_METRICS_ADDR"},
 		{nil, map[string]string{"COMMUNEHUB_MQTT_SPOOL_MAX": "1MiB"}, "COMMUNEHUB_MQTT_SPOOL_MAX"},
 		{[]string{"--mqtt-spool-max", "lots"}, nil, "COMMUNEHUB_MQTT_SPOOL_MAX"},
+		{nil, map[string]string{"COMMUNEHUB_MEMORY_LIMIT": "16MiB"}, "COMMUNEHUB_MEMORY_LIMIT"},
+		{[]string{"--memory-limit", "plenty"}, nil, "COMMUNEHUB_MEMORY_LIMIT"},
 	}
 	for _, tt := range tests {
 		var stderr bytes.Buffer

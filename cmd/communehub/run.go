@@ -58,6 +58,7 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger, stdout io.Writer) er
 	var dbUp dbCheck
 	ready.Add("database", dbUp.check)
 	logFileLimit(log)
+	applyMemoryLimit(cfg, log)
 	appOpts := hub.AppOptions{Logger: log, Metrics: metrics, Limits: cfg.httpLimits()}
 	ctx, web, err := startWeb(ctx, cfg, tlsCfg, hub.Ops{Ready: ready, Metrics: metrics, Token: cfg.MetricsToken}, appOpts, &dbUp, log)
 	if err != nil {
