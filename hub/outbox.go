@@ -157,6 +157,10 @@ func (f *OutboxFollower) LastID() int64 {
 	return f.lastID
 }
 
+// follow holds one connection for as long as it follows: it LISTENs and
+// reads the table on it (notifications that arrive during a read are kept
+// by pgx for the next wait), so the follower never queues for the pool
+// behind the writers it follows.
 func (f *OutboxFollower) follow(ctx context.Context) error {
 	conn, err := f.pool.Acquire(ctx)
 	if err != nil {
@@ -168,7 +172,7 @@ func (f *OutboxFollower) follow(ctx context.Context) error {
 	}
 	defer func() { _, _ = conn.Exec(context.WithoutCancel(ctx), "UNLISTEN "+OutboxChannel) }()
 	if f.LastID() == 0 {
-		if err := f.primeLatest(ctx); err != nil {
+		if err := f.primeLatest(ctx, conn); err != nil {
 			return err
 		}
 	}
@@ -182,7 +186,7 @@ func (f *OutboxFollower) follow(ctx context.Context) error {
 	var lastRead time.Time
 	for {
 		if read || time.Since(lastRead) >= f.poll {
-			if err := f.catchUp(ctx); err != nil {
+			if err := f.catchUp(ctx, conn); err != nil {
 				return err
 			}
 			read, lastRead = false, time.Now()
@@ -211,12 +215,12 @@ func (f *OutboxFollower) follow(ctx context.Context) error {
 // primeLatest publishes the newest event of every topic and starts following
 // after the newest outbox id, so a starting instance has current values
 // without replaying history.
-func (f *OutboxFollower) primeLatest(ctx context.Context) error {
+func (f *OutboxFollower) primeLatest(ctx context.Context, conn *pgxpool.Conn) error {
 	var maxID int64
-	if err := f.pool.QueryRow(ctx, `SELECT coalesce(max(id),0) FROM outbox`).Scan(&maxID); err != nil {
+	if err := conn.QueryRow(ctx, `SELECT coalesce(max(id),0) FROM outbox`).Scan(&maxID); err != nil {
 		return err
 	}
-	rows, err := f.pool.Query(ctx, `
+	rows, err := conn.Query(ctx, `
 		SELECT DISTINCT ON (topic) id, topic, topic_seq, data, created_at
 		FROM outbox WHERE id <= $1 ORDER BY topic, id DESC`, maxID)
 	if err != nil {
@@ -238,10 +242,10 @@ func (f *OutboxFollower) primeLatest(ctx context.Context) error {
 // at once (per topic, commit order is sequence order, so nothing is
 // reordered) and read again until the hole fills or expires; the bus ignores
 // the repeats by sequence number.
-func (f *OutboxFollower) catchUp(ctx context.Context) error {
+func (f *OutboxFollower) catchUp(ctx context.Context, conn *pgxpool.Conn) error {
 	cursor := f.LastID()
 	for {
-		rows, err := f.pool.Query(ctx, `
+		rows, err := conn.Query(ctx, `
 			SELECT id, topic, topic_seq, data, created_at FROM outbox
 			WHERE id > $1 ORDER BY id LIMIT 1000`, cursor)
 		if err != nil {
