@@ -179,7 +179,7 @@ func runScreens(url string, tokens []string, measure bool) error {
 				if measure && bytes.HasPrefix(m, []byte(`{"type":"event`)) {
 					now := time.Now()
 					frames.Add(1)
-					if n := lastInt(m, `"n":`); n > lastN[ci] {
+					if n := maxInt(m, `"n":`); n > lastN[ci] {
 						lastN[ci] = n
 						units[ci] = lastString(m, `"unit":`)
 					}
@@ -290,26 +290,28 @@ func waitStop() string {
 	return ""
 }
 
-// lastInt returns the number after the last key in m (jsonb writes a
-// space after the colon), or -1.
-func lastInt(m []byte, key string) int64 {
-	i := bytes.LastIndex(m, []byte(key))
-	if i < 0 {
-		return -1
+// maxInt returns the largest number after key in m (a frame of several
+// events holds several; jsonb writes a space after the colon), or -1.
+func maxInt(m []byte, key string) int64 {
+	best := int64(-1)
+	for rest := m; ; {
+		i := bytes.Index(rest, []byte(key))
+		if i < 0 {
+			return best
+		}
+		j := i + len(key)
+		for j < len(rest) && rest[j] == ' ' {
+			j++
+		}
+		k := j
+		for k < len(rest) && rest[k] >= '0' && rest[k] <= '9' {
+			k++
+		}
+		if n, err := strconv.ParseInt(string(rest[j:k]), 10, 64); err == nil && n > best {
+			best = n
+		}
+		rest = rest[k:]
 	}
-	j := i + len(key)
-	for j < len(m) && m[j] == ' ' {
-		j++
-	}
-	k := j
-	for k < len(m) && m[k] >= '0' && m[k] <= '9' {
-		k++
-	}
-	n, err := strconv.ParseInt(string(m[j:k]), 10, 64)
-	if err != nil {
-		return -1
-	}
-	return n
 }
 
 // lastString returns the JSON string after the last key in m.

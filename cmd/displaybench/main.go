@@ -3,12 +3,20 @@
 // status) against thousands of display sockets driven by a second process,
 // so that the hub's memory is measured alone:
 //
-//	displaybench [-db URL] [-scenario all|latency|idle|cycles] [flags]
+//	displaybench [-db URL] [-scenario all|latency|idle|cycles|steps] [flags]
 //
 //	latency  -displays 1000 screens on -communes communes' walls; the hub
-//	         publishes -rate events/s for -duration; every receipt's delay
-//	         from publish is recorded (p50, p99, max). -spread=false puts
-//	         every screen on one commune's wall (each event to all screens).
+//	         publishes -rate events/s for -duration (one writer per topic);
+//	         every receipt's delay from the start of the publish is recorded
+//	         (p50, p99, max), and with -outbox the write alone; also events
+//	         per frame, the hub's CPU-seconds per 1,000 frames, delivered and
+//	         coalesced shares, and screens ending on their wall's last state.
+//	         -spread=false puts every screen on one commune's wall and
+//	         publishes on one topic. -outbox writes through hub.WriteEvent on
+//	         the pool, -tx in a BEGIN … COMMIT each; -busy N spins N
+//	         processes meanwhile. The pool is warmed first.
+//	steps    -steps 2000 outbox writes, each step timed (BEGIN, INSERT,
+//	         pg_notify, COMMIT, NOTIFY delivery, SELECT, bus publish).
 //	idle     -idle 5000 screens connect, get their snapshot and stay; the
 //	         hub's Go memory (heap + stacks) and RSS per screen are reported.
 //	cycles   -cycles 10000 connect / hello / snapshot / close cycles; the
@@ -637,7 +645,20 @@ func (s *server) latency(o benchOptions) error {
 	if writeErr != nil {
 		return writeErr
 	}
-	time.Sleep(2 * time.Second) // sleep: the last events reach the screens
+	// The bus has the last event of every wall (through the follower) …
+	for end := time.Now().Add(60 * time.Second); time.Now().Before(end); time.Sleep(20 * time.Millisecond) {
+		caught := 0
+		for _, topic := range topics {
+			n := strconv.Itoa(last[strings.Split(topic, "/")[1]])
+			if ev := s.bus.Latest(topic); ev != nil && (bytes.Contains(ev.Data, []byte(`"n":`+n+`,`)) || bytes.Contains(ev.Data, []byte(`"n": `+n+`,`))) {
+				caught++
+			}
+		}
+		if caught == len(walls) {
+			break
+		}
+	}
+	time.Sleep(2 * time.Second) // sleep: … and the screens have it
 	cpu := cpuTime() - cpu0
 	stopBusy()
 	coalesced := metricValue(s.metrics, "communehub_display_events_coalesced_total") - coalesced0
