@@ -31,8 +31,14 @@ func writeEvents(t *testing.T, pool *pgxpool.Pool, topic string, n int) {
 
 func startFollower(t *testing.T, pool *pgxpool.Pool) *hub.Bus {
 	t.Helper()
+	return startFollowerMetrics(t, pool, nil)
+}
+
+// startFollowerMetrics starts a follower that counts into m (nil: none).
+func startFollowerMetrics(t *testing.T, pool *pgxpool.Pool, m *hub.Metrics) *hub.Bus {
+	t.Helper()
 	bus := hub.NewBus(hub.BusOptions{})
-	f := hub.NewOutboxFollower(pool, bus, slog.New(slog.DiscardHandler), nil)
+	f := hub.NewOutboxFollower(pool, bus, slog.New(slog.DiscardHandler), m)
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})
 	go func() { f.Run(ctx); close(done) }()
@@ -224,12 +230,7 @@ func TestOutboxFollowerNotBehindASlowTransaction(t *testing.T) {
 	t.Parallel()
 	pool, _ := hubtest.NewDB(t, hub.Migrations)
 	m := hub.NewMetrics()
-	bus := hub.NewBus(hub.BusOptions{})
-	f := hub.NewOutboxFollower(pool, bus, slog.New(slog.DiscardHandler), m)
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan struct{})
-	go func() { f.Run(ctx); close(done) }()
-	t.Cleanup(func() { cancel(); <-done })
+	bus := startFollowerMetrics(t, pool, m)
 	waitFollowing(t, pool, bus)
 
 	slow, err := pool.Begin(context.Background())
