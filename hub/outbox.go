@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"log/slog"
 	"strconv"
+	"strings"
 	"sync"
 	"time"
 
@@ -14,14 +15,47 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 )
 
-// OutboxChannel is the NOTIFY channel; the payload is only the outbox id.
+// OutboxChannel is the NOTIFY channel. The payload is the whole row,
+// "id seq unixmicro topic data", so that followers publish it without
+// reading the table; a row whose payload would pass PostgreSQL's 8,000-byte
+// limit is notified by its id alone, and followers read it.
 const OutboxChannel = "communehub_outbox"
 
-// WriteEvent records an event in the outbox inside tx, so it commits or rolls
-// back with the change that caused it. It takes the topic's next sequence
-// number (serialising writers of one topic until commit) and notifies every
-// hub instance. The event reaches the bus through the OutboxFollower.
-func WriteEvent(ctx context.Context, tx pgx.Tx, topic string, data any) error {
+// maxNotifyPayload is PostgreSQL's NOTIFY payload limit (8000 bytes, less
+// the terminating zero).
+const maxNotifyPayload = 7999
+
+// Querier is what WriteEvent writes through: a pgx.Tx, or a pool or
+// connection outside any transaction.
+type Querier interface {
+	QueryRow(ctx context.Context, sql string, args ...any) pgx.Row
+}
+
+// writeEventSQL takes the topic's next sequence number (the row lock on
+// outbox_topic_seq serialises writers of one topic until commit), inserts
+// the row and queues its notification, in one statement: one round trip.
+const writeEventSQL = `
+	WITH s AS (
+		INSERT INTO outbox_topic_seq(topic, seq) VALUES ($1, 1)
+		ON CONFLICT (topic) DO UPDATE SET seq = outbox_topic_seq.seq + 1
+		RETURNING seq),
+	r AS (
+		INSERT INTO outbox(topic, topic_seq, data) SELECT $1, s.seq, $2 FROM s
+		RETURNING id, topic, topic_seq, data, created_at),
+	p AS (
+		SELECT id, id::text || ' ' || topic_seq::text || ' ' ||
+			(extract(epoch FROM created_at) * 1000000)::bigint::text || ' ' || topic || ' ' || data::text AS payload
+		FROM r)
+	SELECT id, pg_notify($3, CASE WHEN octet_length(payload) <= $4 THEN payload ELSE id::text END)::text FROM p`
+
+// WriteEvent records an event in the outbox. Given a transaction, the event
+// commits or rolls back with the change that caused it; given a pool (an
+// event that goes with no other change), the single statement is its own
+// transaction, committed when WriteEvent returns. It takes the topic's next
+// sequence number (serialising writers of one topic until commit) and
+// notifies every hub instance at commit; each instance's OutboxFollower
+// publishes it on its bus.
+func WriteEvent(ctx context.Context, db Querier, topic string, data any) error {
 	if !ValidTopic(topic) {
 		return fmt.Errorf("outbox: invalid topic %q", topic)
 	}
@@ -30,20 +64,40 @@ func WriteEvent(ctx context.Context, tx pgx.Tx, topic string, data any) error {
 		return fmt.Errorf("outbox: encode %s: %w", topic, err)
 	}
 	var id int64
-	err = tx.QueryRow(ctx, `
-		WITH s AS (
-			INSERT INTO outbox_topic_seq(topic, seq) VALUES ($1, 1)
-			ON CONFLICT (topic) DO UPDATE SET seq = outbox_topic_seq.seq + 1
-			RETURNING seq)
-		INSERT INTO outbox(topic, topic_seq, data) SELECT $1, s.seq, $2 FROM s
-		RETURNING id`, topic, raw).Scan(&id)
-	if err != nil {
+	if err := db.QueryRow(ctx, writeEventSQL, topic, raw, OutboxChannel, maxNotifyPayload).Scan(&id, nil); err != nil {
 		return fmt.Errorf("outbox: write %s: %w", topic, err)
 	}
-	if _, err := tx.Exec(ctx, `SELECT pg_notify($1, $2)`, OutboxChannel, strconv.FormatInt(id, 10)); err != nil {
-		return fmt.Errorf("outbox: notify: %w", err)
-	}
 	return nil
+}
+
+// parseNotification reads a NOTIFY payload: the whole row, or (a row too
+// large for a payload, or a writer of an earlier version) only its id.
+func parseNotification(payload string) (id int64, ev *Event, ok bool) {
+	head, data, full := cutN(payload, 4)
+	if !full {
+		id, err := strconv.ParseInt(payload, 10, 64)
+		return id, nil, err == nil
+	}
+	id, err1 := strconv.ParseInt(head[0], 10, 64)
+	seq, err2 := strconv.ParseUint(head[1], 10, 64)
+	micros, err3 := strconv.ParseInt(head[2], 10, 64)
+	if err1 != nil || err2 != nil || err3 != nil || !json.Valid([]byte(data)) {
+		return 0, nil, false
+	}
+	return id, &Event{Topic: head[3], Seq: seq, Time: time.UnixMicro(micros), Data: json.RawMessage(data)}, true
+}
+
+// cutN splits the first n space-separated fields off s.
+func cutN(s string, n int) (fields []string, rest string, ok bool) {
+	for range n {
+		f, r, found := strings.Cut(s, " ")
+		if !found {
+			return nil, "", false
+		}
+		fields = append(fields, f)
+		s = r
+	}
+	return fields, s, true
 }
 
 // OutboxFollower publishes committed outbox rows on the local bus, in id
@@ -103,6 +157,10 @@ func (f *OutboxFollower) LastID() int64 {
 	return f.lastID
 }
 
+// follow holds one connection for as long as it follows: it LISTENs and
+// reads the table on it (notifications that arrive during a read are kept
+// by pgx for the next wait), so the follower never queues for the pool
+// behind the writers it follows.
 func (f *OutboxFollower) follow(ctx context.Context) error {
 	conn, err := f.pool.Acquire(ctx)
 	if err != nil {
@@ -114,16 +172,27 @@ func (f *OutboxFollower) follow(ctx context.Context) error {
 	}
 	defer func() { _, _ = conn.Exec(context.WithoutCancel(ctx), "UNLISTEN "+OutboxChannel) }()
 	if f.LastID() == 0 {
-		if err := f.primeLatest(ctx); err != nil {
+		if err := f.primeLatest(ctx, conn); err != nil {
 			return err
 		}
 	}
+	// Read the table at the start and then once per poll period, even
+	// when notifications keep coming (belt and braces: a notification is
+	// not lost on a live LISTEN connection), and whenever a notification
+	// does not carry its row. Every other notification is published as it
+	// arrives: notifications come in commit order, which per topic is
+	// sequence order, so the follower is never behind a query.
+	read := true
+	var lastRead time.Time
 	for {
-		if err := f.catchUp(ctx); err != nil {
-			return err
+		if read || time.Since(lastRead) >= f.poll {
+			if err := f.catchUp(ctx, conn); err != nil {
+				return err
+			}
+			read, lastRead = false, time.Now()
 		}
 		wctx, cancel := context.WithTimeout(ctx, f.poll)
-		_, err := conn.Conn().WaitForNotification(wctx)
+		n, err := conn.Conn().WaitForNotification(wctx)
 		cancel()
 		if err != nil && ctx.Err() != nil {
 			return ctx.Err()
@@ -131,18 +200,27 @@ func (f *OutboxFollower) follow(ctx context.Context) error {
 		if err != nil && !errors.Is(err, context.DeadlineExceeded) {
 			return err
 		}
+		if err != nil {
+			continue // quiet for a poll period: read the table
+		}
+		id, ev, ok := parseNotification(n.Payload)
+		if !ok || ev == nil {
+			read = true
+			continue
+		}
+		f.publish(id, ev, true)
 	}
 }
 
 // primeLatest publishes the newest event of every topic and starts following
 // after the newest outbox id, so a starting instance has current values
 // without replaying history.
-func (f *OutboxFollower) primeLatest(ctx context.Context) error {
+func (f *OutboxFollower) primeLatest(ctx context.Context, conn *pgxpool.Conn) error {
 	var maxID int64
-	if err := f.pool.QueryRow(ctx, `SELECT coalesce(max(id),0) FROM outbox`).Scan(&maxID); err != nil {
+	if err := conn.QueryRow(ctx, `SELECT coalesce(max(id),0) FROM outbox`).Scan(&maxID); err != nil {
 		return err
 	}
-	rows, err := f.pool.Query(ctx, `
+	rows, err := conn.Query(ctx, `
 		SELECT DISTINCT ON (topic) id, topic, topic_seq, data, created_at
 		FROM outbox WHERE id <= $1 ORDER BY topic, id DESC`, maxID)
 	if err != nil {
@@ -164,10 +242,10 @@ func (f *OutboxFollower) primeLatest(ctx context.Context) error {
 // at once (per topic, commit order is sequence order, so nothing is
 // reordered) and read again until the hole fills or expires; the bus ignores
 // the repeats by sequence number.
-func (f *OutboxFollower) catchUp(ctx context.Context) error {
+func (f *OutboxFollower) catchUp(ctx context.Context, conn *pgxpool.Conn) error {
 	cursor := f.LastID()
 	for {
-		rows, err := f.pool.Query(ctx, `
+		rows, err := conn.Query(ctx, `
 			SELECT id, topic, topic_seq, data, created_at FROM outbox
 			WHERE id > $1 ORDER BY id LIMIT 1000`, cursor)
 		if err != nil {
@@ -204,16 +282,22 @@ func (f *OutboxFollower) publishRows(rows pgx.Rows, watermark bool) (n int, last
 		}
 		n++
 		last = id
-		f.bus.PublishEvent(&Event{Topic: topic, Seq: uint64(seq), Time: created, Data: json.RawMessage(data)})
-		if watermark {
-			f.advance(id)
-		}
-		if f.metrics != nil {
-			f.metrics.OutboxFollowed.Inc()
-			f.metrics.OutboxLag.Set(time.Since(created).Seconds())
-		}
+		f.publish(id, &Event{Topic: topic, Seq: uint64(seq), Time: created, Data: json.RawMessage(data)}, watermark)
 	}
 	return n, last, rows.Err()
+}
+
+// publish hands one outbox row to the bus (which ignores a seq it already
+// has) and, with watermark, advances the watermark over it.
+func (f *OutboxFollower) publish(id int64, ev *Event, watermark bool) {
+	f.bus.PublishEvent(ev)
+	if watermark {
+		f.advance(id)
+	}
+	if f.metrics != nil {
+		f.metrics.OutboxFollowed.Inc()
+		f.metrics.OutboxLag.Set(time.Since(ev.Time).Seconds())
+	}
 }
 
 func (f *OutboxFollower) advance(id int64) {

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"log/slog"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -13,6 +14,7 @@ import (
 	"github.com/communehub/communehub/hub/hubtest"
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
+	dto "github.com/prometheus/client_model/go"
 )
 
 func writeEvents(t *testing.T, pool *pgxpool.Pool, topic string, n int) {
@@ -29,8 +31,14 @@ func writeEvents(t *testing.T, pool *pgxpool.Pool, topic string, n int) {
 
 func startFollower(t *testing.T, pool *pgxpool.Pool) *hub.Bus {
 	t.Helper()
+	return startFollowerMetrics(t, pool, nil)
+}
+
+// startFollowerMetrics starts a follower that counts into m (nil: none).
+func startFollowerMetrics(t *testing.T, pool *pgxpool.Pool, m *hub.Metrics) *hub.Bus {
+	t.Helper()
 	bus := hub.NewBus(hub.BusOptions{})
-	f := hub.NewOutboxFollower(pool, bus, slog.New(slog.DiscardHandler), nil)
+	f := hub.NewOutboxFollower(pool, bus, slog.New(slog.DiscardHandler), m)
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})
 	go func() { f.Run(ctx); close(done) }()
@@ -212,4 +220,92 @@ func TestOutboxFollowsWriterInFlightAtStart(t *testing.T) {
 		t.Fatal(err)
 	}
 	hubtest.WaitFor(t, 5*time.Second, func() bool { return bus.Seq("t/slow") == 1 }, "the in-flight writer's event followed")
+}
+
+// A transaction that took an id and stays open (a hole in the ids) does not
+// make the follower read the table again for every later event: rows come
+// with their notification, so the follower is never behind a slow writer.
+// Before, each notification re-read every row after the hole.
+func TestOutboxFollowerNotBehindASlowTransaction(t *testing.T) {
+	t.Parallel()
+	pool, _ := hubtest.NewDB(t, hub.Migrations)
+	m := hub.NewMetrics()
+	bus := startFollowerMetrics(t, pool, m)
+	waitFollowing(t, pool, bus)
+
+	slow, err := pool.Begin(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer slow.Rollback(context.Background())
+	if err := hub.WriteEvent(context.Background(), slow, "t/slow", "late"); err != nil {
+		t.Fatal(err)
+	}
+	before := followed(m)
+	const n = 400
+	for i := 0; i < n; i++ {
+		if err := hub.WriteEvent(context.Background(), pool, "t/fast", map[string]int{"i": i}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	hubtest.WaitFor(t, 10*time.Second, func() bool { return bus.Seq("t/fast") == n }, "every event after the hole published")
+	// Each row once from its notification, plus one read of the table per
+	// poll period (a second) while the hole is open; re-reading after every
+	// notification costs n²/2 = 80,000 rows.
+	if read := followed(m) - before; read > 10*n {
+		t.Errorf("the follower handled %.0f rows for %d events behind an open transaction", read, n)
+	}
+	if err := slow.Commit(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	hubtest.WaitFor(t, 5*time.Second, func() bool { return bus.Seq("t/slow") == 1 }, "the slow writer's event published")
+}
+
+// Events too large for a NOTIFY payload are notified by id and read from
+// the table; mixed with small ones (notified with their row) on one topic,
+// both instances publish them all, in sequence order, with the same data.
+func TestOutboxLargeEventsKeepOrder(t *testing.T) {
+	t.Parallel()
+	pool, _ := hubtest.NewDB(t, hub.Migrations)
+	busA, busB := startFollower(t, pool), startFollower(t, pool)
+	subA, _ := busA.Subscribe([]string{"t/mixed"}, 64<<20)
+	subB, _ := busB.Subscribe([]string{"t/mixed"}, 64<<20)
+	waitFollowing(t, pool, busA, busB)
+	const n = 60
+	big := strings.Repeat("x", 10_000)
+	for i := 0; i < n; i++ {
+		pad := ""
+		if i%3 == 0 {
+			pad = big
+		}
+		if err := hub.WriteEvent(context.Background(), pool, "t/mixed", map[string]any{"i": i, "pad": pad}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for name, sub := range map[string]*hub.Subscription{"A": subA, "B": subB} {
+		deadline := time.After(hubtest.Timeout(5 * time.Second))
+		for got := 0; got < n; {
+			select {
+			case <-sub.Ready():
+				for _, ev := range sub.Drain() {
+					var d struct {
+						I   int
+						Pad string
+					}
+					if err := json.Unmarshal(ev.Data, &d); err != nil || ev.Seq != uint64(got+1) || d.I != got || (got%3 == 0) != (d.Pad == big) {
+						t.Fatalf("instance %s: event %d arrived as seq %d, i %d, %d bytes of pad", name, got, ev.Seq, d.I, len(d.Pad))
+					}
+					got++
+				}
+			case <-deadline:
+				t.Fatalf("instance %s got %d of %d events", name, got, n)
+			}
+		}
+	}
+}
+
+func followed(m *hub.Metrics) float64 {
+	var pm dto.Metric
+	_ = m.OutboxFollowed.Write(&pm)
+	return pm.GetCounter().GetValue()
 }

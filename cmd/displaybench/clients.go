@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"os"
 	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -126,7 +127,9 @@ func (h *histogram) quantile(q float64) float64 {
 
 type latencyResult struct {
 	Received                 uint64
+	Frames                   uint64 // websocket messages that carried events
 	P50, P90, P99, P999, Max float64
+	Screens, Latest          int // screens, and those whose last state is the last one published to their wall
 }
 
 func runScreens(url string, tokens []string, measure bool) error {
@@ -155,8 +158,14 @@ func runScreens(url string, tokens []string, measure bool) error {
 		return firstErr
 	}
 	hist := &histogram{}
+	var frames atomic.Uint64
+	// Per screen: its wall (the payload's "unit") and the largest "n" it
+	// received, to check it ends on the last state published to its wall.
+	units := make([]string, len(conns))
+	lastN := make([]int64, len(conns))
 	var readers sync.WaitGroup
-	for _, c := range conns {
+	for ci, c := range conns {
+		lastN[ci] = -1
 		readers.Add(1)
 		go func() {
 			defer readers.Done()
@@ -169,6 +178,11 @@ func runScreens(url string, tokens []string, measure bool) error {
 				// carries its publish time as "t".
 				if measure && bytes.HasPrefix(m, []byte(`{"type":"event`)) {
 					now := time.Now()
+					frames.Add(1)
+					if n := maxInt(m, `"n":`); n > lastN[ci] {
+						lastN[ci] = n
+						units[ci] = lastString(m, `"unit":`)
+					}
 					for rest := m; ; {
 						i := bytes.Index(rest, []byte(`"t":`))
 						if i < 0 {
@@ -210,7 +224,7 @@ func runScreens(url string, tokens []string, measure bool) error {
 		}
 	}()
 	fmt.Println("ready")
-	waitStop()
+	final := waitStop()
 	close(stopPing)
 	for _, c := range conns {
 		_ = c.WriteControl(websocket.CloseMessage, websocket.FormatCloseMessage(1000, "bench over"), time.Now().Add(time.Second))
@@ -221,7 +235,15 @@ func runScreens(url string, tokens []string, measure bool) error {
 		fmt.Println("done")
 		return nil
 	}
-	r := latencyResult{Received: hist.count.Load(), P50: hist.quantile(0.5), P90: hist.quantile(0.9), P99: hist.quantile(0.99),
+	var want map[string]int64
+	_ = json.Unmarshal([]byte(final), &want)
+	latest := 0
+	for i := range conns {
+		if n, ok := want[units[i]]; ok && n == lastN[i] {
+			latest++
+		}
+	}
+	r := latencyResult{Received: hist.count.Load(), Frames: frames.Load(), Screens: len(conns), Latest: latest, P50: hist.quantile(0.5), P90: hist.quantile(0.9), P99: hist.quantile(0.99),
 		P999: hist.quantile(0.999), Max: float64(hist.max.Load()) / 1e6}
 	b, _ := json.Marshal(r)
 	fmt.Println("done " + string(b))
@@ -255,11 +277,56 @@ func runCycles(url string, tokens []string, n int) error {
 	return nil
 }
 
-func waitStop() {
+// waitStop waits for the server's "stop" line and returns what follows
+// it (in latency mode, the last "n" published to each wall, as JSON).
+func waitStop() string {
 	sc := bufio.NewScanner(os.Stdin)
+	sc.Buffer(make([]byte, 1<<20), 1<<20)
 	for sc.Scan() {
-		if sc.Text() == "stop" {
-			return
+		if rest, ok := strings.CutPrefix(sc.Text(), "stop"); ok {
+			return strings.TrimSpace(rest)
 		}
 	}
+	return ""
+}
+
+// maxInt returns the largest number after key in m (a frame of several
+// events holds several; jsonb writes a space after the colon), or -1.
+func maxInt(m []byte, key string) int64 {
+	best := int64(-1)
+	for rest := m; ; {
+		i := bytes.Index(rest, []byte(key))
+		if i < 0 {
+			return best
+		}
+		j := i + len(key)
+		for j < len(rest) && rest[j] == ' ' {
+			j++
+		}
+		k := j
+		for k < len(rest) && rest[k] >= '0' && rest[k] <= '9' {
+			k++
+		}
+		if n, err := strconv.ParseInt(string(rest[j:k]), 10, 64); err == nil && n > best {
+			best = n
+		}
+		rest = rest[k:]
+	}
+}
+
+// lastString returns the JSON string after the last key in m.
+func lastString(m []byte, key string) string {
+	i := bytes.LastIndex(m, []byte(key))
+	if i < 0 {
+		return ""
+	}
+	rest := bytes.TrimLeft(m[i+len(key):], " ")
+	if len(rest) == 0 || rest[0] != '"' {
+		return ""
+	}
+	end := bytes.IndexByte(rest[1:], '"')
+	if end < 0 {
+		return ""
+	}
+	return string(rest[1 : 1+end])
 }

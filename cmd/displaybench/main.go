@@ -3,12 +3,20 @@
 // status) against thousands of display sockets driven by a second process,
 // so that the hub's memory is measured alone:
 //
-//	displaybench [-db URL] [-scenario all|latency|idle|cycles] [flags]
+//	displaybench [-db URL] [-scenario all|latency|idle|cycles|steps] [flags]
 //
 //	latency  -displays 1000 screens on -communes communes' walls; the hub
-//	         publishes -rate events/s for -duration; every receipt's delay
-//	         from publish is recorded (p50, p99, max). -spread=false puts
-//	         every screen on one commune's wall (each event to all screens).
+//	         publishes -rate events/s for -duration (one writer per topic);
+//	         every receipt's delay from the start of the publish is recorded
+//	         (p50, p99, max), and with -outbox the write alone; also events
+//	         per frame, the hub's CPU-seconds per 1,000 frames, delivered and
+//	         coalesced shares, and screens ending on their wall's last state.
+//	         -spread=false puts every screen on one commune's wall and
+//	         publishes on one topic. -outbox writes through hub.WriteEvent on
+//	         the pool, -tx in a BEGIN … COMMIT each; -busy N spins N
+//	         processes meanwhile. The pool is warmed first.
+//	steps    -steps 2000 outbox writes, each step timed (BEGIN, INSERT,
+//	         pg_notify, COMMIT, NOTIFY delivery, SELECT, bus publish).
 //	idle     -idle 5000 screens connect, get their snapshot and stay; the
 //	         hub's Go memory (heap + stacks) and RSS per screen are reported.
 //	cycles   -cycles 10000 connect / hello / snapshot / close cycles; the
@@ -45,6 +53,9 @@ import (
 )
 
 func main() {
+	if len(os.Args) > 1 && os.Args[1] == "burn" {
+		burn()
+	}
 	if len(os.Args) > 1 && os.Args[1] == "clients" {
 		if err := runClients(os.Args[2:]); err != nil {
 			fmt.Fprintln(os.Stderr, "displaybench clients:", err)
@@ -54,7 +65,7 @@ func main() {
 	}
 	o := benchOptions{}
 	flag.StringVar(&o.db, "db", "postgres://postgres@127.0.0.1:5432/communehub_displaybench", "PostgreSQL URL")
-	flag.StringVar(&o.scenario, "scenario", "all", "all, latency, idle or cycles")
+	flag.StringVar(&o.scenario, "scenario", "all", "all, latency, idle, cycles or steps")
 	flag.IntVar(&o.displays, "displays", 1000, "latency: screens")
 	flag.IntVar(&o.communes, "communes", 50, "latency: communes the screens are spread over")
 	flag.BoolVar(&o.spread, "spread", true, "latency: spread screens over communes (false: all on one wall)")
@@ -62,6 +73,9 @@ func main() {
 	flag.DurationVar(&o.duration, "duration", 30*time.Second, "latency: how long to publish")
 	flag.IntVar(&o.payload, "payload", 1500, "latency: bytes per event")
 	flag.BoolVar(&o.outbox, "outbox", false, "latency: publish through the outbox (PostgreSQL) instead of the bus")
+	flag.BoolVar(&o.tx, "tx", false, "latency -outbox: write each event in its own BEGIN … COMMIT (as callers with a change do) instead of one statement")
+	flag.IntVar(&o.busy, "busy", 0, "latency: processes spinning on the CPU during the measured phase (a busy machine)")
+	flag.IntVar(&o.steps, "steps", 2000, "steps: outbox writes timed step by step")
 	flag.IntVar(&o.idle, "idle", 5000, "idle: screens")
 	flag.IntVar(&o.cycles, "cycles", 10000, "cycles: connect/disconnect cycles")
 	flag.StringVar(&o.heapProfile, "heapprofile", "", "idle: write a heap profile of the hub with the screens connected")
@@ -81,7 +95,8 @@ type benchOptions struct {
 	db, scenario, heapProfile, cpuProfile           string
 	displays, communes, rate, payload, idle, cycles int
 	readBuf                                         int
-	spread, outbox                                  bool
+	spread, outbox, tx                              bool
+	busy, steps                                     int
 	duration                                        time.Duration
 }
 
@@ -122,6 +137,9 @@ func run(o benchOptions) error {
 		cpuModel(), runtime.NumCPU(), runtime.Version(), s.addr, s.readBuf)
 
 	need := 0
+	if o.scenario == "steps" {
+		return s.steps(o)
+	}
 	if o.scenario == "all" || o.scenario == "latency" {
 		need = max(need, o.displays)
 	}
@@ -518,12 +536,19 @@ func (s *server) latency(o benchOptions) error {
 			topics = append(topics, "commune/"+sc+"/"+k)
 		}
 	}
+	if !o.spread {
+		// The one-topic case: every event to every screen.
+		topics = []string{"commune/" + s.units[0] + "/kpi"}
+	}
 	via := "bus"
 	if o.outbox {
-		via = "outbox (PostgreSQL transaction + NOTIFY + follower)"
+		via = "outbox (hub.WriteEvent on the pool: one statement, its own transaction; NOTIFY, follower)"
+		if o.tx {
+			via = "outbox (BEGIN, hub.WriteEvent, COMMIT per event; NOTIFY, follower)"
+		}
 	}
-	fmt.Printf("\n## latency: %d screens on %d walls, %d events/s of %d bytes for %v through the %s\n",
-		o.displays, len(walls), o.rate, o.payload, o.duration, via)
+	fmt.Printf("\n## latency: %d screens on %d walls, %d topics, %d events/s of %d bytes for %v through the %s\n",
+		o.displays, len(walls), len(topics), o.rate, o.payload, o.duration, via)
 	c, err := s.startClients("latency", tokens)
 	if err != nil {
 		return err
@@ -531,36 +556,114 @@ func (s *server) latency(o benchOptions) error {
 	if _, err := c.expect("ready"); err != nil {
 		return err
 	}
+	pad := strings.Repeat("x", max(0, o.payload-120))
+	publish := func(topic, data string) error {
+		if !o.outbox {
+			_, err := s.bus.Publish(topic, json.RawMessage(data))
+			return err
+		}
+		if o.tx {
+			return pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error { return hub.WriteEvent(ctx, tx, topic, json.RawMessage(data)) })
+		}
+		return hub.WriteEvent(ctx, s.pool, topic, json.RawMessage(data))
+	}
+	// Warm up: open the pool's connections (several at once, as the
+	// follower and the writers use them) and prepare the statements, on a
+	// topic no screen follows, so cold connections are not measured.
+	if o.outbox {
+		var wg sync.WaitGroup
+		for i := 0; i < 4; i++ {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				for j := 0; j < 50; j++ {
+					_ = publish("bench/warmup", `{"n":0}`)
+				}
+			}()
+		}
+		wg.Wait()
+	}
+	stopBusy := startBusy(o.busy)
 	if o.cpuProfile != "" {
 		if f, err := os.Create(o.cpuProfile); err == nil {
 			_ = pprof.StartCPUProfile(f)
 			defer func() { pprof.StopCPUProfile(); f.Close() }()
 		}
 	}
-	pad := strings.Repeat("x", max(0, o.payload-120))
+	coalesced0 := metricValue(s.metrics, "communehub_display_events_coalesced_total")
+	cpu0 := cpuTime()
+	writes := &histogram{}
+	// One writer per topic, as independent callers would be: a slow write
+	// delays only its own topic (whose writers PostgreSQL serialises
+	// anyway), and a topic's events stay in order. Each event is stamped
+	// when its tick comes, so time queued behind a slow write counts.
+	var writers sync.WaitGroup
+	var writeErr error
+	var errOnce sync.Once
+	queues := map[string]chan string{}
+	for _, topic := range topics {
+		q := make(chan string, 1024)
+		queues[topic] = q
+		writers.Add(1)
+		go func() {
+			defer writers.Done()
+			for data := range q {
+				start := time.Now()
+				if err := publish(topic, data); err != nil {
+					errOnce.Do(func() { writeErr = err })
+				}
+				writes.add(time.Since(start))
+			}
+		}()
+	}
 	interval := time.Second / time.Duration(o.rate)
 	tick := time.NewTicker(interval)
-	deadline := time.Now().Add(o.duration)
+	begin := time.Now()
+	deadline := begin.Add(o.duration)
 	published, expected := 0, 0
-	for time.Now().Before(deadline) {
-		<-tick.C
-		topic := topics[published%len(topics)]
-		sc := strings.Split(topic, "/")[1]
-		data := fmt.Sprintf(`{"unit":%q,"t":%d,"n":%d,"pad":%q}`, sc, time.Now().UnixNano(), published, pad)
-		if o.outbox {
-			err = pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error { return hub.WriteEvent(ctx, tx, topic, json.RawMessage(data)) })
-		} else {
-			_, err = s.bus.Publish(topic, json.RawMessage(data))
+	last := map[string]int{} // wall → last n published to it
+	for now := range tick.C {
+		if !now.Before(deadline) {
+			break
 		}
-		if err != nil {
-			return err
+		// Ticks a busy machine made the ticker drop are published now.
+		for due := int(now.Sub(begin) / interval); published < due; {
+			topic := topics[published%len(topics)]
+			sc := strings.Split(topic, "/")[1]
+			data := fmt.Sprintf(`{"unit":%q,"t":%d,"n":%d,"pad":%q}`, sc, time.Now().UnixNano(), published, pad)
+			queues[topic] <- data
+			last[sc] = published
+			published++
+			expected += walls[sc]
 		}
-		published++
-		expected += walls[sc]
 	}
 	tick.Stop()
-	time.Sleep(2 * time.Second)
-	c.say("stop")
+	for _, q := range queues {
+		close(q)
+	}
+	writers.Wait()
+	if writeErr != nil {
+		return writeErr
+	}
+	// The bus has the last event of every wall (through the follower) …
+	for end := time.Now().Add(60 * time.Second); time.Now().Before(end); time.Sleep(20 * time.Millisecond) {
+		caught := 0
+		for _, topic := range topics {
+			n := strconv.Itoa(last[strings.Split(topic, "/")[1]])
+			if ev := s.bus.Latest(topic); ev != nil && (bytes.Contains(ev.Data, []byte(`"n":`+n+`,`)) || bytes.Contains(ev.Data, []byte(`"n": `+n+`,`))) {
+				caught++
+			}
+		}
+		if caught == len(walls) {
+			break
+		}
+	}
+	time.Sleep(2 * time.Second) // sleep: … and the screens have it
+	cpu := cpuTime() - cpu0
+	stopBusy()
+	coalesced := metricValue(s.metrics, "communehub_display_events_coalesced_total") - coalesced0
+	lastJSON, _ := json.Marshal(last)
+	c.say("stop " + string(lastJSON))
 	res, err := c.expect("done")
 	c.wait()
 	if err != nil {
@@ -570,10 +673,18 @@ func (s *server) latency(o benchOptions) error {
 	if err := json.Unmarshal([]byte(res), &r); err != nil {
 		return err
 	}
-	fmt.Printf("published %d events; %d receipts expected, %d received (%d coalesced away by the hub for screens that were behind, %d cut off)\n",
-		published, expected, r.Received, int(metricValue(s.metrics, "communehub_display_events_coalesced_total")),
-		int(metricValue(s.metrics, "communehub_display_slow_disconnects_total")))
+	fmt.Printf("published %d events (%.0f/s); %d receipts expected, %d received (%.1f %%), %d coalesced away by the hub (%.1f %%), %d cut off\n",
+		published, float64(published)/o.duration.Seconds(), expected, r.Received, 100*float64(r.Received)/float64(max(expected, 1)),
+		int(coalesced), 100*coalesced/float64(max(expected, 1)), int(metricValue(s.metrics, "communehub_display_slow_disconnects_total")))
 	fmt.Printf("publish → receipt: p50 %.2f ms, p90 %.2f ms, p99 %.2f ms, p99.9 %.2f ms, max %.2f ms\n", r.P50, r.P90, r.P99, r.P999, r.Max)
+	if o.outbox {
+		fmt.Printf("outbox write alone: p50 %.2f ms, p99 %.2f ms, p99.9 %.2f ms, max %.2f ms\n",
+			writes.quantile(0.5), writes.quantile(0.99), writes.quantile(0.999), float64(writes.max.Load())/1e6)
+	}
+	fmt.Printf("frames with events: %d, %.2f events per frame; hub CPU %.2f s (%.4f CPU-s per 1,000 frames, %.4f per 1,000 published events)\n",
+		r.Frames, float64(r.Received)/float64(max(r.Frames, 1)), cpu.Seconds(),
+		cpu.Seconds()*1000/float64(max(r.Frames, 1)), cpu.Seconds()*1000/float64(max(published, 1)))
+	fmt.Printf("screens ending on the last state published to their wall: %d/%d\n", r.Latest, r.Screens)
 	return s.waitSockets(0, 30*time.Second)
 }
 
