@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"log/slog"
 	"slices"
+	"sync"
 	"time"
 
 	fws "github.com/gofiber/contrib/websocket"
@@ -167,9 +168,11 @@ func watch(w *WSWriter, sub *Subscription, acc *topicAccess, readerDone chan str
 // its wildcards), or close the socket with 4403 (a topic it asked for by
 // name and may no longer read: the client should know rather than wait).
 type topicAccess struct {
-	g       *TopicGuards
+	g     *TopicGuards
+	named []string
+
+	mu      sync.Mutex // the writer and the handler's watch both ask
 	allowed func(topic string) bool
-	named   []string
 }
 
 func newTopicAccess(g *TopicGuards, p *Principal, topics []string) *topicAccess {
@@ -185,6 +188,8 @@ func newTopicAccess(g *TopicGuards, p *Principal, topics []string) *topicAccess 
 // event reports whether to send an event of topic, and whether the socket
 // must close instead.
 func (a *topicAccess) event(topic string) (send, stop bool) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
 	if a.allowed(topic) {
 		return true, false
 	}
@@ -193,6 +198,8 @@ func (a *topicAccess) event(topic string) (send, stop bool) {
 
 // lostNamed returns a topic the socket named and may no longer follow, or "".
 func (a *topicAccess) lostNamed() string {
+	a.mu.Lock()
+	defer a.mu.Unlock()
 	for _, t := range a.named {
 		if !a.allowed(t) {
 			return t

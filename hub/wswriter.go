@@ -23,10 +23,13 @@ import (
 // messages' websocket frames are encoded into one pooled buffer and handed
 // to the connection in one write (a system call for many messages, and no
 // write buffer held by an idle socket). Events are kept in order, every
-// one of them, while the socket keeps up; once the events waiting pass
-// CoalesceBytes (the socket is slower than they come) a new event replaces
-// the unsent ones of its topic, since each event is its topic's full state.
-// Past MaxBytes the socket is cut off with 4408.
+// one of them, while the socket keeps up; once it does not — the oldest
+// unsent event was published more than CoalesceAfter before the new one,
+// or the unsent events pass CoalesceBytes — a new event replaces the
+// unsent ones of its topic, since each event is its topic's full state.
+// So a screen gets every state when the socket and the CPU allow, and the
+// latest one within about CoalesceAfter when they do not. Past MaxBytes the
+// socket is cut off with 4408.
 type WSWriter struct {
 	ws      *fws.Conn
 	o       WSWriterOptions
@@ -35,8 +38,10 @@ type WSWriter struct {
 	mu       sync.Mutex
 	items    []WSItem
 	bytes    int // of items
-	evBytes  int // of the events among items
+	evBytes  int       // of the events among items
+	oldest   time.Time // publish time of the oldest event among items
 	ping     bool
+	woken    bool // Wake was called since the last take
 	slow     bool
 	merged   int // events coalesced since the last take
 	close    *wsClose
@@ -57,6 +62,7 @@ type WSWriterOptions struct {
 	WriteWait     time.Duration // deadline of one write; default 5 s
 	MaxBytes      int           // bytes waiting before the socket is cut off with 4408; default 1 MiB
 	CoalesceBytes int           // event bytes waiting before events coalesce per topic; default MaxBytes/8
+	CoalesceAfter time.Duration // how far behind (publish time of the oldest unsent event to the newest) before events coalesce per topic; default 25 ms
 	SlowReason    string        // reason of the 4408 close; default "too slow: reconnect and resync"
 	// Ping is the heartbeat period; 0 sends none.
 	Ping time.Duration
@@ -141,6 +147,9 @@ func NewWSWriter(ws *fws.Conn, readerDone <-chan struct{}, o WSWriterOptions) *W
 	if o.CoalesceBytes <= 0 {
 		o.CoalesceBytes = o.MaxBytes / 8
 	}
+	if o.CoalesceAfter <= 0 {
+		o.CoalesceAfter = 25 * time.Millisecond
+	}
 	if o.SlowReason == "" {
 		o.SlowReason = "too slow: reconnect and resync"
 	}
@@ -182,7 +191,12 @@ func (w *WSWriter) Event(ev *Event) bool { return w.push(WSItem{Event: ev}) }
 
 // Wake makes the writer run Produce although nothing was queued (the
 // feature has its own source, such as a bus subscription).
-func (w *WSWriter) Wake() { w.kick() }
+func (w *WSWriter) Wake() {
+	w.mu.Lock()
+	w.woken = true
+	w.mu.Unlock()
+	w.kick()
+}
 
 // Close asks the writer to send what is queued, then a close frame with
 // code; the first request wins.
@@ -203,14 +217,17 @@ func (w *WSWriter) push(it WSItem) bool {
 		w.mu.Unlock()
 		return ok
 	}
-	if it.Event != nil && w.evBytes+n > w.o.CoalesceBytes {
-		w.coalesceLocked(it.Event.Topic)
+	if ev := it.Event; ev != nil {
+		if w.evBytes > 0 && (w.evBytes+n > w.o.CoalesceBytes || ev.Time.Sub(w.oldest) > w.o.CoalesceAfter) {
+			w.coalesceLocked(ev.Topic)
+		}
+		if w.evBytes == 0 || ev.Time.Before(w.oldest) {
+			w.oldest = ev.Time
+		}
+		w.evBytes += n
 	}
 	w.items = append(w.items, it)
 	w.bytes += n
-	if it.Event != nil {
-		w.evBytes += n
-	}
 	if w.bytes > w.o.MaxBytes {
 		w.slow = true
 		clear(w.items)
@@ -228,13 +245,19 @@ func (w *WSWriter) push(it WSItem) bool {
 // coalesceLocked drops the unsent events of topic: a newer one follows.
 func (w *WSWriter) coalesceLocked(topic string) {
 	keep := w.items[:0]
+	w.oldest = time.Time{}
 	for _, it := range w.items {
-		if it.Event != nil && it.Event.Topic == topic {
-			n := it.Event.Size()
-			w.bytes -= n
-			w.evBytes -= n
-			w.merged++
-			continue
+		if ev := it.Event; ev != nil {
+			if ev.Topic == topic {
+				n := ev.Size()
+				w.bytes -= n
+				w.evBytes -= n
+				w.merged++
+				continue
+			}
+			if w.oldest.IsZero() || ev.Time.Before(w.oldest) {
+				w.oldest = ev.Time
+			}
 		}
 		keep = append(keep, it)
 	}
@@ -301,7 +324,7 @@ func (w *WSWriter) run() {
 			w.end(cl.code, cl.reason, "")
 		default:
 			w.mu.Lock()
-			if len(w.items) == 0 && w.close == nil && !w.slow && !w.ping {
+			if len(w.items) == 0 && w.close == nil && !w.slow && !w.ping && !w.woken {
 				w.writing = false
 				w.mu.Unlock()
 				return
@@ -324,7 +347,7 @@ func (w *WSWriter) take(b *WSBatch) (cl *wsClose, slow, ping bool) {
 	w.items, w.bytes, w.evBytes = w.items[:0], 0, 0
 	cl, slow, ping = w.close, w.slow, w.ping
 	b.Coalesced, w.merged = w.merged, 0
-	w.ping = false
+	w.ping, w.woken = false, false
 	w.mu.Unlock()
 	return cl, slow, ping
 }
