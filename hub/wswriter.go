@@ -37,7 +37,7 @@ type WSWriter struct {
 
 	mu       sync.Mutex
 	items    []WSItem
-	bytes    int // of items
+	bytes    int       // of items
 	evBytes  int       // of the events among items
 	oldest   time.Time // publish time of the oldest event among items
 	ping     bool
