@@ -211,7 +211,7 @@ func (cn *conn) produce(b *hub.WSBatch) error {
 	}
 	meetingMoved := false
 	frames := cn.frames[:0]
-	defer func() { clear(frames); cn.frames = frames[:0] }()
+	defer func() { clear(frames); cn.frames = nil }()
 	for _, it := range b.Items {
 		if m, ok := it.Ctrl.(ctrlMsg); ok {
 			cn.writeEvents(frames) // what came before it, first

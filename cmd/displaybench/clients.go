@@ -127,6 +127,11 @@ func (h *histogram) quantile(q float64) float64 {
 type latencyResult struct {
 	Received                 uint64
 	P50, P90, P99, P999, Max float64
+	// Shown: the same for the state each screen shows, the last event of
+	// each topic in a frame (an events frame's earlier ones are replaced
+	// at once on the page).
+	Shown                        uint64
+	ShownP50, ShownP99, ShownMax float64
 }
 
 func runScreens(url string, tokens []string, measure bool) error {
@@ -154,7 +159,7 @@ func runScreens(url string, tokens []string, measure bool) error {
 	if firstErr != nil {
 		return firstErr
 	}
-	hist := &histogram{}
+	hist, shown := &histogram{}, &histogram{}
 	var readers sync.WaitGroup
 	for _, c := range conns {
 		readers.Add(1)
@@ -169,7 +174,14 @@ func runScreens(url string, tokens []string, measure bool) error {
 				// carries its publish time as "t".
 				if measure && bytes.HasPrefix(m, []byte(`{"type":"event`)) {
 					now := time.Now()
+					last := map[string]time.Duration{} // topic → latency of its last event in the frame
 					for rest := m; ; {
+						topic := ""
+						if i := bytes.Index(rest, []byte(`"topic":"`)); i >= 0 {
+							if j := bytes.IndexByte(rest[i+9:], '"'); j >= 0 {
+								topic = string(rest[i+9 : i+9+j])
+							}
+						}
 						i := bytes.Index(rest, []byte(`"t":`))
 						if i < 0 {
 							break
@@ -184,8 +196,12 @@ func runScreens(url string, tokens []string, measure bool) error {
 						}
 						if ns, err := strconv.ParseInt(string(rest[j:k]), 10, 64); err == nil {
 							hist.add(now.Sub(time.Unix(0, ns)))
+							last[topic] = now.Sub(time.Unix(0, ns))
 						}
 						rest = rest[k:]
+					}
+					for _, d := range last {
+						shown.add(d)
 					}
 				}
 			}
@@ -222,7 +238,8 @@ func runScreens(url string, tokens []string, measure bool) error {
 		return nil
 	}
 	r := latencyResult{Received: hist.count.Load(), P50: hist.quantile(0.5), P90: hist.quantile(0.9), P99: hist.quantile(0.99),
-		P999: hist.quantile(0.999), Max: float64(hist.max.Load()) / 1e6}
+		P999: hist.quantile(0.999), Max: float64(hist.max.Load()) / 1e6,
+		Shown: shown.count.Load(), ShownP50: shown.quantile(0.5), ShownP99: shown.quantile(0.99), ShownMax: float64(shown.max.Load()) / 1e6}
 	b, _ := json.Marshal(r)
 	fmt.Println("done " + string(b))
 	return nil

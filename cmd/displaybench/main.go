@@ -36,6 +36,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"syscall"
 	"time"
 
 	"github.com/communehub/communehub/displays"
@@ -537,6 +538,7 @@ func (s *server) latency(o benchOptions) error {
 			defer func() { pprof.StopCPUProfile(); f.Close() }()
 		}
 	}
+	cpu0, sent0 := processCPU(), metricValue(s.metrics, "communehub_display_messages_sent_total")
 	pad := strings.Repeat("x", max(0, o.payload-120))
 	interval := time.Second / time.Duration(o.rate)
 	tick := time.NewTicker(interval)
@@ -560,6 +562,7 @@ func (s *server) latency(o benchOptions) error {
 	}
 	tick.Stop()
 	time.Sleep(2 * time.Second)
+	cpu, frames := processCPU()-cpu0, metricValue(s.metrics, "communehub_display_messages_sent_total")-sent0
 	c.say("stop")
 	res, err := c.expect("done")
 	c.wait()
@@ -573,7 +576,10 @@ func (s *server) latency(o benchOptions) error {
 	fmt.Printf("published %d events; %d receipts expected, %d received (%d coalesced away by the hub for screens that were behind, %d cut off)\n",
 		published, expected, r.Received, int(metricValue(s.metrics, "communehub_display_events_coalesced_total")),
 		int(metricValue(s.metrics, "communehub_display_slow_disconnects_total")))
+	fmt.Printf("hub CPU %.2f s for %.0f frames: %.4f CPU-s per 1,000 frames, %.2f events per frame\n",
+		cpu, frames, cpu/max(frames, 1)*1000, float64(r.Received)/max(frames, 1))
 	fmt.Printf("publish → receipt: p50 %.2f ms, p90 %.2f ms, p99 %.2f ms, p99.9 %.2f ms, max %.2f ms\n", r.P50, r.P90, r.P99, r.P999, r.Max)
+	fmt.Printf("state shown (last event of a topic in a frame, %d): p50 %.2f ms, p99 %.2f ms, max %.2f ms\n", r.Shown, r.ShownP50, r.ShownP99, r.ShownMax)
 	return s.waitSockets(0, 30*time.Second)
 }
 
@@ -603,4 +609,11 @@ func cpuModel() string {
 		}
 	}
 	return "?"
+}
+
+// processCPU is the user + system CPU time of this process (the hub) in seconds.
+func processCPU() float64 {
+	var ru syscall.Rusage
+	_ = syscall.Getrusage(syscall.RUSAGE_SELF, &ru)
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano()).Seconds()
 }
