@@ -326,7 +326,7 @@ func (w *WSWriter) run() {
 			w.mu.Lock()
 			if len(w.items) == 0 && w.close == nil && !w.slow && !w.ping && !w.woken {
 				w.writing = false
-				w.items = nil // an idle socket holds no queue
+				w.items = nil  // an idle socket holds no queue
 				clear(b.Items) // under mu: the next writer's take follows
 				clear(b.msgs)
 				b.Items, b.msgs = nil, nil
