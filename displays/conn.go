@@ -5,9 +5,7 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"errors"
-	"net"
 	"sync"
-	"sync/atomic"
 	"time"
 
 	"github.com/communehub/communehub/hub"
@@ -19,15 +17,15 @@ import (
 // helloWait is how long a new socket has to say hello.
 const helloWait = 10 * time.Second
 
-// conn is one /ws/display socket. Its handler goroutine reads; a writer
-// goroutine, one at a time and only while there is something to send
-// (writer.go), owns everything the screen is sent and the state that
-// decides it (display, topics, sent seqs). The dispatcher, the reader and
-// the timers talk to the writer only through q.
+// conn is one /ws/display socket. Its handler goroutine reads; the
+// kernel's writer, one goroutine at a time and only while there is
+// something to send (writer.go), owns everything the screen is sent and
+// the state that decides it (display, topics, sent seqs). The dispatcher,
+// the reader and the timers talk to the writer only through w.
 type conn struct {
 	svc    *Service
 	ws     *fws.Conn
-	q      *queue
+	w      *hub.WSWriter
 	id     string // this socket, in display_status.conn_id
 	ip     string
 	agent  string
@@ -35,15 +33,7 @@ type conn struct {
 	secret []byte // hash of a pairing screen's secret
 
 	readerDone chan struct{}
-	stopping   atomic.Bool // the writer closed the socket: the reader must return
-	ended      atomic.Bool // the handler is returning: timers must not re-arm
 
-	wmu      sync.Mutex
-	writing  bool           // a writer goroutine runs
-	finished bool           // no writer may start any more
-	writers  sync.WaitGroup // the running writer
-
-	pingTimer  *time.Timer
 	renewTimer *time.Timer // pairing mode
 
 	// Indexes in svc; guarded by svc.mu.
@@ -52,7 +42,8 @@ type conn struct {
 	attachedCode string
 
 	// Owned by the running writer.
-	wb      batch
+	out     *hub.WSBatch // the batch being produced
+	frames  [][]byte     // produce's scratch space
 	disp    *Display
 	topics  []string
 	sent    map[string]uint64
@@ -80,17 +71,14 @@ func (s *Service) websocketHandlers() []fiber.Handler {
 		c.Locals("ip", c.IP())
 		return c.Next()
 	}
-	upgrade := fws.New(s.serve, fws.Config{
-		Origins:         []string{"*"}, // checked above, against the request's own host by default
-		ReadBufferSize:  1024,
-		WriteBufferSize: 4096,
-		WriteBufferPool: &s.writePool,
+	upgrade := fws.New(s.serve, hub.WSConfig(fws.Config{
+		Origins: []string{"*"}, // checked above, against the request's own host by default
 		RecoverHandler: func(c *fws.Conn) {
 			if r := recover(); r != nil {
 				s.log.Error("displays: socket handler panicked", "panic", r)
 			}
 		},
-	})
+	}))
 	return []fiber.Handler{check, upgrade}
 }
 
@@ -105,14 +93,15 @@ func (s *Service) serve(c *fws.Conn) {
 	idb := make([]byte, 6)
 	_, _ = rand.Read(idb)
 	cn := &conn{
-		svc: s, ws: c, q: newQueue(s.o.MaxQueue), id: s.o.Instance + "/" + hex.EncodeToString(idb),
+		svc: s, ws: c, id: s.o.Instance + "/" + hex.EncodeToString(idb),
 		readerDone: make(chan struct{}), sent: map[string]uint64{},
 	}
-	cn.q.notify = cn.kick
+	cn.w = cn.newWriter()
 	cn.ip, _ = c.Locals("ip").(string)
-	untrack, ok := s.o.Sockets.Track(func(code int, reason string) { cn.q.requestClose(code, reason) })
+	untrack, ok := s.o.Sockets.Track(cn.w.Close)
 	defer untrack()
 	if !ok {
+		cn.readerEnded()
 		hub.WriteClose(c, hub.CloseGoingAway, "hub shutting down")
 		return
 	}
@@ -145,23 +134,16 @@ func (s *Service) serve(c *fws.Conn) {
 	}
 	s.metrics.opened.Inc()
 	start.resume = m
-	cn.pingTimer = time.AfterFunc(s.o.Heartbeat, cn.ping)
-	cn.q.pushCtrl(ctrlMsg{start: &start})
+	cn.w.StartPing()
+	cn.w.Control(ctrlMsg{start: &start})
 	cn.readLoop()
+	// Sends a close asked for by the reader (a bad message) or by shutdown
+	// that no writer sent yet.
 	cn.readerEnded()
-	// A close asked for by the reader (a bad message) or by shutdown that no
-	// writer sent yet.
-	cn.q.take(&cn.wb)
-	if cn.wb.close != nil && !cn.stopping.Load() {
-		cn.finish(errClose{cn.wb.close})
-	}
-	cn.ended.Store(true)
-	cn.pingTimer.Stop()
 	if cn.renewTimer != nil {
 		cn.renewTimer.Stop()
 	}
 	s.detach(cn)
-	cn.q.shut()
 	if cn.disp != nil {
 		s.markOffline(cn)
 	}
@@ -169,13 +151,14 @@ func (s *Service) serve(c *fws.Conn) {
 
 // readerEnded is called by the handler once it reads no more (the read
 // loop ended, or the hello failed before it began): it releases a writer
-// waiting in stopReader and waits for any writer to finish, so that the
-// handler may write its own close frame and return, after which the
-// connection is released. A writer can be running even before the read
-// loop: a shutdown or a close request may have queued a close meanwhile.
+// waiting for the reader and waits for any writer to finish (hub.WSWriter
+// Finish), so that the handler may write its own close frame and return,
+// after which the connection is released. A writer can be running even
+// before the read loop: a shutdown or a close request may have queued a
+// close meanwhile.
 func (cn *conn) readerEnded() {
 	close(cn.readerDone)
-	cn.stopWriters()
+	cn.w.Finish()
 }
 
 // read reads one client message.
@@ -257,29 +240,29 @@ func (s *Service) greet(cn *conn, m *clientMsg) (startInfo, int, string) {
 // readLoop reads until the socket fails or the screen breaks the protocol.
 func (cn *conn) readLoop() {
 	deadline := cn.svc.silentLimit()
-	for !cn.stopping.Load() {
+	for !cn.w.Stopping() {
 		_ = cn.ws.SetReadDeadline(time.Now().Add(deadline))
 		m, err := cn.read()
 		if err != nil {
-			if cn.stopping.Load() {
+			if cn.w.Stopping() {
 				return // the writer ended the socket
 			}
 			var pe *protocolError
 			switch {
 			case errors.As(err, &pe):
 				cn.svc.metrics.rejected.WithLabelValues("malformed").Inc()
-				cn.q.requestClose(hub.CloseBadRequest, pe.Reason)
+				cn.w.Close(hub.CloseBadRequest, pe.Reason)
 			case errors.Is(err, websocket.ErrReadLimit):
 				cn.svc.metrics.rejected.WithLabelValues("too_big").Inc()
 				cn.svc.metrics.closes.WithLabelValues("1009").Inc()
-			case isTimeout(err):
+			case hub.IsTimeout(err):
 				cn.svc.metrics.closes.WithLabelValues("heartbeat").Inc()
 			}
 			return
 		}
 		switch m.Type {
 		case msgHello:
-			cn.q.requestClose(hub.CloseBadRequest, "hello was already received")
+			cn.w.Close(hub.CloseBadRequest, "hello was already received")
 			return
 		case msgPing:
 			cn.touch(nil)
@@ -290,11 +273,6 @@ func (cn *conn) readLoop() {
 			cn.ack(m)
 		}
 	}
-}
-
-func isTimeout(err error) bool {
-	var ne net.Error
-	return errors.As(err, &ne) && ne.Timeout()
 }
 
 func (cn *conn) ack(m *clientMsg) {

@@ -121,8 +121,6 @@ type Service struct {
 	dirtyMu sync.Mutex
 	dirty   map[*conn]struct{} // live sockets whose status is to write
 	offline []offlineRow       // closed sockets to write offline
-
-	writePool sync.Pool // write buffers, held only during a write
 }
 
 // New returns the service; mount it with Mount and start its workers.
@@ -191,7 +189,7 @@ func (s *Service) dispatch(ev *hub.Event) {
 			s.log.Warn("displays: bad command event", "seq", ev.Seq, "err", err)
 			return
 		}
-		s.forDisplay(c.DisplayID, func(cn *conn) { cn.q.pushCtrl(ctrlMsg{command: &c}) })
+		s.forDisplay(c.DisplayID, func(cn *conn) { cn.w.Control(ctrlMsg{command: &c}) })
 	case ev.Topic == topicPairings:
 		var p struct {
 			Code      string `json:"code"`
@@ -202,7 +200,7 @@ func (s *Service) dispatch(ev *hub.Event) {
 		}
 		s.mu.RLock()
 		for cn := range s.byPairing[p.Code] {
-			cn.q.pushCtrl(ctrlMsg{paired: p.DisplayID})
+			cn.w.Control(ctrlMsg{paired: p.DisplayID})
 		}
 		s.mu.RUnlock()
 	case len(ev.Topic) > 9 && ev.Topic[:9] == "displays/":
@@ -210,14 +208,11 @@ func (s *Service) dispatch(ev *hub.Event) {
 		if err := decodeLenient(ev.Data, &d); err != nil || d.ID == 0 || topicConfig(d.ID) != ev.Topic {
 			return
 		}
-		s.forDisplay(d.ID, func(cn *conn) { cn.q.pushCtrl(ctrlMsg{config: &d}) })
+		s.forDisplay(d.ID, func(cn *conn) { cn.w.Control(ctrlMsg{config: &d}) })
 	default:
 		s.mu.RLock()
 		for cn := range s.byTopic[ev.Topic] {
-			if !cn.q.pushEvent(ev) {
-				s.metrics.slow.WithLabelValues("queue_overflow").Inc()
-				cn.cutOff()
-			}
+			cn.w.Event(ev) // a screen that overflows is cut off and counted by its writer
 		}
 		s.mu.RUnlock()
 	}
@@ -235,7 +230,7 @@ func (s *Service) resyncAll() {
 	s.mu.RLock()
 	defer s.mu.RUnlock()
 	for cn := range s.conns {
-		cn.q.pushCtrl(ctrlMsg{resync: true})
+		cn.w.Control(ctrlMsg{resync: true})
 	}
 }
 

@@ -1,6 +1,7 @@
 package displays
 
 import (
+	"bytes"
 	"encoding/json"
 	"strings"
 	"testing"
@@ -84,52 +85,6 @@ func FuzzParseClientMsg(f *testing.F) {
 			}
 		}
 	})
-}
-
-func TestQueueCoalescesAndOverflows(t *testing.T) {
-	ev := func(topic string, seq uint64, size int) *hub.Event {
-		return &hub.Event{Topic: topic, Seq: seq, Data: json.RawMessage(`"` + strings.Repeat("x", size) + `"`)}
-	}
-	q := newQueue(10_000)
-	q.pushEvent(ev("a", 1, 100))
-	q.pushEvent(ev("b", 1, 100))
-	q.pushEvent(ev("a", 2, 100))
-	q.pushEvent(ev("a", 1, 100)) // older than what is queued: ignored
-	q.pushCtrl(ctrlMsg{resync: true})
-	var b batch
-	q.take(&b)
-	if len(b.events) != 2 || b.events[0].Topic != "a" || b.events[0].Seq != 2 || b.events[1].Topic != "b" {
-		t.Fatalf("events = %+v", b.events)
-	}
-	if b.coalesced != 1 || len(b.ctrl) != 1 || b.slow || b.close != nil {
-		t.Fatalf("batch = %+v", b)
-	}
-	q.take(&b)
-	if len(b.events) != 0 || len(b.ctrl) != 0 {
-		t.Fatalf("second take not empty: %+v", b)
-	}
-	// Coalescing bounds the queue by the topics; only big distinct topics overflow.
-	for i := uint64(1); i < 100; i++ {
-		if !q.pushEvent(ev("a", i+10, 4000)) {
-			t.Fatalf("one topic repeated overflowed at %d", i)
-		}
-	}
-	if q.pushEvent(ev("b", 5, 4000)) != true || q.pushEvent(ev("c", 5, 4000)) != false {
-		t.Fatalf("three 4 KB topics should overflow 10 KB")
-	}
-	q.take(&b)
-	if !b.slow || len(b.events) != 0 {
-		t.Fatalf("overflowed batch = %+v", b)
-	}
-	q.requestClose(4400, "first")
-	q.requestClose(1001, "second")
-	q.take(&b)
-	if b.close == nil || b.close.code != 4400 {
-		t.Fatalf("close = %+v", b.close)
-	}
-	q.shut()
-	q.pushEvent(ev("a", 1000, 1))
-	q.pushCtrl(ctrlMsg{resync: true})
 }
 
 func TestRedactPublic(t *testing.T) {
@@ -292,7 +247,7 @@ func TestEventsFrame(t *testing.T) {
 			Data        map[string]any
 		}
 	}
-	if err := json.Unmarshal(eventsFrame(9, [][]byte{a, b}), &m); err != nil {
+	if err := json.Unmarshal(bytes.Join(eventsMessage(9, [][]byte{a, b}), nil), &m); err != nil {
 		t.Fatal(err)
 	}
 	if m.Type != "events" || m.Seq != 9 || len(m.Events) != 2 || m.Events[0].Type != "event" || m.Events[0].Seq != 7 ||

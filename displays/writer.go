@@ -3,125 +3,43 @@ package displays
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"slices"
 	"strconv"
 	"time"
 
 	"github.com/communehub/communehub/hub"
-	"github.com/fasthttp/websocket"
 )
 
 // The writer. A socket's writes — data, pings, commands, the close frame —
-// are made by one goroutine at a time, which owns the state that decides
-// them (display, topics, sent seqs). It is started when something is queued
-// and ends when the queue is empty, so an idle screen costs no goroutine
-// besides its reader; the dispatcher, the reader and the timers only queue.
+// are made by the kernel's writer (hub.WSWriter), one goroutine at a time
+// and only while something is queued. It calls produce, which owns the
+// state that decides what the screen is sent (display, topics, sent seqs);
+// the dispatcher, the reader and the timers only queue.
 
-// kick makes sure a writer runs for what was just queued.
-func (cn *conn) kick() {
-	cn.wmu.Lock()
-	if cn.writing || cn.finished {
-		cn.wmu.Unlock()
-		return
-	}
-	cn.writing = true
-	cn.writers.Add(1)
-	cn.wmu.Unlock()
-	go cn.writeRun()
-}
-
-// writeRun writes until the queue is empty, or until the socket must close:
-// then it sends the close frame, stops the reader and lets no other writer
-// start.
-func (cn *conn) writeRun() {
-	defer cn.writers.Done()
-	for {
-		if err := cn.flush(&cn.wb); err != nil {
-			cn.finish(err)
-			cn.wmu.Lock()
-			cn.finished, cn.writing = true, false
-			cn.wmu.Unlock()
-			cn.stopReader()
-			return
-		}
-		cn.wmu.Lock()
-		if !cn.q.pending() {
-			cn.writing = false
-			cn.wmu.Unlock()
-			return
-		}
-		cn.wmu.Unlock()
-	}
-}
-
-// stopWriters lets no new writer start and waits for a running one; after
-// it the caller may write (the handler's last close frame).
-func (cn *conn) stopWriters() {
-	cn.wmu.Lock()
-	cn.finished = true
-	cn.wmu.Unlock()
-	cn.writers.Wait()
-}
-
-// cutOff aborts a write in progress to a screen whose queue overflowed; the
-// writer then closes the socket with 4408.
-func (cn *conn) cutOff() {
-	_ = cn.ws.NetConn().SetWriteDeadline(time.Now())
-}
-
-// errClose carries a close the writer must send.
-type errClose struct{ *closeReq }
-
-func (e errClose) Error() string { return e.reason }
-
-// finish sends the close frame an error calls for.
-func (cn *conn) finish(err error) {
+// newWriter returns the kernel writer of cn's socket.
+func (cn *conn) newWriter() *hub.WSWriter {
 	s := cn.svc
-	var ec errClose
-	switch {
-	case errors.As(err, &ec):
-		s.metrics.closes.WithLabelValues(closeLabel(ec.code)).Inc()
-		hub.WriteClose(cn.ws, ec.code, ec.reason)
-	case isTimeout(err) && !cn.q.isSlow():
-		s.metrics.slow.WithLabelValues("write_timeout").Inc()
-		hub.WriteClose(cn.ws, CloseSlow, "too slow: reconnect and resync")
-	case isTimeout(err):
-		hub.WriteClose(cn.ws, CloseSlow, "too slow: reconnect and resync")
-	default:
-		s.log.Debug("displays: write failed", "err", err)
-	}
+	return hub.NewWSWriter(cn.ws, cn.readerDone, hub.WSWriterOptions{
+		WriteWait: s.o.WriteWait, MaxBytes: s.o.MaxQueue, Ping: s.o.Heartbeat,
+		PingMessage: func() []byte {
+			b, _ := json.Marshal(pingMsg{Type: "ping", Seq: s.position(cn.topics), Time: time.Now()})
+			cn.svc.metrics.sent.Inc()
+			return b
+		},
+		Produce: cn.produce,
+		Closed: func(code int, slow string) {
+			if code != 0 {
+				s.metrics.closes.WithLabelValues(closeLabel(code)).Inc()
+			}
+			if slow != "" {
+				s.metrics.slow.WithLabelValues(slow).Inc()
+			}
+		},
+	})
 }
 
-// stopReader ends the reader once the writer has closed the socket: it
-// gives the peer a moment to answer the close frame, then expires the read
-// deadline until the reader notices. (Closing a hijacked fasthttp
-// connection does not interrupt a blocked read; the connection closes when
-// the handler returns.)
-func (cn *conn) stopReader() {
-	cn.stopping.Store(true)
-	t := time.NewTimer(250 * time.Millisecond)
-	defer t.Stop()
-	for {
-		select {
-		case <-cn.readerDone:
-			return
-		case <-t.C:
-			_ = cn.ws.NetConn().SetReadDeadline(time.Now())
-			t.Reset(50 * time.Millisecond)
-		}
-	}
-}
-
-// ping queues a heartbeat and re-arms its timer (time.AfterFunc: no
-// goroutine waits between beats).
-func (cn *conn) ping() {
-	if cn.ended.Load() {
-		return // a beat racing the end must not re-arm the timer
-	}
-	cn.q.pushCtrl(ctrlMsg{ping: true})
-	cn.pingTimer.Reset(cn.svc.o.Heartbeat)
-}
+// closeWith makes the writer close the socket with code.
+func closeWith(code int, reason string) error { return &hub.WSCloseError{Code: code, Reason: reason} }
 
 // begin sends the first messages: the pairing code, or the screen's state.
 func (cn *conn) begin(st *startInfo) error {
@@ -129,7 +47,7 @@ func (cn *conn) begin(st *startInfo) error {
 		cn.code, cn.codeExp = st.code, st.exp
 		cn.svc.attach(cn, 0, st.code, nil)
 		if cn.renewTimer == nil {
-			cn.renewTimer = time.AfterFunc(time.Until(st.exp), func() { cn.q.pushCtrl(ctrlMsg{renew: true}) })
+			cn.renewTimer = time.AfterFunc(time.Until(st.exp), func() { cn.w.Control(ctrlMsg{renew: true}) })
 		} else {
 			cn.renewTimer.Reset(time.Until(st.exp))
 		}
@@ -153,7 +71,7 @@ func (cn *conn) renewCode() error {
 	defer cancel()
 	code, exp, err := cn.svc.store.waitingPairing(ctx, cn.secret, cn.ip, cn.svc.o.PairingTTL)
 	if err != nil {
-		return errClose{&closeReq{CloseTryAgain, "cannot renew the pairing code; retry"}}
+		return closeWith(CloseTryAgain, "cannot renew the pairing code; retry")
 	}
 	return cn.begin(&startInfo{code: code, exp: exp})
 }
@@ -278,30 +196,35 @@ func (cn *conn) sendCommand(c *Command) error {
 	return cn.writeJSON(commandMsg{Type: "command", Seq: cn.svc.position(cn.topics), ID: c.ID, Command: c.Command, Args: c.Args})
 }
 
-// flush writes what the queue holds.
-func (cn *conn) flush(b *batch) error {
+// produce turns what was queued into the screen's messages: control
+// messages in their order among the events, and the events the screen
+// shows that it was not sent yet, all of them (the kernel coalesces only
+// for a socket that does not keep up), as one message.
+func (cn *conn) produce(b *hub.WSBatch) error {
 	s := cn.svc
-	cn.q.take(b)
-	if b.close != nil {
-		return errClose{b.close}
-	}
-	if b.slow {
-		return errClose{&closeReq{CloseSlow, "too slow: reconnect and resync"}}
-	}
-	if b.coalesced > 0 {
-		s.metrics.coalesced.Add(float64(b.coalesced))
-	}
-	for _, m := range b.ctrl {
-		if err := cn.control(m); err != nil {
-			return err
-		}
-	}
-	if cn.disp == nil {
-		return nil
+	cn.out = b
+	defer func() { cn.out = nil }()
+	before := b.Messages()
+	defer func() { s.metrics.sent.Add(float64(b.Messages() - before)) }()
+	if b.Coalesced > 0 {
+		s.metrics.coalesced.Add(float64(b.Coalesced))
 	}
 	meetingMoved := false
-	frames := b.frames[:0]
-	for _, ev := range b.events {
+	frames := cn.frames[:0]
+	defer func() { clear(frames); cn.frames = nil }()
+	for _, it := range b.Items {
+		if m, ok := it.Ctrl.(ctrlMsg); ok {
+			cn.writeEvents(frames) // what came before it, first
+			frames = frames[:0]
+			if err := cn.control(m); err != nil {
+				return err
+			}
+			continue
+		}
+		ev := it.Event
+		if ev == nil || cn.disp == nil {
+			continue
+		}
 		last, ok := cn.sent[ev.Topic]
 		if !ok || ev.Seq <= last {
 			continue // not shown any more, or already in a snapshot or replay
@@ -313,10 +236,7 @@ func (cn *conn) flush(b *batch) error {
 			meetingMoved = true
 		}
 	}
-	b.frames = frames
-	if err := cn.writeEvents(frames); err != nil {
-		return err
-	}
+	cn.writeEvents(frames)
 	if meetingMoved {
 		if t := cn.disp.topics(s.o.Bus.Latest); !slices.Equal(t, cn.topics) {
 			return cn.startDisplay(cn.disp, nil) // the room's meeting changed: show the new one
@@ -332,8 +252,6 @@ func (cn *conn) control(m ctrlMsg) error {
 		st := m.start
 		m.start = nil
 		return cn.begin(st)
-	case m.ping:
-		return cn.writeJSON(pingMsg{Type: "ping", Seq: cn.svc.position(cn.topics), Time: time.Now()})
 	case m.renew:
 		return cn.renewCode()
 	case m.config != nil:
@@ -341,7 +259,7 @@ func (cn *conn) control(m ctrlMsg) error {
 			return nil
 		}
 		if m.config.RevokedAt != nil {
-			return errClose{&closeReq{hub.CloseUnauthorized, "display revoked"}}
+			return closeWith(hub.CloseUnauthorized, "display revoked")
 		}
 		return cn.startDisplay(m.config, nil)
 	case m.command != nil:
@@ -372,36 +290,39 @@ func (cn *conn) control(m ctrlMsg) error {
 	return nil
 }
 
-// writeEvents sends the events a flush found: one as an event message,
-// several as one events message, so that a screen behind by a few topics
+// writeEvents sends the events produce found: one as an event message,
+// several as one events message, so that a screen behind by a few events
 // costs one frame (and one system call) instead of several.
-func (cn *conn) writeEvents(frames [][]byte) error {
+func (cn *conn) writeEvents(frames [][]byte) {
 	switch len(frames) {
 	case 0:
-		return nil
 	case 1:
-		return cn.write(frames[0])
+		cn.out.Text(frames[0])
+	default:
+		cn.out.Text(eventsMessage(cn.svc.position(cn.topics), frames)...)
 	}
-	return cn.write(eventsFrame(cn.svc.position(cn.topics), frames))
 }
 
-// eventsFrame encodes {"type":"events","seq":pos,"events":[frame,…]}.
-func eventsFrame(pos uint64, frames [][]byte) []byte {
-	n := 64
-	for _, f := range frames {
-		n += len(f) + 1
-	}
-	buf := make([]byte, 0, n)
-	buf = append(buf, `{"type":"events","seq":`...)
-	buf = strconv.AppendUint(buf, pos, 10)
-	buf = append(buf, `,"events":[`...)
+var (
+	eventsSep = []byte(",")
+	eventsEnd = []byte("]}")
+)
+
+// eventsMessage is {"type":"events","seq":pos,"events":[frame,…]} as the
+// parts of one message (the frames are not copied until it is written).
+func eventsMessage(pos uint64, frames [][]byte) [][]byte {
+	parts := make([][]byte, 0, 2*len(frames)+1)
+	head := make([]byte, 0, 48)
+	head = append(head, `{"type":"events","seq":`...)
+	head = strconv.AppendUint(head, pos, 10)
+	parts = append(parts, append(head, `,"events":[`...))
 	for i, f := range frames {
 		if i > 0 {
-			buf = append(buf, ',')
+			parts = append(parts, eventsSep)
 		}
-		buf = append(buf, f...)
+		parts = append(parts, f)
 	}
-	return append(buf, "]}"...)
+	return append(parts, eventsEnd)
 }
 
 func (cn *conn) writeJSON(v any) error {
@@ -409,14 +330,6 @@ func (cn *conn) writeJSON(v any) error {
 	if err != nil {
 		return err
 	}
-	return cn.write(b)
-}
-
-func (cn *conn) write(b []byte) error {
-	_ = cn.ws.SetWriteDeadline(time.Now().Add(cn.svc.o.WriteWait))
-	if err := cn.ws.WriteMessage(websocket.TextMessage, b); err != nil {
-		return err
-	}
-	cn.svc.metrics.sent.Inc()
+	cn.out.Text(b)
 	return nil
 }

@@ -4,9 +4,9 @@ import (
 	"fmt"
 	"log/slog"
 	"slices"
+	"sync"
 	"time"
 
-	"github.com/fasthttp/websocket"
 	fws "github.com/gofiber/contrib/websocket"
 	"github.com/gofiber/fiber/v2"
 )
@@ -68,11 +68,9 @@ func EventSocket(o WSOptions) []fiber.Handler {
 		c.Locals("topics", list)
 		return c.Next()
 	}
-	upgrade := fws.New(func(c *fws.Conn) { serveEvents(c, o) }, fws.Config{
-		Origins:         []string{"*"}, // checked above by OriginAllowed
-		ReadBufferSize:  4096,
-		WriteBufferSize: 4096,
-	})
+	upgrade := fws.New(func(c *fws.Conn) { serveEvents(c, o) }, WSConfig(fws.Config{
+		Origins: []string{"*"}, // checked above by OriginAllowed
+	}))
 	return []fiber.Handler{socketPrincipal(o.Guards), check, upgrade}
 }
 
@@ -104,15 +102,18 @@ func serveEvents(c *fws.Conn, o WSOptions) {
 		return
 	}
 	defer sub.Close()
-	closeReq := make(chan [2]any, 1)
-	untrack, ok := o.Sockets.Track(func(code int, reason string) {
-		select {
-		case closeReq <- [2]any{code, reason}:
-		default:
-		}
+	readerDone := make(chan struct{})
+	acc := newTopicAccess(o.Guards, principal, topics)
+	w := NewWSWriter(c, readerDone, WSWriterOptions{
+		WriteWait: wsWriteWait, MaxBytes: o.MaxQueue, Ping: wsPingPeriod,
+		Produce: func(b *WSBatch) error { return acc.produce(sub, b) },
 	})
+	w.StartPing()
+	untrack, ok := o.Sockets.Track(w.Close)
 	defer untrack()
 	if !ok {
+		close(readerDone)
+		w.Finish()
 		WriteClose(c, CloseGoingAway, "hub shutting down")
 		return
 	}
@@ -124,7 +125,6 @@ func serveEvents(c *fws.Conn, o WSOptions) {
 	_ = c.SetReadDeadline(time.Now().Add(2 * wsPingPeriod))
 	c.SetPongHandler(func(string) error { return c.SetReadDeadline(time.Now().Add(2 * wsPingPeriod)) })
 
-	readerDone := make(chan struct{})
 	go func() {
 		defer close(readerDone)
 		for {
@@ -134,8 +134,33 @@ func serveEvents(c *fws.Conn, o WSOptions) {
 			_ = c.SetReadDeadline(time.Now().Add(2 * wsPingPeriod))
 		}
 	}()
-	writeLoop(c, sub, newTopicAccess(o.Guards, principal, topics), closeReq, readerDone)
+	watch(w, sub, acc, readerDone)
 	StopReader(c, readerDone)
+	w.Finish()
+}
+
+// watch turns what the socket follows into work for its writer until the
+// socket ends: events to send, a lost subscription (4408), access that
+// ended (4403).
+func watch(w *WSWriter, sub *Subscription, acc *topicAccess, readerDone chan struct{}) {
+	for {
+		select {
+		case <-acc.g.changes():
+			if t := acc.lostNamed(); t != "" {
+				w.Close(CloseForbidden, "no longer allowed to follow "+t)
+			}
+		case <-sub.Ready():
+			w.Wake()
+		case <-sub.Done():
+			w.Close(CloseSlow, "too slow: reconnect and resync")
+			<-w.Done()
+			return
+		case <-w.Done():
+			return
+		case <-readerDone:
+			return
+		}
+	}
 }
 
 // topicAccess decides, per event, what a socket does with it: send it,
@@ -143,9 +168,11 @@ func serveEvents(c *fws.Conn, o WSOptions) {
 // its wildcards), or close the socket with 4403 (a topic it asked for by
 // name and may no longer read: the client should know rather than wait).
 type topicAccess struct {
-	g       *TopicGuards
+	g     *TopicGuards
+	named []string
+
+	mu      sync.Mutex // the writer and the handler's watch both ask
 	allowed func(topic string) bool
-	named   []string
 }
 
 func newTopicAccess(g *TopicGuards, p *Principal, topics []string) *topicAccess {
@@ -161,6 +188,8 @@ func newTopicAccess(g *TopicGuards, p *Principal, topics []string) *topicAccess 
 // event reports whether to send an event of topic, and whether the socket
 // must close instead.
 func (a *topicAccess) event(topic string) (send, stop bool) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
 	if a.allowed(topic) {
 		return true, false
 	}
@@ -169,6 +198,8 @@ func (a *topicAccess) event(topic string) (send, stop bool) {
 
 // lostNamed returns a topic the socket named and may no longer follow, or "".
 func (a *topicAccess) lostNamed() string {
+	a.mu.Lock()
+	defer a.mu.Unlock()
 	for _, t := range a.named {
 		if !a.allowed(t) {
 			return t
@@ -177,45 +208,17 @@ func (a *topicAccess) lostNamed() string {
 	return ""
 }
 
-// writeLoop is the connection's only writer: events, pings and the close frame.
-func writeLoop(c *fws.Conn, sub *Subscription, acc *topicAccess, closeReq chan [2]any, readerDone chan struct{}) {
-	ping := time.NewTicker(wsPingPeriod)
-	defer ping.Stop()
-	for {
-		changed := acc.g.changes()
-		select {
-		case <-changed:
-			if t := acc.lostNamed(); t != "" {
-				WriteClose(c, CloseForbidden, "no longer allowed to follow "+t)
-				return
-			}
-		case <-sub.Ready():
-			for _, ev := range sub.Drain() {
-				send, stop := acc.event(ev.Topic)
-				if stop {
-					WriteClose(c, CloseForbidden, "no longer allowed to follow "+ev.Topic)
-					return
-				}
-				if !send {
-					continue
-				}
-				_ = c.SetWriteDeadline(time.Now().Add(wsWriteWait))
-				if err := c.WriteMessage(websocket.TextMessage, ev.Frame()); err != nil {
-					return
-				}
-			}
-		case <-sub.Done():
-			WriteClose(c, CloseSlow, "too slow: reconnect and resync")
-			return
-		case <-ping.C:
-			if err := c.WriteControl(websocket.PingMessage, nil, time.Now().Add(wsWriteWait)); err != nil {
-				return
-			}
-		case req := <-closeReq:
-			WriteClose(c, req[0].(int), req[1].(string))
-			return
-		case <-readerDone:
-			return
+// produce is the writer's step of an event socket: the subscription's
+// events the principal may read, in order.
+func (a *topicAccess) produce(sub *Subscription, b *WSBatch) error {
+	for _, ev := range sub.Drain() {
+		send, stop := a.event(ev.Topic)
+		if stop {
+			return &WSCloseError{Code: CloseForbidden, Reason: "no longer allowed to follow " + ev.Topic}
+		}
+		if send {
+			b.Text(ev.Frame())
 		}
 	}
+	return nil
 }

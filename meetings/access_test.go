@@ -117,9 +117,10 @@ func TestRemovedGuestIsDisconnected(t *testing.T) {
 	if !hasRef(f.roomRefs(s), f.inv["chutich"].ID) {
 		t.Error("the chair left the room too")
 	}
-	// The guest's reader, writer and handler are gone; the chair's remain.
+	// The guest's reader, proceedings forwarder and handler are gone; the
+	// chair's remain (a writer runs only while something is queued).
 	waitUntil(t, 5*time.Second, "one connection's goroutines", func() bool {
-		return goroutinesIn("meetings.(*sigConn).readLoop(") == 1 && goroutinesIn("meetings.(*sigConn).writeLoop(") == 1 &&
+		return goroutinesIn("meetings.(*sigConn).readLoop(") == 1 && goroutinesIn("meetings.(*sigConn).forwardProc(") == 1 &&
 			goroutinesIn("meetings.(*Media).serve(") == 1
 	})
 	chair.conn.Close()

@@ -291,8 +291,8 @@ type inbound struct {
 }
 
 // sigConn is one signaling connection. The handler goroutine owns the
-// participant and runs every message; the writer goroutine owns the
-// socket's writes; the reader goroutine only reads.
+// participant and runs every message; the kernel's writer (hub.WSWriter)
+// owns the socket's writes; the reader goroutine only reads.
 type sigConn struct {
 	m     *Media
 	ws    *fws.Conn
@@ -305,14 +305,11 @@ type sigConn struct {
 
 	in         chan inbound
 	readerDone chan struct{}
-	writerDone chan struct{}
-	closeReq   chan [2]any
 	revokeReq  chan string // why access ended; the handler goroutine closes
+	w          *hub.WSWriter
+	procFwd    chan struct{} // closed when forwardProc returns (nil: not started)
 
-	outMu    sync.Mutex
-	out      [][]byte
-	outBytes int
-	outReady chan struct{}
+	outMu sync.Mutex // guards held, heldBytes and holding
 	// The SFU starts sending (participants, and an offer for the down
 	// connection when the room already has publications) as soon as Join
 	// returns, before joined is queued; the client creates its peer
@@ -335,10 +332,13 @@ func (m *Media) serve(ws *fws.Conn) {
 	}
 	c := &sigConn{
 		m: m, ws: ws, j: j, id: "c" + strconv.FormatUint(m.seq.Add(1), 10),
-		in: make(chan inbound, 64), readerDone: make(chan struct{}), writerDone: make(chan struct{}),
-		closeReq: make(chan [2]any, 1), revokeReq: make(chan string, 1), outReady: make(chan struct{}, 1),
+		in: make(chan inbound, 64), readerDone: make(chan struct{}), revokeReq: make(chan string, 1),
 		holding: true,
 	}
+	c.w = hub.NewWSWriter(ws, c.readerDone, hub.WSWriterOptions{
+		WriteWait: sigWriteWait, MaxBytes: sigQueueBytes, Ping: sigPingPeriod, SlowReason: "too slow: reconnect",
+		Produce: c.produce,
+	})
 	c.log = m.log.With("meeting", j.meeting.ID, "conn", c.id, "invitee", j.who.ID)
 	untrack, ok := m.sockets.Track(c.requestClose)
 	defer untrack()
@@ -350,7 +350,7 @@ func (m *Media) serve(ws *fws.Conn) {
 	_ = ws.SetReadDeadline(time.Now().Add(2 * sigPingPeriod))
 	ws.SetPongHandler(func(string) error { return ws.SetReadDeadline(time.Now().Add(2 * sigPingPeriod)) })
 	go c.readLoop()
-	go c.writeLoop()
+	c.w.StartPing()
 	clean := c.run() || c.revoked.Load()
 	if c.part != nil {
 		c.part.Close()
@@ -359,8 +359,12 @@ func (m *Media) serve(ws *fws.Conn) {
 		c.proc.Detach(context.Background(), clean)
 	}
 	c.requestClose(websocket.CloseNormalClosure, "bye")
-	<-c.writerDone
+	<-c.w.Done()
 	hub.StopReader(ws, c.readerDone)
+	c.w.Finish()
+	if c.procFwd != nil {
+		<-c.procFwd
+	}
 }
 
 // run admits the participant to the room and handles its messages until
@@ -420,7 +424,9 @@ func (c *sigConn) run() (clean bool) {
 		// Only now does the writer forward the proceedings log: joined
 		// stays the first message.
 		c.procP.Store(c.proc)
-		c.wake()
+		c.procFwd = make(chan struct{})
+		go c.forwardProc(c.proc)
+		c.w.Wake()
 	}
 	c.log.Info("joined meeting media")
 	for {
@@ -449,7 +455,7 @@ func (c *sigConn) run() (clean bool) {
 					return false
 				}
 			}
-		case <-c.writerDone:
+		case <-c.w.Done():
 			return false
 		}
 	}
@@ -614,38 +620,63 @@ func (c *sigConn) sendMedia(msgType string, body any) { c.queue(frame(msgType, b
 
 func (c *sigConn) queue(b []byte, media bool) {
 	c.outMu.Lock()
-	if c.outBytes+c.heldBytes+len(b) > sigQueueBytes {
-		c.outMu.Unlock()
-		c.requestClose(hub.CloseSlow, "too slow: reconnect")
-		return
-	}
 	if media && c.holding {
+		if c.heldBytes+len(b) > sigQueueBytes {
+			c.outMu.Unlock()
+			c.requestClose(hub.CloseSlow, "too slow: reconnect")
+			return
+		}
 		c.held = append(c.held, b)
 		c.heldBytes += len(b)
 		c.outMu.Unlock()
 		return
 	}
-	c.out = append(c.out, b)
-	c.outBytes += len(b)
 	c.outMu.Unlock()
-	c.wake()
+	c.w.Send(b) // past sigQueueBytes the writer closes with 4408
 }
 
 // release queues joined, then the SFU messages held until it, in order.
 func (c *sigConn) release(joined []byte) {
 	c.outMu.Lock()
-	c.out = append(c.out, joined)
-	c.out = append(c.out, c.held...)
-	c.outBytes += len(joined) + c.heldBytes
+	defer c.outMu.Unlock()
+	c.w.Send(joined)
+	for _, b := range c.held {
+		c.w.Send(b)
+	}
 	c.held, c.heldBytes, c.holding = nil, 0, false
-	c.outMu.Unlock()
-	c.wake()
 }
 
-func (c *sigConn) wake() {
-	select {
-	case c.outReady <- struct{}{}:
-	default:
+// produce is the writer's step: the queued messages in order, then the
+// proceedings log events the session has queued (once joined is out).
+func (c *sigConn) produce(b *hub.WSBatch) error {
+	for _, it := range b.Items {
+		if it.Msg != nil {
+			b.Text(it.Msg)
+		}
+	}
+	if proc := c.procP.Load(); proc != nil {
+		for _, f := range proc.Frames() {
+			b.Text(f)
+		}
+	}
+	return nil
+}
+
+// forwardProc wakes the writer for the proceedings log until the socket
+// ends; when the session's queue overflowed the socket closes with 4408
+// (unless a close was asked for first: Detach after the handler's close).
+func (c *sigConn) forwardProc(proc *ProcSession) {
+	defer close(c.procFwd)
+	for {
+		select {
+		case <-proc.Ready():
+			c.w.Wake()
+		case <-proc.Done():
+			c.w.Close(hub.CloseSlow, "proceedings fell behind: reconnect and resync")
+			return
+		case <-c.w.Done():
+			return
+		}
 	}
 }
 
@@ -659,74 +690,7 @@ func (c *sigConn) revoke(reason string) {
 	}
 }
 
-func (c *sigConn) requestClose(code int, reason string) {
-	select {
-	case c.closeReq <- [2]any{code, reason}:
-	default:
-	}
-}
-
-// writeLoop is the connection's only writer.
-func (c *sigConn) writeLoop() {
-	defer close(c.writerDone)
-	ping := time.NewTicker(sigPingPeriod)
-	defer ping.Stop()
-	write := func(b []byte) bool {
-		_ = c.ws.SetWriteDeadline(time.Now().Add(sigWriteWait))
-		return c.ws.WriteMessage(websocket.TextMessage, b) == nil
-	}
-	flush := func() bool {
-		c.outMu.Lock()
-		out := c.out
-		c.out, c.outBytes = nil, 0
-		c.outMu.Unlock()
-		for _, b := range out {
-			if !write(b) {
-				return false
-			}
-		}
-		return true
-	}
-	for {
-		var procReady, procDone <-chan struct{}
-		proc := c.procP.Load()
-		if proc != nil {
-			procReady, procDone = proc.Ready(), proc.Done()
-		}
-		select {
-		case <-c.outReady:
-			if !flush() {
-				return
-			}
-		case <-procReady:
-			if !flush() { // what was queued first (joined) goes first
-				return
-			}
-			for _, f := range proc.Frames() {
-				if !write(f) {
-					return
-				}
-			}
-		case <-procDone:
-			flush()
-			select {
-			case r := <-c.closeReq: // the handler ended the session (Detach) after asking to close
-				hub.WriteClose(c.ws, r[0].(int), r[1].(string))
-			default:
-				hub.WriteClose(c.ws, hub.CloseSlow, "proceedings fell behind: reconnect and resync")
-			}
-			return
-		case <-ping.C:
-			if c.ws.WriteControl(websocket.PingMessage, nil, time.Now().Add(sigWriteWait)) != nil {
-				return
-			}
-		case r := <-c.closeReq:
-			flush()
-			hub.WriteClose(c.ws, r[0].(int), r[1].(string))
-			return
-		}
-	}
-}
+func (c *sigConn) requestClose(code int, reason string) { c.w.Close(code, reason) }
 
 // readLoop reads messages, enforces the size limit and the rate, and hands
 // them to the handler goroutine.

@@ -130,6 +130,11 @@ type latencyResult struct {
 	Frames                   uint64 // websocket messages that carried events
 	P50, P90, P99, P999, Max float64
 	Screens, Latest          int // screens, and those whose last state is the last one published to their wall
+	// Shown: the same for the state each screen shows, the last event of
+	// each topic in a frame (an events frame's earlier ones are replaced
+	// at once on the page).
+	Shown                        uint64
+	ShownP50, ShownP99, ShownMax float64
 }
 
 func runScreens(url string, tokens []string, measure bool) error {
@@ -157,7 +162,7 @@ func runScreens(url string, tokens []string, measure bool) error {
 	if firstErr != nil {
 		return firstErr
 	}
-	hist := &histogram{}
+	hist, shown := &histogram{}, &histogram{}
 	var frames atomic.Uint64
 	// Per screen: its wall (the payload's "unit") and the largest "n" it
 	// received, to check it ends on the last state published to its wall.
@@ -183,7 +188,14 @@ func runScreens(url string, tokens []string, measure bool) error {
 						lastN[ci] = n
 						units[ci] = lastString(m, `"unit":`)
 					}
+					last := map[string]time.Duration{} // topic → latency of its last event in the frame
 					for rest := m; ; {
+						topic := ""
+						if i := bytes.Index(rest, []byte(`"topic":"`)); i >= 0 {
+							if j := bytes.IndexByte(rest[i+9:], '"'); j >= 0 {
+								topic = string(rest[i+9 : i+9+j])
+							}
+						}
 						i := bytes.Index(rest, []byte(`"t":`))
 						if i < 0 {
 							break
@@ -198,8 +210,12 @@ func runScreens(url string, tokens []string, measure bool) error {
 						}
 						if ns, err := strconv.ParseInt(string(rest[j:k]), 10, 64); err == nil {
 							hist.add(now.Sub(time.Unix(0, ns)))
+							last[topic] = now.Sub(time.Unix(0, ns))
 						}
 						rest = rest[k:]
+					}
+					for _, d := range last {
+						shown.add(d)
 					}
 				}
 			}
@@ -244,7 +260,8 @@ func runScreens(url string, tokens []string, measure bool) error {
 		}
 	}
 	r := latencyResult{Received: hist.count.Load(), Frames: frames.Load(), Screens: len(conns), Latest: latest, P50: hist.quantile(0.5), P90: hist.quantile(0.9), P99: hist.quantile(0.99),
-		P999: hist.quantile(0.999), Max: float64(hist.max.Load()) / 1e6}
+		P999: hist.quantile(0.999), Max: float64(hist.max.Load()) / 1e6,
+		Shown: shown.count.Load(), ShownP50: shown.quantile(0.5), ShownP99: shown.quantile(0.99), ShownMax: float64(shown.max.Load()) / 1e6}
 	b, _ := json.Marshal(r)
 	fmt.Println("done " + string(b))
 	return nil

@@ -1,0 +1,219 @@
+package hub_test
+
+import (
+	"encoding/json"
+	"fmt"
+	"net"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/communehub/communehub/hub"
+	"github.com/communehub/communehub/hub/hubtest"
+	"github.com/fasthttp/websocket"
+	fws "github.com/gofiber/contrib/websocket"
+	"github.com/gofiber/fiber/v2"
+)
+
+// writerServer serves one websocket whose handler hands its WSWriter to
+// the test through ch and reads until the client goes.
+func writerServer(t *testing.T, o hub.WSWriterOptions, ch chan<- *hub.WSWriter) string {
+	t.Helper()
+	app := fiber.New(fiber.Config{DisableStartupMessage: true})
+	app.Get("/w", fws.New(func(c *fws.Conn) {
+		readerDone := make(chan struct{})
+		w := hub.NewWSWriter(c, readerDone, o)
+		w.StartPing()
+		ch <- w
+		for {
+			if _, _, err := c.ReadMessage(); err != nil {
+				break
+			}
+		}
+		close(readerDone)
+		w.Finish()
+	}, hub.WSConfig(fws.Config{})))
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	go func() { _ = app.Listener(ln) }()
+	t.Cleanup(func() { _ = app.ShutdownWithTimeout(2 * time.Second) })
+	return "ws://" + ln.Addr().String() + "/w"
+}
+
+func dialWriter(t *testing.T, url string) *websocket.Conn {
+	t.Helper()
+	c, _, err := websocket.DefaultDialer.Dial(url, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { c.Close() })
+	return c
+}
+
+func readText(t *testing.T, c *websocket.Conn) string {
+	t.Helper()
+	_ = c.SetReadDeadline(time.Now().Add(hubtest.Timeout(5 * time.Second)))
+	_, b, err := c.ReadMessage()
+	if err != nil {
+		t.Fatalf("read: %v", err)
+	}
+	return string(b)
+}
+
+// Messages of every header size (7-bit, 16-bit, 64-bit lengths), queued
+// faster than they are written, arrive whole and in order; a close asked
+// for after them comes after them, and the first close asked for wins.
+func TestWSWriterWritesQueuedMessagesInOrder(t *testing.T) {
+	t.Parallel()
+	ch := make(chan *hub.WSWriter, 1)
+	c := dialWriter(t, writerServer(t, hub.WSWriterOptions{MaxBytes: 64 << 20}, ch))
+	w := <-ch
+	var want []string
+	for i := range 300 {
+		size := []int{1, 125, 126, 4000, 65535, 65536, 200 << 10}[i%7]
+		m := fmt.Sprintf("%03d:", i) + strings.Repeat("x", size)
+		want = append(want, m)
+		if !w.Send([]byte(m)) {
+			t.Fatalf("message %d overflowed", i)
+		}
+	}
+	w.Close(4400, "first")
+	w.Close(1001, "second")
+	for i, m := range want {
+		if got := readText(t, c); got != m {
+			t.Fatalf("message %d: %d bytes %.8q, want %d bytes %.8q", i, len(got), got, len(m), m)
+		}
+	}
+	_, _, err := c.ReadMessage()
+	if ce, ok := err.(*websocket.CloseError); !ok || ce.Code != 4400 || ce.Text != "first" {
+		t.Fatalf("after the messages: %v, want close 4400 first", err)
+	}
+	select {
+	case <-w.Done():
+	case <-time.After(hubtest.Timeout(5 * time.Second)):
+		t.Fatal("writer not done after its close")
+	}
+}
+
+// While the writer keeps up every event is delivered; once the unsent
+// events of a socket span more than CoalesceAfter, a new event replaces
+// the unsent ones of its topic, and the latest state always arrives.
+func TestWSWriterCoalescesOnlyWhenBehind(t *testing.T) {
+	t.Parallel()
+	hold := make(chan struct{})
+	var runs atomic.Int32
+	o := hub.WSWriterOptions{CoalesceAfter: 25 * time.Millisecond, Produce: func(b *hub.WSBatch) error {
+		if runs.Add(1) == 1 {
+			<-hold // the socket is busy: what comes now waits
+		}
+		for _, it := range b.Items {
+			if it.Event != nil {
+				b.Text(it.Event.Frame())
+			} else if it.Msg != nil {
+				b.Text(it.Msg)
+			}
+		}
+		return nil
+	}}
+	ch := make(chan *hub.WSWriter, 1)
+	c := dialWriter(t, writerServer(t, o, ch))
+	w := <-ch
+	t0 := time.Now()
+	ev := func(topic string, seq uint64, at time.Duration) *hub.Event {
+		return &hub.Event{Topic: topic, Seq: seq, Time: t0.Add(at), Data: json.RawMessage(`{}`)}
+	}
+	w.Send([]byte("start")) // the writer starts and is held
+	hubtest.WaitFor(t, 5*time.Second, func() bool { return runs.Load() == 1 }, "the writer held")
+	w.Event(ev("a", 1, 0))
+	w.Event(ev("b", 1, 5*time.Millisecond))
+	w.Event(ev("a", 2, 10*time.Millisecond)) // within 25 ms of the oldest: kept
+	w.Event(ev("a", 3, 40*time.Millisecond)) // 40 ms behind: replaces a/1 and a/2
+	w.Event(ev("b", 2, 41*time.Millisecond)) // still behind (b/1 is the oldest): replaces b/1
+	close(hold)
+	var got []string
+	for len(got) < 3 {
+		m := readText(t, c)
+		if m == "start" {
+			got = append(got, m)
+			continue
+		}
+		var e struct {
+			Topic string
+			Seq   uint64
+		}
+		if err := json.Unmarshal([]byte(m), &e); err != nil {
+			t.Fatalf("frame %q: %v", m, err)
+		}
+		got = append(got, fmt.Sprintf("%s/%d", e.Topic, e.Seq))
+	}
+	if strings.Join(got, " ") != "start a/3 b/2" {
+		t.Fatalf("delivered %v, want start a/3 b/2", got)
+	}
+	// Keeping up again: every event is delivered.
+	for i := range uint64(20) {
+		w.Event(ev("a", 10+i, 100*time.Millisecond+time.Duration(i)*time.Millisecond))
+		var e struct{ Seq uint64 }
+		if err := json.Unmarshal([]byte(readText(t, c)), &e); err != nil || e.Seq != 10+i {
+			t.Fatalf("event %d: seq %d err %v", 10+i, e.Seq, err)
+		}
+	}
+}
+
+// A socket whose queue passes MaxBytes is cut off with 4408 and the reason
+// given, and Closed hears why.
+func TestWSWriterOverflowClosesSlow(t *testing.T) {
+	t.Parallel()
+	hold := make(chan struct{})
+	var why atomic.Value
+	o := hub.WSWriterOptions{MaxBytes: 10 << 10, SlowReason: "too slow here",
+		Produce: func(b *hub.WSBatch) error { <-hold; return nil },
+		Closed:  func(code int, slow string) { why.Store(fmt.Sprint(code, " ", slow)) }}
+	ch := make(chan *hub.WSWriter, 1)
+	c := dialWriter(t, writerServer(t, o, ch))
+	w := <-ch
+	big := []byte(strings.Repeat("x", 4<<10))
+	if !w.Send(big) || !w.Send(big) {
+		t.Fatal("8 KB overflowed 10 KB")
+	}
+	if w.Send(big) {
+		t.Fatal("12 KB did not overflow 10 KB")
+	}
+	close(hold)
+	_ = c.SetReadDeadline(time.Now().Add(hubtest.Timeout(5 * time.Second)))
+	_, _, err := c.ReadMessage()
+	if ce, ok := err.(*websocket.CloseError); !ok || ce.Code != hub.CloseSlow || ce.Text != "too slow here" {
+		t.Fatalf("got %v, want close 4408", err)
+	}
+	hubtest.WaitFor(t, 5*time.Second, func() bool { return why.Load() == "4408 queue_overflow" }, "Closed(4408, queue_overflow)")
+}
+
+// Pings go out every period as websocket pings, or as the message
+// PingMessage makes.
+func TestWSWriterPings(t *testing.T) {
+	t.Parallel()
+	ch := make(chan *hub.WSWriter, 2)
+	c := dialWriter(t, writerServer(t, hub.WSWriterOptions{Ping: 20 * time.Millisecond}, ch))
+	<-ch
+	var pings atomic.Int32
+	c.SetPingHandler(func(string) error { pings.Add(1); return nil })
+	go func() {
+		for {
+			if _, _, err := c.ReadMessage(); err != nil {
+				return
+			}
+		}
+	}()
+	hubtest.WaitFor(t, 5*time.Second, func() bool { return pings.Load() >= 3 }, "three websocket pings")
+
+	c2 := dialWriter(t, writerServer(t, hub.WSWriterOptions{Ping: 20 * time.Millisecond,
+		PingMessage: func() []byte { return []byte(`{"type":"ping"}`) }}, ch))
+	<-ch
+	for range 3 {
+		if m := readText(t, c2); m != `{"type":"ping"}` {
+			t.Fatalf("got %q, want the ping message", m)
+		}
+	}
+}
