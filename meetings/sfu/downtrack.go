@@ -58,6 +58,8 @@ type downTrack struct {
 	started   bool
 	curLayer  int
 	lastLayer int    // the layer of the epoch before, for the VP8 indexes
+	waitLayer int    // the layer waited for a keyframe of, -1 none yet
+	waitTop   uint64 // the highest extended seq of waitLayer seen while waiting
 	epoch     uint64 // first extended seq of the current layer epoch
 	lastIn    uint64
 	seqBase   uint64 // out = in + seqBase - skipsBefore(in)
@@ -151,7 +153,7 @@ func (dt *downTrack) retransmit(seqs []uint16) {
 }
 
 func newDownTrack(pub *publication, sub *Participant) *downTrack {
-	dt := &downTrack{pub: pub, sub: sub, curLayer: -1}
+	dt := &downTrack{pub: pub, sub: sub, curLayer: -1, waitLayer: -1}
 	dt.cur.Store(-1)
 	dt.target.Store(-1)
 	if pub.kind == kindAudio {
@@ -283,7 +285,23 @@ func (dt *downTrack) write(p *packet) {
 	}
 	layer := int(p.layer)
 	if layer != dt.curLayer {
-		if layer != target || !p.keyframe {
+		if layer != target {
+			return
+		}
+		// Waiting for a keyframe of the target layer. One whose first
+		// packet comes after packets that follow it (a repair of the
+		// publisher's uplink, or reordered) cannot start the stream: those
+		// went by while waiting, were never sent, and the subscriber would
+		// ask for them in vain for as long as its NACK window lasts.
+		late := dt.waitLayer == layer && p.ext < dt.waitTop
+		if dt.waitLayer != layer || p.ext > dt.waitTop {
+			dt.waitLayer, dt.waitTop = layer, p.ext
+		}
+		if !p.keyframe {
+			return
+		}
+		if late {
+			dt.pub.requestKeyframe(layer)
 			return
 		}
 		dt.startEpoch(p)

@@ -1,6 +1,7 @@
 package sfu
 
 import (
+	"fmt"
 	"testing"
 	"time"
 
@@ -97,6 +98,36 @@ func TestDownTrackOffAndCongestionKick(t *testing.T) {
 	}
 	if a, b := w.hdrs[1].SequenceNumber, w.hdrs[2].SequenceNumber; b != a+1 {
 		t.Fatalf("gap after a kick: %d then %d", a, b)
+	}
+}
+
+// The first packet of the keyframe a subscriber waits for is lost on the
+// publisher's uplink; the rest of the frame goes by, then the repair comes.
+// Starting there would leave the frame's other packets as holes that no
+// NACK can fill (they were never sent): the next keyframe starts instead,
+// and what is sent has no gap.
+func TestDownTrackDoesNotStartAtALateKeyframe(t *testing.T) {
+	dt, w := mungeFixture()
+	dt.target.Store(1)
+	for ext := uint64(70); ext <= 78; ext++ {
+		dt.write(pkt(1, ext, 9000, false, false)) // the keyframe's tail, before its head
+	}
+	dt.write(pkt(1, 69, 9000, true, false)) // the head, repaired
+	if len(w.hdrs) != 0 {
+		t.Fatalf("started at a keyframe whose tail went by: sent %d", w.hdrs[0].SequenceNumber)
+	}
+	dt.write(pkt(1, 79, 12000, false, false))
+	dt.write(pkt(1, 80, 15000, true, false)) // the next keyframe, in order
+	dt.write(pkt(1, 81, 15000, false, false))
+	dt.write(pkt(1, 83, 15000, false, false))
+	dt.write(pkt(1, 82, 15000, false, false)) // a repair inside the stream is sent
+	var seqs []uint16
+	for _, h := range w.hdrs {
+		seqs = append(seqs, h.SequenceNumber)
+	}
+	want := []uint16{80, 81, 83, 82}
+	if fmt.Sprint(seqs) != fmt.Sprint(want) {
+		t.Fatalf("sent %v, want %v", seqs, want)
 	}
 }
 
