@@ -36,7 +36,8 @@ CREATE TABLE api_tokens (
 
 -- Outbox: an event written in the same transaction as the change that
 -- caused it. topic_seq is the per-topic sequence number every hub instance
--- publishes it with; instances follow the table by id (NOTIFY carries the id).
+-- publishes it with; instances follow the table by id (NOTIFY carries the
+-- whole row, or only its id when the row is too large: hub/outbox.go).
 CREATE TABLE outbox (
     id         bigserial PRIMARY KEY,
     topic      text NOT NULL,
