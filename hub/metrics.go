@@ -15,6 +15,7 @@ type Metrics struct {
 	BusSubscribers prometheus.Gauge
 	OutboxFollowed prometheus.Counter
 	OutboxLag      prometheus.Gauge
+	OutboxPruned   prometheus.Counter
 	WSConnections  prometheus.Gauge
 	HTTPRequests   *prometheus.CounterVec
 	LoginFailures  *prometheus.CounterVec
@@ -38,6 +39,8 @@ func NewMetrics() *Metrics {
 			Name: "communehub_outbox_events_followed_total", Help: "Outbox rows read and published on this instance's bus."}),
 		OutboxLag: prometheus.NewGauge(prometheus.GaugeOpts{
 			Name: "communehub_outbox_lag_seconds", Help: "Age of the last outbox row published when it was published."}),
+		OutboxPruned: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "communehub_outbox_pruned_total", Help: "Outbox rows deleted past the retention (each topic's newest is kept)."}),
 		WSConnections: prometheus.NewGauge(prometheus.GaugeOpts{
 			Name: "communehub_ws_connections", Help: "Open /ws event sockets."}),
 		HTTPRequests: prometheus.NewCounterVec(prometheus.CounterOpts{
@@ -47,7 +50,7 @@ func NewMetrics() *Metrics {
 			[]string{"reason"}),
 	}
 	reg.MustRegister(m.LoginFailures)
-	reg.MustRegister(m.BusPublished, m.BusDropped, m.BusSubscribers, m.OutboxFollowed, m.OutboxLag, m.WSConnections, m.HTTPRequests)
+	reg.MustRegister(m.BusPublished, m.BusDropped, m.BusSubscribers, m.OutboxFollowed, m.OutboxLag, m.OutboxPruned, m.WSConnections, m.HTTPRequests)
 	m.Conns = NewConnMetrics(reg)
 	return m
 }

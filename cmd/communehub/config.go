@@ -69,6 +69,7 @@ type Config struct {
 	DeviceKindIntervals string        // per-kind reporting intervals, e.g. "camera=30s,ups=1m"
 	TelemetryRetention  time.Duration // raw telemetry kept
 	RollupRetention     time.Duration // hourly telemetry rollups kept
+	OutboxRetention     time.Duration // outbox rows kept (each topic's newest always)
 
 	MeetingDocMax         string        // largest meeting document upload, e.g. 50MiB
 	MeetingDocTypes       string        // allowed meeting document types (extensions)
@@ -141,6 +142,7 @@ func DefaultConfig() Config {
 		DeviceInterval:      10 * time.Second,
 		DeviceMaxPerCommune: "2000",
 		TelemetryRetention:  90 * 24 * time.Hour,
+		OutboxRetention:     24 * time.Hour,
 		RollupRetention:     2 * 365 * 24 * time.Hour,
 
 		MeetingDocMax:         "50MiB",
@@ -220,6 +222,7 @@ func (c *Config) settings() []setting {
 		{flag: "device-max-per-commune", env: "COMMUNEHUB_DEVICE_MAX_PER_COMMUNE", str: &c.DeviceMaxPerCommune, help: "devices one commune may have; a message from one device more is rejected and counted (too_many_devices)", check: checkIntRange(1, 1_000_000), accepted: "an integer 1–1000000"},
 		{flag: "device-kind-intervals", env: "COMMUNEHUB_DEVICE_KIND_INTERVALS", str: &c.DeviceKindIntervals, help: "reporting interval per device kind (a device's meta interval_s wins)", check: checkKindIntervals, accepted: "kind=duration pairs, e.g. camera=30s,ups=1m (kinds: router, switch, ap, camera, pc, printer, ups, agent, other)"},
 		{flag: "telemetry-retention", env: "COMMUNEHUB_TELEMETRY_RETENTION", dur: &c.TelemetryRetention, help: "how long raw telemetry is kept", accepted: "a duration ≥ 24h, e.g. 2160h (90 days)"},
+		{flag: "outbox-retention", env: "COMMUNEHUB_OUTBOX_RETENTION", dur: &c.OutboxRetention, help: "how long outbox rows (the events handed between hub instances) are kept; each topic's newest is kept however old", accepted: "a duration ≥ 10m, e.g. 24h"},
 		{flag: "rollup-retention", env: "COMMUNEHUB_ROLLUP_RETENTION", dur: &c.RollupRetention, help: "how long hourly telemetry rollups are kept", accepted: "a duration ≥ the telemetry retention, e.g. 17520h (2 years)"},
 		{flag: "meeting-doc-max", env: "COMMUNEHUB_MEETING_DOC_MAX", str: &c.MeetingDocMax, help: "largest meeting document upload", check: checkByteSize, accepted: "a size up to 256MiB, e.g. 50MiB, 512KiB or bytes"},
 		{flag: "meeting-doc-types", env: "COMMUNEHUB_MEETING_DOC_TYPES", str: &c.MeetingDocTypes, help: "allowed meeting document types", check: checkDocTypes, accepted: "comma-separated: pdf, doc, docx, xls, xlsx, ppt, pptx, odt, ods, odp"},
@@ -440,6 +443,8 @@ func (c *Config) validateDevices() error {
 		return &ConfigError{Setting: "device-interval", Env: "COMMUNEHUB_DEVICE_INTERVAL", Value: c.DeviceInterval.String(), Accepted: "a duration 1s–1h", Err: errors.New("out of range")}
 	case c.TelemetryRetention < 24*time.Hour:
 		return &ConfigError{Setting: "telemetry-retention", Env: "COMMUNEHUB_TELEMETRY_RETENTION", Value: c.TelemetryRetention.String(), Accepted: "a duration ≥ 24h", Err: errors.New("too short")}
+	case c.OutboxRetention < 10*time.Minute:
+		return &ConfigError{Setting: "outbox-retention", Env: "COMMUNEHUB_OUTBOX_RETENTION", Value: c.OutboxRetention.String(), Accepted: "a duration ≥ 10m", Err: errors.New("too short")}
 	case c.RollupRetention < c.TelemetryRetention:
 		return &ConfigError{Setting: "rollup-retention", Env: "COMMUNEHUB_ROLLUP_RETENTION", Value: c.RollupRetention.String(), Accepted: "a duration ≥ the telemetry retention", Err: errors.New("shorter than the raw retention")}
 	}

@@ -71,6 +71,7 @@ func TestBadConfigExitsTwoNamingTheSetting(t *testing.T) {
 		{[]string{"--mqtt-spool-max", "lots"}, nil, "COMMUNEHUB_MQTT_SPOOL_MAX"},
 		{nil, map[string]string{"COMMUNEHUB_MEMORY_LIMIT": "16MiB"}, "COMMUNEHUB_MEMORY_LIMIT"},
 		{[]string{"--memory-limit", "plenty"}, nil, "COMMUNEHUB_MEMORY_LIMIT"},
+		{nil, map[string]string{"COMMUNEHUB_OUTBOX_RETENTION": "1m"}, "COMMUNEHUB_OUTBOX_RETENTION"},
 	}
 	for _, tt := range tests {
 		var stderr bytes.Buffer

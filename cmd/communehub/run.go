@@ -105,6 +105,9 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger, stdout io.Writer) er
 	}
 	follower := hub.NewOutboxFollower(pool, bus, log, metrics)
 	spawn("outbox", follower.Run)
+	spawn("outbox-prune", func(ctx context.Context) {
+		hub.RunOutboxPruner(ctx, pool, cfg.OutboxRetention, log.With("component", "outbox"), metrics)
+	})
 
 	// Features: each mounts its routes on api/app and registers its workers.
 
