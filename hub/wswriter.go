@@ -50,6 +50,12 @@ type WSWriter struct {
 	sent     bool // the close frame was sent, or the socket failed
 	running  sync.WaitGroup
 
+	// Flow control (WSWriterOptions.Window), once the peer reports what
+	// it has read: messages written, the peer's last count, and whether
+	// the writer stopped for the window.
+	written, read int64
+	flow, held    bool
+
 	stopping  atomic.Bool // the writer ended the socket: the reader must return
 	done      chan struct{}
 	doneOnce  sync.Once
@@ -79,6 +85,15 @@ type WSWriterOptions struct {
 	// sent (0: none, the socket failed) and why it was cut off for being
 	// slow ("queue_overflow", "write_timeout", or "").
 	Closed func(code int, slow string)
+	// Window, when set, is how many messages may be written that the peer
+	// has not yet reported read (Read). It applies once the peer has
+	// reported: a peer that never does is written to as fast as its socket
+	// takes. The kernel's buffers on either side hold far more than a
+	// slow reader should be behind (a loopback receiver's queue grew to
+	// 400 KB, seconds of events), and a write that succeeds says nothing
+	// of what the page has seen; only the page can. While the window is
+	// full, events queue and coalesce as for a socket that is behind.
+	Window int
 }
 
 // WSItem is one queued entry: a message, an event or a control item for
@@ -198,6 +213,30 @@ func (w *WSWriter) Wake() {
 	w.kick()
 }
 
+// Read records that the peer has read n messages in all (its own count,
+// cumulative, of every message this writer sent), which turns on flow
+// control (WSWriterOptions.Window); a writer waiting for the window goes
+// on. A count that goes back changes nothing; one past what was written
+// counts as all of it.
+func (w *WSWriter) Read(n int64) {
+	if w.o.Window <= 0 {
+		return
+	}
+	w.mu.Lock()
+	w.flow = true
+	if n = min(n, w.written); n > w.read {
+		w.read = n // a count past what was written (messages sent around the writer) is all of it
+	}
+	resume := w.held && w.written-w.read < int64(w.o.Window)
+	if resume {
+		w.held = false
+	}
+	w.mu.Unlock()
+	if resume {
+		w.kick()
+	}
+}
+
 // Close asks the writer to send what is queued, then a close frame with
 // code; the first request wins.
 func (w *WSWriter) Close(code int, reason string) {
@@ -280,7 +319,7 @@ func (w *WSWriter) beat() {
 // kick makes sure a writer runs for what was just queued.
 func (w *WSWriter) kick() {
 	w.mu.Lock()
-	if w.writing || w.finished {
+	if w.writing || w.finished || (w.held && w.close == nil && !w.slow) {
 		w.mu.Unlock()
 		return
 	}
@@ -297,6 +336,9 @@ func (w *WSWriter) run() {
 	defer w.running.Done()
 	b := &w.batch
 	for {
+		if w.waitWindow() {
+			return
+		}
 		cl, slow, ping := w.take(b)
 		if slow {
 			w.end(CloseSlow, w.o.SlowReason, "queue_overflow")
@@ -338,6 +380,19 @@ func (w *WSWriter) run() {
 		}
 		return
 	}
+}
+
+// waitWindow stops the writer while the peer is a window behind (nothing
+// is taken, so events go on coalescing in the queue); Read starts it
+// again. A close or a cut-off is never held up.
+func (w *WSWriter) waitWindow() bool {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if !w.flow || w.written-w.read < int64(w.o.Window) || w.close != nil || w.slow {
+		return false
+	}
+	w.held, w.writing = true, false
+	return true
 }
 
 // take moves the queue into b, reusing b's slices.
@@ -409,6 +464,15 @@ func (w *WSWriter) write(b *WSBatch) error {
 		buf = buf[:0]
 		return err
 	}
+	data := 0 // the messages a page sees (not pings)
+	for _, m := range b.msgs {
+		if m.op == websocket.TextMessage || m.op == websocket.BinaryMessage {
+			data++
+		}
+	}
+	w.mu.Lock()
+	w.written += int64(data)
+	w.mu.Unlock()
 	for _, m := range b.msgs {
 		n := 0
 		for _, p := range m.parts {

@@ -217,3 +217,73 @@ func TestWSWriterPings(t *testing.T) {
 		}
 	}
 }
+
+// With a window, once the peer reports what it has read, the writer stops
+// after Window unreported messages: events queue and coalesce to their
+// latest state instead of piling up in the kernel's buffers, and a report
+// lets the writer go on with the newest state. A close is never held up.
+func TestWSWriterWindowHoldsUntilThePeerReads(t *testing.T) {
+	t.Parallel()
+	var runs atomic.Int32
+	o := hub.WSWriterOptions{Window: 2, CoalesceAfter: 25 * time.Millisecond, Produce: func(b *hub.WSBatch) error {
+		var evs []string
+		for _, it := range b.Items {
+			switch {
+			case it.Event != nil:
+				evs = append(evs, fmt.Sprintf("%s/%d", it.Event.Topic, it.Event.Seq))
+			case it.Msg != nil:
+				b.Text(it.Msg)
+			}
+		}
+		if len(evs) > 0 {
+			runs.Add(1)
+			b.Text([]byte(strings.Join(evs, " "))) // one message per batch, as the walls get
+		}
+		return nil
+	}}
+	ch := make(chan *hub.WSWriter, 1)
+	c := dialWriter(t, writerServer(t, o, ch))
+	w := <-ch
+	w.Send([]byte("hello"))
+	if got := readText(t, c); got != "hello" {
+		t.Fatalf("first message %q", got)
+	}
+	w.Read(1) // the page reports: flow control on
+	t0 := time.Now()
+	ev := func(seq uint64) *hub.Event {
+		return &hub.Event{Topic: "a", Seq: seq, Time: t0.Add(time.Duration(seq) * time.Millisecond), Data: json.RawMessage(`{}`)}
+	}
+	w.Event(ev(1))
+	first := readText(t, c)
+	w.Event(ev(2))
+	second := readText(t, c)
+	for seq := uint64(3); seq <= 60; seq++ {
+		w.Event(ev(seq)) // the window is full: these wait
+	}
+	time.Sleep(hubtest.Timeout(300 * time.Millisecond)) // sleep: a quiet window in which nothing may be written
+	if n := runs.Load(); n != 2 {
+		t.Fatalf("%d event messages written with a window of 2 and no report (%q, %q)", n, first, second)
+	}
+	w.Read(3) // the page has read hello and both
+	third := readText(t, c)
+	seqs := strings.Fields(third)
+	if len(seqs) == 0 || seqs[len(seqs)-1] != "a/60" {
+		t.Fatalf("after the report: %q, want it to end on the newest state a/60", third)
+	}
+	if len(seqs) >= 58 {
+		t.Errorf("after the report all %d held events were sent: they should have coalesced", len(seqs))
+	}
+	w.Event(ev(61)) // window: 1 unreported, then this one
+	if got := readText(t, c); got != "a/61" {
+		t.Fatalf("got %q, want a/61", got)
+	}
+	w.Event(ev(62)) // held: the window is full
+	w.Close(4400, "bye")
+	if got := readText(t, c); got != "a/62" {
+		t.Fatalf("before the close: %q, want a/62", got)
+	}
+	_, _, err := c.ReadMessage()
+	if ce, ok := err.(*websocket.CloseError); !ok || ce.Code != 4400 {
+		t.Fatalf("after the held event: %v, want close 4400", err)
+	}
+}
