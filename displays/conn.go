@@ -268,6 +268,8 @@ func (cn *conn) readLoop() {
 			cn.touch(nil)
 		case msgRendered:
 			cn.touch(m)
+		case msgRead:
+			cn.w.Read(m.N)
 		case msgAck:
 			cn.touch(nil)
 			cn.ack(m)

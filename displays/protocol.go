@@ -37,6 +37,7 @@ const (
 	msgPing     = "ping"
 	msgRendered = "rendered"
 	msgAck      = "ack"
+	msgRead     = "read"
 )
 
 // clientMsg is any message a display sends; which fields are meaningful
@@ -60,6 +61,9 @@ type clientMsg struct {
 	Errors     []string          `json:"errors"`      // last page errors, newest last
 	ErrorCount int64             `json:"error_count"` // page errors since load
 	Uptime     float64           `json:"uptime"`      // seconds since page load
+
+	// read
+	N int64 `json:"n"` // messages received from the hub on this socket, in all
 
 	// ack
 	ID     int64  `json:"id"`     // command id
@@ -106,6 +110,11 @@ func parseClientMsg(b []byte) (*clientMsg, error) {
 		return &m, nil
 	case msgRendered:
 		return &m, m.checkRendered()
+	case msgRead:
+		if m.N < 0 {
+			return nil, badMsg("field n: a count of messages, 0 or more")
+		}
+		return &m, nil
 	case msgAck:
 		if m.ID <= 0 {
 			return nil, badMsg("field id: a command id is required")

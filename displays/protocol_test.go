@@ -620,3 +620,65 @@ func TestAPIValidation(t *testing.T) {
 }
 
 func itoa(v int64) string { b, _ := json.Marshal(v); return string(b) }
+
+// A screen that reports what it has read ("read") is sent at most the
+// window (4) of messages it has not reported; events meanwhile wait at the
+// hub and coalesce, and a report brings the newest state. Without it the
+// hub would write all of them into the kernel's buffers, where a slow
+// screen falls seconds behind.
+func TestReadReportsBoundWhatAScreenIsBehind(t *testing.T) {
+	h := startHub(t, newDB(t), hubConfig{})
+	_, token := h.createDisplay("Sảnh", "03244", LayoutCommune, Internal)
+	c := h.connect(map[string]any{"type": "hello", "token": token})
+	c.next("snapshot")
+	c.send(map[string]any{"type": "read", "n": 1 << 40}) // all read so far: flow control on
+	frames := func() (n int, last uint64, events int) {
+		for {
+			select {
+			case b := <-c.raw:
+				var m struct {
+					Type   string
+					Seq    uint64
+					Events []struct{ Seq uint64 }
+				}
+				_ = json.Unmarshal(b, &m)
+				n++
+				switch m.Type {
+				case "event":
+					last, events = m.Seq, events+1
+				case "events":
+					for _, e := range m.Events {
+						last, events = e.Seq, events+1
+					}
+				}
+			default:
+				return n, last, events
+			}
+		}
+	}
+	time.Sleep(hubtest.Timeout(200 * time.Millisecond)) // sleep: a quiet window for the hub's opening messages
+	frames()                                            // the snapshot and what followed it
+	var lastSeq uint64
+	for i := range 40 {
+		lastSeq = h.publish(kpi, kpiPayload("03244", i, 0, 0)).Seq
+		time.Sleep(time.Millisecond) // sleep: the publishers' pace, so that the waiting events span the coalescing age
+	}
+	time.Sleep(hubtest.Timeout(300 * time.Millisecond)) // sleep: a quiet window in which nothing more may be sent
+	n, last, events := frames()
+	if n > 4 || events >= 40 || last == lastSeq {
+		t.Fatalf("with no report: %d messages, %d events, the last seq %d of %d: want at most 4 messages and the rest held", n, events, last, lastSeq)
+	}
+	c.send(map[string]any{"type": "read", "n": 1 << 40})
+	var got, more int
+	hubtest.WaitFor(t, 5*time.Second, func() bool {
+		m, l, e := frames()
+		got, more = got+m, more+e
+		if l != 0 {
+			last = l
+		}
+		return last == lastSeq
+	}, "the newest state after the report")
+	if events+more >= 40 {
+		t.Errorf("%d of 40 events sent: the held ones should have coalesced", events+more)
+	}
+}

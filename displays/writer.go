@@ -20,7 +20,7 @@ import (
 func (cn *conn) newWriter() *hub.WSWriter {
 	s := cn.svc
 	return hub.NewWSWriter(cn.ws, cn.readerDone, hub.WSWriterOptions{
-		WriteWait: s.o.WriteWait, MaxBytes: s.o.MaxQueue, Ping: s.o.Heartbeat,
+		WriteWait: s.o.WriteWait, MaxBytes: s.o.MaxQueue, Ping: s.o.Heartbeat, Window: s.o.Window,
 		PingMessage: func() []byte {
 			b, _ := json.Marshal(pingMsg{Type: "ping", Seq: s.position(cn.topics), Time: time.Now()})
 			cn.svc.metrics.sent.Inc()

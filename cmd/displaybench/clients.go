@@ -31,6 +31,7 @@ func runClients(args []string) error {
 	url := fs.String("url", "", "ws://…/ws/display")
 	tokensFile := fs.String("tokens", "", "JSON array of display tokens")
 	cycles := fs.Int("cycles", 10000, "cycles mode: connect/disconnect cycles")
+	readEvery := fs.Int("readevery", 2, "latency mode: report what was read every this many messages (0: never)")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -46,7 +47,7 @@ func runClients(args []string) error {
 	case "cycles":
 		return runCycles(*url, tokens, *cycles)
 	case "idle", "latency":
-		return runScreens(*url, tokens, *mode == "latency")
+		return runScreens(*url, tokens, *mode == "latency", *readEvery)
 	}
 	return fmt.Errorf("unknown mode %q", *mode)
 }
@@ -55,6 +56,13 @@ var dialer = websocket.Dialer{HandshakeTimeout: 10 * time.Second, ReadBufferSize
 
 // connect opens one screen's socket and waits for its first snapshot.
 func connect(url, token string) (*websocket.Conn, error) {
+	c, _, err := connectCounting(url, token)
+	return c, err
+}
+
+// connectCounting is connect that also says how many messages it read
+// (up to and including the snapshot), for the screen's read reports.
+func connectCounting(url, token string) (*websocket.Conn, int, error) {
 	var c *websocket.Conn
 	var err error
 	for attempt := 0; attempt < 5; attempt++ {
@@ -64,23 +72,23 @@ func connect(url, token string) (*websocket.Conn, error) {
 		time.Sleep(time.Duration(attempt+1) * 200 * time.Millisecond)
 	}
 	if err != nil {
-		return nil, err
+		return nil, 0, err
 	}
 	hello, _ := json.Marshal(map[string]any{"type": "hello", "token": token})
 	if err := c.WriteMessage(websocket.TextMessage, hello); err != nil {
 		c.Close()
-		return nil, err
+		return nil, 0, err
 	}
 	_ = c.SetReadDeadline(time.Now().Add(30 * time.Second))
-	for {
+	for n := 1; ; n++ {
 		_, m, err := c.ReadMessage()
 		if err != nil {
 			c.Close()
-			return nil, err
+			return nil, 0, err
 		}
 		if bytes.HasPrefix(m, []byte(`{"type":"snapshot"`)) {
 			_ = c.SetReadDeadline(time.Time{})
-			return c, nil
+			return c, n, nil
 		}
 	}
 }
@@ -137,8 +145,9 @@ type latencyResult struct {
 	ShownP50, ShownP99, ShownMax float64
 }
 
-func runScreens(url string, tokens []string, measure bool) error {
+func runScreens(url string, tokens []string, measure bool, readEvery int) error {
 	conns := make([]*websocket.Conn, len(tokens))
+	counts := make([]int, len(tokens)) // messages each connect read
 	sem := make(chan struct{}, 64)
 	var wg sync.WaitGroup
 	var firstErr error
@@ -149,13 +158,13 @@ func runScreens(url string, tokens []string, measure bool) error {
 		go func() {
 			defer wg.Done()
 			defer func() { <-sem }()
-			c, err := connect(url, t)
+			c, n, err := connectCounting(url, t)
 			mu.Lock()
 			defer mu.Unlock()
 			if err != nil && firstErr == nil {
 				firstErr = err
 			}
-			conns[i] = c
+			conns[i], counts[i] = c, n
 		}()
 	}
 	wg.Wait()
@@ -169,15 +178,25 @@ func runScreens(url string, tokens []string, measure bool) error {
 	units := make([]string, len(conns))
 	lastN := make([]int64, len(conns))
 	var readers sync.WaitGroup
+	wmu := make([]sync.Mutex, len(conns)) // a socket's writers: its reader's reports and the heartbeat
 	for ci, c := range conns {
 		lastN[ci] = -1
 		readers.Add(1)
 		go func() {
 			defer readers.Done()
+			received := counts[ci] // read by connect, up to the snapshot
 			for {
 				_, m, err := c.ReadMessage()
 				if err != nil {
 					return
+				}
+				// As the wall page does: every few messages, how many in all
+				// (the hub's flow control, docs/display-protocol.md "read").
+				if received++; readEvery > 0 && received%readEvery == 0 {
+					wmu[ci].Lock()
+					_ = c.SetWriteDeadline(time.Now().Add(5 * time.Second))
+					_ = c.WriteMessage(websocket.TextMessage, []byte(`{"type":"read","n":`+strconv.Itoa(received)+`}`))
+					wmu[ci].Unlock()
 				}
 				// An event, or several in one events frame: each payload
 				// carries its publish time as "t".
@@ -232,9 +251,11 @@ func runScreens(url string, tokens []string, measure bool) error {
 			case <-stopPing:
 				return
 			case <-t.C:
-				for _, c := range conns {
+				for i, c := range conns {
+					wmu[i].Lock()
 					_ = c.SetWriteDeadline(time.Now().Add(5 * time.Second))
 					_ = c.WriteMessage(websocket.TextMessage, ping)
+					wmu[i].Unlock()
 				}
 			}
 		}

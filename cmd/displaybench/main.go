@@ -80,6 +80,8 @@ func main() {
 	flag.IntVar(&o.cycles, "cycles", 10000, "cycles: connect/disconnect cycles")
 	flag.StringVar(&o.heapProfile, "heapprofile", "", "idle: write a heap profile of the hub with the screens connected")
 	flag.StringVar(&o.cpuProfile, "cpuprofile", "", "latency: write a CPU profile of the hub while it publishes")
+	flag.IntVar(&o.window, "window", 0, "latency: messages a screen that reports what it read may be behind (displays.Options.Window; 0: its default)")
+	flag.IntVar(&o.readEvery, "readevery", 2, "latency: a screen reports what it read every this many messages, as the wall page does (0: never, so no flow control: the hub before it)")
 	flag.IntVar(&o.readBuf, "readbuf", 0, "what-if: the HTTP server's per-connection read buffer in bytes (0: the hub's, hub.NewApp)")
 	flag.Parse()
 	if o.heapProfile != "" {
@@ -94,7 +96,7 @@ func main() {
 type benchOptions struct {
 	db, scenario, heapProfile, cpuProfile           string
 	displays, communes, rate, payload, idle, cycles int
-	readBuf                                         int
+	readBuf, window, readEvery                      int
 	spread, outbox, tx                              bool
 	busy, steps                                     int
 	duration                                        time.Duration
@@ -128,7 +130,7 @@ func run(o benchOptions) error {
 	if err := hub.SeedUnits(ctx, pool); err != nil {
 		return err
 	}
-	s, err := startServer(ctx, pool, log, o.readBuf)
+	s, err := startServer(ctx, pool, log, o.readBuf, o.window)
 	if err != nil {
 		return err
 	}
@@ -167,7 +169,7 @@ func run(o benchOptions) error {
 	return nil
 }
 
-func startServer(ctx context.Context, pool *pgxpool.Pool, log *slog.Logger, readBuf int) (*server, error) {
+func startServer(ctx context.Context, pool *pgxpool.Pool, log *slog.Logger, readBuf, window int) (*server, error) {
 	metrics := hub.NewMetrics()
 	bus := hub.NewBus(hub.BusOptions{Logger: log, Metrics: metrics})
 	auth := hub.NewAuth(pool, hub.AuthConfig{}, log)
@@ -181,7 +183,7 @@ func startServer(ctx context.Context, pool *pgxpool.Pool, log *slog.Logger, read
 	}
 	api := core.Mount(app)
 	walls := displays.New(displays.Options{Pool: pool, Bus: bus, Auth: auth, Units: units, Sockets: sockets,
-		Metrics: metrics, Logger: log, Instance: "bench"})
+		Metrics: metrics, Logger: log, Instance: "bench", Window: window})
 	walls.Mount(app, api)
 	wctx, cancel := context.WithCancel(ctx)
 	var wg sync.WaitGroup
@@ -549,7 +551,7 @@ func (s *server) latency(o benchOptions) error {
 	}
 	fmt.Printf("\n## latency: %d screens on %d walls, %d topics, %d events/s of %d bytes for %v through the %s\n",
 		o.displays, len(walls), len(topics), o.rate, o.payload, o.duration, via)
-	c, err := s.startClients("latency", tokens)
+	c, err := s.startClients("latency", tokens, "-readevery", strconv.Itoa(o.readEvery))
 	if err != nil {
 		return err
 	}
