@@ -44,6 +44,7 @@ type welcome struct {
 	ServerTime time.Time          `json:"server_time"`
 	Heartbeat  float64            `json:"heartbeat"`     // seconds between pings, both ways
 	Spread     float64            `json:"reload_spread"` // seconds over which screens spread a build reload
+	Window     int                `json:"window"`        // messages the hub sends past the page's last "read" count
 	Display    *Display           `json:"display"`
 	StaleAfter map[string]float64 `json:"stale_after"` // topic → seconds after which its tiles are stale
 

@@ -145,7 +145,7 @@ func (cn *conn) welcome(typ string) welcome {
 	s := cn.svc
 	w := welcome{
 		Type: typ, Seq: s.position(cn.topics), Epoch: s.epoch, Build: s.o.Build, ServerTime: time.Now(),
-		Heartbeat: s.o.Heartbeat.Seconds(), Spread: s.o.ReloadSpread.Seconds(), Display: cn.disp,
+		Heartbeat: s.o.Heartbeat.Seconds(), Spread: s.o.ReloadSpread.Seconds(), Window: s.o.Window, Display: cn.disp,
 		StaleAfter: make(map[string]float64, len(cn.topics)),
 	}
 	for _, t := range cn.topics {

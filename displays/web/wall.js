@@ -11,7 +11,7 @@ const BUILD = document.querySelector('meta[name="build"]')?.content || '';
 const KEY = 'communehub.display';
 const PAIR_KEY = 'communehub.display.pair';
 const MAX_LATENCY_POINTS = 120;
-const READ_EVERY = 2; // half the hub's window (displays.Options.Window, 4)
+let readEvery = 2; // half the hub's window, as its snapshot says ("window", 4 by default)
 const t = translator(messages);
 const tz = 'Asia/Ho_Chi_Minh';
 const timeFmt = new Intl.DateTimeFormat('vi-VN', { timeZone: tz, hour: '2-digit', minute: '2-digit', second: '2-digit', hour12: false });
@@ -140,7 +140,7 @@ function connect() {
   // Flow control: the hub sends at most a window of messages this page has
   // not said it read (docs/display-protocol.md, "read"), so a slow screen
   // skips to the newest state instead of falling seconds behind in its
-  // buffers. Every READ_EVERY messages handled, it says how many in all.
+  // buffers. Every readEvery messages handled, it says how many in all.
   let received = 0;
   sock.onmessage = (e) => {
     if (sock !== ws) return;
@@ -149,7 +149,7 @@ function connect() {
     let m;
     try { m = JSON.parse(e.data); } catch { recordError('bad message from hub'); m = null; }
     if (m) try { onMessage(m); } catch (err) { recordError(`render: ${err.message}`); }
-    if (received % READ_EVERY === 0) send({ type: 'read', n: received });
+    if (received % readEvery === 0) send({ type: 'read', n: received });
   };
   sock.onclose = (e) => { if (sock === ws) onClose(e.code, e.reason); };
 }
@@ -245,6 +245,7 @@ function welcome(m) {
   live = true;
   offlineSince = null;
   heartbeat = m.heartbeat || heartbeat;
+  if (m.window > 0) readEvery = Math.max(1, Math.floor(m.window / 2));
   offset = Date.parse(m.server_time) - Date.now();
   state.epoch = m.epoch;
   const prev = state.display;
