@@ -1,0 +1,101 @@
+package hub_test
+
+import (
+	"bufio"
+	"net"
+	"net/http"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/communehub/communehub/hub"
+	"github.com/communehub/communehub/hub/hubtest"
+	fws "github.com/gofiber/contrib/websocket"
+)
+
+// The server returns a connection's read buffer to the pool once a request
+// is read (so a websocket holds none), but a client that sends its first
+// websocket frame in the same packet as the upgrade request still has it
+// read: fasthttp hands the buffer on when it holds bytes.
+func TestUpgradeKeepsAFrameSentWithTheRequest(t *testing.T) {
+	t.Parallel()
+	app := hub.NewApp(hub.AppOptions{})
+	app.Get("/w", fws.New(func(c *fws.Conn) {
+		_, m, err := c.ReadMessage()
+		if err != nil {
+			return
+		}
+		_ = c.WriteMessage(1, append([]byte("echo:"), m...))
+	}, hub.WSConfig(fws.Config{})))
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	go func() { _ = app.Listener(ln) }()
+	t.Cleanup(func() { _ = app.ShutdownWithTimeout(2 * time.Second) })
+	for _, together := range []bool{true, false} {
+		conn, err := net.Dial("tcp", ln.Addr().String())
+		if err != nil {
+			t.Fatal(err)
+		}
+		_ = conn.SetDeadline(time.Now().Add(hubtest.Timeout(5 * time.Second)))
+		req := "GET /w HTTP/1.1\r\nHost: " + ln.Addr().String() + "\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n" +
+			"Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n"
+		// A masked text frame "Hello" (RFC 6455, 5.7).
+		frame := []byte{0x81, 0x85, 0x37, 0xfa, 0x21, 0x3d, 0x7f, 0x9f, 0x4d, 0x51, 0x58}
+		if together {
+			_, err = conn.Write(append([]byte(req), frame...)) // one write: the frame lands in the server's read buffer
+		} else {
+			if _, err = conn.Write([]byte(req)); err == nil {
+				br := bufio.NewReader(conn)
+				resp, rerr := http.ReadResponse(br, nil)
+				if rerr != nil || resp.StatusCode != 101 {
+					t.Fatalf("separate: upgrade %v %v", resp, rerr)
+				}
+				if _, err := conn.Write(frame); err != nil {
+					t.Fatal(err)
+				}
+				got := readFrame(t, br)
+				if got != "echo:Hello" {
+					t.Errorf("separate writes: got %q", got)
+				}
+				conn.Close()
+				continue
+			}
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		br := bufio.NewReader(conn)
+		resp, err := http.ReadResponse(br, nil)
+		if err != nil || resp.StatusCode != 101 {
+			t.Fatalf("upgrade: %v %v", resp, err)
+		}
+		if got := readFrame(t, br); got != "echo:Hello" {
+			t.Errorf("frame sent with the request: got %q, want echo:Hello", got)
+		}
+		conn.Close()
+	}
+}
+
+// readFrame reads one small unmasked server frame's payload.
+func readFrame(t *testing.T, br *bufio.Reader) string {
+	t.Helper()
+	h := make([]byte, 2)
+	if _, err := br.Read(h[:1]); err != nil {
+		t.Fatalf("frame: %v", err)
+	}
+	if _, err := br.Read(h[1:]); err != nil {
+		t.Fatalf("frame: %v", err)
+	}
+	n := int(h[1] & 0x7f)
+	var sb strings.Builder
+	for sb.Len() < n {
+		b, err := br.ReadByte()
+		if err != nil {
+			t.Fatalf("frame payload: %v", err)
+		}
+		sb.WriteByte(b)
+	}
+	return sb.String()
+}
