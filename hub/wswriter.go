@@ -599,8 +599,8 @@ func IsTimeout(err error) bool {
 var wsWritePool sync.Pool
 
 // WSConfig sets the buffers of an upgrade: a small read buffer (the
-// HTTP server's read buffer, which a hijacked connection keeps, is under
-// it) and no write buffer held per socket.
+// HTTP server's own goes back to its pool at the upgrade unless it still
+// holds bytes, hub.NewApp) and no write buffer held per socket.
 func WSConfig(c fws.Config) fws.Config {
 	c.ReadBufferSize = 512
 	c.WriteBufferSize = 512
