@@ -27,19 +27,14 @@ func TestUpgradeKeepsAFrameSentWithTheRequest(t *testing.T) {
 		}
 		_ = c.WriteMessage(1, append([]byte("echo:"), m...))
 	}, hub.WSConfig(fws.Config{})))
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	go func() { _ = app.Listener(ln) }()
-	t.Cleanup(func() { _ = app.ShutdownWithTimeout(2 * time.Second) })
+	addr := serveApp(t, app)
 	for _, together := range []bool{true, false} {
-		conn, err := net.Dial("tcp", ln.Addr().String())
+		conn, err := net.Dial("tcp", addr)
 		if err != nil {
 			t.Fatal(err)
 		}
 		_ = conn.SetDeadline(time.Now().Add(hubtest.Timeout(5 * time.Second)))
-		req := "GET /w HTTP/1.1\r\nHost: " + ln.Addr().String() + "\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n" +
+		req := "GET /w HTTP/1.1\r\nHost: " + addr + "\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n" +
 			"Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n"
 		// A masked text frame "Hello" (RFC 6455, 5.7).
 		frame := []byte{0x81, 0x85, 0x37, 0xfa, 0x21, 0x3d, 0x7f, 0x9f, 0x4d, 0x51, 0x58}

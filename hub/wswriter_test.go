@@ -34,13 +34,20 @@ func writerServer(t *testing.T, o hub.WSWriterOptions, ch chan<- *hub.WSWriter) 
 		close(readerDone)
 		w.Finish()
 	}, hub.WSConfig(fws.Config{})))
+	return "ws://" + serveApp(t, app) + "/w"
+}
+
+// serveApp serves app on a loopback port until the test ends and returns
+// its address.
+func serveApp(t *testing.T, app *fiber.App) string {
+	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}
 	go func() { _ = app.Listener(ln) }()
 	t.Cleanup(func() { _ = app.ShutdownWithTimeout(2 * time.Second) })
-	return "ws://" + ln.Addr().String() + "/w"
+	return ln.Addr().String()
 }
 
 func dialWriter(t *testing.T, url string) *websocket.Conn {
