@@ -30,7 +30,7 @@ type Options struct {
 	Heartbeat      time.Duration            // ping period both ways; default 15s, at most 20s
 	WriteWait      time.Duration            // deadline of one write; default 5s
 	MaxQueue       int                      // bytes of unsent data per screen before it is cut off; default 1 MiB
-	Window         int                      // messages a screen that reports what it read may be behind; default 4 (docs/display-protocol.md, "read")
+	Window         int                      // messages a screen that reports what it read may be behind; default 2 (docs/display-protocol.md, "read")
 	StatusInterval time.Duration            // how often changed screen status is written to the database; default 5s
 	StatusEvery    time.Duration            // a live screen's row is rewritten at least this often (last seen, heap); default 30s
 	PairingTTL     time.Duration            // life of a pairing code; default 15m
@@ -66,7 +66,7 @@ func (o *Options) defaults() {
 		o.WriteWait = 5 * time.Second
 	}
 	if o.Window <= 0 {
-		o.Window = 4
+		o.Window = 2
 	}
 	if o.MaxQueue <= 0 {
 		o.MaxQueue = 1 << 20

@@ -31,7 +31,7 @@ func runClients(args []string) error {
 	url := fs.String("url", "", "ws://…/ws/display")
 	tokensFile := fs.String("tokens", "", "JSON array of display tokens")
 	cycles := fs.Int("cycles", 10000, "cycles mode: connect/disconnect cycles")
-	readEvery := fs.Int("readevery", 2, "latency mode: report what was read every this many messages (0: never)")
+	readEvery := fs.Int("readevery", 1, "latency mode: report what was read every this many messages (0: never)")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}

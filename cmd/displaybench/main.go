@@ -81,7 +81,7 @@ func main() {
 	flag.StringVar(&o.heapProfile, "heapprofile", "", "idle: write a heap profile of the hub with the screens connected")
 	flag.StringVar(&o.cpuProfile, "cpuprofile", "", "latency: write a CPU profile of the hub while it publishes")
 	flag.IntVar(&o.window, "window", 0, "latency: messages a screen that reports what it read may be behind (displays.Options.Window; 0: its default)")
-	flag.IntVar(&o.readEvery, "readevery", 2, "latency: a screen reports what it read every this many messages, as the wall page does (0: never, so no flow control: the hub before it)")
+	flag.IntVar(&o.readEvery, "readevery", 1, "latency: a screen reports what it read every this many messages, as the wall page does (0: never, so no flow control: the hub before it)")
 	flag.IntVar(&o.readBuf, "readbuf", 0, "what-if: the HTTP server's per-connection read buffer in bytes (0: the hub's, hub.NewApp)")
 	flag.Parse()
 	if o.heapProfile != "" {

@@ -11,7 +11,7 @@ const BUILD = document.querySelector('meta[name="build"]')?.content || '';
 const KEY = 'communehub.display';
 const PAIR_KEY = 'communehub.display.pair';
 const MAX_LATENCY_POINTS = 120;
-let readEvery = 2; // half the hub's window, as its snapshot says ("window", 4 by default)
+let readEvery = 1; // half the hub's window (at least 1), as its snapshot says ("window", 2 by default)
 const t = translator(messages);
 const tz = 'Asia/Ho_Chi_Minh';
 const timeFmt = new Intl.DateTimeFormat('vi-VN', { timeZone: tz, hour: '2-digit', minute: '2-digit', second: '2-digit', hour12: false });
