@@ -1,7 +1,6 @@
 package hub_test
 
 import (
-	"net"
 	"testing"
 
 	"github.com/communehub/communehub/hub"
@@ -18,13 +17,7 @@ func BenchmarkKeepAliveRequest(b *testing.B) {
 	app := hub.NewApp(hub.AppOptions{})
 	app.Post("/x", func(c *fiber.Ctx) error { return c.Send(c.Body()) })
 	app.Get("/x", func(c *fiber.Ctx) error { return c.SendString(`{"ok":true}`) })
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		b.Fatal(err)
-	}
-	go func() { _ = app.Listener(ln) }()
-	defer func() { _ = app.Shutdown() }()
-	client := &fasthttp.HostClient{Addr: ln.Addr().String(), MaxConns: 64}
+	client := &fasthttp.HostClient{Addr: serveApp(b, app), MaxConns: 64}
 	body := make([]byte, 2048)
 	for _, method := range []string{"GET", "POST"} {
 		b.Run(method, func(b *testing.B) {

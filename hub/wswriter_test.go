@@ -39,14 +39,14 @@ func writerServer(t *testing.T, o hub.WSWriterOptions, ch chan<- *hub.WSWriter) 
 
 // serveApp serves app on a loopback port until the test ends and returns
 // its address.
-func serveApp(t *testing.T, app *fiber.App) string {
-	t.Helper()
+func serveApp(tb testing.TB, app *fiber.App) string {
+	tb.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
-		t.Fatal(err)
+		tb.Fatal(err)
 	}
 	go func() { _ = app.Listener(ln) }()
-	t.Cleanup(func() { _ = app.ShutdownWithTimeout(2 * time.Second) })
+	tb.Cleanup(func() { _ = app.ShutdownWithTimeout(2 * time.Second) })
 	return ln.Addr().String()
 }
 

@@ -54,15 +54,10 @@ func runClients(args []string) error {
 
 var dialer = websocket.Dialer{HandshakeTimeout: 10 * time.Second, ReadBufferSize: 2048, WriteBufferSize: 512}
 
-// connect opens one screen's socket and waits for its first snapshot.
-func connect(url, token string) (*websocket.Conn, error) {
-	c, _, err := connectCounting(url, token)
-	return c, err
-}
-
-// connectCounting is connect that also says how many messages it read
-// (up to and including the snapshot), for the screen's read reports.
-func connectCounting(url, token string) (*websocket.Conn, int, error) {
+// connect opens one screen's socket and waits for its first snapshot; it
+// says how many messages it read up to and including the snapshot, for
+// the screen's read reports.
+func connect(url, token string) (*websocket.Conn, int, error) {
 	var c *websocket.Conn
 	var err error
 	for attempt := 0; attempt < 5; attempt++ {
@@ -158,7 +153,7 @@ func runScreens(url string, tokens []string, measure bool, readEvery int) error 
 		go func() {
 			defer wg.Done()
 			defer func() { <-sem }()
-			c, n, err := connectCounting(url, t)
+			c, n, err := connect(url, t)
 			mu.Lock()
 			defer mu.Unlock()
 			if err != nil && firstErr == nil {
@@ -300,7 +295,7 @@ func runCycles(url string, tokens []string, n int) error {
 				if i >= int64(n) {
 					return
 				}
-				c, err := connect(url, tokens[int(i)%len(tokens)])
+				c, _, err := connect(url, tokens[int(i)%len(tokens)])
 				if err != nil {
 					failed.Add(1)
 					continue
