@@ -159,10 +159,12 @@ func (l *guarded) admit(c net.Conn) net.Conn {
 	}
 	l.mu.Unlock()
 	if reason != "" {
-		_ = c.Close()
+		// Counted before the close, so whoever sees the connection end
+		// (a client, a test, a scrape after it) also sees it counted.
 		if l.o.Metrics != nil {
 			l.o.Metrics.Refused.WithLabelValues(l.o.Name, reason).Inc()
 		}
+		_ = c.Close()
 		if warn {
 			l.o.Logger.Warn("connection refused: cap reached (logged once a minute; see communehub_listener_refused_total)",
 				"listener", l.o.Name, "reason", reason, "ip", ip, "max_conns", l.o.MaxConns, "max_per_ip", l.o.MaxPerIP)
