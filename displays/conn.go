@@ -10,7 +10,6 @@ import (
 
 	"github.com/communehub/communehub/hub"
 	"github.com/fasthttp/websocket"
-	fws "github.com/gofiber/contrib/websocket"
 	"github.com/gofiber/fiber/v2"
 )
 
@@ -24,7 +23,7 @@ const helloWait = 10 * time.Second
 // the reader and the timers talk to the writer only through w.
 type conn struct {
 	svc    *Service
-	ws     *fws.Conn
+	ws     *hub.WSConn
 	w      *hub.WSWriter
 	id     string // this socket, in display_status.conn_id
 	ip     string
@@ -61,7 +60,7 @@ type conn struct {
 // upgrade.
 func (s *Service) websocketHandlers() []fiber.Handler {
 	check := func(c *fiber.Ctx) error {
-		if !fws.IsWebSocketUpgrade(c) {
+		if !hub.IsWebSocketUpgrade(c) {
 			return hub.Errorf(hub.EInvalid, "websocket upgrade required")
 		}
 		if !s.originAllowed(c.Get(fiber.HeaderOrigin), c.Hostname()) {
@@ -71,14 +70,8 @@ func (s *Service) websocketHandlers() []fiber.Handler {
 		c.Locals("ip", c.IP())
 		return c.Next()
 	}
-	upgrade := fws.New(s.serve, hub.WSConfig(fws.Config{
-		Origins: []string{"*"}, // checked above, against the request's own host by default
-		RecoverHandler: func(c *fws.Conn) {
-			if r := recover(); r != nil {
-				s.log.Error("displays: socket handler panicked", "panic", r)
-			}
-		},
-	}))
+	// The Origin is checked above, against the request's own host by default.
+	upgrade := hub.Upgrade(s.serve, hub.UpgradeOptions{Logger: s.log})
 	return []fiber.Handler{check, upgrade}
 }
 
@@ -88,8 +81,8 @@ func (s *Service) originAllowed(origin, host string) bool {
 }
 
 // serve is the handler goroutine of one socket: it must block for the
-// socket's whole life (the Conn is pooled and reused when it returns).
-func (s *Service) serve(c *fws.Conn) {
+// socket's whole life (the connection is closed when it returns).
+func (s *Service) serve(c *hub.WSConn) {
 	idb := make([]byte, 6)
 	_, _ = rand.Read(idb)
 	cn := &conn{

@@ -87,6 +87,10 @@ func NewApp(o AppOptions) *fiber.App {
 		WriteTimeout: o.Limits.WriteTimeout,
 		IdleTimeout:  o.Limits.IdleTimeout,
 	})
+	// A hijacked connection (a websocket) is closed by its handler, not
+	// by fasthttp when the hijack handler returns: Upgrade serves a
+	// socket from a goroutine of its own and lets the request's context go.
+	app.Server().KeepHijackedConns = true
 	bodyTimeout := o.Limits.ReadTimeout
 	app.Server().HeaderReceived = func(*fasthttp.RequestHeader) fasthttp.RequestConfig {
 		return fasthttp.RequestConfig{ReadTimeout: bodyTimeout}

@@ -11,7 +11,6 @@ import (
 	"time"
 
 	"github.com/fasthttp/websocket"
-	fws "github.com/gofiber/contrib/websocket"
 	"github.com/gofiber/fiber/v2"
 
 	"github.com/communehub/communehub/hub"
@@ -24,7 +23,7 @@ func limitsApp(t *testing.T, l hub.HTTPLimits) string {
 	t.Helper()
 	app := hub.NewApp(hub.AppOptions{Limits: l})
 	app.Get("/ping", func(c *fiber.Ctx) error { return c.SendString("pong") })
-	app.Get("/echo", fws.New(func(c *fws.Conn) {
+	app.Get("/echo", hub.Upgrade(func(c *hub.WSConn) {
 		for {
 			mt, msg, err := c.ReadMessage()
 			if err != nil {
@@ -34,7 +33,7 @@ func limitsApp(t *testing.T, l hub.HTTPLimits) string {
 				return
 			}
 		}
-	}))
+	}, hub.UpgradeOptions{}))
 	ln, err := hub.Listen("127.0.0.1:0", hub.ListenOptions{})
 	if err != nil {
 		t.Fatal(err)

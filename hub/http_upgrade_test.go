@@ -2,15 +2,18 @@ package hub_test
 
 import (
 	"bufio"
+	"io"
 	"net"
 	"net/http"
+	"runtime"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/gofiber/fiber/v2"
+
 	"github.com/communehub/communehub/hub"
 	"github.com/communehub/communehub/hub/hubtest"
-	fws "github.com/gofiber/contrib/websocket"
 )
 
 // The server returns a connection's read buffer to the pool once a request
@@ -20,13 +23,13 @@ import (
 func TestUpgradeKeepsAFrameSentWithTheRequest(t *testing.T) {
 	t.Parallel()
 	app := hub.NewApp(hub.AppOptions{})
-	app.Get("/w", fws.New(func(c *fws.Conn) {
+	app.Get("/w", hub.Upgrade(func(c *hub.WSConn) {
 		_, m, err := c.ReadMessage()
 		if err != nil {
 			return
 		}
 		_ = c.WriteMessage(1, append([]byte("echo:"), m...))
-	}, hub.WSConfig(fws.Config{})))
+	}, hub.UpgradeOptions{}))
 	addr := serveApp(t, app)
 	for _, together := range []bool{true, false} {
 		conn, err := net.Dial("tcp", addr)
@@ -93,4 +96,69 @@ func readFrame(t *testing.T, br *bufio.Reader) string {
 		sb.WriteByte(b)
 	}
 	return sb.String()
+}
+
+// A socket is served from a goroutine of its own, so fasthttp lets the
+// request's context go at the upgrade (NewApp's KeepHijackedConns); the
+// one whose first frame came with the request stays in the hijack
+// handler, which holds fasthttp's reader with that frame. Either way the
+// connection is closed when the handler returns.
+func TestUpgradeServesFromItsOwnGoroutine(t *testing.T) {
+	t.Parallel()
+	app := hub.NewApp(hub.AppOptions{})
+	who := func(c *fiber.Ctx) error { c.Locals("who", "w1"); return c.Next() }
+	app.Get("/w", who, hub.Upgrade(func(c *hub.WSConn) {
+		_, m, err := c.ReadMessage()
+		if err != nil {
+			return
+		}
+		buf := make([]byte, 64<<10)
+		where := "own"
+		if strings.Contains(string(buf[:runtime.Stack(buf, false)]), "hijackConnHandler") {
+			where = "hijack"
+		}
+		_ = c.WriteMessage(1, []byte(where+":"+c.Locals("who").(string)+":"+string(m)))
+		// returns: the connection must be closed by the hub now
+	}, hub.UpgradeOptions{}))
+	addr := serveApp(t, app)
+	for _, tc := range []struct {
+		together bool
+		want     string
+	}{{false, "own:w1:Hello"}, {true, "hijack:w1:Hello"}} {
+		conn, err := net.Dial("tcp", addr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		_ = conn.SetDeadline(time.Now().Add(hubtest.Timeout(5 * time.Second)))
+		req := "GET /w HTTP/1.1\r\nHost: " + addr + "\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n" +
+			"Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n"
+		frame := []byte{0x81, 0x85, 0x37, 0xfa, 0x21, 0x3d, 0x7f, 0x9f, 0x4d, 0x51, 0x58}
+		br := bufio.NewReader(conn)
+		if tc.together {
+			_, err = conn.Write(append([]byte(req), frame...))
+		} else if _, err = conn.Write([]byte(req)); err == nil {
+			var resp *http.Response
+			if resp, err = http.ReadResponse(br, nil); err == nil && resp.StatusCode != 101 {
+				t.Fatalf("upgrade: %v", resp.Status)
+			}
+			if err == nil {
+				_, err = conn.Write(frame)
+			}
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		if tc.together {
+			if resp, err := http.ReadResponse(br, nil); err != nil || resp.StatusCode != 101 {
+				t.Fatalf("upgrade: %v %v", resp, err)
+			}
+		}
+		if got := readFrame(t, br); got != tc.want {
+			t.Errorf("together=%v: got %q, want %q", tc.together, got, tc.want)
+		}
+		if _, err := br.ReadByte(); err != io.EOF {
+			t.Errorf("together=%v: after the handler returned, read %v; want EOF (connection closed)", tc.together, err)
+		}
+		conn.Close()
+	}
 }

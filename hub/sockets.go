@@ -7,7 +7,6 @@ import (
 	"time"
 
 	"github.com/fasthttp/websocket"
-	fws "github.com/gofiber/contrib/websocket"
 )
 
 // Close codes used across the hub's websockets.
@@ -93,7 +92,7 @@ func CloseMessage(code int, reason string) []byte {
 
 // WriteClose sends a close frame with a deadline; for use by a connection's
 // single writer goroutine.
-func WriteClose(c *fws.Conn, code int, reason string) {
+func WriteClose(c *WSConn, code int, reason string) {
 	_ = c.WriteControl(websocket.CloseMessage, CloseMessage(code, reason), time.Now().Add(time.Second))
 }
 
@@ -101,7 +100,7 @@ func WriteClose(c *fws.Conn, code int, reason string) {
 // it gives the peer a moment to answer a close frame, then expires the read
 // deadline. (Closing a hijacked fasthttp connection does not interrupt a
 // blocked read; the connection is closed when the handler returns.)
-func StopReader(c *fws.Conn, readerDone <-chan struct{}) {
+func StopReader(c *WSConn, readerDone <-chan struct{}) {
 	select {
 	case <-readerDone:
 		return

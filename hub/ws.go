@@ -7,7 +7,6 @@ import (
 	"sync"
 	"time"
 
-	fws "github.com/gofiber/contrib/websocket"
 	"github.com/gofiber/fiber/v2"
 )
 
@@ -38,7 +37,7 @@ func EventSocket(o WSOptions) []fiber.Handler {
 		o.MaxQueue = 1 << 20
 	}
 	check := func(c *fiber.Ctx) error {
-		if !fws.IsWebSocketUpgrade(c) {
+		if !IsWebSocketUpgrade(c) {
 			return Errorf(EInvalid, "websocket upgrade required")
 		}
 		if !OriginAllowed(c.Get(fiber.HeaderOrigin), string(c.Request().Host()), o.Origins) {
@@ -68,9 +67,7 @@ func EventSocket(o WSOptions) []fiber.Handler {
 		c.Locals("topics", list)
 		return c.Next()
 	}
-	upgrade := fws.New(func(c *fws.Conn) { serveEvents(c, o) }, WSConfig(fws.Config{
-		Origins: []string{"*"}, // checked above by OriginAllowed
-	}))
+	upgrade := Upgrade(func(c *WSConn) { serveEvents(c, o) }, UpgradeOptions{}) // Origin checked above
 	return []fiber.Handler{socketPrincipal(o.Guards), check, upgrade}
 }
 
@@ -93,7 +90,7 @@ func socketPrincipal(g *TopicGuards) fiber.Handler {
 	}
 }
 
-func serveEvents(c *fws.Conn, o WSOptions) {
+func serveEvents(c *WSConn, o WSOptions) {
 	topics, _ := c.Locals("topics").([]string)
 	principal, _ := c.Locals("principal").(*Principal)
 	sub, err := o.Bus.Subscribe(topics, o.MaxQueue)

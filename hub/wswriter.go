@@ -8,7 +8,6 @@ import (
 	"time"
 
 	"github.com/fasthttp/websocket"
-	fws "github.com/gofiber/contrib/websocket"
 )
 
 // WSWriter is the one writer of a websocket, shared by every feature: it
@@ -31,7 +30,7 @@ import (
 // latest one within about CoalesceAfter when they do not. Past MaxBytes the
 // socket is cut off with 4408.
 type WSWriter struct {
-	ws      *fws.Conn
+	ws      *WSConn
 	o       WSWriterOptions
 	readers <-chan struct{} // closed when the connection's reader returns
 
@@ -152,7 +151,7 @@ func (b *WSBatch) Messages() int { return len(b.msgs) }
 // NewWSWriter returns the writer of ws. readerDone is closed when the
 // connection's reader returns; the writer waits for it after closing the
 // socket (and makes the read end if the peer does not answer).
-func NewWSWriter(ws *fws.Conn, readerDone <-chan struct{}, o WSWriterOptions) *WSWriter {
+func NewWSWriter(ws *WSConn, readerDone <-chan struct{}, o WSWriterOptions) *WSWriter {
 	if o.WriteWait <= 0 {
 		o.WriteWait = 5 * time.Second
 	}
@@ -590,20 +589,4 @@ func (w *WSWriter) Finish() {
 func IsTimeout(err error) bool {
 	var ne net.Error
 	return errors.As(err, &ne) && ne.Timeout()
-}
-
-// wsWritePool is the websocket library's write buffer pool. The library
-// takes from it only for a data message written through it, which no
-// socket of the hub does (WSWriter writes frames itself): a socket holds no
-// write buffer.
-var wsWritePool sync.Pool
-
-// WSConfig sets the buffers of an upgrade: a small read buffer (the
-// HTTP server's own goes back to its pool at the upgrade unless it still
-// holds bytes, hub.NewApp) and no write buffer held per socket.
-func WSConfig(c fws.Config) fws.Config {
-	c.ReadBufferSize = 512
-	c.WriteBufferSize = 512
-	c.WriteBufferPool = &wsWritePool
-	return c
 }

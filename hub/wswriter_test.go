@@ -12,7 +12,6 @@ import (
 	"github.com/communehub/communehub/hub"
 	"github.com/communehub/communehub/hub/hubtest"
 	"github.com/fasthttp/websocket"
-	fws "github.com/gofiber/contrib/websocket"
 	"github.com/gofiber/fiber/v2"
 )
 
@@ -21,7 +20,7 @@ import (
 func writerServer(t *testing.T, o hub.WSWriterOptions, ch chan<- *hub.WSWriter) string {
 	t.Helper()
 	app := fiber.New(fiber.Config{DisableStartupMessage: true})
-	app.Get("/w", fws.New(func(c *fws.Conn) {
+	app.Get("/w", hub.Upgrade(func(c *hub.WSConn) {
 		readerDone := make(chan struct{})
 		w := hub.NewWSWriter(c, readerDone, o)
 		w.StartPing()
@@ -33,7 +32,7 @@ func writerServer(t *testing.T, o hub.WSWriterOptions, ch chan<- *hub.WSWriter) 
 		}
 		close(readerDone)
 		w.Finish()
-	}, hub.WSConfig(fws.Config{})))
+	}, hub.UpgradeOptions{}))
 	return "ws://" + serveApp(t, app) + "/w"
 }
 

@@ -14,7 +14,6 @@ import (
 	"time"
 
 	"github.com/fasthttp/websocket"
-	fws "github.com/gofiber/contrib/websocket"
 	"github.com/gofiber/fiber/v2"
 	"github.com/jackc/pgx/v5/pgxpool"
 
@@ -119,9 +118,8 @@ func (m *Media) Engine() *sfu.Engine { return m.engine }
 
 // Mount registers the signaling socket, the stats endpoint and the page.
 func (m *Media) Mount(app *fiber.App, api fiber.Router, core *hub.Core) {
-	app.Get("/ws/meetings/:id", core.Auth.Middleware(), m.admit, fws.New(m.serve, fws.Config{
-		Origins:        []string{"*"}, // checked by admit, which knows the request's own host
-		ReadBufferSize: 8192, WriteBufferSize: 8192,
+	app.Get("/ws/meetings/:id", core.Auth.Middleware(), m.admit, hub.Upgrade(m.serve, hub.UpgradeOptions{
+		ReadBufferSize: 8192, WriteBufferSize: 8192, Logger: m.log, // the Origin is checked by admit, which knows the request's own host
 	}))
 	api.Get("/meetings/:id/stats", hub.RequireRole(), m.handleStats)
 	m.mountPage(app, core)
@@ -228,7 +226,7 @@ func (m *Media) admit(c *fiber.Ctx) error {
 	if err != nil {
 		return err
 	}
-	if !fws.IsWebSocketUpgrade(c) {
+	if !hub.IsWebSocketUpgrade(c) {
 		return hub.Errorf(hub.EInvalid, "websocket upgrade required")
 	}
 	if !m.originAllowed(c) {
@@ -295,7 +293,7 @@ type inbound struct {
 // owns the socket's writes; the reader goroutine only reads.
 type sigConn struct {
 	m     *Media
-	ws    *fws.Conn
+	ws    *hub.WSConn
 	j     *join
 	id    string
 	log   *slog.Logger
@@ -325,7 +323,7 @@ type sigConn struct {
 	revoked atomic.Bool // closed because access ended: the participant left
 }
 
-func (m *Media) serve(ws *fws.Conn) {
+func (m *Media) serve(ws *hub.WSConn) {
 	j, _ := ws.Locals(localsJoin).(*join)
 	if j == nil {
 		return
