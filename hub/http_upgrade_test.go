@@ -32,48 +32,44 @@ func TestUpgradeKeepsAFrameSentWithTheRequest(t *testing.T) {
 	}, hub.UpgradeOptions{}))
 	addr := serveApp(t, app)
 	for _, together := range []bool{true, false} {
-		conn, err := net.Dial("tcp", addr)
-		if err != nil {
-			t.Fatal(err)
-		}
-		_ = conn.SetDeadline(time.Now().Add(hubtest.Timeout(5 * time.Second)))
-		req := "GET /w HTTP/1.1\r\nHost: " + addr + "\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n" +
-			"Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n"
-		// A masked text frame "Hello" (RFC 6455, 5.7).
-		frame := []byte{0x81, 0x85, 0x37, 0xfa, 0x21, 0x3d, 0x7f, 0x9f, 0x4d, 0x51, 0x58}
-		if together {
-			_, err = conn.Write(append([]byte(req), frame...)) // one write: the frame lands in the server's read buffer
-		} else {
-			if _, err = conn.Write([]byte(req)); err == nil {
-				br := bufio.NewReader(conn)
-				resp, rerr := http.ReadResponse(br, nil)
-				if rerr != nil || resp.StatusCode != 101 {
-					t.Fatalf("separate: upgrade %v %v", resp, rerr)
-				}
-				if _, err := conn.Write(frame); err != nil {
-					t.Fatal(err)
-				}
-				got := readFrame(t, br)
-				if got != "echo:Hello" {
-					t.Errorf("separate writes: got %q", got)
-				}
-				conn.Close()
-				continue
-			}
-		}
-		if err != nil {
-			t.Fatal(err)
-		}
-		br := bufio.NewReader(conn)
-		resp, err := http.ReadResponse(br, nil)
-		if err != nil || resp.StatusCode != 101 {
-			t.Fatalf("upgrade: %v %v", resp, err)
-		}
+		br := sendHello(t, addr, together)
 		if got := readFrame(t, br); got != "echo:Hello" {
-			t.Errorf("frame sent with the request: got %q, want echo:Hello", got)
+			t.Errorf("together=%v: got %q, want echo:Hello", together, got)
 		}
-		conn.Close()
 	}
+}
+
+// sendHello upgrades a raw connection to addr's /w and sends the masked
+// text frame "Hello" (RFC 6455, 5.7) — in the same write as the request
+// when together, so it lands in the server's read buffer, or after the
+// 101 otherwise — and returns the reader positioned after the 101.
+func sendHello(t *testing.T, addr string, together bool) *bufio.Reader {
+	t.Helper()
+	conn, err := net.Dial("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { conn.Close() })
+	_ = conn.SetDeadline(time.Now().Add(hubtest.Timeout(5 * time.Second)))
+	req := []byte("GET /w HTTP/1.1\r\nHost: " + addr + "\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n" +
+		"Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n")
+	frame := []byte{0x81, 0x85, 0x37, 0xfa, 0x21, 0x3d, 0x7f, 0x9f, 0x4d, 0x51, 0x58}
+	if together {
+		req, frame = append(req, frame...), nil
+	}
+	if _, err := conn.Write(req); err != nil {
+		t.Fatal(err)
+	}
+	br := bufio.NewReader(conn)
+	if resp, err := http.ReadResponse(br, nil); err != nil || resp.StatusCode != 101 {
+		t.Fatalf("upgrade: %v %v", resp, err)
+	}
+	if frame != nil {
+		if _, err := conn.Write(frame); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return br
 }
 
 // readFrame reads one small unmasked server frame's payload.
@@ -125,40 +121,12 @@ func TestUpgradeServesFromItsOwnGoroutine(t *testing.T) {
 		together bool
 		want     string
 	}{{false, "own:w1:Hello"}, {true, "hijack:w1:Hello"}} {
-		conn, err := net.Dial("tcp", addr)
-		if err != nil {
-			t.Fatal(err)
-		}
-		_ = conn.SetDeadline(time.Now().Add(hubtest.Timeout(5 * time.Second)))
-		req := "GET /w HTTP/1.1\r\nHost: " + addr + "\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n" +
-			"Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n"
-		frame := []byte{0x81, 0x85, 0x37, 0xfa, 0x21, 0x3d, 0x7f, 0x9f, 0x4d, 0x51, 0x58}
-		br := bufio.NewReader(conn)
-		if tc.together {
-			_, err = conn.Write(append([]byte(req), frame...))
-		} else if _, err = conn.Write([]byte(req)); err == nil {
-			var resp *http.Response
-			if resp, err = http.ReadResponse(br, nil); err == nil && resp.StatusCode != 101 {
-				t.Fatalf("upgrade: %v", resp.Status)
-			}
-			if err == nil {
-				_, err = conn.Write(frame)
-			}
-		}
-		if err != nil {
-			t.Fatal(err)
-		}
-		if tc.together {
-			if resp, err := http.ReadResponse(br, nil); err != nil || resp.StatusCode != 101 {
-				t.Fatalf("upgrade: %v %v", resp, err)
-			}
-		}
+		br := sendHello(t, addr, tc.together)
 		if got := readFrame(t, br); got != tc.want {
 			t.Errorf("together=%v: got %q, want %q", tc.together, got, tc.want)
 		}
 		if _, err := br.ReadByte(); err != io.EOF {
 			t.Errorf("together=%v: after the handler returned, read %v; want EOF (connection closed)", tc.together, err)
 		}
-		conn.Close()
 	}
 }
