@@ -301,6 +301,14 @@ type handoff struct {
 	once   sync.Once
 	ctx    context.Context // ends when stop gives up waiting for queue room
 	cancel context.CancelFunc
+
+	// A put may still come from mochi's event loop (the $SYS tick) after
+	// the broker's Close returned: stopping wakes a blocked put, and put
+	// holds mu (read) while it sends, so stop closes the shards only
+	// when no put is sending.
+	mu       sync.RWMutex
+	closed   bool
+	stopping chan struct{}
 }
 
 type handoffMsg struct {
@@ -319,7 +327,7 @@ const (
 )
 
 func newHandoff(in *ingest, m *metrics, st *state) *handoff {
-	h := &handoff{in: in, m: m, st: st}
+	h := &handoff{in: in, m: m, st: st, stopping: make(chan struct{})}
 	h.ctx, h.cancel = context.WithCancel(context.Background())
 	for i := 0; i < handoffWorkers; i++ {
 		ch := make(chan handoffMsg, handoffDepth)
@@ -363,22 +371,33 @@ func (h *handoff) put(ctx context.Context, topic string, payload []byte, ack fun
 	f := fnv.New32a()
 	f.Write([]byte(shardKey(topic)))
 	msg := handoffMsg{topic: topic, payload: bytes.Clone(payload), ack: ack}
+	h.mu.RLock()
+	defer h.mu.RUnlock()
+	if h.closed {
+		return false
+	}
 	select {
 	case h.shards[f.Sum32()%uint32(len(h.shards))] <- msg:
 		return true
 	case <-ctx.Done():
 		return false
+	case <-h.stopping:
+		return false
 	}
 }
 
 // stop waits up to 5 s for the workers to finish what was handed over
-// (what is left then is counted lost). Call it after the broker has
-// stopped calling put.
+// (what is left then is counted lost). A put after it, or blocked in it,
+// returns false.
 func (h *handoff) stop() {
 	h.once.Do(func() {
+		close(h.stopping)
+		h.mu.Lock()
+		h.closed = true
 		for _, ch := range h.shards {
 			close(ch)
 		}
+		h.mu.Unlock()
 		done := make(chan struct{})
 		go func() { h.wg.Wait(); close(done) }()
 		select {
