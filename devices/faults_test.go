@@ -216,7 +216,10 @@ func TestMosquittoRestartLosesNothing(t *testing.T) {
 			t.Logf("goroutines of the MQTT client and the ingest at the failure:\n%s", hubtest.Stacks("paho", "devices."))
 		}
 	})
-	hubtest.WaitFor(t, 10*time.Second, func() bool { return h.svc.ReadyMQTT(context.Background()) != nil }, "mqtt not ready with the broker down")
+	// Noticing the loss is paho's (its reader sees EOF, then its
+	// handler goroutines drain): on a loaded machine that has taken over
+	// 10 s; what this test holds the hub to is losing nothing.
+	hubtest.WaitFor(t, 30*time.Second, func() bool { return h.svc.ReadyMQTT(context.Background()) != nil }, "mqtt not ready with the broker down")
 	mq.start()
 	if err := <-errc; err != nil {
 		t.Fatal(err)
