@@ -54,15 +54,26 @@ type BusOptions struct {
 	History int // events kept per topic for resume; default 256
 	Logger  *slog.Logger
 	Metrics *Metrics
+	// Topics, when set, is the register every published topic must belong
+	// to. An event outside it is counted (BusUndeclared) and its topic
+	// logged once; it is still delivered, unless Strict (tests), where
+	// Publish refuses it and PublishEvent drops it.
+	Topics *Topics
+	Strict bool
 }
 
 // Bus is the in-process event bus. Publish never blocks: each subscriber has
 // a byte-bounded queue and a subscriber that falls behind is dropped (its
 // Done channel closes with ErrSlowSubscriber) and counted.
 type Bus struct {
-	history int
-	log     *slog.Logger
-	metrics *Metrics
+	history  int
+	log      *slog.Logger
+	metrics  *Metrics
+	register *Topics
+	strict   bool
+
+	undeclaredMu sync.Mutex
+	undeclared   map[string]bool // topics logged once (at most 100)
 
 	mu       sync.Mutex
 	topics   map[string]*topicState
@@ -85,6 +96,8 @@ func NewBus(o BusOptions) *Bus {
 	}
 	return &Bus{
 		history:  o.History,
+		register: o.Topics,
+		strict:   o.Strict,
 		log:      o.Logger,
 		metrics:  o.Metrics,
 		topics:   map[string]*topicState{},
@@ -154,6 +167,9 @@ func (b *Bus) Publish(topic string, data any) (*Event, error) {
 	if !ValidTopic(topic) {
 		return nil, fmt.Errorf("bus: invalid topic %q", topic)
 	}
+	if !b.declared(topic) {
+		return nil, fmt.Errorf("bus: topic %q: no feature declared it", topic)
+	}
 	raw, err := marshalData(data)
 	if err != nil {
 		return nil, fmt.Errorf("bus: encode %s: %w", topic, err)
@@ -174,7 +190,7 @@ func (b *Bus) Publish(topic string, data any) (*Event, error) {
 // elsewhere (the outbox). It is ignored, returning false, when the topic is
 // already at or past ev.Seq, so that an event followed twice is published once.
 func (b *Bus) PublishEvent(ev *Event) bool {
-	if !ValidTopic(ev.Topic) {
+	if !ValidTopic(ev.Topic) || !b.declared(ev.Topic) {
 		return false
 	}
 	b.mu.Lock()
@@ -193,6 +209,33 @@ func (b *Bus) PublishEvent(ev *Event) bool {
 	b.mu.Unlock()
 	b.deliver(subs, ev)
 	return true
+}
+
+// declared reports whether topic may be published: always without a
+// register; with one, when a family covers it or the bus is not strict. An
+// undeclared topic is counted every time and logged the first time.
+func (b *Bus) declared(topic string) bool {
+	if b.register == nil || b.register.Declared(topic) {
+		return true
+	}
+	if b.metrics != nil {
+		b.metrics.BusUndeclared.Inc()
+	}
+	b.undeclaredMu.Lock()
+	// Each topic is logged once, the first 100 of them: a publisher
+	// gone wrong with a topic per device must not grow the map unbounded.
+	first := !b.undeclared[topic] && len(b.undeclared) < 100
+	if first {
+		if b.undeclared == nil {
+			b.undeclared = map[string]bool{}
+		}
+		b.undeclared[topic] = true
+	}
+	b.undeclaredMu.Unlock()
+	if first {
+		b.log.Error("bus: event on a topic no feature declared (declare it with hub.Topics)", "topic", topic, "refused", b.strict)
+	}
+	return !b.strict
 }
 
 func marshalData(data any) (json.RawMessage, error) {

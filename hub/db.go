@@ -21,7 +21,7 @@ var migrationFS embed.FS
 
 // Migrations is the kernel's own migration set (users, sessions, tokens,
 // outbox, admin units). Apply it before any feature's set.
-var Migrations = MigrationSet{Component: "hub", FS: mustSub(migrationFS, "migrations")}
+var Migrations = EmbeddedMigrations("hub", migrationFS)
 
 func mustSub(f fs.FS, dir string) fs.FS {
 	s, err := fs.Sub(f, dir)

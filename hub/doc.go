@@ -8,4 +8,15 @@
 //
 // hub imports no feature package (hub/backlog, devices, displays, meetings);
 // features talk to each other only through bus topics. A test enforces this.
+//
+// Rules every feature follows (feature.go, topics.go):
+//   - One seam: New(cfg, hub.Deps) (*Service, error) with cfg already parsed
+//     into its types and no I/O or goroutines; Mount(hub.Routes); Run(ctx)
+//     error for the workers. Start(ctx) only where the feature must load or
+//     connect before it serves.
+//   - Every topic a feature publishes belongs to a family it declared in
+//     hub.Topics (pattern, kind, who may read it, what a public screen may
+//     see); the package exports the constructors and no other package builds
+//     its topics from strings. Tests run a strict bus (BusOptions.Strict).
+//   - A feature's migrations are embedded and named with EmbeddedMigrations.
 package hub

@@ -12,6 +12,7 @@ type Metrics struct {
 
 	BusPublished   prometheus.Counter
 	BusDropped     prometheus.Counter
+	BusUndeclared  prometheus.Counter
 	BusSubscribers prometheus.Gauge
 	OutboxFollowed prometheus.Counter
 	OutboxLag      prometheus.Gauge
@@ -33,6 +34,8 @@ func NewMetrics() *Metrics {
 			Name: "communehub_bus_published_total", Help: "Events published on the in-process bus."}),
 		BusDropped: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "communehub_bus_subscribers_dropped_total", Help: "Bus subscribers dropped because their queue overflowed."}),
+		BusUndeclared: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "communehub_bus_undeclared_total", Help: "Events published on a topic no feature declared (a programming error; each such topic is logged once)."}),
 		BusSubscribers: prometheus.NewGauge(prometheus.GaugeOpts{
 			Name: "communehub_bus_subscribers", Help: "Live bus subscriptions."}),
 		OutboxFollowed: prometheus.NewCounter(prometheus.CounterOpts{
@@ -50,7 +53,7 @@ func NewMetrics() *Metrics {
 			[]string{"reason"}),
 	}
 	reg.MustRegister(m.LoginFailures)
-	reg.MustRegister(m.BusPublished, m.BusDropped, m.BusSubscribers, m.OutboxFollowed, m.OutboxLag, m.OutboxPruned, m.WSConnections, m.HTTPRequests)
+	reg.MustRegister(m.BusPublished, m.BusDropped, m.BusUndeclared, m.BusSubscribers, m.OutboxFollowed, m.OutboxLag, m.OutboxPruned, m.WSConnections, m.HTTPRequests)
 	m.Conns = NewConnMetrics(reg)
 	return m
 }

@@ -25,6 +25,13 @@ type MigrationSet struct {
 	FS        fs.FS
 }
 
+// EmbeddedMigrations is component's migration set from the "migrations"
+// directory of fsys (a package's //go:embed migrations/*.sql): the one way
+// every feature declares its schema.
+func EmbeddedMigrations(component string, fsys fs.FS) MigrationSet {
+	return MigrationSet{Component: component, FS: mustSub(fsys, "migrations")}
+}
+
 // migrationLockID is the advisory lock key that serialises migrations across
 // hub instances starting at once ("communehub" folded into an int64).
 const migrationLockID int64 = 0x636f6d6d756e65

@@ -31,6 +31,9 @@ type Core struct {
 	Origins []string // allowed websocket origins; empty: same host
 	Secure  bool     // session cookie Secure flag
 	Guards  TopicGuards
+	Topics  *Topics // the declared topic families; nil: none declared, none checked
+	// Instance is this hub instance's id (several instances on one database).
+	Instance string
 
 	MetricsToken     string // bearer token /metrics asks for; empty: open
 	MetricsElsewhere bool   // /metrics is served on the operations port, not here
