@@ -15,8 +15,9 @@ import (
 var writers = []hub.Role{hub.RoleTechnician, hub.RoleAdmin}
 
 // Mount adds the API to the /api/v1 router (which resolves principals) and
-// the technician page to app; authMW resolves principals for the page.
-func (s *Service) Mount(api fiber.Router, app *fiber.App, authMW fiber.Handler) {
+// the technician page to the app.
+func (s *Service) Mount(r hub.Routes) {
+	api, app, authMW := r.API, r.App, r.Authn
 	api.Get("/devices", hub.RequireRole(), s.handleList)
 	api.Get("/devices/snapshot", hub.RequireRole(), s.handleSnapshot)
 	api.Get("/devices/:unit/:id", hub.RequireRole(), s.handleGet)

@@ -31,7 +31,7 @@ func newAPIHarness(t *testing.T, cfg Config) *apiHarness {
 		Sockets: hub.NewSockets(), Ready: hub.NewReadiness(), Logger: testLogger(t)}
 	app := hub.NewApp(hub.AppOptions{})
 	api := core.Mount(app)
-	h.svc.Mount(api, app, auth.Middleware())
+	h.svc.Mount(core.Routes(app, api))
 	a := &apiHarness{testHub: h, app: app, tokens: map[hub.Role]string{}}
 	for _, r := range []hub.Role{hub.RoleAdmin, hub.RoleOfficer, hub.RoleTechnician, hub.RoleViewer} {
 		_, tok, err := auth.CreateToken(context.Background(), string(r), r, "")

@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"net"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -101,14 +102,6 @@ func ParseKindIntervals(v string) (map[string]time.Duration, error) {
 	return out, nil
 }
 
-// Deps are what the component uses from the kernel.
-type Deps struct {
-	Pool     *pgxpool.Pool
-	Bus      *hub.Bus
-	Registry prometheus.Registerer
-	Logger   *slog.Logger
-}
-
 // Service is the devices component: broker connection or embedded broker,
 // ingest, state, writer, API and page.
 type Service struct {
@@ -131,16 +124,25 @@ type Service struct {
 	mode     string // "external", "local", "embedded"
 	startCtx context.Context
 	cancel   context.CancelFunc
+	started  atomic.Bool // Start has returned nil
 }
 
-// New builds the component; Start connects it.
-func New(cfg Config, d Deps) *Service {
+// New builds the component and declares its topics and readiness checks;
+// Start loads and connects it.
+func New(cfg Config, d hub.Deps) (*Service, error) {
 	cfg.defaults()
+	if err := DeclareTopics(d.Topics); err != nil {
+		return nil, err
+	}
 	log := d.Logger
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	m := newMetrics(d.Registry)
+	var reg prometheus.Registerer
+	if d.Metrics != nil {
+		reg = d.Metrics.Registry
+	}
+	m := newMetrics(reg)
 	p := newPersister(d.Pool, log)
 	st := newState(StateConfig{Interval: cfg.Interval, KindInterval: cfg.KindIntervals, MaxDevices: cfg.MaxDevicesPerCommune}, p, time.Now())
 	w := newWriter(d.Pool, log, m, st, cfg.QueueRows)
@@ -148,13 +150,25 @@ func New(cfg Config, d Deps) *Service {
 	s.in = &ingest{st: st, w: w, m: m, rl: newRejectLog(log), telegraf: cfg.TelegrafPrefix,
 		maxAge: cfg.RawRetention, now: time.Now}
 	s.auth = newAuthenticator(d.Pool, cfg.AllowAnonymous, cfg.TelegrafPrefix)
-	return s
+	if d.Ready != nil {
+		d.Ready.Add("mqtt", s.ReadyMQTT)
+		d.Ready.Add("ingest", s.ReadyIngest)
+	}
+	return s, nil
 }
 
 // Start loads the stored state and connects to MQTT: the configured broker;
 // else a broker already answering on Listen; else an embedded broker there.
 // Ingest runs from here on; Run starts the workers that store and publish.
 func (s *Service) Start(ctx context.Context) error {
+	if err := s.start(ctx); err != nil {
+		return err
+	}
+	s.started.Store(true) // after start set paho or broker: ReadyMQTT reads them from here on
+	return nil
+}
+
+func (s *Service) start(ctx context.Context) error {
 	ictx, cancel := context.WithCancel(context.WithoutCancel(ctx))
 	s.startCtx, s.cancel = ictx, cancel
 	if err := s.load(ctx); err != nil {
@@ -325,7 +339,7 @@ func (s *Service) reloadRules(ctx context.Context) error {
 
 // Run runs the workers until ctx ends, then stops the broker connection
 // first (nothing new comes in), drains the writer and saves the state.
-func (s *Service) Run(ctx context.Context) {
+func (s *Service) Run(ctx context.Context) error {
 	done := make(chan struct{}, 7)
 	wctx, stopWorkers := context.WithCancel(context.WithoutCancel(ctx))
 	go func() { s.w.run(wctx); done <- struct{}{} }()
@@ -362,10 +376,14 @@ func (s *Service) Run(ctx context.Context) {
 	if s.spool != nil {
 		s.spool.close() // what is not committed stays on disk for the next start
 	}
+	return nil
 }
 
 // ReadyMQTT is the "mqtt" readiness check.
 func (s *Service) ReadyMQTT(ctx context.Context) error {
+	if !s.started.Load() { // /readyz asks from New on, while Start is connecting
+		return errors.New("MQTT not started")
+	}
 	switch {
 	case s.paho != nil:
 		for _, p := range s.paho {
@@ -427,7 +445,7 @@ func (s *Service) publish(code string, now time.Time) {
 		s.log.Error("devices: encode snapshot", "unit", code, "err", err)
 		return
 	}
-	topic := "commune/" + code + "/devices"
+	topic := UnitTopic(code)
 	s.bus.PublishEvent(&hub.Event{Topic: topic, Seq: s.seqs.next(topic), Time: now, Data: raw})
 }
 

@@ -17,7 +17,6 @@ import (
 
 	paho "github.com/eclipse/paho.mqtt.golang"
 	"github.com/jackc/pgx/v5/pgxpool"
-	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/communehub/communehub/hub"
 	"github.com/communehub/communehub/hub/hubtest"
@@ -63,8 +62,13 @@ func startTestHubLog(t testing.TB, pool *pgxpool.Pool, cfg Config, log *slog.Log
 	if cfg.URL == "" && cfg.Listen == "" {
 		cfg.Listen = fmt.Sprintf("127.0.0.1:%d", hubtest.FreePort(t))
 	}
-	bus := hub.NewBus(hub.BusOptions{})
-	svc := New(cfg, Deps{Pool: pool, Bus: bus, Registry: prometheus.NewRegistry(), Logger: log})
+	// A strict bus: publishing a topic devices did not declare fails the test.
+	topics := hub.NewTopics(nil)
+	bus := hub.NewBus(hub.BusOptions{Topics: topics, Strict: true})
+	svc, err := New(cfg, hub.Deps{Pool: pool, Bus: bus, Topics: topics, Metrics: hub.NewMetrics(), Logger: log})
+	if err != nil {
+		t.Fatal(err)
+	}
 	ctx, cancel := context.WithCancel(context.Background())
 	if err := svc.Start(ctx); err != nil {
 		cancel()

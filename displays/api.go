@@ -74,7 +74,7 @@ func (s *Service) apply(ctx context.Context, in *displayInput, d *Display, creat
 		d.Name = n
 	}
 	if in.Scope != nil {
-		u, err := s.o.Units.Get(ctx, strings.TrimSpace(*in.Scope))
+		u, err := s.d.Units.Get(ctx, strings.TrimSpace(*in.Scope))
 		if hub.ErrorCode(err) == hub.ENotFound {
 			return &hub.Error{Code: hub.EUnprocessable, Field: "scope", Message: "no current commune or province has code " + strconv.Quote(*in.Scope)}
 		}

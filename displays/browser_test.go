@@ -244,7 +244,7 @@ func TestBrowserSurvivesHubRestartWithoutReload(t *testing.T) {
 }
 
 func TestBrowserStaleMarker(t *testing.T) {
-	h := startHub(t, newDB(t), hubConfig{opts: func(o *Options) { o.Stale = map[string]time.Duration{"devices": 2 * time.Second} }})
+	h := startHub(t, newDB(t), hubConfig{opts: func(o *Config) { o.Stale = map[string]time.Duration{"devices": 2 * time.Second} }})
 	_, token := h.createDisplay("Phòng điều hành", "03244", LayoutCommune, Internal)
 	h.publish(kpi, kpiPayload("03244", 5, 0, 0))
 	h.publish("commune/03244/devices", devicesPayload("03244", time.Now(), 4, 0, 12))
@@ -367,7 +367,7 @@ func TestBrowserScreenshots(t *testing.T) {
 
 func TestBrowserReloadsForANewBuild(t *testing.T) {
 	pool := newDB(t)
-	h := startHub(t, pool, hubConfig{opts: func(o *Options) { o.Build = "build-1" }})
+	h := startHub(t, pool, hubConfig{opts: func(o *Config) { o.Build = "build-1" }})
 	addr := h.addr
 	_, token := h.createDisplay("Phòng điều hành", "03244", LayoutCommune, Internal)
 	tv := browser(t, 1920, 1080)
@@ -379,7 +379,7 @@ func TestBrowserReloadsForANewBuild(t *testing.T) {
 	h.stop()
 	// The new build spreads reloads over 2 s; the page reloads once, then
 	// runs the new build's code.
-	startHub(t, pool, hubConfig{addr: addr, opts: func(o *Options) { o.Build = "build-2"; o.ReloadSpread = 2 * time.Second }})
+	startHub(t, pool, hubConfig{addr: addr, opts: func(o *Config) { o.Build = "build-2"; o.ReloadSpread = 2 * time.Second }})
 	waitJS(t, tv, 30*time.Second, `document.querySelector('meta[name=build]')?.content === 'build-2' && !window.__samePage && document.querySelector('.conn')?.dataset.state === 'live'`, "the page reloaded on the new build")
 }
 

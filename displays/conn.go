@@ -77,7 +77,7 @@ func (s *Service) websocketHandlers() []fiber.Handler {
 
 // originAllowed is the kernel's Origin rule with this service's list.
 func (s *Service) originAllowed(origin, host string) bool {
-	return hub.OriginAllowed(origin, host, s.o.Origins)
+	return hub.OriginAllowed(origin, host, s.d.Origins)
 }
 
 // serve is the handler goroutine of one socket: it must block for the
@@ -86,12 +86,12 @@ func (s *Service) serve(c *hub.WSConn) {
 	idb := make([]byte, 6)
 	_, _ = rand.Read(idb)
 	cn := &conn{
-		svc: s, ws: c, id: s.o.Instance + "/" + hex.EncodeToString(idb),
+		svc: s, ws: c, id: s.d.Instance + "/" + hex.EncodeToString(idb),
 		readerDone: make(chan struct{}), sent: map[string]uint64{},
 	}
 	cn.w = cn.newWriter()
 	cn.ip, _ = c.Locals("ip").(string)
-	untrack, ok := s.o.Sockets.Track(cn.w.Close)
+	untrack, ok := s.d.Sockets.Track(cn.w.Close)
 	defer untrack()
 	if !ok {
 		cn.readerEnded()

@@ -52,7 +52,7 @@ func (s *Service) EnsureDemoScreens(ctx context.Context, path string, screens []
 				continue
 			}
 		}
-		unit, err := s.o.Units.Get(ctx, want.Scope)
+		unit, err := s.d.Units.Get(ctx, want.Scope)
 		if err != nil {
 			return nil, fmt.Errorf("demo screen %q: %w", want.Name, err)
 		}

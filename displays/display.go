@@ -168,26 +168,32 @@ func (d *Display) effectiveLayout(t time.Time) string {
 	return d.Layout
 }
 
-// topics returns the data topics of the display's active layout. latest
-// gives a topic's current value (to follow the meeting in progress).
-func (d *Display) topics(latest func(string) *hub.Event) []string {
+// topics returns the data topics of the display's active layout, from
+// the families their publishers declared in tp (New checked that each kind
+// is). latest gives a topic's current value (to follow the meeting in
+// progress).
+func (d *Display) topics(latest func(string) *hub.Event, tp *hub.Topics) []string {
+	topic := func(kind, arg string) string {
+		f, _ := tp.Kind(kind)
+		return f.Topic(arg)
+	}
 	switch d.ActiveLayout {
 	case LayoutProvince:
-		return []string{"province/" + d.Province + "/kpi"}
+		return []string{topic("province_kpi", d.Province)}
 	case LayoutMeeting:
-		t := []string{"commune/" + d.Scope + "/meetings"}
+		t := []string{topic("meetings", d.Scope)}
 		if id := currentMeeting(latest(t[0])); id != "" {
-			t = append(t, "meeting/"+id)
+			t = append(t, topic("meeting", id))
 		}
 		return t
 	default:
-		c := "commune/" + d.Scope
-		return []string{c + "/kpi", c + "/backlog", c + "/devices", c + "/meetings"}
+		return []string{topic("kpi", d.Scope), topic("backlog", d.Scope), topic("devices", d.Scope), topic("meetings", d.Scope)}
 	}
 }
 
 // currentMeeting returns the id of the meeting in progress from a
-// commune/{code}/meetings event, or "".
+// commune/{code}/meetings event, or "" (also when it is not one topic
+// segment).
 func currentMeeting(ev *hub.Event) string {
 	if ev == nil {
 		return ""
@@ -204,7 +210,7 @@ func currentMeeting(ev *hub.Event) string {
 	if json.Unmarshal(v.Now.ID, &id) != nil {
 		id = string(v.Now.ID) // a number
 	}
-	if !hub.ValidTopic("meeting/"+id) || strings.Contains(id, "/") {
+	if !hub.ValidTopic(id) || strings.Contains(id, "/") {
 		return ""
 	}
 	return id

@@ -6,7 +6,9 @@
 // acknowledgement, the fleet status the admin page shows, and the embedded
 // wall, pairing and admin pages (web/).
 //
-// It reads the data it shows only from bus topics (docs/topics.md) and
-// imports hub alone: never hub/backlog, devices or meetings. The protocol is
+// It reads the data it shows only from bus topics (docs/topics.md): the
+// families their publishers declared with public fields (hub.Topics), each
+// redacted for public screens by its own declaration, so displays names no
+// other feature's topics or payload fields. It imports hub alone: never hub/backlog, devices or meetings. The protocol is
 // documented in docs/display-protocol.md.
 package displays

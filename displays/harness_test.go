@@ -42,7 +42,8 @@ type testHub struct {
 type hubConfig struct {
 	addr       string // listen here (default 127.0.0.1:0)
 	history    int    // bus history per topic
-	opts       func(*Options)
+	opts       func(*Config)
+	origins    []string // allowed websocket origins (hub.Deps.Origins)
 	noFollower bool
 }
 
@@ -75,21 +76,27 @@ func startHub(t testing.TB, pool *pgxpool.Pool, cfg hubConfig) *testHub {
 	t.Helper()
 	log := testLogger(t)
 	metrics := hub.NewMetrics()
-	bus := hub.NewBus(hub.BusOptions{History: cfg.history, Logger: log, Metrics: metrics})
 	auth := hub.NewAuth(pool, hub.AuthConfig{}, log)
 	sockets := hub.NewSockets()
 	units := hub.NewUnits(pool)
-	core := &hub.Core{Pool: pool, Bus: bus, Auth: auth, Units: units, Metrics: metrics, Sockets: sockets,
-		Ready: hub.NewReadiness(), Logger: log}
+	core := &hub.Core{Pool: pool, Auth: auth, Units: units, Metrics: metrics, Sockets: sockets,
+		Ready: hub.NewReadiness(), Logger: log, Origins: cfg.origins, Instance: "test"}
+	// A strict bus: an event on a topic nobody declared fails the test.
+	core.Topics = hub.NewTopics(&core.Guards)
+	core.Topics.MustDeclare(publisherFamilies...)
+	bus := hub.NewBus(hub.BusOptions{History: cfg.history, Logger: log, Metrics: metrics, Topics: core.Topics, Strict: true})
+	core.Bus = bus
 	app := hub.NewApp(hub.AppOptions{Logger: log, Metrics: metrics})
 	api := core.Mount(app)
-	o := Options{Pool: pool, Bus: bus, Auth: auth, Units: units, Sockets: sockets, Metrics: metrics, Logger: log,
-		Instance: "test", Build: "test-build", StatusInterval: 100 * time.Millisecond}
+	o := Config{Build: "test-build", StatusInterval: 100 * time.Millisecond}
 	if cfg.opts != nil {
 		cfg.opts(&o)
 	}
-	svc := New(o)
-	svc.Mount(app, api)
+	svc, err := New(o, core.Deps("displays"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	svc.Mount(core.Routes(app, api))
 
 	ctx, cancel := context.WithCancel(context.Background())
 	var wg sync.WaitGroup
@@ -100,15 +107,13 @@ func startHub(t testing.TB, pool *pgxpool.Pool, cfg hubConfig) *testHub {
 	if !cfg.noFollower {
 		spawn(hub.NewOutboxFollower(pool, bus, log, metrics).Run)
 	}
-	spawn(svc.Run)
-	spawn(svc.RunStatus)
+	spawn(func(ctx context.Context) { _ = svc.Run(ctx) })
 
 	addr := cfg.addr
 	if addr == "" {
 		addr = "127.0.0.1:0"
 	}
 	var ln net.Listener
-	var err error
 	for end := time.Now().Add(hubtest.Timeout(5 * time.Second)); time.Now().Before(end); { // a restarted hub may wait for its old port
 		if ln, err = net.Listen("tcp", addr); err == nil {
 			break

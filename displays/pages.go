@@ -21,7 +21,8 @@ var webFS embed.FS
 //	GET /displays          the admin page (screens, status, commands)
 //	GET /displays/pair     the pairing page
 //	/static/displays/*     their assets
-func (s *Service) Mount(app *fiber.App, api fiber.Router) {
+func (s *Service) Mount(r hub.Routes) {
+	app, api := r.App, r.API
 	app.Get("/ws/display", s.websocketHandlers()...)
 	s.mountAPI(api)
 	app.Use("/static/displays", func(c *fiber.Ctx) error {
@@ -30,7 +31,7 @@ func (s *Service) Mount(app *fiber.App, api fiber.Router) {
 		return c.Next()
 	}, filesystem.New(filesystem.Config{Root: hub.HTTPFS(webFS, "web")}))
 	app.Get("/display", s.page("web/wall.html"))
-	staff := []fiber.Handler{s.o.Auth.Middleware(), s.requireLogin}
+	staff := []fiber.Handler{r.Authn, s.requireLogin}
 	app.Get("/displays", append(staff, s.page("web/admin.html"))...)
 	app.Get("/displays/pair", append(staff, s.page("web/pair.html"))...)
 }

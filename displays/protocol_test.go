@@ -193,7 +193,7 @@ func slowCloseCode(t *testing.T, ws *websocket.Conn) int {
 }
 
 func TestSlowConsumerIsCutOffAndOthersKeepUp(t *testing.T) {
-	h := startHub(t, newDB(t), hubConfig{opts: func(o *Options) { o.WriteWait = time.Second }})
+	h := startHub(t, newDB(t), hubConfig{opts: func(o *Config) { o.WriteWait = time.Second }})
 	_, token := h.createDisplay("Sảnh", "03244", LayoutCommune, Internal)
 	fast := helloSocket(t, h, token)
 	found, fastDone := rawReader(fast, `"marker":"end"`)
@@ -226,7 +226,7 @@ func TestSlowConsumerIsCutOffAndOthersKeepUp(t *testing.T) {
 }
 
 func TestQueueOverflowCutsOff(t *testing.T) {
-	h := startHub(t, newDB(t), hubConfig{opts: func(o *Options) { o.MaxQueue = 100 << 10; o.WriteWait = 10 * time.Second }})
+	h := startHub(t, newDB(t), hubConfig{opts: func(o *Config) { o.MaxQueue = 100 << 10; o.WriteWait = 10 * time.Second }})
 	_, token := h.createDisplay("Sảnh", "03244", LayoutCommune, Internal)
 	slow := helloSocket(t, h, token)
 	hubtest.WaitFor(t, 5*time.Second, func() bool { return h.svc.connCount() == 1 }, "the socket")
@@ -331,7 +331,7 @@ func TestOriginIsChecked(t *testing.T) {
 			ws.Close()
 		}
 	}
-	h2 := startHub(t, h.pool, hubConfig{opts: func(o *Options) { o.Origins = []string{"https://wall.example"} }})
+	h2 := startHub(t, h.pool, hubConfig{origins: []string{"https://wall.example"}})
 	hdr := http.Header{"Origin": {"https://wall.example"}}
 	if ws, _, err := h2.dial(hdr); err != nil {
 		t.Errorf("configured origin refused: %v", err)
@@ -505,7 +505,7 @@ func TestCommandsAreAcknowledged(t *testing.T) {
 }
 
 func TestHeartbeatsAndOffline(t *testing.T) {
-	h := startHub(t, newDB(t), hubConfig{opts: func(o *Options) { o.Heartbeat = 400 * time.Millisecond }})
+	h := startHub(t, newDB(t), hubConfig{opts: func(o *Config) { o.Heartbeat = 400 * time.Millisecond }})
 	d, token := h.createDisplay("Sảnh", "03244", LayoutCommune, Internal)
 	c := h.connect(map[string]any{"type": "hello", "token": token, "build": "b1", "agent": "test"})
 	c.next("snapshot")
@@ -543,7 +543,7 @@ func TestHeartbeatsAndOffline(t *testing.T) {
 }
 
 func TestSweepMarksScreensOfDeadInstancesOffline(t *testing.T) {
-	h := startHub(t, newDB(t), hubConfig{opts: func(o *Options) { o.Heartbeat = time.Second }})
+	h := startHub(t, newDB(t), hubConfig{opts: func(o *Config) { o.Heartbeat = time.Second }})
 	d, _ := h.createDisplay("Sảnh", "03244", LayoutCommune, Internal)
 	ctx := context.Background()
 	if _, err := h.pool.Exec(ctx, `INSERT INTO display_status(display_id, online, instance, last_seen) VALUES ($1, true, 'dead', now() - interval '1 hour')`, d.ID); err != nil {

@@ -3,34 +3,35 @@ package displays
 import (
 	"bytes"
 	"encoding/json"
-	"strings"
+	"sync"
+
+	"github.com/communehub/communehub/hub"
 )
 
 // Public screens (a lobby) get aggregates only: no citizen names, no dossier
 // codes, no free text. The rule is an allow-list applied on the server to
 // every payload before it is framed for a public display, so a field a
-// publisher adds later is withheld until it is listed here:
+// publisher adds later is withheld until it is listed. Each publisher
+// declares its list with its topic family (hub.TopicFamily.Public); this
+// file only enforces it:
 //
 //   - numbers, booleans and null are kept (counts, rates, minutes);
 //   - objects are kept and filtered recursively;
-//   - a string is kept only under a key the topic's policy lists;
-//   - an array is kept (its items filtered) only under a key the policy
+//   - a string is kept only under a key the family lists (or one of
+//     hub.CommonPublicStrings);
+//   - an array is kept (its items filtered) only under a key the family
 //     lists; any other array becomes a summary:
 //     {"redacted":true,"count":N,"by":{value:count},"<field>":{"avg","max","n"}}
-//     where "by" counts the items by the first of groupBy they carry (an
-//     enumeration such as a procedure name, an urgency or an alarm
-//     severity, never free text) and the averages are over numeric fields.
+//     where "by" counts the items by the first of the family's CountBy they
+//     carry (an enumeration such as a procedure name, an urgency or an
+//     alarm severity, never free text) and the averages are over its
+//     Average fields.
 type policy struct {
 	strings map[string]bool    // keys whose string values are kept
 	arrays  map[string]*policy // keys whose arrays are kept, with the items' policy
+	countBy []string           // item fields a withheld list is counted by
+	average []string           // item fields a withheld list is averaged over
 }
-
-// groupBy are the item fields a redacted list is counted by; numeric are
-// the item fields it is averaged over.
-var (
-	groupBy = []string{"procedure_name", "urgency", "kind", "severity", "status"}
-	numeric = []string{"latency_ms", "loss_pct"}
-)
 
 func set(keys ...string) map[string]bool {
 	m := make(map[string]bool, len(keys))
@@ -40,66 +41,58 @@ func set(keys ...string) map[string]bool {
 	return m
 }
 
-var (
-	baseStrings = []string{"unit", "from", "to", "as_of", "date", "time"}
+// policyUndeclared is the policy of a topic no family with a Public list
+// covers: numbers and the common strings only.
+var policyUndeclared = newPolicy(&hub.PublicFields{})
 
-	policyKPI      = &policy{strings: set(baseStrings...)}
-	policyProvince = &policy{strings: set(baseStrings...), arrays: map[string]*policy{
-		// Communes are public administrative units; their names are not personal data.
-		"communes": {strings: set("code", "name")},
-	}}
-	policyBacklog = &policy{strings: set(baseStrings...), arrays: map[string]*policy{
-		"trend": {strings: set("date")},
-	}}
-	policyDevices  = &policy{strings: set(baseStrings...)}
-	policyMeetings = &policy{strings: set(append(baseStrings, "id", "title", "started_at", "starts_at")...)}
-	// In a meeting, participants, the speaker and the queue are people: their
-	// names are withheld (counted). The titles of the meeting and of the
-	// agenda item and the question put to the vote are the council's public
-	// business.
-	policyMeeting = &policy{strings: set(append(baseStrings, "id", "title", "state", "question", "rule", "since", "started_at", "starts_at")...)}
-	policyUnknown = &policy{strings: set(baseStrings...)}
-)
+// newPolicy is the redaction of a family's public fields.
+func newPolicy(pf *hub.PublicFields) *policy {
+	p := itemPolicy(pf, pf.CountBy, pf.Average)
+	for _, k := range hub.CommonPublicStrings {
+		p.strings[k] = true
+	}
+	return p
+}
 
-// topicKind names the family of a data topic: kpi, province_kpi, backlog,
-// devices, meetings, meeting; "" for topics displays do not render.
-func topicKind(topic string) string {
-	segs := strings.Split(topic, "/")
-	switch {
-	case len(segs) == 3 && segs[0] == "commune":
-		switch segs[2] {
-		case "kpi", "backlog", "devices", "meetings":
-			return segs[2]
+// itemPolicy is the policy of one level of pf; lists nested in it are
+// summarised as the family's root says.
+func itemPolicy(pf *hub.PublicFields, countBy, average []string) *policy {
+	p := &policy{strings: set(pf.Strings...), arrays: map[string]*policy{}, countBy: countBy, average: average}
+	for k, item := range pf.Lists {
+		p.arrays[k] = itemPolicy(item, countBy, average)
+	}
+	return p
+}
+
+// policies caches each declared family's redaction by kind.
+type policies struct {
+	topics *hub.Topics
+	mu     sync.Mutex
+	byKind map[string]*policy
+}
+
+// of returns the redaction of topic's family.
+func (ps *policies) of(topic string) *policy {
+	f, ok := ps.topics.Lookup(topic)
+	if !ok || f.Public == nil {
+		return policyUndeclared
+	}
+	ps.mu.Lock()
+	defer ps.mu.Unlock()
+	p := ps.byKind[f.Kind]
+	if p == nil {
+		if ps.byKind == nil {
+			ps.byKind = map[string]*policy{}
 		}
-	case len(segs) == 3 && segs[0] == "province" && segs[2] == "kpi":
-		return "province_kpi"
-	case len(segs) == 2 && segs[0] == "meeting":
-		return "meeting"
+		p = newPolicy(f.Public)
+		ps.byKind[f.Kind] = p
 	}
-	return ""
+	return p
 }
 
-func policyFor(topic string) *policy {
-	switch topicKind(topic) {
-	case "kpi":
-		return policyKPI
-	case "province_kpi":
-		return policyProvince
-	case "backlog":
-		return policyBacklog
-	case "devices":
-		return policyDevices
-	case "meetings":
-		return policyMeetings
-	case "meeting":
-		return policyMeeting
-	}
-	return policyUnknown
-}
-
-// redactPublic returns data as a public display may see it. Invalid JSON
-// gives null: nothing unchecked leaves the hub.
-func redactPublic(topic string, data json.RawMessage) json.RawMessage {
+// redactPublic returns data as a public display may see it under p.
+// Invalid JSON gives null: nothing unchecked leaves the hub.
+func redactPublic(p *policy, data json.RawMessage) json.RawMessage {
 	if len(data) == 0 {
 		return json.RawMessage("null")
 	}
@@ -109,7 +102,7 @@ func redactPublic(topic string, data json.RawMessage) json.RawMessage {
 	if err := dec.Decode(&v); err != nil {
 		return json.RawMessage("null")
 	}
-	out, err := json.Marshal(policyFor(topic).filter(v))
+	out, err := json.Marshal(p.filter(v))
 	if err != nil {
 		return json.RawMessage("null")
 	}
@@ -136,7 +129,7 @@ func (p *policy) filter(v any) any {
 					}
 					out[k] = items
 				} else {
-					out[k] = summarize(val)
+					out[k] = p.summarize(val)
 				}
 			default:
 				out[k] = p.filter(val)
@@ -144,7 +137,7 @@ func (p *policy) filter(v any) any {
 		}
 		return out
 	case []any:
-		return summarize(x)
+		return p.summarize(x)
 	case string:
 		return nil
 	default: // json.Number, bool, nil
@@ -159,13 +152,13 @@ func (p *policy) filterItem(v any) any {
 	case string:
 		return nil
 	case []any:
-		return summarize(v.([]any))
+		return p.summarize(v.([]any))
 	}
 	return p.filter(v)
 }
 
 // summarize turns a withheld list into counts and averages.
-func summarize(items []any) map[string]any {
+func (p *policy) summarize(items []any) map[string]any {
 	out := map[string]any{"redacted": true, "count": len(items)}
 	by := map[string]int{}
 	type agg struct {
@@ -178,7 +171,7 @@ func summarize(items []any) map[string]any {
 		if !ok {
 			continue
 		}
-		for _, g := range groupBy {
+		for _, g := range p.countBy {
 			if v, ok := m[g]; ok {
 				if key := groupKey(v); key != "" {
 					by[key]++
@@ -186,7 +179,7 @@ func summarize(items []any) map[string]any {
 				break
 			}
 		}
-		for _, f := range numeric {
+		for _, f := range p.average {
 			n, ok := m[f].(json.Number)
 			if !ok {
 				continue

@@ -32,7 +32,7 @@ func (s *Service) RunSchedule(ctx context.Context, interval time.Duration) {
 // applySchedules brings every screen's active layout in line with its
 // schedule at now; it returns how many it switched.
 func (s *Service) applySchedules(ctx context.Context, now time.Time) error {
-	rows, err := s.o.Pool.Query(ctx, `SELECT `+displayColumns+displayFrom+`
+	rows, err := s.d.Pool.Query(ctx, `SELECT `+displayColumns+displayFrom+`
 		WHERE d.revoked_at IS NULL AND (d.schedule <> '[]' OR d.override_until IS NOT NULL OR d.active_layout <> d.layout)`)
 	if err != nil {
 		return err
@@ -47,7 +47,7 @@ func (s *Service) applySchedules(ctx context.Context, now time.Time) error {
 		if want == d.ActiveLayout && !expired {
 			continue
 		}
-		err := pgx.BeginFunc(ctx, s.o.Pool, func(tx pgx.Tx) error {
+		err := pgx.BeginFunc(ctx, s.d.Pool, func(tx pgx.Tx) error {
 			cur, err := s.store.get(ctx, tx, d.ID, true)
 			if err != nil || cur.RevokedAt != nil {
 				return err

@@ -11,21 +11,13 @@ import (
 	"time"
 
 	"github.com/communehub/communehub/hub"
-	"github.com/jackc/pgx/v5/pgxpool"
 )
 
-// Options configures the displays service. Zero values take the defaults.
-type Options struct {
-	Pool     *pgxpool.Pool
-	Bus      *hub.Bus
-	Auth     *hub.Auth  // resolves staff sessions on the admin pages
-	Units    *hub.Units // checks scopes
-	Sockets  *hub.Sockets
-	Metrics  *hub.Metrics
-	Logger   *slog.Logger
-	Origins  []string // allowed Origin headers for /ws/display; empty: the request's own host
-	Instance string   // this hub instance's id, recorded with each screen's status
-	Build    string   // build id; a screen that sees it change reloads itself (staggered); default BuildID()
+// Config is the displays settings. Zero values take the defaults. What
+// the kernel provides (database, bus, auth, origins, instance id) comes in
+// hub.Deps.
+type Config struct {
+	Build string // build id; a screen that sees it change reloads itself (staggered); default BuildID()
 
 	Heartbeat      time.Duration            // ping period both ways; default 15s, at most 20s
 	WriteWait      time.Duration            // deadline of one write; default 5s
@@ -37,6 +29,7 @@ type Options struct {
 	ReloadSpread   time.Duration            // screens reload for a new build within this window; default 2m
 	Stale          map[string]time.Duration // per topic kind (kpi, province_kpi, backlog, devices, meetings, meeting): age at which a tile turns stale
 	MaxPairing     int                      // screens waiting for a code at once; default 500
+	Schedule       time.Duration            // how often screen schedules are checked; default 20s
 }
 
 // DefaultStale is how old a topic's latest event may be before its tiles
@@ -55,10 +48,7 @@ var DefaultStale = map[string]time.Duration{
 	"meeting":      0,
 }
 
-func (o *Options) defaults() {
-	if o.Logger == nil {
-		o.Logger = slog.New(slog.DiscardHandler)
-	}
+func (o *Config) defaults() {
 	if o.Heartbeat <= 0 || o.Heartbeat > 20*time.Second {
 		o.Heartbeat = 15 * time.Second
 	}
@@ -94,8 +84,8 @@ func (o *Options) defaults() {
 		stale[k] = v
 	}
 	o.Stale = stale
-	if o.Instance == "" {
-		o.Instance = "hub"
+	if o.Schedule <= 0 {
+		o.Schedule = 20 * time.Second
 	}
 	if o.Build == "" {
 		o.Build = BuildID()
@@ -103,10 +93,11 @@ func (o *Options) defaults() {
 }
 
 // Service is the displays feature: the /ws/display fan-out, pairing, the
-// REST API and pages, and its background workers (Run, RunStatus,
-// RunSchedule).
+// REST API and pages, and its background workers (Run).
 type Service struct {
-	o       Options
+	o       Config
+	d       hub.Deps
+	pol     policies // public screens' redaction, from the topics' declarations
 	store   *store
 	log     *slog.Logger
 	metrics *metrics
@@ -127,15 +118,33 @@ type Service struct {
 	offline []offlineRow       // closed sockets to write offline
 }
 
-// New returns the service; mount it with Mount and start its workers.
-func New(o Options) *Service {
+// New returns the service and declares its topics; mount it with Mount
+// and start its workers with Run. The topics its walls show (DefaultStale's
+// kinds) must be declared already, by the features that publish them.
+func New(o Config, d hub.Deps) (*Service, error) {
 	o.defaults()
+	if d.Logger == nil {
+		d.Logger = slog.New(slog.DiscardHandler)
+	}
+	if d.Instance == "" {
+		d.Instance = "hub"
+	}
+	if err := d.Topics.Declare(controlFamilies...); err != nil {
+		return nil, err
+	}
+	for kind := range DefaultStale {
+		if f, ok := d.Topics.Kind(kind); !ok || f.Public == nil {
+			return nil, fmt.Errorf("displays: no feature declares the %q topics walls show (with the fields public screens may see)", kind)
+		}
+	}
 	e := make([]byte, 8)
 	_, _ = rand.Read(e)
 	s := &Service{
 		o:         o,
-		store:     &store{pool: o.Pool},
-		log:       o.Logger.With("component", "displays"),
+		d:         d,
+		pol:       policies{topics: d.Topics},
+		store:     &store{pool: d.Pool},
+		log:       d.Logger,
 		epoch:     hex.EncodeToString(e),
 		limiter:   newPairLimiter(10, time.Minute),
 		byTopic:   map[string]map[*conn]struct{}{},
@@ -145,8 +154,8 @@ func New(o Options) *Service {
 		redacted:  map[*hub.Event][]byte{},
 		dirty:     map[*conn]struct{}{},
 	}
-	s.metrics = newMetrics(o.Metrics, s.connCount)
-	return s
+	s.metrics = newMetrics(d.Metrics, s.connCount)
+	return s, nil
 }
 
 func (s *Service) connCount() float64 {
@@ -155,18 +164,36 @@ func (s *Service) connCount() float64 {
 	return float64(len(s.conns))
 }
 
-// subscribePatterns are the bus topics the fan-out follows.
-var subscribePatterns = []string{
-	"commune/+/kpi", "commune/+/backlog", "commune/+/devices", "commune/+/meetings",
-	"province/+/kpi", "meeting/+", "displays/#",
+// subscribePatterns are the bus topics the fan-out follows: every family
+// screens show (declared with public fields) and the displays' own.
+func (s *Service) subscribePatterns() []string {
+	var p []string
+	for _, f := range s.d.Topics.Families() {
+		if f.Public != nil {
+			p = append(p, f.Pattern)
+		}
+	}
+	return append(p, "displays/#")
 }
 
-// Run is the fan-out: it follows the bus and hands each event to the
-// queues of the screens showing its topic, until ctx ends. When the bus
-// drops it for falling behind, it subscribes again and every screen gets a
-// fresh snapshot, so nothing is silently skipped.
-func (s *Service) Run(ctx context.Context) {
-	sub, err := s.o.Bus.Subscribe(subscribePatterns, 256<<20)
+// Run runs the workers until ctx ends: the fan-out, the status writer
+// (RunStatus) and the schedule (RunSchedule).
+func (s *Service) Run(ctx context.Context) error {
+	var wg sync.WaitGroup
+	for _, f := range []func(context.Context){s.runFanout, s.RunStatus, func(ctx context.Context) { s.RunSchedule(ctx, s.o.Schedule) }} {
+		wg.Add(1)
+		go func() { defer wg.Done(); f(ctx) }()
+	}
+	wg.Wait()
+	return nil
+}
+
+// runFanout follows the bus and hands each event to the queues of the
+// screens showing its topic, until ctx ends. When the bus drops it for
+// falling behind, it subscribes again and every screen gets a fresh
+// snapshot, so nothing is silently skipped.
+func (s *Service) runFanout(ctx context.Context) {
+	sub, err := s.d.Bus.Subscribe(s.subscribePatterns(), 256<<20)
 	if err == nil {
 		err = sub.Follow(ctx, func(evs []*hub.Event) {
 			for _, ev := range evs {
@@ -324,7 +351,7 @@ func (s *Service) frame(ev *hub.Event, class string) []byte {
 	if ok {
 		return b
 	}
-	b = eventFrame(ev.Topic, ev.Seq, ev.Time, redactPublic(ev.Topic, ev.Data))
+	b = eventFrame(ev.Topic, ev.Seq, ev.Time, redactPublic(s.pol.of(ev.Topic), ev.Data))
 	s.redactMu.Lock()
 	if len(s.redacted) >= 4096 {
 		clear(s.redacted) // keeps memory flat; the current events are redone once
@@ -340,7 +367,7 @@ func (s *Service) frame(ev *hub.Event, class string) []byte {
 func (s *Service) position(topics []string) uint64 {
 	var p uint64
 	for _, t := range topics {
-		p += s.o.Bus.Seq(t)
+		p += s.d.Bus.Seq(t)
 	}
 	return p
 }

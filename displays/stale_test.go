@@ -155,7 +155,7 @@ func TestNoScreenEndsOnAStaleState(t *testing.T) {
 	for i, st := range states {
 		st.mu.Lock()
 		for _, topic := range topics {
-			want := h.svc.o.Bus.Latest(topic)
+			want := h.svc.d.Bus.Latest(topic)
 			if got := st.topics[topic]; string(got.Data) != string(want.Data) {
 				t.Errorf("screen %d: %s shows %.60s, want %.60s", i, topic, got.Data, want.Data)
 			}

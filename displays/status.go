@@ -168,13 +168,13 @@ func (s *Service) writeStatus(ctx context.Context) {
 			ON CONFLICT (display_id) DO UPDATE SET online=true, instance=$2, conn_id=$3, connected_at=$4, last_seen=$5,
 				remote_ip=$6, user_agent=$7, build=$8, rendered_seq=$9, rendered_layout=$10, rendered_topics=$11,
 				rendered_at=$12, js_heap=$13, error_count=$14, errors=$15, uptime_seconds=$16`,
-			st.DisplayID, s.o.Instance, st.ConnID, st.ConnectedAt, st.LastSeen, st.IP, st.Agent, st.Build,
+			st.DisplayID, s.d.Instance, st.ConnID, st.ConnectedAt, st.LastSeen, st.IP, st.Agent, st.Build,
 			int64(st.RenderedSeq), st.RenderedLayout, topics, renderedAt, st.Heap, st.ErrorCount, errs, st.Uptime)
 	}
 	if batch.Len() == 0 {
 		return
 	}
-	if err := s.o.Pool.SendBatch(ctx, batch).Close(); err != nil {
+	if err := s.d.Pool.SendBatch(ctx, batch).Close(); err != nil {
 		s.log.Warn("displays: cannot write screen status; will retry", "err", err)
 		s.dirtyMu.Lock()
 		for _, cn := range conns {
@@ -187,7 +187,7 @@ func (s *Service) writeStatus(ctx context.Context) {
 
 // sweep marks silent screens offline and drops old pairing codes.
 func (s *Service) sweep(ctx context.Context) {
-	tag, err := s.o.Pool.Exec(ctx, `UPDATE display_status SET online=false
+	tag, err := s.d.Pool.Exec(ctx, `UPDATE display_status SET online=false
 		WHERE online AND last_seen < now() - $1::interval`, s.offlineAfter().String())
 	if err != nil {
 		s.log.Warn("displays: offline sweep failed", "err", err)
@@ -242,7 +242,7 @@ func (s *Service) list(ctx context.Context, all bool, id int64) ([]*DisplayInfo,
 		displayFrom + ` LEFT JOIN display_status st ON st.display_id = d.id
 		LEFT JOIN LATERAL (SELECT * FROM display_commands WHERE display_id = d.id ORDER BY id DESC LIMIT 1) c ON true
 		WHERE ($1 OR d.revoked_at IS NULL) AND ($3 = 0 OR d.id = $3) ORDER BY d.id`
-	rows, err := s.o.Pool.Query(ctx, sql, all, s.offlineAfter().String(), id)
+	rows, err := s.d.Pool.Query(ctx, sql, all, s.offlineAfter().String(), id)
 	if err != nil {
 		return nil, err
 	}
@@ -281,7 +281,7 @@ func (s *Service) list(ctx context.Context, all bool, id int64) ([]*DisplayInfo,
 		if di.RevokedAt != nil {
 			continue
 		}
-		topics := di.topics(s.o.Bus.Latest)
+		topics := di.topics(s.d.Bus.Latest, s.d.Topics)
 		di.Status.CurrentSeq = s.position(topics)
 		if di.Status.RenderedAt != nil && di.Status.RenderedLayout == di.ActiveLayout && di.Status.CurrentSeq >= di.Status.RenderedSeq {
 			b := di.Status.CurrentSeq - di.Status.RenderedSeq

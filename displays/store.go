@@ -8,6 +8,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"strconv"
 	"time"
 
 	"github.com/communehub/communehub/hub"
@@ -25,7 +26,24 @@ const (
 
 // topicConfig is the topic of a display's configuration; its latest event is
 // the full Display (with revoked_at once revoked).
-func topicConfig(id int64) string { return fmt.Sprintf("displays/%d", id) }
+func topicConfig(id int64) string { return configFamily.Topic(strconv.FormatInt(id, 10)) }
+
+// The displays' own topic families: control topics, which screens never
+// show (no public fields).
+var (
+	configFamily    = hub.TopicFamily{Pattern: "displays/+", Kind: "display_config", Owner: "displays"}
+	controlFamilies = []hub.TopicFamily{
+		configFamily,
+		{Pattern: topicPairings, Kind: "display_pairings", Owner: "displays"},
+		{Pattern: topicCommands, Kind: "display_commands", Owner: "displays"},
+	}
+)
+
+// kindOf returns the declared kind of topic's family, or "".
+func (s *Service) kindOf(topic string) string {
+	f, _ := s.d.Topics.Lookup(topic)
+	return f.Kind
+}
 
 // store is the displays tables. Every change a screen must learn about is
 // written with its outbox event in one transaction, so every hub instance

@@ -110,7 +110,7 @@ func TestRedactPublic(t *testing.T) {
 	}
 	for _, tc := range cases {
 		raw, _ := json.Marshal(tc.data)
-		out := string(redactPublic(tc.topic, raw))
+		out := string(redactPublic((&policies{topics: testTopics()}).of(tc.topic), raw))
 		for _, k := range tc.keep {
 			if !strings.Contains(out, k) {
 				t.Errorf("%s: %s missing from %s", tc.topic, k, out)
@@ -122,10 +122,10 @@ func TestRedactPublic(t *testing.T) {
 			}
 		}
 	}
-	if got := string(redactPublic("x/y", json.RawMessage(`{bad`))); got != "null" {
+	if got := string(redactPublic(policyUndeclared, json.RawMessage(`{bad`))); got != "null" {
 		t.Errorf("invalid JSON redacted to %s", got)
 	}
-	if got := string(redactPublic("x/y", json.RawMessage(`"a string"`))); got != "null" {
+	if got := string(redactPublic(policyUndeclared, json.RawMessage(`"a string"`))); got != "null" {
 		t.Errorf("a bare string redacted to %s", got)
 	}
 }
@@ -200,11 +200,11 @@ func TestCurrentMeetingAndTopics(t *testing.T) {
 	}
 	latest := func(string) *hub.Event { return ev(`{"now":{"id":12}}`) }
 	d := &Display{Scope: "03244", Province: "11", ActiveLayout: LayoutMeeting}
-	if got := d.topics(latest); len(got) != 2 || got[1] != "meeting/12" {
+	if got := d.topics(latest, testTopics()); len(got) != 2 || got[1] != "meeting/12" {
 		t.Errorf("meeting topics %v", got)
 	}
 	d.ActiveLayout = LayoutProvince
-	if got := d.topics(latest); len(got) != 1 || got[0] != "province/11/kpi" {
+	if got := d.topics(latest, testTopics()); len(got) != 1 || got[0] != "province/11/kpi" {
 		t.Errorf("province topics %v", got)
 	}
 }

@@ -82,7 +82,7 @@ func (cn *conn) renewCode() error {
 func (cn *conn) startDisplay(d *Display, resume *clientMsg) error {
 	s := cn.svc
 	cn.disp = d
-	cn.topics = d.topics(s.o.Bus.Latest)
+	cn.topics = d.topics(s.d.Bus.Latest, s.d.Topics)
 	clear(cn.sent)
 	s.attach(cn, d.ID, "", cn.topics) // before reading state: nothing published after it is missed
 	cn.stMu.Lock()
@@ -131,7 +131,7 @@ func (cn *conn) replay(m *clientMsg) ([]*hub.Event, bool) {
 		if !ok {
 			return nil, false
 		}
-		evs, ok := cn.svc.o.Bus.Since(t, seq)
+		evs, ok := cn.svc.d.Bus.Since(t, seq)
 		if !ok {
 			return nil, false
 		}
@@ -149,7 +149,7 @@ func (cn *conn) welcome(typ string) welcome {
 		StaleAfter: make(map[string]float64, len(cn.topics)),
 	}
 	for _, t := range cn.topics {
-		w.StaleAfter[t] = s.o.Stale[topicKind(t)].Seconds()
+		w.StaleAfter[t] = s.o.Stale[s.kindOf(t)].Seconds()
 	}
 	return w
 }
@@ -161,11 +161,11 @@ func (cn *conn) sendSnapshot() error {
 	var pos uint64
 	for _, t := range cn.topics {
 		ts := topicState{Data: json.RawMessage("null")}
-		if ev := s.o.Bus.Latest(t); ev != nil {
+		if ev := s.d.Bus.Latest(t); ev != nil {
 			tm := ev.Time
 			ts = topicState{Seq: ev.Seq, Time: &tm, Data: ev.Data}
 			if cn.disp.Classification == Public {
-				ts.Data = redactPublic(t, ev.Data)
+				ts.Data = redactPublic(s.pol.of(t), ev.Data)
 			}
 		}
 		w.Topics[t] = ts
@@ -232,13 +232,13 @@ func (cn *conn) produce(b *hub.WSBatch) error {
 		frames = append(frames, s.frame(ev, cn.disp.Classification))
 		cn.sent[ev.Topic] = ev.Seq
 		s.metrics.delivery.Observe(time.Since(ev.Time).Seconds())
-		if cn.disp.ActiveLayout == LayoutMeeting && topicKind(ev.Topic) == "meetings" {
+		if cn.disp.ActiveLayout == LayoutMeeting && s.kindOf(ev.Topic) == "meetings" {
 			meetingMoved = true
 		}
 	}
 	cn.writeEvents(frames)
 	if meetingMoved {
-		if t := cn.disp.topics(s.o.Bus.Latest); !slices.Equal(t, cn.topics) {
+		if t := cn.disp.topics(s.d.Bus.Latest, s.d.Topics); !slices.Equal(t, cn.topics) {
 			return cn.startDisplay(cn.disp, nil) // the room's meeting changed: show the new one
 		}
 	}

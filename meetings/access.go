@@ -22,7 +22,7 @@ import (
 // AccessTopic is the bus topic on which a meeting's access changes are
 // announced (docs/topics.md).
 func AccessTopic(meetingID int64) string {
-	return "meeting/" + strconv.FormatInt(meetingID, 10) + "/access"
+	return accessFamily.Topic(strconv.FormatInt(meetingID, 10))
 }
 
 // Why access ended, the reason of an AccessRevoked.

@@ -215,7 +215,7 @@ func TestCancelledOrClosedMeetingDisconnectsEveryone(t *testing.T) {
 // proceedings, its own media.
 func (f *fixture) serveInstance(name string) *mediaServer {
 	f.t.Helper()
-	bus := hub.NewBus(hub.BusOptions{})
+	bus := testBus()
 	p, err := NewProceedings(f.ctx, ProceedingsConfig{DataDir: f.dataDir, DocMaxBytes: 1 << 20, Instance: name},
 		f.pool, bus, hub.NewUnits(f.pool), hub.NewMetrics(), nil)
 	f.must(err)

@@ -88,7 +88,7 @@ func newFixture(t testing.TB) *fixture {
 		}
 		f.users[u.user] = id
 	}
-	f.bus = hub.NewBus(hub.BusOptions{})
+	f.bus = testBus()
 	p, err := NewProceedings(ctx, ProceedingsConfig{DataDir: f.dataDir, DocMaxBytes: 1 << 20, ReconnectGrace: 30 * time.Second, Instance: "test"},
 		pool, f.bus, hub.NewUnits(pool), hub.NewMetrics(), nil)
 	if err != nil {
@@ -172,6 +172,16 @@ func (f *fixture) count(sql string, args ...any) int {
 	return n
 }
 
+// testBus is a strict bus knowing the meetings topic families (and the
+// tests' own test/+): publishing any other topic fails, as a topic nobody
+// declared must. The families' read rules are each serving core's.
+func testBus() *hub.Bus {
+	reg := hub.NewTopics(nil)
+	reg.MustDeclare(families()...)
+	reg.MustDeclare(hub.TopicFamily{Pattern: "test/+", Kind: "test", Owner: "meetings tests"})
+	return hub.NewBus(hub.BusOptions{Topics: reg, Strict: true})
+}
+
 func nopLog() *slog.Logger { return slog.New(slog.DiscardHandler) }
 
 // serve starts the records-and-proceedings API on a real listener, as the
@@ -188,7 +198,10 @@ func (f *fixture) serve() string {
 	app := hub.NewApp(hub.AppOptions{Logger: nopLog()})
 	api := core.Mount(app)
 	f.p.Mount(app, api, core)
-	f.p.GuardTopics(&core.Guards)
+	core.Topics = hub.NewTopics(&core.Guards) // as run wires it
+	if err := f.p.DeclareTopics(core.Topics, &core.Guards); err != nil {
+		f.t.Fatal(err)
+	}
 	gctx, stopGuards := context.WithCancel(context.Background())
 	guardsDone := make(chan struct{})
 	go func() { defer close(guardsDone); _ = core.Guards.InvalidateOn(gctx, f.bus, AccessPattern) }()

@@ -116,19 +116,19 @@ func (p *Proceedings) Signer() *Signer { return p.signer }
 
 // LogTopic is the bus topic carrying each event appended to a meeting's
 // log, in order; participants' pages follow it (see docs/meeting-protocol.md).
-func LogTopic(meetingID int64) string { return "meeting/" + strconv.FormatInt(meetingID, 10) + "/log" }
+func LogTopic(meetingID int64) string { return logFamily.Topic(strconv.FormatInt(meetingID, 10)) }
 
 // StateTopic is the bus topic of a meeting's full snapshot (docs/topics.md).
-func StateTopic(meetingID int64) string { return "meeting/" + strconv.FormatInt(meetingID, 10) }
+func StateTopic(meetingID int64) string { return stateFamily.Topic(strconv.FormatInt(meetingID, 10)) }
 
 // UnitTopic is the bus topic of a commune's current and next meeting;
 // a province's meetings go to province/{code}/meetings (unitTopic).
-func UnitTopic(unit string) string { return "commune/" + unit + "/meetings" }
+func UnitTopic(unit string) string { return communeFamily.Topic(unit) }
 
 // unitTopic returns the now/next topic for a unit of the given level.
 func unitTopic(unit, level string) string {
 	if level == "province" {
-		return "province/" + unit + "/meetings"
+		return provinceFamily.Topic(unit)
 	}
 	return UnitTopic(unit)
 }

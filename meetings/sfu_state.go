@@ -12,7 +12,7 @@ import (
 // MediaTopic is the bus topic of a meeting's media state: who is connected,
 // what they publish, who is speaking. (meeting/{id} itself is the
 // proceedings snapshot; the wall's meeting tile reads both.)
-func MediaTopic(id int64) string { return "meeting/" + strconv.FormatInt(id, 10) + "/media" }
+func MediaTopic(id int64) string { return mediaFamily.Topic(strconv.FormatInt(id, 10)) }
 
 // MediaState is the payload of MediaTopic.
 type MediaState struct {

@@ -55,7 +55,10 @@ func (f *fixture) serveMediaWith(instance string, bus *hub.Bus, p *Proceedings) 
 		f.t.Fatal(err)
 	}
 	m.Mount(app, api, core)
-	p.GuardTopics(&core.Guards) // as run wires it
+	core.Topics = hub.NewTopics(&core.Guards) // as run wires it
+	if err := p.DeclareTopics(core.Topics, &core.Guards); err != nil {
+		f.t.Fatal(err)
+	}
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})
 	go func() { defer close(done); m.Run(ctx) }()

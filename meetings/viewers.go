@@ -75,23 +75,13 @@ func (p *Proceedings) attendeeOf(ctx context.Context, id int64, pr *hub.Principa
 	return nil, hub.Errorf(hub.EForbidden, "you are not invited to meeting %d", id)
 }
 
-// GuardTopics restricts every meeting topic on the /ws event socket
-// (docs/topics.md): meeting/{id}, meeting/{id}/log, meeting/{id}/media and
-// any other topic under meeting/{id}/ follow viewer, the rule of the REST
-// API; meeting/{id}/access (the hub's own announcements) is for admins
-// only. A guest's meeting pass is admitted as a hub.KindGuest principal,
-// which follows only its own meeting's topics. Open sockets ask again when
-// access ends: run g.InvalidateOn(ctx, bus, AccessPattern) beside it.
-func (p *Proceedings) GuardTopics(g *hub.TopicGuards) {
-	g.Guard("meeting/#", p.topicAllowed)
-	g.Guard(AccessPattern, func(_ context.Context, pr *hub.Principal, _ string) (bool, error) {
-		return pr.Is(hub.RoleAdmin), nil
-	})
-	g.Admit(p.admitPass)
-}
-
 // AccessPattern matches every meeting's AccessTopic.
 const AccessPattern = "meeting/+/access"
+
+// adminOnly is the Read rule of the hub's own announcements.
+func adminOnly(_ context.Context, pr *hub.Principal, _ string) (bool, error) {
+	return pr.Is(hub.RoleAdmin), nil
+}
 
 // topicMeeting returns the meeting a topic (or pattern) under meeting/
 // names, or 0.

@@ -253,7 +253,7 @@ func TestSecretBallotUnlinkable(t *testing.T) {
 // sent to both at once are each counted once.
 func TestTwoInstancesShareOneMeeting(t *testing.T) {
 	f := newFixture(t)
-	p2, err := NewProceedings(f.ctx, ProceedingsConfig{DataDir: t.TempDir(), Instance: "second"}, f.pool, hub.NewBus(hub.BusOptions{}),
+	p2, err := NewProceedings(f.ctx, ProceedingsConfig{DataDir: t.TempDir(), Instance: "second"}, f.pool, testBus(),
 		hub.NewUnits(f.pool), nil, nil)
 	f.must(err)
 	p2.now = f.clock.Now

@@ -79,17 +79,22 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger, stdout io.Writer) er
 		return fmt.Errorf("seed administrative units: %w", err)
 	}
 
-	bus := hub.NewBus(hub.BusOptions{Logger: log, Metrics: metrics})
 	auth := hub.NewAuth(pool, hub.AuthConfig{SessionTTL: cfg.SessionTTL, SecureCookie: cfg.SecureCookie, Throttle: cfg.throttle()}, log)
 	sockets := hub.NewSockets()
 	core := &hub.Core{
-		Pool: pool, Bus: bus, Auth: auth, Units: hub.NewUnits(pool), Metrics: metrics,
+		Pool: pool, Auth: auth, Units: hub.NewUnits(pool), Metrics: metrics,
 		Sockets: sockets, Ready: ready, Logger: log, Origins: cfg.OriginList(), Secure: cfg.SecureCookie,
-		MetricsToken: cfg.MetricsToken, MetricsElsewhere: cfg.MetricsAddr != "",
+		MetricsToken: cfg.MetricsToken, MetricsElsewhere: cfg.MetricsAddr != "", Instance: cfg.InstanceID,
 	}
+	// Every feature declares the topic families it publishes (who may
+	// read them, what a public screen may see) before it runs; the bus
+	// counts anything published outside them.
+	topics := hub.NewTopics(&core.Guards)
+	bus := hub.NewBus(hub.BusOptions{Logger: log, Metrics: metrics, Topics: topics})
+	core.Topics, core.Bus = topics, bus
 	app := hub.NewApp(appOpts)
 	api := core.Mount(app)
-	_ = api
+	routes := core.Routes(app, api)
 
 	// Background workers: each runs until workCtx ends; wg waits for them.
 	workCtx, stopWork := context.WithCancel(context.WithoutCancel(ctx))
@@ -115,24 +120,29 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger, stdout io.Writer) er
 	maxPacket, _ := parseByteSize(cfg.MQTTMaxPacket)                        // validated with the config
 	spoolMax, _ := parseSpoolSize(cfg.MQTTSpoolMax)                         // validated with the config
 	maxDevices, _ := strconv.Atoi(cfg.DeviceMaxPerCommune)                  // validated with the config
-	devSvc := devices.New(devices.Config{
+	devSvc, err := devices.New(devices.Config{
 		URL: cfg.MQTTURL, Listen: cfg.mqttListen(), ClientID: cfg.MQTTClientID, ClientIDFile: filepath.Join(cfg.DataDir, "mqtt-client-id"),
 		TelegrafPrefix: cfg.MQTTTelegrafPrefix, SharedGroup: cfg.MQTTSharedGroup, AllowAnonymous: cfg.Demo,
 		Interval: cfg.DeviceInterval, KindIntervals: kindIntervals, RawRetention: cfg.TelemetryRetention, HourlyRetention: cfg.RollupRetention,
 		MaxPacket: int(maxPacket), ConnectTimeout: cfg.MQTTConnectTimeout, Guard: mqttGuard(cfg, metrics, log),
 		SpoolDir: filepath.Join(cfg.DataDir, "mqtt-spool"), SpoolBytes: spoolMax,
 		MaxDevicesPerCommune: maxDevices, Instance: cfg.InstanceID,
-	}, devices.Deps{Pool: pool, Bus: bus, Registry: metrics.Registry, Logger: log.With("component", "devices")})
+	}, core.Deps("devices"))
+	if err != nil {
+		return err
+	}
 	if err := devSvc.Start(ctx); err != nil {
 		return err
 	}
 	if cfg.Demo {
 		printDemoBroker(cfg, devSvc, log, stdout)
 	}
-	devSvc.Mount(api, app, auth.Middleware())
-	ready.Add("mqtt", devSvc.ReadyMQTT)
-	ready.Add("ingest", devSvc.ReadyIngest)
-	spawn("devices", devSvc.Run)
+	devSvc.Mount(routes)
+	spawn("devices", func(ctx context.Context) {
+		if err := devSvc.Run(ctx); err != nil {
+			log.Error("devices stopped", "err", err)
+		}
+	})
 	if cfg.Demo {
 		sim := devicesim.New(devicesim.Config{Broker: devSvc.BrokerAddr(), Communes: []string{demoCommune, demoCommune2},
 			Scenario: true, Logger: log.With("component", "devicesim")})
@@ -140,6 +150,9 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger, stdout io.Writer) er
 	}
 
 	dueSoon, _ := strconv.Atoi(cfg.BacklogDueSoonDays) // validated by ParseConfig
+	if err := backlog.DeclareTopics(topics); err != nil {
+		return err
+	}
 	bl, err := backlog.New(ctx, pool, backlog.Config{DueSoonDays: dueSoon}, log.With("component", "backlog"),
 		backlog.Options{Registerer: metrics.Registry})
 	if err != nil {
@@ -162,9 +175,11 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger, stdout io.Writer) er
 	proc.Mount(app, api, core)
 	// Meeting topics on /ws follow the REST API's rule (who may see the
 	// meeting); open sockets ask again when access ends.
-	proc.GuardTopics(&core.Guards)
+	if err := proc.DeclareTopics(topics, &core.Guards); err != nil {
+		return err
+	}
 	spawn("topic-guards", func(ctx context.Context) {
-		if err := core.Guards.InvalidateOn(ctx, bus, "meeting/+/access"); err != nil {
+		if err := core.Guards.InvalidateOn(ctx, bus, meetings.AccessPattern); err != nil {
 			log.Error("topic guards stopped following access changes", "err", err)
 		}
 	})
@@ -192,14 +207,12 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger, stdout io.Writer) er
 	spawn("media", media.Run)
 
 	stale, _ := displays.ParseStale(cfg.DisplayStale) // validated with the config
-	walls := displays.New(displays.Options{
-		Pool: pool, Bus: bus, Auth: auth, Units: core.Units, Sockets: sockets, Metrics: metrics,
-		Logger: log, Origins: cfg.OriginList(), Instance: cfg.InstanceID, Stale: stale,
-	})
-	walls.Mount(app, api)
-	spawn("displays", walls.Run)
-	spawn("displays-status", walls.RunStatus)
-	spawn("displays-schedule", func(ctx context.Context) { walls.RunSchedule(ctx, 0) })
+	walls, err := displays.New(displays.Config{Stale: stale}, core.Deps("displays"))
+	if err != nil {
+		return err
+	}
+	walls.Mount(routes)
+	spawn("displays", func(ctx context.Context) { _ = walls.Run(ctx) })
 	if cfg.Demo {
 		if err := seedDisplaysDemo(ctx, cfg, walls, stdout); err != nil {
 			return fmt.Errorf("displays demo seed: %w", err)

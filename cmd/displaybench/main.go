@@ -39,6 +39,7 @@ import (
 	"net/http"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"runtime"
 	"runtime/pprof"
 	"strconv"
@@ -46,8 +47,11 @@ import (
 	"sync"
 	"time"
 
+	"github.com/communehub/communehub/devices"
 	"github.com/communehub/communehub/displays"
 	"github.com/communehub/communehub/hub"
+	"github.com/communehub/communehub/hub/backlog"
+	"github.com/communehub/communehub/meetings"
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 )
@@ -80,7 +84,7 @@ func main() {
 	flag.IntVar(&o.cycles, "cycles", 10000, "cycles: connect/disconnect cycles")
 	flag.StringVar(&o.heapProfile, "heapprofile", "", "idle: write a heap profile of the hub with the screens connected")
 	flag.StringVar(&o.cpuProfile, "cpuprofile", "", "latency: write a CPU profile of the hub while it publishes")
-	flag.IntVar(&o.window, "window", 0, "latency: messages a screen that reports what it read may be behind (displays.Options.Window; 0: its default)")
+	flag.IntVar(&o.window, "window", 0, "latency: messages a screen that reports what it read may be behind (displays.Config.Window; 0: its default)")
 	flag.IntVar(&o.readEvery, "readevery", 1, "latency: a screen reports what it read every this many messages, as the wall page does (0: never, so no flow control: the hub before it)")
 	flag.IntVar(&o.readBuf, "readbuf", 0, "what-if: the HTTP server's per-connection read buffer in bytes (0: the hub's, hub.NewApp)")
 	flag.Parse()
@@ -122,7 +126,7 @@ func run(o benchOptions) error {
 	if err := hub.EnsureDatabase(ctx, o.db); err != nil {
 		return err
 	}
-	pool, err := hub.OpenPool(ctx, o.db, log, hub.Migrations, displays.Migrations)
+	pool, err := hub.OpenPool(ctx, o.db, log, hub.Migrations, meetings.Migrations, displays.Migrations)
 	if err != nil {
 		return err
 	}
@@ -171,24 +175,42 @@ func run(o benchOptions) error {
 
 func startServer(ctx context.Context, pool *pgxpool.Pool, log *slog.Logger, readBuf, window int) (*server, error) {
 	metrics := hub.NewMetrics()
-	bus := hub.NewBus(hub.BusOptions{Logger: log, Metrics: metrics})
 	auth := hub.NewAuth(pool, hub.AuthConfig{}, log)
 	sockets := hub.NewSockets()
 	units := hub.NewUnits(pool)
-	core := &hub.Core{Pool: pool, Bus: bus, Auth: auth, Units: units, Metrics: metrics, Sockets: sockets,
-		Ready: hub.NewReadiness(), Logger: log}
+	core := &hub.Core{Pool: pool, Auth: auth, Units: units, Metrics: metrics, Sockets: sockets,
+		Ready: hub.NewReadiness(), Logger: log, Instance: "bench"}
+	core.Topics = hub.NewTopics(&core.Guards)
+	bus := hub.NewBus(hub.BusOptions{Logger: log, Metrics: metrics, Topics: core.Topics})
+	core.Bus = bus
+	// The topics walls show, declared by their real publishers (meetings'
+	// guards need its service), and the bench's own.
+	proc, err := meetings.NewProceedings(ctx, meetings.ProceedingsConfig{DataDir: benchDataDir()}, pool, bus, units, nil, log)
+	if err != nil {
+		return nil, err
+	}
+	benchFamilies := []hub.TopicFamily{{Pattern: "bench/+", Kind: "bench", Owner: "displaybench"},
+		{Pattern: "bench/steps/+", Kind: "bench_steps", Owner: "displaybench"}}
+	for _, err := range []error{backlog.DeclareTopics(core.Topics), devices.DeclareTopics(core.Topics),
+		proc.DeclareTopics(core.Topics, &core.Guards), core.Topics.Declare(benchFamilies...)} {
+		if err != nil {
+			return nil, err
+		}
+	}
 	app := hub.NewApp(hub.AppOptions{Logger: log, Metrics: metrics})
 	if readBuf > 0 {
 		app.Server().ReadBufferSize = readBuf
 	}
 	api := core.Mount(app)
-	walls := displays.New(displays.Options{Pool: pool, Bus: bus, Auth: auth, Units: units, Sockets: sockets,
-		Metrics: metrics, Logger: log, Instance: "bench", Window: window})
-	walls.Mount(app, api)
+	walls, err := displays.New(displays.Config{Window: window}, core.Deps("displays"))
+	if err != nil {
+		return nil, err
+	}
+	walls.Mount(core.Routes(app, api))
 	wctx, cancel := context.WithCancel(ctx)
 	var wg sync.WaitGroup
 	follower := hub.NewOutboxFollower(pool, bus, log, metrics)
-	for _, f := range []func(context.Context){follower.Run, walls.Run, walls.RunStatus} {
+	for _, f := range []func(context.Context){follower.Run, func(ctx context.Context) { _ = walls.Run(ctx) }} {
 		wg.Add(1)
 		go func() { defer wg.Done(); f(wctx) }()
 	}
@@ -718,3 +740,8 @@ func cpuModel() string {
 	}
 	return "?"
 }
+
+// benchDataDir is where the bench's meetings service keeps its signing
+// key: the same directory on every run, so that reruns on one database
+// reuse the key instead of recording a new one each time.
+func benchDataDir() string { return filepath.Join(os.TempDir(), "communehub-displaybench") }

@@ -34,9 +34,14 @@ func newTestHub(t *testing.T, clock *testClock) *testHub {
 	s, pool := newTestService(t, clock)
 	log := slog.New(slog.DiscardHandler)
 	m := hub.NewMetrics()
-	bus := hub.NewBus(hub.BusOptions{Metrics: m})
+	// Strict: publishing a topic backlog does not declare fails.
+	topics := hub.NewTopics(nil)
+	if err := DeclareTopics(topics); err != nil {
+		t.Fatal(err)
+	}
+	bus := hub.NewBus(hub.BusOptions{Metrics: m, Topics: topics, Strict: true})
 	auth := hub.NewAuth(pool, hub.AuthConfig{}, log)
-	core := &hub.Core{Pool: pool, Bus: bus, Auth: auth, Units: hub.NewUnits(pool), Metrics: m,
+	core := &hub.Core{Pool: pool, Bus: bus, Topics: topics, Auth: auth, Units: hub.NewUnits(pool), Metrics: m,
 		Sockets: hub.NewSockets(), Ready: hub.NewReadiness(), Logger: log}
 	app := hub.NewApp(hub.AppOptions{Logger: log, Metrics: m})
 	api := core.Mount(app)

@@ -178,14 +178,14 @@ func (s *Service) publish(ctx context.Context, tx pgx.Tx, communes map[string]st
 		if err != nil {
 			return err
 		}
-		if err := hub.WriteEvent(ctx, tx, "commune/"+c+"/kpi", k); err != nil {
+		if err := hub.WriteEvent(ctx, tx, KPITopic(c), k); err != nil {
 			return err
 		}
 		bl, err := s.backlogWith(ctx, tx, c, now)
 		if err != nil {
 			return err
 		}
-		if err := hub.WriteEvent(ctx, tx, "commune/"+c+"/backlog", bl); err != nil {
+		if err := hub.WriteEvent(ctx, tx, BacklogTopic(c), bl); err != nil {
 			return err
 		}
 		s.metrics.published.Add(2)
@@ -197,7 +197,7 @@ func (s *Service) publish(ctx context.Context, tx pgx.Tx, communes map[string]st
 		if err != nil {
 			return err
 		}
-		if err := hub.WriteEvent(ctx, tx, "province/"+p+"/kpi", k); err != nil {
+		if err := hub.WriteEvent(ctx, tx, ProvinceKPITopic(p), k); err != nil {
 			return err
 		}
 		s.metrics.published.Inc()
