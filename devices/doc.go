@@ -8,6 +8,6 @@
 //
 // devices is the only package that imports paho.mqtt.golang and
 // mochi-mqtt. It imports the kernel (hub) and no other feature package
-// (displays, meetings, hub/backlog); other features see devices only
+// (displays, meetings, backlog); other features see devices only
 // through the bus topic.
 package devices

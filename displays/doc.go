@@ -9,6 +9,6 @@
 // It reads the data it shows only from bus topics (docs/topics.md): the
 // families their publishers declared with public fields (hub.Topics), each
 // redacted for public screens by its own declaration, so displays names no
-// other feature's topics or payload fields. It imports hub alone: never hub/backlog, devices or meetings. The protocol is
+// other feature's topics or payload fields. It imports hub alone: never backlog, devices or meetings. The protocol is
 // documented in docs/display-protocol.md.
 package displays

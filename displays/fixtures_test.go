@@ -6,7 +6,7 @@ import (
 )
 
 // Payloads shaped as docs/topics.md describes them, as their publishers
-// (hub/backlog, devices, meetings) put them on the bus.
+// (backlog, devices, meetings) put them on the bus.
 
 func rate(num, den float64) map[string]any {
 	var v any

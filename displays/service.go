@@ -35,7 +35,7 @@ type Config struct {
 // DefaultStale is how old a topic's latest event may be before its tiles
 // turn stale, per topic kind; 0 turns the check off. The values follow what
 // each publisher promises (docs/display-protocol.md, "Freshness"):
-// hub/backlog republishes its snapshots at every Vietnam midnight at least;
+// backlog republishes its snapshots at every Vietnam midnight at least;
 // devices republishes on every change, and reporting devices change their
 // latency every interval; meetings publishes only on change, so the age of
 // its events says nothing and only the connection marks those tiles.

@@ -6,7 +6,7 @@
 // operations endpoints, HTTP timeouts, the stand-in served while starting)
 // and the guarded listener every port (HTTP, MQTT) accepts from.
 //
-// hub imports no feature package (hub/backlog, devices, displays, meetings);
+// hub imports no feature package (backlog, devices, displays, meetings);
 // features talk to each other only through bus topics. A test enforces this.
 //
 // Rules every feature follows (feature.go, topics.go):

@@ -26,7 +26,7 @@ func TestImportRules(t *testing.T) {
 	if err != nil {
 		t.Fatalf("go list: %v", err)
 	}
-	features := []string{module + "/hub/backlog", module + "/devices", module + "/displays", module + "/meetings"}
+	features := []string{module + "/backlog", module + "/devices", module + "/displays", module + "/meetings"}
 	within := func(pkg, base string) bool { return pkg == base || strings.HasPrefix(pkg, base+"/") }
 	featureOf := func(pkg string) string {
 		for _, f := range features {

@@ -10,9 +10,9 @@ import (
 	"net"
 	"time"
 
+	"github.com/communehub/communehub/backlog"
 	"github.com/communehub/communehub/devices"
 	"github.com/communehub/communehub/hub"
-	"github.com/communehub/communehub/hub/backlog"
 )
 
 // Demo scope: Điện Biên province and two of its communes.

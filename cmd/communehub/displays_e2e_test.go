@@ -11,7 +11,7 @@ import (
 )
 
 // TestWallFollowsADossierChange runs the whole hub and a wall in Chromium:
-// a dossier received through PUT /api/v1/dossiers/{code} (hub/backlog)
+// a dossier received through PUT /api/v1/dossiers/{code} (backlog)
 // changes the commune wall's "open" count within a second — the product
 // path: REST, the backlog's transaction and its outbox event, the
 // follower, the displays fan-out, the page.

@@ -12,8 +12,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/communehub/communehub/backlog"
 	"github.com/communehub/communehub/hub"
-	"github.com/communehub/communehub/hub/backlog"
 	"github.com/jackc/pgx/v5/pgxpool"
 )
 
@@ -66,7 +66,10 @@ func runImport(ctx context.Context, cfg Config, log *slog.Logger, args []string,
 		if err := hub.SeedUnits(ctx, pool); err != nil {
 			return err
 		}
-		bl, err := backlog.New(ctx, pool, backlog.Config{}, log, backlog.Options{})
+		bl, err := backlog.New(backlog.Config{}, hub.Deps{Pool: pool, Logger: log})
+		if err == nil {
+			err = bl.Start(ctx)
+		}
 		if err != nil {
 			return err
 		}

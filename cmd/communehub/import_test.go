@@ -8,7 +8,8 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/communehub/communehub/hub/backlog"
+	"github.com/communehub/communehub/backlog"
+	"github.com/communehub/communehub/hub"
 	"github.com/communehub/communehub/hub/hubtest"
 	"github.com/jackc/pgx/v5/pgxpool"
 )
@@ -29,7 +30,10 @@ func TestImportDossiersCLI(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer pool.Close()
-	bl, err := backlog.New(ctx, pool, backlog.Config{}, nil, backlog.Options{})
+	bl, err := backlog.New(backlog.Config{}, hub.Deps{Pool: pool})
+	if err == nil {
+		err = bl.Start(ctx)
+	}
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -13,11 +13,11 @@ import (
 	"sync"
 	"time"
 
+	"github.com/communehub/communehub/backlog"
 	"github.com/communehub/communehub/devices"
 	"github.com/communehub/communehub/devices/devicesim"
 	"github.com/communehub/communehub/displays"
 	"github.com/communehub/communehub/hub"
-	"github.com/communehub/communehub/hub/backlog"
 	"github.com/communehub/communehub/meetings"
 )
 
@@ -150,16 +150,15 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger, stdout io.Writer) er
 	}
 
 	dueSoon, _ := strconv.Atoi(cfg.BacklogDueSoonDays) // validated by ParseConfig
-	if err := backlog.DeclareTopics(topics); err != nil {
-		return err
-	}
-	bl, err := backlog.New(ctx, pool, backlog.Config{DueSoonDays: dueSoon}, log.With("component", "backlog"),
-		backlog.Options{Registerer: metrics.Registry})
+	bl, err := backlog.New(backlog.Config{DueSoonDays: dueSoon}, core.Deps("backlog"))
 	if err != nil {
 		return err
 	}
-	bl.Mount(core, api, app)
-	spawn("backlog-deadlines", backlog.NewScheduler(bl).Run)
+	if err := bl.Start(ctx); err != nil {
+		return err
+	}
+	bl.Mount(routes)
+	spawn("backlog", func(ctx context.Context) { _ = bl.Run(ctx) })
 	if cfg.Demo {
 		if err := seedBacklogDemo(ctx, bl, log); err != nil {
 			return fmt.Errorf("backlog demo seed: %w", err)

@@ -47,10 +47,10 @@ import (
 	"sync"
 	"time"
 
+	"github.com/communehub/communehub/backlog"
 	"github.com/communehub/communehub/devices"
 	"github.com/communehub/communehub/displays"
 	"github.com/communehub/communehub/hub"
-	"github.com/communehub/communehub/hub/backlog"
 	"github.com/communehub/communehub/meetings"
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"

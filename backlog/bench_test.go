@@ -55,7 +55,7 @@ func benchRows(s *Service, from, n int, now time.Time, rng *rand.Rand) []byte {
 // as the import benchmark), then measures a commune's and the province's
 // indicators and the time from an upsert to its event on the bus.
 //
-//	go test ./hub/backlog -run '^$' -bench Backlog -benchtime 200x -timeout 60m
+//	go test ./backlog -run '^$' -bench Backlog -benchtime 200x -timeout 60m
 func BenchmarkBacklog(b *testing.B) {
 	s, pool := newTestService(b, nil)
 	ctx := context.Background()

@@ -22,11 +22,12 @@ const MaxImportBody = hub.ServerBodyLimit
 // writers may change the backlog; every authenticated role may read it.
 var writers = []hub.Role{hub.RoleAdmin, hub.RoleOfficer}
 
-// Mount adds the backlog's API routes to api (the kernel's /api/v1 group)
-// and its officer page to app. Officers and admins write; every role reads.
-func (s *Service) Mount(core *hub.Core, api fiber.Router, app *fiber.App) {
-	core.AllowBody("/api/v1/dossiers/import", MaxImportBody)
-	authn := core.Auth.Middleware()
+// Mount adds the backlog's API routes to r.API (the kernel's /api/v1
+// group) and its officer page to r.App. Officers and admins write; every
+// role reads.
+func (s *Service) Mount(r hub.Routes) {
+	r.AllowBody("/api/v1/dossiers/import", MaxImportBody)
+	api, app, authn := r.API, r.App, r.Authn
 	read := hub.RequireRole()
 	write := hub.RequireRole(writers...)
 	api.Get("/kpis", read, s.handleKPIs)

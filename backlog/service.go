@@ -17,7 +17,8 @@ import (
 
 // Config is the backlog's part of the hub configuration.
 type Config struct {
-	DueSoonDays int // an open dossier or document is "due soon" within this many working days; default 2
+	DueSoonDays int              // an open dossier or document is "due soon" within this many working days; default 2
+	Now         func() time.Time // the clock; nil: time.Now (tests set their own)
 }
 
 // Service is the backlog component: it owns its tables, computes the
@@ -31,39 +32,62 @@ type Service struct {
 	procs   *procCache
 	metrics *metrics
 	now     func() time.Time
-	poke    func() // wakes the deadline scheduler after a write; set by NewScheduler
+	poke    func()     // wakes the deadline scheduler after a write; set by NewScheduler
+	sched   *Scheduler // what Run runs
 }
 
-// Options are optional collaborators of New.
-type Options struct {
-	Registerer prometheus.Registerer // where the backlog's metrics go; nil: not registered
-	Now        func() time.Time      // the clock; nil: time.Now
-}
-
-// New loads the holiday calendar, the administrative units and the
-// procedure catalogue, and returns the service.
-func New(ctx context.Context, pool *pgxpool.Pool, cfg Config, log *slog.Logger, o Options) (*Service, error) {
+// New returns the service and declares its topics (d.Topics) and metrics;
+// Start loads what it computes with, Mount adds its routes, Run runs the
+// deadline scheduler.
+func New(cfg Config, d hub.Deps) (*Service, error) {
 	if cfg.DueSoonDays <= 0 {
 		cfg.DueSoonDays = 2
 	}
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
+	log := d.Logger
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	if o.Now == nil {
-		o.Now = time.Now
+	if d.Topics != nil {
+		if err := DeclareTopics(d.Topics); err != nil {
+			return nil, err
+		}
 	}
-	s := &Service{pool: pool, cfg: cfg, log: log, cal: &Calendar{}, units: &unitCache{}, procs: &procCache{},
-		now: o.Now, poke: func() {}, metrics: newMetrics(o.Registerer)}
-	if err := s.cal.Load(ctx, pool); err != nil {
-		return nil, fmt.Errorf("backlog: load holidays: %w", err)
+	var reg prometheus.Registerer
+	if d.Metrics != nil {
+		reg = d.Metrics.Registry
 	}
-	if err := s.units.load(ctx, pool); err != nil {
-		return nil, fmt.Errorf("backlog: load units: %w", err)
+	m, err := newMetrics(reg)
+	if err != nil {
+		return nil, err
 	}
-	if err := s.procs.load(ctx, pool); err != nil {
-		return nil, fmt.Errorf("backlog: load procedures: %w", err)
-	}
+	s := &Service{pool: d.Pool, cfg: cfg, log: log, cal: &Calendar{}, units: &unitCache{}, procs: &procCache{},
+		now: cfg.Now, poke: func() {}, metrics: m}
+	s.sched = NewScheduler(s)
 	return s, nil
+}
+
+// Start loads the holiday calendar, the administrative units and the
+// procedure catalogue.
+func (s *Service) Start(ctx context.Context) error {
+	if err := s.cal.Load(ctx, s.pool); err != nil {
+		return fmt.Errorf("backlog: load holidays: %w", err)
+	}
+	if err := s.units.load(ctx, s.pool); err != nil {
+		return fmt.Errorf("backlog: load units: %w", err)
+	}
+	if err := s.procs.load(ctx, s.pool); err != nil {
+		return fmt.Errorf("backlog: load procedures: %w", err)
+	}
+	return nil
+}
+
+// Run runs the deadline scheduler (Scheduler) until ctx ends.
+func (s *Service) Run(ctx context.Context) error {
+	s.sched.Run(ctx)
+	return nil
 }
 
 // Calendar returns the working-day calendar.
@@ -239,7 +263,7 @@ type metrics struct {
 	wakeups    prometheus.Counter
 }
 
-func newMetrics(reg prometheus.Registerer) *metrics {
+func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 	m := &metrics{
 		upserts: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "communehub_backlog_dossier_upserts_total", Help: "Dossier upserts by result (created, updated, unchanged, rejected)."}, []string{"result"}),
@@ -254,7 +278,11 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 			Name: "communehub_backlog_deadline_wakeups_total", Help: "Deadline scheduler wake-ups that republished snapshots."}),
 	}
 	if reg != nil {
-		reg.MustRegister(m.upserts, m.importRows, m.kpiSeconds, m.published, m.wakeups)
+		for _, c := range []prometheus.Collector{m.upserts, m.importRows, m.kpiSeconds, m.published, m.wakeups} {
+			if err := reg.Register(c); err != nil {
+				return nil, fmt.Errorf("backlog metrics: %w", err)
+			}
+		}
 	}
-	return m
+	return m, nil
 }

@@ -1,4 +1,4 @@
--- hub/backlog: procedures, agencies, holidays, dossiers with their history,
+-- backlog: procedures, agencies, holidays, dossiers with their history,
 -- incoming and outgoing documents, and the maintained KPI aggregates.
 -- Times are timestamptz (stored UTC); days and months are Vietnam dates.
 

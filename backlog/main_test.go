@@ -29,12 +29,15 @@ func newTestService(t testing.TB, clock *testClock) (*Service, *pgxpool.Pool) {
 	if err := hub.SeedUnits(ctx, pool); err != nil {
 		t.Fatal(err)
 	}
-	o := Options{}
+	cfg := Config{}
 	if clock != nil {
-		o.Now = clock.Now
+		cfg.Now = clock.Now
 	}
-	s, err := New(ctx, pool, Config{}, nil, o)
+	s, err := New(cfg, hub.Deps{Pool: pool})
 	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Start(ctx); err != nil {
 		t.Fatal(err)
 	}
 	return s, pool

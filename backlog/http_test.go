@@ -45,7 +45,7 @@ func newTestHub(t *testing.T, clock *testClock) *testHub {
 		Sockets: hub.NewSockets(), Ready: hub.NewReadiness(), Logger: log}
 	app := hub.NewApp(hub.AppOptions{Logger: log, Metrics: m})
 	api := core.Mount(app)
-	s.Mount(core, api, app)
+	s.Mount(core.Routes(app, api))
 	h := &testHub{s: s, app: app, bus: bus, auth: auth, tokens: map[hub.Role]string{}}
 	for _, r := range []hub.Role{hub.RoleAdmin, hub.RoleOfficer, hub.RoleTechnician, hub.RoleViewer} {
 		_, tok, err := auth.CreateToken(context.Background(), "t-"+string(r), r, "")

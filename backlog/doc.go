@@ -14,6 +14,12 @@
 // scanning its dossiers. Formulas and their choices: docs/kpis.md; the
 // portal field mapping and endpoints: docs/api.md.
 //
+// It is built as every feature is (hub/feature.go): New(Config, hub.Deps)
+// declares its topics and metrics, Start loads the calendar, the units and
+// the catalogue, Mount adds its routes and page, Run runs the deadline
+// scheduler. The dossier upsert use case is upsert.go, the dossiers'
+// storage dossier_store.go.
+//
 // backlog imports hub and never another feature package (devices,
 // displays, meetings); others learn about it only through its bus topics.
 package backlog
