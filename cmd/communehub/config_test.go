@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"context"
+	"log/slog"
 	"strings"
 	"testing"
 	"time"
@@ -19,7 +20,7 @@ func TestConfigDefaultsEnvAndFlags(t *testing.T) {
 	if cfg.Addr != "127.0.0.1:9000" {
 		t.Errorf("flag should override env: addr = %q", cfg.Addr)
 	}
-	if cfg.LogLevel != "debug" || cfg.SessionTTL != 2*time.Hour || !cfg.Demo {
+	if cfg.LogLevel != slog.LevelDebug || cfg.SessionTTL != 2*time.Hour || !cfg.Demo {
 		t.Errorf("cfg = %+v", cfg)
 	}
 	if len(rest) != 1 || rest[0] != "migrate" {
@@ -118,5 +119,45 @@ func TestMediaSettings(t *testing.T) {
 	}
 	if d := mediaConfig(DefaultConfig()); d.UDPPort != 50000 || d.TCPPort != 50000 {
 		t.Errorf("default media ports %d/%d", d.UDPPort, d.TCPPort)
+	}
+}
+
+// Each setting reaches its field parsed, once, in ParseConfig.
+func TestTypedSettings(t *testing.T) {
+	cfg, _, err := ParseConfig([]string{"--mqtt-max-packet", "512KiB", "--backlog-due-soon-days", " 5"}, env(map[string]string{
+		"COMMUNEHUB_ORIGINS":               "https://a.example, ,http://b.example:8080",
+		"COMMUNEHUB_MQTT_SPOOL_MAX":        "64MiB",
+		"COMMUNEHUB_MEMORY_LIMIT":          "160MiB",
+		"COMMUNEHUB_MEETING_DOC_MAX":       "512KiB",
+		"COMMUNEHUB_MEETING_DOC_TYPES":     "PDF,.odt",
+		"COMMUNEHUB_DEVICE_KIND_INTERVALS": "camera=30s",
+		"COMMUNEHUB_DISPLAY_STALE":         "devices=2m",
+		"COMMUNEHUB_HTTP_MAX_CONNS":        "0",
+		"COMMUNEHUB_LOGIN_IP_FAILURES":     "7",
+	}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(cfg.Origins) != 2 || cfg.Origins[1] != "http://b.example:8080" {
+		t.Errorf("origins %q", cfg.Origins)
+	}
+	if cfg.MQTTMaxPacket != 512<<10 || cfg.MQTTSpoolMax != 64<<20 || cfg.MemoryLimit != 160<<20 || cfg.MeetingDocMax != 512<<10 {
+		t.Errorf("sizes %d %d %d %d", cfg.MQTTMaxPacket, cfg.MQTTSpoolMax, cfg.MemoryLimit, cfg.MeetingDocMax)
+	}
+	if len(cfg.MeetingDocTypes) != 2 || cfg.MeetingDocTypes[0] != "pdf" || cfg.MeetingDocTypes[1] != "odt" {
+		t.Errorf("doc types %q", cfg.MeetingDocTypes)
+	}
+	if cfg.DeviceKindIntervals["camera"] != 30*time.Second || cfg.DisplayStale["devices"] != 2*time.Minute {
+		t.Errorf("intervals %v, stale %v", cfg.DeviceKindIntervals, cfg.DisplayStale)
+	}
+	if cfg.BacklogDueSoonDays != 5 || cfg.HTTPMaxConns != 0 || cfg.LoginIPFailures != 7 || cfg.throttle().IPFree != 7 {
+		t.Errorf("integers %d %d %d", cfg.BacklogDueSoonDays, cfg.HTTPMaxConns, cfg.LoginIPFailures)
+	}
+	// The defaults are what their former text said.
+	def := DefaultConfig()
+	for text, got := range map[string]int64{"256KiB": def.MQTTMaxPacket, "1GiB": def.MQTTSpoolMax, "50MiB": def.MeetingDocMax} {
+		if n, err := parseSize(text, 1<<40); err != nil || n != got {
+			t.Errorf("default %d, want %s", got, text)
+		}
 	}
 }

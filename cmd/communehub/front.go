@@ -59,8 +59,7 @@ func startWeb(ctx context.Context, cfg Config, tlsCfg *tls.Config, ops hub.Ops, 
 	// Guarded listeners: an accept that fails (out of file descriptors)
 	// is retried, never the end of serving; connections over the caps
 	// are closed at accept and counted.
-	maxConns, perIP := cfg.httpConnCaps()
-	ln, err := hub.Listen(cfg.Addr, hub.ListenOptions{Name: "http", MaxConns: maxConns, MaxPerIP: perIP, Metrics: ops.Metrics.Conns, Logger: log})
+	ln, err := hub.Listen(cfg.Addr, hub.ListenOptions{Name: "http", MaxConns: cfg.HTTPMaxConns, MaxPerIP: cfg.HTTPMaxConnsPerIP, Metrics: ops.Metrics.Conns, Logger: log})
 	if err != nil {
 		return ctx, nil, fmt.Errorf("listen on %s (COMMUNEHUB_ADDR): %w", cfg.Addr, err)
 	}

@@ -10,9 +10,7 @@ import (
 
 // newLogger logs text on a terminal and JSON otherwise (or as configured).
 func newLogger(cfg Config, w io.Writer) *slog.Logger {
-	var level slog.Level
-	_ = level.UnmarshalText([]byte(cfg.LogLevel))
-	opts := &slog.HandlerOptions{Level: level}
+	opts := &slog.HandlerOptions{Level: cfg.LogLevel}
 	format := cfg.LogFormat
 	if format == "auto" {
 		format = "json"

@@ -1,23 +1,17 @@
 package main
 
-import (
-	"strconv"
+import "github.com/communehub/communehub/meetings"
 
-	"github.com/communehub/communehub/meetings"
-)
-
-// mediaConfig is the meetings media (SFU) part of cfg; the values were
-// checked when the configuration was parsed.
+// mediaConfig is the meetings media (SFU) part of cfg.
 func mediaConfig(cfg Config) meetings.Config {
 	m := meetings.DefaultConfig()
-	m.UDPPort, _ = strconv.Atoi(cfg.MediaUDPPort)
-	m.TCPPort, _ = strconv.Atoi(cfg.MediaTCPPort)
+	m.UDPPort, m.TCPPort = cfg.MediaUDPPort, cfg.MediaTCPPort
 	m.ListenIP = cfg.MediaListenIP
-	m.PublicIPs = splitList(cfg.MediaPublicIPs)
-	m.STUNURLs = splitList(cfg.MediaSTUNURLs)
-	m.TURNURLs = splitList(cfg.MediaTURNURLs)
+	m.PublicIPs = cfg.MediaPublicIPs
+	m.STUNURLs = cfg.MediaSTUNURLs
+	m.TURNURLs = cfg.MediaTURNURLs
 	m.TURNUsername, m.TURNPassword = cfg.MediaTURNUser, cfg.MediaTURNPass
 	m.OwnerStaleAfter = cfg.MediaOwnerStale
-	m.InstanceID, m.PublicURL, m.Origins = cfg.InstanceID, cfg.PublicURL, cfg.OriginList()
+	m.InstanceID, m.PublicURL, m.Origins = cfg.InstanceID, cfg.PublicURL, cfg.Origins
 	return m
 }

@@ -15,8 +15,6 @@ func parseMemoryLimit(s string) (int64, error) {
 	return parseSizeBetween(s, 32<<20, 1<<40, [2]string{"32MiB", "1TiB"})
 }
 
-func checkMemoryLimit(v string) error { _, err := parseMemoryLimit(v); return err }
-
 // applyMemoryLimit sets the runtime's soft memory limit from the setting.
 // A hub that is the broker for thousands of devices holds two goroutines
 // per connection whose stacks grow on each message and shrink only at a
@@ -24,8 +22,7 @@ func checkMemoryLimit(v string) error { _, err := parseMemoryLimit(v); return er
 // memory back (docs/benchmarks.md, "5,000 devices"). Without the setting,
 // GOMEMLIMIT (the runtime's own variable) still applies.
 func applyMemoryLimit(cfg Config, log *slog.Logger) {
-	n, _ := parseMemoryLimit(cfg.MemoryLimit) // validated with the config
-	if n > 0 {
+	if n := cfg.MemoryLimit; n > 0 {
 		debug.SetMemoryLimit(n)
 		log.Info("memory limit", "bytes", n, "setting", "COMMUNEHUB_MEMORY_LIMIT")
 	}

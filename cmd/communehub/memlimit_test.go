@@ -30,7 +30,7 @@ func TestMemoryLimitSetting(t *testing.T) {
 	if got := debug.SetMemoryLimit(-1); got != 160<<20 {
 		t.Errorf("runtime limit %d, want %d", got, 160<<20)
 	}
-	if DefaultConfig().MemoryLimit != "0" {
-		t.Errorf("default %q, want 0 (none)", DefaultConfig().MemoryLimit)
+	if DefaultConfig().MemoryLimit != 0 {
+		t.Errorf("default %d, want 0 (none)", DefaultConfig().MemoryLimit)
 	}
 }

@@ -22,5 +22,3 @@ func parseSizeBetween(s string, lo, hi int64, lohi [2]string) (int64, error) {
 func parseSpoolSize(s string) (int64, error) {
 	return parseSizeBetween(s, 16<<20, 1<<40, [2]string{"16MiB", "1TiB"})
 }
-
-func checkSpoolSize(v string) error { _, err := parseSpoolSize(v); return err }

@@ -23,9 +23,7 @@ import (
 
 // proceedingsConfig is the meetings records-and-proceedings part of cfg.
 func proceedingsConfig(cfg Config) meetings.ProceedingsConfig {
-	max, _ := parseByteSize(cfg.MeetingDocMax) // validated when parsed
-	types, _ := meetings.ParseDocTypes(cfg.MeetingDocTypes)
-	return meetings.ProceedingsConfig{DataDir: cfg.DataDir, DocMaxBytes: max, DocTypes: types,
+	return meetings.ProceedingsConfig{DataDir: cfg.DataDir, DocMaxBytes: cfg.MeetingDocMax, DocTypes: cfg.MeetingDocTypes,
 		ReconnectGrace: cfg.MeetingReconnectGrace, Instance: cfg.InstanceID}
 }
 
@@ -62,10 +60,6 @@ func parseSize(s string, limit int64) (int64, error) {
 	}
 	return n * mult, nil
 }
-
-func checkByteSize(v string) error { _, err := parseByteSize(v); return err }
-
-func checkDocTypes(v string) error { _, err := meetings.ParseDocTypes(v); return err }
 
 // runMinutes is `communehub minutes verify FILE [--key PUBLIC.pem]`: it
 // checks signed minutes (the JSON of GET /api/v1/meetings/{id}/minutes, or

@@ -9,7 +9,6 @@ import (
 	"net"
 	"os"
 	"path/filepath"
-	"strconv"
 	"sync"
 	"time"
 
@@ -83,7 +82,7 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger, stdout io.Writer) er
 	sockets := hub.NewSockets()
 	core := &hub.Core{
 		Pool: pool, Auth: auth, Units: hub.NewUnits(pool), Metrics: metrics,
-		Sockets: sockets, Ready: ready, Logger: log, Origins: cfg.OriginList(), Secure: cfg.SecureCookie,
+		Sockets: sockets, Ready: ready, Logger: log, Origins: cfg.Origins, Secure: cfg.SecureCookie,
 		MetricsToken: cfg.MetricsToken, MetricsElsewhere: cfg.MetricsAddr != "", Instance: cfg.InstanceID,
 	}
 	// Every feature declares the topic families it publishes (who may
@@ -116,17 +115,13 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger, stdout io.Writer) er
 
 	// Features: each mounts its routes on api/app and registers its workers.
 
-	kindIntervals, _ := devices.ParseKindIntervals(cfg.DeviceKindIntervals) // validated with the config
-	maxPacket, _ := parseByteSize(cfg.MQTTMaxPacket)                        // validated with the config
-	spoolMax, _ := parseSpoolSize(cfg.MQTTSpoolMax)                         // validated with the config
-	maxDevices, _ := strconv.Atoi(cfg.DeviceMaxPerCommune)                  // validated with the config
 	devSvc, err := devices.New(devices.Config{
 		URL: cfg.MQTTURL, Listen: cfg.mqttListen(), ClientID: cfg.MQTTClientID, ClientIDFile: filepath.Join(cfg.DataDir, "mqtt-client-id"),
 		TelegrafPrefix: cfg.MQTTTelegrafPrefix, SharedGroup: cfg.MQTTSharedGroup, AllowAnonymous: cfg.Demo,
-		Interval: cfg.DeviceInterval, KindIntervals: kindIntervals, RawRetention: cfg.TelemetryRetention, HourlyRetention: cfg.RollupRetention,
-		MaxPacket: int(maxPacket), ConnectTimeout: cfg.MQTTConnectTimeout, Guard: mqttGuard(cfg, metrics, log),
-		SpoolDir: filepath.Join(cfg.DataDir, "mqtt-spool"), SpoolBytes: spoolMax,
-		MaxDevicesPerCommune: maxDevices, Instance: cfg.InstanceID,
+		Interval: cfg.DeviceInterval, KindIntervals: cfg.DeviceKindIntervals, RawRetention: cfg.TelemetryRetention, HourlyRetention: cfg.RollupRetention,
+		MaxPacket: int(cfg.MQTTMaxPacket), ConnectTimeout: cfg.MQTTConnectTimeout, Guard: mqttGuard(cfg, metrics, log),
+		SpoolDir: filepath.Join(cfg.DataDir, "mqtt-spool"), SpoolBytes: cfg.MQTTSpoolMax,
+		MaxDevicesPerCommune: cfg.DeviceMaxPerCommune, Instance: cfg.InstanceID,
 	}, core.Deps("devices"))
 	if err != nil {
 		return err
@@ -149,8 +144,7 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger, stdout io.Writer) er
 		spawn("devicesim", func(ctx context.Context) { _ = sim.Run(ctx) })
 	}
 
-	dueSoon, _ := strconv.Atoi(cfg.BacklogDueSoonDays) // validated by ParseConfig
-	bl, err := backlog.New(backlog.Config{DueSoonDays: dueSoon}, core.Deps("backlog"))
+	bl, err := backlog.New(backlog.Config{DueSoonDays: cfg.BacklogDueSoonDays}, core.Deps("backlog"))
 	if err != nil {
 		return err
 	}
@@ -205,8 +199,7 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger, stdout io.Writer) er
 	media.Mount(app, api, core)
 	spawn("media", media.Run)
 
-	stale, _ := displays.ParseStale(cfg.DisplayStale) // validated with the config
-	walls, err := displays.New(displays.Config{Stale: stale}, core.Deps("displays"))
+	walls, err := displays.New(displays.Config{Stale: cfg.DisplayStale}, core.Deps("displays"))
 	if err != nil {
 		return err
 	}
@@ -275,6 +268,5 @@ func logFileLimit(log *slog.Logger) {
 // mqttGuard is how the embedded broker's port is guarded: caps, accept
 // retry, the listener metrics.
 func mqttGuard(cfg Config, metrics *hub.Metrics, log *slog.Logger) hub.ListenOptions {
-	total, perIP := cfg.mqttConnCaps()
-	return hub.ListenOptions{Name: "mqtt", MaxConns: total, MaxPerIP: perIP, Metrics: metrics.Conns, Logger: log.With("component", "mqtt-broker")}
+	return hub.ListenOptions{Name: "mqtt", MaxConns: cfg.MQTTMaxConns, MaxPerIP: cfg.MQTTMaxConnsPerIP, Metrics: metrics.Conns, Logger: log.With("component", "mqtt-broker")}
 }
