@@ -6,6 +6,7 @@ import (
 	"strings"
 
 	"github.com/communehub/communehub/hub"
+	"github.com/jackc/pgx/v5"
 )
 
 // DossierFilter selects dossiers for the officer page and the API.
@@ -80,24 +81,13 @@ func (s *Service) ListDossiers(ctx context.Context, f DossierFilter) ([]*Dossier
 	if err != nil {
 		return nil, false, err
 	}
-	var list []*Dossier
-	for rows.Next() {
-		d, err := scanDossier(rows)
-		if err != nil {
-			rows.Close()
-			return nil, false, err
-		}
-		list = append(list, d)
-	}
-	if err := rows.Err(); err != nil {
+	list, err := pgx.CollectRows(rows, scanDossier)
+	if err != nil {
 		return nil, false, err
 	}
 	more := len(list) > f.Limit
 	if more {
 		list = list[:f.Limit]
-	}
-	if list == nil {
-		list = []*Dossier{}
 	}
 	return list, more, nil
 }
