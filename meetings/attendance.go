@@ -170,8 +170,9 @@ func (p *Proceedings) expired(st *ProcState) []int64 {
 	return out
 }
 
-// RunSweeper runs Sweep every interval until ctx ends.
-func (p *Proceedings) RunSweeper(ctx context.Context, interval time.Duration) {
+// sweepEvery runs Sweep every interval, and refreshes the units' now/next
+// every minute, until ctx ends.
+func (p *Proceedings) sweepEvery(ctx context.Context, interval time.Duration) {
 	t := time.NewTicker(interval)
 	defer t.Stop()
 	minute := time.NewTicker(time.Minute)

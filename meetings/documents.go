@@ -96,11 +96,15 @@ func newDocStore(cfg ProceedingsConfig) (*docStore, error) {
 			return nil, fmt.Errorf("meetings: unknown document type %q", t)
 		}
 	}
-	dir := filepath.Join(cfg.DataDir, "meetings", "documents")
-	if err := os.MkdirAll(dir, 0o750); err != nil {
-		return nil, fmt.Errorf("meetings: document dir: %w", err)
+	return &docStore{dir: filepath.Join(cfg.DataDir, "meetings", "documents"), max: cfg.DocMaxBytes, types: cfg.DocTypes}, nil
+}
+
+// makeDir makes the store's directory if it is missing.
+func (s *docStore) makeDir() error {
+	if err := os.MkdirAll(s.dir, 0o750); err != nil {
+		return fmt.Errorf("meetings: document dir: %w", err)
 	}
-	return &docStore{dir: dir, max: cfg.DocMaxBytes, types: cfg.DocTypes}, nil
+	return nil
 }
 
 func (s *docStore) path(sum []byte) string {
