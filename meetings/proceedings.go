@@ -323,18 +323,15 @@ func loadEvents(ctx context.Context, q querier, meetingID, after, upto int64) ([
 	if err != nil {
 		return nil, err
 	}
-	defer rows.Close()
-	var out []ProcEvent
-	for rows.Next() {
-		var ev ProcEvent
-		var data []byte
-		if err := rows.Scan(&ev.Seq, &ev.At, &ev.Kind, &ev.Actor, &data); err != nil {
-			return nil, err
-		}
-		ev.Data = data
-		out = append(out, ev)
-	}
-	return out, rows.Err()
+	return pgx.CollectRows(rows, scanEvent)
+}
+
+// scanEvent reads data as the bytes stored: a json.RawMessage scanned by
+// pgx would go through json.Unmarshal.
+func scanEvent(row pgx.CollectableRow) (ProcEvent, error) {
+	var ev ProcEvent
+	err := row.Scan(&ev.Seq, &ev.At, &ev.Kind, &ev.Actor, (*[]byte)(&ev.Data))
+	return ev, err
 }
 
 // Events returns a meeting's log after seq (at most limit events).
