@@ -58,6 +58,10 @@ type Routes struct {
 // bytes (see Core.AllowBody).
 func (r Routes) AllowBody(pattern string, limit int) { r.core.AllowBody(pattern, limit) }
 
+// SecureCookies reports whether the cookies a feature sets must carry the
+// Secure flag, as the session cookie does (the hub is served over HTTPS).
+func (r Routes) SecureCookies() bool { return r.core.Secure }
+
 // Routes returns where features mount, given app and the /api/v1 group
 // Mount returned.
 func (k *Core) Routes(app *fiber.App, api fiber.Router) Routes {

@@ -216,17 +216,15 @@ func TestCancelledOrClosedMeetingDisconnectsEveryone(t *testing.T) {
 func (f *fixture) serveInstance(name string) *mediaServer {
 	f.t.Helper()
 	bus := testBus()
-	p, err := NewProceedings(f.ctx, ProceedingsConfig{DataDir: f.dataDir, DocMaxBytes: 1 << 20, Instance: name},
-		f.pool, bus, hub.NewUnits(f.pool), hub.NewMetrics(), nil)
-	f.must(err)
-	p.now = f.clock.Now // the instances of a test share its clock
+	core := testCore(f.pool, bus)
+	p := f.startProceedings(ProceedingsConfig{DataDir: f.dataDir, DocMaxBytes: 1 << 20, Instance: name}, core) // the instances of a test share its clock
 	fol := hub.NewOutboxFollower(f.pool, bus, nopLog(), nil)
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})
 	go func() { defer close(done); fol.Run(ctx) }()
 	f.t.Cleanup(func() { cancel(); <-done })
 	hubtest.WaitFor(f.t, 10*time.Second, func() bool { return fol.LastID() > 0 }, "the outbox follower of "+name)
-	return f.serveMediaWith(name, bus, p)
+	return f.serveMediaWith(name, core, p)
 }
 
 // Two instances on one database: the guest's socket is held by B (which

@@ -7,6 +7,8 @@ import (
 	"time"
 	"unicode/utf8"
 
+	"github.com/jackc/pgx/v5"
+
 	"github.com/communehub/communehub/hub"
 )
 
@@ -119,17 +121,8 @@ func (p *Proceedings) Sweep(ctx context.Context) (int, error) {
 	if err != nil {
 		return 0, err
 	}
-	var ids []int64
-	for rows.Next() {
-		var id int64
-		if err := rows.Scan(&id); err != nil {
-			rows.Close()
-			return 0, err
-		}
-		ids = append(ids, id)
-	}
-	rows.Close()
-	if err := rows.Err(); err != nil {
+	ids, err := pgx.CollectRows(rows, pgx.RowTo[int64])
+	if err != nil {
 		return 0, err
 	}
 	total := 0
@@ -170,8 +163,9 @@ func (p *Proceedings) expired(st *ProcState) []int64 {
 	return out
 }
 
-// RunSweeper runs Sweep every interval until ctx ends.
-func (p *Proceedings) RunSweeper(ctx context.Context, interval time.Duration) {
+// sweepEvery runs Sweep every interval, and refreshes the units' now/next
+// every minute, until ctx ends.
+func (p *Proceedings) sweepEvery(ctx context.Context, interval time.Duration) {
 	t := time.NewTicker(interval)
 	defer t.Stop()
 	minute := time.NewTicker(time.Minute)

@@ -96,11 +96,15 @@ func newDocStore(cfg ProceedingsConfig) (*docStore, error) {
 			return nil, fmt.Errorf("meetings: unknown document type %q", t)
 		}
 	}
-	dir := filepath.Join(cfg.DataDir, "meetings", "documents")
-	if err := os.MkdirAll(dir, 0o750); err != nil {
-		return nil, fmt.Errorf("meetings: document dir: %w", err)
+	return &docStore{dir: filepath.Join(cfg.DataDir, "meetings", "documents"), max: cfg.DocMaxBytes, types: cfg.DocTypes}, nil
+}
+
+// makeDir makes the store's directory if it is missing.
+func (s *docStore) makeDir() error {
+	if err := os.MkdirAll(s.dir, 0o750); err != nil {
+		return fmt.Errorf("meetings: document dir: %w", err)
 	}
-	return &docStore{dir: dir, max: cfg.DocMaxBytes, types: cfg.DocTypes}, nil
+	return nil
 }
 
 func (s *docStore) path(sum []byte) string {
@@ -355,24 +359,35 @@ func loadDocuments(ctx context.Context, q querier, meetingID, docID int64) ([]*D
 	if err != nil {
 		return nil, err
 	}
-	defer rows.Close()
+	vs, err := pgx.CollectRows(rows, pgx.RowToStructByPos[docVersionRow])
+	if err != nil {
+		return nil, err
+	}
 	out := []*Document{}
-	for rows.Next() {
-		var d Document
-		var v DocVersion
-		if err := rows.Scan(&d.ID, &d.Item, &d.Title, &v.Version, &v.Filename, &v.ContentType, &v.Size, &v.sum, &v.Pages, &v.UploadedAt); err != nil {
-			return nil, err
-		}
-		v.SHA256 = hex.EncodeToString(v.sum)
-		if n := len(out); n > 0 && out[n-1].ID == d.ID {
+	for _, r := range vs {
+		v := DocVersion{Version: r.Version, Filename: r.Filename, ContentType: r.ContentType, Size: r.Size,
+			SHA256: hex.EncodeToString(r.Sum), Pages: r.Pages, UploadedAt: r.UploadedAt, sum: r.Sum}
+		if n := len(out); n > 0 && out[n-1].ID == r.ID {
 			out[n-1].Versions = append(out[n-1].Versions, v)
 			continue
 		}
-		d.Meeting = meetingID
-		d.Versions = []DocVersion{v}
-		out = append(out, &d)
+		out = append(out, &Document{ID: r.ID, Meeting: meetingID, Item: r.Item, Title: r.Title, Versions: []DocVersion{v}})
 	}
-	return out, rows.Err()
+	return out, nil
+}
+
+// docVersionRow is one row of loadDocuments: a version with its document.
+type docVersionRow struct {
+	ID          int64
+	Item        *int64
+	Title       string
+	Version     int
+	Filename    string
+	ContentType string
+	Size        int64
+	Sum         []byte
+	Pages       *int
+	UploadedAt  time.Time
 }
 
 // docVersion returns a version of a meeting's document (0: the latest).

@@ -34,6 +34,7 @@ type fixture struct {
 	pool    *pgxpool.Pool
 	url     string
 	bus     *hub.Bus
+	core    *hub.Core // the kernel f.p was built on, which every server of f.p serves
 	p       *Proceedings
 	clock   *testClock
 	meeting *Meeting
@@ -89,14 +90,11 @@ func newFixture(t testing.TB) *fixture {
 		f.users[u.user] = id
 	}
 	f.bus = testBus()
-	p, err := NewProceedings(ctx, ProceedingsConfig{DataDir: f.dataDir, DocMaxBytes: 1 << 20, ReconnectGrace: 30 * time.Second, Instance: "test"},
-		pool, f.bus, hub.NewUnits(pool), hub.NewMetrics(), nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	p.now = f.clock.Now
+	f.core = testCore(pool, f.bus)
+	p := f.startProceedings(ProceedingsConfig{DataDir: f.dataDir, DocMaxBytes: 1 << 20, ReconnectGrace: 30 * time.Second, Instance: "test"}, f.core)
 	f.p = p
 	online := true
+	var err error
 	f.meeting, err = p.CreateMeeting(ctx, nil, MeetingInput{Unit: "03244", Title: "Phiên họp thường kỳ tháng 12 năm 2026",
 		StartsAt: fixtureStart, Location: "Hội trường UBND xã Sáng Nhè", Online: &online, Seats: 6})
 	if err != nil {
@@ -184,6 +182,26 @@ func testBus() *hub.Bus {
 
 func nopLog() *slog.Logger { return slog.New(slog.DiscardHandler) }
 
+// testCore is one hub instance's kernel on pool and bus, its topic register
+// applying the declared read rules through its guards, as run wires it.
+func testCore(pool *pgxpool.Pool, bus *hub.Bus) *hub.Core {
+	core := &hub.Core{Pool: pool, Bus: bus, Auth: hub.NewAuth(pool, hub.AuthConfig{}, nopLog()), Units: hub.NewUnits(pool),
+		Metrics: hub.NewMetrics(), Sockets: hub.NewSockets(), Ready: hub.NewReadiness(), Logger: nopLog()}
+	core.Topics = hub.NewTopics(&core.Guards)
+	return core
+}
+
+// startProceedings builds and starts proceedings on core, on the test's
+// clock.
+func (f *fixture) startProceedings(cfg ProceedingsConfig, core *hub.Core) *Proceedings {
+	f.t.Helper()
+	p, err := NewProceedings(cfg, core.Deps("meetings"))
+	f.must(err)
+	f.must(p.Start(f.ctx))
+	p.now = f.clock.Now
+	return p
+}
+
 // serve starts the records-and-proceedings API on a real listener, as the
 // hub wires it (kernel routes, auth, /ws, outbox follower), and returns its URL.
 func (f *fixture) serve() string {
@@ -191,17 +209,11 @@ func (f *fixture) serve() string {
 	if f.base != "" {
 		return f.base
 	}
-	metrics := hub.NewMetrics()
-	auth := hub.NewAuth(f.pool, hub.AuthConfig{}, nopLog())
-	core := &hub.Core{Pool: f.pool, Bus: f.bus, Auth: auth, Units: hub.NewUnits(f.pool), Metrics: metrics,
-		Sockets: hub.NewSockets(), Ready: hub.NewReadiness(), Logger: nopLog()}
+	core := f.core
 	app := hub.NewApp(hub.AppOptions{Logger: nopLog()})
-	api := core.Mount(app)
-	f.p.Mount(app, api, core)
-	core.Topics = hub.NewTopics(&core.Guards) // as run wires it
-	if err := f.p.DeclareTopics(core.Topics, &core.Guards); err != nil {
-		f.t.Fatal(err)
-	}
+	f.p.Mount(core.Routes(app, core.Mount(app)))
+	// What Run does for the guards, without its attendance sweeper: the
+	// tests sweep on their own clock.
 	gctx, stopGuards := context.WithCancel(context.Background())
 	guardsDone := make(chan struct{})
 	go func() { defer close(guardsDone); _ = core.Guards.InvalidateOn(gctx, f.bus, AccessPattern) }()

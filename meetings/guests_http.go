@@ -51,8 +51,9 @@ type ticketFunc func(ctx context.Context, meetingID int64, ticket string) (*Invi
 // redeemed at once. Either way the browser gets the meeting pass cookie and
 // is sent to the same URL without the token. Without a token the page is
 // served to a logged-in user or the holder of a pass; others go to login.
-func (p *Proceedings) meetingPage(html []byte, suffix string, core *hub.Core, tickets ticketFunc) fiber.Handler {
-	g := &pageGate{p: p, core: core, tickets: tickets}
+// secure sets the Secure flag of the pass cookie.
+func (p *Proceedings) meetingPage(html []byte, suffix string, secure bool, tickets ticketFunc) fiber.Handler {
+	g := &pageGate{p: p, secure: secure, tickets: tickets}
 	return func(c *fiber.Ctx) error {
 		id, err := paramID(c, "id")
 		if err != nil {
@@ -74,9 +75,9 @@ func (p *Proceedings) meetingPage(html []byte, suffix string, core *hub.Core, ti
 		}
 		switch {
 		case pass != nil && pass.inv != nil:
-			setPassCookie(c, id, pass.secret, pass.until.Sub(p.now()), core.Secure) // follows a rescheduled meeting
+			setPassCookie(c, id, pass.secret, pass.until.Sub(p.now()), secure) // follows a rescheduled meeting
 		case pass != nil:
-			clearPassCookie(c, id, core.Secure)
+			clearPassCookie(c, id, secure)
 			if hub.PrincipalOf(c) == nil {
 				return sendInvitePage(c, fiber.StatusForbidden, reasonEnded)
 			}
@@ -90,7 +91,7 @@ func (p *Proceedings) meetingPage(html []byte, suffix string, core *hub.Core, ti
 // pageGate turns the credentials in a meeting page's URL into a pass.
 type pageGate struct {
 	p       *Proceedings
-	core    *hub.Core
+	secure  bool       // the pass cookie's Secure flag
 	tickets ticketFunc // nil: the page takes no tickets
 }
 
@@ -102,7 +103,7 @@ func (g *pageGate) link(c *fiber.Ctx, id int64, token, clean string) error {
 	var err error
 	if c.Method() == fiber.MethodPost {
 		origin, host := c.Get(fiber.HeaderOrigin), string(c.Request().Host())
-		if !hub.OriginAllowed(origin, host, nil) && !hub.OriginAllowed(origin, host, g.core.Origins) {
+		if !hub.OriginAllowed(origin, host, nil) && !hub.OriginAllowed(origin, host, g.p.origins) {
 			return hub.Errorf(hub.EForbidden, "origin %q may not redeem invite links", origin)
 		}
 		var secret string
@@ -147,7 +148,7 @@ func (g *pageGate) givePass(c *fiber.Ctx, id int64, secret, clean string) error 
 	if err != nil {
 		return err
 	}
-	setPassCookie(c, id, secret, until.Sub(g.p.now()), g.core.Secure)
+	setPassCookie(c, id, secret, until.Sub(g.p.now()), g.secure)
 	return c.Redirect(clean, fiber.StatusSeeOther)
 }
 

@@ -14,6 +14,7 @@ import (
 	"os"
 	"path/filepath"
 
+	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 )
 
@@ -134,17 +135,19 @@ func KnownKeys(ctx context.Context, pool *pgxpool.Pool) (map[string]ed25519.Publ
 	if err != nil {
 		return nil, err
 	}
-	defer rows.Close()
+	type recorded struct {
+		ID  string
+		Pub []byte
+	}
+	keys, err := pgx.CollectRows(rows, pgx.RowToStructByPos[recorded])
+	if err != nil {
+		return nil, err
+	}
 	out := map[string]ed25519.PublicKey{}
-	for rows.Next() {
-		var id string
-		var pub []byte
-		if err := rows.Scan(&id, &pub); err != nil {
-			return nil, err
-		}
-		if len(pub) == ed25519.PublicKeySize {
-			out[id] = ed25519.PublicKey(pub)
+	for _, k := range keys {
+		if len(k.Pub) == ed25519.PublicKeySize {
+			out[k.ID] = ed25519.PublicKey(k.Pub)
 		}
 	}
-	return out, rows.Err()
+	return out, nil
 }

@@ -4,7 +4,6 @@ import (
 	"context"
 	"embed"
 
-	"github.com/gofiber/fiber/v2"
 	"github.com/gofiber/fiber/v2/middleware/filesystem"
 
 	"github.com/communehub/communehub/hub"
@@ -20,15 +19,16 @@ var meetingWebFS embed.FS
 
 // mountPage serves /meetings/{id} (the meeting room) and its modules. The
 // page takes invite links and redirect tickets (see meetingPage).
-func (m *Media) mountPage(app *fiber.App, core *hub.Core) {
+func (m *Media) mountPage(r hub.Routes) {
+	app := r.App
 	app.Use("/static/meeting", filesystem.New(filesystem.Config{Root: hub.HTTPFS(meetingWebFS, "web"), MaxAge: 300}))
 	html, err := meetingWebFS.ReadFile("web/meeting.html")
 	if err != nil {
 		panic(err) // embedded above
 	}
-	page := m.proc.meetingPage(html, "", core, m.ticketInvitee)
-	app.Get("/meetings/:id<int>", core.Auth.Middleware(), page)
-	app.Post("/meetings/:id<int>", core.Auth.Middleware(), page)
+	page := m.proc.meetingPage(html, "", r.SecureCookies(), m.ticketInvitee)
+	app.Get("/meetings/:id<int>", r.Authn, page)
+	app.Post("/meetings/:id<int>", r.Authn, page)
 }
 
 // ticketInvitee uses a redirect ticket up and returns the invitee it admits,

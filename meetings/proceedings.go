@@ -59,6 +59,8 @@ type Proceedings struct {
 	pool    *pgxpool.Pool
 	bus     *hub.Bus
 	units   *hub.Units
+	guards  *hub.TopicGuards // asked again (Run) when access to a meeting ends
+	origins []string         // besides the page's own, the origins that may redeem invite links
 	log     *slog.Logger
 	now     func() time.Time
 	docs    *docStore
@@ -75,40 +77,71 @@ type procMetrics struct {
 	rejected *prometheus.CounterVec // websocket/REST messages refused, by code
 }
 
-// NewProceedings returns the records-and-proceedings service. It loads the
-// hub's signing key from cfg.DataDir/keys, generating it on first start, and
-// records its public half in the database.
-func NewProceedings(ctx context.Context, cfg ProceedingsConfig, pool *pgxpool.Pool, bus *hub.Bus, units *hub.Units,
-	metrics *hub.Metrics, log *slog.Logger) (*Proceedings, error) {
+// NewProceedings returns the records-and-proceedings service and declares
+// its topics (see declareTopics); Start loads its signing key, Mount adds
+// its routes and Run its workers.
+func NewProceedings(cfg ProceedingsConfig, d hub.Deps) (*Proceedings, error) {
 	cfg.setDefaults()
+	log := d.Logger
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	p := &Proceedings{cfg: cfg, pool: pool, bus: bus, units: units, log: log, now: time.Now, cache: map[int64]*ProcState{}, conns: map[int64]int{}}
+	p := &Proceedings{cfg: cfg, pool: d.Pool, bus: d.Bus, units: d.Units, guards: d.Guards, origins: d.Origins, log: log,
+		now: time.Now, cache: map[int64]*ProcState{}, conns: map[int64]int{}}
+	var err error
+	if p.docs, err = newDocStore(cfg); err != nil {
+		return nil, err
+	}
+	if err := p.declareTopics(d.Topics, d.Guards); err != nil {
+		return nil, err
+	}
 	p.metrics = procMetrics{
 		commands: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "communehub_meeting_commands_total",
 			Help: "Meeting proceedings commands by type and result."}, []string{"type", "result"}),
 		rejected: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "communehub_meeting_rejected_total",
 			Help: "Meeting proceedings messages refused, by error code."}, []string{"code"}),
 	}
-	if metrics != nil {
+	if d.Metrics != nil {
 		for _, c := range []prometheus.Collector{p.metrics.commands, p.metrics.rejected} {
-			if err := metrics.Registry.Register(c); err != nil {
+			if err := d.Metrics.Registry.Register(c); err != nil {
 				return nil, fmt.Errorf("meetings metrics: %w", err)
 			}
 		}
 	}
-	var err error
-	if p.docs, err = newDocStore(cfg); err != nil {
-		return nil, err
-	}
-	if p.signer, err = LoadOrCreateSigner(cfg.DataDir); err != nil {
-		return nil, err
-	}
-	if err := p.signer.Register(ctx, pool, cfg.Instance); err != nil {
-		return nil, err
-	}
 	return p, nil
+}
+
+// Start makes the documents directory, loads the hub's signing key from
+// cfg.DataDir/keys, generating it on first start, and records its public
+// half in the database.
+func (p *Proceedings) Start(ctx context.Context) error {
+	if err := p.docs.makeDir(); err != nil {
+		return err
+	}
+	var err error
+	if p.signer, err = LoadOrCreateSigner(p.cfg.DataDir); err != nil {
+		return err
+	}
+	return p.signer.Register(ctx, p.pool, p.cfg.Instance)
+}
+
+// Run sweeps the attendance register every second and, so that open /ws
+// sockets ask the guards again when access to a meeting ends, invalidates
+// the guards on every AccessPattern announcement, until ctx ends.
+func (p *Proceedings) Run(ctx context.Context) error {
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		if p.guards == nil {
+			return
+		}
+		if err := p.guards.InvalidateOn(ctx, p.bus, AccessPattern); err != nil {
+			p.log.Error("topic guards stopped following access changes", "err", err)
+		}
+	}()
+	p.sweepEvery(ctx, time.Second)
+	<-done
+	return nil
 }
 
 // Signer returns the hub's minutes signing key.
@@ -290,18 +323,15 @@ func loadEvents(ctx context.Context, q querier, meetingID, after, upto int64) ([
 	if err != nil {
 		return nil, err
 	}
-	defer rows.Close()
-	var out []ProcEvent
-	for rows.Next() {
-		var ev ProcEvent
-		var data []byte
-		if err := rows.Scan(&ev.Seq, &ev.At, &ev.Kind, &ev.Actor, &data); err != nil {
-			return nil, err
-		}
-		ev.Data = data
-		out = append(out, ev)
-	}
-	return out, rows.Err()
+	return pgx.CollectRows(rows, scanEvent)
+}
+
+// scanEvent reads data as the bytes stored: a json.RawMessage scanned by
+// pgx would go through json.Unmarshal.
+func scanEvent(row pgx.CollectableRow) (ProcEvent, error) {
+	var ev ProcEvent
+	err := row.Scan(&ev.Seq, &ev.At, &ev.Kind, &ev.Actor, (*[]byte)(&ev.Data))
+	return ev, err
 }
 
 // Events returns a meeting's log after seq (at most limit events).

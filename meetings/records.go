@@ -39,7 +39,8 @@ const (
 	MeetingCancelled = "cancelled"
 )
 
-// Meeting is a meeting's record.
+// Meeting is a meeting's record. Its fields are in the order of
+// meetingColumns: lists scan it by position.
 type Meeting struct {
 	ID         int64      `json:"id"`
 	Unit       string     `json:"unit"`
@@ -92,7 +93,8 @@ func ParseInviteeRole(s string) (InviteeRole, error) {
 	return "", errors.New("must be chair, member, guest or observer")
 }
 
-// Invitee is a person invited to a meeting.
+// Invitee is a person invited to a meeting. Its fields are in the order of
+// inviteeColumns: lists scan it by position.
 type Invitee struct {
 	ID        int64       `json:"id"`
 	MeetingID int64       `json:"meeting"`
@@ -272,16 +274,7 @@ func (p *Proceedings) ListMeetings(ctx context.Context, unit string, from, to ti
 	if err != nil {
 		return nil, err
 	}
-	defer rows.Close()
-	out := []*Meeting{}
-	for rows.Next() {
-		m, err := scanMeeting(rows)
-		if err != nil {
-			return nil, err
-		}
-		out = append(out, m)
-	}
-	return out, rows.Err()
+	return pgx.CollectRows(rows, pgx.RowToAddrOfStructByPos[Meeting])
 }
 
 // MeetingsOf lists the meetings a user is invited to, from a time on.
@@ -292,16 +285,7 @@ func (p *Proceedings) MeetingsOf(ctx context.Context, userID int64, from time.Ti
 	if err != nil {
 		return nil, err
 	}
-	defer rows.Close()
-	out := []*Meeting{}
-	for rows.Next() {
-		m, err := scanMeeting(rows)
-		if err != nil {
-			return nil, err
-		}
-		out = append(out, m)
-	}
-	return out, rows.Err()
+	return pgx.CollectRows(rows, pgx.RowToAddrOfStructByPos[Meeting])
 }
 
 // InviteeInput invites someone: a user of the hub (UserID or Username), or
@@ -430,16 +414,7 @@ func loadInvitees(ctx context.Context, q querier, meetingID int64) ([]*Invitee, 
 	if err != nil {
 		return nil, err
 	}
-	defer rows.Close()
-	out := []*Invitee{}
-	for rows.Next() {
-		v, err := scanInvitee(rows)
-		if err != nil {
-			return nil, err
-		}
-		out = append(out, v)
-	}
-	return out, rows.Err()
+	return pgx.CollectRows(rows, pgx.RowToAddrOfStructByPos[Invitee])
 }
 
 // InviteeForUser returns the user's invitee record in a meeting; ENotFound

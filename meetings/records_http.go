@@ -9,15 +9,16 @@ import (
 	"github.com/communehub/communehub/hub"
 )
 
-// Mount registers the records-and-proceedings API on api (the /api/v1
-// group), the scheduling page and the proceedings' static files on app.
-// core raises the body limit of the document upload routes.
-func (p *Proceedings) Mount(app *fiber.App, api fiber.Router, core *hub.Core) {
+// Mount registers the records-and-proceedings API on the /api/v1 group,
+// the scheduling page and the proceedings' static files on the app, and
+// raises the body limit of the document upload routes.
+func (p *Proceedings) Mount(r hub.Routes) {
 	limit := int(min(2*p.cfg.DocMaxBytes, hub.ServerBodyLimit))
-	core.AllowBody("/api/v1/meetings/*/documents", limit)
-	core.AllowBody("/api/v1/meetings/*/documents/*/versions", limit)
-	core.AllowBody("/api/v1/minutes/verify", maxMinutesDoc)
+	r.AllowBody("/api/v1/meetings/*/documents", limit)
+	r.AllowBody("/api/v1/meetings/*/documents/*/versions", limit)
+	r.AllowBody("/api/v1/minutes/verify", maxMinutesDoc)
 
+	api := r.API
 	staff := hub.RequireRole(hub.RoleAdmin, hub.RoleOfficer)
 	api.Get("/meetings", hub.RequireRole(), p.handleList)
 	api.Post("/meetings", staff, p.handleCreate)
@@ -50,7 +51,7 @@ func (p *Proceedings) Mount(app *fiber.App, api fiber.Router, core *hub.Core) {
 	api.Get("/meetings/:id/minutes/verify", hub.RequireRole(), p.handleVerifyStored)
 	api.Post("/minutes/verify", hub.RequireRole(), p.handleVerify)
 
-	p.mountPages(app, core)
+	p.mountPages(r)
 }
 
 func paramID(c *fiber.Ctx, name string) (int64, error) {

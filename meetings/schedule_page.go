@@ -21,15 +21,15 @@ var procWebFS embed.FS
 // proceedings page (/meetings/{id}/paperless: agenda, documents, queue,
 // votes and minutes without media, for hall tablets and weak links) and
 // the static modules.
-func (p *Proceedings) mountPages(app *fiber.App, core *hub.Core) {
+func (p *Proceedings) mountPages(r hub.Routes) {
+	app, auth := r.App, r.Authn
 	app.Use("/static/proceedings", filesystem.New(filesystem.Config{Root: hub.HTTPFS(procWebFS, "web"), MaxAge: 300}))
-	auth := core.Auth.Middleware()
 	app.Get("/meetings", auth, page("web/schedule.html"))
 	paperless, err := procWebFS.ReadFile("web/paperless.html")
 	if err != nil {
 		panic(err) // embedded above
 	}
-	h := p.meetingPage(paperless, "/paperless", core, nil) // takes invite links
+	h := p.meetingPage(paperless, "/paperless", r.SecureCookies(), nil) // takes invite links
 	app.Get("/meetings/:id/paperless", auth, h)
 	app.Post("/meetings/:id/paperless", auth, h)
 }

@@ -15,7 +15,6 @@ import (
 
 	"github.com/fasthttp/websocket"
 	"github.com/gofiber/fiber/v2"
-	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/communehub/communehub/hub"
 	"github.com/communehub/communehub/meetings/sfu"
@@ -72,63 +71,74 @@ type Media struct {
 	published atomic.Uint64 // bus events published (tests)
 }
 
-// NewMedia opens the SFU's sockets and forgets this instance's stale claims
-// (from before a crash). proc resolves invitees and carries proceedings
-// messages; bus receives meeting/{id}/media.
-func NewMedia(ctx context.Context, cfg Config, proc *Proceedings, pool *pgxpool.Pool, bus *hub.Bus, sockets *hub.Sockets, log *slog.Logger) (*Media, error) {
+// NewMedia returns the online side of meetings; Start opens the SFU's
+// sockets. proc resolves invitees and carries proceedings messages;
+// d.Bus receives meeting/{id}/media.
+func NewMedia(cfg Config, proc *Proceedings, d hub.Deps) (*Media, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
 	if cfg.OwnerStaleAfter <= 0 {
 		cfg.OwnerStaleAfter = 30 * time.Second
 	}
+	log := d.Logger
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
+	sockets := d.Sockets
 	if sockets == nil {
 		sockets = hub.NewSockets()
 	}
-	m := &Media{
-		cfg: cfg, log: log, proc: proc, bus: bus, sockets: sockets,
-		owners: &owners{pool: pool, instance: cfg.InstanceID, baseURL: strings.TrimRight(cfg.PublicURL, "/"), stale: cfg.OwnerStaleAfter},
+	return &Media{
+		cfg: cfg, log: log, proc: proc, bus: d.Bus, sockets: sockets,
+		owners: &owners{pool: d.Pool, instance: cfg.InstanceID, baseURL: strings.TrimRight(cfg.PublicURL, "/"), stale: cfg.OwnerStaleAfter},
 		conns:  map[int64]map[*sigConn]struct{}{}, idle: map[int64]time.Time{},
-	}
+	}, nil
+}
+
+// Start forgets this instance's stale claims (from before a crash) and
+// opens the SFU's sockets; Close closes them.
+func (m *Media) Start(ctx context.Context) error {
 	if err := m.owners.releaseAll(ctx); err != nil {
-		return nil, fmt.Errorf("media: release stale claims: %w", err)
+		return fmt.Errorf("media: release stale claims: %w", err)
 	}
-	if bus != nil && proc != nil {
+	if m.bus != nil && m.proc != nil {
 		// Subscribed before any connection exists, so that no announcement
 		// made after a connection's access check is missed.
 		sub, err := m.subscribeAccess()
 		if err != nil {
-			return nil, fmt.Errorf("media: %w", err)
+			return fmt.Errorf("media: %w", err)
 		}
 		m.access = sub
 	}
-	e, err := sfu.New(cfg.sfuConfig(), sfu.Hooks{OnState: m.publishState}, log.With("part", "sfu"))
+	e, err := sfu.New(m.cfg.sfuConfig(), sfu.Hooks{OnState: m.publishState}, m.log.With("part", "sfu"))
 	if err != nil {
-		return nil, fmt.Errorf("media: %w", err)
+		if m.access != nil {
+			m.access.Close()
+		}
+		return fmt.Errorf("media: %w", err)
 	}
 	m.engine = e
-	return m, nil
+	return nil
 }
 
-// Engine returns the SFU (benchmarks, tests).
+// Engine returns the SFU (benchmarks, tests), once Start has opened it.
 func (m *Media) Engine() *sfu.Engine { return m.engine }
 
 // Mount registers the signaling socket, the stats endpoint and the page.
-func (m *Media) Mount(app *fiber.App, api fiber.Router, core *hub.Core) {
-	app.Get("/ws/meetings/:id", core.Auth.Middleware(), m.admit, hub.Upgrade(m.serve, hub.UpgradeOptions{
+func (m *Media) Mount(r hub.Routes) {
+	r.App.Get("/ws/meetings/:id", r.Authn, m.admit, hub.Upgrade(m.serve, hub.UpgradeOptions{
 		ReadBufferSize: 8192, WriteBufferSize: 8192, Logger: m.log, // the Origin is checked by admit, which knows the request's own host
 	}))
-	api.Get("/meetings/:id/stats", hub.RequireRole(), m.handleStats)
-	m.mountPage(app, core)
+	r.API.Get("/meetings/:id/stats", hub.RequireRole(), m.handleStats)
+	m.mountPage(r)
 }
 
 // Run refreshes this instance's claims and releases those of meetings that
 // stayed empty, and closes the connections whose access ends (followAccess),
-// until ctx ends; then it releases every claim.
-func (m *Media) Run(ctx context.Context) {
+// until ctx ends; then it releases every claim. Close, after Run has
+// returned, closes the SFU.
+func (m *Media) Run(ctx context.Context) error {
 	if m.access != nil {
 		done := make(chan struct{})
 		go func() { defer close(done); m.followAccess(ctx) }()
@@ -143,7 +153,7 @@ func (m *Media) Run(ctx context.Context) {
 			c, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
 			_ = m.owners.releaseAll(c)
 			cancel()
-			return
+			return nil
 		case <-t.C:
 		}
 		var live, release []int64
@@ -179,6 +189,9 @@ func (m *Media) Run(ctx context.Context) {
 func (m *Media) Close() error {
 	if m.access != nil {
 		m.access.Close()
+	}
+	if m.engine == nil { // never started
+		return nil
 	}
 	return m.engine.Close()
 }

@@ -30,38 +30,33 @@ type mediaServer struct {
 // proceedings and media, on a real listener.
 func (f *fixture) serveMedia(instance string) *mediaServer {
 	f.t.Helper()
-	return f.serveMediaWith(instance, f.bus, f.p)
+	return f.serveMediaWith(instance, f.core, f.p)
 }
 
-// serveMediaWith is serveMedia with the instance's own bus and proceedings.
-func (f *fixture) serveMediaWith(instance string, bus *hub.Bus, p *Proceedings) *mediaServer {
+// serveMediaWith is serveMedia with the instance's own kernel (bus, guards)
+// and the proceedings built on it.
+func (f *fixture) serveMediaWith(instance string, core *hub.Core, p *Proceedings) *mediaServer {
 	f.t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		f.t.Fatal(err)
 	}
 	base := "http://" + ln.Addr().String()
-	auth := hub.NewAuth(f.pool, hub.AuthConfig{}, nopLog())
-	core := &hub.Core{Pool: f.pool, Bus: bus, Auth: auth, Units: hub.NewUnits(f.pool), Metrics: hub.NewMetrics(),
-		Sockets: hub.NewSockets(), Ready: hub.NewReadiness(), Logger: nopLog()}
 	app := hub.NewApp(hub.AppOptions{Logger: nopLog()})
-	api := core.Mount(app)
-	p.Mount(app, api, core)
+	routes := core.Routes(app, core.Mount(app))
+	p.Mount(routes)
 	cfg := DefaultConfig()
 	cfg.UDPPort, cfg.TCPPort, cfg.ListenIP, cfg.Loopback = 0, 0, "127.0.0.1", true
 	cfg.InstanceID, cfg.PublicURL = instance, base
-	m, err := NewMedia(f.ctx, cfg, p, f.pool, bus, core.Sockets, nopLog())
+	m, err := NewMedia(cfg, p, core.Deps("media"))
 	if err != nil {
 		f.t.Fatal(err)
 	}
-	m.Mount(app, api, core)
-	core.Topics = hub.NewTopics(&core.Guards) // as run wires it
-	if err := p.DeclareTopics(core.Topics, &core.Guards); err != nil {
-		f.t.Fatal(err)
-	}
+	f.must(m.Start(f.ctx))
+	m.Mount(routes)
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})
-	go func() { defer close(done); m.Run(ctx) }()
+	go func() { defer close(done); _ = m.Run(ctx) }()
 	go app.Listener(ln)
 	f.t.Cleanup(func() {
 		core.Sockets.CloseAll(hub.CloseGoingAway, "test over", 2*time.Second)

@@ -7,6 +7,8 @@ import (
 	"time"
 	"unicode/utf8"
 
+	"github.com/jackc/pgx/v5"
+
 	"github.com/communehub/communehub/hub"
 )
 
@@ -193,27 +195,8 @@ func (p *Proceedings) Votes(ctx context.Context, meetingID int64) ([]VoteRecord,
 	if err != nil {
 		return nil, err
 	}
-	out := []VoteRecord{}
-	for rows.Next() {
-		var r VoteRecord
-		var t Tally
-		if err := rows.Scan(&r.ID, &r.Item, &r.Question, &r.Secret, &r.Rule, &r.State, &r.OpenedAt, &r.ClosedAt,
-			&t.Seats, &t.Present, &t.Yes, &t.No, &t.Abstain, &t.Passed, &r.Voted); err != nil {
-			rows.Close()
-			return nil, err
-		}
-		switch {
-		case r.State == "closed":
-			t.Needed = r.Rule.Evaluate(t.Seats, t.Present, t.Yes, t.No, t.Abstain).Needed
-			r.Result = &t
-		case !r.Secret:
-			t.Passed = false
-			r.Result = &t
-		}
-		out = append(out, r)
-	}
-	rows.Close()
-	if err := rows.Err(); err != nil {
+	out, err := pgx.CollectRows(rows, scanVote)
+	if err != nil {
 		return nil, err
 	}
 	for i := range out {
@@ -225,18 +208,29 @@ func (p *Proceedings) Votes(ctx context.Context, meetingID int64) ([]VoteRecord,
 		if err != nil {
 			return nil, err
 		}
-		for brows.Next() {
-			var b Ballot
-			if err := brows.Scan(&b.Invitee, &b.Name, &b.Choice, &b.At); err != nil {
-				brows.Close()
-				return nil, err
-			}
-			out[i].Ballots = append(out[i].Ballots, b)
-		}
-		brows.Close()
-		if err := brows.Err(); err != nil {
+		// Appended to nil: a vote nobody voted in has no ballots, not an empty list.
+		if out[i].Ballots, err = pgx.AppendRows(out[i].Ballots, brows, pgx.RowToStructByPos[Ballot]); err != nil {
 			return nil, err
 		}
 	}
 	return out, nil
+}
+
+// scanVote reads a row of Votes, with its tally when it may be shown.
+func scanVote(row pgx.CollectableRow) (VoteRecord, error) {
+	var r VoteRecord
+	var t Tally
+	if err := row.Scan(&r.ID, &r.Item, &r.Question, &r.Secret, &r.Rule, &r.State, &r.OpenedAt, &r.ClosedAt,
+		&t.Seats, &t.Present, &t.Yes, &t.No, &t.Abstain, &t.Passed, &r.Voted); err != nil {
+		return r, err
+	}
+	switch {
+	case r.State == "closed":
+		t.Needed = r.Rule.Evaluate(t.Seats, t.Present, t.Yes, t.No, t.Abstain).Needed
+		r.Result = &t
+	case !r.Secret:
+		t.Passed = false
+		r.Result = &t
+	}
+	return r, nil
 }

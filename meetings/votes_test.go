@@ -253,10 +253,7 @@ func TestSecretBallotUnlinkable(t *testing.T) {
 // sent to both at once are each counted once.
 func TestTwoInstancesShareOneMeeting(t *testing.T) {
 	f := newFixture(t)
-	p2, err := NewProceedings(f.ctx, ProceedingsConfig{DataDir: t.TempDir(), Instance: "second"}, f.pool, testBus(),
-		hub.NewUnits(f.pool), nil, nil)
-	f.must(err)
-	p2.now = f.clock.Now
+	p2 := f.startProceedings(ProceedingsConfig{DataDir: t.TempDir(), Instance: "second"}, testCore(f.pool, testBus()))
 	f.open()
 	chair := f.inv["chutich"]
 	f.must(p2.OpenItem(f.ctx, chair, f.items[2].ID)) // instance 2 moves on; instance 1 has a cached state

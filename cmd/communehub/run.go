@@ -161,22 +161,17 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger, stdout io.Writer) er
 		spawn("backlog-sim", bl.NewSimulator(communes, 8*time.Second).Run)
 	}
 
-	proc, err := meetings.NewProceedings(ctx, proceedingsConfig(cfg), pool, bus, core.Units, metrics, log.With("component", "meetings"))
+	// Meeting topics on /ws follow the REST API's rule (who may see the
+	// meeting); open sockets ask again when access ends (proc.Run).
+	proc, err := meetings.NewProceedings(proceedingsConfig(cfg), core.Deps("meetings"))
 	if err != nil {
 		return err
 	}
-	proc.Mount(app, api, core)
-	// Meeting topics on /ws follow the REST API's rule (who may see the
-	// meeting); open sockets ask again when access ends.
-	if err := proc.DeclareTopics(topics, &core.Guards); err != nil {
+	if err := proc.Start(ctx); err != nil {
 		return err
 	}
-	spawn("topic-guards", func(ctx context.Context) {
-		if err := core.Guards.InvalidateOn(ctx, bus, meetings.AccessPattern); err != nil {
-			log.Error("topic guards stopped following access changes", "err", err)
-		}
-	})
-	spawn("meetings", func(ctx context.Context) { proc.RunSweeper(ctx, time.Second) })
+	proc.Mount(routes)
+	spawn("meetings", func(ctx context.Context) { _ = proc.Run(ctx) })
 	if cfg.Demo {
 		if err := seedMeetingsDemo(ctx, proc, auth, log, stdout); err != nil {
 			return fmt.Errorf("meetings demo seed: %w", err)
@@ -191,13 +186,16 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger, stdout io.Writer) er
 		// fixed firewall port: media on loopback, ephemeral, no ICE-TCP.
 		mediaCfg.ListenIP, mediaCfg.UDPPort, mediaCfg.TCPPort, mediaCfg.Loopback = host, 0, 0, true
 	}
-	media, err := meetings.NewMedia(ctx, mediaCfg, proc, pool, bus, sockets, log.With("component", "media"))
+	media, err := meetings.NewMedia(mediaCfg, proc, core.Deps("media"))
 	if err != nil {
 		return err
 	}
-	defer media.Close()
-	media.Mount(app, api, core)
-	spawn("media", media.Run)
+	if err := media.Start(ctx); err != nil {
+		return err
+	}
+	defer media.Close() // after the workers have stopped
+	media.Mount(routes)
+	spawn("media", func(ctx context.Context) { _ = media.Run(ctx) })
 
 	walls, err := displays.New(displays.Config{Stale: cfg.DisplayStale}, core.Deps("displays"))
 	if err != nil {

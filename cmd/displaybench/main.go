@@ -31,6 +31,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -39,7 +40,6 @@ import (
 	"net/http"
 	"os"
 	"os/exec"
-	"path/filepath"
 	"runtime"
 	"runtime/pprof"
 	"strconv"
@@ -183,19 +183,19 @@ func startServer(ctx context.Context, pool *pgxpool.Pool, log *slog.Logger, read
 	core.Topics = hub.NewTopics(&core.Guards)
 	bus := hub.NewBus(hub.BusOptions{Logger: log, Metrics: metrics, Topics: core.Topics})
 	core.Bus = bus
-	// The topics walls show, declared by their real publishers (meetings'
-	// guards need its service), and the bench's own.
-	proc, err := meetings.NewProceedings(ctx, meetings.ProceedingsConfig{DataDir: benchDataDir()}, pool, bus, units, nil, log)
-	if err != nil {
+	// The topics walls show, declared by their real publishers, and the
+	// bench's own. Meetings declares its own when its service is built (its
+	// guards need the service), which is all the bench needs of it: it is
+	// not started and keeps nothing in its data dir.
+	if err := errors.Join(backlog.DeclareTopics(core.Topics), devices.DeclareTopics(core.Topics)); err != nil {
 		return nil, err
 	}
-	benchFamilies := []hub.TopicFamily{{Pattern: "bench/+", Kind: "bench", Owner: "displaybench"},
-		{Pattern: "bench/steps/+", Kind: "bench_steps", Owner: "displaybench"}}
-	for _, err := range []error{backlog.DeclareTopics(core.Topics), devices.DeclareTopics(core.Topics),
-		proc.DeclareTopics(core.Topics, &core.Guards), core.Topics.Declare(benchFamilies...)} {
-		if err != nil {
-			return nil, err
-		}
+	if _, err := meetings.NewProceedings(meetings.ProceedingsConfig{DataDir: os.TempDir()}, core.Deps("meetings")); err != nil {
+		return nil, err
+	}
+	if err := core.Topics.Declare(hub.TopicFamily{Pattern: "bench/+", Kind: "bench", Owner: "displaybench"},
+		hub.TopicFamily{Pattern: "bench/steps/+", Kind: "bench_steps", Owner: "displaybench"}); err != nil {
+		return nil, err
 	}
 	app := hub.NewApp(hub.AppOptions{Logger: log, Metrics: metrics})
 	if readBuf > 0 {
@@ -740,8 +740,3 @@ func cpuModel() string {
 	}
 	return "?"
 }
-
-// benchDataDir is where the bench's meetings service keeps its signing
-// key: the same directory on every run, so that reruns on one database
-// reuse the key instead of recording a new one each time.
-func benchDataDir() string { return filepath.Join(os.TempDir(), "communehub-displaybench") }
