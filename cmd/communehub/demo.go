@@ -12,6 +12,7 @@ import (
 
 	"github.com/communehub/communehub/backlog"
 	"github.com/communehub/communehub/devices"
+	"github.com/communehub/communehub/devices/devicesim"
 	"github.com/communehub/communehub/hub"
 )
 
@@ -21,6 +22,32 @@ const (
 	demoCommune  = "03244" // Xã Sáng Nhè
 	demoCommune2 = "03199" // Xã Si Pa Phìn
 )
+
+// startDemo seeds the demo data of every feature and spawns the
+// simulators (a commune LAN over MQTT, dossiers arriving): --demo.
+func startDemo(ctx context.Context, cfg Config, f *features, auth *hub.Auth, spawn func(string, func(context.Context) error),
+	log *slog.Logger, stdout io.Writer) error {
+	printDemoBroker(cfg, f.devices, log, stdout)
+	sim := devicesim.New(devicesim.Config{Broker: f.devices.BrokerAddr(), Communes: []string{demoCommune, demoCommune2},
+		Scenario: true, Logger: log.With("component", "devicesim")})
+	spawn("devicesim", sim.Run)
+	if err := seedBacklogDemo(ctx, f.backlog, log); err != nil {
+		return fmt.Errorf("backlog demo seed: %w", err)
+	}
+	communes := f.backlog.DemoCommunes(demoProvince, []string{demoCommune, demoCommune2}, 3)
+	bsim := f.backlog.NewSimulator(communes, 8*time.Second)
+	spawn("backlog-sim", func(ctx context.Context) error { bsim.Run(ctx); return nil })
+	if err := seedMeetingsDemo(ctx, f.proc, auth, log, stdout); err != nil {
+		return fmt.Errorf("meetings demo seed: %w", err)
+	}
+	if err := seedDisplaysDemo(ctx, cfg, f.walls, stdout); err != nil {
+		return fmt.Errorf("displays demo seed: %w", err)
+	}
+	if err := seedDemo(ctx, auth, log, stdout); err != nil {
+		return fmt.Errorf("demo seed: %w", err)
+	}
+	return nil
+}
 
 // printDemoBroker says which broker the demo's devices use, with a
 // command that publishes to it.

@@ -6,15 +6,12 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"net"
 	"os"
-	"path/filepath"
 	"sync"
 	"time"
 
 	"github.com/communehub/communehub/backlog"
 	"github.com/communehub/communehub/devices"
-	"github.com/communehub/communehub/devices/devicesim"
 	"github.com/communehub/communehub/displays"
 	"github.com/communehub/communehub/hub"
 	"github.com/communehub/communehub/meetings"
@@ -99,119 +96,37 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger, stdout io.Writer) er
 	workCtx, stopWork := context.WithCancel(context.WithoutCancel(ctx))
 	defer stopWork()
 	var wg sync.WaitGroup
-	spawn := func(name string, f func(context.Context)) {
+	spawn := func(name string, run func(context.Context) error) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			f(workCtx)
+			// An error is a worker that gave up, unless it only says
+			// that it was stopped.
+			if err := run(workCtx); err != nil && !(workCtx.Err() != nil && errors.Is(err, context.Canceled)) {
+				log.Error("worker stopped early", "worker", name, "err", err)
+				return
+			}
 			log.Debug("worker stopped", "worker", name)
 		}()
 	}
 	follower := hub.NewOutboxFollower(pool, bus, log, metrics)
-	spawn("outbox", follower.Run)
-	spawn("outbox-prune", func(ctx context.Context) {
+	spawn("outbox", func(ctx context.Context) error { follower.Run(ctx); return nil })
+	spawn("outbox-prune", func(ctx context.Context) error {
 		hub.RunOutboxPruner(ctx, pool, cfg.OutboxRetention, log.With("component", "outbox"), metrics)
+		return nil
 	})
 
-	// Features: each mounts its routes on api/app and registers its workers.
-
-	devSvc, err := devices.New(devices.Config{
-		URL: cfg.MQTTURL, Listen: cfg.mqttListen(), ClientID: cfg.MQTTClientID, ClientIDFile: filepath.Join(cfg.DataDir, "mqtt-client-id"),
-		TelegrafPrefix: cfg.MQTTTelegrafPrefix, SharedGroup: cfg.MQTTSharedGroup, AllowAnonymous: cfg.Demo,
-		Interval: cfg.DeviceInterval, KindIntervals: cfg.DeviceKindIntervals, RawRetention: cfg.TelemetryRetention, HourlyRetention: cfg.RollupRetention,
-		MaxPacket: int(cfg.MQTTMaxPacket), ConnectTimeout: cfg.MQTTConnectTimeout, Guard: mqttGuard(cfg, metrics, log),
-		SpoolDir: filepath.Join(cfg.DataDir, "mqtt-spool"), SpoolBytes: cfg.MQTTSpoolMax,
-		MaxDevicesPerCommune: cfg.DeviceMaxPerCommune, Instance: cfg.InstanceID,
-	}, core.Deps("devices"))
+	f, err := newFeatures(ctx, cfg, core, routes)
 	if err != nil {
 		return err
 	}
-	if err := devSvc.Start(ctx); err != nil {
-		return err
+	defer f.media.Close() // after the workers have stopped
+	for _, w := range f.workers() {
+		spawn(w.name, w.run)
 	}
 	if cfg.Demo {
-		printDemoBroker(cfg, devSvc, log, stdout)
-	}
-	devSvc.Mount(routes)
-	spawn("devices", func(ctx context.Context) {
-		if err := devSvc.Run(ctx); err != nil {
-			log.Error("devices stopped", "err", err)
-		}
-	})
-	if cfg.Demo {
-		sim := devicesim.New(devicesim.Config{Broker: devSvc.BrokerAddr(), Communes: []string{demoCommune, demoCommune2},
-			Scenario: true, Logger: log.With("component", "devicesim")})
-		spawn("devicesim", func(ctx context.Context) { _ = sim.Run(ctx) })
-	}
-
-	bl, err := backlog.New(backlog.Config{DueSoonDays: cfg.BacklogDueSoonDays}, core.Deps("backlog"))
-	if err != nil {
-		return err
-	}
-	if err := bl.Start(ctx); err != nil {
-		return err
-	}
-	bl.Mount(routes)
-	spawn("backlog", func(ctx context.Context) { _ = bl.Run(ctx) })
-	if cfg.Demo {
-		if err := seedBacklogDemo(ctx, bl, log); err != nil {
-			return fmt.Errorf("backlog demo seed: %w", err)
-		}
-		communes := bl.DemoCommunes(demoProvince, []string{demoCommune, demoCommune2}, 3)
-		spawn("backlog-sim", bl.NewSimulator(communes, 8*time.Second).Run)
-	}
-
-	// Meeting topics on /ws follow the REST API's rule (who may see the
-	// meeting); open sockets ask again when access ends (proc.Run).
-	proc, err := meetings.NewProceedings(proceedingsConfig(cfg), core.Deps("meetings"))
-	if err != nil {
-		return err
-	}
-	if err := proc.Start(ctx); err != nil {
-		return err
-	}
-	proc.Mount(routes)
-	spawn("meetings", func(ctx context.Context) { _ = proc.Run(ctx) })
-	if cfg.Demo {
-		if err := seedMeetingsDemo(ctx, proc, auth, log, stdout); err != nil {
-			return fmt.Errorf("meetings demo seed: %w", err)
-		}
-	}
-
-	// Meetings media (issue 6): the SFU, /ws/meetings/{id}, the meeting page
-	// /meetings/{id} and /api/v1/meetings/{id}/stats.
-	mediaCfg := mediaConfig(cfg)
-	if host, _, err := net.SplitHostPort(cfg.Addr); err == nil && net.ParseIP(host).IsLoopback() {
-		// A hub serving only this machine (tests, a local demo) needs no
-		// fixed firewall port: media on loopback, ephemeral, no ICE-TCP.
-		mediaCfg.ListenIP, mediaCfg.UDPPort, mediaCfg.TCPPort, mediaCfg.Loopback = host, 0, 0, true
-	}
-	media, err := meetings.NewMedia(mediaCfg, proc, core.Deps("media"))
-	if err != nil {
-		return err
-	}
-	if err := media.Start(ctx); err != nil {
-		return err
-	}
-	defer media.Close() // after the workers have stopped
-	media.Mount(routes)
-	spawn("media", func(ctx context.Context) { _ = media.Run(ctx) })
-
-	walls, err := displays.New(displays.Config{Stale: cfg.DisplayStale}, core.Deps("displays"))
-	if err != nil {
-		return err
-	}
-	walls.Mount(routes)
-	spawn("displays", func(ctx context.Context) { _ = walls.Run(ctx) })
-	if cfg.Demo {
-		if err := seedDisplaysDemo(ctx, cfg, walls, stdout); err != nil {
-			return fmt.Errorf("displays demo seed: %w", err)
-		}
-	}
-
-	if cfg.Demo {
-		if err := seedDemo(ctx, auth, log, stdout); err != nil {
-			return fmt.Errorf("demo seed: %w", err)
+		if err := startDemo(ctx, cfg, f, auth, spawn, log, stdout); err != nil {
+			return err
 		}
 	}
 
