@@ -60,23 +60,6 @@ func (in *ProcedureInput) validate(code string) (*Procedure, error) {
 		HasFee: *in.HasFee, RequiresPaperResult: *in.RequiresPaperResult, Deadline: *in.Deadline}, nil
 }
 
-const procedureCols = `id, code, name, field_code, online_level, has_fee, requires_paper_result, deadline_value, deadline_unit, version, updated_at`
-
-func scanProcedure(r pgx.CollectableRow) (Procedure, error) {
-	var p Procedure
-	err := r.Scan(&p.ID, &p.Code, &p.Name, &p.FieldCode, &p.OnlineLevel, &p.HasFee, &p.RequiresPaperResult,
-		&p.Deadline.Value, &p.Deadline.Unit, &p.Version, &p.UpdatedAt)
-	return p, err
-}
-
-func listProcedures(ctx context.Context, db dbtx) ([]Procedure, error) {
-	rows, err := db.Query(ctx, `SELECT `+procedureCols+` FROM procedures ORDER BY code`)
-	if err != nil {
-		return nil, err
-	}
-	return pgx.CollectRows(rows, scanProcedure)
-}
-
 // Procedures lists the catalogue.
 func (s *Service) Procedures(ctx context.Context) ([]Procedure, error) {
 	return listProcedures(ctx, s.pool)
@@ -92,21 +75,11 @@ func (s *Service) PutProcedure(ctx context.Context, code string, in ProcedureInp
 		return nil, false, false, err
 	}
 	err = pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
-		rows, err := tx.Query(ctx, `SELECT `+procedureCols+` FROM procedures WHERE code=$1 FOR UPDATE`, code)
-		if err != nil {
-			return err
-		}
-		old, err := pgx.CollectExactlyOneRow(rows, scanProcedure)
+		old, err := lockProcedure(ctx, tx, code)
 		switch {
 		case errors.Is(err, pgx.ErrNoRows):
 			created, changed = true, true
-			rows, err := tx.Query(ctx, `INSERT INTO procedures (code, name, field_code, online_level, has_fee, requires_paper_result, deadline_value, deadline_unit)
-				VALUES ($1,$2,$3,$4,$5,$6,$7,$8) RETURNING `+procedureCols,
-				code, np.Name, np.FieldCode, np.OnlineLevel, np.HasFee, np.RequiresPaperResult, np.Deadline.Value, np.Deadline.Unit)
-			if err != nil {
-				return err
-			}
-			got, err := pgx.CollectExactlyOneRow(rows, scanProcedure)
+			got, err := insertProcedure(ctx, tx, np)
 			p = &got
 			return err
 		case err != nil:
@@ -118,13 +91,7 @@ func (s *Service) PutProcedure(ctx context.Context, code string, in ProcedureInp
 			return nil
 		}
 		changed = true
-		rows, err = tx.Query(ctx, `UPDATE procedures SET name=$2, field_code=$3, online_level=$4, has_fee=$5, requires_paper_result=$6,
-			deadline_value=$7, deadline_unit=$8, version=version+1, updated_at=now() WHERE id=$1 RETURNING `+procedureCols,
-			old.ID, np.Name, np.FieldCode, np.OnlineLevel, np.HasFee, np.RequiresPaperResult, np.Deadline.Value, np.Deadline.Unit)
-		if err != nil {
-			return err
-		}
-		got, err := pgx.CollectExactlyOneRow(rows, scanProcedure)
+		got, err := updateProcedure(ctx, tx, old.ID, np)
 		if err != nil {
 			return err
 		}
@@ -156,17 +123,6 @@ func (s *Service) PutProcedure(ctx context.Context, code string, in ProcedureInp
 		}
 	}
 	return p, created, changed, nil
-}
-
-func unitsWithProcedure(ctx context.Context, tx pgx.Tx, procID int) (map[string]string, error) {
-	rows, err := tx.Query(ctx, `SELECT DISTINCT unit_code, province_code FROM dossiers WHERE procedure_id=$1`, procID)
-	if err != nil {
-		return nil, err
-	}
-	out := map[string]string{}
-	var u, p string
-	_, err = pgx.ForEachRow(rows, []any{&u, &p}, func() error { out[u] = p; return nil })
-	return out, err
 }
 
 func (p *procCache) snapshotFlags() map[int]procFlags {
@@ -235,35 +191,13 @@ func (s *Service) PutAgency(ctx context.Context, code string, in AgencyInput) (*
 		return nil, hub.FieldError("kind", "must be ubnd_xa, ttpvhcc_xa, ubnd_tinh, so_nganh or other")
 	}
 	a := &Agency{Code: code, Name: strings.TrimSpace(in.Name), Unit: in.Unit, Kind: in.Kind}
-	err := s.pool.QueryRow(ctx, `INSERT INTO agencies (code, name, unit_code, kind) VALUES ($1,$2,$3,$4)
-		ON CONFLICT (code) DO UPDATE SET name=excluded.name, unit_code=excluded.unit_code, kind=excluded.kind, updated_at=now()
-		RETURNING updated_at`, a.Code, a.Name, a.Unit, a.Kind).Scan(&a.UpdatedAt)
+	err := upsertAgency(ctx, s.pool, a)
 	return a, err
 }
 
 // Agencies lists agencies, of one unit when unit is set.
 func (s *Service) Agencies(ctx context.Context, unit string) ([]Agency, error) {
-	rows, err := s.pool.Query(ctx, `SELECT code, name, unit_code, kind, updated_at FROM agencies
-		WHERE $1 = '' OR unit_code = $1 ORDER BY code`, unit)
-	if err != nil {
-		return nil, err
-	}
-	return pgx.CollectRows(rows, func(r pgx.CollectableRow) (Agency, error) {
-		var a Agency
-		return a, r.Scan(&a.Code, &a.Name, &a.Unit, &a.Kind, &a.UpdatedAt)
-	})
-}
-
-func listHolidays(ctx context.Context, db dbtx, year int) ([]Holiday, error) {
-	rows, err := db.Query(ctx, `SELECT to_char(day, 'YYYY-MM-DD'), name, kind FROM holidays
-		WHERE $1 = 0 OR extract(year FROM day) = $1 ORDER BY day`, year)
-	if err != nil {
-		return nil, err
-	}
-	return pgx.CollectRows(rows, func(r pgx.CollectableRow) (Holiday, error) {
-		var h Holiday
-		return h, r.Scan(&h.Day, &h.Name, &h.Kind)
-	})
+	return listAgencies(ctx, s.pool, unit)
 }
 
 // Holidays lists the holiday table (one year when year > 0).
@@ -291,8 +225,7 @@ func (s *Service) PutHoliday(ctx context.Context, day string, name, kind string)
 	if kind == "workday" && wd != time.Saturday && wd != time.Sunday {
 		return nil, unprocessable("kind", "%s is a weekday: only a weekend day can be a worked day", day)
 	}
-	if _, err := s.pool.Exec(ctx, `INSERT INTO holidays (day, name, kind) VALUES ($1,$2,$3)
-		ON CONFLICT (day) DO UPDATE SET name=excluded.name, kind=excluded.kind, updated_at=now()`, day, strings.TrimSpace(name), kind); err != nil {
+	if err := putHoliday(ctx, s.pool, day, strings.TrimSpace(name), kind); err != nil {
 		return nil, err
 	}
 	if err := s.calendarChanged(ctx); err != nil {
@@ -306,11 +239,11 @@ func (s *Service) DeleteHoliday(ctx context.Context, day string) error {
 	if _, err := time.ParseInLocation(time.DateOnly, day, VN); err != nil {
 		return hub.FieldError("date", "must be YYYY-MM-DD")
 	}
-	tag, err := s.pool.Exec(ctx, `DELETE FROM holidays WHERE day=$1`, day)
+	deleted, err := deleteHoliday(ctx, s.pool, day)
 	if err != nil {
 		return err
 	}
-	if tag.RowsAffected() == 0 {
+	if !deleted {
 		return hub.Errorf(hub.ENotFound, "no holiday on %s", day)
 	}
 	return s.calendarChanged(ctx)

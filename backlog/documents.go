@@ -203,11 +203,11 @@ func (s *Service) checkAgency(ctx context.Context, db dbtx, code string) (*strin
 	if code == "" {
 		return nil, nil
 	}
-	var n int
-	if err := db.QueryRow(ctx, `SELECT count(*) FROM agencies WHERE code=$1`, code).Scan(&n); err != nil {
+	ok, err := agencyExists(ctx, db, code)
+	if err != nil {
 		return nil, err
 	}
-	if n == 0 {
+	if !ok {
 		return nil, unprocessable("agency", "unknown agency %q (PUT /api/v1/agencies/%s first)", code, code)
 	}
 	return &code, nil
