@@ -2,13 +2,11 @@ package backlog
 
 import (
 	"context"
-	"fmt"
 	"slices"
 	"strings"
 	"time"
 
 	"github.com/communehub/communehub/hub"
-	"github.com/jackc/pgx/v5"
 )
 
 // Incoming document statuses (e-office practice).
@@ -211,29 +209,6 @@ func (s *Service) checkAgency(ctx context.Context, db dbtx, code string) (*strin
 		return nil, unprocessable("agency", "unknown agency %q (PUT /api/v1/agencies/%s first)", code, code)
 	}
 	return &code, nil
-}
-
-// takeNumber returns the next number of a book (creating the book), under
-// the book row's lock: a rollback gives the number back, so numbers run
-// without gaps or repeats. want, when set, must be that next number.
-func takeNumber(ctx context.Context, tx pgx.Tx, unit, direction, book string, year int, secret bool, want *int, field string) (bookID, number int, err error) {
-	if _, err := tx.Exec(ctx, `INSERT INTO doc_books (unit_code, direction, name, year, secret) VALUES ($1,$2,$3,$4,$5)
-		ON CONFLICT (unit_code, direction, name, year) DO NOTHING`, unit, direction, book, year, secret); err != nil {
-		return 0, 0, err
-	}
-	if err := tx.QueryRow(ctx, `UPDATE doc_books SET last_number = last_number + 1
-		WHERE unit_code=$1 AND direction=$2 AND name=$3 AND year=$4 RETURNING id, last_number`,
-		unit, direction, book, year).Scan(&bookID, &number); err != nil {
-		return 0, 0, err
-	}
-	if want != nil && *want != number {
-		if *want < number {
-			return 0, 0, &hub.Error{Code: hub.EConflict, Field: field,
-				Message: fmt.Sprintf("number %d is already used in book %q of %d; the next number is %d", *want, book, year, number)}
-		}
-		return 0, 0, unprocessable(field, "number %d would leave a gap in book %q of %d; the next number is %d", *want, book, year, number)
-	}
-	return bookID, number, nil
 }
 
 func defaultBook(direction, secrecy, book string) string {

@@ -101,20 +101,13 @@ func (s *Service) RegisterIncoming(ctx context.Context, in IncomingInput, actor 
 				return err
 			}
 		}
-		err := tx.QueryRow(ctx, `INSERT INTO incoming_docs (unit_code, province_code, agency_code, book_id, number, received_at,
-			registered_at, reference, doc_date, doc_type, issuer, subject, urgency, secrecy, medium, status, deadline,
-			urgent_deadline, directive) VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13,$14,$15,$16,$17,$18,$19)
-			RETURNING id, created_at, updated_at`,
-			d.Unit, d.Province, d.Agency, bookIDOf(d), d.Number, d.ReceivedAt, d.RegisteredAt, d.Reference, d.DocDate, d.DocType,
-			d.Issuer, d.Subject, d.Urgency, d.Secrecy, d.Medium, d.Status, d.Deadline, d.UrgentDeadline, d.Directive).
-			Scan(&d.ID, &d.CreatedAt, &d.UpdatedAt)
-		if err != nil {
+		if err := insertIncoming(ctx, tx, d); err != nil {
 			return err
 		}
 		if err := s.addAssignments(ctx, tx, d, assigns, actor, now); err != nil {
 			return err
 		}
-		if _, err := tx.Exec(ctx, `UPDATE incoming_docs SET presented_at=$2, deadline=$3 WHERE id=$1`, d.ID, d.PresentedAt, d.Deadline); err != nil {
+		if err := setIncomingPresented(ctx, tx, d); err != nil {
 			return err
 		}
 		if err := docEvent(ctx, tx, d.ID, "created", "", d.Status, actor, map[string]any{"number": d.Number}); err != nil {
@@ -133,8 +126,6 @@ func (s *Service) RegisterIncoming(ctx context.Context, in IncomingInput, actor 
 	s.poke()
 	return d, nil
 }
-
-func bookIDOf(d *IncomingDoc) *int { return d.bookID }
 
 // registerLocked gives d the next number of its book (the province lock is held).
 func (s *Service) registerLocked(ctx context.Context, tx pgx.Tx, d *IncomingDoc, book string, want *int, now time.Time) error {
@@ -184,8 +175,7 @@ func (s *Service) addAssignments(ctx context.Context, tx pgx.Tx, d *IncomingDoc,
 	for i := range list {
 		a := &list[i]
 		a.AssignedAt, a.AssignedBy = now, actor
-		if err := tx.QueryRow(ctx, `INSERT INTO doc_assignments (doc_id, assignee, role, due_at, assigned_at, assigned_by)
-			VALUES ($1,$2,$3,$4,$5,$6) RETURNING id`, d.ID, a.Assignee, a.Role, a.DueAt, a.AssignedAt, actor).Scan(&a.ID); err != nil {
+		if err := insertAssignment(ctx, tx, d.ID, a); err != nil {
 			return err
 		}
 		if d.PresentedAt == nil {
@@ -201,27 +191,14 @@ func (s *Service) addAssignments(ctx context.Context, tx pgx.Tx, d *IncomingDoc,
 	return nil
 }
 
-func docEvent(ctx context.Context, tx pgx.Tx, id int64, kind, from, to, actor string, changes map[string]any) error {
-	var fromP, toP *string
-	if from != "" {
-		fromP = &from
-	}
-	if to != "" {
-		toP = &to
-	}
-	_, err := tx.Exec(ctx, `INSERT INTO doc_events (doc_id, kind, from_status, to_status, actor, changes) VALUES ($1,$2,$3,$4,$5,$6)`,
-		id, kind, fromP, toP, actor, changes)
-	return err
-}
-
 // PatchIncoming assigns, sets the deadline or directive, or moves a
 // document along its status machine (409 listing the allowed statuses).
 func (s *Service) PatchIncoming(ctx context.Context, id int64, in IncomingPatch, actor string) (*IncomingDoc, error) {
 	now := s.now()
 	var out *IncomingDoc
 	err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
-		var province string
-		if err := tx.QueryRow(ctx, `SELECT province_code FROM incoming_docs WHERE id=$1`, id).Scan(&province); err != nil {
+		province, err := incomingProvince(ctx, tx, id)
+		if err != nil {
 			if errors.Is(err, pgx.ErrNoRows) {
 				return hub.Errorf(hub.ENotFound, "no incoming document %d", id)
 			}
@@ -267,11 +244,11 @@ func (s *Service) PatchIncoming(ctx context.Context, id int64, in IncomingPatch,
 			changes["assigned"] = len(assigns)
 		}
 		for _, aid := range in.DoneIDs {
-			tag, err := tx.Exec(ctx, `UPDATE doc_assignments SET done_at=$3 WHERE id=$1 AND doc_id=$2 AND done_at IS NULL`, aid, id, now)
+			done, err := finishAssignment(ctx, tx, id, aid, now)
 			if err != nil {
 				return err
 			}
-			if tag.RowsAffected() == 0 {
+			if !done {
 				return unprocessable("done", "no open assignment %d on document %d", aid, id)
 			}
 		}
@@ -314,10 +291,7 @@ func (s *Service) PatchIncoming(ctx context.Context, id int64, in IncomingPatch,
 			out = &old
 			return nil
 		}
-		_, err = tx.Exec(ctx, `UPDATE incoming_docs SET book_id=$2, number=$3, registered_at=$4, status=$5, deadline=$6, directive=$7,
-			presented_at=$8, completed_at=$9, ended_at=$10, updated_at=now() WHERE id=$1`,
-			d.ID, d.bookID, d.Number, d.RegisteredAt, d.Status, d.Deadline, d.Directive, d.PresentedAt, d.CompletedAt, d.EndedAt)
-		if err != nil {
+		if err := updateIncoming(ctx, tx, &d); err != nil {
 			return err
 		}
 		kind := "updated"
@@ -343,24 +317,6 @@ func (s *Service) PatchIncoming(ctx context.Context, id int64, in IncomingPatch,
 	return s.IncomingDoc(ctx, out.ID)
 }
 
-const incomingCols = `i.id, i.unit_code, i.province_code, i.agency_code, i.book_id, b.name, b.year, i.number, i.received_at, i.registered_at,
-	i.reference, to_char(i.doc_date, 'YYYY-MM-DD'), i.doc_type, i.issuer, i.subject, i.urgency, i.secrecy, i.medium, i.status,
-	i.deadline, i.urgent_deadline, i.directive, i.presented_at, i.completed_at, i.ended_at, i.created_at, i.updated_at`
-
-func queryIncoming(ctx context.Context, db dbtx, where string, args ...any) ([]IncomingDoc, error) {
-	rows, err := db.Query(ctx, `SELECT `+incomingCols+` FROM incoming_docs i LEFT JOIN doc_books b ON b.id = i.book_id `+where, args...)
-	if err != nil {
-		return nil, err
-	}
-	return pgx.CollectRows(rows, func(r pgx.CollectableRow) (IncomingDoc, error) {
-		var d IncomingDoc
-		err := r.Scan(&d.ID, &d.Unit, &d.Province, &d.Agency, &d.bookID, &d.Book, &d.Year, &d.Number, &d.ReceivedAt, &d.RegisteredAt,
-			&d.Reference, &d.DocDate, &d.DocType, &d.Issuer, &d.Subject, &d.Urgency, &d.Secrecy, &d.Medium, &d.Status,
-			&d.Deadline, &d.UrgentDeadline, &d.Directive, &d.PresentedAt, &d.CompletedAt, &d.EndedAt, &d.CreatedAt, &d.UpdatedAt)
-		return d, err
-	})
-}
-
 // IncomingDoc returns a document with its assignments.
 func (s *Service) IncomingDoc(ctx context.Context, id int64) (*IncomingDoc, error) {
 	docs, err := queryIncoming(ctx, s.pool, `WHERE i.id=$1`, id)
@@ -371,14 +327,6 @@ func (s *Service) IncomingDoc(ctx context.Context, id int64) (*IncomingDoc, erro
 		return nil, hub.Errorf(hub.ENotFound, "no incoming document %d", id)
 	}
 	d := docs[0]
-	rows, err := s.pool.Query(ctx, `SELECT id, assignee, role, due_at, assigned_at, assigned_by, done_at FROM doc_assignments
-		WHERE doc_id=$1 ORDER BY id`, id)
-	if err != nil {
-		return nil, err
-	}
-	d.Assignments, err = pgx.CollectRows(rows, func(r pgx.CollectableRow) (Assignment, error) {
-		var a Assignment
-		return a, r.Scan(&a.ID, &a.Assignee, &a.Role, &a.DueAt, &a.AssignedAt, &a.AssignedBy, &a.DoneAt)
-	})
+	d.Assignments, err = listAssignments(ctx, s.pool, id)
 	return &d, err
 }

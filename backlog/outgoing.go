@@ -78,11 +78,7 @@ func (s *Service) RegisterOutgoing(ctx context.Context, in OutgoingInput, actor 
 			return err
 		}
 		o.Number, o.Reference = n, fmt.Sprintf("%d/%s", n, suffix)
-		if err := tx.QueryRow(ctx, `INSERT INTO outgoing_docs (unit_code, province_code, agency_code, book_id, number, reference, issued_at,
-			doc_type, subject, signer, recipients, urgency, secrecy, medium, signed_personal, signed_org, created_by)
-			VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13,$14,$15,$16,$17) RETURNING id, created_at`,
-			o.Unit, o.Province, o.Agency, bookID, o.Number, o.Reference, o.IssuedAt, o.DocType, o.Subject, o.Signer, o.Recipients,
-			o.Urgency, o.Secrecy, o.Medium, o.SignedPersonal, o.SignedOrg, actor).Scan(&o.ID, &o.CreatedAt); err != nil {
+		if err := insertOutgoing(ctx, tx, o, bookID); err != nil {
 			return err
 		}
 		delta := newAggDelta()
@@ -96,21 +92,6 @@ func (s *Service) RegisterOutgoing(ctx context.Context, in OutgoingInput, actor 
 		return nil, err
 	}
 	return o, nil
-}
-
-func queryOutgoing(ctx context.Context, db dbtx, where string, args ...any) ([]OutgoingDoc, error) {
-	rows, err := db.Query(ctx, `SELECT o.id, o.unit_code, o.province_code, o.agency_code, b.name, b.year, o.number, o.reference,
-		o.issued_at, o.doc_type, o.subject, o.signer, o.recipients, o.urgency, o.secrecy, o.medium, o.signed_personal, o.signed_org,
-		o.created_by, o.created_at FROM outgoing_docs o JOIN doc_books b ON b.id = o.book_id `+where, args...)
-	if err != nil {
-		return nil, err
-	}
-	return pgx.CollectRows(rows, func(r pgx.CollectableRow) (OutgoingDoc, error) {
-		var o OutgoingDoc
-		err := r.Scan(&o.ID, &o.Unit, &o.Province, &o.Agency, &o.Book, &o.Year, &o.Number, &o.Reference, &o.IssuedAt, &o.DocType,
-			&o.Subject, &o.Signer, &o.Recipients, &o.Urgency, &o.Secrecy, &o.Medium, &o.SignedPersonal, &o.SignedOrg, &o.CreatedBy, &o.CreatedAt)
-		return o, err
-	})
 }
 
 // documentCommune resolves the commune a document belongs to: a missing
