@@ -1,7 +1,8 @@
 package backlog
 
-// The dossiers' storage: reading a dossier, writing it and its history,
-// the provinces' advisory locks every write takes, rebuilding aggregates.
+// The dossiers' storage: reading a dossier, writing it and its history
+// (one at a time and by import), the provinces' advisory locks every
+// write takes.
 
 import (
 	"bytes"
@@ -76,6 +77,30 @@ func (s *Service) Dossier(ctx context.Context, code string) (*Dossier, error) {
 	return d, err
 }
 
+// dossierProvince returns a stored dossier's province, "" when there is
+// no dossier with code.
+func dossierProvince(ctx context.Context, tx pgx.Tx, code string) (string, error) {
+	var province string
+	err := tx.QueryRow(ctx, `SELECT province_code FROM dossiers WHERE code=$1`, code).Scan(&province)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return "", nil
+	}
+	return province, err
+}
+
+// lockDossier reads a dossier and locks its row; nil when there is none.
+func lockDossier(ctx context.Context, tx pgx.Tx, code string) (*Dossier, error) {
+	rows, err := tx.Query(ctx, `SELECT `+dossierCols+dossierFrom+`WHERE d.code=$1 FOR UPDATE OF d`, code)
+	if err != nil {
+		return nil, err
+	}
+	d, err := pgx.CollectExactlyOneRow(rows, scanDossier)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return nil, nil
+	}
+	return d, err
+}
+
 // writeDossier inserts or updates d (d.ID is 0 for a new dossier) and
 // sets its id and timestamps.
 func writeDossier(ctx context.Context, tx pgx.Tx, d *Dossier) error {
@@ -94,6 +119,20 @@ func writeDossier(ctx context.Context, tx pgx.Tx, d *Dossier) error {
 	args = append(args, d.ID)
 	return tx.QueryRow(ctx, `UPDATE dossiers SET `+set+`, updated_at=now() WHERE id=$`+strconv.Itoa(len(args))+`
 		RETURNING created_at, updated_at`, args...).Scan(&d.CreatedAt, &d.UpdatedAt)
+}
+
+// dossierRow lists a dossier's values in dossierWriteList order (with the
+// id first when withID).
+func dossierRow(d *Dossier, withID bool) []any {
+	row := []any{d.Code, d.ProcedureID, d.ProcedureVersion, d.Unit, d.SourceUnit, d.Province, d.Status, d.State(), d.Channel,
+		d.ReceivedAt, d.DueAt, d.DueComputed, d.ProcessedAt, d.ReturnedAt, d.ClosedAt, d.EndAt, d.Deadline, d.PausedSince,
+		d.PauseCredit, d.SupplementCount, d.Pauses, d.FeeTotal, d.PaidOnline, d.Digitized, d.EResult, d.Reused,
+		d.PersonalStore, d.VNeID, d.Negative, d.SyncedAt, d.ProcedureName, d.FieldCode, d.ReceiptNo, d.Applicant,
+		d.ApplicantType, d.Subject, d.HandlingUnit, d.Note, d.Fingerprint}
+	if withID {
+		return append([]any{d.ID}, row...)
+	}
+	return row
 }
 
 var dossierWriteList = []string{"code", "procedure_id", "procedure_version", "unit_code", "source_unit_code", "province_code", "status", "state", "channel",
@@ -128,7 +167,7 @@ func placeholders(n int) string {
 type Event struct {
 	ID         int64             `json:"id"`
 	DossierID  int64             `json:"-"`
-	Code       string            `json:"-"` // the dossier's code, while an import builds its history
+	Code       string            `json:"-" db:"-"` // the dossier's code, while an import builds its history
 	At         time.Time         `json:"at"`
 	Kind       string            `json:"kind"` // created, status, updated
 	FromStatus *int              `json:"from_status"`
@@ -164,9 +203,73 @@ func (s *Service) History(ctx context.Context, code string) ([]Event, error) {
 	if err != nil {
 		return nil, err
 	}
-	return pgx.CollectRows(rows, func(r pgx.CollectableRow) (Event, error) {
-		var e Event
-		err := r.Scan(&e.ID, &e.DossierID, &e.At, &e.Kind, &e.FromStatus, &e.ToStatus, &e.Actor, &e.Source, &e.Changes)
-		return e, err
-	})
+	return pgx.CollectRows(rows, pgx.RowToStructByName[Event])
+}
+
+// copyDossiers copies new dossiers, id first, from src.
+func copyDossiers(ctx context.Context, tx pgx.Tx, src pgx.CopyFromSource) error {
+	_, err := tx.CopyFrom(ctx, pgx.Identifier{"dossiers"}, append([]string{"id"}, dossierWriteList...), src)
+	return err
+}
+
+func existingProvinces(ctx context.Context, tx pgx.Tx, codes []string) ([]string, error) {
+	rows, err := tx.Query(ctx, `SELECT DISTINCT province_code FROM dossiers WHERE code = ANY($1)`, codes)
+	if err != nil {
+		return nil, err
+	}
+	return pgx.CollectRows(rows, pgx.RowTo[string])
+}
+
+func loadDossiers(ctx context.Context, tx pgx.Tx, codes []string) (map[string]*Dossier, error) {
+	out := map[string]*Dossier{}
+	for start := 0; start < len(codes); start += 20000 {
+		chunk := codes[start:min(start+20000, len(codes))]
+		rows, err := tx.Query(ctx, `SELECT `+dossierCols+dossierFrom+`WHERE d.code = ANY($1) FOR UPDATE OF d`, chunk)
+		if err != nil {
+			return nil, err
+		}
+		list, err := pgx.CollectRows(rows, scanDossier)
+		if err != nil {
+			return nil, err
+		}
+		for _, d := range list {
+			out[d.Code] = d
+		}
+	}
+	return out, nil
+}
+
+// writeImported writes the changed stored dossiers (final versions)
+// through a COPY into a temporary table and one UPDATE, then the history
+// of every change with COPY. New dossiers were copied already.
+func writeImported(ctx context.Context, tx pgx.Tx, current map[string]*Dossier, updates []*Dossier, events []*Event) error {
+	slices.SortFunc(updates, func(a, b *Dossier) int { return int(a.ID - b.ID) })
+	if len(updates) > 0 {
+		if _, err := tx.Exec(ctx, `CREATE TEMP TABLE import_dossiers (LIKE dossiers) ON COMMIT DROP`); err != nil {
+			return err
+		}
+		if _, err := tx.CopyFrom(ctx, pgx.Identifier{"import_dossiers"}, append([]string{"id"}, dossierWriteList...),
+			pgx.CopyFromSlice(len(updates), func(i int) ([]any, error) { return dossierRow(updates[i], true), nil })); err != nil {
+			return fmt.Errorf("copy changed dossiers: %w", err)
+		}
+		set := ""
+		for i, c := range dossierWriteList {
+			if i > 0 {
+				set += ", "
+			}
+			set += c + " = t." + c
+		}
+		if _, err := tx.Exec(ctx, `UPDATE dossiers d SET `+set+`, updated_at = now() FROM import_dossiers t WHERE d.id = t.id`); err != nil {
+			return fmt.Errorf("update changed dossiers: %w", err)
+		}
+	}
+	_, err := tx.CopyFrom(ctx, pgx.Identifier{"dossier_events"}, []string{"dossier_id", "kind", "from_status", "to_status", "actor", "source", "changes"},
+		pgx.CopyFromSlice(len(events), func(i int) ([]any, error) {
+			e := events[i]
+			return []any{current[e.Code].ID, e.Kind, e.FromStatus, e.ToStatus, e.Actor, e.Source, e.Changes}, nil
+		}))
+	if err != nil {
+		return fmt.Errorf("copy history: %w", err)
+	}
+	return nil
 }

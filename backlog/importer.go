@@ -225,7 +225,7 @@ func (s *Service) importTx(ctx context.Context, rows []importRow, rep *ImportRep
 			inserts: make(chan *Dossier, 4096), stop: make(chan struct{}), ids: &idBlock{pool: s.pool}}
 		done := make(chan struct{})
 		go func() { defer close(done); b.run(ctx) }()
-		_, err = tx.CopyFrom(ctx, pgx.Identifier{"dossiers"}, append([]string{"id"}, dossierWriteList...), b)
+		err = copyDossiers(ctx, tx, b)
 		close(b.stop)
 		<-done
 		if err != nil {
@@ -263,82 +263,6 @@ func (s *Service) importTx(ctx context.Context, rows []importRow, rep *ImportRep
 		rep.Committed = true
 		return nil
 	})
-}
-
-func existingProvinces(ctx context.Context, tx pgx.Tx, codes []string) ([]string, error) {
-	rows, err := tx.Query(ctx, `SELECT DISTINCT province_code FROM dossiers WHERE code = ANY($1)`, codes)
-	if err != nil {
-		return nil, err
-	}
-	return pgx.CollectRows(rows, pgx.RowTo[string])
-}
-
-func loadDossiers(ctx context.Context, tx pgx.Tx, codes []string) (map[string]*Dossier, error) {
-	out := map[string]*Dossier{}
-	for start := 0; start < len(codes); start += 20000 {
-		chunk := codes[start:min(start+20000, len(codes))]
-		rows, err := tx.Query(ctx, `SELECT `+dossierCols+dossierFrom+`WHERE d.code = ANY($1) FOR UPDATE OF d`, chunk)
-		if err != nil {
-			return nil, err
-		}
-		list, err := pgx.CollectRows(rows, scanDossier)
-		if err != nil {
-			return nil, err
-		}
-		for _, d := range list {
-			out[d.Code] = d
-		}
-	}
-	return out, nil
-}
-
-// writeImported writes the changed stored dossiers (final versions)
-// through a COPY into a temporary table and one UPDATE, then the history
-// of every change with COPY. New dossiers were copied already.
-func writeImported(ctx context.Context, tx pgx.Tx, current map[string]*Dossier, updates []*Dossier, events []*Event) error {
-	slices.SortFunc(updates, func(a, b *Dossier) int { return int(a.ID - b.ID) })
-	if len(updates) > 0 {
-		if _, err := tx.Exec(ctx, `CREATE TEMP TABLE import_dossiers (LIKE dossiers) ON COMMIT DROP`); err != nil {
-			return err
-		}
-		if _, err := tx.CopyFrom(ctx, pgx.Identifier{"import_dossiers"}, append([]string{"id"}, dossierWriteList...),
-			pgx.CopyFromSlice(len(updates), func(i int) ([]any, error) { return dossierRow(updates[i], true), nil })); err != nil {
-			return fmt.Errorf("copy changed dossiers: %w", err)
-		}
-		set := ""
-		for i, c := range dossierWriteList {
-			if i > 0 {
-				set += ", "
-			}
-			set += c + " = t." + c
-		}
-		if _, err := tx.Exec(ctx, `UPDATE dossiers d SET `+set+`, updated_at = now() FROM import_dossiers t WHERE d.id = t.id`); err != nil {
-			return fmt.Errorf("update changed dossiers: %w", err)
-		}
-	}
-	_, err := tx.CopyFrom(ctx, pgx.Identifier{"dossier_events"}, []string{"dossier_id", "kind", "from_status", "to_status", "actor", "source", "changes"},
-		pgx.CopyFromSlice(len(events), func(i int) ([]any, error) {
-			e := events[i]
-			return []any{current[e.Code].ID, e.Kind, e.FromStatus, e.ToStatus, e.Actor, e.Source, e.Changes}, nil
-		}))
-	if err != nil {
-		return fmt.Errorf("copy history: %w", err)
-	}
-	return nil
-}
-
-// dossierRow lists a dossier's values in dossierWriteList order (with the
-// id first when withID).
-func dossierRow(d *Dossier, withID bool) []any {
-	row := []any{d.Code, d.ProcedureID, d.ProcedureVersion, d.Unit, d.SourceUnit, d.Province, d.Status, d.State(), d.Channel,
-		d.ReceivedAt, d.DueAt, d.DueComputed, d.ProcessedAt, d.ReturnedAt, d.ClosedAt, d.EndAt, d.Deadline, d.PausedSince,
-		d.PauseCredit, d.SupplementCount, d.Pauses, d.FeeTotal, d.PaidOnline, d.Digitized, d.EResult, d.Reused,
-		d.PersonalStore, d.VNeID, d.Negative, d.SyncedAt, d.ProcedureName, d.FieldCode, d.ReceiptNo, d.Applicant,
-		d.ApplicantType, d.Subject, d.HandlingUnit, d.Note, d.Fingerprint}
-	if withID {
-		return append([]any{d.ID}, row...)
-	}
-	return row
 }
 
 // parseRows decodes and checks rows on every CPU, keeping their order; a

@@ -106,9 +106,8 @@ func (s *Service) upsertTx(ctx context.Context, rec *PortalRecord, proc *Procedu
 	res := &UpsertResult{Code: rec.Code}
 	var wrote *Dossier
 	err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
-		var oldProvince string
-		err := tx.QueryRow(ctx, `SELECT province_code FROM dossiers WHERE code=$1`, rec.Code).Scan(&oldProvince)
-		if err != nil && !errors.Is(err, pgx.ErrNoRows) {
+		oldProvince, err := dossierProvince(ctx, tx, rec.Code)
+		if err != nil {
 			return err
 		}
 		locked := []string{unit.Province}
@@ -118,14 +117,7 @@ func (s *Service) upsertTx(ctx context.Context, rec *PortalRecord, proc *Procedu
 		if err := s.lockProvinces(ctx, tx, locked); err != nil {
 			return err
 		}
-		rows, err := tx.Query(ctx, `SELECT `+dossierCols+dossierFrom+`WHERE d.code=$1 FOR UPDATE OF d`, rec.Code)
-		if err != nil {
-			return err
-		}
-		old, err := pgx.CollectExactlyOneRow(rows, scanDossier)
-		if errors.Is(err, pgx.ErrNoRows) {
-			old, err = nil, nil
-		}
+		old, err := lockDossier(ctx, tx, rec.Code)
 		if err != nil {
 			return err
 		}
