@@ -257,12 +257,7 @@ func (s *Service) calendarChanged(ctx context.Context) error {
 		return err
 	}
 	s.poke()
-	rows, err := s.pool.Query(ctx, `SELECT DISTINCT unit_code FROM dossiers WHERE state = 1
-		UNION SELECT DISTINCT unit_code FROM incoming_docs WHERE ended_at IS NULL`)
-	if err != nil {
-		return err
-	}
-	units, err := pgx.CollectRows(rows, pgx.RowTo[string])
+	units, err := unitsWithOpenWork(ctx, s.pool)
 	if err != nil {
 		return err
 	}

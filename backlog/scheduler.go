@@ -117,17 +117,8 @@ func (sc *Scheduler) next(ctx context.Context, handled time.Time) (time.Time, er
 	soon := s.cal.AddWorkingDays(handled, n)
 	y, m, d := handled.In(VN).Date()
 	best := time.Date(y, m, d+1, 0, 0, 0, 0, VN) // the next Vietnam midnight
-	var dueNext, soonNext, docNext, urgentNext *time.Time
-	b := &pgx.Batch{}
-	b.Queue(`SELECT min(deadline) FROM dossiers WHERE state = 1 AND paused_since IS NULL AND deadline >= $1`, handled).
-		QueryRow(func(r pgx.Row) error { return r.Scan(&dueNext) })
-	b.Queue(`SELECT min(deadline) FROM dossiers WHERE state = 1 AND paused_since IS NULL AND deadline > $1`, soon).
-		QueryRow(func(r pgx.Row) error { return r.Scan(&soonNext) })
-	b.Queue(`SELECT min(deadline) FROM incoming_docs WHERE ended_at IS NULL AND deadline >= $1`, handled).
-		QueryRow(func(r pgx.Row) error { return r.Scan(&docNext) })
-	b.Queue(`SELECT min(urgent_deadline) FROM incoming_docs WHERE ended_at IS NULL AND presented_at IS NULL AND urgent_deadline >= $1`, handled).
-		QueryRow(func(r pgx.Row) error { return r.Scan(&urgentNext) })
-	if err := s.pool.SendBatch(ctx, b).Close(); err != nil {
+	dueNext, soonNext, docNext, urgentNext, err := nextDeadlines(ctx, s.pool, handled, soon)
+	if err != nil {
 		return time.Time{}, err
 	}
 	consider := func(t *time.Time) {
@@ -151,28 +142,10 @@ func (sc *Scheduler) next(ctx context.Context, handled time.Time) (time.Time, er
 func (sc *Scheduler) crossed(ctx context.Context, from, to time.Time) ([]string, error) {
 	s := sc.s
 	n := s.cfg.DueSoonDays
-	var units []string
 	if keyOf(from) != keyOf(to) {
-		rows, err := s.pool.Query(ctx, `SELECT DISTINCT unit_code FROM kpi_monthly
-			UNION SELECT DISTINCT unit_code FROM dossiers WHERE state = 1
-			UNION SELECT DISTINCT unit_code FROM incoming_docs WHERE ended_at IS NULL`)
-		if err != nil {
-			return nil, err
-		}
-		units, err = pgx.CollectRows(rows, pgx.RowTo[string])
-		return units, err
+		return unitsWithData(ctx, s.pool)
 	}
-	rows, err := s.pool.Query(ctx, `
-		SELECT DISTINCT unit_code FROM dossiers WHERE state = 1 AND paused_since IS NULL
-			AND ((deadline >= $1 AND deadline < $2) OR (deadline > $3 AND deadline <= $4))
-		UNION
-		SELECT DISTINCT unit_code FROM incoming_docs WHERE ended_at IS NULL
-			AND ((deadline >= $1 AND deadline < $2) OR (presented_at IS NULL AND urgent_deadline >= $1 AND urgent_deadline < $2))`,
-		from, to, s.cal.AddWorkingDays(from, n), s.cal.AddWorkingDays(to, n))
-	if err != nil {
-		return nil, err
-	}
-	units, err = pgx.CollectRows(rows, pgx.RowTo[string])
+	units, err := unitsCrossed(ctx, s.pool, from, to, s.cal.AddWorkingDays(from, n), s.cal.AddWorkingDays(to, n))
 	if err != nil && !errors.Is(err, pgx.ErrNoRows) {
 		return nil, err
 	}
