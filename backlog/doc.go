@@ -17,8 +17,14 @@
 // It is built as every feature is (hub/feature.go): New(Config, hub.Deps)
 // declares its topics and metrics, Start loads the calendar, the units and
 // the catalogue, Mount adds its routes and page, Run runs the deadline
-// scheduler. The dossier upsert use case is upsert.go, the dossiers'
-// storage dossier_store.go.
+// scheduler. The use cases (upsert.go, importer.go, catalogue.go,
+// incoming.go, outgoing.go, the KPI assembly in kpi.go, the scheduler) call
+// their entity's storage, one *_store.go each: dossier_store.go (dossiers
+// and their history), procedure_store.go, agency_store.go,
+// holiday_store.go, incoming_store.go (with the registers),
+// outgoing_store.go, aggregate_store.go (the maintained aggregates),
+// kpi_store.go (the indicators' batch read) and deadline_store.go (the
+// scheduler's reads).
 //
 // backlog imports hub and never another feature package (devices,
 // displays, meetings); others learn about it only through its bus topics.
