@@ -12,7 +12,8 @@ import (
 const module = "github.com/communehub/communehub"
 
 // TestImportRules enforces the layout of docs/architecture.md: the kernel
-// imports no feature, features do not import each other, and each outside
+// imports no feature, features do not import each other, meetings/media
+// sits on meetings (never the other way round), and each outside
 // dependency has one home (paho and mochi in devices, pion in meetings).
 func TestImportRules(t *testing.T) {
 	gomod, err := exec.Command("go", "env", "GOMOD").Output()
@@ -27,6 +28,7 @@ func TestImportRules(t *testing.T) {
 		t.Fatalf("go list: %v", err)
 	}
 	features := []string{module + "/backlog", module + "/devices", module + "/displays", module + "/meetings"}
+	media := module + "/meetings/media" // imports meetings; nothing else of meetings imports it
 	within := func(pkg, base string) bool { return pkg == base || strings.HasPrefix(pkg, base+"/") }
 	featureOf := func(pkg string) string {
 		for _, f := range features {
@@ -55,6 +57,8 @@ func TestImportRules(t *testing.T) {
 				t.Errorf("kernel package %s imports feature %s", pkg, imp)
 			case own != "" && target != "" && target != own:
 				t.Errorf("feature %s imports another feature %s (talk through bus topics)", pkg, imp)
+			case within(imp, media) && own == module+"/meetings" && !within(pkg, media):
+				t.Errorf("%s imports %s; media sits on meetings, not the other way round", pkg, imp)
 			case strings.HasPrefix(imp, "github.com/eclipse/paho") || strings.HasPrefix(imp, "github.com/mochi-mqtt/"):
 				if own != module+"/devices" && !strings.HasPrefix(pkg, module+"/cmd/devicesim") {
 					t.Errorf("%s imports %s; only devices (and cmd/devicesim) may", pkg, imp)

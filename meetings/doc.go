@@ -15,13 +15,19 @@
 // appended event, for participants' pages; resynced from the REST state) and
 // commune/{code}/meetings (now/next).
 //
-// Media (sfu/, signal*.go, page*.go): the Pion SFU and its websocket
-// signaling, which hands proceedings messages to Proceedings.Handle.
+// Media lives in sub-packages: sfu/ is the Pion SFU, media/ its websocket
+// signaling, the meeting room's page and which instance carries a meeting;
+// media sits on this package's exported API (Proceedings.Attendee,
+// Invitees, PassInvitee, MeetingPage, Attach, the topic constructors) and
+// hands proceedings messages to a ProcSession. The tables of media
+// (meeting_media_owner, meeting_media_tickets) are in this package's
+// migrations, and it declares meeting/+/media (MediaTopic).
 //
 // Guests (guests*.go): an invite link is redeemed once, by the page it
 // opens, for a meeting pass (a cookie for one invitee in one meeting) that
 // the meeting's page, websocket and API accept and nothing else does.
 //
-// meetings imports the kernel (hub) and no other feature; only meetings and
-// its sub-packages import pion.
+// meetings imports the kernel (hub) and no other feature, and none of its
+// sub-packages: meetings/media imports meetings, never the other way round.
+// Only its sub-packages (sfu, and media through it) import pion.
 package meetings

@@ -255,7 +255,7 @@ func (f *fixture) cookie(user string) *http.Cookie {
 		return f.session(user)
 	}
 	if f.guestPass == nil {
-		secret, _, err := f.p.redeemInvite(f.ctx, f.meeting.ID, f.guestToken)
+		secret, _, err := f.p.RedeemInvite(f.ctx, f.meeting.ID, f.guestToken)
 		f.must(err)
 		f.guestPass = &http.Cookie{Name: PassCookie(f.meeting.ID), Value: secret}
 	}
@@ -321,3 +321,13 @@ func mustJSON(t *testing.T, b []byte, v any) {
 }
 
 func bytesReaderOf(b []byte) *bytes.Reader { return bytes.NewReader(b) }
+
+// reschedule moves the fixture's meeting to start at starts and end at ends.
+func (f *fixture) reschedule(starts, ends time.Time) {
+	f.t.Helper()
+	m := f.meeting
+	online := m.Online
+	_, err := f.p.UpdateMeeting(f.ctx, m.ID, MeetingInput{Unit: m.Unit, Title: m.Title, StartsAt: starts, EndsAt: &ends,
+		Location: m.Location, Online: &online, Seats: m.Seats, QuorumRule: string(m.QuorumRule), PassRule: string(m.PassRule)})
+	f.must(err)
+}

@@ -92,12 +92,13 @@ func isLinkExpired(err error) bool {
 var errInviteUsed = &hub.Error{Code: hub.EForbidden, Field: "invite",
 	Message: "this invite link was already used; ask the secretary for a new one"}
 
-// redeemInvite uses an invite link up and opens a pass for its invitee; it
-// returns the pass's secret (the cookie value) and the invitee. Of
+// RedeemInvite uses an invite link up, as opening it in a browser does,
+// and opens a pass for its invitee; it returns the pass's secret (the
+// cookie value) and the invitee. Of
 // concurrent redemptions exactly one wins: the others, like any later one,
 // get errInviteUsed (with the invitee the link names). After the meeting's
 // access ended (AccessGrace) the link is errLinkExpired.
-func (p *Proceedings) redeemInvite(ctx context.Context, meetingID int64, token string) (secret string, invitee int64, err error) {
+func (p *Proceedings) RedeemInvite(ctx context.Context, meetingID int64, token string) (secret string, invitee int64, err error) {
 	h := sha256.Sum256([]byte(token))
 	secret = newPassSecret()
 	ph := sha256.Sum256([]byte(secret))
@@ -146,6 +147,13 @@ func (p *Proceedings) openPass(ctx context.Context, meetingID, invitee int64) (s
 // or the invitee was removed).
 func (p *Proceedings) passInvitee(ctx context.Context, meetingID int64, secret string) (*Invitee, time.Time, error) {
 	return p.passKeyInvitee(ctx, meetingID, passKeyOf(secret))
+}
+
+// PassInvitee returns the invitee a meeting pass (the value of its
+// PassCookie) admits to meeting now; nil when it admits no one.
+func (p *Proceedings) PassInvitee(ctx context.Context, meetingID int64, secret string) (*Invitee, error) {
+	inv, _, err := p.passInvitee(ctx, meetingID, secret)
+	return inv, err
 }
 
 // passKey is what identifies a pass: the SHA-256 of its secret (the

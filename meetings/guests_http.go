@@ -42,17 +42,17 @@ func PassCookie(meetingID int64) string {
 
 const passCookiePrefix = "communehub_meeting_"
 
-// ticketFunc uses a redirect ticket up and returns the invitee it admits.
-type ticketFunc func(ctx context.Context, meetingID int64, ticket string) (*Invitee, error)
+// TicketFunc uses a redirect ticket up and returns the invitee it admits.
+type TicketFunc func(ctx context.Context, meetingID int64, ticket string) (*Invitee, error)
 
-// meetingPage serves a meeting page (html at /meetings/{id}+suffix) to the
+// MeetingPage serves a meeting page (html at /meetings/{id}+suffix) to the
 // people of the meeting. With ?invite=TOKEN, GET shows the join page and
 // POST redeems the link; with ?ticket=T (when tickets is set) the ticket is
 // redeemed at once. Either way the browser gets the meeting pass cookie and
 // is sent to the same URL without the token. Without a token the page is
 // served to a logged-in user or the holder of a pass; others go to login.
 // secure sets the Secure flag of the pass cookie.
-func (p *Proceedings) meetingPage(html []byte, suffix string, secure bool, tickets ticketFunc) fiber.Handler {
+func (p *Proceedings) MeetingPage(html []byte, suffix string, secure bool, tickets TicketFunc) fiber.Handler {
 	g := &pageGate{p: p, secure: secure, tickets: tickets}
 	return func(c *fiber.Ctx) error {
 		id, err := paramID(c, "id")
@@ -92,7 +92,7 @@ func (p *Proceedings) meetingPage(html []byte, suffix string, secure bool, ticke
 type pageGate struct {
 	p       *Proceedings
 	secure  bool       // the pass cookie's Secure flag
-	tickets ticketFunc // nil: the page takes no tickets
+	tickets TicketFunc // nil: the page takes no tickets
 }
 
 // link answers an invite link: GET shows the join page (or why the link
@@ -107,7 +107,7 @@ func (g *pageGate) link(c *fiber.Ctx, id int64, token, clean string) error {
 			return hub.Errorf(hub.EForbidden, "origin %q may not redeem invite links", origin)
 		}
 		var secret string
-		if secret, invitee, err = g.p.redeemInvite(ctx, id, token); err == nil {
+		if secret, invitee, err = g.p.RedeemInvite(ctx, id, token); err == nil {
 			return g.givePass(c, id, secret, clean)
 		}
 	} else {
@@ -232,16 +232,17 @@ func clearPassCookie(c *fiber.Ctx, id int64, secure bool) {
 		SameSite: fiber.CookieSameSiteLaxMode, Expires: time.Unix(0, 0), MaxAge: -1})
 }
 
-// attendee resolves who takes part in meeting id by this request (see
-// attendeeOf): its principal, and the meeting pass cookie it carries.
-func (p *Proceedings) attendee(c *fiber.Ctx, id int64) (*Invitee, error) {
+// Attendee resolves who takes part in meeting id by this request, under the
+// rule of the meetings API (see attendeeOf): its principal, and the meeting
+// pass cookie it carries. The media socket admits by it.
+func (p *Proceedings) Attendee(c *fiber.Ctx, id int64) (*Invitee, error) {
 	return p.attendeeOf(c.UserContext(), id, hub.PrincipalOf(c), passKeyOf(c.Cookies(PassCookie(id))))
 }
 
-// refuseInvite answers an invite token sent to the websocket or the API:
+// RefuseInvite answers an invite token sent to a websocket or the API:
 // tokens are redeemed only by opening the link, so this is always 403
 // naming the field invite, saying whether the link was used.
-func (p *Proceedings) refuseInvite(ctx context.Context, id int64, token string) error {
+func (p *Proceedings) RefuseInvite(ctx context.Context, id int64, token string) error {
 	_, used, err := p.inviteState(ctx, id, token)
 	switch {
 	case err != nil:

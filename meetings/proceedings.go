@@ -21,11 +21,12 @@ import (
 // ProceedingsConfig is the records-and-proceedings part of the meetings
 // configuration.
 type ProceedingsConfig struct {
-	DataDir        string        // documents (DataDir/meetings/documents) and the signing key (DataDir/keys)
-	DocMaxBytes    int64         // largest document upload; default 50 MiB
-	DocTypes       []string      // allowed document extensions; default pdf and office files
-	ReconnectGrace time.Duration // how long a dropped participant is "reconnecting"; default 60 s
-	Instance       string        // this hub instance's id (recorded with its signing key)
+	DataDir        string           // documents (DataDir/meetings/documents) and the signing key (DataDir/keys)
+	DocMaxBytes    int64            // largest document upload; default 50 MiB
+	DocTypes       []string         // allowed document extensions; default pdf and office files
+	ReconnectGrace time.Duration    // how long a dropped participant is "reconnecting"; default 60 s
+	Instance       string           // this hub instance's id (recorded with its signing key)
+	Now            func() time.Time // the clock; nil: time.Now (tests set their own)
 }
 
 // DefaultDocTypes are the document extensions accepted when none are configured.
@@ -46,6 +47,9 @@ func (c *ProceedingsConfig) setDefaults() {
 	}
 	if c.Instance == "" {
 		c.Instance = "hub"
+	}
+	if c.Now == nil {
+		c.Now = time.Now
 	}
 }
 
@@ -87,7 +91,7 @@ func NewProceedings(cfg ProceedingsConfig, d hub.Deps) (*Proceedings, error) {
 		log = slog.New(slog.DiscardHandler)
 	}
 	p := &Proceedings{cfg: cfg, pool: d.Pool, bus: d.Bus, units: d.Units, guards: d.Guards, origins: d.Origins, log: log,
-		now: time.Now, cache: map[int64]*ProcState{}, conns: map[int64]int{}}
+		now: cfg.Now, cache: map[int64]*ProcState{}, conns: map[int64]int{}}
 	var err error
 	if p.docs, err = newDocStore(cfg); err != nil {
 		return nil, err

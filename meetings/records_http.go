@@ -85,7 +85,7 @@ func (p *Proceedings) ask(c *fiber.Ctx) (int64, *asker, error) {
 		return 0, nil, err
 	}
 	if tok := c.Get(InviteHeader, c.Query("invite")); tok != "" {
-		return 0, nil, p.refuseInvite(c.UserContext(), id, tok)
+		return 0, nil, p.RefuseInvite(c.UserContext(), id, tok)
 	}
 	a, err := p.viewer(c.UserContext(), id, hub.PrincipalOf(c), passKeyOf(c.Cookies(PassCookie(id))))
 	if err != nil {

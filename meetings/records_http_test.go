@@ -85,7 +85,7 @@ func TestRecordsAPI(t *testing.T) {
 	if b := f.json("GET", base+"?invite="+inv.InviteToken, "", nil, 403, nil); !strings.Contains(string(b), `"field":"invite"`) {
 		t.Errorf("an invite token on the API: %s", b)
 	}
-	secret, _, err := f.p.redeemInvite(f.ctx, m.ID, inv.InviteToken)
+	secret, _, err := f.p.RedeemInvite(f.ctx, m.ID, inv.InviteToken)
 	f.must(err)
 	status, _, b := f.call("GET", base, "", nil, "Cookie", PassCookie(m.ID)+"="+secret)
 	if status != 200 {

@@ -12,6 +12,7 @@ import (
 	"github.com/chromedp/chromedp"
 
 	"github.com/communehub/communehub/hub/hubtest"
+	"github.com/communehub/communehub/meetings/meetingstest"
 )
 
 // TestBrowserOfficerSchedulesAMeeting: an officer creates a meeting on the
@@ -59,7 +60,7 @@ func TestBrowserOfficerSchedulesAMeeting(t *testing.T) {
 		chromedp.SendKeys(css(`#invite [name=username]`), "chutich"),
 		chromedp.SetValue(css(`#invite [name=role]`), "chair"),
 		chromedp.Click(css(`#invite button[type=submit]`)),
-		void(chromedp.Poll[bool](`document.querySelectorAll('#invitees tr').length === 1`, chromedp.WithPollingTimeout(hubtest.Timeout(10*time.Second)))),
+		meetingstest.Void(chromedp.Poll[bool](`document.querySelectorAll('#invitees tr').length === 1`, chromedp.WithPollingTimeout(hubtest.Timeout(10*time.Second)))),
 	)
 	step("invite a guest",
 		chromedp.SendKeys(css(`#invite [name=name]`), "Giàng A Páo"),
@@ -70,9 +71,9 @@ func TestBrowserOfficerSchedulesAMeeting(t *testing.T) {
 	first, err := chromedp.Run(ctx, chromedp.Text(css(`#token`)))
 	f.must(err)
 	step("issue the guest a new link",
-		void(chromedp.Poll[bool](`document.querySelectorAll('#invitees tr').length === 2`, chromedp.WithPollingTimeout(hubtest.Timeout(10*time.Second)))),
+		meetingstest.Void(chromedp.Poll[bool](`document.querySelectorAll('#invitees tr').length === 2`, chromedp.WithPollingTimeout(hubtest.Timeout(10*time.Second)))),
 		chromedp.Click(css(`#invitees tr:nth-child(2) button:last-child`)),
-		void(chromedp.Poll[bool](fmt.Sprintf(`document.getElementById('token').textContent !== %q`, first), chromedp.WithPollingTimeout(hubtest.Timeout(10*time.Second)))),
+		meetingstest.Void(chromedp.Poll[bool](fmt.Sprintf(`document.getElementById('token').textContent !== %q`, first), chromedp.WithPollingTimeout(hubtest.Timeout(10*time.Second)))),
 	)
 	step("add an agenda item",
 		chromedp.SendKeys(css(`#item [name=title]`), "Dự toán chống rét"),
@@ -80,7 +81,7 @@ func TestBrowserOfficerSchedulesAMeeting(t *testing.T) {
 		chromedp.WaitVisible(css(`#agenda li input[type=file]`)),
 	)
 	step("upload a wrong type", chromedp.SetUploadFiles(css(`#agenda li > label input[type=file]`), []string{exe}),
-		void(chromedp.Poll[bool](`document.getElementById('msg').textContent.includes('.exe')`, chromedp.WithPollingTimeout(hubtest.Timeout(10*time.Second)))))
+		meetingstest.Void(chromedp.Poll[bool](`document.getElementById('msg').textContent.includes('.exe')`, chromedp.WithPollingTimeout(hubtest.Timeout(10*time.Second)))))
 	step("upload the document", chromedp.SetUploadFiles(css(`#agenda li > label input[type=file]`), []string{pdf}),
 		chromedp.WaitVisible(css(`#agenda li ul li a`)))
 
@@ -104,13 +105,5 @@ func TestBrowserOfficerSchedulesAMeeting(t *testing.T) {
 	}
 	if want := time.Date(2026, 12, 10, 1, 0, 0, 0, time.UTC); !m.StartsAt.Equal(want) && !m.StartsAt.Equal(time.Date(2026, 12, 10, 8, 0, 0, 0, time.UTC)) {
 		t.Fatalf("starts at %v", m.StartsAt)
-	}
-}
-
-// void drops an action's value so it can run among other steps.
-func void[T any](a chromedp.Action[T]) chromedp.Action[chromedp.Void] {
-	return func(ctx context.Context, t *chromedp.Target) (chromedp.Void, error) {
-		_, err := a(ctx, t)
-		return chromedp.Void{}, err
 	}
 }

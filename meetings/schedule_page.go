@@ -29,7 +29,7 @@ func (p *Proceedings) mountPages(r hub.Routes) {
 	if err != nil {
 		panic(err) // embedded above
 	}
-	h := p.meetingPage(paperless, "/paperless", r.SecureCookies(), nil) // takes invite links
+	h := p.MeetingPage(paperless, "/paperless", r.SecureCookies(), nil) // takes invite links
 	app.Get("/meetings/:id/paperless", auth, h)
 	app.Post("/meetings/:id/paperless", auth, h)
 }

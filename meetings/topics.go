@@ -2,6 +2,7 @@ package meetings
 
 import (
 	"context"
+	"strconv"
 
 	"github.com/communehub/communehub/hub"
 )
@@ -56,3 +57,8 @@ func (p *Proceedings) declareTopics(t *hub.Topics, g *hub.TopicGuards) error {
 	}
 	return nil
 }
+
+// MediaTopic is the bus topic of a meeting's media state: who is connected,
+// what they publish, who is speaking. (meeting/{id} itself is the
+// proceedings snapshot; the wall's meeting tile reads both.)
+func MediaTopic(id int64) string { return mediaFamily.Topic(strconv.FormatInt(id, 10)) }

@@ -115,7 +115,7 @@ func TestMediaSettings(t *testing.T) {
 		t.Errorf("media config = %+v", m)
 	}
 	if err := m.Validate(); err != nil {
-		t.Errorf("valid settings refused by meetings.Config.Validate: %v", err)
+		t.Errorf("valid settings refused by media.Config.Validate: %v", err)
 	}
 	if d := mediaConfig(DefaultConfig()); d.UDPPort != 50000 || d.TCPPort != 50000 {
 		t.Errorf("default media ports %d/%d", d.UDPPort, d.TCPPort)

@@ -10,6 +10,7 @@ import (
 	"github.com/communehub/communehub/displays"
 	"github.com/communehub/communehub/hub"
 	"github.com/communehub/communehub/meetings"
+	"github.com/communehub/communehub/meetings/media"
 )
 
 // features are the hub's features, built, started and mounted.
@@ -17,7 +18,7 @@ type features struct {
 	devices *devices.Service
 	backlog *backlog.Service
 	proc    *meetings.Proceedings
-	media   *meetings.Media
+	media   *media.Service
 	walls   *displays.Service
 }
 
@@ -76,7 +77,7 @@ func newFeatures(ctx context.Context, cfg Config, core *hub.Core, routes hub.Rou
 		// fixed firewall port: media on loopback, ephemeral, no ICE-TCP.
 		mediaCfg.ListenIP, mediaCfg.UDPPort, mediaCfg.TCPPort, mediaCfg.Loopback = host, 0, 0, true
 	}
-	if f.media, err = meetings.NewMedia(mediaCfg, f.proc, core.Deps("media")); err != nil {
+	if f.media, err = media.New(mediaCfg, f.proc, core.Deps("media")); err != nil {
 		return nil, err
 	}
 	if err := f.media.Start(ctx); err != nil {

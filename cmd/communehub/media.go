@@ -1,10 +1,10 @@
 package main
 
-import "github.com/communehub/communehub/meetings"
+import "github.com/communehub/communehub/meetings/media"
 
 // mediaConfig is the meetings media (SFU) part of cfg.
-func mediaConfig(cfg Config) meetings.Config {
-	m := meetings.DefaultConfig()
+func mediaConfig(cfg Config) media.Config {
+	m := media.DefaultConfig()
 	m.UDPPort, m.TCPPort = cfg.MediaUDPPort, cfg.MediaTCPPort
 	m.ListenIP = cfg.MediaListenIP
 	m.PublicIPs = cfg.MediaPublicIPs

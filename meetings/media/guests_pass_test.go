@@ -1,4 +1,4 @@
-package meetings
+package media
 
 import (
 	"fmt"
@@ -6,6 +6,9 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/communehub/communehub/meetings"
+	"github.com/communehub/communehub/meetings/meetingstest"
 )
 
 // A pass admits its holder to its own meeting only: not to another
@@ -16,12 +19,12 @@ func TestMeetingPassGrantsNothingElse(t *testing.T) {
 	f := newFixture(t)
 	s := f.serveMedia("hub-a")
 	online := true
-	other, err := f.p.CreateMeeting(f.ctx, nil, MeetingInput{Unit: "03244", Title: "Họp khác", StartsAt: fixtureStart, Online: &online, Seats: 3})
+	other, err := f.p.CreateMeeting(f.ctx, nil, meetings.MeetingInput{Unit: "03244", Title: "Họp khác", StartsAt: fixtureStart, Online: &online, Seats: 3})
 	f.must(err)
-	_, _, err = f.p.Invite(f.ctx, other.ID, InviteeInput{Name: "Khách khác", Role: "guest"})
+	_, _, err = f.p.Invite(f.ctx, other.ID, meetings.InviteeInput{Name: "Khách khác", Role: "guest"})
 	f.must(err)
 	pass := f.cookie("guest")
-	asOther := &http.Cookie{Name: PassCookie(other.ID), Value: pass.Value}
+	asOther := &http.Cookie{Name: meetings.PassCookie(other.ID), Value: pass.Value}
 	for _, c := range []*http.Cookie{pass, asOther} {
 		for _, path := range []string{"", "/proceedings", "/events", "/documents", "/votes", "/minutes"} {
 			resp, _ := f.visit("GET", fmt.Sprintf("%s/api/v1/meetings/%d%s", s.base, other.ID, path), c)
@@ -49,14 +52,14 @@ func TestMeetingPassGrantsNothingElse(t *testing.T) {
 	}
 	// On the hub's event socket it follows its own meeting's topics only.
 	ev := strings.Replace(s.base, "http", "ws", 1) + "/ws?topic="
-	for _, topic := range []string{LogTopic(other.ID), StateTopic(other.ID), AccessTopic(f.meeting.ID), "commune/03244/kpi", UnitTopic("03244")} {
+	for _, topic := range []string{meetings.LogTopic(other.ID), meetings.StateTopic(other.ID), meetings.AccessTopic(f.meeting.ID), "commune/03244/kpi", meetings.UnitTopic("03244")} {
 		for _, c := range []*http.Cookie{pass, asOther} {
 			if _, resp, err := f.dialWith(ev+topic, c); err == nil || resp.StatusCode != 403 && resp.StatusCode != 401 {
 				t.Errorf("the hub's event socket with the pass as %s follows %s: %v", c.Name, topic, err)
 			}
 		}
 	}
-	if _, _, err := f.dialWith(ev+LogTopic(f.meeting.ID), pass); err != nil {
+	if _, _, err := f.dialWith(ev+meetings.LogTopic(f.meeting.ID), pass); err != nil {
 		t.Errorf("the pass does not follow its own meeting's log: %v", err)
 	}
 	if resp, _ := f.visit("GET", s.base+own, pass); resp.StatusCode != 200 {
@@ -78,9 +81,9 @@ func TestReissuedInviteLink(t *testing.T) {
 	f.json("POST", fmt.Sprintf("/api/v1/meetings/%d/invitees/%d/link", f.meeting.ID, f.inv["pct1"].ID), "admin", nil, 409, nil)
 	f.json("POST", fmt.Sprintf("/api/v1/meetings/%d/invitees/999999/link", f.meeting.ID), "admin", nil, 404, nil)
 	var out struct {
-		Invitee     Invitee `json:"invitee"`
-		InviteToken string  `json:"invite_token"`
-		InviteURL   string  `json:"invite_url"`
+		Invitee     meetings.Invitee `json:"invitee"`
+		InviteToken string           `json:"invite_token"`
+		InviteURL   string           `json:"invite_url"`
 	}
 	f.json("POST", reissue, "canbo", nil, 201, &out)
 	if out.Invitee.ID != guest || out.InviteToken == f.guestToken || !strings.HasSuffix(out.InviteURL, "?invite="+out.InviteToken) {
@@ -99,7 +102,7 @@ func TestReissuedInviteLink(t *testing.T) {
 		t.Errorf("the ended pass is not cleared: %v", c)
 	}
 	status, _, b := f.call("GET", fmt.Sprintf("/api/v1/meetings/%d", f.meeting.ID), "", nil, "Cookie", oldPass.Name+"="+oldPass.Value)
-	if status != 403 || errorField(t, b) != oldPass.Name {
+	if status != 403 || meetingstest.ErrorField(t, b) != oldPass.Name {
 		t.Errorf("the API with the old pass: %d %s", status, b)
 	}
 	old := fmt.Sprintf("%s/meetings/%d?invite=%s", s.base, f.meeting.ID, f.guestToken)

@@ -1,4 +1,4 @@
-package meetings
+package media
 
 import (
 	"context"
@@ -7,6 +7,7 @@ import (
 	"github.com/gofiber/fiber/v2/middleware/filesystem"
 
 	"github.com/communehub/communehub/hub"
+	"github.com/communehub/communehub/meetings"
 )
 
 // meetingWebFS is the meeting page with media: plain HTML, CSS and ES
@@ -19,21 +20,21 @@ var meetingWebFS embed.FS
 
 // mountPage serves /meetings/{id} (the meeting room) and its modules. The
 // page takes invite links and redirect tickets (see meetingPage).
-func (m *Media) mountPage(r hub.Routes) {
+func (m *Service) mountPage(r hub.Routes) {
 	app := r.App
 	app.Use("/static/meeting", filesystem.New(filesystem.Config{Root: hub.HTTPFS(meetingWebFS, "web"), MaxAge: 300}))
 	html, err := meetingWebFS.ReadFile("web/meeting.html")
 	if err != nil {
 		panic(err) // embedded above
 	}
-	page := m.proc.meetingPage(html, "", r.SecureCookies(), m.ticketInvitee)
+	page := m.proc.MeetingPage(html, "", r.SecureCookies(), m.ticketInvitee)
 	app.Get("/meetings/:id<int>", r.Authn, page)
 	app.Post("/meetings/:id<int>", r.Authn, page)
 }
 
 // ticketInvitee uses a redirect ticket up and returns the invitee it admits,
 // if still invited.
-func (m *Media) ticketInvitee(ctx context.Context, meetingID int64, ticket string) (*Invitee, error) {
+func (m *Service) ticketInvitee(ctx context.Context, meetingID int64, ticket string) (*meetings.Invitee, error) {
 	inv, err := m.owners.useTicket(ctx, meetingID, ticket)
 	if err != nil {
 		return nil, err

@@ -1,4 +1,4 @@
-package meetings
+package media
 
 import (
 	"context"
@@ -11,6 +11,7 @@ import (
 	"github.com/chromedp/chromedp"
 
 	"github.com/communehub/communehub/hub/hubtest"
+	"github.com/communehub/communehub/meetings"
 )
 
 // joinedJS is true once the meeting page is in the room and joined (the
@@ -57,7 +58,7 @@ func TestBrowserTwoParticipantsSeeEachOther(t *testing.T) {
 	f := newFixture(t)
 	f.startFollower()
 	s := f.serveMedia("hub-a")
-	_, token2, err := f.p.Invite(f.ctx, f.meeting.ID, InviteeInput{Name: "Sùng A Páo", Position: "Công an xã", Role: "guest"})
+	_, token2, err := f.p.Invite(f.ctx, f.meeting.ID, meetings.InviteeInput{Name: "Sùng A Páo", Position: "Công an xã", Role: "guest"})
 	f.must(err)
 
 	opts := append(hubtest.ChromeAllocatorOptions(t, chromium), chromedp.Flag("allow-loopback-in-peer-connection", true))

@@ -1,4 +1,4 @@
-package meetings
+package media
 
 import (
 	"fmt"
@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/communehub/communehub/hub"
+	"github.com/communehub/communehub/meetings"
 )
 
 // TestProceedingsOverTheMeetingWebsocket runs a vote through the signaling
@@ -16,7 +17,7 @@ func TestProceedingsOverTheMeetingWebsocket(t *testing.T) {
 	f := newFixture(t)
 	f.startFollower()
 	f.clock.Set(time.Now())
-	f.p.now = time.Now
+	f.now = time.Now
 	s := f.serveMedia("a")
 	dial := func(user string) *wsClient {
 		c, resp, err := f.dialMedia(s, user, "")
@@ -31,7 +32,7 @@ func TestProceedingsOverTheMeetingWebsocket(t *testing.T) {
 	logged := func(kind string) func(map[string]any) bool {
 		return func(m map[string]any) bool {
 			d, _ := m["data"].(map[string]any)
-			return m["topic"] == LogTopic(f.meeting.ID) && d != nil && d["kind"] == kind
+			return m["topic"] == meetings.LogTopic(f.meeting.ID) && d != nil && d["kind"] == kind
 		}
 	}
 	send := func(c *wsClient, raw string) {
@@ -43,11 +44,11 @@ func TestProceedingsOverTheMeetingWebsocket(t *testing.T) {
 
 	send(chair, `{"type":"meeting.open","ref":"o1"}`)
 	chair.waitMsg("proc.ok", ref("o1"))
-	m1.waitMsg("event", logged(EvMeetingOpened))
+	m1.waitMsg("event", logged(meetings.EvMeetingOpened))
 	send(chair, `{"type":"vote.open","ref":"v1","question":"Thông qua kế hoạch sửa đường"}`)
 	ok := chair.waitMsg("proc.ok", ref("v1"))
 	vote := int64(ok["body"].(map[string]any)["vote"].(float64))
-	m2.waitMsg("event", logged(EvVoteOpened))
+	m2.waitMsg("event", logged(meetings.EvVoteOpened))
 
 	send(m1, fmt.Sprintf(`{"type":"vote.cast","ref":"c1","vote":%d,"choice":"yes"}`, vote))
 	m1.waitMsg("proc.ok", ref("c1"))
@@ -69,7 +70,7 @@ func TestProceedingsOverTheMeetingWebsocket(t *testing.T) {
 	if tally["yes"] != 1.0 || tally["no"] != 1.0 || tally["passed"] != false {
 		t.Fatalf("tally %v", tally)
 	}
-	m2.waitMsg("event", logged(EvVoteClosed))
+	m2.waitMsg("event", logged(meetings.EvVoteClosed))
 
 	send(m1, `{"type":"proc.sync","ref":"s1"}`)
 	view := m1.waitMsg("proc.state", ref("s1"))["body"].(map[string]any)
@@ -90,6 +91,6 @@ func TestProceedingsOverTheMeetingWebsocket(t *testing.T) {
 	m2.conn.Close()
 	waitUntil(t, 10*time.Second, "pct2 reconnecting", func() bool {
 		st, err := f.p.State(f.ctx, f.meeting.ID)
-		return err == nil && st.StatusOf(f.inv["pct2"].ID) == AttReconnecting
+		return err == nil && st.StatusOf(f.inv["pct2"].ID) == meetings.AttReconnecting
 	})
 }

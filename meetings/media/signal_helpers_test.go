@@ -1,4 +1,4 @@
-package meetings
+package media
 
 import (
 	"context"
@@ -12,8 +12,10 @@ import (
 	"testing"
 	"time"
 
-	"github.com/communehub/communehub/hub/hubtest"
 	"github.com/fasthttp/websocket"
+
+	"github.com/communehub/communehub/hub/hubtest"
+	"github.com/communehub/communehub/meetings"
 
 	"github.com/communehub/communehub/hub"
 	"github.com/communehub/communehub/meetings/sfu/sfutest"
@@ -21,7 +23,7 @@ import (
 
 // mediaServer is one hub instance serving meetings with media.
 type mediaServer struct {
-	media *Media
+	media *Service
 	base  string
 	core  *hub.Core
 }
@@ -35,7 +37,7 @@ func (f *fixture) serveMedia(instance string) *mediaServer {
 
 // serveMediaWith is serveMedia with the instance's own kernel (bus, guards)
 // and the proceedings built on it.
-func (f *fixture) serveMediaWith(instance string, core *hub.Core, p *Proceedings) *mediaServer {
+func (f *fixture) serveMediaWith(instance string, core *hub.Core, p *meetings.Proceedings) *mediaServer {
 	f.t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -48,7 +50,7 @@ func (f *fixture) serveMediaWith(instance string, core *hub.Core, p *Proceedings
 	cfg := DefaultConfig()
 	cfg.UDPPort, cfg.TCPPort, cfg.ListenIP, cfg.Loopback = 0, 0, "127.0.0.1", true
 	cfg.InstanceID, cfg.PublicURL = instance, base
-	m, err := NewMedia(cfg, p, core.Deps("media"))
+	m, err := New(cfg, p, core.Deps("media"))
 	if err != nil {
 		f.t.Fatal(err)
 	}

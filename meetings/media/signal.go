@@ -1,4 +1,4 @@
-package meetings
+package media
 
 import (
 	"context"
@@ -17,6 +17,7 @@ import (
 	"github.com/gofiber/fiber/v2"
 
 	"github.com/communehub/communehub/hub"
+	"github.com/communehub/communehub/meetings"
 	"github.com/communehub/communehub/meetings/sfu"
 )
 
@@ -47,15 +48,15 @@ const (
 // cancelled or closed. It is final: the page does not reconnect.
 const closeRevoked = hub.CloseUnauthorized
 
-// Media is the online side of meetings: the Pion SFU, the signaling
+// Service is the online side of meetings: the Pion SFU, the signaling
 // websocket /ws/meetings/{id}, the meeting page and the stats endpoint. It
 // records in PostgreSQL which instance carries each meeting's media and
 // sends participants who reach another instance to it.
-type Media struct {
+type Service struct {
 	cfg     Config
 	log     *slog.Logger
 	engine  *sfu.Engine
-	proc    *Proceedings
+	proc    *meetings.Proceedings
 	bus     *hub.Bus
 	owners  *owners
 	sockets *hub.Sockets
@@ -71,10 +72,10 @@ type Media struct {
 	published atomic.Uint64 // bus events published (tests)
 }
 
-// NewMedia returns the online side of meetings; Start opens the SFU's
+// New returns the online side of meetings; Start opens the SFU's
 // sockets. proc resolves invitees and carries proceedings messages;
 // d.Bus receives meeting/{id}/media.
-func NewMedia(cfg Config, proc *Proceedings, d hub.Deps) (*Media, error) {
+func New(cfg Config, proc *meetings.Proceedings, d hub.Deps) (*Service, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
@@ -89,7 +90,7 @@ func NewMedia(cfg Config, proc *Proceedings, d hub.Deps) (*Media, error) {
 	if sockets == nil {
 		sockets = hub.NewSockets()
 	}
-	return &Media{
+	return &Service{
 		cfg: cfg, log: log, proc: proc, bus: d.Bus, sockets: sockets,
 		owners: &owners{pool: d.Pool, instance: cfg.InstanceID, baseURL: strings.TrimRight(cfg.PublicURL, "/"), stale: cfg.OwnerStaleAfter},
 		conns:  map[int64]map[*sigConn]struct{}{}, idle: map[int64]time.Time{},
@@ -98,7 +99,7 @@ func NewMedia(cfg Config, proc *Proceedings, d hub.Deps) (*Media, error) {
 
 // Start forgets this instance's stale claims (from before a crash) and
 // opens the SFU's sockets; Close closes them.
-func (m *Media) Start(ctx context.Context) error {
+func (m *Service) Start(ctx context.Context) error {
 	if err := m.owners.releaseAll(ctx); err != nil {
 		return fmt.Errorf("media: release stale claims: %w", err)
 	}
@@ -123,10 +124,10 @@ func (m *Media) Start(ctx context.Context) error {
 }
 
 // Engine returns the SFU (benchmarks, tests), once Start has opened it.
-func (m *Media) Engine() *sfu.Engine { return m.engine }
+func (m *Service) Engine() *sfu.Engine { return m.engine }
 
 // Mount registers the signaling socket, the stats endpoint and the page.
-func (m *Media) Mount(r hub.Routes) {
+func (m *Service) Mount(r hub.Routes) {
 	r.App.Get("/ws/meetings/:id", r.Authn, m.admit, hub.Upgrade(m.serve, hub.UpgradeOptions{
 		ReadBufferSize: 8192, WriteBufferSize: 8192, Logger: m.log, // the Origin is checked by admit, which knows the request's own host
 	}))
@@ -138,7 +139,7 @@ func (m *Media) Mount(r hub.Routes) {
 // stayed empty, and closes the connections whose access ends (followAccess),
 // until ctx ends; then it releases every claim. Close, after Run has
 // returned, closes the SFU.
-func (m *Media) Run(ctx context.Context) error {
+func (m *Service) Run(ctx context.Context) error {
 	if m.access != nil {
 		done := make(chan struct{})
 		go func() { defer close(done); m.followAccess(ctx) }()
@@ -186,7 +187,7 @@ func (m *Media) Run(ctx context.Context) error {
 
 // Close closes every participant and the SFU's sockets (and the access
 // subscription, when Run never took it).
-func (m *Media) Close() error {
+func (m *Service) Close() error {
 	if m.access != nil {
 		m.access.Close()
 	}
@@ -197,7 +198,7 @@ func (m *Media) Close() error {
 }
 
 // hold registers a connection of its meeting on this instance.
-func (m *Media) hold(c *sigConn) {
+func (m *Service) hold(c *sigConn) {
 	id := c.j.meeting.ID
 	m.mu.Lock()
 	if m.conns[id] == nil {
@@ -208,7 +209,7 @@ func (m *Media) hold(c *sigConn) {
 	m.mu.Unlock()
 }
 
-func (m *Media) unhold(c *sigConn) {
+func (m *Service) unhold(c *sigConn) {
 	id := c.j.meeting.ID
 	m.mu.Lock()
 	if delete(m.conns[id], c); len(m.conns[id]) == 0 {
@@ -220,13 +221,13 @@ func (m *Media) unhold(c *sigConn) {
 
 // join is what admit hands to the websocket handler.
 type join struct {
-	meeting   *Meeting
-	who       *Invitee
+	meeting   *meetings.Meeting
+	who       *meetings.Invitee
 	audioOnly bool
 	viaTicket bool
 	pass      string // the meeting pass a guest came with, checked again when their link is re-issued
 	origin    string // scheme://host the client used, for URLs we give it
-	seen      uint64 // Media.revocations before the access check
+	seen      uint64 // Service.revocations before the access check
 }
 
 const localsJoin = "meetings.join"
@@ -234,8 +235,8 @@ const localsJoin = "meetings.join"
 // admit runs before the upgrade: who is this (ticket, session or meeting
 // pass; an invite token is refused), are they invited (403 otherwise), is
 // the origin allowed.
-func (m *Media) admit(c *fiber.Ctx) error {
-	id, err := paramID(c, "id")
+func (m *Service) admit(c *fiber.Ctx) error {
+	id, err := meetingID(c)
 	if err != nil {
 		return err
 	}
@@ -258,13 +259,13 @@ func (m *Media) admit(c *fiber.Ctx) error {
 		}
 		j.viaTicket = true
 	case c.Query("invite") != "": // redeemed only by opening the link
-		return m.proc.refuseInvite(ctx, id, c.Query("invite"))
+		return m.proc.RefuseInvite(ctx, id, c.Query("invite"))
 	default: // a user's session, or a meeting pass
-		if j.who, err = m.proc.attendee(c, id); err != nil {
+		if j.who, err = m.proc.Attendee(c, id); err != nil {
 			return err
 		}
 		if j.who.UserID == nil { // a guest has no account: the pass admitted them
-			j.pass = c.Cookies(PassCookie(id))
+			j.pass = c.Cookies(meetings.PassCookie(id))
 		}
 	}
 	if j.meeting, err = m.proc.Meeting(ctx, id); err != nil {
@@ -277,11 +278,21 @@ func (m *Media) admit(c *fiber.Ctx) error {
 	return c.Next()
 }
 
-func (m *Media) originAllowed(c *fiber.Ctx) bool {
+// meetingID is the meeting of an /…/:id route, read as the meetings API
+// reads it.
+func meetingID(c *fiber.Ctx) (int64, error) {
+	id, err := strconv.ParseInt(c.Params("id"), 10, 64)
+	if err != nil || id <= 0 {
+		return 0, hub.FieldError("id", "must be a positive number")
+	}
+	return id, nil
+}
+
+func (m *Service) originAllowed(c *fiber.Ctx) bool {
 	return hub.OriginAllowed(c.Get(fiber.HeaderOrigin), string(c.Request().Host()), m.cfg.Origins)
 }
 
-func (m *Media) inviteeByID(ctx context.Context, meeting, id int64) (*Invitee, error) {
+func (m *Service) inviteeByID(ctx context.Context, meeting, id int64) (*meetings.Invitee, error) {
 	all, err := m.proc.Invitees(ctx, meeting)
 	if err != nil {
 		return nil, err
@@ -305,14 +316,14 @@ type inbound struct {
 // participant and runs every message; the kernel's writer (hub.WSWriter)
 // owns the socket's writes; the reader goroutine only reads.
 type sigConn struct {
-	m     *Media
+	m     *Service
 	ws    *hub.WSConn
 	j     *join
 	id    string
 	log   *slog.Logger
 	part  *sfu.Participant
-	proc  *ProcSession                // owned by the handler goroutine
-	procP atomic.Pointer[ProcSession] // the same, for the writer, once joined is queued
+	proc  *meetings.ProcSession                // owned by the handler goroutine
+	procP atomic.Pointer[meetings.ProcSession] // the same, for the writer, once joined is queued
 
 	in         chan inbound
 	readerDone chan struct{}
@@ -336,7 +347,7 @@ type sigConn struct {
 	revoked atomic.Bool // closed because access ended: the participant left
 }
 
-func (m *Media) serve(ws *hub.WSConn) {
+func (m *Service) serve(ws *hub.WSConn) {
 	j, _ := ws.Locals(localsJoin).(*join)
 	if j == nil {
 		return
@@ -474,13 +485,13 @@ func (c *sigConn) run() (clean bool) {
 
 // joinedMsg is the first message of a connection.
 type joinedMsg struct {
-	ID         string          `json:"id"` // this participant's id in the room
-	Meeting    meetingInfo     `json:"meeting"`
-	Me         *Invitee        `json:"me"`
-	ICEServers []sfu.ICEServer `json:"iceServers"`
-	Instance   string          `json:"instance"`
-	AudioOnly  bool            `json:"audioOnly"`
-	Rejoin     string          `json:"rejoin,omitempty"` // one-time ticket to reconnect with
+	ID         string            `json:"id"` // this participant's id in the room
+	Meeting    meetingInfo       `json:"meeting"`
+	Me         *meetings.Invitee `json:"me"`
+	ICEServers []sfu.ICEServer   `json:"iceServers"`
+	Instance   string            `json:"instance"`
+	AudioOnly  bool              `json:"audioOnly"`
+	Rejoin     string            `json:"rejoin,omitempty"` // one-time ticket to reconnect with
 }
 
 type meetingInfo struct {
@@ -525,7 +536,7 @@ func (c *sigConn) handle(ctx context.Context, msg inbound) (done, clean bool) {
 	if err != nil {
 		return c.strike(err), false
 	}
-	if IsProceedingsType(typ) {
+	if meetings.IsProceedingsType(typ) {
 		if c.proc == nil {
 			return c.strike(sigErr("unknown_type", "proceedings are not available here")), false
 		}
@@ -533,7 +544,7 @@ func (c *sigConn) handle(ctx context.Context, msg inbound) (done, clean bool) {
 		if len(reply) > 0 {
 			c.enqueue(reply)
 		}
-		if errors.Is(err, ErrSessionClosed) {
+		if errors.Is(err, meetings.ErrSessionClosed) {
 			c.requestClose(hub.CloseSlow, "proceedings session closed: reconnect")
 			return true, false
 		}
@@ -552,7 +563,7 @@ func (c *sigConn) handle(ctx context.Context, msg inbound) (done, clean bool) {
 	defer cancel()
 	switch sm.Type {
 	case sigOffer:
-		if c.j.who.Role == RoleObserver {
+		if c.j.who.Role == meetings.RoleObserver {
 			return c.strike(sigErr(hub.EForbidden, "observers receive but do not publish")), false
 		}
 		sources := map[string]sfu.Source{}
@@ -676,7 +687,7 @@ func (c *sigConn) produce(b *hub.WSBatch) error {
 // forwardProc wakes the writer for the proceedings log until the socket
 // ends; when the session's queue overflowed the socket closes with 4408
 // (unless a close was asked for first: Detach after the handler's close).
-func (c *sigConn) forwardProc(proc *ProcSession) {
+func (c *sigConn) forwardProc(proc *meetings.ProcSession) {
 	defer close(c.procFwd)
 	for {
 		select {

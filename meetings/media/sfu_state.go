@@ -1,4 +1,4 @@
-package meetings
+package media
 
 import (
 	"strconv"
@@ -6,15 +6,11 @@ import (
 	"github.com/gofiber/fiber/v2"
 
 	"github.com/communehub/communehub/hub"
+	"github.com/communehub/communehub/meetings"
 	"github.com/communehub/communehub/meetings/sfu"
 )
 
-// MediaTopic is the bus topic of a meeting's media state: who is connected,
-// what they publish, who is speaking. (meeting/{id} itself is the
-// proceedings snapshot; the wall's meeting tile reads both.)
-func MediaTopic(id int64) string { return mediaFamily.Topic(strconv.FormatInt(id, 10)) }
-
-// MediaState is the payload of MediaTopic.
+// MediaState is the payload of meetings.MediaTopic.
 type MediaState struct {
 	ID            int64         `json:"id"`
 	Instance      string        `json:"instance"`
@@ -36,7 +32,7 @@ type MediaPerson struct {
 
 // publishState is the SFU's OnState hook: it must not block (Bus.Publish
 // never does).
-func (m *Media) publishState(st sfu.RoomState) {
+func (m *Service) publishState(st sfu.RoomState) {
 	id, err := strconv.ParseInt(st.Room, 10, 64)
 	if err != nil {
 		return
@@ -66,7 +62,7 @@ func (m *Media) publishState(st sfu.RoomState) {
 	if m.bus == nil {
 		return
 	}
-	if _, err := m.bus.Publish(MediaTopic(id), out); err != nil {
+	if _, err := m.bus.Publish(meetings.MediaTopic(id), out); err != nil {
 		m.log.Warn("publish media state", "meeting", id, "err", err)
 		return
 	}
@@ -82,8 +78,8 @@ type statsBody struct {
 
 // handleStats serves the room's forwarding statistics to its invitees and
 // to staff; a meeting held on another instance is redirected there.
-func (m *Media) handleStats(c *fiber.Ctx) error {
-	id, err := paramID(c, "id")
+func (m *Service) handleStats(c *fiber.Ctx) error {
+	id, err := meetingID(c)
 	if err != nil {
 		return err
 	}

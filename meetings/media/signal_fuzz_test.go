@@ -1,9 +1,11 @@
-package meetings
+package media
 
 import (
 	"encoding/json"
 	"strings"
 	"testing"
+
+	"github.com/communehub/communehub/meetings"
 )
 
 func TestParseSignal(t *testing.T) {
@@ -92,8 +94,8 @@ func FuzzSignalMessage(f *testing.F) {
 		if err != nil {
 			return
 		}
-		if IsProceedingsType(typ) {
-			_, _ = ParseProcMessage(b)
+		if meetings.IsProceedingsType(typ) {
+			_, _ = meetings.ParseProcMessage(b)
 			return
 		}
 		m, err := parseSignal(b)

@@ -1,4 +1,4 @@
-package meetings
+package media
 
 import (
 	"context"
@@ -11,6 +11,7 @@ import (
 
 	"github.com/communehub/communehub/hub"
 	"github.com/communehub/communehub/hub/hubtest"
+	"github.com/communehub/communehub/meetings"
 )
 
 // revokeWithin is how soon a connection whose access ended must be closed.
@@ -120,12 +121,12 @@ func TestRemovedGuestIsDisconnected(t *testing.T) {
 	// The guest's reader, proceedings forwarder and handler are gone; the
 	// chair's remain (a writer runs only while something is queued).
 	waitUntil(t, 5*time.Second, "one connection's goroutines", func() bool {
-		return goroutinesIn("meetings.(*sigConn).readLoop(") == 1 && goroutinesIn("meetings.(*sigConn).forwardProc(") == 1 &&
-			goroutinesIn("meetings.(*Media).serve(") == 1
+		return goroutinesIn("meetings/media.(*sigConn).readLoop(") == 1 && goroutinesIn("meetings/media.(*sigConn).forwardProc(") == 1 &&
+			goroutinesIn("meetings/media.(*Service).serve(") == 1
 	})
 	chair.conn.Close()
 	waitUntil(t, 10*time.Second, "no connection goroutines, Pion's back to baseline", func() bool {
-		return goroutinesIn("meetings.(*sigConn)") == 0 && goroutinesIn("meetings.(*Media).serve(") == 0 &&
+		return goroutinesIn("meetings/media.(*sigConn)") == 0 && goroutinesIn("meetings/media.(*Service).serve(") == 0 &&
 			goroutinesIn("github.com/pion/") <= basePion
 	})
 }
@@ -173,7 +174,7 @@ func TestReissuedLinkDisconnectsOldPass(t *testing.T) {
 	f.must(err)
 	back.waitMsg("joined", nil)
 	// Another guest's new link must not touch this one.
-	other, _, err := f.p.Invite(f.ctx, f.meeting.ID, InviteeInput{Name: "Sùng A Páo", Role: "guest"})
+	other, _, err := f.p.Invite(f.ctx, f.meeting.ID, meetings.InviteeInput{Name: "Sùng A Páo", Role: "guest"})
 	f.must(err)
 	_, _, err = f.p.ReissueInvite(f.ctx, f.meeting.ID, other.ID)
 	f.must(err)
@@ -185,16 +186,16 @@ func TestReissuedLinkDisconnectsOldPass(t *testing.T) {
 // Cancelling a meeting closes everyone's connection with 4401; so does
 // closing it, the chair who closed it included.
 func TestCancelledOrClosedMeetingDisconnectsEveryone(t *testing.T) {
-	for _, how := range []string{RevokedCancelled, RevokedClosed} {
+	for _, how := range []string{meetings.RevokedCancelled, meetings.RevokedClosed} {
 		t.Run(how, func(t *testing.T) {
 			f := newFixture(t)
 			f.startFollower()
 			s := f.serveMedia("hub-a")
-			if how == RevokedClosed {
+			if how == meetings.RevokedClosed {
 				f.open()
 			}
 			conns := f.joinAll(s, "chutich", "pct1", "guest")
-			if how == RevokedCancelled {
+			if how == meetings.RevokedCancelled {
 				f.json("POST", fmt.Sprintf("/api/v1/meetings/%d/cancel", f.meeting.ID), "admin", nil, 204, nil)
 			} else {
 				f.must(conns[0].write([]byte(`{"type":"meeting.close","ref":"x"}`)))
@@ -215,9 +216,9 @@ func TestCancelledOrClosedMeetingDisconnectsEveryone(t *testing.T) {
 // proceedings, its own media.
 func (f *fixture) serveInstance(name string) *mediaServer {
 	f.t.Helper()
-	bus := testBus()
-	core := testCore(f.pool, bus)
-	p := f.startProceedings(ProceedingsConfig{DataDir: f.dataDir, DocMaxBytes: 1 << 20, Instance: name}, core) // the instances of a test share its clock
+	core := testCore(f.pool)
+	bus := core.Bus
+	p := f.startProceedings(meetings.ProceedingsConfig{DataDir: f.dataDir, DocMaxBytes: 1 << 20, Instance: name}, core) // the instances of a test share its clock
 	fol := hub.NewOutboxFollower(f.pool, bus, nopLog(), nil)
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})

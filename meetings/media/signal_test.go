@@ -1,4 +1,4 @@
-package meetings
+package media
 
 import (
 	"encoding/json"
@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/communehub/communehub/hub"
+	"github.com/communehub/communehub/meetings"
 	"github.com/communehub/communehub/meetings/sfu/sfutest"
 )
 
@@ -20,7 +21,7 @@ func TestSignalingTwoParticipants(t *testing.T) {
 	f := newFixture(t)
 	f.startFollower()
 	s := f.serveMedia("hub-a")
-	sub, err := f.bus.Subscribe([]string{MediaTopic(f.meeting.ID)}, 1<<20)
+	sub, err := f.bus.Subscribe([]string{meetings.MediaTopic(f.meeting.ID)}, 1<<20)
 	f.must(err)
 	defer sub.Close()
 
@@ -68,7 +69,7 @@ func TestSignalingTwoParticipants(t *testing.T) {
 	f.getJSON(s.base, statsPath, "outsider", 403, nil)
 	// Bus: meeting/{id}/media lists both participants with their media.
 	waitUntil(t, 5*time.Second, "media state with two participants on the bus", func() bool {
-		ev := f.bus.Latest(MediaTopic(f.meeting.ID))
+		ev := f.bus.Latest(meetings.MediaTopic(f.meeting.ID))
 		if ev == nil {
 			return false
 		}
@@ -79,7 +80,7 @@ func TestSignalingTwoParticipants(t *testing.T) {
 	// Attendance: both are online in the proceedings.
 	waitUntil(t, 5*time.Second, "attendance", func() bool {
 		st, err := f.p.State(f.ctx, f.meeting.ID)
-		return err == nil && st.StatusOf(f.inv["guest"].ID) == AttOnline && st.StatusOf(f.inv["chutich"].ID) == AttOnline
+		return err == nil && st.StatusOf(f.inv["guest"].ID) == meetings.AttOnline && st.StatusOf(f.inv["chutich"].ID) == meetings.AttOnline
 	})
 	// Mute is told to everyone.
 	f.must(chair.Send("mute", map[string]any{"source": "mic", "muted": true}))

@@ -1,4 +1,4 @@
-package meetings
+package media
 
 import (
 	"fmt"
@@ -8,6 +8,7 @@ import (
 	"github.com/chromedp/chromedp"
 
 	"github.com/communehub/communehub/hub/hubtest"
+	"github.com/communehub/communehub/meetings"
 )
 
 // guestInRoom opens the fixture's guest invite link (audio only) in a new
@@ -39,7 +40,7 @@ func TestBrowserGuestInviteLink(t *testing.T) {
 	}
 	waitUntil(t, 10*time.Second, "the guest is online", func() bool {
 		st, err := f.p.State(f.ctx, f.meeting.ID)
-		return err == nil && st.StatusOf(f.inv["guest"].ID) == AttOnline
+		return err == nil && st.StatusOf(f.inv["guest"].ID) == meetings.AttOnline
 	})
 	guest.Do(chromedp.Reload())
 	guest.WaitJS(20*time.Second, joinedJS)

@@ -1,4 +1,4 @@
-package meetings
+package media
 
 import (
 	"bytes"
@@ -16,7 +16,7 @@ const (
 )
 
 // Signaling message types from the client (the SFU's own; proceedings
-// types are listed by IsProceedingsType).
+// types are listed by meetings.IsProceedingsType).
 const (
 	sigOffer     = "offer"
 	sigAnswer    = "answer"

@@ -1,4 +1,4 @@
-package meetings
+package media
 
 import (
 	"fmt"
@@ -8,6 +8,7 @@ import (
 	"github.com/chromedp/chromedp"
 
 	"github.com/communehub/communehub/hub/hubtest"
+	"github.com/communehub/communehub/meetings/meetingstest"
 )
 
 // TestBrowserRevokedGuestStaysOut: a guest in the meeting room is removed
@@ -23,7 +24,7 @@ func TestBrowserRevokedGuestStaysOut(t *testing.T) {
 	guest, _ := guestInRoom(chromium, f, s)
 
 	f.json("DELETE", fmt.Sprintf("/api/v1/meetings/%d/invitees/%d", f.meeting.ID, f.inv["guest"].ID), "admin", nil, 204, nil)
-	guest.Do(void(chromedp.Poll[bool](`document.body.dataset.state === 'revoked'`, chromedp.WithPollingTimeout(hubtest.Timeout(5*time.Second)))))
+	guest.Do(meetingstest.Void(chromedp.Poll[bool](`document.body.dataset.state === 'revoked'`, chromedp.WithPollingTimeout(hubtest.Timeout(5*time.Second)))))
 	const vi = "Bạn không còn quyền tham dự cuộc họp này"
 	if got := guest.Text(`#banner`); got != vi {
 		t.Errorf("the page says %q", got)
