@@ -7,8 +7,6 @@ import (
 	"time"
 	"unicode/utf8"
 
-	"github.com/jackc/pgx/v5"
-
 	"github.com/communehub/communehub/hub"
 )
 
@@ -116,12 +114,7 @@ func (p *Proceedings) MarkAttendance(ctx context.Context, who *Invitee, invitee 
 // returns how many it ended.
 func (p *Proceedings) Sweep(ctx context.Context) (int, error) {
 	now := p.now()
-	rows, err := p.pool.Query(ctx, `SELECT id FROM meetings WHERE last_seq > 0 AND (state = 'open'
-		OR (state = 'scheduled' AND starts_at BETWEEN $1 AND $2))`, now.Add(-24*time.Hour), now.Add(24*time.Hour))
-	if err != nil {
-		return 0, err
-	}
-	ids, err := pgx.CollectRows(rows, pgx.RowTo[int64])
+	ids, err := meetingsToSweep(ctx, p.pool, now.Add(-24*time.Hour), now.Add(24*time.Hour))
 	if err != nil {
 		return 0, err
 	}

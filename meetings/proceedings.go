@@ -202,7 +202,7 @@ func (c *cmd) emit(kind string, actor int64, data any) error {
 func (p *Proceedings) exec(ctx context.Context, meetingID int64, fn func(*cmd) error) error {
 	var st *ProcState
 	err := pgx.BeginFunc(ctx, p.pool, func(tx pgx.Tx) error {
-		m, err := scanMeeting(tx.QueryRow(ctx, `SELECT `+meetingColumns+` FROM meetings WHERE id=$1 FOR UPDATE`, meetingID))
+		m, err := lockMeeting(ctx, tx, meetingID)
 		if errors.Is(err, pgx.ErrNoRows) {
 			return hub.Errorf(hub.ENotFound, "no meeting %d", meetingID)
 		}

@@ -68,8 +68,7 @@ func (p *Proceedings) OpenMeeting(ctx context.Context, who *Invitee) error {
 		if c.m.State != MeetingScheduled {
 			return hub.Errorf(hub.EConflict, "meeting %d is %s; only a scheduled meeting opens", c.m.ID, c.m.State)
 		}
-		if err := c.tx.QueryRow(ctx, `UPDATE meetings SET state='open', opened_at=$2, updated_at=now() WHERE id=$1
-			RETURNING state, opened_at`, c.m.ID, c.now).Scan(&c.m.State, &c.m.OpenedAt); err != nil {
+		if err := openMeeting(ctx, c.tx, c.m, c.now); err != nil {
 			return err
 		}
 		c.unitChanged = true
@@ -90,8 +89,7 @@ func (p *Proceedings) CloseMeeting(ctx context.Context, who *Invitee) error {
 		if ov := c.st.OpenVote(); ov != nil {
 			return hub.Errorf(hub.EConflict, "vote %d is still open; close it first", ov.ID)
 		}
-		if err := c.tx.QueryRow(ctx, `UPDATE meetings SET state='closed', closed_at=$2, updated_at=now() WHERE id=$1
-			RETURNING state, closed_at`, c.m.ID, c.now).Scan(&c.m.State, &c.m.ClosedAt); err != nil {
+		if err := closeMeeting(ctx, c.tx, c.m, c.now); err != nil {
 			return err
 		}
 		c.unitChanged = true

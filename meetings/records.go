@@ -59,19 +59,6 @@ type Meeting struct {
 	CreatedAt  time.Time  `json:"created_at"`
 }
 
-const meetingColumns = `id, unit_code, title, starts_at, ends_at, location, online, seats, quorum_rule, pass_rule,
-	state, opened_at, closed_at, last_seq, created_at`
-
-func scanMeeting(row pgx.Row) (*Meeting, error) {
-	var m Meeting
-	err := row.Scan(&m.ID, &m.Unit, &m.Title, &m.StartsAt, &m.EndsAt, &m.Location, &m.Online, &m.Seats,
-		&m.QuorumRule, &m.PassRule, &m.State, &m.OpenedAt, &m.ClosedAt, &m.LastSeq, &m.CreatedAt)
-	if err != nil {
-		return nil, err
-	}
-	return &m, nil
-}
-
 // InviteeRole is what an invitee may do in a meeting.
 type InviteeRole string
 
@@ -197,9 +184,7 @@ func (p *Proceedings) CreateMeeting(ctx context.Context, by *hub.Principal, in M
 	var m *Meeting
 	err := pgx.BeginFunc(ctx, p.pool, func(tx pgx.Tx) error {
 		var err error
-		m, err = scanMeeting(tx.QueryRow(ctx, `INSERT INTO meetings(unit_code, title, starts_at, ends_at, location, online, seats,
-			quorum_rule, pass_rule, created_by) VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10) RETURNING `+meetingColumns,
-			in.Unit, in.Title, in.StartsAt, in.EndsAt, in.Location, *in.Online, in.Seats, in.QuorumRule, in.PassRule, createdBy))
+		m, err = insertMeeting(ctx, tx, &in, createdBy)
 		if err != nil {
 			return err
 		}
@@ -226,9 +211,7 @@ func (p *Proceedings) UpdateMeeting(ctx context.Context, id int64, in MeetingInp
 		}
 		var err error
 		before := c.m.AccessEnds()
-		out, err = scanMeeting(c.tx.QueryRow(ctx, `UPDATE meetings SET title=$2, starts_at=$3, ends_at=$4, location=$5,
-			online=$6, seats=$7, quorum_rule=$8, pass_rule=$9, updated_at=now() WHERE id=$1 RETURNING `+meetingColumns,
-			id, in.Title, in.StartsAt, in.EndsAt, in.Location, *in.Online, in.Seats, in.QuorumRule, in.PassRule))
+		out, err = updateMeeting(ctx, c.tx, id, &in)
 		if err != nil {
 			return err
 		}
@@ -248,7 +231,7 @@ func (p *Proceedings) CancelMeeting(ctx context.Context, id int64) error {
 		if c.m.State != MeetingScheduled {
 			return hub.Errorf(hub.EConflict, "meeting %d is %s; only a scheduled meeting can be cancelled", id, c.m.State)
 		}
-		if _, err := c.tx.Exec(ctx, `UPDATE meetings SET state='cancelled', updated_at=now() WHERE id=$1`, id); err != nil {
+		if err := cancelMeeting(ctx, c.tx, id); err != nil {
 			return err
 		}
 		c.m.State = MeetingCancelled
@@ -259,7 +242,7 @@ func (p *Proceedings) CancelMeeting(ctx context.Context, id int64) error {
 
 // Meeting returns a meeting's record.
 func (p *Proceedings) Meeting(ctx context.Context, id int64) (*Meeting, error) {
-	m, err := scanMeeting(p.pool.QueryRow(ctx, `SELECT `+meetingColumns+` FROM meetings WHERE id=$1`, id))
+	m, err := getMeeting(ctx, p.pool, id)
 	if errors.Is(err, pgx.ErrNoRows) {
 		return nil, hub.Errorf(hub.ENotFound, "no meeting %d", id)
 	}
@@ -269,23 +252,12 @@ func (p *Proceedings) Meeting(ctx context.Context, id int64) (*Meeting, error) {
 // ListMeetings lists the meetings of a unit (all units when empty) that
 // start in [from, to), soonest first.
 func (p *Proceedings) ListMeetings(ctx context.Context, unit string, from, to time.Time) ([]*Meeting, error) {
-	rows, err := p.pool.Query(ctx, `SELECT `+meetingColumns+` FROM meetings
-		WHERE ($1 = '' OR unit_code = $1) AND starts_at >= $2 AND starts_at < $3 ORDER BY starts_at, id LIMIT 500`, unit, from, to)
-	if err != nil {
-		return nil, err
-	}
-	return pgx.CollectRows(rows, pgx.RowToAddrOfStructByPos[Meeting])
+	return listMeetings(ctx, p.pool, unit, from, to)
 }
 
 // MeetingsOf lists the meetings a user is invited to, from a time on.
 func (p *Proceedings) MeetingsOf(ctx context.Context, userID int64, from time.Time) ([]*Meeting, error) {
-	rows, err := p.pool.Query(ctx, `SELECT `+meetingColumns+` FROM meetings
-		WHERE id IN (SELECT meeting_id FROM meeting_invitees WHERE user_id=$1) AND (starts_at >= $2 OR state='open')
-		ORDER BY starts_at, id LIMIT 200`, userID, from)
-	if err != nil {
-		return nil, err
-	}
-	return pgx.CollectRows(rows, pgx.RowToAddrOfStructByPos[Meeting])
+	return meetingsOfUser(ctx, p.pool, userID, from)
 }
 
 // InviteeInput invites someone: a user of the hub (UserID or Username), or
@@ -401,11 +373,6 @@ func (p *Proceedings) Uninvite(ctx context.Context, meetingID, inviteeID int64) 
 // Invitees lists a meeting's invitees: chair first, then members, guests, observers.
 func (p *Proceedings) Invitees(ctx context.Context, meetingID int64) ([]*Invitee, error) {
 	return loadInvitees(ctx, p.pool, meetingID)
-}
-
-type querier interface {
-	Query(ctx context.Context, sql string, args ...any) (pgx.Rows, error)
-	QueryRow(ctx context.Context, sql string, args ...any) pgx.Row
 }
 
 func loadInvitees(ctx context.Context, q querier, meetingID int64) ([]*Invitee, error) {

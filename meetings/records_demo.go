@@ -39,9 +39,7 @@ type DemoSeed struct {
 // returned once), a guest, three agenda items and a PDF document on each.
 // It does nothing when a demo meeting that has not closed already exists.
 func (p *Proceedings) SeedDemo(ctx context.Context, auth *hub.Auth, unit string) (DemoSeed, error) {
-	var existing int64
-	err := p.pool.QueryRow(ctx, `SELECT id FROM meetings WHERE unit_code=$1 AND title=$2 AND state IN ('scheduled','open')
-		ORDER BY id DESC LIMIT 1`, unit, DemoTitle).Scan(&existing)
+	existing, err := demoMeeting(ctx, p.pool, unit, DemoTitle)
 	if err == nil {
 		return DemoSeed{Meeting: existing}, nil
 	}
