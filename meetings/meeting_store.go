@@ -9,12 +9,19 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
 )
 
 // querier is what the reads need: the pool, or a command's transaction.
 type querier interface {
 	Query(ctx context.Context, sql string, args ...any) (pgx.Rows, error)
 	QueryRow(ctx context.Context, sql string, args ...any) pgx.Row
+}
+
+// dbtx is what the writes need: the pool, or a command's transaction.
+type dbtx interface {
+	querier
+	Exec(ctx context.Context, sql string, args ...any) (pgconn.CommandTag, error)
 }
 
 const meetingColumns = `id, unit_code, title, starts_at, ends_at, location, online, seats, quorum_rule, pass_rule,

@@ -97,17 +97,6 @@ type Invitee struct {
 // Votes reports whether the invitee holds a seat.
 func (i *Invitee) Votes() bool { return i.Role == RoleChair || i.Role == RoleMember }
 
-const inviteeColumns = `i.id, i.meeting_id, i.user_id, coalesce(u.username,''), i.name, i.position, i.role, i.secretary,
-	i.invite_hash IS NOT NULL`
-
-func scanInvitee(row pgx.Row) (*Invitee, error) {
-	var v Invitee
-	if err := row.Scan(&v.ID, &v.MeetingID, &v.UserID, &v.Username, &v.Name, &v.Position, &v.Role, &v.Secretary, &v.Guest); err != nil {
-		return nil, err
-	}
-	return &v, nil
-}
-
 // AgendaItem is one item of a meeting's agenda.
 type AgendaItem struct {
 	ID        int64  `json:"id"`
@@ -288,10 +277,7 @@ func (p *Proceedings) Invite(ctx context.Context, meetingID int64, in InviteeInp
 		}
 		var userID *int64
 		if in.UserID != 0 || in.Username != "" {
-			var id int64
-			var username, display string
-			err := c.tx.QueryRow(ctx, `SELECT id, username, display_name FROM users
-				WHERE (id=$1 OR ($1=0 AND username=$2)) AND NOT disabled`, in.UserID, in.Username).Scan(&id, &username, &display)
+			id, username, display, err := activeUser(ctx, c.tx, in.UserID, in.Username)
 			if errors.Is(err, pgx.ErrNoRows) {
 				return hub.FieldError("username", "no active user %q (id %d)", in.Username, in.UserID)
 			}
@@ -316,14 +302,8 @@ func (p *Proceedings) Invite(ctx context.Context, meetingID int64, in InviteeInp
 			h := sha256.Sum256([]byte(token))
 			hash = h[:]
 		}
-		var id int64
-		err := c.tx.QueryRow(ctx, `INSERT INTO meeting_invitees(meeting_id, user_id, name, position, role, secretary, invite_hash)
-			VALUES ($1,$2,$3,$4,$5,$6,$7) RETURNING id`, meetingID, userID, in.Name, in.Position, role, in.Secretary, hash).Scan(&id)
-		if err != nil {
-			return inviteConflict(err)
-		}
-		inv, err = scanInvitee(c.tx.QueryRow(ctx, `SELECT `+inviteeColumns+` FROM meeting_invitees i
-			LEFT JOIN users u ON u.id=i.user_id WHERE i.id=$1`, id))
+		var err error
+		inv, err = insertInvitee(ctx, c.tx, meetingID, userID, &in, role, hash)
 		if err != nil {
 			return err
 		}
@@ -331,19 +311,6 @@ func (p *Proceedings) Invite(ctx context.Context, meetingID int64, in InviteeInp
 		return nil
 	})
 	return inv, token, err
-}
-
-func inviteConflict(err error) error {
-	s := err.Error()
-	switch {
-	case strings.Contains(s, "meeting_invitees_one_chair"):
-		return hub.Errorf(hub.EConflict, "the meeting already has a chair")
-	case strings.Contains(s, "meeting_invitees_one_secretary"):
-		return hub.Errorf(hub.EConflict, "the meeting already has a secretary")
-	case strings.Contains(s, "meeting_invitees_meeting_id_user_id_key"):
-		return hub.Errorf(hub.EConflict, "this user is already invited")
-	}
-	return err
 }
 
 func newInviteToken() string {
@@ -358,8 +325,8 @@ func (p *Proceedings) Uninvite(ctx context.Context, meetingID, inviteeID int64) 
 		if c.m.State != MeetingScheduled {
 			return hub.Errorf(hub.EConflict, "meeting %d is %s; invitees can be removed only before it opens", meetingID, c.m.State)
 		}
-		tag, err := c.tx.Exec(ctx, `DELETE FROM meeting_invitees WHERE id=$1 AND meeting_id=$2`, inviteeID, meetingID)
-		if err == nil && tag.RowsAffected() == 0 {
+		found, err := deleteInvitee(ctx, c.tx, meetingID, inviteeID)
+		if err == nil && !found {
 			return hub.Errorf(hub.ENotFound, "no invitee %d in meeting %d", inviteeID, meetingID)
 		}
 		if err != nil {
@@ -375,21 +342,11 @@ func (p *Proceedings) Invitees(ctx context.Context, meetingID int64) ([]*Invitee
 	return loadInvitees(ctx, p.pool, meetingID)
 }
 
-func loadInvitees(ctx context.Context, q querier, meetingID int64) ([]*Invitee, error) {
-	rows, err := q.Query(ctx, `SELECT `+inviteeColumns+` FROM meeting_invitees i LEFT JOIN users u ON u.id=i.user_id
-		WHERE i.meeting_id=$1 ORDER BY array_position(ARRAY['chair','member','guest','observer'], i.role), i.id`, meetingID)
-	if err != nil {
-		return nil, err
-	}
-	return pgx.CollectRows(rows, pgx.RowToAddrOfStructByPos[Invitee])
-}
-
 // InviteeForUser returns the user's invitee record in a meeting; ENotFound
 // for a meeting that does not exist, EForbidden for a user not invited.
 // The signaling websocket uses it as its access check.
 func (p *Proceedings) InviteeForUser(ctx context.Context, meetingID, userID int64) (*Invitee, error) {
-	v, err := scanInvitee(p.pool.QueryRow(ctx, `SELECT `+inviteeColumns+` FROM meeting_invitees i
-		LEFT JOIN users u ON u.id=i.user_id WHERE i.meeting_id=$1 AND i.user_id=$2`, meetingID, userID))
+	v, err := inviteeOfUser(ctx, p.pool, meetingID, userID)
 	if errors.Is(err, pgx.ErrNoRows) {
 		if _, merr := p.Meeting(ctx, meetingID); merr != nil {
 			return nil, merr

@@ -55,7 +55,7 @@ func (p *Proceedings) SeedDemo(ctx context.Context, auth *hub.Auth, unit string)
 		switch {
 		case err == nil:
 			created = append(created, u.Username)
-			if _, err := p.pool.Exec(ctx, `UPDATE users SET display_name=$2 WHERE id=$1`, id, u.Name); err != nil {
+			if err := setDisplayName(ctx, p.pool, id, u.Name); err != nil {
 				return DemoSeed{}, err
 			}
 		case hub.ErrorCode(err) == hub.EConflict:
