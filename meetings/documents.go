@@ -303,13 +303,13 @@ func (p *Proceedings) Upload(ctx context.Context, meetingID int64, in UploadInpu
 				}
 				item = &in.Item
 			}
-			if err := c.tx.QueryRow(ctx, `INSERT INTO meeting_documents(meeting_id, item_id, title) VALUES ($1,$2,$3) RETURNING id`,
-				meetingID, item, in.Title).Scan(&docID); err != nil {
+			var err error
+			if docID, err = insertDocument(ctx, c.tx, meetingID, item, in.Title); err != nil {
 				return err
 			}
 		} else {
-			err := c.tx.QueryRow(ctx, `SELECT item_id, title FROM meeting_documents WHERE id=$1 AND meeting_id=$2 FOR UPDATE`,
-				docID, meetingID).Scan(&item, &in.Title)
+			var err error
+			item, in.Title, err = lockDocument(ctx, c.tx, meetingID, docID)
 			if errors.Is(err, pgx.ErrNoRows) {
 				return hub.Errorf(hub.ENotFound, "no document %d in meeting %d", docID, meetingID)
 			}
@@ -317,10 +317,8 @@ func (p *Proceedings) Upload(ctx context.Context, meetingID int64, in UploadInpu
 				return err
 			}
 		}
-		var version int
-		if err := c.tx.QueryRow(ctx, `INSERT INTO meeting_document_versions(document_id, version, filename, content_type, size, sha256, pages, uploaded_by, uploaded_at)
-			SELECT $1, coalesce(max(version),0)+1, $2, $3, $4, $5, $6, $7, $8 FROM meeting_document_versions WHERE document_id=$1
-			RETURNING version`, docID, in.Filename, docFormats[ext].mime, st.size, st.sum, st.pages, uploader, c.now).Scan(&version); err != nil {
+		version, err := insertDocVersion(ctx, c.tx, docID, in.Filename, docFormats[ext].mime, st, uploader, c.now)
+		if err != nil {
 			return err
 		}
 		ev := evDocUploaded{Doc: docID, Version: version, Title: in.Title, Filename: in.Filename, Size: st.size, SHA256: hex.EncodeToString(st.sum)}
@@ -350,64 +348,6 @@ func (p *Proceedings) Document(ctx context.Context, meetingID, docID int64) (*Do
 		return nil, hub.Errorf(hub.ENotFound, "no document %d in meeting %d", docID, meetingID)
 	}
 	return docs[0], nil
-}
-
-func loadDocuments(ctx context.Context, q querier, meetingID, docID int64) ([]*Document, error) {
-	rows, err := q.Query(ctx, `SELECT d.id, d.item_id, d.title, v.version, v.filename, v.content_type, v.size, v.sha256, v.pages, v.uploaded_at
-		FROM meeting_documents d JOIN meeting_document_versions v ON v.document_id=d.id
-		WHERE d.meeting_id=$1 AND ($2=0 OR d.id=$2) ORDER BY d.id, v.version`, meetingID, docID)
-	if err != nil {
-		return nil, err
-	}
-	vs, err := pgx.CollectRows(rows, pgx.RowToStructByPos[docVersionRow])
-	if err != nil {
-		return nil, err
-	}
-	out := []*Document{}
-	for _, r := range vs {
-		v := DocVersion{Version: r.Version, Filename: r.Filename, ContentType: r.ContentType, Size: r.Size,
-			SHA256: hex.EncodeToString(r.Sum), Pages: r.Pages, UploadedAt: r.UploadedAt, sum: r.Sum}
-		if n := len(out); n > 0 && out[n-1].ID == r.ID {
-			out[n-1].Versions = append(out[n-1].Versions, v)
-			continue
-		}
-		out = append(out, &Document{ID: r.ID, Meeting: meetingID, Item: r.Item, Title: r.Title, Versions: []DocVersion{v}})
-	}
-	return out, nil
-}
-
-// docVersionRow is one row of loadDocuments: a version with its document.
-type docVersionRow struct {
-	ID          int64
-	Item        *int64
-	Title       string
-	Version     int
-	Filename    string
-	ContentType string
-	Size        int64
-	Sum         []byte
-	Pages       *int
-	UploadedAt  time.Time
-}
-
-// docVersion returns a version of a meeting's document (0: the latest).
-func docVersion(ctx context.Context, q querier, meetingID, docID int64, version int) (*DocVersion, error) {
-	var v DocVersion
-	err := q.QueryRow(ctx, `SELECT v.version, v.filename, v.content_type, v.size, v.sha256, v.pages, v.uploaded_at
-		FROM meeting_document_versions v JOIN meeting_documents d ON d.id=v.document_id
-		WHERE d.id=$1 AND d.meeting_id=$2 AND ($3=0 OR v.version=$3) ORDER BY v.version DESC LIMIT 1`,
-		docID, meetingID, version).Scan(&v.Version, &v.Filename, &v.ContentType, &v.Size, &v.sum, &v.Pages, &v.UploadedAt)
-	if errors.Is(err, pgx.ErrNoRows) {
-		if version != 0 {
-			return nil, hub.Errorf(hub.ENotFound, "no version %d of document %d in meeting %d", version, docID, meetingID)
-		}
-		return nil, hub.Errorf(hub.ENotFound, "no document %d in meeting %d", docID, meetingID)
-	}
-	if err != nil {
-		return nil, err
-	}
-	v.SHA256 = hex.EncodeToString(v.sum)
-	return &v, nil
 }
 
 // openVersion opens a stored version's content.
