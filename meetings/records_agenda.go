@@ -6,8 +6,6 @@ import (
 	"strings"
 	"unicode/utf8"
 
-	"github.com/jackc/pgx/v5"
-
 	"github.com/communehub/communehub/hub"
 )
 
@@ -37,19 +35,6 @@ func (in *AgendaInput) validate() error {
 	return nil
 }
 
-func loadAgenda(ctx context.Context, q querier, meetingID int64) ([]AgendaItem, error) {
-	rows, err := q.Query(ctx, `SELECT id, position, title, presenter, notes FROM agenda_items
-		WHERE meeting_id=$1 ORDER BY position`, meetingID)
-	if err != nil {
-		return nil, err
-	}
-	items, err := pgx.CollectRows(rows, pgx.RowToStructByPos[AgendaItem])
-	if items == nil {
-		items = []AgendaItem{}
-	}
-	return items, err
-}
-
 // Agenda returns a meeting's agenda in order.
 func (p *Proceedings) Agenda(ctx context.Context, meetingID int64) ([]AgendaItem, error) {
 	if _, err := p.Meeting(ctx, meetingID); err != nil {
@@ -68,7 +53,7 @@ func (c *cmd) agendaEditable() error {
 // renumber writes positions 1..n in the order of ids and logs the agenda.
 func (c *cmd) renumber(ids []int64) error {
 	for i, id := range ids {
-		if _, err := c.tx.Exec(c.ctx, `UPDATE agenda_items SET position=$2 WHERE id=$1`, id, i+1); err != nil {
+		if err := setAgendaPosition(c.ctx, c.tx, id, i+1); err != nil {
 			return err
 		}
 	}
@@ -100,9 +85,8 @@ func (p *Proceedings) AddAgendaItem(ctx context.Context, meetingID int64, in Age
 		if len(c.agenda) >= 200 {
 			return hub.Errorf(hub.EUnprocessable, "an agenda has at most 200 items")
 		}
-		var id int64
-		if err := c.tx.QueryRow(ctx, `INSERT INTO agenda_items(meeting_id, position, title, presenter, notes)
-			VALUES ($1, $2, $3, $4, $5) RETURNING id`, meetingID, 10000+len(c.agenda), in.Title, in.Presenter, in.Notes).Scan(&id); err != nil {
+		id, err := insertAgendaItem(ctx, c.tx, meetingID, 10000+len(c.agenda), &in)
+		if err != nil {
 			return err
 		}
 		ids := c.agendaIDs()
@@ -139,8 +123,7 @@ func (p *Proceedings) UpdateAgendaItem(ctx context.Context, meetingID, itemID in
 		if i < 0 {
 			return hub.Errorf(hub.ENotFound, "no agenda item %d in meeting %d", itemID, meetingID)
 		}
-		if _, err := c.tx.Exec(ctx, `UPDATE agenda_items SET title=$2, presenter=$3, notes=$4 WHERE id=$1`,
-			itemID, in.Title, in.Presenter, in.Notes); err != nil {
+		if err := updateAgendaItem(ctx, c.tx, itemID, &in); err != nil {
 			return err
 		}
 		if in.Position != 0 {
@@ -175,14 +158,14 @@ func (p *Proceedings) DeleteAgendaItem(ctx context.Context, meetingID, itemID in
 		if slices.Contains(c.st.ItemsOpened, itemID) {
 			return hub.Errorf(hub.EConflict, "agenda item %d was discussed; it stays on the record", itemID)
 		}
-		var docs int
-		if err := c.tx.QueryRow(ctx, `SELECT count(*) FROM meeting_documents WHERE item_id=$1`, itemID).Scan(&docs); err != nil {
+		docs, err := itemDocuments(ctx, c.tx, itemID)
+		if err != nil {
 			return err
 		}
 		if docs > 0 {
 			return hub.Errorf(hub.EConflict, "agenda item %d has %d documents; move or keep them", itemID, docs)
 		}
-		if _, err := c.tx.Exec(ctx, `DELETE FROM agenda_items WHERE id=$1`, itemID); err != nil {
+		if err := deleteAgendaItem(ctx, c.tx, itemID); err != nil {
 			return err
 		}
 		return c.renumber(slices.Delete(ids, i, i+1))
