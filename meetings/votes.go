@@ -7,8 +7,6 @@ import (
 	"time"
 	"unicode/utf8"
 
-	"github.com/jackc/pgx/v5"
-
 	"github.com/communehub/communehub/hub"
 )
 
@@ -66,9 +64,7 @@ func (p *Proceedings) OpenVote(ctx context.Context, who *Invitee, in VoteInput) 
 		if c.st.CurrentItem != 0 {
 			item = &c.st.CurrentItem
 		}
-		if err := c.tx.QueryRow(ctx, `INSERT INTO votes(meeting_id, item_id, question, secret, pass_rule, state, seats, present, opened_by, opened_at)
-			VALUES ($1,$2,$3,$4,$5,'open',$6,$7,$8,$9) RETURNING id`,
-			c.m.ID, item, in.Question, in.Secret, rule, c.m.Seats, present, v.ID, c.now).Scan(&id); err != nil {
+		if id, err = insertVote(ctx, c.tx, c.m, item, &in, rule, present, v.ID, c.now); err != nil {
 			return err
 		}
 		return c.emit(EvVoteOpened, v.ID, evVoteOpened{Vote: id, Item: c.st.CurrentItem, Question: in.Question,
@@ -104,24 +100,22 @@ func (p *Proceedings) CastVote(ctx context.Context, who *Invitee, voteID int64, 
 		if vote.voted[v.ID] {
 			return hub.Errorf(hub.EConflict, "you have already voted in vote %d", voteID)
 		}
-		if _, err := c.tx.Exec(ctx, `INSERT INTO vote_voters(vote_id, invitee_id) VALUES ($1,$2)`, voteID, v.ID); err != nil {
+		if err := insertVoter(ctx, c.tx, voteID, v.ID); err != nil {
 			if strings.Contains(err.Error(), "vote_voters_pkey") {
 				return hub.Errorf(hub.EConflict, "you have already voted in vote %d", voteID)
 			}
 			return err
 		}
-		col := map[string]string{ChoiceYes: "yes", ChoiceNo: "no", ChoiceAbstain: "abstain"}[choice]
-		tag, err := c.tx.Exec(ctx, `UPDATE votes SET `+col+` = `+col+` + 1 WHERE id=$1 AND state='open'`, voteID)
+		counted, err := countChoice(ctx, c.tx, voteID, choice)
 		if err != nil {
 			return err
 		}
-		if tag.RowsAffected() != 1 {
+		if !counted {
 			return hub.Errorf(hub.EConflict, "vote %d is closed", voteID)
 		}
 		ev := evVoteCast{Vote: voteID, Invitee: v.ID}
 		if !vote.Secret {
-			if _, err := c.tx.Exec(ctx, `INSERT INTO vote_ballots(vote_id, invitee_id, choice, cast_at) VALUES ($1,$2,$3,$4)`,
-				voteID, v.ID, choice, c.now); err != nil {
+			if err := insertBallot(ctx, c.tx, voteID, v.ID, choice, c.now); err != nil {
 				return err
 			}
 			ev.Choice = choice
@@ -146,14 +140,12 @@ func (p *Proceedings) CloseVote(ctx context.Context, who *Invitee, voteID int64)
 		if !vote.Open {
 			return hub.Errorf(hub.EConflict, "vote %d is already closed", voteID)
 		}
-		var yes, no, abstain, seats int
-		if err := c.tx.QueryRow(ctx, `SELECT yes, no, abstain, seats FROM votes WHERE id=$1 AND state='open' FOR UPDATE`,
-			voteID).Scan(&yes, &no, &abstain, &seats); err != nil {
+		yes, no, abstain, seats, err := lockTally(ctx, c.tx, voteID)
+		if err != nil {
 			return err
 		}
 		t := vote.Rule.Evaluate(seats, presentSeats(c.st, c.invitees), yes, no, abstain)
-		if _, err := c.tx.Exec(ctx, `UPDATE votes SET state='closed', present=$2, passed=$3, closed_at=$4 WHERE id=$1`,
-			voteID, t.Present, t.Passed, c.now); err != nil {
+		if err := closeVoteRow(ctx, c.tx, voteID, &t, c.now); err != nil {
 			return err
 		}
 		out = &t
@@ -189,48 +181,5 @@ type Ballot struct {
 // Votes lists a meeting's votes. The tallies of an open secret vote are
 // not shown.
 func (p *Proceedings) Votes(ctx context.Context, meetingID int64) ([]VoteRecord, error) {
-	rows, err := p.pool.Query(ctx, `SELECT v.id, v.item_id, v.question, v.secret, v.pass_rule, v.state, v.opened_at, v.closed_at,
-		v.seats, v.present, v.yes, v.no, v.abstain, coalesce(v.passed,false), (SELECT count(*) FROM vote_voters w WHERE w.vote_id=v.id)
-		FROM votes v WHERE v.meeting_id=$1 ORDER BY v.id`, meetingID)
-	if err != nil {
-		return nil, err
-	}
-	out, err := pgx.CollectRows(rows, scanVote)
-	if err != nil {
-		return nil, err
-	}
-	for i := range out {
-		if out[i].Secret {
-			continue
-		}
-		brows, err := p.pool.Query(ctx, `SELECT b.invitee_id, i.name, b.choice, b.cast_at FROM vote_ballots b
-			JOIN meeting_invitees i ON i.id=b.invitee_id WHERE b.vote_id=$1 ORDER BY b.cast_at, b.invitee_id`, out[i].ID)
-		if err != nil {
-			return nil, err
-		}
-		// Appended to nil: a vote nobody voted in has no ballots, not an empty list.
-		if out[i].Ballots, err = pgx.AppendRows(out[i].Ballots, brows, pgx.RowToStructByPos[Ballot]); err != nil {
-			return nil, err
-		}
-	}
-	return out, nil
-}
-
-// scanVote reads a row of Votes, with its tally when it may be shown.
-func scanVote(row pgx.CollectableRow) (VoteRecord, error) {
-	var r VoteRecord
-	var t Tally
-	if err := row.Scan(&r.ID, &r.Item, &r.Question, &r.Secret, &r.Rule, &r.State, &r.OpenedAt, &r.ClosedAt,
-		&t.Seats, &t.Present, &t.Yes, &t.No, &t.Abstain, &t.Passed, &r.Voted); err != nil {
-		return r, err
-	}
-	switch {
-	case r.State == "closed":
-		t.Needed = r.Rule.Evaluate(t.Seats, t.Present, t.Yes, t.No, t.Abstain).Needed
-		r.Result = &t
-	case !r.Secret:
-		t.Passed = false
-		r.Result = &t
-	}
-	return r, nil
+	return listVotes(ctx, p.pool, meetingID)
 }
