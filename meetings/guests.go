@@ -47,10 +47,7 @@ func (m *Meeting) AccessEnds() time.Time {
 // errLinkExpired.
 func (p *Proceedings) inviteState(ctx context.Context, meetingID int64, token string) (invitee int64, used bool, err error) {
 	h := sha256.Sum256([]byte(token))
-	var ends time.Time
-	err = p.pool.QueryRow(ctx, `SELECT i.id, i.invite_used_at IS NOT NULL, `+accessEnd+` FROM meeting_invitees i
-		JOIN meetings m ON m.id = i.meeting_id
-		WHERE i.meeting_id=$1 AND i.invite_hash=$2`, meetingID, h[:]).Scan(&invitee, &used, &ends)
+	invitee, used, ends, err := inviteByLink(ctx, p.pool, meetingID, h[:])
 	if errors.Is(err, pgx.ErrNoRows) {
 		if _, merr := p.Meeting(ctx, meetingID); merr != nil {
 			return 0, false, merr
@@ -102,12 +99,7 @@ func (p *Proceedings) RedeemInvite(ctx context.Context, meetingID int64, token s
 	h := sha256.Sum256([]byte(token))
 	secret = newPassSecret()
 	ph := sha256.Sum256([]byte(secret))
-	err = p.pool.QueryRow(ctx, `WITH won AS (
-			UPDATE meeting_invitees i SET invite_used_at = now() FROM meetings m
-			WHERE i.meeting_id=$1 AND i.invite_hash=$2 AND i.invite_used_at IS NULL
-			  AND m.id = i.meeting_id AND $4 < `+accessEnd+` RETURNING i.id, i.meeting_id)
-		INSERT INTO meeting_passes(pass_hash, meeting_id, invitee_id) SELECT $3, meeting_id, id FROM won
-		RETURNING invitee_id`, meetingID, h[:], ph[:], p.now()).Scan(&invitee)
+	invitee, err = redeemLink(ctx, p.pool, meetingID, h[:], ph[:], p.now())
 	if errors.Is(err, pgx.ErrNoRows) { // used, expired or not a link of this meeting: say which
 		if invitee, _, err = p.inviteState(ctx, meetingID, token); err != nil {
 			return "", invitee, err
@@ -127,12 +119,11 @@ func (p *Proceedings) RedeemInvite(ctx context.Context, meetingID int64, token s
 func (p *Proceedings) openPass(ctx context.Context, meetingID, invitee int64) (string, error) {
 	secret := newPassSecret()
 	h := sha256.Sum256([]byte(secret))
-	tag, err := p.pool.Exec(ctx, `INSERT INTO meeting_passes(pass_hash, meeting_id, invitee_id)
-		SELECT $1, m.id, $3 FROM meetings m WHERE m.id = $2 AND $4 < `+accessEnd, h[:], meetingID, invitee, p.now())
+	opened, err := insertPass(ctx, p.pool, h[:], meetingID, invitee, p.now())
 	if err != nil {
 		return "", fmt.Errorf("open meeting pass: %w", err)
 	}
-	if tag.RowsAffected() == 0 {
+	if !opened {
 		m, err := p.Meeting(ctx, meetingID)
 		if err != nil {
 			return "", err
@@ -178,12 +169,7 @@ func (p *Proceedings) passKeyInvitee(ctx context.Context, meetingID int64, key p
 	if len(key) != sha256.Size {
 		return nil, time.Time{}, nil
 	}
-	var until time.Time
-	v, err := scanInvitee(rowAnd{p.pool.QueryRow(ctx, `SELECT `+inviteeColumns+`, `+accessEnd+` FROM meeting_passes s
-		JOIN meetings m ON m.id = s.meeting_id
-		JOIN meeting_invitees i ON i.id = s.invitee_id AND i.meeting_id = s.meeting_id
-		LEFT JOIN users u ON u.id = i.user_id
-		WHERE s.pass_hash=$1 AND s.meeting_id=$2 AND $3 < `+accessEnd, []byte(key), meetingID, p.now()), []any{&until}})
+	v, until, err := passHolder(ctx, p.pool, key, meetingID, p.now())
 	if errors.Is(err, pgx.ErrNoRows) {
 		return nil, time.Time{}, nil
 	}
@@ -193,22 +179,12 @@ func (p *Proceedings) passKeyInvitee(ctx context.Context, meetingID int64, key p
 	return v, until, nil
 }
 
-// rowAnd scans a row into the destinations given to Scan, then into more.
-type rowAnd struct {
-	pgx.Row
-	more []any
-}
-
-func (r rowAnd) Scan(dest ...any) error { return r.Row.Scan(append(dest, r.more...)...) }
-
 // sweepPasses deletes passes that ended and will not come back; best
 // effort. A pass whose end passed comes back if its meeting is moved later,
 // so only the passes of a closed or cancelled meeting (which cannot move)
 // go once ended, the others 30 days after.
 func (p *Proceedings) sweepPasses(ctx context.Context) {
-	if _, err := p.pool.Exec(ctx, `DELETE FROM meeting_passes s USING meetings m
-		WHERE m.id = s.meeting_id AND $1 >= `+accessEnd+`
-		  AND (m.state IN ('closed','cancelled') OR $1 >= `+accessEnd+` + interval '30 days')`, p.now()); err != nil {
+	if err := deleteEndedPasses(ctx, p.pool, p.now()); err != nil {
 		p.log.Warn("meetings: sweep meeting passes", "err", err)
 	}
 }
@@ -231,13 +207,7 @@ func (p *Proceedings) ReissueInvite(ctx context.Context, meetingID, inviteeID in
 		}
 		token = newInviteToken()
 		h := sha256.Sum256([]byte(token))
-		if _, err := c.tx.Exec(ctx, `UPDATE meeting_invitees SET invite_hash=$2, invite_used_at=NULL WHERE id=$1`, inviteeID, h[:]); err != nil {
-			return err
-		}
-		if _, err := c.tx.Exec(ctx, `DELETE FROM meeting_passes WHERE invitee_id=$1`, inviteeID); err != nil {
-			return err
-		}
-		if _, err := c.tx.Exec(ctx, `DELETE FROM meeting_media_tickets WHERE invitee_id=$1`, inviteeID); err != nil {
+		if err := replaceInviteLink(ctx, c.tx, inviteeID, h[:]); err != nil {
 			return err
 		}
 		return c.revokeAccess(inviteeID, RevokedReissued)
