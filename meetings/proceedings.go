@@ -262,20 +262,14 @@ func (p *Proceedings) exec(ctx context.Context, meetingID int64, fn func(*cmd) e
 
 func (p *Proceedings) appendEvents(ctx context.Context, tx pgx.Tx, meetingID int64, evs []ProcEvent) error {
 	for _, ev := range evs {
-		var actor *int64
-		if ev.Actor != 0 {
-			actor = &ev.Actor
-		}
-		if _, err := tx.Exec(ctx, `INSERT INTO meeting_events(meeting_id, seq, at, kind, actor, data) VALUES ($1,$2,$3,$4,$5,$6)`,
-			meetingID, ev.Seq, ev.At, ev.Kind, actor, ev.Data); err != nil {
+		if err := insertEvent(ctx, tx, meetingID, &ev); err != nil {
 			return fmt.Errorf("append meeting event: %w", err)
 		}
 		if err := hub.WriteEvent(ctx, tx, LogTopic(meetingID), ev); err != nil {
 			return err
 		}
 	}
-	_, err := tx.Exec(ctx, `UPDATE meetings SET last_seq=$2 WHERE id=$1`, meetingID, evs[len(evs)-1].Seq)
-	return err
+	return setLastSeq(ctx, tx, meetingID, evs[len(evs)-1].Seq)
 }
 
 // stateAt returns a private copy of the meeting's state at m.LastSeq: the
@@ -319,23 +313,6 @@ func (p *Proceedings) remember(st *ProcState) {
 	if c := p.cache[st.Meeting]; c == nil || c.Seq < st.Seq {
 		p.cache[st.Meeting] = st
 	}
-}
-
-func loadEvents(ctx context.Context, q querier, meetingID, after, upto int64) ([]ProcEvent, error) {
-	rows, err := q.Query(ctx, `SELECT seq, at, kind, coalesce(actor,0), data FROM meeting_events
-		WHERE meeting_id=$1 AND seq > $2 AND seq <= $3 ORDER BY seq`, meetingID, after, upto)
-	if err != nil {
-		return nil, err
-	}
-	return pgx.CollectRows(rows, scanEvent)
-}
-
-// scanEvent reads data as the bytes stored: a json.RawMessage scanned by
-// pgx would go through json.Unmarshal.
-func scanEvent(row pgx.CollectableRow) (ProcEvent, error) {
-	var ev ProcEvent
-	err := row.Scan(&ev.Seq, &ev.At, &ev.Kind, &ev.Actor, (*[]byte)(&ev.Data))
-	return ev, err
 }
 
 // Events returns a meeting's log after seq (at most limit events).
