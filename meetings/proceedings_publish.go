@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
-	"errors"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -163,31 +162,6 @@ type UnitMeeting struct {
 // not opened still shows as "next".
 const nextWindow = 2 * time.Hour
 
-// unitMeetings computes a unit's now/next at time now.
-func unitMeetings(ctx context.Context, q querier, unit string, now time.Time) (UnitMeetings, error) {
-	u := UnitMeetings{Unit: unit}
-	var id int64
-	var title string
-	var at time.Time
-	err := q.QueryRow(ctx, `SELECT id, title, opened_at FROM meetings WHERE unit_code=$1 AND state='open'
-		ORDER BY opened_at DESC, id DESC LIMIT 1`, unit).Scan(&id, &title, &at)
-	switch {
-	case err == nil:
-		u.Now = &UnitMeeting{ID: id, Title: title, StartedAt: &at}
-	case !errors.Is(err, pgx.ErrNoRows):
-		return u, err
-	}
-	err = q.QueryRow(ctx, `SELECT id, title, starts_at FROM meetings WHERE unit_code=$1 AND state='scheduled'
-		AND starts_at >= $2 ORDER BY starts_at, id LIMIT 1`, unit, now.Add(-nextWindow)).Scan(&id, &title, &at)
-	switch {
-	case err == nil:
-		u.Next = &UnitMeeting{ID: id, Title: title, StartsAt: &at}
-	case !errors.Is(err, pgx.ErrNoRows):
-		return u, err
-	}
-	return u, nil
-}
-
 // publishUnit writes commune/{unit}/meetings (province/{unit}/meetings for a
 // province) to the outbox when it differs from the last value written.
 func (p *Proceedings) publishUnit(ctx context.Context, tx pgx.Tx, unit string) error {
@@ -199,15 +173,13 @@ func (p *Proceedings) publishUnit(ctx context.Context, tx pgx.Tx, unit string) e
 	if err != nil {
 		return err
 	}
-	var level string
-	if err := tx.QueryRow(ctx, `SELECT coalesce((SELECT level FROM admin_units WHERE code=$1 AND valid_to IS NULL LIMIT 1), 'commune')`,
-		unit).Scan(&level); err != nil {
+	level, err := unitLevel(ctx, tx, unit)
+	if err != nil {
 		return err
 	}
 	topic := unitTopic(unit, level)
-	var last []byte
-	err = tx.QueryRow(ctx, `SELECT data FROM outbox WHERE topic=$1 ORDER BY topic_seq DESC LIMIT 1`, topic).Scan(&last)
-	if err != nil && !errors.Is(err, pgx.ErrNoRows) {
+	last, err := lastWritten(ctx, tx, topic)
+	if err != nil {
 		return err
 	}
 	if last != nil && jsonEqual(last, raw) {
@@ -230,12 +202,7 @@ func jsonEqual(a, b []byte) bool {
 // now, so "next" moves on as time passes. The hub runs it every minute.
 func (p *Proceedings) RefreshUnits(ctx context.Context) error {
 	now := p.now()
-	rows, err := p.pool.Query(ctx, `SELECT DISTINCT unit_code FROM meetings
-		WHERE state='open' OR (state='scheduled' AND starts_at BETWEEN $1 AND $2)`, now.Add(-nextWindow-time.Hour), now.Add(30*24*time.Hour))
-	if err != nil {
-		return err
-	}
-	units, err := pgx.CollectRows(rows, pgx.RowTo[string])
+	units, err := unitsWithMeetings(ctx, p.pool, now.Add(-nextWindow-time.Hour), now.Add(30*24*time.Hour))
 	if err != nil {
 		return err
 	}
