@@ -94,8 +94,7 @@ func (m *Service) handleStats(c *fiber.Ctx) error {
 	} else if _, err := m.proc.Meeting(c.UserContext(), id); err != nil {
 		return err
 	}
-	var inst, base string
-	err = m.owners.pool.QueryRow(c.UserContext(), `SELECT instance_id, base_url FROM meeting_media_owner WHERE meeting_id=$1`, id).Scan(&inst, &base)
+	inst, base, err := m.owners.owner(c.UserContext(), id)
 	if err == nil && inst != m.cfg.InstanceID && base != "" {
 		return c.Redirect(base+c.OriginalURL(), fiber.StatusTemporaryRedirect)
 	}
