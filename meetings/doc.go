@@ -15,6 +15,16 @@
 // appended event, for participants' pages; resynced from the REST state) and
 // commune/{code}/meetings (now/next).
 //
+// The use cases (records*.go, proceedings*.go, attendance.go, votes.go,
+// documents.go, guests.go, minutes*.go) and the HTTP handlers call their
+// entity's storage, one *_store.go each: meeting_store.go (meetings rows),
+// invitee_store.go (invitees and the users they name), agenda_store.go,
+// document_store.go (documents and their versions), vote_store.go (votes,
+// voters and ballots), guest_store.go (invite links and meeting passes),
+// log_store.go (the proceedings log), minutes_store.go (the minutes and
+// their revisions), key_store.go (signing keys) and unit_store.go (what a
+// unit's now/next reads). Attendance has no table: it is in the log.
+//
 // Media lives in sub-packages: sfu/ is the Pion SFU, media/ its websocket
 // signaling, the meeting room's page and which instance carries a meeting;
 // media sits on this package's exported API (Proceedings.Attendee,

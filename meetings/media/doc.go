@@ -12,6 +12,10 @@
 // meetings' migrations; the topic family it publishes on is declared by
 // meetings.
 //
+// Its own SQL is in owner_store.go: the claims on meeting_media_owner and
+// the tickets of meeting_media_tickets; sfu_owner.go issues and checks the
+// tickets with it.
+//
 // media imports hub, meetings and meetings/sfu, and no other feature;
 // nothing of meetings imports media (hub/layout_test.go). Pion is reached
 // only through meetings/sfu.
