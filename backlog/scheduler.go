@@ -2,11 +2,8 @@ package backlog
 
 import (
 	"context"
-	"errors"
 	"sort"
 	"time"
-
-	"github.com/jackc/pgx/v5"
 )
 
 // Scheduler republishes snapshots when time alone changes them: a
@@ -146,7 +143,7 @@ func (sc *Scheduler) crossed(ctx context.Context, from, to time.Time) ([]string,
 		return unitsWithData(ctx, s.pool)
 	}
 	units, err := unitsCrossed(ctx, s.pool, from, to, s.cal.AddWorkingDays(from, n), s.cal.AddWorkingDays(to, n))
-	if err != nil && !errors.Is(err, pgx.ErrNoRows) {
+	if err != nil {
 		return nil, err
 	}
 	sort.Strings(units)

@@ -12,6 +12,6 @@ func mediaConfig(cfg Config) media.Config {
 	m.TURNURLs = cfg.MediaTURNURLs
 	m.TURNUsername, m.TURNPassword = cfg.MediaTURNUser, cfg.MediaTURNPass
 	m.OwnerStaleAfter = cfg.MediaOwnerStale
-	m.InstanceID, m.PublicURL, m.Origins = cfg.InstanceID, cfg.PublicURL, cfg.Origins
+	m.InstanceID, m.PublicURL = cfg.InstanceID, cfg.PublicURL
 	return m
 }

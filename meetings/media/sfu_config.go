@@ -41,9 +41,6 @@ type Config struct {
 	// PublicURL is how browsers reach this instance (http(s)://host[:port]);
 	// participants of a meeting whose media lives here are sent to it.
 	PublicURL string
-	// Origins are the allowed Origin headers of the signaling websocket
-	// besides the request's own host.
-	Origins []string
 	// OwnerStaleAfter is how long an owner may miss heartbeats before
 	// another instance takes its meetings over.
 	OwnerStaleAfter time.Duration

@@ -60,6 +60,7 @@ type Service struct {
 	bus     *hub.Bus
 	owners  *owners
 	sockets *hub.Sockets
+	origins []string // allowed Origin headers of the signaling websocket besides the request's own host (hub.Deps)
 
 	mu    sync.Mutex
 	conns map[int64]map[*sigConn]struct{} // signaling connections per meeting on this instance
@@ -91,7 +92,7 @@ func New(cfg Config, proc *meetings.Proceedings, d hub.Deps) (*Service, error) {
 		sockets = hub.NewSockets()
 	}
 	return &Service{
-		cfg: cfg, log: log, proc: proc, bus: d.Bus, sockets: sockets,
+		cfg: cfg, log: log, proc: proc, bus: d.Bus, sockets: sockets, origins: d.Origins,
 		owners: &owners{pool: d.Pool, instance: cfg.InstanceID, baseURL: strings.TrimRight(cfg.PublicURL, "/"), stale: cfg.OwnerStaleAfter},
 		conns:  map[int64]map[*sigConn]struct{}{}, idle: map[int64]time.Time{},
 	}, nil
@@ -289,7 +290,7 @@ func meetingID(c *fiber.Ctx) (int64, error) {
 }
 
 func (m *Service) originAllowed(c *fiber.Ctx) bool {
-	return hub.OriginAllowed(c.Get(fiber.HeaderOrigin), string(c.Request().Host()), m.cfg.Origins)
+	return hub.OriginAllowed(c.Get(fiber.HeaderOrigin), string(c.Request().Host()), m.origins)
 }
 
 func (m *Service) inviteeByID(ctx context.Context, meeting, id int64) (*meetings.Invitee, error) {
