@@ -1,4 +1,4 @@
-package meetings
+package meetings_test
 
 import (
 	"bytes"
@@ -9,11 +9,13 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	. "github.com/communehub/communehub/meetings"
 )
 
 func (f *fixture) storedFiles() int {
 	n := 0
-	filepath.Walk(filepath.Join(f.dataDir, "meetings", "documents"), func(_ string, fi os.FileInfo, _ error) error {
+	filepath.Walk(filepath.Join(f.DataDir, "meetings", "documents"), func(_ string, fi os.FileInfo, _ error) error {
 		if fi != nil && !fi.IsDir() {
 			n++
 		}
@@ -25,9 +27,9 @@ func (f *fixture) storedFiles() int {
 func TestDocumentUploadAndResumableDownload(t *testing.T) {
 	f := newFixture(t)
 	pdf := DemoPDF("Bao cao thang 11", 4)
-	item := f.items[0].ID
+	item := f.Items[0].ID
 	var doc Document
-	status, _, b := f.call("POST", fmt.Sprintf("/api/v1/meetings/%d/documents?item=%d&filename=bao-cao.pdf&title=%s", f.meeting.ID, item,
+	status, _, b := f.Call("POST", fmt.Sprintf("/api/v1/meetings/%d/documents?item=%d&filename=bao-cao.pdf&title=%s", f.Meeting.ID, item,
 		"B%C3%A1o%20c%C3%A1o"), "thuky", bytes.NewReader(pdf), "Content-Type", "application/pdf")
 	if status != 201 {
 		t.Fatalf("upload by the secretary: %d %s", status, b)
@@ -39,10 +41,10 @@ func TestDocumentUploadAndResumableDownload(t *testing.T) {
 		v.ContentType != "application/pdf" || *doc.Item != item {
 		t.Fatalf("stored document %+v %+v", doc, v)
 	}
-	url := fmt.Sprintf("/api/v1/meetings/%d/documents/%d/versions/1/content", f.meeting.ID, doc.ID)
+	url := fmt.Sprintf("/api/v1/meetings/%d/documents/%d/versions/1/content", f.Meeting.ID, doc.ID)
 	etag := `"sha256-` + v.SHA256 + `"`
 
-	status, h, body := f.call("GET", url, "pct1", nil)
+	status, h, body := f.Call("GET", url, "pct1", nil)
 	if status != 200 || !bytes.Equal(body, pdf) || h.Get("ETag") != etag || h.Get("Accept-Ranges") != "bytes" ||
 		!strings.Contains(h.Get("Cache-Control"), "immutable") {
 		t.Fatalf("download: %d %v", status, h)
@@ -52,25 +54,25 @@ func TestDocumentUploadAndResumableDownload(t *testing.T) {
 		rng        string
 		start, end int
 	}{{"bytes=10-19", 10, 19}, {"bytes=100-", 100, len(pdf) - 1}, {"bytes=-30", len(pdf) - 30, len(pdf) - 1}, {"bytes=5-999999", 5, len(pdf) - 1}} {
-		status, h, body := f.call("GET", url, "pct1", nil, "Range", rc.rng, "If-Range", etag)
+		status, h, body := f.Call("GET", url, "pct1", nil, "Range", rc.rng, "If-Range", etag)
 		if status != 206 || !bytes.Equal(body, pdf[rc.start:rc.end+1]) ||
 			h.Get("Content-Range") != fmt.Sprintf("bytes %d-%d/%d", rc.start, rc.end, len(pdf)) {
 			t.Errorf("%s: %d %q (%d bytes)", rc.rng, status, h.Get("Content-Range"), len(body))
 		}
 	}
-	if status, _, body := f.call("GET", url, "pct1", nil, "Range", "bytes=10-19", "If-Range", `"sha256-other"`); status != 200 || len(body) != len(pdf) {
+	if status, _, body := f.Call("GET", url, "pct1", nil, "Range", "bytes=10-19", "If-Range", `"sha256-other"`); status != 200 || len(body) != len(pdf) {
 		t.Errorf("If-Range with another version: %d, %d bytes", status, len(body))
 	}
-	if status, h, _ := f.call("GET", url, "pct1", nil, "Range", fmt.Sprintf("bytes=%d-", len(pdf))); status != 416 || h.Get("Content-Range") != fmt.Sprintf("bytes */%d", len(pdf)) {
+	if status, h, _ := f.Call("GET", url, "pct1", nil, "Range", fmt.Sprintf("bytes=%d-", len(pdf))); status != 416 || h.Get("Content-Range") != fmt.Sprintf("bytes */%d", len(pdf)) {
 		t.Errorf("range past the end: %d %v", status, h)
 	}
-	if status, _, body := f.call("GET", url, "pct1", nil, "If-None-Match", etag); status != 304 || len(body) != 0 {
+	if status, _, body := f.Call("GET", url, "pct1", nil, "If-None-Match", etag); status != 304 || len(body) != 0 {
 		t.Errorf("revalidation: %d", status)
 	}
 
 	// A new version; the unversioned URL serves the latest and is revalidated.
 	pdf2 := DemoPDF("Bao cao thang 11 (sua)", 5)
-	status, _, b = f.call("POST", fmt.Sprintf("/api/v1/meetings/%d/documents/%d/versions?filename=bao-cao-sua.pdf", f.meeting.ID, doc.ID),
+	status, _, b = f.Call("POST", fmt.Sprintf("/api/v1/meetings/%d/documents/%d/versions?filename=bao-cao-sua.pdf", f.Meeting.ID, doc.ID),
 		"admin", bytes.NewReader(pdf2))
 	if status != 201 {
 		t.Fatalf("new version: %d %s", status, b)
@@ -79,17 +81,17 @@ func TestDocumentUploadAndResumableDownload(t *testing.T) {
 	if len(doc.Versions) != 2 || doc.Versions[1].Version != 2 || doc.Versions[1].Filename != "bao-cao-sua.pdf" {
 		t.Fatalf("versions %+v", doc.Versions)
 	}
-	status, h, body = f.call("GET", fmt.Sprintf("/api/v1/meetings/%d/documents/%d/content", f.meeting.ID, doc.ID), "guest", nil)
+	status, h, body = f.Call("GET", fmt.Sprintf("/api/v1/meetings/%d/documents/%d/content", f.Meeting.ID, doc.ID), "guest", nil)
 	if status != 200 || !bytes.Equal(body, pdf2) || !strings.Contains(h.Get("Cache-Control"), "no-cache") {
 		t.Fatalf("latest as the guest: %d %v", status, h)
 	}
-	if status, _, _ := f.call("GET", url, "outsider", nil); status != 403 {
+	if status, _, _ := f.Call("GET", url, "outsider", nil); status != 403 {
 		t.Errorf("a user not invited downloads: %d", status)
 	}
-	if status, _, _ := f.call("GET", url+"?invite=mtg_wrong", "", nil); status != 403 {
+	if status, _, _ := f.Call("GET", url+"?invite=mtg_wrong", "", nil); status != 403 {
 		t.Errorf("a wrong invite link downloads: %d", status)
 	}
-	if status, _, _ := f.call("GET", fmt.Sprintf("/api/v1/meetings/%d/documents/%d/versions/9/content", f.meeting.ID, doc.ID), "pct1", nil); status != 404 {
+	if status, _, _ := f.Call("GET", fmt.Sprintf("/api/v1/meetings/%d/documents/%d/versions/9/content", f.Meeting.ID, doc.ID), "pct1", nil); status != 404 {
 		t.Errorf("missing version: %d", status)
 	}
 }
@@ -97,7 +99,7 @@ func TestDocumentUploadAndResumableDownload(t *testing.T) {
 func TestBadUploadsAreRefusedAndLeaveNothing(t *testing.T) {
 	f := newFixture(t)
 	pdf := DemoPDF("x", 1)
-	docsURL := fmt.Sprintf("/api/v1/meetings/%d/documents?filename=", f.meeting.ID)
+	docsURL := fmt.Sprintf("/api/v1/meetings/%d/documents?filename=", f.Meeting.ID)
 	big := append(append([]byte{}, pdf...), make([]byte, 1<<20)...) // fixture limit: 1 MiB
 	zip := append([]byte("PK\x03\x04"), make([]byte, 100)...)
 	cases := []struct {
@@ -127,18 +129,18 @@ func TestBadUploadsAreRefusedAndLeaveNothing(t *testing.T) {
 		{"nobody", "", "a.pdf", pdf, nil, 401, ""},
 	}
 	for _, tc := range cases {
-		files, versions, events := f.storedFiles(), f.count(`SELECT count(*) FROM meeting_document_versions`), f.count(`SELECT count(*) FROM meeting_events`)
-		status, _, b := f.call("POST", docsURL+tc.file, tc.user, bytes.NewReader(tc.body), tc.headers...)
+		files, versions, events := f.storedFiles(), f.Count(`SELECT count(*) FROM meeting_document_versions`), f.Count(`SELECT count(*) FROM meeting_events`)
+		status, _, b := f.Call("POST", docsURL+tc.file, tc.user, bytes.NewReader(tc.body), tc.headers...)
 		if status != tc.status || (tc.field != "" && !strings.Contains(string(b), `"field":"`+tc.field+`"`)) {
 			t.Errorf("%s: %d %s, want %d naming %q", tc.name, status, b, tc.status, tc.field)
 		}
-		if f.storedFiles() != files || f.count(`SELECT count(*) FROM meeting_document_versions`) != versions ||
-			f.count(`SELECT count(*) FROM meeting_events`) != events {
+		if f.storedFiles() != files || f.Count(`SELECT count(*) FROM meeting_document_versions`) != versions ||
+			f.Count(`SELECT count(*) FROM meeting_events`) != events {
 			t.Errorf("%s left something behind", tc.name)
 		}
 	}
 	// Leftover temporary files would show up here too.
-	entries, _ := os.ReadDir(filepath.Join(f.dataDir, "meetings", "documents"))
+	entries, _ := os.ReadDir(filepath.Join(f.DataDir, "meetings", "documents"))
 	for _, e := range entries {
 		if strings.HasPrefix(e.Name(), ".upload-") {
 			t.Errorf("temporary file %s left", e.Name())

@@ -1,10 +1,12 @@
-package meetings
+package meetings_test
 
 import (
 	"fmt"
 	"net/http"
 	"sync"
 	"testing"
+
+	. "github.com/communehub/communehub/meetings"
 
 	"github.com/communehub/communehub/meetings/meetingstest"
 )
@@ -14,7 +16,7 @@ var noRedirect = meetingstest.NoRedirect
 
 // visit makes a request with cookies and returns the response and its body.
 func (f *fixture) visit(method, u string, cookies ...*http.Cookie) (*http.Response, string) {
-	return meetingstest.Visit(f.t, method, u, cookies...)
+	return meetingstest.Visit(f.T, method, u, cookies...)
 }
 
 // passIn returns the meeting pass cookie a response sets, or nil.
@@ -23,15 +25,15 @@ func passIn(resp *http.Response, meetingID int64) *http.Cookie {
 }
 
 func (f *fixture) inviteUsed(invitee int64) bool {
-	f.t.Helper()
-	return f.count(`SELECT count(*) FROM meeting_invitees WHERE id=$1 AND invite_used_at IS NOT NULL`, invitee) == 1
+	f.T.Helper()
+	return f.Count(`SELECT count(*) FROM meeting_invitees WHERE id=$1 AND invite_used_at IS NOT NULL`, invitee) == 1
 }
 
 // Ten browsers redeem one link at the same moment: exactly one gets a pass.
 func TestInviteLinkConcurrentRedemptions(t *testing.T) {
 	f := newFixture(t)
-	base := f.serve() // the paperless page takes links too
-	link := fmt.Sprintf("%s/meetings/%d/paperless?invite=%s", base, f.meeting.ID, f.guestToken)
+	base := f.Serve() // the paperless page takes links too
+	link := fmt.Sprintf("%s/meetings/%d/paperless?invite=%s", base, f.Meeting.ID, f.GuestToken)
 	const n = 10
 	var wg sync.WaitGroup
 	start := make(chan struct{})
@@ -49,7 +51,7 @@ func TestInviteLinkConcurrentRedemptions(t *testing.T) {
 				return
 			}
 			resp.Body.Close()
-			statuses[i], passes[i] = resp.StatusCode, passIn(resp, f.meeting.ID)
+			statuses[i], passes[i] = resp.StatusCode, passIn(resp, f.Meeting.ID)
 		}()
 	}
 	close(start)
@@ -68,7 +70,7 @@ func TestInviteLinkConcurrentRedemptions(t *testing.T) {
 	if won != 1 || gone != n-1 {
 		t.Fatalf("%d won, %d refused; want 1 and %d (statuses %v)", won, gone, n-1, statuses)
 	}
-	if got := f.count(`SELECT count(*) FROM meeting_passes`); got != 1 {
+	if got := f.Count(`SELECT count(*) FROM meeting_passes`); got != 1 {
 		t.Fatalf("%d passes stored", got)
 	}
 }

@@ -1,4 +1,4 @@
-package meetings
+package meetings_test
 
 import (
 	"context"
@@ -17,14 +17,14 @@ import (
 func TestBrowserApprovedMinutesLinkThePDF(t *testing.T) {
 	chromium := hubtest.Chromium(t)
 	f := newFixture(t)
-	base := f.serve()
-	f.open()
-	chair := f.inv["chutich"]
-	f.must(f.p.CloseMeeting(f.ctx, chair))
-	min, err := f.p.Minutes(f.ctx, f.meeting.ID)
-	f.must(err)
-	_, err = f.p.ApproveMinutes(f.ctx, chair, min.Revision)
-	f.must(err)
+	base := f.Serve()
+	f.Open()
+	chair := f.Inv["chutich"]
+	f.Must(f.P.CloseMeeting(f.Ctx, chair))
+	min, err := f.P.Minutes(f.Ctx, f.Meeting.ID)
+	f.Must(err)
+	_, err = f.P.ApproveMinutes(f.Ctx, chair, min.Revision)
+	f.Must(err)
 
 	alloc, cancelAlloc := chromedp.NewExecAllocator(context.Background(), hubtest.ChromeAllocatorOptions(t, chromium)...)
 	defer cancelAlloc()
@@ -32,7 +32,7 @@ func TestBrowserApprovedMinutesLinkThePDF(t *testing.T) {
 	defer cancel()
 	ctx, cancelT := context.WithTimeout(ctx, hubtest.Timeout(60*time.Second))
 	defer cancelT()
-	cookie := f.session("pct1")
+	cookie := f.Session("pct1")
 	css := func(s string) chromedp.CSS { return chromedp.CSS(s) }
 	link := css(`.proc-minutes a[href$="/minutes.pdf"]`)
 	err = chromedp.Do(ctx, chromedp.Navigate(base+"/healthz"))
@@ -40,7 +40,7 @@ func TestBrowserApprovedMinutesLinkThePDF(t *testing.T) {
 		_, err = chromedp.Run(ctx, chromedp.Evaluate[string](fmt.Sprintf(`document.cookie = %q`, cookie.Name+"="+cookie.Value+"; path=/")))
 	}
 	if err == nil {
-		err = chromedp.Do(ctx, chromedp.Navigate(fmt.Sprintf("%s/meetings/%d/paperless", base, f.meeting.ID)),
+		err = chromedp.Do(ctx, chromedp.Navigate(fmt.Sprintf("%s/meetings/%d/paperless", base, f.Meeting.ID)),
 			chromedp.WaitVisible(link), chromedp.Click(css(`[data-action="verify"]`)), chromedp.WaitVisible(css(`.proc-minutes button[data-action="verify"] + p.ok`)))
 	}
 	if err != nil {

@@ -1,4 +1,4 @@
-package meetings
+package meetings_test
 
 import (
 	"encoding/json"
@@ -7,6 +7,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	. "github.com/communehub/communehub/meetings"
 
 	"github.com/communehub/communehub/hub/hubtest"
 )
@@ -17,22 +19,22 @@ func benchMeeting(b *testing.B) *fixture {
 	f := newFixture(b)
 	for i := 0; i < 30; i++ {
 		var id int64
-		f.must(f.pool.QueryRow(f.ctx, `INSERT INTO users(username, role, password_hash) VALUES ($1,'viewer','x') RETURNING id`,
+		f.Must(f.Pool.QueryRow(f.Ctx, `INSERT INTO users(username, role, password_hash) VALUES ($1,'viewer','x') RETURNING id`,
 			fmt.Sprintf("tv%02d", i)).Scan(&id))
-		inv, _, err := f.p.Invite(f.ctx, f.meeting.ID, InviteeInput{UserID: id, Name: fmt.Sprintf("Thành viên %d", i), Role: "member"})
-		f.must(err)
-		f.inv[fmt.Sprintf("tv%02d", i)] = inv
+		inv, _, err := f.P.Invite(f.Ctx, f.Meeting.ID, InviteeInput{UserID: id, Name: fmt.Sprintf("Thành viên %d", i), Role: "member"})
+		f.Must(err)
+		f.Inv[fmt.Sprintf("tv%02d", i)] = inv
 	}
-	_, err := f.pool.Exec(f.ctx, `UPDATE meetings SET seats=36 WHERE id=$1`, f.meeting.ID)
-	f.must(err)
-	f.clock.Set(fixtureStart)
-	for k, v := range f.inv {
+	_, err := f.Pool.Exec(f.Ctx, `UPDATE meetings SET seats=36 WHERE id=$1`, f.Meeting.ID)
+	f.Must(err)
+	f.Clock.Set(fixtureStart)
+	for k, v := range f.Inv {
 		if k != "quansat" {
-			f.must(f.p.Join(f.ctx, v, AttOnline))
+			f.Must(f.P.Join(f.Ctx, v, AttOnline))
 		}
 	}
-	f.must(f.p.OpenMeeting(f.ctx, f.inv["chutich"]))
-	f.must(f.p.OpenItem(f.ctx, f.inv["chutich"], f.items[0].ID))
+	f.Must(f.P.OpenMeeting(f.Ctx, f.Inv["chutich"]))
+	f.Must(f.P.OpenItem(f.Ctx, f.Inv["chutich"], f.Items[0].ID))
 	return f
 }
 
@@ -41,11 +43,11 @@ func benchMeeting(b *testing.B) *fixture {
 func BenchmarkShowPage(b *testing.B) {
 	f := benchMeeting(b)
 	pdf := DemoPDF("x", 1000)
-	doc, err := f.p.Upload(f.ctx, f.meeting.ID, UploadInput{Item: f.items[0].ID, Filename: "x.pdf"}, bytesReaderOf(pdf), int64(len(pdf)))
-	f.must(err)
+	doc, err := f.P.Upload(f.Ctx, f.Meeting.ID, UploadInput{Item: f.Items[0].ID, Filename: "x.pdf"}, bytesReaderOf(pdf), int64(len(pdf)))
+	f.Must(err)
 	b.ResetTimer()
 	for i := 0; i < b.N; i++ {
-		f.must(f.p.ShowDoc(f.ctx, f.inv["chutich"], doc.ID, 0, i%1000+1))
+		f.Must(f.P.ShowDoc(f.Ctx, f.Inv["chutich"], doc.ID, 0, i%1000+1))
 	}
 }
 
@@ -54,28 +56,28 @@ func BenchmarkShowPage(b *testing.B) {
 func BenchmarkVoteRound(b *testing.B) {
 	f := benchMeeting(b)
 	var voters []*Invitee
-	for k, v := range f.inv {
+	for k, v := range f.Inv {
 		if k != "quansat" && k != "guest" && v.Votes() {
 			voters = append(voters, v)
 		}
 	}
 	b.ResetTimer()
 	for i := 0; i < b.N; i++ {
-		id, err := f.p.OpenVote(f.ctx, f.inv["chutich"], VoteInput{Question: fmt.Sprintf("Biểu quyết %d", i), Secret: i%2 == 1})
-		f.must(err)
+		id, err := f.P.OpenVote(f.Ctx, f.Inv["chutich"], VoteInput{Question: fmt.Sprintf("Biểu quyết %d", i), Secret: i%2 == 1})
+		f.Must(err)
 		var wg sync.WaitGroup
 		for j, v := range voters {
 			wg.Add(1)
 			go func() {
 				defer wg.Done()
-				if err := f.p.CastVote(f.ctx, v, id, []string{ChoiceYes, ChoiceNo, ChoiceAbstain}[j%3]); err != nil {
+				if err := f.P.CastVote(f.Ctx, v, id, []string{ChoiceYes, ChoiceNo, ChoiceAbstain}[j%3]); err != nil {
 					b.Error(err)
 				}
 			}()
 		}
 		wg.Wait()
-		t, err := f.p.CloseVote(f.ctx, f.inv["chutich"], id)
-		f.must(err)
+		t, err := f.P.CloseVote(f.Ctx, f.Inv["chutich"], id)
+		f.Must(err)
 		if t.Yes+t.No+t.Abstain != len(voters) {
 			b.Fatalf("tally %+v", t)
 		}
@@ -86,11 +88,11 @@ func BenchmarkVoteRound(b *testing.B) {
 // BenchmarkReplay: rebuilding a meeting's state from a 5,000-event log
 // (a long meeting; what an instance without the cache does once).
 func BenchmarkReplay(b *testing.B) {
-	in := fixedMinutesInput(b)
+	in := FixedMinutesInput(b)
 	evs := in.Events[:len(in.Events)-1] // all but the close
 	for len(evs) < 5000 {
 		last := evs[len(evs)-1]
-		data, _ := json.Marshal(evDoc{Doc: 100, Version: 2, Page: len(evs)%12 + 1})
+		data, _ := json.Marshal(EvDoc{Doc: 100, Version: 2, Page: len(evs)%12 + 1})
 		evs = append(evs, ProcEvent{Seq: last.Seq + 1, At: last.At.Add(time.Second), Kind: EvDocShown, Actor: 1, Data: data})
 	}
 	b.ReportAllocs()
@@ -107,7 +109,7 @@ func BenchmarkReplay(b *testing.B) {
 }
 
 func BenchmarkDraftMinutes(b *testing.B) {
-	in := fixedMinutesInput(b)
+	in := FixedMinutesInput(b)
 	b.ReportAllocs()
 	for i := 0; i < b.N; i++ {
 		if _, err := DraftMinutes(in); err != nil {
@@ -121,13 +123,13 @@ func BenchmarkDraftMinutes(b *testing.B) {
 // follower, bus), and the frame's size on the wire.
 func BenchmarkFollowLatency(b *testing.B) {
 	f := benchMeeting(b)
-	f.startFollower()
+	f.StartFollower()
 	pdf := DemoPDF("x", 1000)
-	doc, err := f.p.Upload(f.ctx, f.meeting.ID, UploadInput{Item: f.items[0].ID, Filename: "x.pdf"}, bytesReaderOf(pdf), int64(len(pdf)))
-	f.must(err)
-	s, err := f.p.Attach(f.ctx, f.inv["tv00"])
-	f.must(err)
-	defer s.Detach(f.ctx, true)
+	doc, err := f.P.Upload(f.Ctx, f.Meeting.ID, UploadInput{Item: f.Items[0].ID, Filename: "x.pdf"}, bytesReaderOf(pdf), int64(len(pdf)))
+	f.Must(err)
+	s, err := f.P.Attach(f.Ctx, f.Inv["tv00"])
+	f.Must(err)
+	defer s.Detach(f.Ctx, true)
 	drain := func(until time.Duration) {
 		deadline := time.After(until)
 		for {
@@ -145,7 +147,7 @@ func BenchmarkFollowLatency(b *testing.B) {
 	b.ResetTimer()
 	for i := 0; i < b.N; i++ {
 		start := time.Now()
-		f.must(f.p.ShowDoc(f.ctx, f.inv["chutich"], doc.ID, 0, i%1000+1))
+		f.Must(f.P.ShowDoc(f.Ctx, f.Inv["chutich"], doc.ID, 0, i%1000+1))
 	wait:
 		for {
 			select {

@@ -1,4 +1,4 @@
-package meetings
+package meetings_test
 
 import (
 	"context"
@@ -6,6 +6,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	. "github.com/communehub/communehub/meetings"
 
 	"github.com/chromedp/chromedp"
 
@@ -19,11 +21,11 @@ import (
 func TestBrowserChairOpensVoteMembersVote(t *testing.T) {
 	chromium := hubtest.Chromium(t)
 	f := newFixture(t)
-	base := f.serve()
-	f.clock.Set(time.Now())
-	f.p.now = time.Now
-	f.reschedule(time.Now(), time.Now().Add(2*time.Hour)) // the guest's link works until 12 hours after
-	f.must(f.p.Join(f.ctx, f.inv["thuky"], AttInHall))
+	base := f.Serve()
+	f.Clock.Set(time.Now())
+	f.Now = time.Now
+	f.Reschedule(time.Now(), time.Now().Add(2*time.Hour)) // the guest's link works until 12 hours after
+	f.Must(f.P.Join(f.Ctx, f.Inv["thuky"], AttInHall))
 
 	alloc, cancelAlloc := chromedp.NewExecAllocator(context.Background(), hubtest.ChromeAllocatorOptions(t, chromium)...)
 	defer cancelAlloc()
@@ -36,14 +38,14 @@ func TestBrowserChairOpensVoteMembersVote(t *testing.T) {
 	page := func(user string) context.Context {
 		ctx, cancel := chromedp.NewContext(browser, chromedp.WithNewBrowserContext())
 		t.Cleanup(cancel)
-		url := fmt.Sprintf("%s/meetings/%d/paperless", base, f.meeting.ID)
+		url := fmt.Sprintf("%s/meetings/%d/paperless", base, f.Meeting.ID)
 		if user == "guest" { // no account: the invite link, and the log by polling
-			if err := chromedp.Do(ctx, chromedp.Navigate(url+"?invite="+f.guestToken), chromedp.WaitVisible(css(`body[data-ready="true"]`))); err != nil {
+			if err := chromedp.Do(ctx, chromedp.Navigate(url+"?invite="+f.GuestToken), chromedp.WaitVisible(css(`body[data-ready="true"]`))); err != nil {
 				t.Fatalf("guest's page: %v", err)
 			}
 			return ctx
 		}
-		cookie := f.session(user)
+		cookie := f.Session(user)
 		err := chromedp.Do(ctx, chromedp.Navigate(base+"/healthz"))
 		if err == nil {
 			_, err = chromedp.Run(ctx, chromedp.Evaluate[string](fmt.Sprintf(`document.cookie = %q`, cookie.Name+"="+cookie.Value+"; path=/")))
@@ -125,16 +127,16 @@ func TestBrowserChairOpensVoteMembersVote(t *testing.T) {
 	if !strings.Contains(chairResult, "KHÔNG THÔNG QUA") || chairResult != memberResult {
 		t.Fatalf("result on the chair's page %q, on a member's %q", chairResult, memberResult)
 	}
-	vs, err := f.p.Votes(f.ctx, f.meeting.ID)
-	f.must(err)
+	vs, err := f.P.Votes(f.Ctx, f.Meeting.ID)
+	f.Must(err)
 	if len(vs) != 1 || vs[0].Result.Yes != 1 || vs[0].Result.No != 1 || len(vs[0].Ballots) != 2 {
 		t.Fatalf("recorded %+v", vs)
 	}
-	st, err := f.p.State(f.ctx, f.meeting.ID)
-	f.must(err)
+	st, err := f.P.State(f.Ctx, f.Meeting.ID)
+	f.Must(err)
 	for _, u := range []string{"chutich", "pct1", "pct2", "guest"} {
-		if st.StatusOf(f.inv[u].ID) != AttOnline {
-			t.Errorf("%s's page did not record presence: %s", u, st.StatusOf(f.inv[u].ID))
+		if st.StatusOf(f.Inv[u].ID) != AttOnline {
+			t.Errorf("%s's page did not record presence: %s", u, st.StatusOf(f.Inv[u].ID))
 		}
 	}
 }

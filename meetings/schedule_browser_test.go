@@ -1,4 +1,4 @@
-package meetings
+package meetings_test
 
 import (
 	"context"
@@ -8,6 +8,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	. "github.com/communehub/communehub/meetings"
 
 	"github.com/chromedp/chromedp"
 
@@ -22,22 +24,22 @@ import (
 func TestBrowserOfficerSchedulesAMeeting(t *testing.T) {
 	chromium := hubtest.Chromium(t)
 	f := newFixture(t)
-	base := f.serve()
+	base := f.Serve()
 	dir := t.TempDir()
 	pdf := filepath.Join(dir, "du-toan.pdf")
-	f.must(os.WriteFile(pdf, DemoPDF("Du toan", 2), 0o644))
+	f.Must(os.WriteFile(pdf, DemoPDF("Du toan", 2), 0o644))
 	exe := filepath.Join(dir, "setup.exe")
-	f.must(os.WriteFile(exe, []byte("MZ"), 0o644))
+	f.Must(os.WriteFile(exe, []byte("MZ"), 0o644))
 
 	alloc, cancelAlloc := chromedp.NewExecAllocator(context.Background(), hubtest.ChromeAllocatorOptions(t, chromium)...)
 	defer cancelAlloc()
 	ctx, cancel := chromedp.NewContext(alloc)
 	defer cancel()
 	css := func(s string) chromedp.CSS { return chromedp.CSS(s) }
-	cookie := f.session("canbo")
-	f.must(chromedp.Do(ctx, chromedp.Navigate(base+"/healthz")))
+	cookie := f.Session("canbo")
+	f.Must(chromedp.Do(ctx, chromedp.Navigate(base+"/healthz")))
 	_, err := chromedp.Run(ctx, chromedp.Evaluate[string](fmt.Sprintf(`document.cookie = %q`, cookie.Name+"="+cookie.Value+"; path=/")))
-	f.must(err)
+	f.Must(err)
 	step := func(what string, steps ...chromedp.Action[chromedp.Void]) {
 		t.Helper()
 		tctx, c := context.WithTimeout(ctx, hubtest.Timeout(30*time.Second))
@@ -69,7 +71,7 @@ func TestBrowserOfficerSchedulesAMeeting(t *testing.T) {
 		chromedp.WaitVisible(css(`#token:not([hidden])`)),
 	)
 	first, err := chromedp.Run(ctx, chromedp.Text(css(`#token`)))
-	f.must(err)
+	f.Must(err)
 	step("issue the guest a new link",
 		meetingstest.Void(chromedp.Poll[bool](`document.querySelectorAll('#invitees tr').length === 2`, chromedp.WithPollingTimeout(hubtest.Timeout(10*time.Second)))),
 		chromedp.Click(css(`#invitees tr:nth-child(2) button:last-child`)),
@@ -85,18 +87,18 @@ func TestBrowserOfficerSchedulesAMeeting(t *testing.T) {
 	step("upload the document", chromedp.SetUploadFiles(css(`#agenda li > label input[type=file]`), []string{pdf}),
 		chromedp.WaitVisible(css(`#agenda li ul li a`)))
 
-	list, err := f.p.ListMeetings(f.ctx, "03244", time.Time{}, time.Now().AddDate(2, 0, 0))
-	f.must(err)
+	list, err := f.P.ListMeetings(f.Ctx, "03244", time.Time{}, time.Now().AddDate(2, 0, 0))
+	f.Must(err)
 	m := list[len(list)-1]
-	inv, err := f.p.Invitees(f.ctx, m.ID)
-	f.must(err)
-	docs, err := f.p.Documents(f.ctx, m.ID)
-	f.must(err)
-	agenda, err := f.p.Agenda(f.ctx, m.ID)
-	f.must(err)
+	inv, err := f.P.Invitees(f.Ctx, m.ID)
+	f.Must(err)
+	docs, err := f.P.Documents(f.Ctx, m.ID)
+	f.Must(err)
+	agenda, err := f.P.Agenda(f.Ctx, m.ID)
+	f.Must(err)
 	if tok, err := chromedp.Run(ctx, chromedp.Text(css(`#token`))); err != nil || !strings.Contains(tok, "?invite=mtg_") {
 		t.Errorf("the new link shows %q (%v)", tok, err)
-	} else if _, used, err := f.p.inviteState(f.ctx, m.ID, tok[strings.Index(tok, "?invite=")+len("?invite="):]); err != nil || used {
+	} else if _, used, err := f.P.InviteState(f.Ctx, m.ID, tok[strings.Index(tok, "?invite=")+len("?invite="):]); err != nil || used {
 		t.Errorf("the link on the page is not the guest's live link: %v", err)
 	}
 	if m.Title != "Họp bàn kế hoạch mùa đông" || m.Seats != 5 || len(inv) != 2 || inv[0].Role != RoleChair || !inv[1].Guest ||

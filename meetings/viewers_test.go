@@ -1,4 +1,4 @@
-package meetings
+package meetings_test
 
 import (
 	"fmt"
@@ -9,42 +9,21 @@ import (
 	"testing"
 	"time"
 
-	"github.com/fasthttp/websocket"
+	. "github.com/communehub/communehub/meetings"
+	"github.com/communehub/communehub/meetings/meetingstest"
 
 	"github.com/communehub/communehub/hub"
-	"github.com/communehub/communehub/hub/hubtest"
 )
 
-// eventSocket opens /ws with topics as user (see fixture.cookie), or with
+// eventSocket opens /ws with topics as user (see Fixture.Cookie), or with
 // header (a bearer token) when user is "".
 func (f *fixture) eventSocket(user string, header http.Header, topics ...string) (*wsClient, *http.Response, error) {
 	q := url.Values{"topic": topics}
-	u := strings.Replace(f.serve(), "http", "ws", 1) + "/ws?" + q.Encode()
+	u := strings.Replace(f.Serve(), "http", "ws", 1) + "/ws?" + q.Encode()
 	if user != "" {
-		return f.dialWith(u, f.cookie(user))
+		return f.DialWith(u, f.Cookie(user))
 	}
-	d := websocket.Dialer{HandshakeTimeout: hubtest.Timeout(10 * time.Second)}
-	conn, resp, err := d.Dial(u, header)
-	if err != nil {
-		return nil, resp, err
-	}
-	c := &wsClient{t: f.t, conn: conn, closed: make(chan struct{})}
-	go c.read()
-	f.t.Cleanup(func() { _ = conn.Close(); <-c.closed })
-	return c, resp, nil
-}
-
-// events returns the topics of the events c received.
-func (c *wsClient) events() []string {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	var out []string
-	for _, m := range c.msgs {
-		if m["type"] == "event" {
-			out = append(out, fmt.Sprint(m["topic"]))
-		}
-	}
-	return out
+	return meetingstest.Dial(f.T, u, header)
 }
 
 // An uninvited viewer gets no event of a meeting on /ws — not by naming
@@ -53,7 +32,7 @@ func (c *wsClient) events() []string {
 // meeting and nothing else.
 func TestMeetingStateOnTheEventSocketFollowsREST(t *testing.T) {
 	f := newFixture(t)
-	id := f.meeting.ID
+	id := f.Meeting.ID
 	state, log, media := StateTopic(id), LogTopic(id), MediaTopic(id)
 	for _, topic := range []string{state, log, media, AccessTopic(id)} {
 		if _, resp, err := f.eventSocket("outsider", nil, topic); err == nil || resp.StatusCode != http.StatusForbidden {
@@ -70,44 +49,44 @@ func TestMeetingStateOnTheEventSocketFollowsREST(t *testing.T) {
 		wild = append(wild, c)
 	}
 	invited, _, err := f.eventSocket("pct1", nil, state)
-	f.must(err)
+	f.Must(err)
 	guest, _, err := f.eventSocket("guest", nil, "#") // a meeting pass: its own meeting's topics only
-	f.must(err)
-	_, err = f.bus.Publish("test/before", map[string]any{})
-	f.must(err)
+	f.Must(err)
+	_, err = f.Bus.Publish("test/before", map[string]any{})
+	f.Must(err)
 	staff, _, err := f.eventSocket("canbo", nil, "meeting/+") // an officer, not invited: staff see every meeting
-	f.must(err)
+	f.Must(err)
 
-	f.must(f.p.Join(f.ctx, f.inv["pct1"], AttOnline))
-	invited.waitMsg("event", func(m map[string]any) bool {
+	f.Must(f.P.Join(f.Ctx, f.Inv["pct1"], AttOnline))
+	invited.WaitMsg("event", func(m map[string]any) bool {
 		d, _ := m["data"].(map[string]any)
 		ps, _ := d["participants"].([]any)
 		return m["topic"] == state && len(ps) == 1
 	})
-	staff.waitMsg("event", func(m map[string]any) bool { return m["topic"] == state })
-	guest.waitMsg("event", func(m map[string]any) bool { return m["topic"] == state })
-	for _, topic := range guest.events() {
+	staff.WaitMsg("event", func(m map[string]any) bool { return m["topic"] == state })
+	guest.WaitMsg("event", func(m map[string]any) bool { return m["topic"] == state })
+	for _, topic := range guest.Events() {
 		if !strings.HasPrefix(topic, state) {
 			t.Errorf("a guest on # got %s", topic)
 		}
 	}
 	// The bus published the meeting's events before the sentinel: a
 	// wildcard socket that has the sentinel would have had them.
-	_, err = f.bus.Publish(sentinel, map[string]any{})
-	f.must(err)
+	_, err = f.Bus.Publish(sentinel, map[string]any{})
+	f.Must(err)
 	for _, c := range wild {
-		c.waitMsg("event", func(m map[string]any) bool { return m["topic"] == sentinel })
-		for _, topic := range c.events() {
+		c.WaitMsg("event", func(m map[string]any) bool { return m["topic"] == sentinel })
+		for _, topic := range c.Events() {
 			if strings.HasPrefix(topic, "meeting/") {
-				t.Errorf("an uninvited viewer got %s through a wildcard (events %v)", topic, c.events())
+				t.Errorf("an uninvited viewer got %s through a wildcard (events %v)", topic, c.Events())
 			}
 		}
 	}
 
 	// Removed from the invitees: the socket that named the topic closes.
 	start := time.Now()
-	f.must(f.p.Uninvite(f.ctx, id, f.inv["pct1"].ID))
-	if code := invited.waitClosed(); code != hub.CloseForbidden {
+	f.Must(f.P.Uninvite(f.Ctx, id, f.Inv["pct1"].ID))
+	if code := invited.WaitClosed(); code != hub.CloseForbidden {
 		t.Errorf("a removed invitee's socket: close %d, want %d", code, hub.CloseForbidden)
 	}
 	t.Logf("a removed invitee's socket closed %v after the removal", time.Since(start).Round(time.Millisecond))
@@ -116,10 +95,10 @@ func TestMeetingStateOnTheEventSocketFollowsREST(t *testing.T) {
 	}
 	// A guest's link issued again: the old pass's socket closes.
 	named, _, err := f.eventSocket("guest", nil, state)
-	f.must(err)
-	_, _, err = f.p.ReissueInvite(f.ctx, id, f.inv["guest"].ID)
-	f.must(err)
-	if code := named.waitClosed(); code != hub.CloseForbidden {
+	f.Must(err)
+	_, _, err = f.P.ReissueInvite(f.Ctx, id, f.Inv["guest"].ID)
+	f.Must(err)
+	if code := named.WaitClosed(); code != hub.CloseForbidden {
 		t.Errorf("the socket of a re-issued guest pass: close %d, want %d", code, hub.CloseForbidden)
 	}
 }
@@ -129,11 +108,11 @@ func TestMeetingStateOnTheEventSocketFollowsREST(t *testing.T) {
 // topics: both ask viewer.
 func TestRESTAndEventSocketAgreeOnWhoSeesAMeeting(t *testing.T) {
 	f := newFixture(t)
-	id := f.meeting.ID
-	auth := hub.NewAuth(f.pool, hub.AuthConfig{}, nopLog())
+	id := f.Meeting.ID
+	auth := hub.NewAuth(f.Pool, hub.AuthConfig{}, nopLog())
 	bearer := func(role hub.Role) http.Header {
-		_, tok, err := auth.CreateToken(f.ctx, "script-"+string(role), role, "")
-		f.must(err)
+		_, tok, err := auth.CreateToken(f.Ctx, "script-"+string(role), role, "")
+		f.Must(err)
 		return http.Header{"Authorization": {"Bearer " + tok}}
 	}
 	cases := []struct {
@@ -153,16 +132,16 @@ func TestRESTAndEventSocketAgreeOnWhoSeesAMeeting(t *testing.T) {
 		{"guest (meeting pass)", "guest", nil, true},
 	}
 	for _, c := range cases {
-		req, err := http.NewRequest("GET", fmt.Sprintf("%s/api/v1/meetings/%d", f.serve(), id), nil)
-		f.must(err)
+		req, err := http.NewRequest("GET", fmt.Sprintf("%s/api/v1/meetings/%d", f.Serve(), id), nil)
+		f.Must(err)
 		for k, v := range c.header {
 			req.Header[k] = v
 		}
 		if c.user != "" {
-			req.AddCookie(f.cookie(c.user))
+			req.AddCookie(f.Cookie(c.user))
 		}
-		resp, err := f.client.Do(req)
-		f.must(err)
+		resp, err := f.Client.Do(req)
+		f.Must(err)
 		resp.Body.Close()
 		restStatus := resp.StatusCode
 		rest := restStatus == http.StatusOK
@@ -176,7 +155,7 @@ func TestRESTAndEventSocketAgreeOnWhoSeesAMeeting(t *testing.T) {
 			ws, resp, err := f.eventSocket(c.user, c.header, topic)
 			switch {
 			case err == nil:
-				ws.conn.Close()
+				ws.Conn.Close()
 				if !rest {
 					t.Errorf("%s: /ws?topic=%s opens, REST says %d", c.who, topic, restStatus)
 				}
@@ -189,7 +168,7 @@ func TestRESTAndEventSocketAgreeOnWhoSeesAMeeting(t *testing.T) {
 	}
 }
 
-// topicMeeting reads the meeting out of a topic or pattern a client sends
+// TopicMeeting reads the meeting out of a topic or pattern a client sends
 // to /ws: never a meeting for a topic outside meeting/, never a negative
 // or zero one, and the same number the segment spells.
 func FuzzTopicMeeting(f *testing.F) {
@@ -198,7 +177,7 @@ func FuzzTopicMeeting(f *testing.F) {
 		f.Add(s)
 	}
 	f.Fuzz(func(t *testing.T, topic string) {
-		id := topicMeeting(topic)
+		id := TopicMeeting(topic)
 		if id == 0 {
 			return
 		}

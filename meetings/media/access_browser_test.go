@@ -18,12 +18,12 @@ import (
 func TestBrowserRevokedGuestStaysOut(t *testing.T) {
 	chromium := hubtest.Chromium(t)
 	f := newFixture(t)
-	f.startFollower()
+	f.StartFollower()
 	s := f.serveMedia("hub-a")
 
 	guest, _ := guestInRoom(chromium, f, s)
 
-	f.json("DELETE", fmt.Sprintf("/api/v1/meetings/%d/invitees/%d", f.meeting.ID, f.inv["guest"].ID), "admin", nil, 204, nil)
+	f.JSON("DELETE", fmt.Sprintf("/api/v1/meetings/%d/invitees/%d", f.Meeting.ID, f.Inv["guest"].ID), "admin", nil, 204, nil)
 	guest.Do(meetingstest.Void(chromedp.Poll[bool](`document.body.dataset.state === 'revoked'`, chromedp.WithPollingTimeout(hubtest.Timeout(5*time.Second)))))
 	const vi = "Bạn không còn quyền tham dự cuộc họp này"
 	if got := guest.Text(`#banner`); got != vi {

@@ -22,38 +22,38 @@ const revokeWithin = 2 * time.Second
 func closedWithin(t *testing.T, c *wsClient, d time.Duration) (int, string) {
 	t.Helper()
 	select {
-	case <-c.closed:
+	case <-c.Closed:
 	case <-time.After(hubtest.Timeout(d)):
-		t.Fatalf("socket still open after %v; messages %v", hubtest.Timeout(d), c.types())
+		t.Fatalf("socket still open after %v; messages %v", hubtest.Timeout(d), c.Types())
 	}
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.code, c.reason
+	c.Mu.Lock()
+	defer c.Mu.Unlock()
+	return c.Code, c.Reason
 }
 
 // stillOpen fails unless c answers a ping.
 func stillOpen(t *testing.T, c *wsClient, who string) {
 	t.Helper()
-	before := c.count("pong", "")
-	if err := c.write([]byte(`{"type":"ping"}`)); err != nil {
+	before := c.Count("pong", "")
+	if err := c.Write([]byte(`{"type":"ping"}`)); err != nil {
 		t.Fatalf("%s: %v", who, err)
 	}
-	waitUntil(t, 5*time.Second, who+" answered", func() bool { return c.count("pong", "") > before })
+	waitUntil(t, 5*time.Second, who+" answered", func() bool { return c.Count("pong", "") > before })
 	select {
-	case <-c.closed:
-		t.Fatalf("%s was disconnected (%d)", who, c.code)
+	case <-c.Closed:
+		t.Fatalf("%s was disconnected (%d)", who, c.Code)
 	default:
 	}
 }
 
 // joinAll connects each user to s and waits until each has joined.
 func (f *fixture) joinAll(s *mediaServer, users ...string) []*wsClient {
-	f.t.Helper()
+	f.T.Helper()
 	var out []*wsClient
 	for _, u := range users {
 		c, _, err := f.dialMedia(s, u, "")
-		f.must(err)
-		c.waitMsg("joined", nil)
+		f.Must(err)
+		c.WaitMsg("joined", nil)
 		out = append(out, c)
 	}
 	return out
@@ -61,7 +61,7 @@ func (f *fixture) joinAll(s *mediaServer, users ...string) []*wsClient {
 
 // roomRefs lists the invitees in the meeting's SFU room on s.
 func (f *fixture) roomRefs(s *mediaServer) []int64 {
-	st, _ := s.media.engine.Stats(fmt.Sprint(f.meeting.ID))
+	st, _ := s.media.engine.Stats(fmt.Sprint(f.Meeting.ID))
 	var out []int64
 	for _, p := range st.Participants {
 		out = append(out, p.Ref)
@@ -96,26 +96,26 @@ func lacks(id int64) func(map[string]any) bool {
 // at the same time stays; no goroutine is left behind.
 func TestRemovedGuestIsDisconnected(t *testing.T) {
 	f := newFixture(t)
-	f.startFollower()
+	f.StartFollower()
 	s := f.serveMedia("hub-a")
 	basePion := goroutinesIn("github.com/pion/")
-	guestID := f.inv["guest"].ID
+	guestID := f.Inv["guest"].ID
 
 	cs := f.joinAll(s, "guest", "chutich")
 	guest, chair := cs[0], cs[1]
-	chair.waitMsg("participants", func(m map[string]any) bool { return !lacks(guestID)(m) })
+	chair.WaitMsg("participants", func(m map[string]any) bool { return !lacks(guestID)(m) })
 
 	start := time.Now()
-	f.json("DELETE", fmt.Sprintf("/api/v1/meetings/%d/invitees/%d", f.meeting.ID, guestID), "admin", nil, 204, nil)
+	f.JSON("DELETE", fmt.Sprintf("/api/v1/meetings/%d/invitees/%d", f.Meeting.ID, guestID), "admin", nil, 204, nil)
 	code, reason := closedWithin(t, guest, revokeWithin)
 	t.Logf("removed guest disconnected %v after the removal", time.Since(start).Round(time.Millisecond))
 	if code != closeRevoked || reason != "access revoked: removed" {
 		t.Errorf("closed with %d %q, want %d", code, reason, closeRevoked)
 	}
-	chair.waitMsg("participants", lacks(guestID))
+	chair.WaitMsg("participants", lacks(guestID))
 	waitUntil(t, revokeWithin, "the guest out of the room", func() bool { return !hasRef(f.roomRefs(s), guestID) })
 	stillOpen(t, chair, "the chair")
-	if !hasRef(f.roomRefs(s), f.inv["chutich"].ID) {
+	if !hasRef(f.roomRefs(s), f.Inv["chutich"].ID) {
 		t.Error("the chair left the room too")
 	}
 	// The guest's reader, proceedings forwarder and handler are gone; the
@@ -124,7 +124,7 @@ func TestRemovedGuestIsDisconnected(t *testing.T) {
 		return goroutinesIn("meetings/media.(*sigConn).readLoop(") == 1 && goroutinesIn("meetings/media.(*sigConn).forwardProc(") == 1 &&
 			goroutinesIn("meetings/media.(*Service).serve(") == 1
 	})
-	chair.conn.Close()
+	chair.Conn.Close()
 	waitUntil(t, 10*time.Second, "no connection goroutines, Pion's back to baseline", func() bool {
 		return goroutinesIn("meetings/media.(*sigConn)") == 0 && goroutinesIn("meetings/media.(*Service).serve(") == 0 &&
 			goroutinesIn("github.com/pion/") <= basePion
@@ -149,9 +149,9 @@ func goroutinesIn(s string) int {
 // everyone else.
 func TestReissuedLinkDisconnectsOldPass(t *testing.T) {
 	f := newFixture(t)
-	f.startFollower()
+	f.StartFollower()
 	s := f.serveMedia("hub-a")
-	guestID := f.inv["guest"].ID
+	guestID := f.Inv["guest"].ID
 
 	cs := f.joinAll(s, "guest", "pct1")
 	old, member := cs[0], cs[1]
@@ -159,25 +159,25 @@ func TestReissuedLinkDisconnectsOldPass(t *testing.T) {
 	var out struct {
 		InviteURL string `json:"invite_url"`
 	}
-	f.json("POST", fmt.Sprintf("/api/v1/meetings/%d/invitees/%d/link", f.meeting.ID, guestID), "canbo", nil, 201, &out)
+	f.JSON("POST", fmt.Sprintf("/api/v1/meetings/%d/invitees/%d/link", f.Meeting.ID, guestID), "canbo", nil, 201, &out)
 	if code, reason := closedWithin(t, old, revokeWithin); code != closeRevoked || reason != "access revoked: reissued" {
 		t.Errorf("the old pass closed with %d %q, want %d", code, reason, closeRevoked)
 	}
-	member.waitMsg("participants", lacks(guestID))
+	member.WaitMsg("participants", lacks(guestID))
 
 	resp, _ := f.visit("POST", s.base+out.InviteURL)
-	pass := passIn(resp, f.meeting.ID)
+	pass := passIn(resp, f.Meeting.ID)
 	if pass == nil {
 		t.Fatalf("the new link gave no pass: %d", resp.StatusCode)
 	}
-	back, _, err := f.dialWith(strings.Replace(s.base, "http", "ws", 1)+fmt.Sprintf("/ws/meetings/%d", f.meeting.ID), pass)
-	f.must(err)
-	back.waitMsg("joined", nil)
+	back, _, err := f.dialWith(strings.Replace(s.base, "http", "ws", 1)+fmt.Sprintf("/ws/meetings/%d", f.Meeting.ID), pass)
+	f.Must(err)
+	back.WaitMsg("joined", nil)
 	// Another guest's new link must not touch this one.
-	other, _, err := f.p.Invite(f.ctx, f.meeting.ID, meetings.InviteeInput{Name: "Sùng A Páo", Role: "guest"})
-	f.must(err)
-	_, _, err = f.p.ReissueInvite(f.ctx, f.meeting.ID, other.ID)
-	f.must(err)
+	other, _, err := f.P.Invite(f.Ctx, f.Meeting.ID, meetings.InviteeInput{Name: "Sùng A Páo", Role: "guest"})
+	f.Must(err)
+	_, _, err = f.P.ReissueInvite(f.Ctx, f.Meeting.ID, other.ID)
+	f.Must(err)
 	time.Sleep(hubtest.Timeout(300 * time.Millisecond)) // sleep: a quiet window: the announcement is followed within milliseconds
 	stillOpen(t, back, "the guest with the new link")
 	stillOpen(t, member, "the member")
@@ -189,17 +189,17 @@ func TestCancelledOrClosedMeetingDisconnectsEveryone(t *testing.T) {
 	for _, how := range []string{meetings.RevokedCancelled, meetings.RevokedClosed} {
 		t.Run(how, func(t *testing.T) {
 			f := newFixture(t)
-			f.startFollower()
+			f.StartFollower()
 			s := f.serveMedia("hub-a")
 			if how == meetings.RevokedClosed {
-				f.open()
+				f.Open()
 			}
 			conns := f.joinAll(s, "chutich", "pct1", "guest")
 			if how == meetings.RevokedCancelled {
-				f.json("POST", fmt.Sprintf("/api/v1/meetings/%d/cancel", f.meeting.ID), "admin", nil, 204, nil)
+				f.JSON("POST", fmt.Sprintf("/api/v1/meetings/%d/cancel", f.Meeting.ID), "admin", nil, 204, nil)
 			} else {
-				f.must(conns[0].write([]byte(`{"type":"meeting.close","ref":"x"}`)))
-				conns[0].waitMsg("proc.ok", nil)
+				f.Must(conns[0].Write([]byte(`{"type":"meeting.close","ref":"x"}`)))
+				conns[0].WaitMsg("proc.ok", nil)
 			}
 			for i, c := range conns {
 				if code, reason := closedWithin(t, c, revokeWithin); code != closeRevoked || reason != "access revoked: "+how {
@@ -215,16 +215,16 @@ func TestCancelledOrClosedMeetingDisconnectsEveryone(t *testing.T) {
 // the others: its own bus fed by its own outbox follower, its own
 // proceedings, its own media.
 func (f *fixture) serveInstance(name string) *mediaServer {
-	f.t.Helper()
-	core := testCore(f.pool)
+	f.T.Helper()
+	core := testCore(f.Pool)
 	bus := core.Bus
-	p := f.startProceedings(meetings.ProceedingsConfig{DataDir: f.dataDir, DocMaxBytes: 1 << 20, Instance: name}, core) // the instances of a test share its clock
-	fol := hub.NewOutboxFollower(f.pool, bus, nopLog(), nil)
+	p := f.StartProceedings(meetings.ProceedingsConfig{DataDir: f.DataDir, DocMaxBytes: 1 << 20, Instance: name}, core) // the instances of a test share its clock
+	fol := hub.NewOutboxFollower(f.Pool, bus, nopLog(), nil)
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})
 	go func() { defer close(done); fol.Run(ctx) }()
-	f.t.Cleanup(func() { cancel(); <-done })
-	hubtest.WaitFor(f.t, 10*time.Second, func() bool { return fol.LastID() > 0 }, "the outbox follower of "+name)
+	f.T.Cleanup(func() { cancel(); <-done })
+	hubtest.WaitFor(f.T, 10*time.Second, func() bool { return fol.LastID() > 0 }, "the outbox follower of "+name)
 	return f.serveMediaWith(name, core, p)
 }
 
@@ -235,20 +235,20 @@ func TestRemovalOnOneInstanceClosesSocketOnAnother(t *testing.T) {
 	f := newFixture(t)
 	a := f.serveInstance("hub-a")
 	b := f.serveInstance("hub-b")
-	guestID := f.inv["guest"].ID
+	guestID := f.Inv["guest"].ID
 
 	cs := f.joinAll(b, "chutich", "guest")
 	chair, guest := cs[0], cs[1]
-	if j := guest.waitMsg("joined", nil); j["instance"] != "hub-b" {
+	if j := guest.WaitMsg("joined", nil); j["instance"] != "hub-b" {
 		t.Fatalf("joined %v", j)
 	}
 
-	req, err := http.NewRequest("DELETE", fmt.Sprintf("%s/api/v1/meetings/%d/invitees/%d", a.base, f.meeting.ID, guestID), nil)
-	f.must(err)
-	req.AddCookie(f.session("admin"))
+	req, err := http.NewRequest("DELETE", fmt.Sprintf("%s/api/v1/meetings/%d/invitees/%d", a.base, f.Meeting.ID, guestID), nil)
+	f.Must(err)
+	req.AddCookie(f.Session("admin"))
 	start := time.Now()
-	resp, err := f.client.Do(req)
-	f.must(err)
+	resp, err := f.Client.Do(req)
+	f.Must(err)
 	resp.Body.Close()
 	if resp.StatusCode != http.StatusNoContent {
 		t.Fatalf("removal through A: %d", resp.StatusCode)
@@ -257,6 +257,6 @@ func TestRemovalOnOneInstanceClosesSocketOnAnother(t *testing.T) {
 		t.Errorf("closed with %d %q, want %d", code, reason, closeRevoked)
 	}
 	t.Logf("guest on hub-b disconnected %v after the removal on hub-a", time.Since(start).Round(time.Millisecond))
-	chair.waitMsg("participants", lacks(guestID))
+	chair.WaitMsg("participants", lacks(guestID))
 	stillOpen(t, chair, "the chair on hub-b")
 }

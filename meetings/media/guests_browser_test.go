@@ -15,8 +15,8 @@ import (
 // Chromium; the link's page redeems it and replaces itself with the room,
 // and guestInRoom returns once the page has joined, with the link.
 func guestInRoom(chromium string, f *fixture, s *mediaServer) (*hubtest.Page, string) {
-	link := fmt.Sprintf("%s/meetings/%d?invite=%s&autojoin=audio", s.base, f.meeting.ID, f.guestToken)
-	guest := hubtest.NewPage(f.t, chromium, time.Minute)
+	link := fmt.Sprintf("%s/meetings/%d?invite=%s&autojoin=audio", s.base, f.Meeting.ID, f.GuestToken)
+	guest := hubtest.NewPage(f.T, chromium, time.Minute)
 	guest.Do(chromedp.Navigate(link))
 	guest.WaitJS(20*time.Second, joinedJS)
 	return guest, link
@@ -30,17 +30,17 @@ func guestInRoom(chromium string, f *fixture, s *mediaServer) (*hubtest.Page, st
 func TestBrowserGuestInviteLink(t *testing.T) {
 	chromium := hubtest.Chromium(t)
 	f := newFixture(t)
-	f.startFollower()
+	f.StartFollower()
 	s := f.serveMedia("hub-a")
 
 	guest, link := guestInRoom(chromium, f, s)
 	where, err := chromedp.Run(guest.Ctx, chromedp.Evaluate[string](`location.pathname + location.search`))
-	if err != nil || where != fmt.Sprintf("/meetings/%d?autojoin=audio", f.meeting.ID) {
+	if err != nil || where != fmt.Sprintf("/meetings/%d?autojoin=audio", f.Meeting.ID) {
 		t.Fatalf("the room is at %q (%v), want the link without its token", where, err)
 	}
 	waitUntil(t, 10*time.Second, "the guest is online", func() bool {
-		st, err := f.p.State(f.ctx, f.meeting.ID)
-		return err == nil && st.StatusOf(f.inv["guest"].ID) == meetings.AttOnline
+		st, err := f.P.State(f.Ctx, f.Meeting.ID)
+		return err == nil && st.StatusOf(f.Inv["guest"].ID) == meetings.AttOnline
 	})
 	guest.Do(chromedp.Reload())
 	guest.WaitJS(20*time.Second, joinedJS)

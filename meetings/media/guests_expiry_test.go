@@ -11,15 +11,15 @@ import (
 // connected with a pass (4401) and keeps everyone else.
 func TestRescheduledIntoThePastDisconnectsPassHolders(t *testing.T) {
 	f := newFixture(t)
-	f.startFollower()
+	f.StartFollower()
 	s := f.serveMedia("hub-a")
 	cs := f.joinAll(s, "guest", "chutich")
 	guest, chair := cs[0], cs[1]
-	now := f.clock.Now()
-	f.reschedule(now.Add(24*time.Hour), now.Add(26*time.Hour)) // later: nothing ends
+	now := f.Clock.Now()
+	f.Reschedule(now.Add(24*time.Hour), now.Add(26*time.Hour)) // later: nothing ends
 	stillOpen(t, guest, "the guest after a later reschedule")
 	start := time.Now()
-	f.reschedule(now.Add(-14*time.Hour), now.Add(-13*time.Hour)) // passes ended an hour ago
+	f.Reschedule(now.Add(-14*time.Hour), now.Add(-13*time.Hour)) // passes ended an hour ago
 	code, reason := closedWithin(t, guest, revokeWithin)
 	t.Logf("guest disconnected %v after the reschedule", time.Since(start).Round(time.Millisecond))
 	if code != closeRevoked || reason != "access revoked: "+meetings.RevokedRescheduled {

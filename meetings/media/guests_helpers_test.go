@@ -11,7 +11,7 @@ import (
 
 // visit makes a request with cookies and returns the response and its body.
 func (f *fixture) visit(method, u string, cookies ...*http.Cookie) (*http.Response, string) {
-	return meetingstest.Visit(f.t, method, u, cookies...)
+	return meetingstest.Visit(f.T, method, u, cookies...)
 }
 
 // passIn returns the meeting pass cookie a response sets, or nil.
@@ -20,6 +20,6 @@ func passIn(resp *http.Response, meetingID int64) *http.Cookie {
 }
 
 func (f *fixture) inviteUsed(invitee int64) bool {
-	f.t.Helper()
-	return f.count(`SELECT count(*) FROM meeting_invitees WHERE id=$1 AND invite_used_at IS NOT NULL`, invitee) == 1
+	f.T.Helper()
+	return f.Count(`SELECT count(*) FROM meeting_invitees WHERE id=$1 AND invite_used_at IS NOT NULL`, invitee) == 1
 }

@@ -19,13 +19,13 @@ import (
 // naming invite on the websocket and the API.
 func TestInviteLinkIsUsedOnce(t *testing.T) {
 	f := newFixture(t)
-	f.startFollower()
+	f.StartFollower()
 	s := f.serveMedia("hub-a")
-	guest := f.inv["guest"].ID
-	link := fmt.Sprintf("%s/meetings/%d?invite=%s&autojoin=audio", s.base, f.meeting.ID, f.guestToken)
+	guest := f.Inv["guest"].ID
+	link := fmt.Sprintf("%s/meetings/%d?invite=%s&autojoin=audio", s.base, f.Meeting.ID, f.GuestToken)
 
 	resp, body := f.visit("GET", link)
-	if resp.StatusCode != 200 || !strings.Contains(body, `data-reason="join"`) || passIn(resp, f.meeting.ID) != nil {
+	if resp.StatusCode != 200 || !strings.Contains(body, `data-reason="join"`) || passIn(resp, f.Meeting.ID) != nil {
 		t.Fatalf("opening the link: %d %q", resp.StatusCode, body)
 	}
 	if resp.Header.Get("Referrer-Policy") != "no-referrer" || resp.Header.Get("Cache-Control") != "no-store" {
@@ -36,8 +36,8 @@ func TestInviteLinkIsUsedOnce(t *testing.T) {
 	}
 
 	resp, _ = f.visit("POST", link)
-	pass := passIn(resp, f.meeting.ID)
-	clean := fmt.Sprintf("/meetings/%d?autojoin=audio", f.meeting.ID)
+	pass := passIn(resp, f.Meeting.ID)
+	clean := fmt.Sprintf("/meetings/%d?autojoin=audio", f.Meeting.ID)
 	if resp.StatusCode != http.StatusSeeOther || resp.Header.Get("Location") != clean || pass == nil {
 		t.Fatalf("redeeming: %d to %q, pass %v", resp.StatusCode, resp.Header.Get("Location"), pass)
 	}
@@ -57,19 +57,19 @@ func TestInviteLinkIsUsedOnce(t *testing.T) {
 		t.Errorf("the page with nothing: %d %s", resp.StatusCode, resp.Header.Get("Location"))
 	}
 	// The websocket, and a reconnect after a drop, with the pass.
-	ws := strings.Replace(s.base, "http", "ws", 1) + fmt.Sprintf("/ws/meetings/%d", f.meeting.ID)
+	ws := strings.Replace(s.base, "http", "ws", 1) + fmt.Sprintf("/ws/meetings/%d", f.Meeting.ID)
 	for i := range 2 {
 		c, _, err := f.dialWith(ws, pass)
-		f.must(err)
-		j := c.waitMsg("joined", nil)
+		f.Must(err)
+		j := c.WaitMsg("joined", nil)
 		if me, _ := j["me"].(map[string]any); me["id"] != float64(guest) {
 			t.Fatalf("connection %d joined as %v", i, j["me"])
 		}
-		f.must(c.conn.Close()) // a dropped link, not a leave
-		c.waitClosed()
+		f.Must(c.Conn.Close()) // a dropped link, not a leave
+		c.WaitClosed()
 	}
 	// The API.
-	status, _, b := f.call("GET", fmt.Sprintf("/api/v1/meetings/%d/proceedings", f.meeting.ID), "", nil, "Cookie", pass.Name+"="+pass.Value)
+	status, _, b := f.Call("GET", fmt.Sprintf("/api/v1/meetings/%d/proceedings", f.Meeting.ID), "", nil, "Cookie", pass.Name+"="+pass.Value)
 	if status != 200 || !strings.Contains(string(b), `"has_invite_link":true`) {
 		t.Fatalf("proceedings with the pass: %d %s", status, b)
 	}
@@ -77,7 +77,7 @@ func TestInviteLinkIsUsedOnce(t *testing.T) {
 	// Second use of the link: a page that says so, 410.
 	for _, method := range []string{"GET", "POST"} {
 		resp, body := f.visit(method, link)
-		if resp.StatusCode != http.StatusGone || !strings.Contains(body, `data-reason="used"`) || passIn(resp, f.meeting.ID) != nil {
+		if resp.StatusCode != http.StatusGone || !strings.Contains(body, `data-reason="used"`) || passIn(resp, f.Meeting.ID) != nil {
 			t.Errorf("%s of a used link: %d", method, resp.StatusCode)
 		}
 		if !strings.Contains(body, "đã được sử dụng") || !strings.Contains(body, "already used") {
@@ -89,7 +89,7 @@ func TestInviteLinkIsUsedOnce(t *testing.T) {
 		t.Errorf("the same browser opening its link again: %d %s", resp.StatusCode, resp.Header.Get("Location"))
 	}
 	// A used token on the websocket or the API: 403 naming invite.
-	_, wsResp, err := f.dialWith(ws + "?invite=" + f.guestToken)
+	_, wsResp, err := f.dialWith(ws + "?invite=" + f.GuestToken)
 	if err == nil || wsResp == nil || wsResp.StatusCode != 403 {
 		t.Fatalf("websocket with a used token: %v", err)
 	}
@@ -97,12 +97,12 @@ func TestInviteLinkIsUsedOnce(t *testing.T) {
 	if meetingstest.ErrorField(t, b) != "invite" || !strings.Contains(string(b), "already used") {
 		t.Errorf("websocket refusal %s", b)
 	}
-	for _, h := range [][]string{nil, {meetings.InviteHeader, f.guestToken}} {
-		path := fmt.Sprintf("/api/v1/meetings/%d/proceedings", f.meeting.ID)
+	for _, h := range [][]string{nil, {meetings.InviteHeader, f.GuestToken}} {
+		path := fmt.Sprintf("/api/v1/meetings/%d/proceedings", f.Meeting.ID)
 		if h == nil {
-			path += "?invite=" + f.guestToken
+			path += "?invite=" + f.GuestToken
 		}
-		status, _, b := f.call("GET", path, "", nil, h...)
+		status, _, b := f.Call("GET", path, "", nil, h...)
 		if status != 403 || meetingstest.ErrorField(t, b) != "invite" || !strings.Contains(string(b), "already used") {
 			t.Errorf("API with a used token (%v): %d %s", h, status, b)
 		}
@@ -114,7 +114,7 @@ func TestInviteLinkIsUsedOnce(t *testing.T) {
 func TestInviteTokenIsNotAnAPICredential(t *testing.T) {
 	f := newFixture(t)
 	s := f.serveMedia("hub-a")
-	ws := strings.Replace(s.base, "http", "ws", 1) + fmt.Sprintf("/ws/meetings/%d?invite=%s", f.meeting.ID, f.guestToken)
+	ws := strings.Replace(s.base, "http", "ws", 1) + fmt.Sprintf("/ws/meetings/%d?invite=%s", f.Meeting.ID, f.GuestToken)
 	_, resp, err := f.dialWith(ws)
 	if err == nil || resp.StatusCode != 403 {
 		t.Fatalf("websocket with an unused token: %v", err)
@@ -123,14 +123,14 @@ func TestInviteTokenIsNotAnAPICredential(t *testing.T) {
 	if meetingstest.ErrorField(t, b) != "invite" {
 		t.Errorf("websocket refusal %s", b)
 	}
-	status, _, b := f.call("GET", fmt.Sprintf("/api/v1/meetings/%d", f.meeting.ID), "", nil, meetings.InviteHeader, f.guestToken)
+	status, _, b := f.Call("GET", fmt.Sprintf("/api/v1/meetings/%d", f.Meeting.ID), "", nil, meetings.InviteHeader, f.GuestToken)
 	if status != 403 || meetingstest.ErrorField(t, b) != "invite" {
 		t.Errorf("API with an unused token: %d %s", status, b)
 	}
-	if f.inviteUsed(f.inv["guest"].ID) {
+	if f.inviteUsed(f.Inv["guest"].ID) {
 		t.Error("a refused token was used up")
 	}
-	status, _, _ = f.call("GET", "/api/v1/meetings/999999?invite="+f.guestToken, "", nil)
+	status, _, _ = f.Call("GET", "/api/v1/meetings/999999?invite="+f.GuestToken, "", nil)
 	if status != 404 {
 		t.Errorf("a token for no meeting: %d", status)
 	}

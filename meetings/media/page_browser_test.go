@@ -56,10 +56,10 @@ type pageStats struct {
 func TestBrowserTwoParticipantsSeeEachOther(t *testing.T) {
 	chromium := hubtest.Chromium(t)
 	f := newFixture(t)
-	f.startFollower()
+	f.StartFollower()
 	s := f.serveMedia("hub-a")
-	_, token2, err := f.p.Invite(f.ctx, f.meeting.ID, meetings.InviteeInput{Name: "Sùng A Páo", Position: "Công an xã", Role: "guest"})
-	f.must(err)
+	_, token2, err := f.P.Invite(f.Ctx, f.Meeting.ID, meetings.InviteeInput{Name: "Sùng A Páo", Position: "Công an xã", Role: "guest"})
+	f.Must(err)
 
 	opts := append(hubtest.ChromeAllocatorOptions(t, chromium), chromedp.Flag("allow-loopback-in-peer-connection", true))
 	alloc, cancelAlloc := chromedp.NewExecAllocator(context.Background(), opts...)
@@ -75,7 +75,7 @@ func TestBrowserTwoParticipantsSeeEachOther(t *testing.T) {
 		if err := chromedp.Do(ctx); err != nil { // the tab lives as long as ctx, not the timeout below
 			t.Fatal(err)
 		}
-		url := fmt.Sprintf("%s/meetings/%d?invite=%s&autojoin=av", s.base, f.meeting.ID, token)
+		url := fmt.Sprintf("%s/meetings/%d?invite=%s&autojoin=av", s.base, f.Meeting.ID, token)
 		tctx, c2 := context.WithTimeout(ctx, hubtest.Timeout(30*time.Second))
 		defer c2()
 		if err := chromedp.Do(tctx, chromedp.Navigate(url)); err != nil {
@@ -100,7 +100,7 @@ func TestBrowserTwoParticipantsSeeEachOther(t *testing.T) {
 		return ps
 	}
 	start := time.Now()
-	a := open(f.guestToken)
+	a := open(f.GuestToken)
 	b := open(token2)
 	for name, page := range map[string]context.Context{"first": a, "second": b} {
 		var last pageStats
@@ -130,7 +130,7 @@ func TestBrowserTwoParticipantsSeeEachOther(t *testing.T) {
 	var st statsBody
 	deadline := time.Now().Add(hubtest.Timeout(30 * time.Second))
 	for {
-		f.getJSON(s.base, fmt.Sprintf("/api/v1/meetings/%d/stats", f.meeting.ID), "canbo", 200, &st)
+		f.getJSON(s.base, fmt.Sprintf("/api/v1/meetings/%d/stats", f.Meeting.ID), "canbo", 200, &st)
 		if len(st.Participants) != 2 {
 			t.Fatalf("stats list %d participants", len(st.Participants))
 		}
@@ -151,7 +151,7 @@ func TestBrowserTwoParticipantsSeeEachOther(t *testing.T) {
 	var levels []string
 	deadline = time.Now().Add(hubtest.Timeout(45 * time.Second))
 	for {
-		f.getJSON(s.base, fmt.Sprintf("/api/v1/meetings/%d/stats", f.meeting.ID), "canbo", 200, &st)
+		f.getJSON(s.base, fmt.Sprintf("/api/v1/meetings/%d/stats", f.Meeting.ID), "canbo", 200, &st)
 		if len(st.Participants) != 2 {
 			t.Fatalf("stats list %d participants", len(st.Participants))
 		}
@@ -230,7 +230,7 @@ func TestBrowserTwoParticipantsSeeEachOther(t *testing.T) {
 
 	// Data saver on the second page, then off.
 	second := func() (level string, layer int, saver bool) {
-		f.getJSON(s.base, fmt.Sprintf("/api/v1/meetings/%d/stats", f.meeting.ID), "canbo", 200, &st)
+		f.getJSON(s.base, fmt.Sprintf("/api/v1/meetings/%d/stats", f.Meeting.ID), "canbo", 200, &st)
 		for _, p := range st.Participants {
 			if p.Name != "Sùng A Páo" {
 				continue

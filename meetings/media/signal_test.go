@@ -19,25 +19,25 @@ import (
 // video; the stats endpoint, the bus and the attendance register see them.
 func TestSignalingTwoParticipants(t *testing.T) {
 	f := newFixture(t)
-	f.startFollower()
+	f.StartFollower()
 	s := f.serveMedia("hub-a")
-	sub, err := f.bus.Subscribe([]string{meetings.MediaTopic(f.meeting.ID)}, 1<<20)
-	f.must(err)
+	sub, err := f.Bus.Subscribe([]string{meetings.MediaTopic(f.Meeting.ID)}, 1<<20)
+	f.Must(err)
 	defer sub.Close()
 
 	chair, _, err := f.dialMedia(s, "chutich", "")
-	f.must(err)
+	f.Must(err)
 	guest, _, err := f.dialMedia(s, "guest", "")
-	f.must(err)
-	chair.waitMsg("joined", nil)
-	j := guest.waitMsg("joined", nil)
+	f.Must(err)
+	chair.WaitMsg("joined", nil)
+	j := guest.WaitMsg("joined", nil)
 	if j["rejoin"] != nil {
 		t.Error("a guest with a meeting pass got a rejoin ticket: the pass is what reconnects")
 	}
 	a := chair.attach(sfutest.Config{Audio: true, Video: true, Simulcast: true})
 	b := guest.attach(sfutest.Config{Audio: true, Video: true})
-	f.must(a.Start())
-	f.must(b.Start())
+	f.Must(a.Start())
+	f.Must(b.Start())
 	for name, bot := range map[string]*sfutest.Bot{"chair": a, "guest": b} {
 		waitUntil(t, 10*time.Second, name+" receives audio and video", func() bool {
 			return bot.Received("audio") > 20 && bot.Frames() > 10
@@ -47,7 +47,7 @@ func TestSignalingTwoParticipants(t *testing.T) {
 	}
 	// Stats endpoint, as the chair and as staff; an outsider is refused.
 	var st statsBody
-	statsPath := fmt.Sprintf("/api/v1/meetings/%d/stats", f.meeting.ID)
+	statsPath := fmt.Sprintf("/api/v1/meetings/%d/stats", f.Meeting.ID)
 	waitUntil(t, 5*time.Second, "round-trip times in the stats", func() bool {
 		f.getJSON(s.base, statsPath, "chutich", 200, &st)
 		for _, p := range st.Participants {
@@ -69,7 +69,7 @@ func TestSignalingTwoParticipants(t *testing.T) {
 	f.getJSON(s.base, statsPath, "outsider", 403, nil)
 	// Bus: meeting/{id}/media lists both participants with their media.
 	waitUntil(t, 5*time.Second, "media state with two participants on the bus", func() bool {
-		ev := f.bus.Latest(meetings.MediaTopic(f.meeting.ID))
+		ev := f.Bus.Latest(meetings.MediaTopic(f.Meeting.ID))
 		if ev == nil {
 			return false
 		}
@@ -79,19 +79,19 @@ func TestSignalingTwoParticipants(t *testing.T) {
 	})
 	// Attendance: both are online in the proceedings.
 	waitUntil(t, 5*time.Second, "attendance", func() bool {
-		st, err := f.p.State(f.ctx, f.meeting.ID)
-		return err == nil && st.StatusOf(f.inv["guest"].ID) == meetings.AttOnline && st.StatusOf(f.inv["chutich"].ID) == meetings.AttOnline
+		st, err := f.P.State(f.Ctx, f.Meeting.ID)
+		return err == nil && st.StatusOf(f.Inv["guest"].ID) == meetings.AttOnline && st.StatusOf(f.Inv["chutich"].ID) == meetings.AttOnline
 	})
 	// Mute is told to everyone.
-	f.must(chair.Send("mute", map[string]any{"source": "mic", "muted": true}))
-	guest.waitMsg("participants", func(m map[string]any) bool { return strings.Contains(fmt.Sprint(m), "muted:true") })
+	f.Must(chair.Send("mute", map[string]any{"source": "mic", "muted": true}))
+	guest.WaitMsg("participants", func(m map[string]any) bool { return strings.Contains(fmt.Sprint(m), "muted:true") })
 	// Leaving cleanly records the departure and empties the room.
-	f.must(guest.Send("leave", nil))
-	if code := guest.waitClosed(); code != 1000 {
+	f.Must(guest.Send("leave", nil))
+	if code := guest.WaitClosed(); code != 1000 {
 		t.Errorf("leave closed with %d", code)
 	}
 	waitUntil(t, 5*time.Second, "the guest leaves the room", func() bool {
-		st, _ := s.media.engine.Stats(fmt.Sprint(f.meeting.ID))
+		st, _ := s.media.engine.Stats(fmt.Sprint(f.Meeting.ID))
 		return len(st.Participants) == 1
 	})
 }
@@ -102,25 +102,25 @@ func TestSignalingTwoParticipants(t *testing.T) {
 // before it (its receiving connection then stayed in state "new").
 func TestSignalingJoinedBeforeOffer(t *testing.T) {
 	f := newFixture(t)
-	f.startFollower()
+	f.StartFollower()
 	s := f.serveMedia("hub-a")
 	chair, _, err := f.dialMedia(s, "chutich", "")
-	f.must(err)
-	chair.waitMsg("joined", nil)
-	f.must(chair.attach(sfutest.Config{Audio: true, Video: true}).Start())
+	f.Must(err)
+	chair.WaitMsg("joined", nil)
+	f.Must(chair.attach(sfutest.Config{Audio: true, Video: true}).Start())
 	waitUntil(t, 10*time.Second, "the chair publishes", func() bool {
-		st, _ := s.media.engine.Stats(fmt.Sprint(f.meeting.ID))
+		st, _ := s.media.engine.Stats(fmt.Sprint(f.Meeting.ID))
 		return len(st.Participants) == 1 && len(st.Participants[0].Published) == 2
 	})
 	for i := range 3 {
 		guest, _, err := f.dialMedia(s, "guest", "")
-		f.must(err)
-		guest.waitMsg("offer", nil)
-		if types := guest.types(); types[0] != "joined" {
+		f.Must(err)
+		guest.WaitMsg("offer", nil)
+		if types := guest.Types(); types[0] != "joined" {
 			t.Fatalf("join %d: messages %v", i, types)
 		}
-		f.must(guest.Send("leave", nil))
-		guest.waitClosed()
+		f.Must(guest.Send("leave", nil))
+		guest.WaitClosed()
 	}
 }
 
@@ -155,18 +155,18 @@ func TestSignalingAccess(t *testing.T) {
 	}
 	// A foreign origin is refused.
 	h := http.Header{"Origin": {"http://evil.example"}}
-	c := f.session("chutich")
+	c := f.Session("chutich")
 	h.Set("Cookie", c.Name+"="+c.Value)
-	if _, resp, err := (&wsDialer).Dial(strings.Replace(s.base, "http", "ws", 1)+fmt.Sprintf("/ws/meetings/%d", f.meeting.ID), h); err == nil || resp.StatusCode != 403 {
+	if _, resp, err := (&wsDialer).Dial(strings.Replace(s.base, "http", "ws", 1)+fmt.Sprintf("/ws/meetings/%d", f.Meeting.ID), h); err == nil || resp.StatusCode != 403 {
 		t.Errorf("foreign origin admitted")
 	}
 	// The observer may watch but not publish.
 	obs, _, err := f.dialMedia(s, "quansat", "")
-	f.must(err)
-	obs.waitMsg("joined", nil)
+	f.Must(err)
+	obs.WaitMsg("joined", nil)
 	b := obs.attach(sfutest.Config{Audio: true})
-	f.must(b.Start())
-	obs.waitMsg("error", func(m map[string]any) bool { return m["code"] == hub.EForbidden })
+	f.Must(b.Start())
+	obs.WaitMsg("error", func(m map[string]any) bool { return m["code"] == hub.EForbidden })
 }
 
 // Bad input gets an error and, if it persists, the socket is closed; the
@@ -177,8 +177,8 @@ func TestSignalingBadInput(t *testing.T) {
 	base := runtime.NumGoroutine()
 
 	c, _, err := f.dialMedia(s, "chutich", "")
-	f.must(err)
-	c.waitMsg("joined", nil)
+	f.Must(err)
+	c.WaitMsg("joined", nil)
 	bad := []string{
 		`not json`,
 		`{"type":"nonsense"}`,
@@ -192,36 +192,36 @@ func TestSignalingBadInput(t *testing.T) {
 		`["type","offer"]`,
 	}
 	for _, m := range bad[:8] {
-		f.must(c.write([]byte(m)))
+		f.Must(c.Write([]byte(m)))
 	}
-	f.must(c.write([]byte(`{"type":"ping","pad":"` + strings.Repeat("x", 70<<10) + `"}`)))
-	waitUntil(t, 5*time.Second, "errors for each bad message", func() bool { return c.count("error", "") >= 8 })
-	if c.count("error", "too_large") != 1 || c.count("error", "unknown_type") != 1 {
-		t.Errorf("errors: %v", c.types())
+	f.Must(c.Write([]byte(`{"type":"ping","pad":"` + strings.Repeat("x", 70<<10) + `"}`)))
+	waitUntil(t, 5*time.Second, "errors for each bad message", func() bool { return c.Count("error", "") >= 8 })
+	if c.Count("error", "too_large") != 1 || c.Count("error", "unknown_type") != 1 {
+		t.Errorf("errors: %v", c.Types())
 	}
-	f.must(c.write([]byte(`{"type":"ping"}`)))
-	c.waitMsg("pong", nil)
+	f.Must(c.Write([]byte(`{"type":"ping"}`)))
+	c.WaitMsg("pong", nil)
 	// More bad messages: closed for persisting.
 	for _, m := range bad {
-		_ = c.write([]byte(m))
+		_ = c.Write([]byte(m))
 	}
-	if code := c.waitClosed(); code != hub.CloseBadRequest {
+	if code := c.WaitClosed(); code != hub.CloseBadRequest {
 		t.Errorf("closed with %d, want %d", code, hub.CloseBadRequest)
 	}
 
 	// A flood: rate errors, then closed.
 	fl, _, err := f.dialMedia(s, "pct1", "")
-	f.must(err)
-	fl.waitMsg("joined", nil)
+	f.Must(err)
+	fl.WaitMsg("joined", nil)
 	for i := 0; i < 2000; i++ {
-		if fl.write([]byte(`{"type":"ping"}`)) != nil {
+		if fl.Write([]byte(`{"type":"ping"}`)) != nil {
 			break
 		}
 	}
-	if code := fl.waitClosed(); code != closeFlood {
-		t.Errorf("flood closed with %d, want %d (%v)", code, closeFlood, fl.types()[:5])
+	if code := fl.WaitClosed(); code != closeFlood {
+		t.Errorf("flood closed with %d, want %d (%v)", code, closeFlood, fl.Types()[:5])
 	}
-	if fl.count("error", "rate_limited") == 0 {
+	if fl.Count("error", "rate_limited") == 0 {
 		t.Error("no rate_limited error before closing")
 	}
 	waitUntil(t, 10*time.Second, "goroutines back to baseline", func() bool {
@@ -229,7 +229,7 @@ func TestSignalingBadInput(t *testing.T) {
 		return runtime.NumGoroutine() <= base+3
 	})
 	waitUntil(t, 5*time.Second, "room emptied", func() bool {
-		_, ok := s.media.engine.Stats(fmt.Sprint(f.meeting.ID))
+		_, ok := s.media.engine.Stats(fmt.Sprint(f.Meeting.ID))
 		return !ok
 	})
 }
@@ -243,20 +243,20 @@ func TestTwoInstancesRedirectToOwner(t *testing.T) {
 	b := f.serveMedia("hub-b")
 
 	first, _, err := f.dialMedia(a, "chutich", "")
-	f.must(err)
-	first.waitMsg("joined", nil)
+	f.Must(err)
+	first.WaitMsg("joined", nil)
 	pub := first.attach(sfutest.Config{Audio: true, Video: true})
-	f.must(pub.Start())
+	f.Must(pub.Start())
 
 	var owner string
-	f.must(f.pool.QueryRow(f.ctx, `SELECT instance_id FROM meeting_media_owner WHERE meeting_id=$1`, f.meeting.ID).Scan(&owner))
+	f.Must(f.Pool.QueryRow(f.Ctx, `SELECT instance_id FROM meeting_media_owner WHERE meeting_id=$1`, f.Meeting.ID).Scan(&owner))
 	if owner != "hub-a" {
 		t.Fatalf("owner %q", owner)
 	}
 	second, _, err := f.dialMedia(b, "pct1", "")
-	f.must(err)
-	r := second.waitMsg("redirect", nil)
-	if code := second.waitClosed(); code != closeRedirect {
+	f.Must(err)
+	r := second.WaitMsg("redirect", nil)
+	if code := second.WaitClosed(); code != closeRedirect {
 		t.Errorf("redirect closed with %d", code)
 	}
 	wsURL, _ := r["ws"].(string)
@@ -265,8 +265,8 @@ func TestTwoInstancesRedirectToOwner(t *testing.T) {
 	}
 	// The ticket admits once, without the session cookie.
 	moved, _, err := f.dialURL(wsURL, "")
-	f.must(err)
-	moved.waitMsg("joined", nil)
+	f.Must(err)
+	moved.WaitMsg("joined", nil)
 	sub := moved.attach(sfutest.Config{})
 	sub.MarkStart()
 	waitUntil(t, 10*time.Second, "the redirected participant receives the first one's video", func() bool { return sub.Frames() > 5 })
@@ -274,25 +274,25 @@ func TestTwoInstancesRedirectToOwner(t *testing.T) {
 		t.Error("a used ticket admitted again")
 	}
 	// Stats asked of the other instance are redirected to the owner.
-	req, _ := http.NewRequest("GET", fmt.Sprintf("%s/api/v1/meetings/%d/stats", b.base, f.meeting.ID), nil)
-	req.AddCookie(f.session("chutich"))
+	req, _ := http.NewRequest("GET", fmt.Sprintf("%s/api/v1/meetings/%d/stats", b.base, f.Meeting.ID), nil)
+	req.AddCookie(f.Session("chutich"))
 	noFollow := &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
 	resp, err := noFollow.Do(req)
-	f.must(err)
+	f.Must(err)
 	resp.Body.Close()
 	if resp.StatusCode != http.StatusTemporaryRedirect || !strings.HasPrefix(resp.Header.Get("Location"), a.base) {
 		t.Errorf("stats on the other instance: %d %s", resp.StatusCode, resp.Header.Get("Location"))
 	}
 	// When the room empties the claim is released, so the next participant
 	// may start the meeting on either instance.
-	first.conn.Close()
-	moved.conn.Close()
+	first.Conn.Close()
+	moved.Conn.Close()
 	waitUntil(t, 15*time.Second, "claim released", func() bool {
 		var n int
-		_ = f.pool.QueryRow(f.ctx, `SELECT count(*) FROM meeting_media_owner WHERE meeting_id=$1`, f.meeting.ID).Scan(&n)
+		_ = f.Pool.QueryRow(f.Ctx, `SELECT count(*) FROM meeting_media_owner WHERE meeting_id=$1`, f.Meeting.ID).Scan(&n)
 		return n == 0
 	})
 	again, _, err := f.dialMedia(b, "pct2", "")
-	f.must(err)
-	again.waitMsg("joined", nil)
+	f.Must(err)
+	again.WaitMsg("joined", nil)
 }
