@@ -172,20 +172,39 @@ func TestWSWriterCoalescesOnlyWhenBehind(t *testing.T) {
 // given, and Closed hears why.
 func TestWSWriterOverflowClosesSlow(t *testing.T) {
 	t.Parallel()
-	hold := make(chan struct{})
+	hold, entered := make(chan struct{}), make(chan struct{}, 1)
 	var why atomic.Value
 	o := hub.WSWriterOptions{MaxBytes: 10 << 10, SlowReason: "too slow here",
-		Produce: func(b *hub.WSBatch) error { <-hold; return nil },
-		Closed:  func(code int, slow string) { why.Store(fmt.Sprint(code, " ", slow)) }}
+		Produce: func(b *hub.WSBatch) error {
+			select {
+			case entered <- struct{}{}:
+			default:
+			}
+			<-hold
+			return nil
+		},
+		Closed: func(code int, slow string) { why.Store(fmt.Sprint(code, " ", slow)) }}
 	ch := make(chan *hub.WSWriter, 1)
 	c := dialWriter(t, writerServer(t, o, ch))
 	w := <-ch
 	big := []byte(strings.Repeat("x", 4<<10))
+	// The writer takes the first message and is stuck writing it; what
+	// follows waits in the queue, which is what MaxBytes bounds. (Sending
+	// all three at once raced the writer's take: a take between the sends
+	// left less than 12 KB waiting.)
+	if !w.Send(big) {
+		t.Fatal("4 KB overflowed 10 KB")
+	}
+	select {
+	case <-entered:
+	case <-time.After(hubtest.Timeout(5 * time.Second)):
+		t.Fatal("the writer did not take the first message")
+	}
 	if !w.Send(big) || !w.Send(big) {
-		t.Fatal("8 KB overflowed 10 KB")
+		t.Fatal("8 KB waiting overflowed 10 KB")
 	}
 	if w.Send(big) {
-		t.Fatal("12 KB did not overflow 10 KB")
+		t.Fatal("12 KB waiting did not overflow 10 KB")
 	}
 	close(hold)
 	_ = c.SetReadDeadline(time.Now().Add(hubtest.Timeout(5 * time.Second)))
