@@ -4,10 +4,8 @@ import (
 	"context"
 	"crypto/rand"
 	"crypto/sha256"
-	"embed"
 	"encoding/base64"
 	"errors"
-	"io/fs"
 	"strings"
 	"time"
 	"unicode/utf8"
@@ -16,20 +14,6 @@ import (
 
 	"github.com/communehub/communehub/hub"
 )
-
-//go:embed migrations/*.sql
-var migrationFS embed.FS
-
-// Migrations are the meetings tables; apply after hub.Migrations.
-var Migrations = hub.MigrationSet{Component: "meetings", FS: mustSub(migrationFS, "migrations")}
-
-func mustSub(f fs.FS, dir string) fs.FS {
-	s, err := fs.Sub(f, dir)
-	if err != nil {
-		panic(err) // only on a programming error in the embed pattern
-	}
-	return s
-}
 
 // Meeting states.
 const (
