@@ -80,6 +80,7 @@ type Topics struct {
 
 	mu       sync.RWMutex
 	families []TopicFamily
+	literals []int // per family, its pattern's literal segments: Lookup's specificity, counted once
 }
 
 // NewTopics returns an empty register that applies the families' Read
@@ -110,6 +111,7 @@ func (t *Topics) Declare(fams ...TopicFamily) error {
 			}
 		}
 		t.families = append(t.families, f)
+		t.literals = append(t.literals, literals(f.Pattern))
 		if f.Read != nil && t.guards != nil {
 			t.guards.Guard(f.Pattern, f.Read)
 		}
@@ -163,11 +165,9 @@ func (t *Topics) Lookup(topic string) (TopicFamily, bool) {
 	t.mu.RLock()
 	defer t.mu.RUnlock()
 	best, found, lits := TopicFamily{}, false, -1
-	for _, f := range t.families {
-		if Match(f.Pattern, topic) {
-			if n := literals(f.Pattern); n > lits {
-				best, found, lits = f, true, n
-			}
+	for i, f := range t.families {
+		if t.literals[i] > lits && Match(f.Pattern, topic) {
+			best, found, lits = f, true, t.literals[i]
 		}
 	}
 	return best, found
@@ -204,6 +204,15 @@ func (t *Topics) Families() []TopicFamily {
 
 // Declared reports whether topic belongs to a declared family.
 func (t *Topics) Declared(topic string) bool {
-	_, ok := t.Lookup(topic)
-	return ok
+	if t == nil {
+		return false
+	}
+	t.mu.RLock()
+	defer t.mu.RUnlock()
+	for _, f := range t.families {
+		if Match(f.Pattern, topic) {
+			return true
+		}
+	}
+	return false
 }
