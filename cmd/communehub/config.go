@@ -10,6 +10,7 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -148,8 +149,8 @@ func DefaultConfig() Config {
 		OutboxRetention:     24 * time.Hour,
 		RollupRetention:     2 * 365 * 24 * time.Hour,
 
-		MeetingDocMax:         50 << 20,
-		MeetingDocTypes:       []string{"pdf", "doc", "docx", "xls", "xlsx", "ppt", "pptx", "odt", "ods", "odp"},
+		MeetingDocMax:         meetings.DefaultDocMaxBytes,
+		MeetingDocTypes:       slices.Clone(meetings.DefaultDocTypes),
 		MeetingReconnectGrace: time.Minute,
 
 		BacklogDueSoonDays: 2,

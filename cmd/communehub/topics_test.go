@@ -27,10 +27,8 @@ func TestDemoPublishesOnlyDeclaredTopics(t *testing.T) {
 	}
 	defer c.Close()
 	// Until the simulators have published on each live family.
-	want := map[string]*regexp.Regexp{
-		"kpi": regexp.MustCompile(`^commune/\d+/kpi$`), "backlog": regexp.MustCompile(`^commune/\d+/backlog$`),
-		"province_kpi": regexp.MustCompile(`^province/\d+/kpi$`), "devices": regexp.MustCompile(`^commune/\d+/devices$`),
-	}
+	want := map[string]string{"kpi": "commune/+/kpi", "backlog": "commune/+/backlog",
+		"province_kpi": "province/+/kpi", "devices": "commune/+/devices"}
 	seen := map[string]bool{}
 	wait := hubtest.Timeout(90 * time.Second)
 	_ = c.SetReadDeadline(time.Now().Add(wait))
@@ -41,8 +39,8 @@ func TestDemoPublishesOnlyDeclaredTopics(t *testing.T) {
 		}
 		var ev struct{ Type, Topic string }
 		_ = json.Unmarshal(msg, &ev)
-		for kind, re := range want {
-			if ev.Type == "event" && re.MatchString(ev.Topic) {
+		for kind, pattern := range want {
+			if ev.Type == "event" && hub.Match(pattern, ev.Topic) {
 				seen[kind] = true
 			}
 		}
