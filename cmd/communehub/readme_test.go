@@ -173,7 +173,7 @@ func TestReadmeExamples(t *testing.T) {
 			script = strings.ReplaceAll(script, "chub_…", token)
 		}
 		// curl -S shows why a -sf request failed; the trap names the README line.
-		prelude := fmt.Sprintf("curl() { command curl -S \"$@\"; }\n"+
+		prelude := fmt.Sprintf("shopt -s expand_aliases; alias curl='curl -S'\n"+
 			"trap 's=$?; echo \"README.md:$((LINENO+%d)): exit $s: $BASH_COMMAND\" >&2' ERR\n", b.line-3)
 		ctx, cancel := context.WithTimeout(context.Background(), hubtest.Timeout(2*time.Minute))
 		cmd := exec.CommandContext(ctx, "bash", "-e", "-o", "pipefail", "-c", prelude+script)
