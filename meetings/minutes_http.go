@@ -102,7 +102,7 @@ func (p *Proceedings) handleApprove(c *fiber.Ctx) error {
 }
 
 func (p *Proceedings) handleVerifyStored(c *fiber.Ctx) error {
-	id, err := paramID(c, "id")
+	id, _, err := p.ask(c) // who may read the minutes may check them; others learn not even that they exist
 	if err != nil {
 		return err
 	}

@@ -228,6 +228,7 @@ func TestProceedingsOverREST(t *testing.T) {
 		t.Fatal("a tampered copy verified")
 	}
 	f.JSON("POST", "/api/v1/minutes/verify", "outsider", `{"text":"x"}`, 400, nil)
+	f.JSON("GET", base+"/minutes/verify", "outsider", nil, 403, nil) // the same rule as the minutes
 	f.JSON("GET", base+"/minutes/verify", "pct1", nil, 200, &v)
 	if !v.Valid {
 		t.Fatalf("stored minutes: %+v", v)
