@@ -13,7 +13,7 @@
 // meetings.
 //
 // Its own SQL is in owner_store.go: the claims on meeting_media_owner and
-// the tickets of meeting_media_tickets; sfu_owner.go issues and checks the
+// the tickets of meeting_media_tickets; tickets.go issues and checks the
 // tickets with it.
 //
 // media imports hub, meetings and meetings/sfu, and no other feature;
