@@ -42,9 +42,17 @@ func TestBrowserBannerWhenConnectionLost(t *testing.T) {
 		t.Fatalf("a banner on a live wall: %q", evalJS[string](t, tv, `document.getElementById('banner').textContent`))
 	}
 
+	wallHeight := evalJS[int](t, tv, `document.querySelector('main.wall').offsetHeight`)
 	lost := time.Now().In(vietnam)
 	h.stop()
 	waitJS(t, tv, 5*time.Second, bannerShown, "the connection-lost banner")
+	// The banner takes the header's place: the tiles keep their size.
+	if got := evalJS[int](t, tv, `document.querySelector('main.wall').offsetHeight`); got != wallHeight {
+		t.Errorf("the wall shrank from %d to %d px under the banner", wallHeight, got)
+	}
+	if over := evalJS[bool](t, tv, `(() => { const b = document.querySelector('header.topbar'); return b.scrollWidth > b.clientWidth + 1; })()`); over {
+		t.Errorf("the header overflows with the banner: %q", evalJS[string](t, tv, `document.querySelector('header.topbar').innerText`))
+	}
 	title := evalJS[string](t, tv, `document.querySelector('#banner .btitle').textContent`)
 	m := regexp.MustCompile(`^Mất kết nối từ (\d\d:\d\d)$`).FindStringSubmatch(title)
 	if m == nil {
@@ -87,7 +95,7 @@ func TestBrowserBannerWhenDataStale(t *testing.T) {
 	if got := evalJS[string](t, tv, `document.querySelector('#banner .btitle').textContent`); got != "Dữ liệu cũ: Thiết bị và mạng" {
 		t.Errorf("stale banner title %q", got)
 	}
-	if got := evalJS[string](t, tv, `document.querySelector('#banner .bage').textContent`); !regexp.MustCompile(`^Cập nhật lần cuối \d\d:\d\d · cách đây \d+ giây$`).MatchString(got) {
+	if got := evalJS[string](t, tv, `document.querySelector('#banner .bage').textContent`); !regexp.MustCompile(`^lần cuối \d\d:\d\d · \d+ giây trước$`).MatchString(got) {
 		t.Errorf("stale banner age %q", got)
 	}
 	h.publish("commune/03244/devices", devicesPayload("03244", time.Now(), 4, 0, 12))

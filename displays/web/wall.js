@@ -74,15 +74,16 @@ const connEl = h('span', { class: 'conn', 'data-state': 'connecting' });
 const noticeEl = h('div', { class: 'notice', hidden: '' });
 // The banner: what a duty officer 5 m away must not miss, that the wall is
 // not live (lost connection) or that some of it is stale (a source stopped).
+// It takes the header's place (the clock stays), so the tiles keep their size.
 const bannerTitle = h('span', { class: 'btitle' });
 const bannerAge = h('span', { class: 'bage' });
 const bannerEl = h('div', { class: 'banner', id: 'banner', hidden: '' }, bannerTitle, bannerAge);
 const mainEl = h('main', { class: 'wall' });
 const overlayEl = h('div', { class: 'overlay', hidden: '' });
 root.append(
-  h('header', { class: 'topbar' }, h('div', { class: 'where' }, scopeEl, layoutEl, classEl),
+  h('header', { class: 'topbar' }, bannerEl, h('div', { class: 'where' }, scopeEl, layoutEl, classEl),
     h('div', { class: 'right' }, connEl, h('div', { class: 'when' }, clockEl, dateEl))),
-  bannerEl, noticeEl, mainEl, overlayEl);
+  noticeEl, mainEl, overlayEl);
 
 // --- storage -------------------------------------------------------------------
 function load() {
