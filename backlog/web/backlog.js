@@ -1,6 +1,7 @@
 // Officer page: dossiers and documents of a commune (or a whole province)
 // with filters, a dossier's history, and the import with its per-row report.
 import { translator, langToggle, lang } from '/static/hub/i18n.js';
+import { num, pct } from '/static/hub/format.js';
 
 const t = translator({
   vi: {
@@ -75,7 +76,6 @@ const el = (tag, attrs = {}, ...kids) => {
   return e;
 };
 const fmtTime = (s) => (s ? new Date(s).toLocaleString(lang() === 'vi' ? 'vi-VN' : 'en-GB', { timeZone: 'Asia/Ho_Chi_Minh', dateStyle: 'short', timeStyle: 'short' }) : '');
-const pct = (r) => (r && r.value != null ? `${(r.value * 100).toFixed(1)} %` : '—');
 
 async function api(path, opts = {}) {
   const r = await fetch(path, { credentials: 'same-origin', ...opts });
@@ -123,7 +123,7 @@ async function loadSummary() {
   const k = await api(`/api/v1/kpis?unit=${encodeURIComponent(currentUnit())}`);
   if (!current()) return;
   const d = k.dossiers; const doc = k.documents;
-  const box = (label, value, cls = '') => el('div', { class: `kpi ${cls}` }, el('b', {}, String(value)), label);
+  const box = (label, value, cls = '') => el('div', { class: `kpi ${cls}` }, el('b', {}, typeof value === 'number' ? num(value) : String(value)), label);
   $('summary').replaceChildren(
     box(t('kReceived'), d.received), box(t('kOpen'), d.open), box(t('kOverdue'), d.open_overdue, d.open_overdue ? 'bad' : ''),
     box(t('kDueSoon'), d.open_due_soon, d.open_due_soon ? 'warn' : ''), box(t('kOnTime'), pct(d.on_time_rate)),
@@ -164,7 +164,7 @@ async function showDossier(code, scroll = true) {
     [t('procedure'), `${d.procedure} · ${d.procedure_name}`], [t('applicant'), d.applicant], [t('status'), statusName(d.status)],
     [t('situation'), classBadge(d)], [t('channel'), t(`ch${d.channel}`)], [t('received'), fmtTime(d.received_at)],
     [t('due'), fmtTime(d.due_at)], [t('effDeadline'), fmtTime(d.deadline)], [t('processed'), fmtTime(d.processed_at)],
-    [t('returned'), fmtTime(d.returned_at)], [t('fee'), d.fee_total ? d.fee_total.toLocaleString() : '0'],
+    [t('returned'), fmtTime(d.returned_at)], [t('fee'), num(d.fee_total || 0)],
     [t('paidOnline'), yn(d.paid_online > 0)], [t('eResult'), yn(d.e_result)], [t('digitized'), yn(d.digitized)],
     [t('pauses'), d.pauses.map((p) => `${fmtTime(p.from)} → ${p.to ? fmtTime(p.to) : '…'}`).join('; ') || '—'],
     [t('allowed'), d.allowed_transitions.map(statusName).join(', ') || '—'],

@@ -7,7 +7,7 @@ const t = translator({
     name: 'Tên', scope: 'Phạm vi', layout: 'Bố cục', status: 'Trạng thái', lastSeen: 'Lần cuối', behind: 'Chậm',
     heap: 'Bộ nhớ JS', errors: 'Lỗi', lastCommand: 'Lệnh gần nhất', actions: 'Thao tác',
     online: 'trực tuyến', offline: 'ngoại tuyến', revoked: 'đã thu hồi', never: 'chưa kết nối',
-    behindN: '{n} sự kiện', upToDate: 'kịp thời', switching: 'đang chuyển',
+    behindN: '{n} sự kiện', offlineSince: 'Ngoại tuyến từ {time}', upToDate: 'kịp thời', switching: 'đang chuyển',
     identify: 'Nhận diện', reload: 'Tải lại', switchTo: 'Chuyển bố cục…', revoke: 'Thu hồi', schedule: 'Lịch',
     schedulePrompt: 'Lịch chuyển bố cục (JSON), ví dụ [{"days":[1,2,3,4,5],"from":"08:00","to":"11:30","layout":"meeting"}]:',
     confirmRevoke: 'Thu hồi màn hình “{name}”? Màn hình sẽ quay về mã ghép nối.',
@@ -23,7 +23,7 @@ const t = translator({
     name: 'Name', scope: 'Scope', layout: 'Layout', status: 'Status', lastSeen: 'Last seen', behind: 'Behind',
     heap: 'JS heap', errors: 'Errors', lastCommand: 'Last command', actions: 'Actions',
     online: 'online', offline: 'offline', revoked: 'revoked', never: 'never connected',
-    behindN: '{n} events', upToDate: 'up to date', switching: 'switching',
+    behindN: '{n} events', offlineSince: 'Offline since {time}', upToDate: 'up to date', switching: 'switching',
     identify: 'Identify', reload: 'Reload', switchTo: 'Switch layout…', revoke: 'Revoke', schedule: 'Schedule',
     schedulePrompt: 'Layout schedule (JSON), e.g. [{"days":[1,2,3,4,5],"from":"08:00","to":"11:30","layout":"meeting"}]:',
     confirmRevoke: 'Revoke screen “{name}”? It falls back to a pairing code.',
@@ -36,6 +36,12 @@ const t = translator({
   },
 });
 const $ = (id) => document.getElementById(id);
+// "HH:MM dd/mm", Vietnam time, whatever the browser's zone.
+const sinceFmt = new Intl.DateTimeFormat('en-GB', { timeZone: 'Asia/Ho_Chi_Minh', hour: '2-digit', minute: '2-digit', day: '2-digit', month: '2-digit', hour12: false });
+function since(iso) {
+  const p = Object.fromEntries(sinceFmt.formatToParts(new Date(iso)).map((x) => [x.type, x.value]));
+  return `${p.hour}:${p.minute} ${p.day}/${p.month}`;
+}
 const layoutName = (l) => t({ commune: 'lCommune', province: 'lProvince', meeting: 'lMeeting' }[l] || l);
 
 function ago(iso) {
@@ -88,11 +94,18 @@ function row(d) {
   status.append(pill);
   tr.append(status, cell(ago(st.last_seen), 'small'));
   let behind = '–';
+  let behindCls = st.behind_by > 0 ? 'behind' : '';
   if (d.revoked_at) behind = '';
+  else if (!st.online) {
+    // An offline screen is not "behind": it shows nothing new at all. Its
+    // lag would only count the events since it went away.
+    behind = st.last_seen ? t('offlineSince', { time: since(st.last_seen) }) : t('never');
+    behindCls = 'offline';
+  }
   else if (st.behind_by === 0) behind = t('upToDate');
   else if (st.behind_by > 0) behind = t('behindN', { n: st.behind_by });
   else if (st.rendered_at) behind = t('switching');
-  tr.append(cell(behind, st.behind_by > 0 ? 'behind' : ''));
+  tr.append(cell(behind, behindCls));
   tr.append(cell(st.js_heap ? `${(st.js_heap / 1048576).toFixed(1)} MB` : '–', 'num'));
   const errs = cell(String(st.error_count || 0), 'num');
   if (st.errors && st.errors.length) errs.title = st.errors.join('\n');

@@ -1,5 +1,7 @@
 // SVG line charts that are built once and then only have their path data
 // and labels replaced: nothing accumulates in the DOM over weeks.
+import { num } from '/static/hub/format.js';
+
 const NS = 'http://www.w3.org/2000/svg';
 
 function el(name, attrs = {}, parent) {
@@ -61,5 +63,5 @@ function niceCeil(v) {
 }
 
 function fmtTick(v) {
-  return Number.isInteger(v) ? String(v) : v.toFixed(1);
+  return num(v);
 }

@@ -2,6 +2,7 @@
 // updates text and attributes in place. A tile lists the topics it draws
 // from, so the page can show its data age and mark it stale.
 import { lineChart } from './chart.js';
+import { num, pct } from '/static/hub/format.js';
 
 export function h(tag, attrs = {}, ...children) {
   const e = document.createElement(tag);
@@ -22,7 +23,7 @@ function tile(grid, cls, title, topics) {
   const el = h('section', { class: `tile ${cls}` },
     h('header', {}, h('h2', { text: title }), h('span', { class: 'meta' }, badge, age)), body);
   grid.append(el);
-  return { el, age, badge, body, topics };
+  return { el, title, age, badge, body, topics };
 }
 
 function stat(parent, label, cls = '') {
@@ -31,13 +32,13 @@ function stat(parent, label, cls = '') {
   return value;
 }
 
-const num = (v) => (typeof v === 'number' ? v.toLocaleString('vi-VN') : '–');
-const pct = (r) => (r && typeof r.value === 'number' ? `${(Math.round(r.value * 1000) / 10).toLocaleString('vi-VN')}%` : '–');
 const isList = (v) => Array.isArray(v);
 const listCount = (v) => (Array.isArray(v) ? v.length : v && typeof v.count === 'number' ? v.count : 0);
 
 // Layout constructors get (root, ctx) and return {tiles, render(state)}.
-// ctx: {t, time, date, display, topicsOf(kind)}.
+// ctx: {t, time, date, display, pageSeconds}. A layout may also return
+// tick(now), which the page calls every second (the province ranking turns
+// its pages with it).
 export const layouts = { commune: communeLayout, province: provinceLayout, meeting: meetingLayout };
 
 function communeLayout(root, ctx) {
@@ -169,6 +170,20 @@ function renderIncidents(ul, list, ctx) {
   }
   if (!rows.length) rows.push(h('li', { class: 'none good', text: t('noIncidents') }));
   ul.replaceChildren(...rows);
+  for (const n of ul.querySelectorAll('.name')) fitLines(n, 2);
+}
+
+// fitLines shrinks an element's text (down to 70 %) until it fits in the
+// given number of lines, so a long incident title stays whole, count
+// included, instead of being cut at the tile's edge.
+function fitLines(el, lines) {
+  el.style.fontSize = '';
+  const base = parseFloat(getComputedStyle(el).fontSize);
+  const lh = parseFloat(getComputedStyle(el).lineHeight) / base || 1.25; // line height per font size
+  for (let scale = 1; scale > 0.7 && el.scrollHeight > lines * lh * base * scale + 1;) {
+    scale -= 0.05;
+    el.style.fontSize = `${(base * scale).toFixed(1)}px`;
+  }
 }
 
 function renderMeetings(box, data, ctx) {
@@ -203,17 +218,49 @@ function provinceLayout(root, ctx) {
   };
   const rank = tile(grid, 'ranking', t('communesRanked'), [topic]);
   const cols = h('div', { class: 'rankcols' });
-  const more = h('p', { class: 'more' });
-  rank.body.append(cols, more);
+  const pageEl = h('span', { class: 'page' });
+  const idleEl = h('span', { class: 'idle' });
+  rank.body.append(cols, h('p', { class: 'more' }, pageEl, idleEl));
+  // Rows per column: the tile holds two columns of perCol. Communes with
+  // something open are paged through, never hidden: a page every
+  // pageSeconds, turned by the clock, so screens side by side stay in step.
   const perCol = 13;
+  const pageMs = Math.max(2, ctx.pageSeconds || 10) * 1000;
   const tables = [0, 1].map(() => {
     const tbody = h('tbody');
-    cols.append(h('table', { class: 'rank' },
+    const table = h('table', { class: 'rank' },
       h('thead', {}, h('tr', {}, h('th', { text: '#' }), h('th', { text: t('colUnit') }), h('th', { class: 'n', text: t('colOverdue') }),
         h('th', { class: 'n', text: t('colDueSoon') }), h('th', { class: 'n', text: t('colOpen') }),
-        h('th', { class: 'n', text: t('colOnTime') }), h('th', { class: 'n', text: t('colDocs') }))), tbody));
-    return tbody;
+        h('th', { class: 'n', text: t('colOnTime') }), h('th', { class: 'n', text: t('colDocs') }))), tbody);
+    cols.append(table);
+    return { table, tbody };
   });
+  let active = [];
+  let shown = null; // {list, page} last drawn
+
+  function drawPage(now) {
+    // Two columns only when one would not hold them; pages of equal size,
+    // so the last one does not leave the second column empty.
+    const pages = Math.max(1, Math.ceil(active.length / (2 * perCol)));
+    const page = pages > 1 ? Math.floor(now / pageMs) % pages : 0;
+    if (shown && shown.list === active && shown.page === page) return;
+    shown = { list: active, page };
+    const size = Math.ceil(active.length / pages);
+    const rows = active.slice(page * size, (page + 1) * size);
+    const twoCols = rows.length > perCol;
+    const left = twoCols ? Math.ceil(rows.length / 2) : rows.length;
+    cols.classList.toggle('one', !twoCols);
+    tables[1].table.hidden = !twoCols;
+    [rows.slice(0, left), twoCols ? rows.slice(left) : []].forEach((part, col) => {
+      const first = page * size + (col ? left : 0);
+      tables[col].tbody.replaceChildren(...part.map((c, i) => h('tr', { class: c.open_overdue ? 'bad' : c.open_due_soon ? 'warn' : '' },
+        h('td', { class: 'pos', text: String(first + i + 1) }), h('td', { text: c.name || c.code }),
+        h('td', { class: 'n over', text: num(c.open_overdue) }), h('td', { class: 'n', text: num(c.open_due_soon) }),
+        h('td', { class: 'n', text: num(c.open) }), h('td', { class: 'n', text: pct(c.on_time_rate) }),
+        h('td', { class: 'n', text: num(c.documents_overdue) }))));
+    });
+    pageEl.textContent = pages > 1 ? t('page', { n: page + 1, of: pages }) : '';
+  }
 
   function render(state) {
     const data = state.topics[topic]?.data;
@@ -230,20 +277,13 @@ function provinceLayout(root, ctx) {
       || (rate(a) ?? 2) - (rate(b) ?? 2)
       || (b.open_due_soon || 0) - (a.open_due_soon || 0)
       || String(a.code).localeCompare(String(b.code)));
-    // Communes with something open come first; idle ones are only counted.
-    const active = communes.filter((c) => c.open_overdue || c.documents_overdue || c.open_due_soon || c.open || c.documents_backlog);
-    const shown = active.slice(0, perCol * 2);
-    tables.forEach((tbody, col) => {
-      tbody.replaceChildren(...shown.slice(col * perCol, (col + 1) * perCol).map((c, i) => h('tr', { class: c.open_overdue ? 'bad' : c.open_due_soon ? 'warn' : '' },
-        h('td', { class: 'pos', text: String(col * perCol + i + 1) }), h('td', { text: c.name || c.code }),
-        h('td', { class: 'n over', text: num(c.open_overdue) }), h('td', { class: 'n', text: num(c.open_due_soon) }),
-        h('td', { class: 'n', text: num(c.open) }), h('td', { class: 'n', text: pct(c.on_time_rate) }),
-        h('td', { class: 'n', text: num(c.documents_overdue) }))));
-    });
-    const hidden = communes.length - shown.length;
-    more.textContent = hidden > 0 ? t(active.length > shown.length ? 'moreRows' : 'moreIdle', { n: hidden }) : '';
+    // Communes with something open are ranked; idle ones are only counted.
+    active = communes.filter((c) => c.open_overdue || c.documents_overdue || c.open_due_soon || c.open || c.documents_backlog);
+    const idle = communes.length - active.length;
+    idleEl.textContent = idle > 0 ? t('moreIdle', { n: num(idle) }) : '';
+    drawPage(state.now);
   }
-  return { tiles: [totals, rank], render };
+  return { tiles: [totals, rank], render, tick: drawPage };
 }
 
 function rate(c) {
@@ -272,7 +312,14 @@ function meetingLayout(root, ctx) {
   const voteState = h('p', { class: 'votestate' });
   const bars = h('div', { class: 'bars' });
   const result = h('p', { class: 'result' });
-  voteTile.body.append(question, voteState, bars, result);
+  const noVote = h('p', { class: 'novote', text: t('noVote') });
+  voteTile.body.append(noVote, question, voteState, bars, result);
+  // Before any vote (or while one has no result yet) the bars are hidden:
+  // labels without numbers read as a broken screen.
+  const showVote = (hasVote, hasResult) => {
+    noVote.style.display = hasVote ? 'none' : '';
+    bars.style.display = hasResult ? '' : 'none';
+  };
   const barEls = ['yes', 'no', 'abstain'].map((k) => {
     const fill = h('span', { class: 'fill' });
     const n = h('span', { class: 'n' });
@@ -293,6 +340,7 @@ function meetingLayout(root, ctx) {
       for (const e of [started, item, itemTitle, speaker, quorum, question, voteState, result]) e.textContent = '';
       for (const b of barEls) { b.fill.style.width = '0'; b.n.textContent = ''; }
       voteTile.el.classList.add('empty');
+      showVote(false, false);
       return;
     }
     stateTag.style.display = '';
@@ -312,6 +360,7 @@ function meetingLayout(root, ctx) {
     question.textContent = v?.question || '';
     voteState.textContent = v && v.open ? t('voteOpen', { voted: num(v.voted), eligible: num(v.eligible) }) : '';
     const r = v?.result;
+    showVote(!!v, !!r);
     const total = r ? Math.max(1, (r.yes || 0) + (r.no || 0) + (r.abstain || 0), r.present || 0) : 1;
     for (const b of barEls) {
       const val = r ? r[b.k] || 0 : 0;

@@ -72,10 +72,16 @@ const clockEl = h('span', { class: 'clock' });
 const dateEl = h('span', { class: 'date' });
 const connEl = h('span', { class: 'conn', 'data-state': 'connecting' });
 const noticeEl = h('div', { class: 'notice', hidden: '' });
+// The banner: what a duty officer 5 m away must not miss, that the wall is
+// not live (lost connection) or that some of it is stale (a source stopped).
+// It takes the header's place (the clock stays), so the tiles keep their size.
+const bannerTitle = h('span', { class: 'btitle' });
+const bannerAge = h('span', { class: 'bage' });
+const bannerEl = h('div', { class: 'banner', id: 'banner', hidden: '' }, bannerTitle, bannerAge);
 const mainEl = h('main', { class: 'wall' });
 const overlayEl = h('div', { class: 'overlay', hidden: '' });
 root.append(
-  h('header', { class: 'topbar' }, h('div', { class: 'where' }, scopeEl, layoutEl, classEl),
+  h('header', { class: 'topbar' }, bannerEl, h('div', { class: 'where' }, scopeEl, layoutEl, classEl),
     h('div', { class: 'right' }, connEl, h('div', { class: 'when' }, clockEl, dateEl))),
   noticeEl, mainEl, overlayEl);
 
@@ -383,7 +389,8 @@ function ensureLayout() {
   mainEl.replaceChildren();
   t.apply();
   const make = layouts[d.active_layout] || layouts.commune;
-  view = { key, layout: make(mainEl, { t, time, date, display: d }) };
+  const pageSeconds = Number(new URLSearchParams(location.search).get('page_seconds')) || d.page_seconds || 10;
+  view = { key, layout: make(mainEl, { t, time, date, display: d, pageSeconds }) };
   scopeEl.textContent = d.scope_name || d.scope;
   layoutEl.textContent = t({ commune: 'layoutCommune', province: 'layoutProvince', meeting: 'layoutMeeting' }[d.active_layout] || 'layoutCommune');
   classEl.textContent = d.classification === 'public' ? t('publicBadge') : '';
@@ -422,10 +429,12 @@ function report() {
     errors: errors.slice(), error_count: errorCount, uptime: Math.round(performance.now() / 1000) });
 }
 
-// tickTiles refreshes every tile's age line and stale marker.
+// tickTiles refreshes every tile's age line and stale marker, and the banner.
 function tickTiles() {
-  if (!view) return;
+  if (!view) { setBanner(null); return; }
   const now = Date.now() + offset;
+  const staleTiles = [];
+  let staleSince = Infinity;
   for (const tl of view.layout.tiles) {
     let oldest = Infinity;
     let stale = false;
@@ -443,7 +452,36 @@ function tickTiles() {
     tl.el.classList.toggle('stale', stale);
     tl.el.classList.toggle('nodata', missing && oldest === Infinity);
     tl.el.classList.toggle('offline', !live);
+    if (stale) { staleTiles.push(tl.title); staleSince = Math.min(staleSince, oldest); }
   }
+  if (!live && offlineSince) {
+    setBanner('offline', t('bannerOffline', { time: time(offlineSince + offset).slice(0, 5) }),
+      t('bannerOfflineAge', { age: duration(Date.now() - offlineSince) }));
+  } else if (live && staleTiles.length) {
+    setBanner('stale', t('bannerStale', { tiles: staleTiles.join(', ') }),
+      t('bannerStaleAge', { time: time(staleSince).slice(0, 5), age: duration(now - staleSince) }));
+  } else {
+    setBanner(null);
+  }
+}
+
+function setBanner(kind, title = '', age = '') {
+  bannerEl.hidden = !kind;
+  if (!kind) return;
+  bannerEl.dataset.kind = kind;
+  if (bannerTitle.textContent !== title) bannerTitle.textContent = title;
+  if (bannerAge.textContent !== age) bannerAge.textContent = age;
+}
+
+// duration says how long ago, to the second under a minute so that the
+// banner visibly counts.
+function duration(ms) {
+  const s = Math.max(0, Math.floor(ms / 1000));
+  if (s < 60) return t('durSec', { n: s });
+  const min = Math.floor(s / 60);
+  if (min < 60) return t('durMin', { n: min });
+  if (min < 48 * 60) return t('durHourMin', { h: Math.floor(min / 60), m: min % 60 });
+  return t('durDay', { n: Math.floor(min / 1440) });
 }
 
 function ago(ms) {
@@ -495,6 +533,7 @@ setInterval(() => {
     if (Date.now() - lastMsgAt > (2 * heartbeat + 5) * 1000) dropDeadSocket();
   }
   if (!live && offlineSince) setConn('offline');
+  if (view?.layout.tick) view.layout.tick(Date.now() + offset);
   tickTiles();
   if (Date.now() > nightly) { save(); location.reload(); }
 }, 1000);
