@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"sync"
 	"testing"
 	"time"
 
@@ -17,18 +18,41 @@ type Page struct {
 	t    testing.TB
 	Ctx  context.Context // the tab, bounded by the timeout given to NewPage
 	root context.Context // the tab without that bound, for the failure dump
+
+	mu      sync.Mutex
+	console []chromedp.ConsoleMessage // errors and exceptions not yet taken by Layout
 }
 
 // NewPage opens a tab in a fresh Chromium (path from Chromium(t)) whose
 // actions must finish within timeout (scaled by Timeout); everything is
-// closed at cleanup.
+// closed at cleanup. From the tab's start it records the console errors and
+// uncaught exceptions, which Layout reports.
 func NewPage(t testing.TB, chromium string, timeout time.Duration) *Page {
 	t.Helper()
 	actx, cancelAlloc := chromedp.NewExecAllocator(context.Background(), ChromeAllocatorOptions(t, chromium)...)
 	root, cancelTab := chromedp.NewContext(actx)
 	ctx, cancelTimeout := context.WithTimeout(root, Timeout(timeout))
-	t.Cleanup(func() { cancelTimeout(); cancelTab(); cancelAlloc() })
-	return &Page{t: t, Ctx: ctx, root: root}
+	p := &Page{t: t, Ctx: ctx, root: root}
+	// Console subscribes (and starts the browser) before it returns, so
+	// nothing the first page writes is lost. The goroutine ends with the
+	// tab; cleanup waits for it.
+	messages := chromedp.Console(root)
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		for m, err := range messages {
+			if err != nil {
+				return
+			}
+			if m.Type == chromedp.ConsoleError || m.IsException() {
+				p.mu.Lock()
+				p.console = append(p.console, m)
+				p.mu.Unlock()
+			}
+		}
+	}()
+	t.Cleanup(func() { cancelTimeout(); cancelTab(); cancelAlloc(); <-done })
+	return p
 }
 
 // Do runs steps in the tab; on error the test fails with the page's state.
