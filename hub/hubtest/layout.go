@@ -76,10 +76,10 @@ func (p *Page) Layout() ([]Finding, error) {
 	if err != nil {
 		return nil, fmt.Errorf("layout check: %w", err)
 	}
-	p.mu.Lock()
-	msgs := p.console
-	p.console = nil
-	p.mu.Unlock()
+	p.log.mu.Lock()
+	msgs := p.log.msgs
+	p.log.msgs = nil
+	p.log.mu.Unlock()
 	for _, m := range msgs {
 		if m.Source == "network" && strings.HasSuffix(m.URL, "/favicon.ico") {
 			continue // asked for by the browser, not the page

@@ -18,9 +18,20 @@ type Page struct {
 	t    testing.TB
 	Ctx  context.Context // the tab, bounded by the timeout given to NewPage
 	root context.Context // the tab without that bound, for the failure dump
+	log  *consoleLog     // shared by the copies For makes
+}
 
-	mu      sync.Mutex
-	console []chromedp.ConsoleMessage // errors and exceptions not yet taken by Layout
+// consoleLog holds the tab's console errors and exceptions not yet taken
+// by Layout; the tab's listener goroutine appends to it.
+type consoleLog struct {
+	mu   sync.Mutex
+	msgs []chromedp.ConsoleMessage
+}
+
+// For returns the page with failures going to t: a subtest's, so that a
+// test reusing one tab in subtests fails the subtest, not its parent.
+func (p *Page) For(t testing.TB) *Page {
+	return &Page{t: t, Ctx: p.Ctx, root: p.root, log: p.log}
 }
 
 // NewPage opens a tab in a fresh Chromium (path from Chromium(t)) whose
@@ -32,7 +43,7 @@ func NewPage(t testing.TB, chromium string, timeout time.Duration) *Page {
 	actx, cancelAlloc := chromedp.NewExecAllocator(context.Background(), ChromeAllocatorOptions(t, chromium)...)
 	root, cancelTab := chromedp.NewContext(actx)
 	ctx, cancelTimeout := context.WithTimeout(root, Timeout(timeout))
-	p := &Page{t: t, Ctx: ctx, root: root}
+	p := &Page{t: t, Ctx: ctx, root: root, log: &consoleLog{}}
 	// Console subscribes (and starts the browser) before it returns, so
 	// nothing the first page writes is lost. The goroutine ends with the
 	// tab; cleanup waits for it.
@@ -45,9 +56,9 @@ func NewPage(t testing.TB, chromium string, timeout time.Duration) *Page {
 				return
 			}
 			if m.Type == chromedp.ConsoleError || m.IsException() {
-				p.mu.Lock()
-				p.console = append(p.console, m)
-				p.mu.Unlock()
+				p.log.mu.Lock()
+				p.log.msgs = append(p.log.msgs, m)
+				p.log.mu.Unlock()
 			}
 		}
 	}()
