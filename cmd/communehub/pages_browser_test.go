@@ -25,6 +25,7 @@ type shownPage struct {
 	name  string // the screenshot's name
 	path  string
 	ready string // JS true once the page shows its data; "" to wait for the DOM to settle only
+	wall  bool   // a wall display: it must not scroll down either, nobody scrolls a TV
 }
 
 // TestEveryPageFitsTheScreen runs the demo hub and opens each of its HTML
@@ -56,26 +57,26 @@ func TestEveryPageFitsTheScreen(t *testing.T) {
 
 	live := `document.querySelector('.conn')?.dataset.state === 'live'`
 	anonymous := []shownPage{
-		{"login", "/login", ""},
+		{"login", "/login", "", false},
 		// Before the walls: a wall keeps its token in the browser and
 		// opens /display again as itself.
-		{"wall-pairing", "/display", `/^[A-Z2-9]{6}$/.test(document.getElementById('pair-code')?.textContent || '')`},
-		{"wall-commune", walls[0][2], live},
-		{"wall-province", walls[1][2], live},
-		{"wall-meeting", meetingWall["url"].(string), live},
-		{"meeting-invite", invite.InviteURL, ""},
+		{"wall-pairing", "/display", `/^[A-Z2-9]{6}$/.test(document.getElementById('pair-code')?.textContent || '')`, true},
+		{"wall-commune", walls[0][2], live, true},
+		{"wall-province", walls[1][2], live, true},
+		{"wall-meeting", meetingWall["url"].(string), live, true},
+		{"meeting-invite", invite.InviteURL, "", false},
 	}
 	admin := []shownPage{
-		{"backlog", "/backlog", ""},
-		{"devices", "/devices", ""},
-		{"displays", "/displays", ""},
-		{"displays-pair", "/displays/pair", ""},
-		{"meetings", "/meetings", ""},
+		{"backlog", "/backlog", "", false},
+		{"devices", "/devices", "", false},
+		{"displays", "/displays", "", false},
+		{"displays-pair", "/displays/pair", "", false},
+		{"meetings", "/meetings", "", false},
 	}
 	chair := []shownPage{
-		{"meetings-chair", "/meetings", ""},
-		{"meeting-lobby", "/meetings/" + meeting, ""},
-		{"meeting-paperless", "/meetings/" + meeting + "/paperless", ""},
+		{"meetings-chair", "/meetings", "", false},
+		{"meeting-lobby", "/meetings/" + meeting, "", false},
+		{"meeting-paperless", "/meetings/" + meeting + "/paperless", "", false},
 	}
 
 	shots := screenshotDir(t)
@@ -107,6 +108,16 @@ func TestEveryPageFitsTheScreen(t *testing.T) {
 						fs, err := tab.Layout()
 						if err != nil {
 							t.Fatal(err)
+						}
+						if pg.wall {
+							tall, err := chromedp.Run(tab.Ctx, chromedp.Evaluate[[]int](`[document.documentElement.scrollHeight, document.documentElement.clientHeight]`))
+							if err != nil {
+								t.Fatal(err)
+							}
+							if tall[0] > tall[1] {
+								fs = append(fs, hubtest.Finding{Kind: "overflow", Selector: "html",
+									Detail: fmt.Sprintf("wall is %dpx tall on a %dpx screen", tall[0], tall[1])})
+							}
 						}
 						if len(fs) > 0 {
 							failed++
