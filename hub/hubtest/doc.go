@@ -20,6 +20,9 @@
 // so that the embedded server stops with the test binary; without it the
 // server outlives the binary until the next test binary takes its slot.
 //
+// Page (NewPage) is a Chromium tab for page tests; Page.Layout checks a
+// page as shown: sideways overflow, clipped text and console errors.
+//
 // Other environment: COMMUNEHUB_TEST_MQTT_ADDR (the broker Mosquitto returns),
 // COMMUNEHUB_CHROMIUM (the browser Chromium returns).
 //

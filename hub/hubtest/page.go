@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"sync"
 	"testing"
 	"time"
 
@@ -17,18 +18,52 @@ type Page struct {
 	t    testing.TB
 	Ctx  context.Context // the tab, bounded by the timeout given to NewPage
 	root context.Context // the tab without that bound, for the failure dump
+	log  *consoleLog     // shared by the copies For makes
+}
+
+// consoleLog holds the tab's console errors and exceptions not yet taken
+// by Layout; the tab's listener goroutine appends to it.
+type consoleLog struct {
+	mu   sync.Mutex
+	msgs []chromedp.ConsoleMessage
+}
+
+// For returns the page with failures going to t: a subtest's, so that a
+// test reusing one tab in subtests fails the subtest, not its parent.
+func (p *Page) For(t testing.TB) *Page {
+	return &Page{t: t, Ctx: p.Ctx, root: p.root, log: p.log}
 }
 
 // NewPage opens a tab in a fresh Chromium (path from Chromium(t)) whose
 // actions must finish within timeout (scaled by Timeout); everything is
-// closed at cleanup.
+// closed at cleanup. From the tab's start it records the console errors and
+// uncaught exceptions, which Layout reports.
 func NewPage(t testing.TB, chromium string, timeout time.Duration) *Page {
 	t.Helper()
 	actx, cancelAlloc := chromedp.NewExecAllocator(context.Background(), ChromeAllocatorOptions(t, chromium)...)
 	root, cancelTab := chromedp.NewContext(actx)
 	ctx, cancelTimeout := context.WithTimeout(root, Timeout(timeout))
-	t.Cleanup(func() { cancelTimeout(); cancelTab(); cancelAlloc() })
-	return &Page{t: t, Ctx: ctx, root: root}
+	p := &Page{t: t, Ctx: ctx, root: root, log: &consoleLog{}}
+	// Console subscribes (and starts the browser) before it returns, so
+	// nothing the first page writes is lost. The goroutine ends with the
+	// tab; cleanup waits for it.
+	messages := chromedp.Console(root)
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		for m, err := range messages {
+			if err != nil {
+				return
+			}
+			if m.Type == chromedp.ConsoleError || m.IsException() {
+				p.log.mu.Lock()
+				p.log.msgs = append(p.log.msgs, m)
+				p.log.mu.Unlock()
+			}
+		}
+	}()
+	t.Cleanup(func() { cancelTimeout(); cancelTab(); cancelAlloc(); <-done })
+	return p
 }
 
 // Do runs steps in the tab; on error the test fails with the page's state.
