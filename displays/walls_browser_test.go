@@ -256,3 +256,65 @@ func jsString(s string) string {
 	b, _ := json.Marshal(s)
 	return string(b)
 }
+
+// A full action list with long procedure names: each name wraps to at most
+// two lines, no row is cut by the tile, and the rows that do not fit are
+// counted in "+N" (overdue and due soon both at the 6 the wall takes).
+func TestBrowserLongDossierListFits(t *testing.T) {
+	h := startHub(t, newDB(t), hubConfig{})
+	_, token := h.createDisplay("Phòng điều hành", "03244", LayoutCommune, Internal)
+	now := time.Now()
+	names := []string{
+		"Đăng ký biến động quyền sử dụng đất, tài sản gắn liền với đất",
+		"Chứng thực hợp đồng, giao dịch liên quan đến tài sản là động sản",
+		"Chứng thực chữ ký trong các giấy tờ, văn bản",
+	}
+	item := func(i int, due time.Time) map[string]any {
+		return map[string]any{"code": fmt.Sprintf("000.00.11.H17-261207-%04d", i), "procedure": "1.001612",
+			"procedure_name": names[i%len(names)], "status": 4, "due_at": due.Format(time.RFC3339)}
+	}
+	var overdue, due []any
+	for i := 0; i < 8; i++ {
+		overdue = append(overdue, item(i, now.Add(-time.Duration(i+1)*time.Hour)))
+		due = append(due, item(20+i, now.Add(time.Duration(i+2)*time.Hour)))
+	}
+	backlog := backlogPayload("03244", now)
+	backlog["dossiers"] = map[string]any{"overdue": overdue, "due_soon": due}
+	h.publish(kpi, kpiPayload("03244", 37, 8, 8))
+	h.publish("commune/03244/backlog", backlog)
+	h.publish("commune/03244/devices", devicesPayload("03244", now, 14, 1, 18))
+	h.publish("commune/03244/meetings", meetingsPayload("03244", now, 0))
+	for _, size := range [][2]int64{{1366, 768}, {1920, 1080}} {
+		t.Run(fmt.Sprintf("%dx%d", size[0], size[1]), func(t *testing.T) {
+			tv := openWall(t, h, token, "", size[0], size[1])
+			waitJS(t, tv, 5*time.Second, `document.querySelectorAll('.lists li.row').length > 0`, "the action list")
+			got := evalJS[string](t, tv, `(() => {
+				const body = document.querySelector('.lists .body');
+				if (body.scrollHeight > body.clientHeight + 1) return 'the tile overflows';
+				const q = body.getBoundingClientRect();
+				for (const li of document.querySelectorAll('.lists li')) {
+					const r = li.getBoundingClientRect();
+					if (r.bottom > q.bottom + 1) return 'row cut by the tile: ' + li.textContent;
+				}
+				for (const el of document.querySelectorAll('.lists li.row .name')) {
+					const lh = parseFloat(getComputedStyle(el).lineHeight);
+					if (el.clientHeight > 2 * lh + 1) return 'more than two lines: ' + el.textContent;
+					if (el.title !== el.textContent) return 'no title: ' + el.textContent;
+				}
+				let shown = 0, hidden = 0;
+				for (const ul of document.querySelectorAll('.lists ul.items')) {
+					shown += ul.querySelectorAll('li.row').length;
+					const more = ul.querySelector('li.more');
+					if (more) hidden += Number(more.textContent.replace('+', ''));
+				}
+				return shown + hidden === 16 ? 'ok' : 'rows shown ' + shown + ' + counted ' + hidden + ', want 16';
+			})()`)
+			if got != "ok" {
+				t.Error(got)
+			}
+			if n := evalJS[int](t, tv, `document.querySelector('.lists .name').getClientRects().length && Math.round(document.querySelector('.lists .name').clientHeight / parseFloat(getComputedStyle(document.querySelector('.lists .name')).lineHeight))`); n != 2 {
+				t.Errorf("a long procedure name takes %d lines, want 2 (wrapped, not cut on one)", n)
+			}
+		})
+	}
+}

@@ -107,6 +107,7 @@ function communeLayout(root, ctx) {
     trendChart.update(tr.map((p) => ({ label: (p.date || '').slice(5), received: p.received, finished: p.finished })));
     renderDossierList(overdueUl, backlog?.dossiers?.overdue, 'overdue', ctx, state.now);
     renderDossierList(dueUl, backlog?.dossiers?.due_soon, 'due', ctx, state.now);
+    fitRows(lists.body, [overdueUl, dueUl]);
 
     const devData = state.topics[T.devices]?.data;
     const cnt = devData?.counts || {};
@@ -135,14 +136,15 @@ function renderDossierList(ul, list, kind, ctx, now) {
           when = hours >= 48 ? t('dueInDays', { n: Math.round(hours / 24) }) : t('dueIn', { n: hours });
         }
       }
-      rows.push(h('li', {}, h('span', { class: 'code', text: shortCode(it.code) }),
-        h('span', { class: 'name', text: it.procedure_name || it.procedure || '' }), h('span', { class: 'when', text: when })));
+      const name = it.procedure_name || it.procedure || '';
+      rows.push(h('li', { class: 'row' }, h('span', { class: 'code', text: shortCode(it.code) }),
+        h('span', { class: 'name', text: name, title: name }), h('span', { class: 'when', text: when })));
     }
-    if (list.length > 6) rows.push(h('li', { class: 'more', text: `+${list.length - 6}` }));
+    if (list.length > 6) rows.push(h('li', { class: 'more', 'data-hidden': list.length - 6, text: `+${list.length - 6}` }));
   } else if (list && list.redacted) {
     // A public screen: counts by procedure, no codes or names.
     const by = Object.entries(list.by || {}).sort((a, b) => b[1] - a[1]).slice(0, 6);
-    for (const [name, n] of by) rows.push(h('li', {}, h('span', { class: 'name', text: name }), h('span', { class: 'when', text: t('countItems', { n }) })));
+    for (const [name, n] of by) rows.push(h('li', { class: 'row' }, h('span', { class: 'name', text: name, title: name }), h('span', { class: 'when', text: t('countItems', { n }) })));
   }
   if (!rows.length) rows.push(h('li', { class: 'none', text: t(kind === 'overdue' ? 'noneOverdue' : 'noneDueSoon') }));
   ul.replaceChildren(...rows);
@@ -171,6 +173,25 @@ function renderIncidents(ul, list, ctx) {
   if (!rows.length) rows.push(h('li', { class: 'none good', text: t('noIncidents') }));
   ul.replaceChildren(...rows);
   for (const n of ul.querySelectorAll('.name')) fitLines(n, 2);
+}
+
+// fitRows keeps a tile's lists inside its body: while the body overflows,
+// the last row of the longest list gives way and is counted in that list's
+// "+N", so a wall shows fewer whole rows rather than a cut one.
+function fitRows(body, lists) {
+  for (;;) {
+    if (!body.clientHeight || body.scrollHeight <= body.clientHeight + 1) return; // not laid out, or fits
+    const rowsOf = (ul) => ul.querySelectorAll(':scope > li.row');
+    const ul = lists.filter((u) => rowsOf(u).length > 1).sort((a, b) => rowsOf(b).length - rowsOf(a).length)[0];
+    if (!ul) return;
+    const rows = rowsOf(ul);
+    rows[rows.length - 1].remove();
+    let more = ul.querySelector(':scope > li.more');
+    if (!more) more = ul.appendChild(h('li', { class: 'more', 'data-hidden': 0 }));
+    const n = Number(more.dataset.hidden) + 1;
+    more.dataset.hidden = n;
+    more.textContent = `+${n}`;
+  }
 }
 
 // fitLines shrinks an element's text (down to 70 %) until it fits in the
