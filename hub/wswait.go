@@ -55,6 +55,9 @@ func libraryReader(ws *websocket.Conn) *bufio.Reader {
 // connection fails; then ReadMessage does not wait for long. A reader that
 // calls it before each ReadMessage from a shallow frame parks with a small
 // stack while the socket is idle, which is most of a wall screen's life.
+// (A control frame wakes it too, and ReadMessage then waits inside the
+// library for the next data message: it helps a socket whose peer sends
+// data, as a wall screen's heartbeat is, not one that only answers pings.)
 // Only the connection's reader may call it.
 func (c *WSConn) WaitMessage() error {
 	w := c.wait

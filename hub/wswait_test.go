@@ -41,7 +41,7 @@ func echoAfterWait(t *testing.T, deadline time.Duration) string {
 // first is read, so the wait must not wait for the socket.
 func TestWaitMessageSeesFramesAlreadyRead(t *testing.T) {
 	t.Parallel()
-	addr := echoAfterWait(t, time.Minute)
+	addr := echoAfterWait(t, hubtest.Timeout(time.Minute))
 	for _, together := range []bool{false, true} {
 		conn, br := dialWS(t, addr, together)
 		hello := []byte{0x81, 0x85, 0x37, 0xfa, 0x21, 0x3d, 0x7f, 0x9f, 0x4d, 0x51, 0x58}
@@ -59,7 +59,7 @@ func TestWaitMessageSeesFramesAlreadyRead(t *testing.T) {
 // The wait ends at the read deadline with a timeout, as a read would.
 func TestWaitMessageTimesOut(t *testing.T) {
 	t.Parallel()
-	addr := echoAfterWait(t, 50*time.Millisecond)
+	addr := echoAfterWait(t, 50*time.Millisecond) // deadline: the wait is meant to time out
 	_, br := dialWS(t, addr, false)
 	if got := readFrame(t, br); got != "timeout" {
 		t.Fatalf("got %q, want timeout", got)
@@ -84,7 +84,7 @@ func TestWaitMessageParksShallow(t *testing.T) {
 		for _, c := range conns {
 			c.Close()
 		}
-		hubtest.WaitFor(t, hubtest.Timeout(10*time.Second), func() bool { return parkedReaders() == 0 }, "handlers returned")
+		hubtest.WaitFor(t, 10*time.Second, func() bool { return parkedReaders() == 0 }, "handlers returned")
 	}()
 	open := func(path string, k int) {
 		for range k {
@@ -92,7 +92,7 @@ func TestWaitMessageParksShallow(t *testing.T) {
 			conns = append(conns, c)
 		}
 		want := len(conns)
-		hubtest.WaitFor(t, hubtest.Timeout(20*time.Second), func() bool { return parkedReaders() == want }, "sockets idle")
+		hubtest.WaitFor(t, 20*time.Second, func() bool { return parkedReaders() == want }, "sockets idle")
 	}
 	open("/read", 1) // the server's workers and pools exist before the baseline
 	open("/wait", 1)
