@@ -81,8 +81,29 @@ func (s *Service) originAllowed(origin, host string) bool {
 }
 
 // serve is the handler goroutine of one socket: it must block for the
-// socket's whole life (the connection is closed when it returns).
+// socket's whole life (the connection is closed when it returns). It is
+// kept small: the reader parks under it for as long as the screen is
+// idle, and a shallow parked stack is one the runtime shrinks to 4 KB
+// (hub.WSConn.WaitMessage); the hello and its checks run in open.
 func (s *Service) serve(c *hub.WSConn) {
+	var untrack func()
+	defer func() {
+		if untrack != nil {
+			untrack()
+		}
+	}()
+	cn := s.open(c, &untrack)
+	if cn == nil {
+		return
+	}
+	cn.readLoop()
+	cn.end()
+}
+
+// open answers a new socket's hello. It returns the connection with its
+// writer started, or nil when the socket was closed already. *untrack is
+// set once the socket is tracked (Sockets.Track), for serve to call.
+func (s *Service) open(c *hub.WSConn, untrack *func()) *conn {
 	idb := make([]byte, 6)
 	_, _ = rand.Read(idb)
 	cn := &conn{
@@ -91,54 +112,66 @@ func (s *Service) serve(c *hub.WSConn) {
 	}
 	cn.w = cn.newWriter()
 	cn.ip, _ = c.Locals("ip").(string)
-	untrack, ok := s.d.Sockets.Track(cn.w.Close)
-	defer untrack()
+	var ok bool
+	*untrack, ok = s.d.Sockets.Track(cn.w.Close)
 	if !ok {
 		cn.readerEnded()
 		hub.WriteClose(c, hub.CloseGoingAway, "hub shutting down")
-		return
+		return nil
 	}
 	c.SetReadLimit(maxFrame)
 	_ = c.SetReadDeadline(time.Now().Add(helloWait))
 
-	m, err := cn.read()
-	if err == nil && m.Type != msgHello {
-		err = badMsg("the first message must be hello, not %s", m.Type)
-	}
-	if err != nil {
-		cn.readerEnded()
-		cn.closeOnReadError(err)
-		return
-	}
-	cn.agent, cn.build = m.Agent, m.Build
-	// The hello is checked in a goroutine of its own: the database calls
-	// would leave this long-lived goroutine with a deep stack.
+	// The hello is read and checked in a goroutine of its own: its
+	// decoding and the database calls would grow this long-lived
+	// goroutine's stack to 8 KB, and memory the runtime frees when it
+	// shrinks the stack again is not returned to the system for long.
+	var m *clientMsg
+	var err error
 	var start startInfo
 	var code int
 	var reason string
 	greeted := make(chan struct{})
-	go func() { defer close(greeted); start, code, reason = s.greet(cn, m) }()
+	go func() {
+		defer close(greeted)
+		if m, err = cn.read(); err == nil && m.Type != msgHello {
+			err = badMsg("the first message must be hello, not %s", m.Type)
+		}
+		if err == nil {
+			cn.agent, cn.build = m.Agent, m.Build
+			start, code, reason = s.greet(cn, m)
+		}
+	}()
 	<-greeted
+	if err != nil {
+		cn.readerEnded()
+		cn.closeOnReadError(err)
+		return nil
+	}
 	if code != 0 {
 		cn.readerEnded()
 		s.metrics.closes.WithLabelValues(closeLabel(code)).Inc()
 		hub.WriteClose(c, code, reason)
-		return
+		return nil
 	}
 	s.metrics.opened.Inc()
 	start.resume = m
 	cn.w.StartPing()
 	cn.w.Control(ctrlMsg{start: &start})
-	cn.readLoop()
+	return cn
+}
+
+// end is called by the handler once the read loop ended.
+func (cn *conn) end() {
 	// Sends a close asked for by the reader (a bad message) or by shutdown
 	// that no writer sent yet.
 	cn.readerEnded()
 	if cn.renewTimer != nil {
 		cn.renewTimer.Stop()
 	}
-	s.detach(cn)
+	cn.svc.detach(cn)
 	if cn.disp != nil {
-		s.markOffline(cn)
+		cn.svc.markOffline(cn)
 	}
 }
 
@@ -164,6 +197,24 @@ func (cn *conn) read() (*clientMsg, error) {
 		return nil, badMsg("binary messages are not part of the protocol")
 	}
 	return parseClientMsg(b)
+}
+
+// readAside reads one client message and decodes it in a goroutine of
+// its own: the decoder's depth would grow the reader's stack to 8 KB, and
+// a long-lived goroutine's stack is what an idle screen costs most.
+func (cn *conn) readAside() (*clientMsg, error) {
+	typ, b, err := cn.ws.ReadMessage()
+	if err != nil {
+		return nil, err
+	}
+	if typ != websocket.TextMessage {
+		return nil, badMsg("binary messages are not part of the protocol")
+	}
+	var m *clientMsg
+	done := make(chan struct{})
+	go func() { defer close(done); m, err = parseClientMsg(b) }()
+	<-done
+	return m, err
 }
 
 // closeOnReadError answers a failed read before the writer started.
@@ -235,7 +286,12 @@ func (cn *conn) readLoop() {
 	deadline := cn.svc.silentLimit()
 	for !cn.w.Stopping() {
 		_ = cn.ws.SetReadDeadline(time.Now().Add(deadline))
-		m, err := cn.read()
+		// Idle, the reader waits here, not in the library (a smaller stack).
+		err := cn.ws.WaitMessage()
+		var m *clientMsg
+		if err == nil {
+			m, err = cn.readAside()
+		}
 		if err != nil {
 			if cn.w.Stopping() {
 				return // the writer ended the socket
@@ -270,7 +326,16 @@ func (cn *conn) readLoop() {
 	}
 }
 
+// ack records a screen's acknowledgement of a command, in a goroutine of
+// its own (the database call would grow the reader's stack) that the
+// reader waits for.
 func (cn *conn) ack(m *clientMsg) {
+	done := make(chan struct{})
+	go func() { defer close(done); cn.recordAck(m) }()
+	<-done
+}
+
+func (cn *conn) recordAck(m *clientMsg) {
 	id := cn.displayID()
 	if id == 0 {
 		return

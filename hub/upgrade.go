@@ -17,6 +17,7 @@ import (
 type WSConn struct {
 	*websocket.Conn
 	locals []wsLocal
+	wait   *wsWait // nil: WaitMessage returns at once
 }
 
 type wsLocal struct {
@@ -114,6 +115,7 @@ func Upgrade(serve func(*WSConn), o UpgradeOptions) fiber.Handler {
 		err := up.Upgrade(fc.Context(), func(ws *websocket.Conn) {
 			c.Conn = ws
 			if detach && readsTheConnection(ws.NetConn()) {
+				c.wait = newWSWait(ws, ws.NetConn().(interface{ UnsafeConn() net.Conn }).UnsafeConn())
 				go run(c)
 				return
 			}

@@ -1,0 +1,7 @@
+//go:build !linux
+
+package hub
+
+const canPeek = false
+
+func peekReadable(uintptr) bool { return true }
