@@ -131,9 +131,7 @@ func (s *Service) open(c *hub.WSConn, untrack *func()) *conn {
 	var start startInfo
 	var code int
 	var reason string
-	greeted := make(chan struct{})
-	go func() {
-		defer close(greeted)
+	aside(func() {
 		if m, err = cn.read(); err == nil && m.Type != msgHello {
 			err = badMsg("the first message must be hello, not %s", m.Type)
 		}
@@ -141,8 +139,7 @@ func (s *Service) open(c *hub.WSConn, untrack *func()) *conn {
 			cn.agent, cn.build = m.Agent, m.Build
 			start, code, reason = s.greet(cn, m)
 		}
-	}()
-	<-greeted
+	})
 	if err != nil {
 		cn.readerEnded()
 		cn.closeOnReadError(err)
@@ -211,10 +208,25 @@ func (cn *conn) readAside() (*clientMsg, error) {
 		return nil, badMsg("binary messages are not part of the protocol")
 	}
 	var m *clientMsg
-	done := make(chan struct{})
-	go func() { defer close(done); m, err = parseClientMsg(b) }()
-	<-done
+	aside(func() { m, err = parseClientMsg(b) })
 	return m, err
+}
+
+// aside runs f in a goroutine of its own and waits for it, so that the
+// stack f needs grows there and not on the socket's long-lived reader. A
+// panic in f is raised again here, on the reader, where the upgrade's
+// recover closes the one socket instead of the process ending.
+func aside(f func()) {
+	var p any
+	done := make(chan struct{})
+	go func() {
+		defer func() { p = recover(); close(done) }()
+		f()
+	}()
+	<-done
+	if p != nil {
+		panic(p)
+	}
 }
 
 // closeOnReadError answers a failed read before the writer started.
@@ -330,9 +342,7 @@ func (cn *conn) readLoop() {
 // its own (the database call would grow the reader's stack) that the
 // reader waits for.
 func (cn *conn) ack(m *clientMsg) {
-	done := make(chan struct{})
-	go func() { defer close(done); cn.recordAck(m) }()
-	<-done
+	aside(func() { cn.recordAck(m) })
 }
 
 func (cn *conn) recordAck(m *clientMsg) {

@@ -255,3 +255,20 @@ func TestEventsFrame(t *testing.T) {
 		t.Errorf("decoded %+v", m)
 	}
 }
+
+// aside runs work off the reader's stack; a panic there must reach the
+// reader (where the upgrade's recover ends one socket), not end the process.
+func TestAsideRaisesPanicOnCaller(t *testing.T) {
+	ran := false
+	aside(func() { ran = true })
+	if !ran {
+		t.Fatal("aside returned before f ran")
+	}
+	defer func() {
+		if r := recover(); r != "bad frame" {
+			t.Fatalf("recovered %v, want the panic of f", r)
+		}
+	}()
+	aside(func() { panic("bad frame") })
+	t.Fatal("aside returned after f panicked")
+}
