@@ -195,8 +195,14 @@ func (s *Service) PutAgency(ctx context.Context, code string, in AgencyInput) (*
 	return a, err
 }
 
-// Agencies lists agencies, of one unit when unit is set.
+// Agencies lists agencies, of one unit when unit is set (ENotFound naming
+// unit when it is no current commune or province).
 func (s *Service) Agencies(ctx context.Context, unit string) ([]Agency, error) {
+	if unit != "" {
+		if _, _, err := s.units.lookup(unit); err != nil {
+			return nil, err
+		}
+	}
 	return listAgencies(ctx, s.pool, unit)
 }
 

@@ -20,13 +20,32 @@ func (r Rate) Value() *float64 {
 	return &v
 }
 
-// MarshalJSON encodes {"num","den","value"}.
+// Served precision (docs/kpis.md): a rate's value has RateDecimals
+// decimals (0.5513 is 55.13 %), an average's num and value AverageDecimals.
+const (
+	RateDecimals    = 4
+	AverageDecimals = 2
+)
+
+// roundTo rounds v to n decimal places (the float64 nearest the decimal,
+// so 43/78 encodes as 0.5513, not 0.5512820512820513).
+func roundTo(v float64, n int) float64 {
+	p := math.Pow10(n)
+	return math.Round(v*p) / p
+}
+
+// MarshalJSON encodes {"num","den","value"}, value rounded to RateDecimals.
 func (r Rate) MarshalJSON() ([]byte, error) {
+	v := r.Value()
+	if v != nil {
+		x := roundTo(*v, RateDecimals)
+		v = &x
+	}
 	return json.Marshal(struct {
 		Num   int64    `json:"num"`
 		Den   int64    `json:"den"`
 		Value *float64 `json:"value"`
-	}{r.Num, r.Den, r.Value()})
+	}{r.Num, r.Den, v})
 }
 
 // Average is a mean that sums across units like a rate: Num is the total
@@ -36,18 +55,19 @@ type Average struct {
 	Den int64
 }
 
-// MarshalJSON encodes {"num","den","value"} with num rounded to 2 decimals.
+// MarshalJSON encodes {"num","den","value"} with num and value rounded to
+// AverageDecimals.
 func (a Average) MarshalJSON() ([]byte, error) {
 	var v *float64
 	if a.Den > 0 {
-		x := a.Num / float64(a.Den)
+		x := roundTo(a.Num/float64(a.Den), AverageDecimals)
 		v = &x
 	}
 	return json.Marshal(struct {
 		Num   float64  `json:"num"`
 		Den   int64    `json:"den"`
 		Value *float64 `json:"value"`
-	}{math.Round(a.Num*100) / 100, a.Den, v})
+	}{roundTo(a.Num, AverageDecimals), a.Den, v})
 }
 
 // DossierKPIs are the dossier indicators (docs/kpis.md); the JSON keys are

@@ -18,7 +18,19 @@ type DossierFilter struct {
 	Query     string // code prefix or applicant substring
 	Limit     int
 	Offset    int
+
+	demoOwned bool // only dossiers the demo created (see demoDossierOwned)
 }
+
+// The demo simulator touches only its own records. A dossier is the demo's
+// when its creation was recorded with source "demo" (the demo's seed import
+// and the simulator's pushes; no user request carries that source); an
+// incoming document when the demo registered it or assigned it at seeding.
+const (
+	demoDossierOwned = "EXISTS (SELECT 1 FROM dossier_events e WHERE e.dossier_id = d.id AND e.kind = 'created' AND e.source = '" + demoSource + "')"
+	demoDocOwned     = "(EXISTS (SELECT 1 FROM doc_events e WHERE e.doc_id = i.id AND e.kind = 'created' AND e.actor = '" + demoSource + "')" +
+		" OR EXISTS (SELECT 1 FROM doc_assignments a WHERE a.doc_id = i.id AND a.assigned_by = '" + demoSource + "'))"
+)
 
 // ListDossiers returns one page of dossiers and whether more follow.
 func (s *Service) ListDossiers(ctx context.Context, f DossierFilter) ([]*Dossier, bool, error) {
@@ -39,6 +51,9 @@ func (s *Service) ListDossiers(ctx context.Context, f DossierFilter) ([]*Dossier
 		} else {
 			where = append(where, "d.unit_code = "+arg(f.Unit))
 		}
+	}
+	if f.demoOwned {
+		where = append(where, demoDossierOwned)
 	}
 	if len(f.Statuses) > 0 {
 		where = append(where, "d.status = ANY("+arg(f.Statuses)+"::smallint[])")
@@ -98,6 +113,8 @@ type DocFilter struct {
 	Status                   string
 	Overdue, Urgent, Backlog bool
 	Limit, Offset            int
+
+	demoOwned bool // only documents the demo registered (see demoDocOwned)
 }
 
 // ListIncoming returns one page of incoming documents.
@@ -124,6 +141,9 @@ func (s *Service) ListIncoming(ctx context.Context, f DocFilter) ([]IncomingDoc,
 			return nil, false, hub.FieldError("status", "unknown status %q", clip(f.Status))
 		}
 		where = append(where, "i.status = "+arg(f.Status))
+	}
+	if f.demoOwned {
+		where = append(where, demoDocOwned)
 	}
 	if f.Backlog || f.Overdue {
 		where = append(where, "i.ended_at IS NULL")

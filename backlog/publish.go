@@ -69,7 +69,7 @@ func vnTime(t time.Time) string { return t.In(VN).Truncate(time.Second).Format(t
 // BacklogSnapshot computes a commune's backlog snapshot at now.
 func (s *Service) BacklogSnapshot(ctx context.Context, unit string) (*Backlog, error) {
 	if _, ok := s.units.commune(unit); !ok {
-		return nil, hub.Errorf(hub.ENotFound, "no current commune %q", unit)
+		return nil, &hub.Error{Code: hub.ENotFound, Field: "unit", Message: fmt.Sprintf("no current commune %q", unit)}
 	}
 	return s.backlogWith(ctx, s.pool, unit, s.now())
 }

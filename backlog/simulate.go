@@ -10,7 +10,9 @@ import (
 // Simulator moves the demo communes' dossiers and documents along so the
 // walls change: new dossiers arrive, open ones are processed, results are
 // handed over, documents are registered and completed. Every step goes
-// through the same service calls as real traffic.
+// through the same service calls as real traffic, as actor and source
+// "demo", and it moves only records it (or the demo seed) created: a
+// dossier or document a user made is never touched.
 type Simulator struct {
 	s        *Service
 	communes []string
@@ -18,6 +20,9 @@ type Simulator struct {
 	rng      *rand.Rand
 	seq      int
 }
+
+// demoSource is the actor and source of every demo write.
+const demoSource = "demo"
 
 // NewSimulator returns a simulator taking one step every interval.
 func (s *Service) NewSimulator(communes []string, every time.Duration) *Simulator {
@@ -53,12 +58,18 @@ func (sim *Simulator) Step(ctx context.Context) error {
 		body := map[string]any{"MaHoSo": code, "MaTTHC": p.code, "MaDVHC": unit, "TrangThaiHoSo": 2,
 			"NgayTiepNhan": FormatPortalTime(now), "KenhThucHien": 1 + rng.IntN(2), "ChuHoSo": demoNames[rng.IntN(len(demoNames))],
 			"TrichYeuHoSo": p.name, "NgayDongBo": FormatPortalTime(now), "DaSoHoaHoSo": rng.IntN(100) < 85}
+		// The code is the simulator's own pattern, but a user may have used it.
+		var taken bool
+		if err := s.pool.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM dossiers d WHERE d.code = $1 AND NOT `+demoDossierOwned+`)`,
+			code).Scan(&taken); err != nil || taken {
+			return err
+		}
 		if p.fee {
 			body["DanhSachLePhi"] = []map[string]any{{"Gia": 20000}}
 		}
 		return sim.push(ctx, code, body)
 	case r < 75: // move an open dossier along
-		list, _, err := s.ListDossiers(ctx, DossierFilter{Unit: unit, Class: "open", Limit: 30})
+		list, _, err := s.ListDossiers(ctx, DossierFilter{Unit: unit, Class: "open", Limit: 30, demoOwned: true})
 		if err != nil || len(list) == 0 {
 			return err
 		}
@@ -82,10 +93,10 @@ func (sim *Simulator) Step(ctx context.Context) error {
 		_, err := s.RegisterIncoming(ctx, IncomingInput{Unit: unit, Issuer: demoIssuers[rng.IntN(len(demoIssuers))],
 			Subject: demoSubjects[rng.IntN(len(demoSubjects))], DocType: "Công văn",
 			Urgency:  []string{"thuong", "thuong", "thuong", "khan"}[rng.IntN(4)],
-			Deadline: s.cal.AddWorkingDays(now, 2+rng.IntN(5)).Format(time.RFC3339)}, "demo")
+			Deadline: s.cal.AddWorkingDays(now, 2+rng.IntN(5)).Format(time.RFC3339)}, demoSource)
 		return err
 	default: // finish a document
-		docs, _, err := s.ListIncoming(ctx, DocFilter{Unit: unit, Backlog: true, Limit: 20})
+		docs, _, err := s.ListIncoming(ctx, DocFilter{Unit: unit, Backlog: true, Limit: 20, demoOwned: true})
 		if err != nil || len(docs) == 0 {
 			return err
 		}
@@ -94,7 +105,7 @@ func (sim *Simulator) Step(ctx context.Context) error {
 		if d.Status == DocInProgress {
 			next = DocDone
 		}
-		_, err = s.PatchIncoming(ctx, d.ID, IncomingPatch{Status: next}, "demo")
+		_, err = s.PatchIncoming(ctx, d.ID, IncomingPatch{Status: next}, demoSource)
 		return err
 	}
 }
@@ -104,6 +115,6 @@ func (sim *Simulator) push(ctx context.Context, code string, body map[string]any
 	if err != nil {
 		return err
 	}
-	_, err = sim.s.UpsertDossier(ctx, code, b, "demo", "demo")
+	_, err = sim.s.UpsertDossier(ctx, code, b, demoSource, demoSource)
 	return err
 }

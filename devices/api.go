@@ -1,6 +1,7 @@
 package devices
 
 import (
+	"fmt"
 	"strconv"
 	"strings"
 	"time"
@@ -41,7 +42,10 @@ func (s *Service) Mount(r hub.Routes) {
 
 // Fiber's Params and Query point into the request buffer, which is reused
 // after the handler returns: every value kept beyond it is cloned.
-func unitParam(c *fiber.Ctx, name string, required bool) (string, error) {
+//
+// A well-formed code that is no current commune is a 404 naming the field,
+// as on the backlog routes (a unit named in a body is a 422: see bodyUnit).
+func (s *Service) unitParam(c *fiber.Ctx, name string, required bool) (string, error) {
 	u := strings.Clone(c.Query(name))
 	if u == "" && c.Params(name) != "" {
 		u = strings.Clone(c.Params(name))
@@ -55,11 +59,33 @@ func unitParam(c *fiber.Ctx, name string, required bool) (string, error) {
 	if !validUnit(u) {
 		return "", hub.FieldError(name, "must be a 5-digit commune code")
 	}
+	if !s.knownUnit(u) {
+		return "", &hub.Error{Code: hub.ENotFound, Field: name, Message: fmt.Sprintf("no current commune %q", u)}
+	}
 	return u, nil
 }
 
+// bodyUnit checks a unit sent in a request body: malformed is a 400, a
+// well-formed code that is no current commune a 422, both naming the field.
+func (s *Service) bodyUnit(name, u string) error {
+	if !validUnit(u) {
+		return hub.FieldError(name, "must be a 5-digit commune code")
+	}
+	if !s.knownUnit(u) {
+		return &hub.Error{Code: hub.EUnprocessable, Field: name, Message: fmt.Sprintf("no current commune %q", u)}
+	}
+	return nil
+}
+
+// knownUnit reports whether u is a current commune. The set is loaded once
+// at start (s.in.units is not written after); without administrative units
+// in the database any well-formed code is accepted, as by ingest.
+func (s *Service) knownUnit(u string) bool {
+	return s.in.units == nil || s.in.units[u]
+}
+
 func (s *Service) handleList(c *fiber.Ctx) error {
-	unit, err := unitParam(c, "unit", false)
+	unit, err := s.unitParam(c, "unit", false)
 	if err != nil {
 		return err
 	}
@@ -73,7 +99,7 @@ func (s *Service) handleList(c *fiber.Ctx) error {
 // handleSnapshot returns the current commune/{unit}/devices data, for a
 // page that subscribes to the topic and needs the state before the next event.
 func (s *Service) handleSnapshot(c *fiber.Ctx) error {
-	unit, err := unitParam(c, "unit", true)
+	unit, err := s.unitParam(c, "unit", true)
 	if err != nil {
 		return err
 	}
@@ -81,7 +107,7 @@ func (s *Service) handleSnapshot(c *fiber.Ctx) error {
 }
 
 func (s *Service) deviceParams(c *fiber.Ctx) (string, string, error) {
-	unit, err := unitParam(c, "unit", true)
+	unit, err := s.unitParam(c, "unit", true)
 	if err != nil {
 		return "", "", err
 	}
@@ -254,7 +280,7 @@ func limitParam(c *fiber.Ctx) (int, error) {
 }
 
 func (s *Service) handleIncidents(c *fiber.Ctx) error {
-	unit, err := unitParam(c, "unit", false)
+	unit, err := s.unitParam(c, "unit", false)
 	if err != nil {
 		return err
 	}
@@ -279,7 +305,7 @@ func (s *Service) handleIncidents(c *fiber.Ctx) error {
 }
 
 func (s *Service) handleAlarms(c *fiber.Ctx) error {
-	unit, err := unitParam(c, "unit", false)
+	unit, err := s.unitParam(c, "unit", false)
 	if err != nil {
 		return err
 	}
@@ -343,8 +369,8 @@ func (s *Service) handleCreateRule(c *fiber.Ctx) error {
 		return err
 	}
 	switch {
-	case r.Unit != nil && !validUnit(*r.Unit):
-		return hub.FieldError("unit", "must be a 5-digit commune code")
+	case r.Unit != nil && s.bodyUnit("unit", *r.Unit) != nil:
+		return s.bodyUnit("unit", *r.Unit)
 	case r.Device != nil && !validID(*r.Device):
 		return hub.FieldError("device", "must be a device id")
 	case r.Kind != nil && !deviceKinds[*r.Kind]:
@@ -388,7 +414,7 @@ func (s *Service) handleDeleteRule(c *fiber.Ctx) error {
 }
 
 func (s *Service) handleWindows(c *fiber.Ctx) error {
-	unit, err := unitParam(c, "unit", false)
+	unit, err := s.unitParam(c, "unit", false)
 	if err != nil {
 		return err
 	}
@@ -416,8 +442,8 @@ func (s *Service) handleCreateWindow(c *fiber.Ctx) error {
 		return err
 	}
 	switch {
-	case !validUnit(req.Unit):
-		return hub.FieldError("unit", "must be a 5-digit commune code")
+	case s.bodyUnit("unit", req.Unit) != nil:
+		return s.bodyUnit("unit", req.Unit)
 	case req.Device != nil && !validID(*req.Device):
 		return hub.FieldError("device", "must be a device id")
 	case req.StartsAt.IsZero():
@@ -478,6 +504,9 @@ func (s *Service) handleCreateCredential(c *fiber.Ctx) error {
 	if err := hub.BindJSON(c, &req); err != nil {
 		return err
 	}
+	if err := s.bodyUnit("unit", req.Unit); err != nil {
+		return err
+	}
 	cred, secret, err := CreateCredential(c.UserContext(), s.pool, req.Unit, req.Device)
 	if err != nil {
 		return err
@@ -489,7 +518,7 @@ func (s *Service) handleCreateCredential(c *fiber.Ctx) error {
 }
 
 func (s *Service) handleListCredentials(c *fiber.Ctx) error {
-	unit, err := unitParam(c, "unit", false)
+	unit, err := s.unitParam(c, "unit", false)
 	if err != nil {
 		return err
 	}

@@ -7,6 +7,7 @@ import (
 	"crypto/subtle"
 	"encoding/base64"
 	"encoding/hex"
+	"fmt"
 
 	"strings"
 	"sync"
@@ -64,7 +65,7 @@ func CreateCredential(ctx context.Context, pool *pgxpool.Pool, unit, device stri
 			return err
 		}
 		if !known {
-			return hub.FieldError("unit", "no commune %s", unit)
+			return &hub.Error{Code: hub.EUnprocessable, Field: "unit", Message: fmt.Sprintf("no current commune %q", unit)}
 		}
 		if err := tx.QueryRow(ctx, `INSERT INTO device_credentials(unit, device, username, secret_hash) VALUES ($1,$2,$3,$4)
 			RETURNING id, unit, device, username, created_at, revoked_at`, unit, dev, username, hashSecret(secret)).

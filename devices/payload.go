@@ -149,11 +149,15 @@ type telegrafMetric struct {
 
 // parseTelemetry detects the format: native {"ts","metrics":{…}}, Telegraf
 // {"fields","name","tags","timestamp"} or Telegraf batch {"metrics":[…]}.
+// Values are rounded to MetricDecimals.
 func parseTelemetry(payload []byte, ti topicInfo, now time.Time, maxAge time.Duration) ([]sample, string) {
-	if samples, ok := parseNativeFast(payload, ti, now, maxAge); ok {
-		return samples, ""
+	samples, ok := parseNativeFast(payload, ti, now, maxAge)
+	reason := ""
+	if !ok {
+		samples, reason = parseTelemetrySlow(payload, ti, now, maxAge)
 	}
-	return parseTelemetrySlow(payload, ti, now, maxAge)
+	roundSamples(samples)
+	return samples, reason
 }
 
 // parseTelemetrySlow is the general decoder, for every format and every

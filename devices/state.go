@@ -725,6 +725,11 @@ func (s *state) snapshot(code string, now time.Time) *Snapshot {
 			}
 		}
 	}
+	for _, st := range []*Stat{snap.Devices.LatencyMS, snap.Devices.LossPct} {
+		if st != nil {
+			st.Avg = roundMetric(st.Avg)
+		}
+	}
 	for _, inc := range c.incidents {
 		snap.Incidents = append(snap.Incidents, *inc)
 	}

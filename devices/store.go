@@ -163,6 +163,7 @@ func querySeries(ctx context.Context, pool *pgxpool.Pool, unit, device, metric s
 	pts, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (Point, error) {
 		var p Point
 		err := r.Scan(&p.T, &p.Avg, &p.Min, &p.Max, &p.N)
+		p.Avg, p.Min, p.Max = roundMetric(p.Avg), roundMetric(p.Min), roundMetric(p.Max)
 		return p, err
 	})
 	return pts, source, err

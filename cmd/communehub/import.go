@@ -20,7 +20,8 @@ import (
 // runImport is `communehub import dossiers FILE [--atomic] [--format csv|jsonl]`:
 // it applies a portal export to the database directly (the running hubs
 // publish the events through the outbox) and prints progress, then the
-// per-row report.
+// per-row report. Any rejected row makes it fail (exit 1, "3 of 120 rows
+// rejected"); a usage error is exit 2.
 func runImport(ctx context.Context, cfg Config, log *slog.Logger, args []string, _ io.Reader, stdout io.Writer) error {
 	usage := &usageError{"usage: communehub import dossiers FILE [--atomic] [--format csv|jsonl] [--json]"}
 	if len(args) < 2 || args[0] != "dossiers" {
@@ -94,18 +95,26 @@ func runImport(ctx context.Context, cfg Config, log *slog.Logger, args []string,
 		if *asJSON {
 			enc := json.NewEncoder(stdout)
 			enc.SetIndent("", "  ")
-			return enc.Encode(rep)
+			if err := enc.Encode(rep); err != nil {
+				return err
+			}
+		} else {
+			fmt.Fprintf(stdout, "%d rows: %d created, %d updated, %d unchanged, %d rejected; committed: %v (%.1fs)\n",
+				rep.Rows, rep.Created, rep.Updated, rep.Unchanged, rep.Rejected, rep.Committed, rep.Seconds)
+			for _, e := range rep.Errors {
+				fmt.Fprintf(stdout, "  row %d (line %d) %s: %s: %s\n", e.Row, e.Line, e.Code, e.Field, e.Reason)
+			}
+			if rep.ErrorsTruncated {
+				fmt.Fprintf(stdout, "  … only the first %d errors are listed\n", len(rep.Errors))
+			}
 		}
-		fmt.Fprintf(stdout, "%d rows: %d created, %d updated, %d unchanged, %d rejected; committed: %v (%.1fs)\n",
-			rep.Rows, rep.Created, rep.Updated, rep.Unchanged, rep.Rejected, rep.Committed, rep.Seconds)
-		for _, e := range rep.Errors {
-			fmt.Fprintf(stdout, "  row %d (line %d) %s: %s: %s\n", e.Row, e.Line, e.Code, e.Field, e.Reason)
-		}
-		if rep.ErrorsTruncated {
-			fmt.Fprintf(stdout, "  … only the first %d errors are listed\n", len(rep.Errors))
-		}
+		// A rejected row fails the command (exit 1), so a script notices;
+		// the rows that were good stay committed unless --atomic was given.
 		if !rep.Committed {
-			return fmt.Errorf("nothing imported: %d rows rejected and --atomic was given", rep.Rejected)
+			return fmt.Errorf("nothing imported: %d of %d rows rejected and --atomic was given", rep.Rejected, rep.Rows)
+		}
+		if rep.Rejected > 0 {
+			return fmt.Errorf("%d of %d rows rejected (the others are imported)", rep.Rejected, rep.Rows)
 		}
 		return nil
 	})

@@ -63,8 +63,14 @@ func TestImportDossiersCLI(t *testing.T) {
 		t.Fatalf("--atomic stored %d dossiers", n)
 	}
 	out.Reset()
-	if code := Main(ctx, []string{"import", "dossiers", file}, vars, nil, &out, &errb); code != 0 {
-		t.Fatalf("import: exit %d %s", code, errb.String())
+	errb.Reset()
+	// One row of two is rejected: the good one is stored, and the exit
+	// code (1, not 0 and not the usage code 2) tells a script.
+	if code := Main(ctx, []string{"import", "dossiers", file}, vars, nil, &out, &errb); code != 1 {
+		t.Fatalf("import with a rejected row: exit %d, want 1\n%s", code, errb.String())
+	}
+	if !strings.Contains(errb.String(), "1 of 2 rows rejected") {
+		t.Errorf("stderr lacks \"1 of 2 rows rejected\": %s", errb.String())
 	}
 	got := out.String()
 	for _, want := range []string{"check", "2 rows: 1 created, 0 updated, 0 unchanged, 1 rejected; committed: true",
@@ -80,6 +86,13 @@ func TestImportDossiersCLI(t *testing.T) {
 	_ = pool.QueryRow(ctx, `SELECT count(*) FROM outbox WHERE topic IN ('commune/03244/kpi','commune/03244/backlog','province/11/kpi')`).Scan(&events)
 	if events != 3 {
 		t.Errorf("the import wrote %d snapshot events, want 3", events)
+	}
+	good := filepath.Join(dir, "good.csv")
+	if err := os.WriteFile(good, []byte("MaHoSo,MaTTHC,MaDVHC,TrangThaiHoSo,NgayTiepNhan\nCLI-3,1.001193,03244,2,20260310090000\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if code := Main(ctx, []string{"import", "dossiers", good, "--json"}, vars, nil, &out, &errb); code != 0 {
+		t.Errorf("a clean import: exit %d %s", code, errb.String())
 	}
 	if code := Main(ctx, []string{"import", "dossiers"}, vars, nil, &out, &errb); code != 2 {
 		t.Errorf("usage error: exit %d", code)

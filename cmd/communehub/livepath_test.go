@@ -179,7 +179,7 @@ func TestDevicesCredentialsCLI(t *testing.T) {
 	if code != 0 || !strings.Contains(out, "username: 03244.router-1.") || !strings.Contains(out, "password: ") {
 		t.Fatalf("create = %d %s", code, out)
 	}
-	if code, out := run("devices", "credentials", "create", "--unit", "99999"); code != 1 || !strings.Contains(out, "no commune 99999") {
+	if code, out := run("devices", "credentials", "create", "--unit", "99999"); code != 1 || !strings.Contains(out, "no current commune") {
 		t.Fatalf("unknown commune = %d %s", code, out)
 	}
 	if code, out := run("devices", "credentials", "create"); code != 2 || !strings.Contains(out, "--unit is required") {

@@ -7,7 +7,7 @@
 //	communehub [flags] users disable|enable NAME     a disabled user cannot log in; their sessions end
 //	communehub [flags] tokens create --name N --role R [--secret S]   print a new API token once
 //	communehub [flags] tokens revoke ID
-//	communehub [flags] import dossiers FILE [--atomic] [--format csv|jsonl]   import a portal export
+//	communehub [flags] import dossiers FILE [--atomic] [--format csv|jsonl]   import a portal export; exit 1 if a row is rejected
 //
 // Every flag also has a COMMUNEHUB_* environment variable; see --help.
 package main

@@ -19,6 +19,8 @@ const t = translator({
     broker_ok: 'MQTT: đã kết nối ({mode})', broker_down: 'MQTT: mất kết nối', dropped: 'Broker bỏ tin: {n}', lost: 'Hub mất tin: {n}',
     queue: 'Hàng đợi: {n}/{cap}', rejected: 'Tin bị từ chối: {n}', writer: 'Lỗi ghi CSDL: {e}', maint: 'bảo trì',
     agent_offline: 'tác tử ngoại tuyến', parent: 'thiết bị cha {p} hỏng', err: 'Lỗi: {m}', unit_bad: 'Mã xã gồm 5 chữ số',
+    tz_vn: 'Giờ Việt Nam', tz_local: 'Giờ máy này', tz_title: 'Đổi múi giờ hiển thị (giờ Việt Nam / giờ của máy này)',
+    times_in: 'Thời gian theo {z}',
   },
   en: {
     title: ' — Network devices', unit: 'Commune', offline: 'Disconnected', live: 'Live',
@@ -35,6 +37,8 @@ const t = translator({
     broker_ok: 'MQTT: connected ({mode})', broker_down: 'MQTT: disconnected', dropped: 'Broker dropped: {n}', lost: 'Hub lost: {n}',
     queue: 'Queue: {n}/{cap}', rejected: 'Rejected messages: {n}', writer: 'Database write error: {e}', maint: 'maintenance',
     agent_offline: 'agent offline', parent: 'parent {p} down', err: 'Error: {m}', unit_bad: 'A commune code has 5 digits',
+    tz_vn: 'Vietnam time', tz_local: 'This computer\'s time', tz_title: 'Switch the time zone shown (Vietnam time / this computer\'s)',
+    times_in: 'Times in {z}',
   },
 });
 
@@ -69,8 +73,34 @@ function ago(ts) {
   return t('ago_d', { n: Math.round(s / 86400) });
 }
 
-function fmtTime(ts) {
-  return new Date(ts).toLocaleString(lang() === 'vi' ? 'vi-VN' : 'en-GB', { hour: '2-digit', minute: '2-digit', day: '2-digit', month: '2-digit' });
+// Times are shown in Vietnam time, like the walls and the rest of the hub,
+// whatever the browser's zone, with the zone written next to them; the
+// technician may switch to this computer's zone (kept in localStorage).
+const VN_TZ = 'Asia/Ho_Chi_Minh';
+const TZ_KEY = 'communehub.devices.tz';
+let tzMode = localStorage.getItem(TZ_KEY) === 'local' ? 'local' : 'vn';
+
+// zoneLabel is "GMT+7" in Vietnam mode, else the browser's offset at d.
+function zoneLabel(d = new Date()) {
+  if (tzMode === 'vn') return 'GMT+7';
+  const off = -d.getTimezoneOffset(), a = Math.abs(off), m = a % 60;
+  return `GMT${off < 0 ? '-' : '+'}${Math.floor(a / 60)}${m ? ':' + String(m).padStart(2, '0') : ''}`;
+}
+
+// fmtTime gives "04:26 08/12 (GMT+7)"; withZone false leaves the zone out
+// (chart axis labels: the note under the chart names it once).
+function fmtTime(ts, withZone = true) {
+  const d = new Date(ts);
+  const opts = { hour: '2-digit', minute: '2-digit', day: '2-digit', month: '2-digit', hourCycle: 'h23' };
+  if (tzMode === 'vn') opts.timeZone = VN_TZ;
+  const s = d.toLocaleString(lang() === 'vi' ? 'vi-VN' : 'en-GB', opts);
+  return withZone ? `${s} (${zoneLabel(d)})` : s;
+}
+
+function tzButton() {
+  const b = $('tz');
+  b.textContent = `${tzMode === 'vn' ? t('tz_vn') : t('tz_local')} (${zoneLabel()})`;
+  b.title = t('tz_title');
 }
 
 function statusLabel(s) { return s === 'offline' ? t('offline_st') : t(s); }
@@ -142,7 +172,7 @@ function renderDevices() {
       ? `<button data-adopt="${esc(d.id)}">${esc(t('adopt'))}</button> <button class="secondary" data-ignore="${esc(d.id)}">${esc(t('ignore'))}</button>` : '';
     return `<tr class="dev" data-id="${esc(d.id)}"><td><span class="st ${esc(d.status)}">${esc(statusLabel(d.status))}</span></td>
       <td><strong>${esc(d.name || d.id)}</strong> <small class="muted">${esc(d.id)}</small>${reason ? `<span class="reason">${esc(reason)}</span>` : ''}</td>
-      <td>${esc(d.kind)}</td><td>${esc(d.ip || '')}</td><td data-seen="${esc(d.last_seen || '')}">${esc(ago(d.last_seen))}</td>
+      <td>${esc(d.kind)}</td><td>${esc(d.ip || '')}</td><td data-seen="${esc(d.last_seen || '')}" title="${esc(d.last_seen ? fmtTime(d.last_seen) : '')}">${esc(ago(d.last_seen))}</td>
       <td>${lat != null ? esc(Math.round(lat * 10) / 10) : ''} ${spark(s.latency)}</td>
       <td>${loss != null ? esc(Math.round(loss * 10) / 10) : ''} ${spark(s.loss)}</td><td>${acts}</td></tr>`;
   });
@@ -246,10 +276,10 @@ async function drawChart() {
   const band = pts.map((p) => `${X(p.t)},${Y(p.max)}`).concat(pts.slice().reverse().map((p) => `${X(p.t)},${Y(p.min)}`)).join(' ');
   const line = pts.map((p) => `${X(p.t)},${Y(p.avg)}`).join(' ');
   const grid = [lo, lo + span / 2, hi].map((v) => `<line class="grid" x1="${P}" x2="${W}" y1="${Y(v)}" y2="${Y(v)}"/><text x="2" y="${Y(v) + 4}">${Math.round(v * 100) / 100}</text>`).join('');
-  const labels = [x0, (x0 + x1) / 2, x1].map((ts, i) => `<text x="${[P, W / 2 - 30, W - 80][i]}" y="${H - 4}">${esc(fmtTime(ts))}</text>`).join('');
+  const labels = [x0, (x0 + x1) / 2, x1].map((ts, i) => `<text x="${[P, W / 2 - 30, W - 80][i]}" y="${H - 4}">${esc(fmtTime(ts, false))}</text>`).join('');
   const dots = pts.length < 30 ? pts.map((p) => `<circle cx="${X(p.t)}" cy="${Y(p.avg)}" r="3" fill="#0b5cad"/>`).join('') : '';
   $('chart').innerHTML = `${grid}<polygon class="band" points="${band}"/><polyline class="line" points="${line}"/>${dots}${labels}`;
-  $('chart-note').textContent = t('points', { n: pts.length, step: r.step, src: r.source });
+  $('chart-note').textContent = t('points', { n: pts.length, step: r.step, src: r.source }) + ' · ' + t('times_in', { z: zoneLabel(new Date(x1)) });
 }
 
 document.addEventListener('click', async (e) => {
@@ -295,12 +325,18 @@ $('unit').addEventListener('change', () => {
   history.replaceState(null, '', `?unit=${unit}`);
   snap = null; sparks.clear(); $('detail').hidden = true; start();
 });
-langToggle($('lang'), () => { render(); if (selected) drawChart(); });
+langToggle($('lang'), () => { tzButton(); render(); if (selected) drawChart(); });
+$('tz').addEventListener('click', () => {
+  tzMode = tzMode === 'vn' ? 'local' : 'vn';
+  localStorage.setItem(TZ_KEY, tzMode);
+  tzButton(); render(); if (selected) drawChart();
+});
 setInterval(() => document.querySelectorAll('td[data-seen]').forEach((td) => { td.textContent = ago(td.dataset.seen || null); }), 5000);
 setInterval(refresh, 30000);
 
 async function start() {
   t.apply();
+  tzButton();
   await refresh();
   connect();
   loadSparks();
