@@ -147,7 +147,7 @@ func TestReadmeExamples(t *testing.T) {
 	h := startBinary(t, dbURL, []string{"COMMUNEHUB_DEMO=true", "COMMUNEHUB_DATA_DIR=" + dataDir})
 	h.WaitHTTP(t, 90*time.Second, h.Base+"/readyz", 200)
 	var password string
-	hubtest.WaitFor(t, hubtest.Timeout(60*time.Second), func() bool {
+	hubtest.WaitFor(t, 60*time.Second, func() bool {
 		if m := meetingPW.FindStringSubmatch(h.Stdout()); m != nil {
 			password = m[1]
 		}
