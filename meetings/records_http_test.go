@@ -328,7 +328,9 @@ func TestMeetingTimeErrors(t *testing.T) {
 	}
 	for _, b := range bad {
 		body := f.JSON(b.method, b.path, "admin", b.body, 422, nil)
-		var e struct{ Error struct{ Code, Field, Message string } }
+		var e struct {
+			Error struct{ Code, Field, Message string }
+		}
 		if err := json.Unmarshal(body, &e); err != nil {
 			t.Fatalf("%s: %v in %s", b.body, err, body)
 		}
