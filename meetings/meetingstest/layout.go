@@ -31,7 +31,13 @@ const layoutJS = `(() => {
     if (!el.getClientRects().length) continue;
     const s = getComputedStyle(el);
     if (s.overflowX === 'visible') continue;
-    if (el.scrollWidth > el.clientWidth + 1) out.push(name(el) + ' clips its content (overflow-x ' + s.overflowX + ', scrollWidth ' + el.scrollWidth + ' > clientWidth ' + el.clientWidth + '): ' + JSON.stringify(el.innerText.slice(0, 80)));
+    if (el.scrollWidth <= el.clientWidth + 1) continue;
+    // Name the deepest element that sticks out, which is what to fix.
+    const edge = el.getBoundingClientRect().left + el.clientLeft + el.clientWidth;
+    let culprit = null;
+    for (const d of el.querySelectorAll('*')) if (d.getClientRects().length && d.getBoundingClientRect().right > edge + 1) culprit = d;
+    out.push(name(el) + ' clips its content (overflow-x ' + s.overflowX + ', scrollWidth ' + el.scrollWidth + ' > clientWidth ' + el.clientWidth + ')' +
+      (culprit ? ' at ' + name(culprit) + ' ' + JSON.stringify(culprit.innerText.slice(0, 60)) : '') + ': ' + JSON.stringify(el.innerText.slice(0, 80)));
   }
   return out;
 })()`
@@ -88,7 +94,9 @@ func WatchConsole(t testing.TB, ctx context.Context) *Console {
 			if err != nil {
 				return
 			}
-			if m.Type == chromedp.ConsoleError || m.IsException() {
+			// The browser asks every page it opens for /favicon.ico; the hub
+			// has none, and the pages name their own (an empty data: URL).
+			if (m.Type == chromedp.ConsoleError || m.IsException()) && !strings.HasSuffix(m.URL, "/favicon.ico") {
 				c.mu.Lock()
 				c.errs = append(c.errs, fmt.Sprintf("%s (%s:%d)", m.Text, m.URL, m.Line))
 				c.mu.Unlock()

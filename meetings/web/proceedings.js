@@ -404,13 +404,16 @@ export async function mountProceedings(root, { meetingId, transport, join = null
     if (s.floor && (isChair() || (me() && me().id === s.floor.invitee))) box.append(button(t('endFloor'), () => send({ type: 'floor.end' }), 'end-floor', true));
     const q = s.queues[s.current_item] || [];
     const ol = document.createElement('ol'); ol.className = 'proc-hands';
-    if (!q.length) ol.innerHTML = `<li class="muted">${esc(t('queueEmpty'))}</li>`;
+    if (!q.length) { // an empty state, not a numbered item
+      const empty = document.createElement('p'); empty.className = 'muted proc-hands-empty'; empty.textContent = t('queueEmpty');
+      box.append(empty);
+    }
     for (const e of q) {
       const li = document.createElement('li'); li.textContent = inv(e.invitee).name; li.dataset.invitee = e.invitee;
       if (isChair() && view.meeting.state === 'open') li.append(' ', button(t('give'), () => send({ type: 'floor.give', invitee: e.invitee }), 'give-floor', true));
       ol.append(li);
     }
-    box.append(ol);
+    if (q.length) box.append(ol);
     if (me() && me().role !== 'observer' && view.meeting.state === 'open') {
       const up = q.some((e) => e.invitee === me().id);
       box.append(up ? button(t('lower'), () => send({ type: 'hand.lower' }), 'lower-hand', true)
