@@ -1,12 +1,15 @@
 package meetings_test
 
 import (
+	"bytes"
 	"context"
 	"fmt"
 	"testing"
 	"time"
 
 	"github.com/chromedp/chromedp"
+
+	. "github.com/communehub/communehub/meetings"
 
 	"github.com/communehub/communehub/hub/hubtest"
 	"github.com/communehub/communehub/meetings/meetingstest"
@@ -58,5 +61,54 @@ func TestBrowserSchedulePageLayout(t *testing.T) {
 			t.Errorf("%s: %s", what, p)
 		}
 		con.Check(t, what)
+	}
+}
+
+// TestBrowserPaperlessPageLayout: at 1366×768 and 1920×1080 the paperless
+// page of an open meeting neither scrolls sideways nor clips text, the
+// minutes take the main width (at least 60 % of the panels' width, not one
+// narrow column of a grid), an
+// empty speaker queue is an empty-state line, not a numbered item, and the
+// console stays clean.
+func TestBrowserPaperlessPageLayout(t *testing.T) {
+	f := newFixture(t)
+	base := f.Serve()
+	f.Clock.Set(time.Now())
+	f.Now = time.Now
+	f.Reschedule(time.Now(), time.Now().Add(2*time.Hour))
+	f.Open()
+	// A document with a long title and file name, shown by the chair: the
+	// viewer and the document list are in the panels too.
+	pdf := DemoPDF("Du toan", 2)
+	doc, err := f.P.Upload(f.Ctx, f.Meeting.ID, UploadInput{Item: f.Items[2].ID, Title: "Dự toán kinh phí phòng chống rét cho các bản vùng cao năm 2026–2027",
+		Filename: "du-toan-kinh-phi-phong-chong-ret-cho-cac-ban-vung-cao-nam-2026-2027-ban-chinh-thuc.pdf"}, bytes.NewReader(pdf), int64(len(pdf)))
+	f.Must(err)
+	f.Must(f.P.ShowDoc(f.Ctx, f.Inv["chutich"], doc.ID, 0, 1))
+	check := func(state string, sz struct{ W, H int64 }) {
+		what := fmt.Sprintf("paperless %s %dx%d", state, sz.W, sz.H)
+		ctx, con := layoutTab(t, f, base, "chutich", sz.W, sz.H)
+		f.Must(chromedp.Do(ctx, chromedp.Navigate(fmt.Sprintf("%s/meetings/%d/paperless", base, f.Meeting.ID))))
+		f.Must(hubtest.WaitJS(ctx, 20*time.Second, `document.body.dataset.ready === 'true' && document.querySelectorAll('.proc-agenda li').length === 3`))
+		meetingstest.CheckLayout(t, ctx, what)
+		probs, err := chromedp.Run(ctx, chromedp.Evaluate[[]string](`(() => {
+  const out = [], grid = document.querySelector('.proc-grid').getBoundingClientRect(), min = document.querySelector('.proc-minutes').getBoundingClientRect();
+  if (min.width < 0.6 * grid.width) out.push('the minutes are ' + Math.round(min.width) + ' px wide in a ' + Math.round(grid.width) + ' px grid');
+  const q = document.querySelector('.proc-queue');
+  if (q.querySelectorAll('li').length) out.push('the empty queue has list items: ' + JSON.stringify(q.innerText));
+  if (` + fmt.Sprint(state == "open") + ` && !q.innerText.includes('Chưa có ai đăng ký')) out.push('the empty queue does not say so: ' + JSON.stringify(q.innerText));
+  return out;
+})()`))
+		f.Must(err)
+		for _, p := range probs {
+			t.Errorf("%s: %s", what, p)
+		}
+		con.Check(t, what)
+	}
+	for _, sz := range meetingstest.Screens {
+		check("open", sz)
+	}
+	f.Must(f.P.CloseMeeting(f.Ctx, f.Inv["chutich"])) // the minutes' draft is there to edit
+	for _, sz := range meetingstest.Screens {
+		check("closed", sz)
 	}
 }

@@ -243,13 +243,17 @@ export async function mountProceedings(root, { meetingId, transport, join = null
       <span class="proc-conn error" hidden></span><span class="proc-chair"></span></div>
     <div class="proc-msg error" role="alert"></div>
     <div class="proc-grid">
-      <section class="card proc-agenda"><h2 data-i18n="agenda"></h2><ol></ol></section>
-      <section class="card proc-docs"><h2 data-i18n="documents"></h2><div class="proc-doclist"></div>
-        <div class="proc-viewer"><p class="proc-follow muted"></p><div class="proc-frame"></div><div class="proc-doc-ctl"></div></div></section>
-      <section class="card proc-queue"><h2 data-i18n="queue"></h2><div></div></section>
-      <section class="card proc-vote"><h2 data-i18n="vote"></h2><div></div></section>
-      <section class="card proc-attendance"><h2 data-i18n="attendance"></h2><table><tbody></tbody></table></section>
-      <section class="card proc-minutes"><h2 data-i18n="minutes"></h2><div></div></section>
+      <div class="proc-main">
+        <section class="card proc-docs"><h2 data-i18n="documents"></h2><div class="proc-doclist"></div>
+          <div class="proc-viewer"><p class="proc-follow muted"></p><div class="proc-frame"></div><div class="proc-doc-ctl"></div></div></section>
+        <section class="card proc-minutes"><h2 data-i18n="minutes"></h2><div></div></section>
+        <section class="card proc-attendance"><h2 data-i18n="attendance"></h2><table><tbody></tbody></table></section>
+      </div>
+      <div class="proc-side">
+        <section class="card proc-agenda"><h2 data-i18n="agenda"></h2><ol></ol></section>
+        <section class="card proc-queue"><h2 data-i18n="queue"></h2><div></div></section>
+        <section class="card proc-vote"><h2 data-i18n="vote"></h2><div></div></section>
+      </div>
     </div>`;
   t.apply(root);
   const $ = (sel) => root.querySelector(sel);
