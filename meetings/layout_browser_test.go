@@ -95,7 +95,7 @@ func TestBrowserPaperlessPageLayout(t *testing.T) {
   if (min.width < 0.6 * grid.width) out.push('the minutes are ' + Math.round(min.width) + ' px wide in a ' + Math.round(grid.width) + ' px grid');
   const q = document.querySelector('.proc-queue');
   if (q.querySelectorAll('li').length) out.push('the empty queue has list items: ' + JSON.stringify(q.innerText));
-  if (` + fmt.Sprint(state == "open") + ` && !q.innerText.includes('Chưa có ai đăng ký')) out.push('the empty queue does not say so: ' + JSON.stringify(q.innerText));
+  if (`+fmt.Sprint(state == "open")+` && !q.innerText.includes('Chưa có ai đăng ký')) out.push('the empty queue does not say so: ' + JSON.stringify(q.innerText));
   return out;
 })()`))
 		f.Must(err)
