@@ -134,7 +134,7 @@ func (p *Proceedings) handleList(c *fiber.Ctx) error {
 
 func (p *Proceedings) handleCreate(c *fiber.Ctx) error {
 	var in MeetingInput
-	if err := hub.BindJSON(c, &in); err != nil {
+	if err := bindMeeting(c, &in); err != nil {
 		return err
 	}
 	m, err := p.CreateMeeting(c.UserContext(), hub.PrincipalOf(c), in)
@@ -181,7 +181,7 @@ func (p *Proceedings) handleUpdate(c *fiber.Ctx) error {
 		return err
 	}
 	var in MeetingInput
-	if err := hub.BindJSON(c, &in); err != nil {
+	if err := bindMeeting(c, &in); err != nil {
 		return err
 	}
 	m, err := p.UpdateMeeting(c.UserContext(), id, in)

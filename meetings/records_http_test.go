@@ -32,7 +32,6 @@ func TestRecordsAPI(t *testing.T) {
 		{`{"unit":"03244","title":"x","seats":5}`, "starts_at"},
 		{`{"unit":"03244","title":"x","starts_at":"2026-12-07T07:30:00+07:00","seats":5,"pass_rule":"most"}`, "pass_rule"},
 		{`{"unit":"03244","title":"x","starts_at":"2026-12-07T07:30:00+07:00","seats":5,"colour":"red"}`, "colour"},
-		{`{"unit":"03244","title":"x","starts_at":"tomorrow","seats":5}`, "body"},
 	}
 	for _, b := range bad {
 		body := f.JSON("POST", "/api/v1/meetings", "admin", b.body, 400, nil)
@@ -312,4 +311,36 @@ func TestProvinceMeetingsHaveTheirOwnTopic(t *testing.T) {
 	if n := f.Count(`SELECT count(*) FROM outbox WHERE topic='commune/11/meetings'`); n != 0 {
 		t.Fatal("a province meeting went to a commune topic")
 	}
+}
+
+// TestMeetingTimeErrors: a meeting time that is not RFC 3339 is a 422
+// naming the field and the expected format in words, on create and on
+// update, never the Go layout of encoding/json's error.
+func TestMeetingTimeErrors(t *testing.T) {
+	f := newFixture(t)
+	id := f.Meeting.ID
+	bad := []struct{ method, path, body, field string }{
+		{"POST", "/api/v1/meetings", `{"unit":"03244","title":"x","starts_at":"tomorrow","seats":5}`, "starts_at"},
+		{"POST", "/api/v1/meetings", `{"unit":"03244","title":"x","starts_at":"09/12/2026 08:00","seats":5}`, "starts_at"},
+		{"POST", "/api/v1/meetings", `{"unit":"03244","title":"x","starts_at":"2026-12-09T08:00","seats":5}`, "starts_at"},
+		{"POST", "/api/v1/meetings", `{"unit":"03244","title":"x","starts_at":20261209,"seats":5}`, "starts_at"},
+		{"POST", "/api/v1/meetings", `{"unit":"03244","title":"x","starts_at":"2026-12-09T08:00:00+07:00","ends_at":"noon","seats":5}`, "ends_at"},
+		{"PUT", fmt.Sprintf("/api/v1/meetings/%d", id), `{"unit":"03244","title":"x","starts_at":"tomorrow","seats":5}`, "starts_at"},
+	}
+	for _, b := range bad {
+		body := f.JSON(b.method, b.path, "admin", b.body, 422, nil)
+		var e struct {
+			Error struct{ Code, Field, Message string }
+		}
+		if err := json.Unmarshal(body, &e); err != nil {
+			t.Fatalf("%s: %v in %s", b.body, err, body)
+		}
+		if e.Error.Code != "unprocessable" || e.Error.Field != b.field || !strings.HasPrefix(e.Error.Message, b.field+": expected RFC 3339") ||
+			!strings.Contains(e.Error.Message, TimeExample) || strings.Contains(e.Error.Message, "2006-01-02") {
+			t.Errorf("%s %s: %s", b.method, b.body, body)
+		}
+	}
+	// A time that parses is still the strict decoder's and the rules' business.
+	f.JSON("POST", "/api/v1/meetings", "admin", `{"unit":"03244","title":"x","starts_at":"2026-12-09T08:00:00+07:00","seats":5,"colour":1}`, 400, nil)
+	f.JSON("POST", "/api/v1/meetings", "admin", `{"unit":"03244","title":"x","starts_at":"2026-12-09T08:00:00+07:00","ends_at":null,"seats":5}`, 201, nil)
 }

@@ -20,7 +20,8 @@ import (
 // TestBrowserOfficerSchedulesAMeeting: an officer creates a meeting on the
 // scheduling page, invites the chair and a guest, issues the guest a new
 // link, adds an agenda item and uploads its document; a wrong file type is
-// refused on the page.
+// refused on the page. The start is typed as dd/mm/yyyy and a 24-hour time,
+// read as Vietnam time; an impossible date is refused on the page.
 func TestBrowserOfficerSchedulesAMeeting(t *testing.T) {
 	chromium := hubtest.Chromium(t)
 	f := newFixture(t)
@@ -53,7 +54,11 @@ func TestBrowserOfficerSchedulesAMeeting(t *testing.T) {
 	step("create a meeting",
 		chromedp.SendKeys(css(`#create [name=title]`), "Họp bàn kế hoạch mùa đông"),
 		chromedp.SendKeys(css(`#create [name=unit]`), "03244"),
-		chromedp.SetValue(css(`#create [name=starts_at]`), "2026-12-10T08:00"),
+		chromedp.SendKeys(css(`#create [name=starts_date]`), "31/02/2026"),
+		chromedp.SendKeys(css(`#create [name=starts_time]`), "14:30"),
+		chromedp.Click(css(`#create button[type=submit]`)),
+		meetingstest.Void(chromedp.Poll[bool](`document.getElementById('msg').textContent.includes('09/12/2026')`, chromedp.WithPollingTimeout(hubtest.Timeout(10*time.Second)))),
+		chromedp.SetValue(css(`#create [name=starts_date]`), "10/12/2026"),
 		chromedp.SetValue(css(`#create [name=seats]`), "5"),
 		chromedp.Click(css(`#create button[type=submit]`)),
 		chromedp.WaitVisible(css(`#detail:not([hidden])`)),
@@ -105,7 +110,7 @@ func TestBrowserOfficerSchedulesAMeeting(t *testing.T) {
 		len(agenda) != 1 || len(docs) != 1 || docs[0].Versions[0].Filename != "du-toan.pdf" || *docs[0].Item != agenda[0].ID {
 		t.Fatalf("recorded %+v, invitees %d, agenda %+v, documents %d", m, len(inv), agenda, len(docs))
 	}
-	if want := time.Date(2026, 12, 10, 1, 0, 0, 0, time.UTC); !m.StartsAt.Equal(want) && !m.StartsAt.Equal(time.Date(2026, 12, 10, 8, 0, 0, 0, time.UTC)) {
-		t.Fatalf("starts at %v", m.StartsAt)
+	if want := time.Date(2026, 12, 10, 7, 30, 0, 0, time.UTC); !m.StartsAt.Equal(want) { // 14:30 in Vietnam, whatever the browser's zone
+		t.Fatalf("starts at %v, want %v", m.StartsAt, want)
 	}
 }

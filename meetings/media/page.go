@@ -15,7 +15,7 @@ import (
 // in meeting.js). It embeds the proceedings panels from
 // /static/proceedings/proceedings.js.
 //
-//go:embed web/meeting.html web/meeting.js web/meeting.css
+//go:embed web/meeting.html web/meeting.js web/meeting.css web/link.js
 var meetingWebFS embed.FS
 
 // mountPage serves /meetings/{id} (the meeting room) and its modules. The

@@ -243,13 +243,17 @@ export async function mountProceedings(root, { meetingId, transport, join = null
       <span class="proc-conn error" hidden></span><span class="proc-chair"></span></div>
     <div class="proc-msg error" role="alert"></div>
     <div class="proc-grid">
-      <section class="card proc-agenda"><h2 data-i18n="agenda"></h2><ol></ol></section>
-      <section class="card proc-docs"><h2 data-i18n="documents"></h2><div class="proc-doclist"></div>
-        <div class="proc-viewer"><p class="proc-follow muted"></p><div class="proc-frame"></div><div class="proc-doc-ctl"></div></div></section>
-      <section class="card proc-queue"><h2 data-i18n="queue"></h2><div></div></section>
-      <section class="card proc-vote"><h2 data-i18n="vote"></h2><div></div></section>
-      <section class="card proc-attendance"><h2 data-i18n="attendance"></h2><table><tbody></tbody></table></section>
-      <section class="card proc-minutes"><h2 data-i18n="minutes"></h2><div></div></section>
+      <div class="proc-main">
+        <section class="card proc-docs"><h2 data-i18n="documents"></h2><div class="proc-doclist"></div>
+          <div class="proc-viewer"><p class="proc-follow muted"></p><div class="proc-frame"></div><div class="proc-doc-ctl"></div></div></section>
+        <section class="card proc-minutes"><h2 data-i18n="minutes"></h2><div></div></section>
+        <section class="card proc-attendance"><h2 data-i18n="attendance"></h2><table><tbody></tbody></table></section>
+      </div>
+      <div class="proc-side">
+        <section class="card proc-agenda"><h2 data-i18n="agenda"></h2><ol></ol></section>
+        <section class="card proc-queue"><h2 data-i18n="queue"></h2><div></div></section>
+        <section class="card proc-vote"><h2 data-i18n="vote"></h2><div></div></section>
+      </div>
     </div>`;
   t.apply(root);
   const $ = (sel) => root.querySelector(sel);
@@ -404,13 +408,16 @@ export async function mountProceedings(root, { meetingId, transport, join = null
     if (s.floor && (isChair() || (me() && me().id === s.floor.invitee))) box.append(button(t('endFloor'), () => send({ type: 'floor.end' }), 'end-floor', true));
     const q = s.queues[s.current_item] || [];
     const ol = document.createElement('ol'); ol.className = 'proc-hands';
-    if (!q.length) ol.innerHTML = `<li class="muted">${esc(t('queueEmpty'))}</li>`;
+    if (!q.length) { // an empty state, not a numbered item
+      const empty = document.createElement('p'); empty.className = 'muted proc-hands-empty'; empty.textContent = t('queueEmpty');
+      box.append(empty);
+    }
     for (const e of q) {
       const li = document.createElement('li'); li.textContent = inv(e.invitee).name; li.dataset.invitee = e.invitee;
       if (isChair() && view.meeting.state === 'open') li.append(' ', button(t('give'), () => send({ type: 'floor.give', invitee: e.invitee }), 'give-floor', true));
       ol.append(li);
     }
-    box.append(ol);
+    if (q.length) box.append(ol);
     if (me() && me().role !== 'observer' && view.meeting.state === 'open') {
       const up = q.some((e) => e.invitee === me().id);
       box.append(up ? button(t('lower'), () => send({ type: 'hand.lower' }), 'lower-hand', true)

@@ -5,7 +5,10 @@ import { translator, langToggle } from '/static/hub/i18n.js';
 const t = translator({
   vi: {
     title: 'Lịch họp', meetings: 'Cuộc họp', unitCode: 'Mã xã/tỉnh', filter: 'Lọc', create: 'Tạo cuộc họp',
-    mtitle: 'Tên cuộc họp', seats: 'Số thành viên (ghế)', starts: 'Bắt đầu', ends: 'Kết thúc (dự kiến)',
+    mtitle: 'Tên cuộc họp', seats: 'Số thành viên (ghế)', startsDate: 'Ngày bắt đầu', startsTime: 'Giờ bắt đầu',
+    endsDate: 'Ngày kết thúc (dự kiến)', endsTime: 'Giờ kết thúc', datePh: 'dd/mm/yyyy', timePh: 'hh:mm',
+    timeHint: 'Ngày theo dạng ngày/tháng/năm (vd 09/12/2026), giờ theo 24 giờ (vd 14:30), giờ Việt Nam.', badDate: '{field}: cần ngày dạng ngày/tháng/năm, vd 09/12/2026',
+    badTime: '{field}: cần giờ dạng giờ:phút (24 giờ), vd 14:30', noMeetings: 'Chưa có cuộc họp nào.',
     location: 'Địa điểm', online: 'Kết hợp trực tuyến', createBtn: 'Tạo', passRule: 'Điều kiện thông qua',
     quorumRule: 'Điều kiện đủ số', r_majority_of_seats: 'Quá nửa tổng số thành viên', r_two_thirds_of_seats: 'Hai phần ba tổng số thành viên',
     r_majority_of_present: 'Quá nửa số có mặt', r_majority_of_cast: 'Quá nửa số phiếu', r_more_yes_than_no: 'Đồng ý nhiều hơn không đồng ý',
@@ -20,7 +23,10 @@ const t = translator({
   },
   en: {
     title: 'Meetings', meetings: 'Meetings', unitCode: 'Commune/province code', filter: 'Filter', create: 'New meeting',
-    mtitle: 'Title', seats: 'Seats (members)', starts: 'Starts', ends: 'Ends (planned)', location: 'Location',
+    mtitle: 'Title', seats: 'Seats (members)', startsDate: 'Start date', startsTime: 'Start time', endsDate: 'End date (planned)',
+    endsTime: 'End time', datePh: 'dd/mm/yyyy', timePh: 'hh:mm',
+    timeHint: 'Dates as day/month/year (e.g. 09/12/2026), times on the 24-hour clock (e.g. 14:30), Vietnam time.', badDate: '{field}: expected a date as dd/mm/yyyy, e.g. 09/12/2026',
+    badTime: '{field}: expected a time as hh:mm (24-hour), e.g. 14:30', noMeetings: 'No meetings yet.', location: 'Location',
     online: 'Also online', createBtn: 'Create', passRule: 'Pass rule', quorumRule: 'Quorum rule',
     r_majority_of_seats: 'More than half of all seats', r_two_thirds_of_seats: 'Two thirds of all seats',
     r_majority_of_present: 'More than half of those present', r_majority_of_cast: 'More than half of votes cast',
@@ -54,7 +60,7 @@ const when = (s) => new Date(s).toLocaleString(document.documentElement.lang ===
 async function loadList() {
   const unit = $('unit').value.trim();
   const r = await call(`/api/v1/meetings${unit ? `?unit=${encodeURIComponent(unit)}` : ''}`);
-  const ul = $('list'); ul.innerHTML = '';
+  const ul = $('list'); ul.innerHTML = ''; ul.dataset.empty = t('noMeetings');
   for (const m of r.meetings) {
     const li = document.createElement('li');
     li.dataset.meeting = m.id;
@@ -144,15 +150,37 @@ function uploader(url, label) {
   return wrap;
 }
 
-const localInput = (v) => (v ? new Date(v).toISOString() : null);
+// vnTime reads a date (dd/mm/yyyy) and a time (hh:mm, 24-hour) typed in
+// the form as Vietnam time and returns it in RFC 3339 with +07:00, or null
+// when both are empty. A wrong one marks its input and throws the message.
+// Text inputs, not <input type=date>, whose format follows the browser's
+// locale (mm/dd/yyyy and 12-hour in an English browser).
+function vnTime(dateIn, timeIn, required) {
+  const d = dateIn.value.trim(), tm = timeIn.value.trim();
+  dateIn.setCustomValidity(''); timeIn.setCustomValidity('');
+  if (!d && !tm && !required) return null;
+  const bad = (input, key) => { const m = t(key, { field: input.closest('label').firstElementChild.textContent }); input.setCustomValidity(m); throw new Error(m); };
+  const dm = /^(\d{1,2})\/(\d{1,2})\/(\d{4})$/.exec(d);
+  const day = dm && Number(dm[1]), mon = dm && Number(dm[2]), yr = dm && Number(dm[3]);
+  if (!dm || mon < 1 || mon > 12 || day < 1 || day > new Date(Date.UTC(yr, mon, 0)).getUTCDate()) bad(dateIn, 'badDate');
+  const tmm = /^([01]?\d|2[0-3])[:h.]([0-5]\d)$/.exec(tm);
+  if (!tmm) bad(timeIn, 'badTime');
+  const two = (n) => String(n).padStart(2, '0');
+  return `${yr}-${two(mon)}-${two(day)}T${two(tmm[1])}:${tmm[2]}:00+07:00`;
+}
 
 $('filter').addEventListener('submit', (e) => { e.preventDefault(); loadList().catch(() => {}); });
 $('create').addEventListener('submit', async (e) => {
   e.preventDefault();
   const f = e.target;
+  let starts, ends;
+  try {
+    starts = vnTime(f.starts_date, f.starts_time, true);
+    ends = vnTime(f.ends_date, f.ends_time, false);
+  } catch (err) { $('msg').textContent = err.message; return; }
   const m = await call('/api/v1/meetings', { method: 'POST', json: {
-    title: f.title.value, unit: f.unit.value.trim(), seats: Number(f.seats.value), starts_at: localInput(f.starts_at.value),
-    ends_at: localInput(f.ends_at.value), location: f.location.value, online: f.online.checked,
+    title: f.title.value, unit: f.unit.value.trim(), seats: Number(f.seats.value), starts_at: starts,
+    ends_at: ends, location: f.location.value, online: f.online.checked,
     pass_rule: f.pass_rule.value, quorum_rule: f.quorum_rule.value } }).catch(() => null);
   if (m) { f.reset(); select(m.id); }
 });
@@ -183,7 +211,7 @@ t.apply();
 langToggle($('lang'), () => { t.apply(); loadList().catch(() => {}); if (selected) select(selected).catch(() => {}); });
 const me = await call('/api/v1/me').catch(() => null);
 staff = !!me && (me.role === 'admin' || me.role === 'officer');
-if (!staff) $('createCard').hidden = true;
+if (!staff) { $('side').hidden = true; $('cols').classList.add('no-create'); }
 const unit = new URLSearchParams(location.search).get('unit');
 if (unit) $('unit').value = unit;
 await loadList().catch(() => {});

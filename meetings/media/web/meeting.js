@@ -8,10 +8,12 @@
 // (the server offers). Protocol: docs/meeting-protocol.md.
 import { translator, lang, langToggle } from '/static/hub/i18n.js';
 import { mountProceedings, socketTransport } from '/static/proceedings/proceedings.js';
+import { LinkWatch, weakSample } from '/static/meeting/link.js';
 
 const t = translator({
   vi: {
-    room: 'Phòng họp trực tuyến', lobbyNote: 'Chọn cách tham gia. Trên đường truyền yếu, hãy chọn chỉ âm thanh.',
+    room: 'Phòng họp trực tuyến', when: '{date}, {time} (giờ Việt Nam)', chair: 'Chủ trì: {name}', noChair: 'Chưa có người chủ trì',
+    lobbyNote: 'Chọn cách tham gia. Trên đường truyền yếu, hãy chọn chỉ âm thanh.',
     joinAV: 'Tham gia với camera và micro', joinAudio: 'Chỉ âm thanh', mic: 'Micro', camera: 'Camera',
     screen: 'Chia sẻ màn hình', audioOnly: 'Chỉ âm thanh', dataSaver: 'Tiết kiệm dữ liệu', leave: 'Rời cuộc họp', leftNote: 'Bạn đã rời cuộc họp.',
     rejoin: 'Tham gia lại', you: '(bạn)', muted: 'Đã tắt micro', camOff: 'Đã tắt camera', sharing: 'đang chia sẻ màn hình',
@@ -19,6 +21,7 @@ const t = translator({
     autoAudio: 'Đường truyền yếu: đã tự chuyển sang chỉ âm thanh. Hình ảnh sẽ trở lại khi đường truyền tốt hơn.',
     autoScreen: 'Đường truyền yếu: chỉ nhận màn hình chia sẻ, tạm tắt camera của mọi người.',
     autoLow: 'Đường truyền yếu: đang nhận hình ảnh chất lượng thấp.',
+    weak: 'Đường truyền yếu: mất {loss}% gói tin, trễ {rtt} ms. Nếu tiếng bị ngắt, hãy chọn chỉ âm thanh.',
     chosenAudio: 'Bạn đang ở chế độ chỉ âm thanh.',
     chosenSaver: 'Tiết kiệm dữ liệu: nhận hình camera chất lượng thấp, màn hình chia sẻ vẫn rõ nét.', noDevice: 'Không mở được camera hoặc micro ({err}): bạn chỉ nghe và xem.',
     insecure: 'Trình duyệt chỉ cho dùng camera và micro qua https (hoặc localhost): bạn chỉ nghe và xem.',
@@ -29,7 +32,8 @@ const t = translator({
     audioOnlyBadge: 'chỉ âm thanh', speaking: 'đang nói', loss: 'mất gói {down}% nhận / {up}% gửi, trễ {rtt} ms',
   },
   en: {
-    room: 'Online meeting room', lobbyNote: 'Choose how to join. On a weak link, choose audio only.',
+    room: 'Online meeting room', when: '{date}, {time} (Vietnam time)', chair: 'Chair: {name}', noChair: 'No chair yet',
+    lobbyNote: 'Choose how to join. On a weak link, choose audio only.',
     joinAV: 'Join with camera and microphone', joinAudio: 'Audio only', mic: 'Microphone', camera: 'Camera',
     screen: 'Share screen', audioOnly: 'Audio only', dataSaver: 'Data saver', leave: 'Leave', leftNote: 'You left the meeting.',
     rejoin: 'Join again', you: '(you)', muted: 'Microphone off', camOff: 'Camera off', sharing: 'is sharing the screen',
@@ -37,6 +41,7 @@ const t = translator({
     autoAudio: 'Weak link: switched to audio only. Video comes back when the link improves.',
     autoScreen: 'Weak link: receiving only the shared screen; cameras are paused.',
     autoLow: 'Weak link: receiving low-quality video.',
+    weak: 'Weak link: {loss}% of packets lost, {rtt} ms round trip. If the sound breaks up, choose audio only.',
     chosenAudio: 'You are in audio-only mode.',
     chosenSaver: 'Data saver: cameras come in low quality; shared screens stay sharp.', noDevice: 'Cannot open the camera or microphone ({err}): you can listen and watch.',
     insecure: 'Browsers allow the camera and microphone only over https (or localhost): you can listen and watch.',
@@ -61,7 +66,7 @@ const S = {
   tracks: new Map(), // down mid → {participant, source, kind}
   streams: new Map(), // participant id → {camera: MediaStream, screen: MediaStream, audio: MediaStream}
   active: '', speaking: new Set(), upBusy: false, upAgain: false, pendingUp: [], pendingDown: [],
-  quality: null, retries: 0, proc: null, iceServers: [],
+  quality: null, link: null, retries: 0, proc: null, iceServers: [],
 };
 
 function send(msg) { if (S.ws && S.ws.readyState === WebSocket.OPEN) S.ws.send(JSON.stringify(msg)); }
@@ -101,6 +106,29 @@ async function join(video) {
   const pv = $('preview'); if (pv.srcObject) { pv.srcObject.getTracks().forEach((x) => x.stop()); pv.srcObject = null; }
   connect();
   if (note) setTimeout(() => showBanner(note), 1500);
+}
+
+// showMeeting fills the lobby with what the meeting is: its title, when it
+// starts (in Vietnam time, whatever the device's zone) and who chairs it.
+let lobbyInfo = null;
+async function loadLobby() {
+  const r = await fetch(`/api/v1/meetings/${meetingId}`, { credentials: 'same-origin' }).catch(() => null);
+  if (!r || !r.ok) return;
+  lobbyInfo = await r.json();
+  showMeeting();
+}
+
+function showMeeting() {
+  if (!lobbyInfo) return;
+  const m = lobbyInfo.meeting, locale = lang() === 'en' ? 'en-GB' : 'vi-VN', at = new Date(m.starts_at);
+  const tz = { timeZone: 'Asia/Ho_Chi_Minh' };
+  const date = at.toLocaleDateString(locale, { ...tz, weekday: 'long', day: '2-digit', month: '2-digit', year: 'numeric' });
+  const time = at.toLocaleTimeString(locale, { ...tz, hour: '2-digit', minute: '2-digit', hourCycle: 'h23' });
+  $('lobby-title').textContent = m.title;
+  $('lobby-when').textContent = t('when', { date, time }) + (m.location ? ` · ${m.location}` : '');
+  const chair = (lobbyInfo.invitees || []).find((i) => i.role === 'chair');
+  $('lobby-chair').textContent = chair ? t('chair', { name: chair.position ? `${chair.name} — ${chair.position}` : chair.name }) : t('noChair');
+  if (document.body.dataset.state === 'lobby') { $('title').textContent = m.title; document.title = m.title; }
 }
 
 // ---- signaling ---------------------------------------------------------
@@ -163,6 +191,7 @@ async function onMessage(m) {
 function onJoined(m) {
   S.retries = 0;
   S.myId = m.id; S.me = m.me; S.iceServers = m.iceServers || [];
+  S.link = new LinkWatch(performance.now()); // a new connection warms up again
   $('title').textContent = m.meeting.title;
   document.title = m.meeting.title;
   hideBanner();
@@ -314,19 +343,42 @@ function setQuality(level, text) {
   $('quality-text').textContent = text;
 }
 
-function onQuality(m) {
+// onQuality shows the hub's report of our link. The weak-link banner and
+// the "poor" mark follow the rule in link.js (measured loss, round trip,
+// or a level the hub lowered, for seconds on end after a warm-up), not
+// each report: a connection's first seconds look weak and are not.
+async function onQuality(m) {
   S.quality = m;
+  const at = performance.now();
+  const sample = { ...m, ...(await uplink()) };
+  if (S.quality !== m) return; // a newer report came while the stats were read
+  const weak = S.link ? S.link.add(sample, at) : false;
   const loss = Math.max(m.lossDown || 0, m.lossUp || 0);
-  const level = m.level === 'audio' || loss > 0.1 || m.rttMs > 600 ? 'poor' : m.level !== 'high' || loss > 0.03 || m.rttMs > 300 ? 'fair' : 'good';
+  const level = weak ? 'poor' : weakSample(sample) || m.auto ? 'fair' : 'good';
   setQuality(level, t(level));
   $('quality').title = t('loss', { down: Math.round((m.lossDown || 0) * 100), up: Math.round((m.lossUp || 0) * 100), rtt: Math.round(m.rttMs || 0) });
-  if (m.auto && m.level === 'audio') showBanner(t('autoAudio'));
-  else if (m.auto && m.level === 'screen') showBanner(t('autoScreen'));
-  else if (m.auto && m.level === 'low') showBanner(t('autoLow'));
+  if (weak && m.auto && m.level === 'audio') showBanner(t('autoAudio'));
+  else if (weak && m.auto && m.level === 'screen') showBanner(t('autoScreen'));
+  else if (weak && m.auto && m.level === 'low') showBanner(t('autoLow'));
+  else if (weak) showBanner(t('weak', { loss: Math.round(loss * 100), rtt: Math.round(m.rttMs || 0) }));
   else if (!m.auto && m.audioOnly) showBanner(t('chosenAudio'));
   else if (!m.auto && m.dataSaver) showBanner(t('chosenSaver'));
   else hideBanner();
   render();
+}
+
+// uplink returns the browser's estimate of what it can send and what the
+// least it sends needs: the low camera layer (150 kbit/s) when it sends a
+// camera, and about 64 kbit/s for the microphone (Opus with RED).
+async function uplink() {
+  if (!S.up) return {};
+  let upBps = 0;
+  try {
+    const rs = await S.up.getStats();
+    rs.forEach((r) => { if (r.type === 'transport' && r.selectedCandidatePairId) upBps = rs.get(r.selectedCandidatePairId)?.availableOutgoingBitrate || 0; });
+  } catch { return {}; }
+  const upNeedBps = (S.audioSender && S.micOn ? 64000 : 0) + (S.videoSender && S.camOn ? 150000 : 0);
+  return { upBps, upNeedBps };
 }
 
 function showBanner(s) { const b = $('banner'); b.textContent = s; b.hidden = false; }
@@ -458,7 +510,7 @@ async function mountPanels() {
 
 // window.meetingStats summarises what this page receives, from getStats.
 window.meetingStats = async () => {
-  const out = { inboundVideo: [], inboundAudio: [], outbound: [], connected: S.down?.connectionState, upConnected: S.up?.connectionState, participants: S.participants.length, me: S.myId };
+  const out = { inboundVideo: [], inboundAudio: [], outbound: [], connected: S.down?.connectionState, upConnected: S.up?.connectionState, participants: S.participants.length, me: S.myId, weakLink: !!S.link?.shown };
   if (S.down) {
     (await S.down.getStats()).forEach((r) => {
       if (r.type !== 'inbound-rtp') return;
@@ -479,9 +531,10 @@ window.meetingStats = async () => {
 
 // ---- start ---------------------------------------------------------------
 
-function applyLang() { t.apply(); render(); }
+function applyLang() { t.apply(); showMeeting(); render(); }
 langToggle($('lang'), applyLang);
 t.apply();
+loadLobby();
 (async () => {
   if (params.get('autojoin') === 'av') return join(true);
   if (params.get('autojoin') === 'audio') return join(false);
