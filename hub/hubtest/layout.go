@@ -1,6 +1,7 @@
 package hubtest
 
 import (
+	"context"
 	_ "embed"
 	"fmt"
 	"strings"
@@ -72,9 +73,9 @@ func Findings(fs []Finding) string {
 //
 // Wait until the page shows its data before calling it (see Settle).
 func (p *Page) Layout() ([]Finding, error) {
-	fs, err := chromedp.Run(p.Ctx, chromedp.Evaluate[[]Finding](layoutJS))
+	fs, err := LayoutOf(p.Ctx)
 	if err != nil {
-		return nil, fmt.Errorf("layout check: %w", err)
+		return nil, err
 	}
 	p.log.mu.Lock()
 	msgs := p.log.msgs
@@ -93,6 +94,17 @@ func (p *Page) Layout() ([]Finding, error) {
 			kind = m.Source + " " + kind
 		}
 		fs = append(fs, Finding{Kind: "console", Selector: where, Text: m.Text, Detail: kind})
+	}
+	return fs, nil
+}
+
+// LayoutOf runs Layout's overflow and clipping checks (not the console
+// one, which needs the tab's log from its start: see Page) in the tab of
+// ctx, for tests that drive their own tabs.
+func LayoutOf(ctx context.Context) ([]Finding, error) {
+	fs, err := chromedp.Run(ctx, chromedp.Evaluate[[]Finding](layoutJS))
+	if err != nil {
+		return nil, fmt.Errorf("layout check: %w", err)
 	}
 	return fs, nil
 }

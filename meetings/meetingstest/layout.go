@@ -11,44 +11,31 @@ import (
 	"testing"
 
 	"github.com/chromedp/chromedp"
+
+	"github.com/communehub/communehub/hub/hubtest"
 )
 
 // Screens are the sizes every layout test looks at: a common laptop and a
 // full-HD office screen.
 var Screens = []struct{ W, H int64 }{{1366, 768}, {1920, 1080}}
 
-// layoutJS lists what is wrong with the page's layout: the document wider
-// than the window (it scrolls sideways), and any visible element that clips
-// its content sideways: overflow other than visible (hidden, clip, auto,
-// scroll) with scrollWidth > clientWidth, which hides text behind an edge
-// or a scroll bar. Inputs scroll their own text and are left out.
-const layoutJS = `(() => {
-  const out = [], de = document.documentElement;
-  if (de.scrollWidth > de.clientWidth) out.push('the page scrolls sideways: scrollWidth ' + de.scrollWidth + ' > clientWidth ' + de.clientWidth);
-  const name = (el) => el.tagName.toLowerCase() + (el.id ? '#' + el.id : '') + (el.className && typeof el.className === 'string' ? '.' + el.className.trim().split(/\s+/).join('.') : '');
-  for (const el of document.body.querySelectorAll('*')) {
-    if (['INPUT', 'TEXTAREA', 'SELECT', 'VIDEO', 'AUDIO', 'IFRAME', 'OPTION'].includes(el.tagName)) continue;
-    if (!el.getClientRects().length) continue;
-    const s = getComputedStyle(el);
-    if (s.overflowX === 'visible') continue;
-    if (el.scrollWidth <= el.clientWidth + 1) continue;
-    // Name the deepest element that sticks out, which is what to fix.
-    const edge = el.getBoundingClientRect().left + el.clientLeft + el.clientWidth;
-    let culprit = null;
-    for (const d of el.querySelectorAll('*')) if (d.getClientRects().length && d.getBoundingClientRect().right > edge + 1) culprit = d;
-    out.push(name(el) + ' clips its content (overflow-x ' + s.overflowX + ', scrollWidth ' + el.scrollWidth + ' > clientWidth ' + el.clientWidth + ')' +
-      (culprit ? ' at ' + name(culprit) + ' ' + JSON.stringify(culprit.innerText.slice(0, 60)) : '') + ': ' + JSON.stringify(el.innerText.slice(0, 80)));
-  }
-  return out;
-})()`
-
-// LayoutProblems returns what layoutJS finds in the tab of ctx.
+// LayoutProblems returns what hubtest.LayoutOf finds in the tab of ctx
+// (the page scrolls sideways, text cut by its box or an ancestor's), one
+// line each.
 func LayoutProblems(ctx context.Context) ([]string, error) {
-	return chromedp.Run(ctx, chromedp.Evaluate[[]string](layoutJS))
+	fs, err := hubtest.LayoutOf(ctx)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]string, len(fs))
+	for i, f := range fs {
+		out[i] = f.String()
+	}
+	return out, nil
 }
 
 // CheckLayout fails the test with what is wrong with the layout of ctx's
-// tab (see layoutJS); what says which page at which size. With
+// tab (see hubtest.LayoutOf); what says which page at which size. With
 // COMMUNEHUB_SCREENSHOTS set to a directory, it saves a full-page
 // screenshot there as what.png, to look at.
 func CheckLayout(t testing.TB, ctx context.Context, what string) {
