@@ -171,7 +171,7 @@ func TestMeetingPassOpensOnlyItsMeeting(t *testing.T) {
 		"GET /api/v1/meetings/:id/documents/:doc/versions/:v/content", "GET /api/v1/meetings/:id/proceedings",
 		"POST /api/v1/meetings/:id/proceedings", "GET /api/v1/meetings/:id/events", "GET /api/v1/meetings/:id/votes",
 		"GET /api/v1/meetings/:id/minutes", "GET /api/v1/meetings/:id/minutes.pdf", "GET /api/v1/meetings/:id/minutes/draft", "PUT /api/v1/meetings/:id/minutes/draft",
-		"POST /api/v1/meetings/:id/minutes/approve",
+		"POST /api/v1/meetings/:id/minutes/approve", "GET /api/v1/meetings/:id/minutes/verify",
 	}
 	checked := 0
 	for _, id := range []int64{other.ID, own.ID} {
