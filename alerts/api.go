@@ -301,7 +301,12 @@ func (s *Service) checkLink(ctx context.Context, token string) (link, Event, err
 	if !s.now().Before(l.Expires) {
 		return l, Event{}, &hub.Error{Code: hub.EForbidden, Field: "token", Message: "the link has expired; acknowledge on the hub's page"}
 	}
-	rows, err := s.pool.Query(ctx, `SELECT `+eventColumns+` FROM alert_events WHERE source=$1`, l.Source)
+	i := strings.LastIndexByte(l.Source, '#')
+	if i < 0 {
+		return l, Event{}, hub.FieldError("token", "%v", errBadLink)
+	}
+	occ, _ := strconv.Atoi(l.Source[i+1:])
+	rows, err := s.pool.Query(ctx, `SELECT `+eventColumns+` FROM alert_events WHERE source=$1 AND occurrence=$2`, l.Source[:i], occ)
 	if err != nil {
 		return l, Event{}, err
 	}
@@ -333,7 +338,8 @@ func (s *Service) ackLink(ctx context.Context, token string) (string, error) {
 				return err
 			}
 		}
-		_, err = tx.Exec(ctx, `UPDATE alert_events SET acked_at=now(), acked_by=$2 WHERE source=$1 AND acked_at IS NULL`, ev.Source, by)
+		_, err = tx.Exec(ctx, `UPDATE alert_events SET acked_at=now(), acked_by=$2 WHERE source=$1 AND occurrence=$3 AND acked_at IS NULL`,
+			ev.Source, by, ev.Occurrence)
 		return err
 	})
 	return by, err

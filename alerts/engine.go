@@ -31,32 +31,10 @@ func (s *Service) observe(ctx context.Context, unit string, prefixes []string, e
 	key := unit + "|" + strings.Join(prefixes, ",")
 	fp := fingerprint(evs)
 	s.mu.Lock()
-	same := s.seen[key] == fp
+	last, ok := s.seen[key]
+	same := ok && last == fp
 	s.mu.Unlock()
 	if same {
-		return nil
-	}
-	closeRecovered := func(tx pgx.Tx, ev Event) error {
-		rows, err := tx.Query(ctx, `SELECT DISTINCT channel_id, address FROM alert_queue
-			WHERE source=$1 AND phase IN ('opened', 'escalated')`, ev.Source)
-		if err != nil {
-			return err
-		}
-		type dest struct {
-			Channel int64
-			Address string
-		}
-		dests, err := pgx.CollectRows(rows, pgx.RowToStructByPos[dest])
-		if err != nil {
-			return err
-		}
-		for _, d := range dests {
-			m := s.render(ev, PhaseRecovered, d.Address)
-			m.Channel = d.Channel
-			if err := s.enqueue(ctx, tx, m); err != nil {
-				return err
-			}
-		}
 		return nil
 	}
 	err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
@@ -68,11 +46,20 @@ func (s *Service) observe(ctx context.Context, unit string, prefixes []string, e
 				now := time.Now()
 				acked = &now
 			}
+			// Back after it was closed: a new occurrence, told anew.
 			if _, err := tx.Exec(ctx, `INSERT INTO alert_events(source, unit, kind, severity, title, title_en, alarm_id, since, acked_at, acked_by)
 				VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9, CASE WHEN $9::timestamptz IS NULL THEN '' ELSE 'devices' END)
-				ON CONFLICT (source) DO UPDATE SET seen_at=now(), severity=EXCLUDED.severity, title=EXCLUDED.title, title_en=EXCLUDED.title_en,
-					acked_by = CASE WHEN alert_events.acked_at IS NULL AND EXCLUDED.acked_at IS NOT NULL THEN 'devices' ELSE alert_events.acked_by END,
-					acked_at = COALESCE(alert_events.acked_at, EXCLUDED.acked_at)`,
+				ON CONFLICT (source) DO UPDATE SET seen_at=now(), gone_at=NULL, kind=EXCLUDED.kind, severity=EXCLUDED.severity,
+					title=EXCLUDED.title, title_en=EXCLUDED.title_en, alarm_id=EXCLUDED.alarm_id,
+					occurrence = alert_events.occurrence + CASE WHEN alert_events.closed_at IS NULL THEN 0 ELSE 1 END,
+					first_seen = CASE WHEN alert_events.closed_at IS NULL THEN alert_events.first_seen ELSE now() END,
+					since = CASE WHEN alert_events.closed_at IS NULL THEN alert_events.since ELSE EXCLUDED.since END,
+					notified_at = CASE WHEN alert_events.closed_at IS NULL THEN alert_events.notified_at END,
+					escalated_at = CASE WHEN alert_events.closed_at IS NULL THEN alert_events.escalated_at END,
+					acked_by = CASE WHEN alert_events.closed_at IS NULL AND alert_events.acked_at IS NOT NULL THEN alert_events.acked_by
+						WHEN EXCLUDED.acked_at IS NOT NULL THEN 'devices' ELSE '' END,
+					acked_at = CASE WHEN alert_events.closed_at IS NULL THEN COALESCE(alert_events.acked_at, EXCLUDED.acked_at) ELSE EXCLUDED.acked_at END,
+					closed_at = NULL`,
 				ev.Source, ev.Unit, ev.Kind, ev.Severity, ev.Title, ev.TitleEN, ev.AlarmID, ev.Since, acked); err != nil {
 				return err
 			}
@@ -81,35 +68,11 @@ func (s *Service) observe(ctx context.Context, unit string, prefixes []string, e
 		for i, p := range prefixes {
 			likes[i] = p + "%"
 		}
-		rows, err := tx.Query(ctx, `UPDATE alert_events SET closed_at=now()
-			WHERE unit=$1 AND closed_at IS NULL AND source LIKE ANY($2) AND NOT (source = ANY($3))
-			RETURNING source, unit, kind, severity, title, title_en, alarm_id, since, acked_at IS NOT NULL, notified_at IS NOT NULL`,
+		// Gone from the snapshot: closed by tick once gone for RecoverAfter.
+		_, err := tx.Exec(ctx, `UPDATE alert_events SET gone_at=now()
+			WHERE unit=$1 AND closed_at IS NULL AND gone_at IS NULL AND source LIKE ANY($2) AND NOT (source = ANY($3))`,
 			unit, likes, sources)
-		if err != nil {
-			return err
-		}
-		type closed struct {
-			Event
-			Notified bool
-		}
-		ended, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (closed, error) {
-			var c closed
-			err := r.Scan(&c.Source, &c.Unit, &c.Kind, &c.Severity, &c.Title, &c.TitleEN, &c.AlarmID, &c.Since, &c.Acked, &c.Notified)
-			return c, err
-		})
-		if err != nil {
-			return err
-		}
-		for _, c := range ended {
-			// An overdue dossier leaves the list when it is finished or
-			// when 20 more overdue push it out: no recovery message.
-			if c.Notified && c.Kind != EventDossierOverdue {
-				if err := closeRecovered(tx, c.Event); err != nil {
-					return err
-				}
-			}
-		}
-		return nil
+		return err
 	})
 	if err != nil {
 		return err
@@ -117,7 +80,6 @@ func (s *Service) observe(ctx context.Context, unit string, prefixes []string, e
 	s.mu.Lock()
 	s.seen[key] = fp
 	s.mu.Unlock()
-	s.wakeSender()
 	return nil
 }
 
@@ -139,11 +101,11 @@ func (s *Service) forget() {
 	s.mu.Unlock()
 }
 
-const eventColumns = `source, unit, kind, severity, title, title_en, alarm_id, since, acked_at IS NOT NULL`
+const eventColumns = `source, occurrence, unit, kind, severity, title, title_en, alarm_id, since, acked_at IS NOT NULL`
 
 func scanEvent(r pgx.CollectableRow) (Event, error) {
 	var e Event
-	err := r.Scan(&e.Source, &e.Unit, &e.Kind, &e.Severity, &e.Title, &e.TitleEN, &e.AlarmID, &e.Since, &e.Acked)
+	err := r.Scan(&e.Source, &e.Occurrence, &e.Unit, &e.Kind, &e.Severity, &e.Title, &e.TitleEN, &e.AlarmID, &e.Since, &e.Acked)
 	return e, err
 }
 
@@ -155,7 +117,7 @@ func (s *Service) tick(ctx context.Context) error {
 	}
 	now := s.now()
 	rows, err := s.pool.Query(ctx, `SELECT `+eventColumns+` FROM alert_events
-		WHERE closed_at IS NULL AND notified_at IS NULL AND first_seen <= now() - $1::interval ORDER BY first_seen LIMIT 500`, s.cfg.Hold)
+		WHERE closed_at IS NULL AND gone_at IS NULL AND notified_at IS NULL AND first_seen <= now() - $1::interval ORDER BY first_seen LIMIT 500`, s.cfg.Hold)
 	if err != nil {
 		return err
 	}
@@ -169,7 +131,7 @@ func (s *Service) tick(ctx context.Context) error {
 		}
 	}
 	rows, err = s.pool.Query(ctx, `SELECT `+eventColumns+`, notified_at FROM alert_events
-		WHERE closed_at IS NULL AND acked_at IS NULL AND notified_at IS NOT NULL AND escalated_at IS NULL
+		WHERE closed_at IS NULL AND gone_at IS NULL AND acked_at IS NULL AND notified_at IS NOT NULL AND escalated_at IS NULL
 			AND kind <> 'dossier_overdue' ORDER BY notified_at LIMIT 500`)
 	if err != nil {
 		return err
@@ -180,7 +142,7 @@ func (s *Service) tick(ctx context.Context) error {
 	}
 	waiting, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (pending, error) {
 		var p pending
-		err := r.Scan(&p.Source, &p.Unit, &p.Kind, &p.Severity, &p.Title, &p.TitleEN, &p.AlarmID, &p.Since, &p.Acked, &p.Notified)
+		err := r.Scan(&p.Source, &p.Occurrence, &p.Unit, &p.Kind, &p.Severity, &p.Title, &p.TitleEN, &p.AlarmID, &p.Since, &p.Acked, &p.Notified)
 		return p, err
 	})
 	if err != nil {
@@ -203,7 +165,67 @@ func (s *Service) tick(ctx context.Context) error {
 			}
 		}
 	}
+	if err := s.closeGone(ctx); err != nil {
+		return err
+	}
 	_, err = s.pool.Exec(ctx, `DELETE FROM alert_used_links WHERE expires_at < now()`)
+	return err
+}
+
+// closeGone closes the events gone from their snapshots for RecoverAfter
+// and queues the recovery message to everyone told of them.
+func (s *Service) closeGone(ctx context.Context) error {
+	err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
+		rows, err := tx.Query(ctx, `UPDATE alert_events SET closed_at=now()
+			WHERE closed_at IS NULL AND gone_at <= now() - $1::interval
+			RETURNING `+eventColumns+`, notified_at IS NOT NULL`, s.cfg.RecoverAfter)
+		if err != nil {
+			return err
+		}
+		type closed struct {
+			Event
+			Notified bool
+		}
+		ended, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (closed, error) {
+			var c closed
+			err := r.Scan(&c.Source, &c.Occurrence, &c.Unit, &c.Kind, &c.Severity, &c.Title, &c.TitleEN, &c.AlarmID, &c.Since, &c.Acked, &c.Notified)
+			return c, err
+		})
+		if err != nil {
+			return err
+		}
+		for _, c := range ended {
+			// An overdue dossier leaves the list when it is finished or
+			// when 20 more overdue push it out: no recovery message.
+			if !c.Notified || c.Kind == EventDossierOverdue {
+				continue
+			}
+			rows, err := tx.Query(ctx, `SELECT DISTINCT channel_id, address FROM alert_queue
+				WHERE source=$1 AND phase IN ('opened', 'escalated')`, c.key())
+			if err != nil {
+				return err
+			}
+			type dest struct {
+				Channel int64
+				Address string
+			}
+			dests, err := pgx.CollectRows(rows, pgx.RowToStructByPos[dest])
+			if err != nil {
+				return err
+			}
+			for _, d := range dests {
+				m := s.render(c.Event, PhaseRecovered, d.Address)
+				m.Channel = d.Channel
+				if err := s.enqueue(ctx, tx, m); err != nil {
+					return err
+				}
+			}
+		}
+		return nil
+	})
+	if err == nil {
+		s.wakeSender()
+	}
 	return err
 }
 
@@ -212,7 +234,8 @@ func (s *Service) tick(ctx context.Context) error {
 func (s *Service) claim(ctx context.Context, ev Event, phase string, rules []Rule, now time.Time) error {
 	col := map[string]string{PhaseOpened: "notified_at", PhaseEscalated: "escalated_at"}[phase]
 	err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
-		tag, err := tx.Exec(ctx, `UPDATE alert_events SET `+col+`=now() WHERE source=$1 AND `+col+` IS NULL AND closed_at IS NULL`, ev.Source)
+		tag, err := tx.Exec(ctx, `UPDATE alert_events SET `+col+`=now()
+			WHERE source=$1 AND occurrence=$2 AND `+col+` IS NULL AND closed_at IS NULL`, ev.Source, ev.Occurrence)
 		if err != nil || tag.RowsAffected() == 0 {
 			return err
 		}
@@ -299,17 +322,17 @@ func (s *Service) render(ev Event, phase, to string) queued {
 	if !ev.Since.IsZero() {
 		fmt.Fprintf(&b, "Từ / Since: %s\n", ev.Since.In(vietnam).Format("15:04 02/01/2006"))
 	}
-	payload := map[string]any{"source": ev.Source, "phase": phase, "kind": ev.Kind, "unit": ev.Unit, "severity": ev.Severity,
+	payload := map[string]any{"source": ev.key(), "phase": phase, "kind": ev.Kind, "unit": ev.Unit, "severity": ev.Severity,
 		"title": ev.Title, "title_en": ev.TitleEN, "since": ev.Since}
 	if ev.AlarmID != "" {
 		payload["alarm"] = ev.AlarmID
 	}
 	if (phase == PhaseOpened || phase == PhaseEscalated) && ev.ackable() && !ev.Acked && s.cfg.PublicURL != "" {
-		u := s.cfg.PublicURL + "/alerts/ack/" + signLink(s.key, ev.Source, to, s.now().Add(s.cfg.LinkTTL))
+		u := s.cfg.PublicURL + "/alerts/ack/" + signLink(s.key, ev.key(), to, s.now().Add(s.cfg.LinkTTL))
 		fmt.Fprintf(&b, "\nXác nhận đã nhận / Acknowledge: %s\n", u)
 		payload["ack_url"] = u
 	}
-	return queued{Source: ev.Source, Phase: phase, Address: to, Subject: clip(subject, 250), Body: b.String(), Payload: payload}
+	return queued{Source: ev.key(), Phase: phase, Address: to, Subject: clip(subject, 250), Body: b.String(), Payload: payload}
 }
 
 // resyncTopics are the latest snapshots of the units with open events,

@@ -354,16 +354,20 @@ func (r *Rule) matches(ev Event) bool {
 // Event is one thing people are told about while it lasts: an incident,
 // an alarm, an overdue dossier.
 type Event struct {
-	Source   string    `json:"source"` // incident:{id}, alarm:{id}, dossier:{unit}:{code}
-	Unit     string    `json:"unit"`
-	Kind     string    `json:"kind"`
-	Severity string    `json:"severity"`
-	Title    string    `json:"title"`
-	TitleEN  string    `json:"title_en"`
-	AlarmID  string    `json:"alarm_id,omitempty"`
-	Since    time.Time `json:"since"`
-	Acked    bool      `json:"acked"`
+	Source     string    `json:"source"` // incident:{unit}:{root device}, alarm:{id}, dossier:{unit}:{code}
+	Occurrence int       `json:"occurrence"`
+	Unit       string    `json:"unit"`
+	Kind       string    `json:"kind"`
+	Severity   string    `json:"severity"`
+	Title      string    `json:"title"`
+	TitleEN    string    `json:"title_en"`
+	AlarmID    string    `json:"alarm_id,omitempty"`
+	Since      time.Time `json:"since"`
+	Acked      bool      `json:"acked"`
 }
+
+// key names one occurrence of the event: the queue's and the links' source.
+func (ev Event) key() string { return ev.Source + "#" + strconv.Itoa(ev.Occurrence) }
 
 // ackable reports whether a link may acknowledge ev (and whether it
 // escalates): incidents and alarms, not dossiers.

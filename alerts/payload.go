@@ -81,7 +81,14 @@ func parseDevices(data []byte) (unit string, evs []Event, err error) {
 		if title == "" {
 			title = in.RootDevice
 		}
-		evs = append(evs, Event{Source: "incident:" + in.ID, Unit: s.Unit, Kind: kind, Severity: incidentSeverity(kind),
+		// An incident is known by its root device, not its id: the id
+		// changes when devices restarts and reopens it, and one root down
+		// twice in a row within RecoverAfter is one occurrence.
+		root := in.RootDevice
+		if root == "" {
+			root = in.ID
+		}
+		evs = append(evs, Event{Source: "incident:" + s.Unit + ":" + root, Unit: s.Unit, Kind: kind, Severity: incidentSeverity(kind),
 			Title: clip(title, 300), TitleEN: clip(in.TitleEN, 300), Since: in.Since})
 	}
 	for _, a := range s.Alarms {

@@ -22,6 +22,7 @@ type Config struct {
 	PublicURL     string
 	EscalateAfter time.Duration // an event unacknowledged this long is escalated (default 15m; a rule may set its own)
 	Hold          time.Duration // an event must last this long before anyone is told (default 1m): a blip tells nobody
+	RecoverAfter  time.Duration // an event gone this long is over: its recovery is sent (default 2m); back sooner, it is the same occurrence
 	LinkTTL       time.Duration // how long an acknowledgement link works (default 24h)
 	Tick          time.Duration // how often due openings and escalations are looked for (default 5s)
 	Poll          time.Duration // how often the queue is looked at besides when a message is queued (default 5s)
@@ -43,6 +44,7 @@ func (c *Config) defaults() {
 	} else if c.Hold == 0 {
 		c.Hold = time.Minute
 	}
+	def(&c.RecoverAfter, 2*time.Minute)
 	def(&c.LinkTTL, 24*time.Hour)
 	def(&c.Tick, 5*time.Second)
 	def(&c.Poll, 5*time.Second)

@@ -27,7 +27,8 @@ CREATE TABLE alert_rules (
 );
 
 CREATE TABLE alert_events (
-    source       text PRIMARY KEY,                     -- incident:{id}, alarm:{id}, dossier:{unit}:{code}
+    source       text PRIMARY KEY,                     -- incident:{unit}:{root device}, alarm:{id}, dossier:{unit}:{code}
+    occurrence   int NOT NULL DEFAULT 1,               -- bumped when a closed event comes back: a new notification
     unit         text NOT NULL,
     kind         text NOT NULL,
     severity     text NOT NULL,
@@ -41,13 +42,14 @@ CREATE TABLE alert_events (
     escalated_at timestamptz,
     acked_at     timestamptz,
     acked_by     text NOT NULL DEFAULT '',
+    gone_at      timestamptz,                          -- left the snapshots; closed after Config.RecoverAfter
     closed_at    timestamptz
 );
 CREATE INDEX alert_events_open ON alert_events (unit) WHERE closed_at IS NULL;
 
 CREATE TABLE alert_queue (
     id          bigserial PRIMARY KEY,
-    source      text NOT NULL,
+    source      text NOT NULL,                         -- {event source}#{occurrence}, or test:…
     phase       text NOT NULL CHECK (phase IN ('opened', 'escalated', 'recovered', 'test')),
     channel_id  bigint NOT NULL REFERENCES alert_channels(id) ON DELETE CASCADE,
     address     text NOT NULL DEFAULT '',
