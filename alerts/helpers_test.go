@@ -301,3 +301,16 @@ func decodeBase64Lines(s string) (string, error) {
 	b, err := base64.StdEncoding.DecodeString(strings.NewReplacer("\r", "", "\n", "").Replace(s))
 	return string(b), err
 }
+
+// dumpQueue logs the queue when the test failed.
+func dumpQueue(t *testing.T, pool *pgxpool.Pool) {
+	t.Cleanup(func() {
+		if !t.Failed() {
+			return
+		}
+		list, _ := querySends(context.Background(), pool, "", 100)
+		for _, s := range list {
+			t.Logf("queue %d %s %s ch%d %q %s attempts=%d err=%q next=%v", s.ID, s.Source, s.Phase, s.ChannelID, s.Address, s.State, s.Attempts, s.LastError, s.NextAt)
+		}
+	})
+}

@@ -80,6 +80,7 @@ type Service struct {
 	key     []byte // the hub key of the acknowledgement links (Start)
 	limiter limiter
 	wake    chan struct{}
+	sub     *hub.Subscription // the followed topics (Start), followed by Run
 
 	mu   sync.Mutex
 	seen map[string]string // unit|family → fingerprint of the last snapshot written
@@ -132,6 +133,13 @@ func (s *Service) Start(ctx context.Context) error {
 		return fmt.Errorf("alerts: hub key: %w", err)
 	}
 	s.key = k
+	// Subscribed here, not in Run, so that no snapshot published once
+	// Start has returned is missed.
+	if pats := s.patterns(); len(pats) > 0 && s.sub == nil {
+		if s.sub, err = s.bus.Subscribe(pats, 8<<20); err != nil {
+			return err
+		}
+	}
 	return nil
 }
 
@@ -171,11 +179,7 @@ func (s *Service) Run(ctx context.Context) error {
 		defer wg.Done()
 		s.loop(ctx, s.cfg.Poll, s.wake, "send", func(ctx context.Context) error { _, err := s.sendDue(ctx); return err })
 	}()
-	if pats := s.patterns(); len(pats) > 0 {
-		sub, err := s.bus.Subscribe(pats, 8<<20)
-		if err != nil {
-			return err
-		}
+	if sub := s.sub; sub != nil {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
