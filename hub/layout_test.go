@@ -27,7 +27,7 @@ func TestImportRules(t *testing.T) {
 	if err != nil {
 		t.Fatalf("go list: %v", err)
 	}
-	features := []string{module + "/backlog", module + "/devices", module + "/displays", module + "/meetings"}
+	features := []string{module + "/alerts", module + "/backlog", module + "/devices", module + "/displays", module + "/meetings"}
 	media := module + "/meetings/media" // imports meetings; nothing else of meetings imports it
 	within := func(pkg, base string) bool { return pkg == base || strings.HasPrefix(pkg, base+"/") }
 	featureOf := func(pkg string) string {

@@ -40,6 +40,9 @@ type Config struct {
 	SessionTTL   time.Duration // idle lifetime of a login session
 	InstanceID   string        // this hub instance's id (several hubs on one database)
 	PublicURL    string        // how browsers reach this instance, e.g. http://10.0.0.5:8080
+	// Notifications: escalation timeout, how long an event lasts before
+	// anyone is told, how long it is gone before its recovery is sent.
+	AlertsEscalateAfter, AlertsHold, AlertsRecoverAfter time.Duration
 
 	// Operations endpoints (front.go): a bearer token for /metrics, and an
 	// address of their own (/metrics, /healthz, /readyz), which takes
@@ -124,6 +127,8 @@ func DefaultConfig() Config {
 		LogLevel:     slog.LevelInfo,
 		SessionTTL:   12 * time.Hour,
 		InstanceID:   host,
+
+		AlertsEscalateAfter: 15 * time.Minute, AlertsHold: time.Minute, AlertsRecoverAfter: 2 * time.Minute,
 
 		HTTPHeaderTimeout:  10 * time.Second,
 		HTTPReadTimeout:    5 * time.Minute,
@@ -225,6 +230,9 @@ func (c *Config) settings() []setting {
 		{flag: "session-ttl", env: "COMMUNEHUB_SESSION_TTL", parse: into(&c.SessionTTL, parseDuration), help: "login session idle lifetime", accepted: "a duration ≥ 1m, e.g. 12h"},
 		{flag: "instance-id", env: "COMMUNEHUB_INSTANCE_ID", parse: text(&c.InstanceID, nonEmpty), help: "this hub instance's id", accepted: "a non-empty id"},
 		{flag: "public-url", env: "COMMUNEHUB_PUBLIC_URL", parse: text(&c.PublicURL, checkOptionalHTTPURL), help: "URL browsers use to reach this instance", accepted: "http(s)://host[:port]"},
+		{flag: "alerts-escalate-after", env: "COMMUNEHUB_ALERTS_ESCALATE_AFTER", parse: into(&c.AlertsEscalateAfter, durationIn(time.Minute, 7*24*time.Hour)), help: "notifications: an alarm or incident unacknowledged this long is sent to the rule's next recipients (a rule may set its own)", accepted: "a duration 1m–168h, e.g. 15m"},
+		{flag: "alerts-hold", env: "COMMUNEHUB_ALERTS_HOLD", parse: into(&c.AlertsHold, durationIn(0, time.Hour)), help: "notifications: an incident or alarm must last this long before anyone is told", accepted: "a duration 0–1h, e.g. 1m (0: at once)"},
+		{flag: "alerts-recover-after", env: "COMMUNEHUB_ALERTS_RECOVER_AFTER", parse: into(&c.AlertsRecoverAfter, durationIn(time.Second, time.Hour)), help: "notifications: an incident gone this long is over and its recovery message is sent (back sooner, it is the same incident)", accepted: "a duration 1s–1h, e.g. 2m"},
 		{flag: "metrics-token", env: "COMMUNEHUB_METRICS_TOKEN", parse: text(&c.MetricsToken, checkToken), help: "bearer token /metrics asks for (Authorization: Bearer TOKEN); empty: open", accepted: "at least 16 characters without spaces"},
 		{flag: "metrics-addr", env: "COMMUNEHUB_METRICS_ADDR", parse: text(&c.MetricsAddr, checkHostPort), help: "serve /metrics, /healthz and /readyz on this address of their own (and no /metrics on --addr); empty: on --addr", accepted: "host:port, e.g. 127.0.0.1:9090"},
 		{flag: "login-account-failures", env: "COMMUNEHUB_LOGIN_ACCOUNT_FAILURES", parse: into(&c.LoginAccountFailures, intBetween(1, 1000)), help: "failed logins of one account before it is locked (1 s, doubling to 15 min; 429 with Retry-After)", accepted: "an integer 1–1000"},
@@ -366,6 +374,17 @@ func parseBool(v string) (bool, error) {
 		return false, errors.New("not a boolean")
 	}
 	return b, nil
+}
+
+// durationIn parses a duration from lo to hi.
+func durationIn(lo, hi time.Duration) func(string) (time.Duration, error) {
+	return func(v string) (time.Duration, error) {
+		d, err := parseDuration(v)
+		if err == nil && (d < lo || d > hi) {
+			err = fmt.Errorf("out of range")
+		}
+		return d, err
+	}
 }
 
 func parseDuration(v string) (time.Duration, error) {

@@ -5,6 +5,7 @@ import (
 	"net"
 	"path/filepath"
 
+	"github.com/communehub/communehub/alerts"
 	"github.com/communehub/communehub/backlog"
 	"github.com/communehub/communehub/devices"
 	"github.com/communehub/communehub/displays"
@@ -20,6 +21,7 @@ type features struct {
 	proc    *meetings.Proceedings
 	media   *media.Service
 	walls   *displays.Service
+	alerts  *alerts.Service
 }
 
 // worker is a feature's Run, spawned by Run.
@@ -90,6 +92,23 @@ func newFeatures(ctx context.Context, cfg Config, core *hub.Core, routes hub.Rou
 		return nil, err
 	}
 	f.walls.Mount(routes)
+
+	// Notifications (issue 17): follows the devices and backlog topics
+	// declared above; acknowledges alarms through the devices service.
+	hold := cfg.AlertsHold
+	if hold == 0 {
+		hold = alerts.NoHold
+	}
+	if f.alerts, err = alerts.New(alerts.Config{PublicURL: cfg.PublicURL, EscalateAfter: cfg.AlertsEscalateAfter,
+		Hold: hold, RecoverAfter: cfg.AlertsRecoverAfter}, f.devices, core.Deps("alerts")); err != nil {
+		_ = f.media.Close()
+		return nil, err
+	}
+	if err := f.alerts.Start(ctx); err != nil {
+		_ = f.media.Close()
+		return nil, err
+	}
+	f.alerts.Mount(routes)
 	return f, nil
 }
 
@@ -97,6 +116,6 @@ func newFeatures(ctx context.Context, cfg Config, core *hub.Core, routes hub.Rou
 func (f *features) workers() []worker {
 	return []worker{
 		{"devices", f.devices.Run}, {"backlog", f.backlog.Run}, {"meetings", f.proc.Run},
-		{"media", f.media.Run}, {"displays", f.walls.Run},
+		{"media", f.media.Run}, {"displays", f.walls.Run}, {"alerts", f.alerts.Run},
 	}
 }

@@ -10,6 +10,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/communehub/communehub/alerts"
 	"github.com/communehub/communehub/backlog"
 	"github.com/communehub/communehub/devices"
 	"github.com/communehub/communehub/displays"
@@ -26,6 +27,7 @@ func migrationSets() []hub.MigrationSet {
 		devices.Migrations,
 		backlog.Migrations,
 		displays.Migrations,
+		alerts.Migrations,
 	}
 }
 
