@@ -59,28 +59,40 @@ func (h *fullHub) stop() {
 
 func publishMQTT(t *testing.T, broker, topic, payload string) {
 	t.Helper()
+	if err := tryPublishMQTT(broker, topic, payload); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// tryPublishMQTT publishes one message over a connection of its own.
+func tryPublishMQTT(broker, topic, payload string) error {
 	o := paho.NewClientOptions().AddBroker("tcp://" + broker).SetClientID(fmt.Sprintf("alerts-test-%d", time.Now().UnixNano())).
 		SetAutoReconnect(false).SetConnectTimeout(hubtest.Timeout(3 * time.Second))
 	c := paho.NewClient(o)
 	if tok := c.Connect(); !tok.WaitTimeout(hubtest.Timeout(5*time.Second)) || tok.Error() != nil {
-		t.Fatalf("connect %s: %v", broker, tok.Error())
+		return fmt.Errorf("connect %s: %v", broker, tok.Error())
 	}
 	defer c.Disconnect(50)
 	if tok := c.Publish(topic, 1, false, payload); !tok.WaitTimeout(hubtest.Timeout(5*time.Second)) || tok.Error() != nil {
-		t.Fatalf("publish %s: %v", topic, tok.Error())
+		return fmt.Errorf("publish %s: %v", topic, tok.Error())
 	}
+	return nil
 }
 
 // keepAlive publishes the device's telemetry every 100 ms (its interval
-// is 300 ms) until the returned function is called.
+// is 300 ms) until the returned function is called, which fails the test
+// (on the test's goroutine) with the first publish that failed.
 func keepAlive(t *testing.T, broker, topic string) func() {
 	stop, done := make(chan struct{}), make(chan struct{})
+	var failed error
 	go func() {
 		defer close(done)
 		tick := time.NewTicker(100 * time.Millisecond)
 		defer tick.Stop()
 		for {
-			publishMQTT(t, broker, topic, fmt.Sprintf(`{"ts":%d,"metrics":{"latency_ms":2}}`, time.Now().UnixMilli()))
+			if err := tryPublishMQTT(broker, topic, fmt.Sprintf(`{"ts":%d,"metrics":{"latency_ms":2}}`, time.Now().UnixMilli())); err != nil && failed == nil {
+				failed = err
+			}
 			select {
 			case <-stop:
 				return
@@ -89,7 +101,16 @@ func keepAlive(t *testing.T, broker, topic string) func() {
 		}
 	}()
 	var once sync.Once
-	return func() { once.Do(func() { close(stop); <-done }) }
+	return func() {
+		t.Helper()
+		once.Do(func() {
+			close(stop)
+			<-done
+			if failed != nil {
+				t.Errorf("keeping the device alive: %v", failed)
+			}
+		})
+	}
 }
 
 // The issue's "done when": a device taken down through the real broker
