@@ -26,7 +26,9 @@ type storedDevice struct {
 	Status       string             `db:"status"`
 	LastSeen     *time.Time         `db:"last_seen"`
 	Metrics      map[string]float64 `db:"metrics"`
-	RegRev       int64              `db:"reg_rev"` // the last technician's change of registration applied (registration.go)
+	RegRev       int64              `db:"reg_rev"`     // the last technician's change of registration applied (registration.go)
+	Reported     string             `db:"reported"`    // the device's last word on its status topic
+	ReportedAt   *time.Time         `db:"reported_at"` // when it came
 }
 
 // persister writes device rows, incidents and alarms in the background,
@@ -79,6 +81,10 @@ func rowOf(d *device) storedDevice {
 	if !d.lastSeen.IsZero() {
 		t := d.lastSeen
 		row.LastSeen = &t
+	}
+	if d.reported != "" {
+		t := d.reportedAt
+		row.Reported, row.ReportedAt = d.reported, &t
 	}
 	for k, v := range d.metrics {
 		row.Metrics[k] = v
@@ -168,12 +174,13 @@ func (p *persister) flush(ctx context.Context) error {
 	}
 	b := &pgx.Batch{}
 	for _, d := range devs {
-		b.Queue(`INSERT INTO devices(unit, id, name, kind, ip, mac, location, parent, interval_s, registration, agent, status, last_seen, metrics, updated_at)
-			VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13,$14, now())
+		b.Queue(`INSERT INTO devices(unit, id, name, kind, ip, mac, location, parent, interval_s, registration, agent, status, last_seen, metrics, reported, reported_at, updated_at)
+			VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13,$14,$16,$17, now())
 			ON CONFLICT (unit, id) DO UPDATE SET name=$3, kind=$4, ip=$5, mac=$6, location=$7, parent=$8, interval_s=$9,
 				registration = CASE WHEN devices.reg_rev > $15 THEN devices.registration ELSE $10 END,
-				agent=$11, status=$12, last_seen=$13, metrics=$14, updated_at=now()`,
-			d.Unit, d.ID, d.Name, d.Kind, d.IP, d.MAC, d.Location, d.Parent, d.IntervalS, d.Registration, d.Agent, d.Status, d.LastSeen, d.Metrics, d.RegRev)
+				agent=$11, status=$12, last_seen=$13, metrics=$14, reported=$16, reported_at=$17, updated_at=now()`,
+			d.Unit, d.ID, d.Name, d.Kind, d.IP, d.MAC, d.Location, d.Parent, d.IntervalS, d.Registration, d.Agent, d.Status, d.LastSeen, d.Metrics, d.RegRev,
+			d.Reported, d.ReportedAt)
 	}
 	for _, i := range incs {
 		// A new incident is not written when its root already has an open

@@ -61,7 +61,7 @@ func (s *state) setRegRev(unit, id string, rev int64) {
 // readRegistrations returns the rows whose registration changed after rev.
 func readRegistrations(ctx context.Context, pool *pgxpool.Pool, after int64) ([]storedDevice, error) {
 	rows, err := pool.Query(ctx, `SELECT unit, id, name, kind, ip, mac, location, parent, interval_s, registration, agent,
-		status, last_seen, metrics, reg_rev FROM devices WHERE reg_rev > $1 ORDER BY reg_rev LIMIT $2`, after, seenPage)
+		status, last_seen, metrics, reg_rev, reported, reported_at FROM devices WHERE reg_rev > $1 ORDER BY reg_rev LIMIT $2`, after, seenPage)
 	if err != nil {
 		return nil, err
 	}

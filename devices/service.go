@@ -304,7 +304,7 @@ func (s *Service) load(ctx context.Context) error {
 		}
 	}
 	rows, err = s.pool.Query(ctx, `SELECT unit, id, name, kind, ip, mac, location, parent, interval_s, registration, agent,
-		status, last_seen, metrics, reg_rev FROM devices`)
+		status, last_seen, metrics, reg_rev, reported, reported_at FROM devices`)
 	if err != nil {
 		return err
 	}

@@ -348,11 +348,18 @@ func (s *state) observeMetricsLocked(c *commune, d *device, metrics map[string]f
 	return changed
 }
 
+// saidOffline reports whether d's last word is its own "offline" (its will),
+// with nothing heard from it since: it is down, and known to be, even just
+// after a restart (its report is stored with the device).
+func saidOffline(d *device) bool {
+	return d.reported == "offline" && !d.reportedAt.Before(d.lastSeen)
+}
+
 // evaluateLocked recomputes d's base up/down; true when it changed.
 func (s *state) evaluateLocked(d *device, now time.Time) bool {
 	known, up := true, true
 	switch {
-	case d.reported == "offline" && !d.reportedAt.Before(d.lastSeen):
+	case saidOffline(d):
 		up = false
 	case d.pingDown:
 		up = false
@@ -364,7 +371,7 @@ func (s *state) evaluateLocked(d *device, now time.Time) bool {
 			known = false // the hub was not listening all that time (a device already down stays down)
 		}
 	}
-	if known && !up && d.lastSeen.Before(s.started) && d.reportedAt.Before(s.started) &&
+	if known && !up && d.lastSeen.Before(s.started) && d.reportedAt.Before(s.started) && !saidOffline(d) &&
 		now.Sub(s.started) <= time.Duration(s.cfg.Missed)*s.interval(d) {
 		known = false // loaded from the database: give it its intervals after a restart
 	}
@@ -991,6 +998,9 @@ func (s *state) load(devs []storedDevice, incs []Incident, alarms []Alarm) {
 		d.regRev = sd.RegRev
 		if sd.LastSeen != nil {
 			d.lastSeen = *sd.LastSeen
+		}
+		if sd.ReportedAt != nil {
+			d.reported, d.reportedAt = sd.Reported, *sd.ReportedAt
 		}
 		for k, v := range sd.Metrics {
 			d.metrics[k] = v

@@ -343,3 +343,36 @@ func TestACommuneHoldsABoundedNumberOfDevices(t *testing.T) {
 		t.Fatal("MaxDevices 3: the 4th device must be refused, the 3rd still taken")
 	}
 }
+
+// A device whose last will said "offline" stays offline across a hub
+// restart: its report is stored with it, so the restarted hub does not
+// call it online because its last telemetry is recent (it did, for up to
+// three intervals, and closed and reopened its incident).
+func TestWillOfflineSurvivesARestart(t *testing.T) {
+	l := newLAN(t)
+	l.meta(t0, "sw-2", "switch", "")
+	l.tele(t0, "sw-2", map[string]float64{"latency_ms": 2})
+	l.status(t0.Add(2*time.Second), "sw-2", "offline")
+	l.st.tick(t0.Add(3 * time.Second))
+	if got := l.statusOf("sw-2"); got != StatusOffline {
+		t.Fatalf("after its will: %s", got)
+	}
+	row, ok := l.st.row("03244", "sw-2")
+	if !ok {
+		t.Fatal("no row")
+	}
+	restarted := newState(StateConfig{}, nil, t0.Add(5*time.Second))
+	restarted.load([]storedDevice{row}, nil, nil)
+	for _, at := range []time.Duration{6 * time.Second, 15 * time.Second, 40 * time.Second} {
+		restarted.tick(t0.Add(at))
+		if v, _ := restarted.get("03244", "sw-2"); v.Status != StatusOffline {
+			t.Fatalf("restarted, at +%s: %s, want offline", at, v.Status)
+		}
+	}
+	// Its birth message after the restart brings it back.
+	restarted.apply(&message{kind: kindStatus, unit: "03244", device: "sw-2", received: t0.Add(41 * time.Second), status: "online"})
+	restarted.tick(t0.Add(42 * time.Second))
+	if v, _ := restarted.get("03244", "sw-2"); v.Status != StatusOnline {
+		t.Fatalf("after its birth: %s", v.Status)
+	}
+}
