@@ -72,6 +72,7 @@ func TestEveryPageFitsTheScreen(t *testing.T) {
 		{"displays", "/displays", "", false},
 		{"displays-pair", "/displays/pair", "", false},
 		{"meetings", "/meetings", "", false},
+		{"alerts", "/alerts", "", false},
 	}
 	chair := []shownPage{
 		{"meetings-chair", "/meetings", "", false},
