@@ -147,6 +147,8 @@ func TestWorkbenchPages(t *testing.T) {
 		tab := page.For(t)
 		tab.Do(chromedp.Navigate(base+"/devices/rules?unit=03244"), chromedp.WaitVisible(`#rule-add`))
 		tab.WaitJS(10*time.Second, pages[1].ready)
+		// The forms open on demand only.
+		tab.WaitJS(5*time.Second, `['rule-form', 'win-form'].every((id) => document.getElementById(id).offsetParent === null)`)
 		tab.Do(chromedp.Click(`#rule-add`), chromedp.WaitVisible(`#rule-form`),
 			chromedp.SendKeys(`#rule-form input[name=metric]`, "latency_ms"),
 			chromedp.SendKeys(`#rule-form input[name=threshold]`, "100"),
@@ -162,7 +164,7 @@ func TestWorkbenchPages(t *testing.T) {
 		}
 		// Corrected, it is saved and listed; the message is gone.
 		tab.Do(chromedp.SetValue(`#rule-form input[name=clear_threshold]`, "80"), chromedp.Click(`#rule-form button[type=submit]`))
-		tab.WaitJS(10*time.Second, `document.getElementById('rule-form').hidden && [...document.querySelectorAll('#rules tr[data-rule]')].some((tr) => tr.textContent.includes('> 100 (hết khi < 80)'))`)
+		tab.WaitJS(10*time.Second, `document.getElementById('rule-form').offsetParent === null && [...document.querySelectorAll('#rules tr[data-rule]')].some((tr) => tr.textContent.includes('> 100 (hết khi < 80)'))`)
 		// Edited with an unknown commune: the 422 names the unit field.
 		tab.WaitJS(5*time.Second, `(() => { const rows = [...document.querySelectorAll('#rules tr[data-rule]')]; rows.find((tr) => tr.textContent.includes('< 80')).querySelector('[data-edit-rule]').click(); return true; })()`)
 		tab.Do(chromedp.WaitVisible(`#rule-form`), chromedp.SetValue(`#rule-form input[name=unit]`, "99999"), chromedp.Click(`#rule-form button[type=submit]`))
@@ -183,6 +185,7 @@ func TestWorkbenchPages(t *testing.T) {
 		tab := page.For(t)
 		tab.Do(chromedp.Navigate(base + "/devices/provision?unit=03244"))
 		tab.WaitJS(10*time.Second, pages[2].ready)
+		tab.WaitJS(5*time.Second, `['adopt-form', 'result'].every((id) => document.getElementById(id).offsetParent === null)`)
 		tab.Do(chromedp.Click(`button[data-adopt="cam-x"]`), chromedp.WaitVisible(`#adopt-form`),
 			chromedp.SetValue(`#adopt-form input[name=devname]`, "Camera kho"),
 			chromedp.SetValue(`#adopt-form select[name=kind]`, "camera"),
