@@ -30,13 +30,17 @@ func (s *Service) Mount(r hub.Routes) {
 	api.Post("/alarms/:id/ack", hub.RequireRole(writers...), s.handleAck)
 	api.Get("/alarm-rules", hub.RequireRole(), s.handleRules)
 	api.Post("/alarm-rules", hub.RequireRole(writers...), s.handleCreateRule)
+	api.Put("/alarm-rules/:id", hub.RequireRole(writers...), s.handleUpdateRule)
 	api.Delete("/alarm-rules/:id", hub.RequireRole(writers...), s.handleDeleteRule)
 	api.Get("/maintenance", hub.RequireRole(), s.handleWindows)
 	api.Post("/maintenance", hub.RequireRole(writers...), s.handleCreateWindow)
+	api.Put("/maintenance/:id", hub.RequireRole(writers...), s.handleUpdateWindow)
+	api.Delete("/maintenance/:id", hub.RequireRole(writers...), s.handleDeleteWindow)
 	api.Get("/ingest", hub.RequireRole(), s.handleIngest)
 	api.Get("/device-credentials", hub.RequireRole(writers...), s.handleListCredentials)
 	api.Post("/device-credentials", hub.RequireRole(writers...), s.handleCreateCredential)
 	api.Delete("/device-credentials/:id", hub.RequireRole(writers...), s.handleRevokeCredential)
+	s.mountWorkbench(app, authMW)
 	s.mountPage(app, authMW)
 }
 
@@ -368,26 +372,8 @@ func (s *Service) handleCreateRule(c *fiber.Ctx) error {
 	if err := hub.BindJSON(c, &r); err != nil {
 		return err
 	}
-	switch {
-	case r.Unit != nil && s.bodyUnit("unit", *r.Unit) != nil:
-		return s.bodyUnit("unit", *r.Unit)
-	case r.Device != nil && !validID(*r.Device):
-		return hub.FieldError("device", "must be a device id")
-	case r.Kind != nil && !deviceKinds[*r.Kind]:
-		return hub.FieldError("kind", "must be a device kind")
-	case !validMetric(r.Metric):
-		return hub.FieldError("metric", "is required")
-	case r.Op != ">" && r.Op != "<":
-		return hub.FieldError("op", `must be ">" or "<"`)
-	case r.Op == ">" && r.ClearThreshold > r.Threshold, r.Op == "<" && r.ClearThreshold < r.Threshold:
-		return hub.FieldError("clear_threshold", "must be on the healthy side of threshold (hysteresis)")
-	case r.ForS < 0 || r.ForS > 86400:
-		return hub.FieldError("for_s", "must be 0–86400")
-	}
-	switch r.Severity {
-	case "critical", "major", "minor", "warning":
-	default:
-		return hub.FieldError("severity", "must be critical, major, minor or warning")
+	if err := s.checkRule(r); err != nil {
+		return err
 	}
 	r, err := insertRule(c.UserContext(), s.pool, r)
 	if err != nil {
@@ -441,19 +427,8 @@ func (s *Service) handleCreateWindow(c *fiber.Ctx) error {
 	if err := hub.BindJSON(c, &req); err != nil {
 		return err
 	}
-	switch {
-	case s.bodyUnit("unit", req.Unit) != nil:
-		return s.bodyUnit("unit", req.Unit)
-	case req.Device != nil && !validID(*req.Device):
-		return hub.FieldError("device", "must be a device id")
-	case req.StartsAt.IsZero():
-		return hub.FieldError("starts_at", "is required (RFC 3339)")
-	case !req.EndsAt.After(req.StartsAt):
-		return hub.FieldError("ends_at", "must be after starts_at")
-	case req.EndsAt.Sub(req.StartsAt) > 31*24*time.Hour:
-		return hub.FieldError("ends_at", "a window lasts at most 31 days")
-	case len(req.Reason) > 500:
-		return hub.FieldError("reason", "at most 500 bytes")
+	if err := s.checkWindow(req); err != nil {
+		return err
 	}
 	w, err := insertWindow(c.UserContext(), s.pool, Window{Unit: req.Unit, Device: req.Device, StartsAt: req.StartsAt,
 		EndsAt: req.EndsAt, Reason: req.Reason, CreatedBy: hub.PrincipalOf(c).Name})
@@ -514,7 +489,8 @@ func (s *Service) handleCreateCredential(c *fiber.Ctx) error {
 	if err := s.auth.reload(c.UserContext()); err != nil {
 		return err
 	}
-	return c.Status(fiber.StatusCreated).JSON(fiber.Map{"credential": cred, "password": secret})
+	return c.Status(fiber.StatusCreated).JSON(fiber.Map{"credential": cred, "password": secret,
+		"snippets": s.snippets(c, cred, secret)})
 }
 
 func (s *Service) handleListCredentials(c *fiber.Ctx) error {

@@ -69,6 +69,9 @@ func TestEveryPageFitsTheScreen(t *testing.T) {
 	admin := []shownPage{
 		{"backlog", "/backlog", "", false},
 		{"devices", "/devices", "", false},
+		{"topology", "/devices/topology?unit=" + demoCommune, `document.querySelector('#tree li[data-id]') !== null`, false},
+		{"rules", "/devices/rules?unit=" + demoCommune, `document.querySelector('#rules tr[data-rule]') !== null`, false},
+		{"provision", "/devices/provision?unit=" + demoCommune, `document.querySelector('#creds tbody tr') !== null`, false},
 		{"displays", "/displays", "", false},
 		{"displays-pair", "/displays/pair", "", false},
 		{"meetings", "/meetings", "", false},

@@ -21,6 +21,7 @@ const t = translator({
     agent_offline: 'tác tử ngoại tuyến', parent: 'thiết bị cha {p} hỏng', err: 'Lỗi: {m}', unit_bad: 'Mã xã gồm 5 chữ số',
     tz_vn: 'Giờ Việt Nam', tz_local: 'Giờ máy này', tz_title: 'Đổi múi giờ hiển thị (giờ Việt Nam / giờ của máy này)',
     times_in: 'Thời gian theo {z}',
+    nav_topology: 'Sơ đồ mạng', nav_rules: 'Cảnh báo & bảo trì', nav_provision: 'Cấp phát',
   },
   en: {
     title: ' — Network devices', unit: 'Commune', offline: 'Disconnected', live: 'Live',
@@ -39,6 +40,7 @@ const t = translator({
     agent_offline: 'agent offline', parent: 'parent {p} down', err: 'Error: {m}', unit_bad: 'A commune code has 5 digits',
     tz_vn: 'Vietnam time', tz_local: 'This computer\'s time', tz_title: 'Switch the time zone shown (Vietnam time / this computer\'s)',
     times_in: 'Times in {z}',
+    nav_topology: 'Network map', nav_rules: 'Alarms & maintenance', nav_provision: 'Provisioning',
   },
 });
 
