@@ -76,9 +76,17 @@ func TestTechnicianPage(t *testing.T) {
 	}
 	do(chromedp.WaitVisible(`tr[data-id="sw-core"] .st.offline`))
 	incidents := text(`#incidents`)
-	do(chromedp.Click(`button[data-ack]`),
-		chromedp.WaitVisible(`#ack-comment`),
-		chromedp.SendKeys(`#ack-comment`, "đã gọi nhà mạng"),
+	// The alarm list is drawn again on every live update, so the button is
+	// clicked in the page (by whichever node is there) until the dialog opens.
+	if err := hubtest.WaitJS(bctx, 10*time.Second, `(() => {
+		const d = document.querySelector('#ack-comment');
+		if (d && d.offsetParent !== null) return true;
+		document.querySelector('button[data-ack]')?.click();
+		return false;
+	})()`); err != nil {
+		t.Fatalf("the acknowledge dialog: %v", err)
+	}
+	do(chromedp.SendKeys(`#ack-comment`, "đã gọi nhà mạng"),
 		chromedp.Click(`#ack-ok`),
 		chromedp.WaitNotPresent(`button[data-ack]`))
 	// The event (the button goes) and the alarm list (who acknowledged) arrive separately.
