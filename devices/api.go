@@ -37,6 +37,7 @@ func (s *Service) Mount(r hub.Routes) {
 	api.Get("/device-credentials", hub.RequireRole(writers...), s.handleListCredentials)
 	api.Post("/device-credentials", hub.RequireRole(writers...), s.handleCreateCredential)
 	api.Delete("/device-credentials/:id", hub.RequireRole(writers...), s.handleRevokeCredential)
+	s.mountDevicePage(api, app, authMW)
 	s.mountPage(app, authMW)
 }
 
