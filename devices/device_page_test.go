@@ -32,6 +32,10 @@ func seedChartData(t testing.TB, pool *pgxpool.Pool, unit, device string, days i
 	if err != nil {
 		t.Fatal(err)
 	}
+	// From the first reading, whatever the hub's upkeep already rolled up.
+	if _, err := pool.Exec(ctx, `DELETE FROM telemetry_rollup`); err != nil {
+		t.Fatal(err)
+	}
 	if err := rollup(ctx, pool, now); err != nil {
 		t.Fatal(err)
 	}
