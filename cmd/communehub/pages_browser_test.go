@@ -69,6 +69,7 @@ func TestEveryPageFitsTheScreen(t *testing.T) {
 	admin := []shownPage{
 		{"backlog", "/backlog", "", false},
 		{"devices", "/devices", "", false},
+		{"device", "/devices/" + demoCommune + "/sw-core", `+document.getElementById('chart')?.dataset.points > 0`, false},
 		{"displays", "/displays", "", false},
 		{"displays-pair", "/displays/pair", "", false},
 		{"meetings", "/meetings", "", false},

@@ -17,7 +17,7 @@ const t = translator({
     flapping: 'Chập chờn', unregistered: 'Chưa đăng ký', ignored: 'Bỏ qua', first_seen: 'lần đầu',
     no_history: 'Chưa có thay đổi trạng thái nào được ghi.', no_alarms: 'Không có cảnh báo.', no_incidents: 'Không có sự cố.',
     no_windows: 'Không có lịch bảo trì.', no_data: 'Không có dữ liệu trong khoảng này.', no_metrics: 'Thiết bị chưa gửi số liệu đo.',
-    points: '{n} điểm (tối thiểu/trung bình/tối đa mỗi {step}), nguồn: {src}', src_raw: 'dữ liệu gốc', src_hourly: 'bảng tổng hợp theo giờ',
+    points: '{n} điểm (tối thiểu/trung bình/tối đa mỗi {step}), nguồn: {src}', src_raw: 'dữ liệu gốc', u_h: '{n} giờ', u_m: '{n} phút', u_s: '{n} giây', src_hourly: 'bảng tổng hợp theo giờ',
     r_parent_down: 'thiết bị cha {p} hỏng', r_parent_rec: 'thiết bị cha {p} vừa hoạt động lại', r_agent: 'tác tử giám sát ngoại tuyến',
     r_reported: 'thiết bị báo ngừng (di chúc MQTT)', r_ping: 'ping không trả lời', r_silent: 'không có dữ liệu trong {d}',
     cleared: 'đã hết', acked_by: 'đã xác nhận: {who}', since: 'từ {t}', until: 'đến {t}', closed: 'đóng lúc {t}', open: 'đang mở',
@@ -41,7 +41,7 @@ const t = translator({
     flapping: 'Flapping', unregistered: 'Unregistered', ignored: 'Ignored', first_seen: 'first seen',
     no_history: 'No status change recorded yet.', no_alarms: 'No alarms.', no_incidents: 'No incidents.',
     no_windows: 'No maintenance windows.', no_data: 'No data in this range.', no_metrics: 'The device has sent no telemetry yet.',
-    points: '{n} points (min/avg/max per {step}), from {src}', src_raw: 'raw data', src_hourly: 'hourly rollups',
+    points: '{n} points (min/avg/max per {step}), from {src}', src_raw: 'raw data', u_h: '{n} h', u_m: '{n} min', u_s: '{n} s', src_hourly: 'hourly rollups',
     r_parent_down: 'parent {p} down', r_parent_rec: 'parent {p} just came back', r_agent: 'monitoring agent offline',
     r_reported: 'the device reported offline (MQTT last will)', r_ping: 'ping unanswered', r_silent: 'no data for {d}',
     cleared: 'cleared', acked_by: 'acknowledged by {who}', since: 'since {t}', until: 'until {t}', closed: 'closed {t}', open: 'open',
@@ -192,7 +192,7 @@ async function drawChart() {
   el.dataset.range = r.range;
   el.dataset.metric = metric;
   $('chart-note').textContent = r.points
-    ? `${t('points', { n: r.points, step: r.step, src: t('src_' + r.source) })} · ${t('times_in', { z: zoneLabel() })}`
+    ? `${t('points', { n: r.points, step: stepText(r.step), src: t('src_' + r.source) })} · ${t('times_in', { z: zoneLabel() })}`
     : t('no_data');
 }
 // axisTime labels the time axis in the page's zone: hours and minutes
@@ -206,6 +206,14 @@ function axisTime(sec, incr) {
   const dm = d.toLocaleDateString(loc, { ...opts, day: '2-digit', month: '2-digit' });
   if (incr >= 86400) return dm;
   return hm === '00:00' ? `${hm}\n${dm}` : hm;
+}
+// stepText turns the server's Go duration ("1h0m0s", "2m0s", "10s") into words.
+function stepText(step) {
+  const m = /^(?:(\d+)h)?(?:(\d+)m)?(?:(\d+)s)?$/.exec(step) || [];
+  const [h, min, s] = [m[1], m[2], m[3]].map((x) => +x || 0);
+  if (h) return t('u_h', { n: h });
+  if (min) return t('u_m', { n: min });
+  return t('u_s', { n: s });
 }
 function destroyPlot() { if (plot) { plot.destroy(); plot = null; } }
 
