@@ -41,6 +41,7 @@ func (s *Service) Mount(r hub.Routes) {
 	api.Post("/device-credentials", hub.RequireRole(writers...), s.handleCreateCredential)
 	api.Delete("/device-credentials/:id", hub.RequireRole(writers...), s.handleRevokeCredential)
 	s.mountWorkbench(app, authMW)
+	s.mountDevicePage(api, app, authMW)
 	s.mountPage(app, authMW)
 }
 

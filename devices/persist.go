@@ -44,6 +44,8 @@ type persister struct {
 	devices   map[string]storedDevice
 	incidents map[string]Incident
 	alarms    map[string]Alarm
+
+	changes []statusChangeRow // status changes in order, at most maxPendingChanges (history_store.go)
 }
 
 func newPersister(pool *pgxpool.Pool, log *slog.Logger) *persister {
@@ -137,7 +139,7 @@ func (p *persister) forgetIncident(id string) {
 func (p *persister) pending() int {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	return len(p.devices) + len(p.incidents) + len(p.alarms)
+	return len(p.devices) + len(p.incidents) + len(p.alarms) + len(p.changes)
 }
 
 // run writes pending rows until ctx ends, then one last time.
@@ -166,10 +168,10 @@ func (p *persister) run(ctx context.Context) {
 
 func (p *persister) flush(ctx context.Context) error {
 	p.mu.Lock()
-	devs, incs, alarms := p.devices, p.incidents, p.alarms
-	p.devices, p.incidents, p.alarms = map[string]storedDevice{}, map[string]Incident{}, map[string]Alarm{}
+	devs, incs, alarms, changes := p.devices, p.incidents, p.alarms, p.changes
+	p.devices, p.incidents, p.alarms, p.changes = map[string]storedDevice{}, map[string]Incident{}, map[string]Alarm{}, nil
 	p.mu.Unlock()
-	if len(devs)+len(incs)+len(alarms) == 0 {
+	if len(devs)+len(incs)+len(alarms)+len(changes) == 0 {
 		return nil
 	}
 	b := &pgx.Batch{}
@@ -208,6 +210,7 @@ func (p *persister) flush(ctx context.Context) error {
 			ON CONFLICT DO NOTHING`,
 			a.ID, a.Unit, a.Device, a.RuleID, a.Metric, a.Severity, a.State, a.Value, a.Since, a.ClearedAt)
 	}
+	queueChanges(b, changes)
 	err := p.pool.SendBatch(ctx, b).Close()
 	if err != nil {
 		// Put back what is not superseded by newer state.
@@ -226,6 +229,10 @@ func (p *persister) flush(ctx context.Context) error {
 			if _, newer := p.alarms[k]; !newer {
 				p.alarms[k] = v
 			}
+		}
+		p.changes = append(changes, p.changes...) // in order, before the newer ones
+		if n := len(p.changes) - maxPendingChanges; n > 0 {
+			p.changes = p.changes[n:]
 		}
 		p.mu.Unlock()
 	}

@@ -482,6 +482,7 @@ func (s *state) recomputeLocked(c *commune, now time.Time) {
 		}
 		if old != d.status {
 			s.persist.device(d)
+			s.statusChangeLocked(d, old, now)
 		}
 	}
 	want := map[string]*Incident{}

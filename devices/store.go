@@ -240,6 +240,8 @@ func retention(ctx context.Context, pool *pgxpool.Pool, now time.Time, raw, hour
 			}
 		}
 	}
-	_, err = pool.Exec(ctx, `DELETE FROM telemetry_hourly WHERE hour < $1`, now.Add(-hourly))
-	return err
+	if _, err = pool.Exec(ctx, `DELETE FROM telemetry_hourly WHERE hour < $1`, now.Add(-hourly)); err != nil {
+		return err
+	}
+	return pruneStatusChanges(ctx, pool, now.Add(-hourly))
 }

@@ -72,6 +72,7 @@ func TestEveryPageFitsTheScreen(t *testing.T) {
 		{"topology", "/devices/topology?unit=" + demoCommune, `document.querySelector('#tree li[data-id]') !== null`, false},
 		{"rules", "/devices/rules?unit=" + demoCommune, `document.querySelector('#rules tr[data-rule]') !== null`, false},
 		{"provision", "/devices/provision?unit=" + demoCommune, `document.querySelector('#creds tbody tr') !== null`, false},
+		{"device", "/devices/" + demoCommune + "/sw-core", `+document.getElementById('chart')?.dataset.points > 0`, false},
 		{"displays", "/displays", "", false},
 		{"displays-pair", "/displays/pair", "", false},
 		{"meetings", "/meetings", "", false},

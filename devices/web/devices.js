@@ -173,7 +173,7 @@ function renderDevices() {
     const acts = d.status === 'unregistered' && canWrite()
       ? `<button data-adopt="${esc(d.id)}">${esc(t('adopt'))}</button> <button class="secondary" data-ignore="${esc(d.id)}">${esc(t('ignore'))}</button>` : '';
     return `<tr class="dev" data-id="${esc(d.id)}"><td><span class="st ${esc(d.status)}">${esc(statusLabel(d.status))}</span></td>
-      <td><strong>${esc(d.name || d.id)}</strong> <small class="muted">${esc(d.id)}</small>${reason ? `<span class="reason">${esc(reason)}</span>` : ''}</td>
+      <td><a href="/devices/${unit}/${encodeURIComponent(d.id)}"><strong>${esc(d.name || d.id)}</strong></a> <small class="muted">${esc(d.id)}</small>${reason ? `<span class="reason">${esc(reason)}</span>` : ''}</td>
       <td>${esc(d.kind)}</td><td>${esc(d.ip || '')}</td><td data-seen="${esc(d.last_seen || '')}" title="${esc(d.last_seen ? fmtTime(d.last_seen) : '')}">${esc(ago(d.last_seen))}</td>
       <td>${lat != null ? esc(Math.round(lat * 10) / 10) : ''} ${spark(s.latency)}</td>
       <td>${loss != null ? esc(Math.round(loss * 10) / 10) : ''} ${spark(s.loss)}</td><td>${acts}</td></tr>`;
