@@ -47,6 +47,10 @@ type Principal struct {
 	Role    Role
 	Kind    string // "user", "token", or KindGuest (a meeting pass a feature admits through TopicGuards.Admit)
 	Session string // hash of the session, for logout (users only)
+	// Scope is a user's commune scope: the code of the commune or province
+	// they work for, "" for the whole hub (and for tokens). Features that
+	// restrict data by commune read it.
+	Scope string
 }
 
 // Is reports whether the principal has one of roles.
@@ -129,59 +133,87 @@ func newSecret(prefix string) string {
 	return prefix + base64.RawURLEncoding.EncodeToString(b)
 }
 
-// CreateUser adds a user with an argon2id password hash.
+// CreateUser adds a user with an argon2id password hash (the command
+// line's way; audited as the command line's).
 func (a *Auth) CreateUser(ctx context.Context, username string, role Role, password string) (int64, error) {
-	if username == "" || len(username) > 64 || strings.ContainsAny(username, " \t\r\n/") {
-		return 0, FieldError("username", "must be 1–64 characters without spaces or slashes")
+	if err := checkUsername(username); err != nil {
+		return 0, err
 	}
-	if len(password) < 8 {
-		return 0, FieldError("password", "must be at least 8 characters")
+	if err := CheckPasswordPolicy("password", password); err != nil {
+		return 0, err
 	}
 	if _, err := ParseRole(string(role)); err != nil {
 		return 0, FieldError("role", "%v", err)
 	}
 	var id int64
-	err := a.pool.QueryRow(ctx, `INSERT INTO users(username, role, password_hash) VALUES ($1,$2,$3)
-		ON CONFLICT (username) DO NOTHING RETURNING id`, username, role, HashPassword(password)).Scan(&id)
-	if errors.Is(err, pgx.ErrNoRows) {
-		return 0, Errorf(EConflict, "user %q already exists", username)
-	}
+	err := pgx.BeginFunc(ctx, a.pool, func(tx pgx.Tx) error {
+		err := tx.QueryRow(ctx, `INSERT INTO users(username, role, password_hash) VALUES ($1,$2,$3)
+			ON CONFLICT (username) DO NOTHING RETURNING id`, username, role, HashPassword(password)).Scan(&id)
+		if errors.Is(err, pgx.ErrNoRows) {
+			return Errorf(EConflict, "user %q already exists", username)
+		}
+		if err != nil {
+			return err
+		}
+		return audit(ctx, tx, CLIActor, AuditUserAdd, id, username, map[string]any{"role": role, "scope": ""})
+	})
 	return id, err
 }
 
-// SetPassword replaces a user's password.
+// SetPassword replaces a user's password and ends their sessions (the
+// command line's way; audited as the command line's).
 func (a *Auth) SetPassword(ctx context.Context, username, password string) error {
-	if len(password) < 8 {
-		return FieldError("password", "must be at least 8 characters")
-	}
-	tag, err := a.pool.Exec(ctx, `UPDATE users SET password_hash=$2 WHERE username=$1`, username, HashPassword(password))
-	if err != nil {
+	if err := CheckPasswordPolicy("password", password); err != nil {
 		return err
 	}
-	if tag.RowsAffected() == 0 {
-		return Errorf(ENotFound, "no user %q", username)
-	}
-	_, err = a.pool.Exec(ctx, `DELETE FROM sessions WHERE user_id=(SELECT id FROM users WHERE username=$1)`, username)
-	return err
-}
-
-// SetDisabled disables or enables a user. A disabled user cannot log in
-// and their sessions end (enabling them again does not bring those back).
-// API tokens belong to no user and are not touched: revoke them by id.
-func (a *Auth) SetDisabled(ctx context.Context, username string, disabled bool) error {
+	hash := HashPassword(password)
 	return pgx.BeginFunc(ctx, a.pool, func(tx pgx.Tx) error {
 		var id int64
-		err := tx.QueryRow(ctx, `UPDATE users SET disabled=$2 WHERE username=$1 RETURNING id`, username, disabled).Scan(&id)
+		err := tx.QueryRow(ctx, `UPDATE users SET password_hash=$2 WHERE username=$1 RETURNING id`, username, hash).Scan(&id)
 		if errors.Is(err, pgx.ErrNoRows) {
 			return Errorf(ENotFound, "no user %q", username)
 		}
 		if err != nil {
 			return err
 		}
-		if disabled {
-			_, err = tx.Exec(ctx, `DELETE FROM sessions WHERE user_id=$1`, id)
+		tag, err := tx.Exec(ctx, `DELETE FROM sessions WHERE user_id=$1`, id)
+		if err != nil {
+			return err
 		}
-		return err
+		return audit(ctx, tx, CLIActor, AuditUserReset, id, username, map[string]any{"sessions": tag.RowsAffected()})
+	})
+}
+
+// SetDisabled disables or enables a user (the command line's way; audited
+// as the command line's). A disabled user cannot log in, their sessions
+// end (enabling them again does not bring those back), and the API tokens
+// they created stop working while they stay disabled. The command line
+// may disable the last admin: it is the way back in (users enable).
+func (a *Auth) SetDisabled(ctx context.Context, username string, disabled bool) error {
+	return pgx.BeginFunc(ctx, a.pool, func(tx pgx.Tx) error {
+		var id int64
+		var was bool
+		err := tx.QueryRow(ctx, `SELECT id, disabled FROM users WHERE username=$1 FOR UPDATE`, username).Scan(&id, &was)
+		if errors.Is(err, pgx.ErrNoRows) {
+			return Errorf(ENotFound, "no user %q", username)
+		}
+		if err != nil {
+			return err
+		}
+		if _, err := tx.Exec(ctx, `UPDATE users SET disabled=$2 WHERE id=$1`, id, disabled); err != nil {
+			return err
+		}
+		if !disabled {
+			if was {
+				return audit(ctx, tx, CLIActor, AuditUserEnable, id, username, nil)
+			}
+			return nil
+		}
+		tag, err := tx.Exec(ctx, `DELETE FROM sessions WHERE user_id=$1`, id)
+		if err != nil || was {
+			return err
+		}
+		return audit(ctx, tx, CLIActor, AuditUserDisable, id, username, map[string]any{"sessions": tag.RowsAffected()})
 	})
 }
 
@@ -197,10 +229,11 @@ func (a *Auth) login(ctx context.Context, username, password string) (string, *P
 		id       int64
 		role     Role
 		hash     string
+		scope    string
 		disabled bool
 	)
-	err := a.pool.QueryRow(ctx, `SELECT id, role, password_hash, disabled FROM users WHERE username=$1`, username).
-		Scan(&id, &role, &hash, &disabled)
+	err := a.pool.QueryRow(ctx, `SELECT id, role, password_hash, scope, disabled FROM users WHERE username=$1`, username).
+		Scan(&id, &role, &hash, &scope, &disabled)
 	if errors.Is(err, pgx.ErrNoRows) {
 		CheckPassword(dummyHash(), password) // same work for unknown users
 		return "", nil, LoginUnknownUser, ErrBadCredentials
@@ -219,7 +252,7 @@ func (a *Auth) login(ctx context.Context, username, password string) (string, *P
 		hashSecret(token), id, time.Now().Add(a.cfg.SessionTTL)); err != nil {
 		return "", nil, "", err
 	}
-	return token, &Principal{ID: id, Name: username, Role: role, Kind: "user", Session: hex.EncodeToString(hashSecret(token))}, "", nil
+	return token, &Principal{ID: id, Name: username, Role: role, Scope: scope, Kind: "user", Session: hex.EncodeToString(hashSecret(token))}, "", nil
 }
 
 // Logout ends the session with the given cookie value.
@@ -230,8 +263,15 @@ func (a *Auth) Logout(ctx context.Context, cookie string) error {
 
 // CreateToken creates an API token and returns its id and the token, which
 // is shown once and stored only hashed. A non-empty hmacSecret makes an
-// X-Signature header mandatory on requests with this token.
+// X-Signature header mandatory on requests with this token. It is the
+// command line's way (audited as the command line's): see CreateTokenBy.
 func (a *Auth) CreateToken(ctx context.Context, name string, role Role, hmacSecret string) (int64, string, error) {
+	return a.CreateTokenBy(ctx, CLIActor, name, role, hmacSecret)
+}
+
+// CreateTokenBy is CreateToken on behalf of by. A token a user creates
+// stops working while that user is disabled.
+func (a *Auth) CreateTokenBy(ctx context.Context, by Actor, name string, role Role, hmacSecret string) (int64, string, error) {
 	if name == "" || len(name) > 100 {
 		return 0, "", FieldError("name", "must be 1–100 characters")
 	}
@@ -243,22 +283,43 @@ func (a *Auth) CreateToken(ctx context.Context, name string, role Role, hmacSecr
 	if hmacSecret != "" {
 		secret = &hmacSecret
 	}
+	var creator *int64
+	if by.Kind == "user" {
+		creator = &by.ID
+	}
 	var id int64
-	err := a.pool.QueryRow(ctx, `INSERT INTO api_tokens(name, role, token_hash, hmac_secret) VALUES ($1,$2,$3,$4) RETURNING id`,
-		name, role, hashSecret(token), secret).Scan(&id)
-	return id, token, err
+	err := pgx.BeginFunc(ctx, a.pool, func(tx pgx.Tx) error {
+		err := tx.QueryRow(ctx, `INSERT INTO api_tokens(name, role, token_hash, hmac_secret, created_by) VALUES ($1,$2,$3,$4,$5) RETURNING id`,
+			name, role, hashSecret(token), secret, creator).Scan(&id)
+		if err != nil {
+			return err
+		}
+		return audit(ctx, tx, by, AuditTokenCreate, id, name, map[string]any{"role": role, "signed": secret != nil})
+	})
+	if err != nil {
+		return 0, "", err
+	}
+	return id, token, nil
 }
 
-// RevokeToken revokes a token by id.
+// RevokeToken revokes a token by id (the command line's way).
 func (a *Auth) RevokeToken(ctx context.Context, id int64) error {
-	tag, err := a.pool.Exec(ctx, `UPDATE api_tokens SET revoked_at=now() WHERE id=$1 AND revoked_at IS NULL`, id)
-	if err != nil {
-		return err
-	}
-	if tag.RowsAffected() == 0 {
-		return Errorf(ENotFound, "no live token %d", id)
-	}
-	return nil
+	return a.RevokeTokenBy(ctx, CLIActor, id)
+}
+
+// RevokeTokenBy is RevokeToken on behalf of by.
+func (a *Auth) RevokeTokenBy(ctx context.Context, by Actor, id int64) error {
+	return pgx.BeginFunc(ctx, a.pool, func(tx pgx.Tx) error {
+		var name string
+		err := tx.QueryRow(ctx, `UPDATE api_tokens SET revoked_at=now() WHERE id=$1 AND revoked_at IS NULL RETURNING name`, id).Scan(&name)
+		if errors.Is(err, pgx.ErrNoRows) {
+			return Errorf(ENotFound, "no live token %d", id)
+		}
+		if err != nil {
+			return err
+		}
+		return audit(ctx, tx, by, AuditTokenRevoke, id, name, nil)
+	})
 }
 
 // TokenInfo describes an API token (never the token itself).
@@ -292,8 +353,11 @@ func (a *Auth) authenticate(ctx context.Context, cookie, bearer string) (p *Prin
 			role Role
 			sec  *string
 		)
-		err := a.pool.QueryRow(ctx, `UPDATE api_tokens SET last_used=now()
-			WHERE token_hash=$1 AND revoked_at IS NULL RETURNING id, name, role, hmac_secret`, hashSecret(bearer)).
+		// A token created by a user who is now disabled matches nothing.
+		err := a.pool.QueryRow(ctx, `UPDATE api_tokens t SET last_used=now()
+			WHERE t.token_hash=$1 AND t.revoked_at IS NULL
+			  AND NOT EXISTS (SELECT 1 FROM users u WHERE u.id = t.created_by AND u.disabled)
+			RETURNING t.id, t.name, t.role, t.hmac_secret`, hashSecret(bearer)).
 			Scan(&id, &name, &role, &sec)
 		if errors.Is(err, pgx.ErrNoRows) {
 			return nil, "", nil
@@ -308,21 +372,21 @@ func (a *Auth) authenticate(ctx context.Context, cookie, bearer string) (p *Prin
 	}
 	if cookie != "" {
 		var (
-			id   int64
-			name string
-			role Role
+			id          int64
+			name, scope string
+			role        Role
 		)
 		h := hashSecret(cookie)
 		err := a.pool.QueryRow(ctx, `UPDATE sessions s SET last_seen=now(), expires_at=now()+$2::interval
 			FROM users u WHERE s.token_hash=$1 AND s.expires_at > now() AND u.id=s.user_id AND NOT u.disabled
-			RETURNING u.id, u.username, u.role`, h, a.cfg.SessionTTL.String()).Scan(&id, &name, &role)
+			RETURNING u.id, u.username, u.role, u.scope`, h, a.cfg.SessionTTL.String()).Scan(&id, &name, &role, &scope)
 		if errors.Is(err, pgx.ErrNoRows) {
 			return nil, "", nil
 		}
 		if err != nil {
 			return nil, "", err
 		}
-		return &Principal{ID: id, Name: name, Role: role, Kind: "user", Session: hex.EncodeToString(h)}, "", nil
+		return &Principal{ID: id, Name: name, Role: role, Scope: scope, Kind: "user", Session: hex.EncodeToString(h)}, "", nil
 	}
 	return nil, "", nil
 }

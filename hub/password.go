@@ -20,6 +20,19 @@ const (
 	argonKeyLen  = 32
 )
 
+// MinPassword is the shortest password the hub accepts, from the command
+// line, an administrator or the user themselves.
+const MinPassword = 8
+
+// CheckPasswordPolicy refuses a password the hub does not accept, naming
+// field (the request's field that carries it).
+func CheckPasswordPolicy(field, password string) error {
+	if len(password) < MinPassword {
+		return FieldError(field, "must be at least %d characters", MinPassword)
+	}
+	return nil
+}
+
 // HashPassword returns a PHC-style argon2id hash of password.
 func HashPassword(password string) string {
 	salt := make([]byte, 16)

@@ -18,7 +18,8 @@ import (
 var webFS embed.FS
 
 // Core is the kernel's HTTP surface: health, readiness, metrics, login and
-// logout, the current user, API tokens, admin units and the /ws event socket.
+// logout, the current user, users and their audit log (users.go), API
+// tokens, admin units and the /ws event socket.
 type Core struct {
 	Pool    *pgxpool.Pool
 	Bus     *Bus
@@ -103,13 +104,14 @@ func (k *Core) Mount(app *fiber.App) fiber.Router {
 	api.Post("/logout", RequireRole(), k.logout)
 	api.Get("/me", RequireRole(), func(c *fiber.Ctx) error {
 		p := PrincipalOf(c)
-		return c.JSON(fiber.Map{"name": p.Name, "role": p.Role, "kind": p.Kind})
+		return c.JSON(fiber.Map{"id": p.ID, "name": p.Name, "role": p.Role, "kind": p.Kind, "scope": p.Scope})
 	})
 	api.Get("/units", RequireRole(), k.Units.handleList)
 	api.Get("/units/:code", RequireRole(), k.Units.handleGet)
 	api.Get("/tokens", RequireRole(RoleAdmin), k.listTokens)
 	api.Post("/tokens", RequireRole(RoleAdmin), k.createToken)
 	api.Delete("/tokens/:id", RequireRole(RoleAdmin), k.revokeToken)
+	k.mountUsers(app, api)
 
 	app.Get("/ws", append([]fiber.Handler{k.Auth.Middleware()}, EventSocket(WSOptions{
 		Bus: k.Bus, Sockets: k.Sockets, Metrics: k.Metrics, Logger: k.Logger, Origins: k.Origins, Guards: &k.Guards,
@@ -189,7 +191,7 @@ func (k *Core) createToken(c *fiber.Ctx) error {
 	if err != nil {
 		return FieldError("role", "%v", err)
 	}
-	id, token, err := k.Auth.CreateToken(c.UserContext(), req.Name, role, req.Secret)
+	id, token, err := k.Auth.CreateTokenBy(c.UserContext(), ActorOf(c), req.Name, role, req.Secret)
 	if err != nil {
 		return err
 	}
@@ -209,7 +211,7 @@ func (k *Core) revokeToken(c *fiber.Ctx) error {
 	if err != nil {
 		return FieldError("id", "must be a token id")
 	}
-	if err := k.Auth.RevokeToken(c.UserContext(), id); err != nil {
+	if err := k.Auth.RevokeTokenBy(c.UserContext(), ActorOf(c), id); err != nil {
 		return err
 	}
 	return c.SendStatus(fiber.StatusNoContent)

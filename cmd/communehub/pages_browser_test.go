@@ -77,6 +77,8 @@ func TestEveryPageFitsTheScreen(t *testing.T) {
 		{"displays-pair", "/displays/pair", "", false},
 		{"meetings", "/meetings", "", false},
 		{"alerts", "/alerts", "", false},
+		{"users", "/users", `document.querySelectorAll('#users tbody tr').length > 0 && document.querySelectorAll('#audit tbody tr[data-action]').length > 0`, false},
+		{"account", "/account", `document.getElementById('who').textContent !== ''`, false},
 	}
 	chair := []shownPage{
 		{"meetings-chair", "/meetings", "", false},
