@@ -425,6 +425,7 @@ func (a *Auth) Middleware() fiber.Handler {
 		switch {
 		case p != nil:
 			c.Locals(localsPrincipal, p)
+			c.Locals(localsCredential, credential{cookie: cookie, bearer: bearer})
 		case bearer != "":
 			c.Locals(localsRefused, from)
 		default:
@@ -432,6 +433,21 @@ func (a *Auth) Middleware() fiber.Handler {
 		}
 		return c.Next()
 	}
+}
+
+// localsCredential holds the credential a request's principal came from,
+// for a long-lived socket to check again (Auth.stillValid).
+const localsCredential = "communehub.credential"
+
+// credential is a session cookie or a bearer token, as a request sent it.
+type credential struct{ cookie, bearer string }
+
+// stillValid reports whether cred still names a principal: the session
+// not ended or expired, the token not revoked, their user not disabled. An
+// error (the database) is not a no.
+func (a *Auth) stillValid(ctx context.Context, cred credential) (bool, error) {
+	p, _, err := a.authenticate(ctx, cred.cookie, cred.bearer)
+	return p != nil, err
 }
 
 // localsRefused names where credentials were sent that matched nothing

@@ -33,7 +33,7 @@ func newTestHub(t *testing.T) *testHub {
 	return newTestHubWith(t, hub.AuthConfig{})
 }
 
-func newTestHubWith(t *testing.T, cfg hub.AuthConfig) *testHub {
+func newTestHubWith(t *testing.T, cfg hub.AuthConfig, opts ...func(*hub.Core)) *testHub {
 	t.Helper()
 	pool, _ := hubtest.NewDB(t, hub.Migrations)
 	if err := hub.SeedUnits(context.Background(), pool); err != nil {
@@ -48,6 +48,9 @@ func newTestHubWith(t *testing.T, cfg hub.AuthConfig) *testHub {
 	sockets := hub.NewSockets()
 	core := &hub.Core{Pool: pool, Bus: bus, Auth: auth, Units: hub.NewUnits(pool), Metrics: m,
 		Sockets: sockets, Ready: ready, Logger: log}
+	for _, o := range opts {
+		o(core)
+	}
 	app := hub.NewApp(hub.AppOptions{Logger: log, Metrics: m})
 	api := core.Mount(app)
 	api.Post("/echo", hub.RequireRole(hub.RoleOfficer, hub.RoleAdmin), func(c *fiber.Ctx) error {

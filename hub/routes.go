@@ -38,6 +38,9 @@ type Core struct {
 
 	MetricsToken     string // bearer token /metrics asks for; empty: open
 	MetricsElsewhere bool   // /metrics is served on the operations port, not here
+	// WSRecheck is how often an open /ws socket's credential is checked
+	// again (0: 30 s; WSOptions.Recheck).
+	WSRecheck time.Duration
 
 	bodyMu     sync.Mutex
 	bodyLimits []bodyLimit
@@ -115,6 +118,7 @@ func (k *Core) Mount(app *fiber.App) fiber.Router {
 
 	app.Get("/ws", append([]fiber.Handler{k.Auth.Middleware()}, EventSocket(WSOptions{
 		Bus: k.Bus, Sockets: k.Sockets, Metrics: k.Metrics, Logger: k.Logger, Origins: k.Origins, Guards: &k.Guards,
+		Auth: k.Auth, Recheck: k.WSRecheck,
 	})...)...)
 	return api
 }

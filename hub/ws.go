@@ -1,6 +1,8 @@
 package hub
 
 import (
+	"cmp"
+	"context"
 	"fmt"
 	"log/slog"
 	"slices"
@@ -19,12 +21,21 @@ type WSOptions struct {
 	Origins  []string // allowed Origin headers; empty: same host only
 	MaxQueue int      // bytes queued per socket before it is dropped; default 1 MiB
 	Guards   *TopicGuards
+	// Auth, when set, checks a user's or token's credential again every
+	// Recheck (default 30 s) while the socket is open, and closes it with
+	// 4401 once the session has ended, the user is disabled or the token
+	// revoked: access ends with its credential, not at the next reconnect.
+	Auth    *Auth
+	Recheck time.Duration
 }
 
 const (
 	wsWriteWait  = 5 * time.Second
 	wsPingPeriod = 20 * time.Second
 	wsReadLimit  = 64 << 10
+	// wsRecheckPeriod is how often an open socket's credential is checked
+	// again (WSOptions.Recheck).
+	wsRecheckPeriod = 30 * time.Second
 )
 
 // EventSocket serves GET /ws?topic=…(&topic=…): after authentication (cookie,
@@ -64,6 +75,9 @@ func EventSocket(o WSOptions) []fiber.Handler {
 			list = append(list, string(t))
 		}
 		c.Locals("principal", PrincipalOf(c))
+		if cred, ok := c.Locals(localsCredential).(credential); ok {
+			c.Locals("credential", cred) // copied: fiber's locals are not read after the upgrade
+		}
 		c.Locals("topics", list)
 		return c.Next()
 	}
@@ -131,17 +145,36 @@ func serveEvents(c *WSConn, o WSOptions) {
 			_ = c.SetReadDeadline(time.Now().Add(2 * wsPingPeriod))
 		}
 	}()
-	watch(w, sub, acc, readerDone)
+	var recheck func(context.Context) (bool, error)
+	if cred, ok := c.Locals("credential").(credential); ok && o.Auth != nil {
+		recheck = func(ctx context.Context) (bool, error) { return o.Auth.stillValid(ctx, cred) }
+	}
+	watch(w, sub, acc, readerDone, recheck, cmp.Or(o.Recheck, wsRecheckPeriod))
 	StopReader(c, readerDone)
 	w.Finish()
 }
 
 // watch turns what the socket follows into work for its writer until the
 // socket ends: events to send, a lost subscription (4408), access that
-// ended (4403).
-func watch(w *WSWriter, sub *Subscription, acc *topicAccess, readerDone chan struct{}) {
+// ended (4403), a credential that ended (4401, checked every period with
+// recheck when there is one).
+func watch(w *WSWriter, sub *Subscription, acc *topicAccess, readerDone chan struct{},
+	recheck func(context.Context) (bool, error), period time.Duration) {
+	var tick <-chan time.Time
+	if recheck != nil {
+		t := time.NewTicker(period)
+		defer t.Stop()
+		tick = t.C
+	}
 	for {
 		select {
+		case <-tick:
+			ctx, cancel := context.WithTimeout(context.Background(), wsWriteWait)
+			ok, err := recheck(ctx)
+			cancel()
+			if err == nil && !ok { // a database error is not a no: checked again next period
+				w.Close(CloseUnauthorized, "signed out, disabled or revoked: log in again")
+			}
 		case <-acc.g.changes():
 			if t := acc.lostNamed(); t != "" {
 				w.Close(CloseForbidden, "no longer allowed to follow "+t)

@@ -345,3 +345,79 @@ func TestEventSocketGuestFollowsOnlyGuardedTopics(t *testing.T) {
 		t.Errorf("an admitter that cannot answer: %d, want 503", code)
 	}
 }
+
+// An open /ws socket ends with its credential: once the user is disabled,
+// the session logged out or the token revoked, the socket is closed with
+// 4401 within a recheck period, not left streaming until it reconnects.
+func TestEventSocketEndsWithItsCredential(t *testing.T) {
+	t.Parallel()
+	h := newTestHubWith(t, hub.AuthConfig{}, func(c *hub.Core) { c.WSRecheck = 100 * time.Millisecond })
+	addr := h.listen(t)
+	ctx := context.Background()
+	for _, u := range []string{"bi-khoa", "dang-xuat"} {
+		if _, err := h.auth.CreateUser(ctx, u, hub.RoleViewer, "mat-khau-dai-1"); err != nil {
+			t.Fatal(err)
+		}
+	}
+	tokID, tok, _ := h.auth.CreateToken(ctx, "script", hub.RoleViewer, "")
+	session := func(user string) http.Header {
+		cookie, _, err := h.auth.Login(ctx, user, "mat-khau-dai-1")
+		if err != nil {
+			t.Fatal(err)
+		}
+		return http.Header{"Cookie": {hub.SessionCookie + "=" + cookie}}
+	}
+	dial := func(query string, hdr http.Header) *websocket.Conn {
+		c, _, err := websocket.DefaultDialer.Dial("ws://"+addr+"/ws?topic=t/x"+query, hdr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { c.Close() })
+		return c
+	}
+	logoutHdr := session("dang-xuat")
+	cases := []struct {
+		what string
+		ws   *websocket.Conn
+		end  func()
+	}{
+		{"a disabled user", dial("", session("bi-khoa")), func() { _ = h.auth.SetDisabled(ctx, "bi-khoa", true) }},
+		{"a session logged out", dial("", logoutHdr), func() {
+			_ = h.auth.Logout(ctx, strings.TrimPrefix(logoutHdr.Get("Cookie"), hub.SessionCookie+"="))
+		}},
+		{"a revoked token", dial("&access_token="+tok, nil), func() { _ = h.auth.RevokeToken(ctx, tokID) }},
+	}
+	kept := dial("", session("dang-xuat")) // another session of a user who logged out elsewhere
+	h.bus.Publish("t/x", json.RawMessage(`{"n":1}`))
+	for _, c := range cases {
+		_ = c.ws.SetReadDeadline(time.Now().Add(hubtest.Timeout(5 * time.Second)))
+		if _, _, err := c.ws.ReadMessage(); err != nil {
+			t.Fatalf("%s: the first event: %v", c.what, err)
+		}
+		c.end()
+	}
+	for _, c := range cases {
+		_ = c.ws.SetReadDeadline(time.Now().Add(hubtest.Timeout(15 * time.Second))) // a bound on failure: a pass takes a period or two
+		var err error
+		for err == nil {
+			_, _, err = c.ws.ReadMessage()
+		}
+		var ce *websocket.CloseError
+		if !errors.As(err, &ce) || ce.Code != hub.CloseUnauthorized {
+			t.Errorf("%s: the socket ended with %v, want close %d", c.what, err, hub.CloseUnauthorized)
+		}
+	}
+	// A credential still valid keeps its socket over those periods (events
+	// may share a frame: read until the second one).
+	h.bus.Publish("t/x", json.RawMessage(`{"n":2}`))
+	_ = kept.SetReadDeadline(time.Now().Add(hubtest.Timeout(5 * time.Second)))
+	for {
+		_, b, err := kept.ReadMessage()
+		if err != nil {
+			t.Fatalf("a valid session's socket: %v", err)
+		}
+		if strings.Contains(string(b), `"n":2`) {
+			break
+		}
+	}
+}
