@@ -425,7 +425,9 @@ func (a *Auth) Middleware() fiber.Handler {
 		switch {
 		case p != nil:
 			c.Locals(localsPrincipal, p)
-			c.Locals(localsCredential, credential{cookie: cookie, bearer: bearer})
+			// Copied: fiber's strings point into the request's buffer, which
+			// the next request reuses, and a socket keeps this for its life.
+			c.Locals(localsCredential, credential{cookie: strings.Clone(cookie), bearer: strings.Clone(bearer)})
 		case bearer != "":
 			c.Locals(localsRefused, from)
 		default:

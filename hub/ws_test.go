@@ -383,7 +383,10 @@ func TestEventSocketEndsWithItsCredential(t *testing.T) {
 	}{
 		{"a disabled user", dial("", session("bi-khoa")), func() { _ = h.auth.SetDisabled(ctx, "bi-khoa", true) }},
 		{"a session logged out", dial("", logoutHdr), func() {
-			_ = h.auth.Logout(ctx, strings.TrimPrefix(logoutHdr.Get("Cookie"), hub.SessionCookie+"="))
+			if err := h.auth.Logout(ctx, strings.TrimPrefix(logoutHdr.Get("Cookie"), hub.SessionCookie+"=")); err != nil {
+				t.Fatal(err)
+			}
+
 		}},
 		{"a revoked token", dial("&access_token="+tok, nil), func() { _ = h.auth.RevokeToken(ctx, tokID) }},
 	}
