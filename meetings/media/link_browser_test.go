@@ -59,7 +59,7 @@ func TestBrowserNoWeakLinkBannerOnLoopback(t *testing.T) {
 		return ctx
 	}
 	pages := map[string]context.Context{"first": open(f.GuestToken), "second": open(token2)}
-	end := time.Now().Add(loopbackWatch) // not scaled: the window is the rule's, not a deadline
+	end := time.Now().Add(loopbackWatch) // deadline: not a wait for something; the window is the rule's, watched whole
 	var levels []string
 	for time.Now().Before(end) {
 		for name, ctx := range pages {
