@@ -125,6 +125,31 @@ func parseClientMsg(b []byte) (*clientMsg, error) {
 	return nil, badMsg("unknown message type %q", clip(m.Type, 40))
 }
 
+// parseRead reads the one message a screen sends all the time, its read
+// report, in the exact form the wall page and displaybench write it
+// ({"type":"read","n":123}), without encoding/json: the reader handles it
+// on its own shallow stack (see readAside). ok is false for anything
+// else, which parseClientMsg then decodes.
+func parseRead(b []byte) (m *clientMsg, ok bool) {
+	const head, tail = `{"type":"read","n":`, `}`
+	if len(b) <= len(head)+len(tail) || len(b) > len(head)+len(tail)+18 ||
+		string(b[:len(head)]) != head || string(b[len(b)-len(tail):]) != tail {
+		return nil, false
+	}
+	digits := b[len(head) : len(b)-len(tail)]
+	if len(digits) > 1 && digits[0] == '0' {
+		return nil, false // JSON has no leading zeros
+	}
+	var n int64
+	for _, c := range digits {
+		if c < '0' || c > '9' {
+			return nil, false
+		}
+		n = n*10 + int64(c-'0')
+	}
+	return &clientMsg{Type: msgRead, N: n}, true
+}
+
 func decodeError(err error) error {
 	var te *json.UnmarshalTypeError
 	var se *json.SyntaxError

@@ -59,10 +59,19 @@ func FuzzParseClientMsg(f *testing.F) {
 		`{"type":"rendered","seq":12,"layout":"commune","topics":{"x/y":1},"heap":1,"errors":["é\xff"],"error_count":1,"uptime":2.5}`,
 		`{"type":"ack","id":1,"ok":true,"result":"r"}`,
 		`{"type":"ping"}`, `{"type":7}`, `[]`, `{"type":"hello","resume":{"":1}}`, "\x00", `{"type":"rendered","errors":[1]}`,
+		`{"type":"read","n":1234}`, `{"type":"read","n":0}`, `{"type":"read","n":01}`, `{"type":"read","n":99999999999999999999}`,
 	} {
 		f.Add([]byte(s))
 	}
 	f.Fuzz(func(t *testing.T, b []byte) {
+		// The read report's fast path agrees with the full decoder on
+		// whatever it accepts.
+		if fast, ok := parseRead(b); ok {
+			full, err := parseClientMsg(b)
+			if err != nil || full.Type != msgRead || full.N != fast.N {
+				t.Fatalf("parseRead(%q) = n %d; parseClientMsg: %+v, %v", b, fast.N, full, err)
+			}
+		}
 		m, err := parseClientMsg(b)
 		if err != nil {
 			pe, ok := err.(*protocolError)
@@ -75,7 +84,7 @@ func FuzzParseClientMsg(f *testing.F) {
 			return
 		}
 		switch m.Type {
-		case msgHello, msgPing, msgRendered, msgAck:
+		case msgHello, msgPing, msgRendered, msgAck, msgRead:
 		default:
 			t.Fatalf("accepted type %q", m.Type)
 		}
@@ -271,4 +280,19 @@ func TestAsideRaisesPanicOnCaller(t *testing.T) {
 	}()
 	aside(func() { panic("bad frame") })
 	t.Fatal("aside returned after f panicked")
+}
+
+func TestParseRead(t *testing.T) {
+	for in, want := range map[string]int64{`{"type":"read","n":0}`: 0, `{"type":"read","n":4096}`: 4096, `{"type":"read","n":999999999999999999}`: 999999999999999999} {
+		if m, ok := parseRead([]byte(in)); !ok || m.Type != msgRead || m.N != want {
+			t.Errorf("parseRead(%s) = %+v, %v", in, m, ok)
+		}
+	}
+	// Anything else goes to the full decoder (which also refuses what is bad).
+	for _, in := range []string{`{"type":"read","n":-1}`, `{"type":"read","n":01}`, `{"type":"read","n":1e3}`, `{"type":"read","n":}`,
+		`{"n":1,"type":"read"}`, `{"type":"read","n":1 }`, `{"type":"read","n":1}x`, `{"type":"read","n":9999999999999999999}`} {
+		if m, ok := parseRead([]byte(in)); ok {
+			t.Errorf("parseRead(%s) took it: %+v", in, m)
+		}
+	}
 }
