@@ -4,6 +4,7 @@
 // status history, alarms, incidents, maintenance windows, parent and
 // children, and a form that edits its meta with an error under each field.
 import { translator, langToggle, lang } from '/static/hub/i18n.js';
+import { VN_TZ, fmtTime as clockTime, tzMode, toggleTZ, zoneLabel } from './clock.js';
 
 const t = translator({
   vi: {
@@ -84,24 +85,9 @@ async function api(path, opts = {}) {
   return body;
 }
 
-// Times in Vietnam time with the zone written, like the devices list and
-// the walls; the header button switches to this computer's zone (the same
-// choice as the devices list, kept in localStorage).
-const VN_TZ = 'Asia/Ho_Chi_Minh';
-const TZ_KEY = 'communehub.devices.tz';
-let tzMode = localStorage.getItem(TZ_KEY) === 'local' ? 'local' : 'vn';
-function zoneLabel(d = new Date()) {
-  if (tzMode === 'vn') return 'GMT+7';
-  const off = -d.getTimezoneOffset(), a = Math.abs(off), m = a % 60;
-  return `GMT${off < 0 ? '-' : '+'}${Math.floor(a / 60)}${m ? ':' + String(m).padStart(2, '0') : ''}`;
-}
-function fmtTime(ts, withZone = true) {
-  const d = new Date(ts);
-  const opts = { hour: '2-digit', minute: '2-digit', day: '2-digit', month: '2-digit', year: 'numeric', hourCycle: 'h23' };
-  if (tzMode === 'vn') opts.timeZone = VN_TZ;
-  const s = d.toLocaleString(lang() === 'vi' ? 'vi-VN' : 'en-GB', opts);
-  return withZone ? `${s} (${zoneLabel(d)})` : s;
-}
+// fmtTime is the clock's, with the year (a device's history spans months).
+const fmtTime = (ts, zone = true) => clockTime(ts, { zone, year: true });
+
 function ago(ts) {
   if (!ts) return t('never');
   const s = Math.max(0, Math.round((Date.now() - Date.parse(ts)) / 1000));
@@ -110,7 +96,7 @@ function ago(ts) {
   if (s < 129600) return t('ago_h', { n: Math.round(s / 3600) });
   return t('ago_d', { n: Math.round(s / 86400) });
 }
-function tzButton() { $('tz').textContent = `${tzMode === 'vn' ? t('tz_vn') : t('tz_local')} (${zoneLabel()})`; $('tz').title = t('tz_title'); }
+function tzButton() { $('tz').textContent = `${tzMode() === 'vn' ? t('tz_vn') : t('tz_local')} (${zoneLabel()})`; $('tz').title = t('tz_title'); }
 
 const statusLabel = (s) => (s ? t(s) : t('first_seen'));
 const kindLabel = (k) => t('k_' + k);
@@ -173,7 +159,7 @@ async function drawChart() {
   const data = [r.t, r.min, r.avg, r.max];
   const opts = {
     width: Math.max(300, el.clientWidth), height: 300,
-    tzDate: tzMode === 'vn' ? (ts) => uPlot.tzDate(new Date(ts * 1e3), VN_TZ) : (ts) => new Date(ts * 1e3),
+    tzDate: tzMode() === 'vn' ? (ts) => uPlot.tzDate(new Date(ts * 1e3), VN_TZ) : (ts) => new Date(ts * 1e3),
     scales: { x: { time: true, range: [Date.parse(r.from) / 1e3, Date.parse(r.to) / 1e3] } },
     legend: { show: true },
     series: [
@@ -200,7 +186,7 @@ async function drawChart() {
 // day/month as Vietnamese write it.
 function axisTime(sec, incr) {
   const opts = { hourCycle: 'h23' };
-  if (tzMode === 'vn') opts.timeZone = VN_TZ;
+  if (tzMode() === 'vn') opts.timeZone = VN_TZ;
   const d = new Date(sec * 1e3), loc = lang() === 'vi' ? 'vi-VN' : 'en-GB';
   const hm = d.toLocaleTimeString(loc, { ...opts, hour: '2-digit', minute: '2-digit' });
   const dm = d.toLocaleDateString(loc, { ...opts, day: '2-digit', month: '2-digit' });
@@ -342,8 +328,7 @@ $('meta-form').addEventListener('submit', saveMeta);
 for (const f of FIELDS) $('m-' + f).addEventListener('input', () => showFieldError(f, ''));
 langToggle($('lang'), () => { render(); fillForm(); drawChart().catch(() => {}); });
 $('tz').addEventListener('click', () => {
-  tzMode = tzMode === 'vn' ? 'local' : 'vn';
-  localStorage.setItem(TZ_KEY, tzMode);
+  toggleTZ();
   render(); drawChart().catch(() => {});
 });
 let resizeTimer = null;

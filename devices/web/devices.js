@@ -2,6 +2,7 @@
 // event socket (commune/{unit}/devices), incidents, alarms with
 // acknowledgement, latency/loss sparklines and a chart per device.
 import { translator, langToggle, lang } from '/static/hub/i18n.js';
+import { fmtTime as clockTime, tzMode, toggleTZ, zoneLabel } from './clock.js';
 
 const t = translator({
   vi: {
@@ -75,33 +76,12 @@ function ago(ts) {
   return t('ago_d', { n: Math.round(s / 86400) });
 }
 
-// Times are shown in Vietnam time, like the walls and the rest of the hub,
-// whatever the browser's zone, with the zone written next to them; the
-// technician may switch to this computer's zone (kept in localStorage).
-const VN_TZ = 'Asia/Ho_Chi_Minh';
-const TZ_KEY = 'communehub.devices.tz';
-let tzMode = localStorage.getItem(TZ_KEY) === 'local' ? 'local' : 'vn';
-
-// zoneLabel is "GMT+7" in Vietnam mode, else the browser's offset at d.
-function zoneLabel(d = new Date()) {
-  if (tzMode === 'vn') return 'GMT+7';
-  const off = -d.getTimezoneOffset(), a = Math.abs(off), m = a % 60;
-  return `GMT${off < 0 ? '-' : '+'}${Math.floor(a / 60)}${m ? ':' + String(m).padStart(2, '0') : ''}`;
-}
-
-// fmtTime gives "04:26 08/12 (GMT+7)"; withZone false leaves the zone out
-// (chart axis labels: the note under the chart names it once).
-function fmtTime(ts, withZone = true) {
-  const d = new Date(ts);
-  const opts = { hour: '2-digit', minute: '2-digit', day: '2-digit', month: '2-digit', hourCycle: 'h23' };
-  if (tzMode === 'vn') opts.timeZone = VN_TZ;
-  const s = d.toLocaleString(lang() === 'vi' ? 'vi-VN' : 'en-GB', opts);
-  return withZone ? `${s} (${zoneLabel(d)})` : s;
-}
+// fmtTime is the clock's, without the year (the list is of recent times).
+const fmtTime = (ts, zone = true) => clockTime(ts, { zone });
 
 function tzButton() {
   const b = $('tz');
-  b.textContent = `${tzMode === 'vn' ? t('tz_vn') : t('tz_local')} (${zoneLabel()})`;
+  b.textContent = `${tzMode() === 'vn' ? t('tz_vn') : t('tz_local')} (${zoneLabel()})`;
   b.title = t('tz_title');
 }
 
@@ -329,8 +309,7 @@ $('unit').addEventListener('change', () => {
 });
 langToggle($('lang'), () => { tzButton(); render(); if (selected) drawChart(); });
 $('tz').addEventListener('click', () => {
-  tzMode = tzMode === 'vn' ? 'local' : 'vn';
-  localStorage.setItem(TZ_KEY, tzMode);
+  toggleTZ();
   tzButton(); render(); if (selected) drawChart();
 });
 setInterval(() => document.querySelectorAll('td[data-seen]').forEach((td) => { td.textContent = ago(td.dataset.seen || null); }), 5000);

@@ -3,6 +3,8 @@
 // Error carrying its field, the commune chosen in the header, the nav,
 // and per-field messages in forms. Pages keep their own message tables.
 
+import { VN_TZ, fmtTime } from './clock.js';
+
 export const $ = (id) => document.getElementById(id);
 export const esc = (s) => String(s ?? '').replace(/[&<>"']/g, (c) => ({ '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', "'": '&#39;' }[c]));
 
@@ -96,12 +98,8 @@ export function liveTopic(topic, onEvent, onState) {
 }
 
 // Times are Vietnam time, as on the devices page and the walls.
-export const VN_TZ = 'Asia/Ho_Chi_Minh';
-export function fmtVN(ts, l) {
-  const s = new Date(ts).toLocaleString(l === 'en' ? 'en-GB' : 'vi-VN',
-    { hour: '2-digit', minute: '2-digit', day: '2-digit', month: '2-digit', year: 'numeric', hourCycle: 'h23', timeZone: VN_TZ });
-  return `${s} (GMT+7)`;
-}
+export { VN_TZ };
+export const fmtVN = (ts, l) => fmtTime(ts, { year: true, vn: true, l });
 
 // toLocalInput gives a datetime-local value in Vietnam time; fromLocalInput
 // reads one back as an RFC 3339 time at +07:00 ("" stays undefined).
