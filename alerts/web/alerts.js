@@ -63,10 +63,32 @@ async function api(method, path, body) {
   return j;
 }
 
+// FORMS maps a form's key to its element, for placing a field's message.
+const FORMS = { ch: '#chform', rule: '#ruleform', test: '#testform' };
+
+// fieldInput finds the input an API error's field names: "config.url" is
+// the input cfg.url, "recipients[0].to" the recipients box.
+function fieldInput(form, field) {
+  const f = $(FORMS[form]);
+  if (!f || !field) return null;
+  const name = field.startsWith('config.') ? 'cfg.' + field.slice(7) : field.replace(/\[.*$/, '');
+  return f.querySelector(`[name="${CSS.escape(name)}"]`);
+}
+
+// showError puts err's message next to the field it names (under the
+// form when it names none) and clears the form's earlier messages.
 function showError(form, err) {
+  for (const m of $(FORMS[form]).querySelectorAll('.msg')) m.remove();
   const p = document.querySelector(`.field-error[data-for="${form}"]`);
-  p.hidden = !err;
-  p.textContent = err ? (err.field ? `${err.field}: ` : '') + err.message : '';
+  const input = err && fieldInput(form, err.field);
+  if (input) {
+    input.closest('label').append(el('small', { class: 'msg field-error', 'data-for': err.field, role: 'alert' }, err.message));
+    input.setAttribute('aria-invalid', 'true');
+    input.focus();
+  }
+  for (const i of $(FORMS[form]).querySelectorAll('[aria-invalid]')) if (i !== input) i.removeAttribute('aria-invalid');
+  p.hidden = !err || !!input;
+  p.textContent = err && !input ? (err.field ? `${err.field}: ` : '') + err.message : '';
 }
 
 function chFields(kind, cfg = {}) {
@@ -156,9 +178,20 @@ $('#ruleform').addEventListener('submit', async (e) => {
 $('#testform').addEventListener('submit', async (e) => {
   if (e.submitter?.value !== 'send') return;
   e.preventDefault();
-  try { await api('POST', `/channels/${testChannel}/test`, { to: $('#test-to').value }); $('#testdlg').close(); $('#error').hidden = false; $('#error').textContent = t('test_queued'); setTimeout(load, 1500); }
+  try {
+    const { source } = await api('POST', `/channels/${testChannel}/test`, { to: $('#test-to').value });
+    $('#testdlg').close(); $('#error').hidden = false; $('#error').textContent = t('test_queued');
+    follow(source, Date.now() + 60000);
+  }
   catch (err) { showError('test', err); }
 });
+// follow reloads the recent sends every second until the message of
+// source has left the queue (or until the deadline).
+async function follow(source, until) {
+  await load();
+  if (Date.now() < until && !sends.some((s) => s.source === source && s.state !== 'queued')) setTimeout(() => follow(source, until), 1000);
+}
+
 langToggle($('#lang'), () => { render(); editChannel(null); });
 editChannel(null);
 load();
