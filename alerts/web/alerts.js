@@ -8,7 +8,7 @@ const t = translator({
     add_rule: 'Thêm quy tắc', unit: 'Xã', all_units: 'mọi xã', kinds: 'Loại sự kiện', severity: 'Mức tối thiểu',
     recipients: 'Người nhận', quiet: 'Giờ yên lặng', quiet_from: 'Yên lặng từ (giờ VN)', quiet_to: 'đến',
     escalate: 'Báo tiếp sau (giây, 0 = mặc định)',
-    recipients_help: 'Người nhận, mỗi dòng: mã kênh, địa chỉ (email / chat id / user id Zalo; webhook: -), cấp (0 báo đầu, 1 báo tiếp)',
+    recipients_help: 'Người nhận, mỗi dòng: mã kênh, địa chỉ (email / chat id / user id Zalo; webhook: -), cấp (0 báo đầu, 1 báo tiếp), tên người nhận (tuỳ chọn)',
     time: 'Lúc', phase: 'Giai đoạn', channel: 'Kênh', to: 'Tới', subject: 'Tiêu đề', state: 'Trạng thái',
     attempts: 'Lần thử', last_error: 'Lỗi gần nhất', none: 'Chưa có', every: 'tất cả', confirm_delete: 'Xoá {name}?',
     queued: 'đang chờ', sent: 'đã gửi', failed: 'thất bại', opened: 'mở', escalated: 'báo tiếp', recovered: 'khắc phục',
@@ -25,7 +25,7 @@ const t = translator({
     add_rule: 'Add a rule', unit: 'Commune', all_units: 'every commune', kinds: 'Event kinds', severity: 'Minimum severity',
     recipients: 'Recipients', quiet: 'Quiet hours', quiet_from: 'Quiet from (Vietnam time)', quiet_to: 'to',
     escalate: 'Escalate after (seconds, 0 = default)',
-    recipients_help: 'Recipients, one a line: channel id, address (email / chat id / Zalo user id; webhook: -), level (0 first, 1 escalation)',
+    recipients_help: 'Recipients, one a line: channel id, address (email / chat id / Zalo user id; webhook: -), level (0 first, 1 escalation), name of the person (optional)',
     time: 'When', phase: 'Phase', channel: 'Channel', to: 'To', subject: 'Subject', state: 'State',
     attempts: 'Attempts', last_error: 'Last error', none: 'None yet', every: 'all', confirm_delete: 'Delete {name}?',
     queued: 'queued', sent: 'sent', failed: 'failed', opened: 'opened', escalated: 'escalated', recovered: 'recovered',
@@ -115,7 +115,7 @@ function editRule(r) {
   f.id.value = r?.id ?? ''; f.name.value = r?.name ?? ''; f.unit.value = r?.unit ?? '';
   f.min_severity.value = r?.min_severity ?? 'warning'; f.quiet_from.value = r?.quiet_from ?? ''; f.quiet_to.value = r?.quiet_to ?? '';
   f.escalate_after_s.value = r?.escalate_after_s ?? 0;
-  f.recipients.value = (r?.recipients ?? []).map((x) => `${x.channel} ${x.to || '-'} ${x.level}`).join('\n');
+  f.recipients.value = (r?.recipients ?? []).map((x) => `${x.channel} ${x.to || '-'} ${x.level}${x.name ? ' ' + x.name : ''}`).join('\n');
   for (const c of f.querySelectorAll('#kinds input')) c.checked = (r?.kinds ?? []).includes(c.value);
   showError('rule', null);
 }
@@ -132,7 +132,7 @@ function render() {
     : [el('tr', {}, el('td', { colspan: 5 }, t('none')))]));
   $('#rules tbody').replaceChildren(...(rules.length ? rules.map((r) => el('tr', {},
     el('td', {}, r.name + (r.enabled ? '' : ' (—)')), el('td', {}, r.unit || t('every')), el('td', {}, r.kinds.length ? r.kinds.map((k) => t(k)).join(', ') : t('every')),
-    el('td', {}, r.min_severity), el('td', {}, r.recipients.map((x) => `${chName(x.channel)} ${x.to} [${x.level}]`).join('; ')),
+    el('td', {}, r.min_severity), el('td', {}, r.recipients.map((x) => `${x.name ? x.name + ' — ' : ''}${chName(x.channel)} ${x.to} [${x.level}]`).join('; ')),
     el('td', {}, r.quiet_from ? `${r.quiet_from}–${r.quiet_to}` : '—'),
     el('td', {}, el('button', { type: 'button', onclick: () => editRule(r) }, t('edit')),
       el('button', { type: 'button', class: 'secondary', onclick: async () => { if (confirm(t('confirm_delete', { name: r.name }))) { await api('DELETE', `/rules/${r.id}`); load(); } } }, t('delete')))))
@@ -169,7 +169,7 @@ $('#chform').addEventListener('submit', async (e) => {
 $('#ruleform').addEventListener('submit', async (e) => {
   e.preventDefault(); const f = e.target;
   const recipients = f.recipients.value.split('\n').map((l) => l.trim()).filter(Boolean).map((l) => {
-    const [c, to, level] = l.split(/\s+/); return { channel: Number(c), to: to === '-' ? '' : (to ?? ''), level: Number(level ?? 0) };
+    const [c, to, level, ...name] = l.split(/\s+/); return { channel: Number(c), to: to === '-' ? '' : (to ?? ''), level: Number(level ?? 0), name: name.join(' ') };
   });
   const body = { name: f.name.value, unit: f.unit.value, min_severity: f.min_severity.value, quiet_from: f.quiet_from.value, quiet_to: f.quiet_to.value,
     escalate_after_s: Number(f.escalate_after_s.value || 0), kinds: [...f.querySelectorAll('#kinds input:checked')].map((c) => c.value), recipients, enabled: true };
