@@ -12,7 +12,7 @@ const t = translator({
     time: 'Lúc', phase: 'Giai đoạn', channel: 'Kênh', to: 'Tới', subject: 'Tiêu đề', state: 'Trạng thái',
     attempts: 'Lần thử', last_error: 'Lỗi gần nhất', none: 'Chưa có', every: 'tất cả', confirm_delete: 'Xoá {name}?',
     queued: 'đang chờ', sent: 'đã gửi', failed: 'thất bại', opened: 'mở', escalated: 'báo tiếp', recovered: 'khắc phục',
-    host: 'Máy chủ SMTP', port: 'Cổng', security: 'Bảo mật', username: 'Tài khoản', password: 'Mật khẩu', from: 'Người gửi',
+    host: 'Máy chủ SMTP', port: 'Cổng', security: 'Bảo mật', username: 'Tài khoản', password: 'Mật khẩu', from: 'Người gửi', ca_pem: 'Chứng chỉ CA của máy chủ thư (PEM, tuỳ chọn)',
     url: 'URL', secret: 'Khoá ký (≥ 16 ký tự)', token: 'Token của bot', access_token: 'Access token OA', base_url: 'URL API (để trống: mặc định)',
     keep_secret: '(để trống: giữ nguyên)', test_queued: 'Đã xếp hàng tin thử; xem bảng "Gửi gần đây".',
     device_down: 'Thiết bị mất kết nối', parent_down: 'Thiết bị cha mất kết nối', power_cut: 'Mất điện',
@@ -29,7 +29,7 @@ const t = translator({
     time: 'When', phase: 'Phase', channel: 'Channel', to: 'To', subject: 'Subject', state: 'State',
     attempts: 'Attempts', last_error: 'Last error', none: 'None yet', every: 'all', confirm_delete: 'Delete {name}?',
     queued: 'queued', sent: 'sent', failed: 'failed', opened: 'opened', escalated: 'escalated', recovered: 'recovered',
-    host: 'SMTP server', port: 'Port', security: 'Security', username: 'Username', password: 'Password', from: 'From',
+    host: 'SMTP server', port: 'Port', security: 'Security', username: 'Username', password: 'Password', from: 'From', ca_pem: 'Mail server CA certificate (PEM, optional)',
     url: 'URL', secret: 'Signing secret (≥ 16 characters)', token: 'Bot token', access_token: 'OA access token', base_url: 'API URL (empty: default)',
     keep_secret: '(empty: keep)', test_queued: 'Test message queued; see "Recent sends".',
     device_down: 'Device down', parent_down: 'Parent device down', power_cut: 'Power cut',
@@ -38,7 +38,7 @@ const t = translator({
 });
 
 const FIELDS = {
-  email: [['host', 'text'], ['port', 'number'], ['security', ['starttls', 'tls', 'none']], ['username', 'text'], ['password', 'password'], ['from', 'email']],
+  email: [['host', 'text'], ['port', 'number'], ['security', ['starttls', 'tls', 'none']], ['username', 'text'], ['password', 'password'], ['from', 'email'], ['ca_pem', 'textarea']],
   webhook: [['url', 'url'], ['secret', 'password']],
   telegram: [['token', 'password'], ['base_url', 'url']],
   zalo: [['access_token', 'password'], ['base_url', 'url']],
@@ -96,9 +96,10 @@ function chFields(kind, cfg = {}) {
   for (const [name, type] of FIELDS[kind]) {
     let input;
     if (Array.isArray(type)) { input = el('select', { name: 'cfg.' + name }, ...type.map((o) => el('option', { value: o }, o))); input.value = cfg[name] || type[0]; }
+    else if (type === 'textarea') { input = el('textarea', { name: 'cfg.' + name, rows: 2, placeholder: '-----BEGIN CERTIFICATE-----' }); input.value = cfg[name] ?? ''; }
     else { input = el('input', { name: 'cfg.' + name, type }); input.value = cfg[name] ?? ''; }
     if (SECRET.includes(name) && cfg[name + '_set']) input.placeholder = t('keep_secret');
-    box.append(el('label', {}, el('span', {}, t(name)), input));
+    box.append(el('label', type === 'textarea' ? { class: 'wide' } : {}, el('span', {}, t(name)), input));
   }
 }
 
