@@ -22,6 +22,10 @@ func (s *Service) Mount(r hub.Routes) {
 	s.mountPage(r.App, r.Authn)
 	r.App.Get("/alerts/ack/:token", s.handleAckPage)
 	r.App.Post("/alerts/ack/:token", s.handleAckLink)
+	// Who was told of a commune's open incidents and alarms, for the
+	// devices page: technicians read it too. Registered before the admin
+	// group, whose middleware covers every path under /alerts.
+	r.API.Get("/alerts/notified", hub.RequireRole(hub.RoleAdmin, hub.RoleTechnician), s.handleNotified)
 	admin := hub.RequireRole(hub.RoleAdmin)
 	api := r.API.Group("/alerts", admin)
 	api.Get("/channels", s.handleChannels)
@@ -253,6 +257,25 @@ func (s *Service) handleSends(c *fiber.Ctx) error {
 		list = []Send{}
 	}
 	return c.JSON(fiber.Map{"sends": list})
+}
+
+// handleNotified lists, per open incident or alarm of ?unit= (keyed by
+// its source: incident:{unit}:{root device}, alarm:{id}), the messages of
+// its current occurrence that were sent: to whom, over what, when.
+func (s *Service) handleNotified(c *fiber.Ctx) error {
+	unit := c.Query("unit")
+	if len(unit) != 5 || strings.Trim(unit, "0123456789") != "" {
+		return hub.FieldError("unit", "must be a 5-digit commune code")
+	}
+	list, err := queryNotified(c.UserContext(), s.pool, unit)
+	if err != nil {
+		return err
+	}
+	out := map[string][]Notified{}
+	for _, n := range list {
+		out[n.Source] = append(out[n.Source], n)
+	}
+	return c.JSON(fiber.Map{"notified": out})
 }
 
 // The acknowledgement link: GET shows what it acknowledges and a button

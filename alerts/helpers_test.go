@@ -2,6 +2,7 @@ package alerts
 
 import (
 	"context"
+	"crypto/tls"
 	"encoding/base64"
 	"encoding/json"
 	"errors"
@@ -49,13 +50,19 @@ type mailMsg struct {
 	From, To, Subject, Body string
 	Raw                     []byte
 	User                    string
+	TLS                     bool // the transaction ran over TLS (STARTTLS)
 }
 
-func newMailbox(t *testing.T) *mailbox {
+func newMailbox(t *testing.T) *mailbox { return newMailboxTLS(t, nil) }
+
+// newMailboxTLS is a mailbox offering STARTTLS with tlsCfg (none when
+// nil); with TLS it refuses authentication before STARTTLS.
+func newMailboxTLS(t *testing.T, tlsCfg *tls.Config) *mailbox {
 	mb := &mailbox{}
-	srv := smtp.NewServer(smtp.BackendFunc(func(c *smtp.Conn) (smtp.Session, error) { return &mailSession{mb: mb}, nil }))
+	srv := smtp.NewServer(smtp.BackendFunc(func(c *smtp.Conn) (smtp.Session, error) { return &mailSession{mb: mb, conn: c}, nil }))
 	srv.Domain = "localhost"
-	srv.AllowInsecureAuth = true
+	srv.AllowInsecureAuth = tlsCfg == nil
+	srv.TLSConfig = tlsCfg
 	srv.ReadTimeout, srv.WriteTimeout = 10*time.Second, 10*time.Second
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -86,6 +93,7 @@ func (mb *mailbox) count(to, sub string) int {
 
 type mailSession struct {
 	mb       *mailbox
+	conn     *smtp.Conn
 	user     string
 	from, to string
 }
@@ -126,7 +134,8 @@ func (s *mailSession) Data(r io.Reader) error {
 	subj, _ := new(mime.WordDecoder).DecodeHeader(m.Header.Get("Subject"))
 	body, _ := io.ReadAll(m.Body)
 	dec, _ := decodeBase64Lines(string(body))
-	s.mb.msgs = append(s.mb.msgs, mailMsg{From: s.from, To: s.to, Subject: subj, Body: dec, Raw: raw, User: s.user})
+	_, overTLS := s.conn.TLSConnectionState()
+	s.mb.msgs = append(s.mb.msgs, mailMsg{From: s.from, To: s.to, Subject: subj, Body: dec, Raw: raw, User: s.user, TLS: overTLS})
 	return nil
 }
 func (s *mailSession) Reset()        { s.from, s.to = "", "" }

@@ -232,6 +232,9 @@ type Recipient struct {
 	Channel int64  `json:"channel"`
 	To      string `json:"to"`
 	Level   int    `json:"level"`
+	// Name is who the address is ("Nguyễn Văn A"), shown where the hub
+	// says who was notified; optional.
+	Name string `json:"name,omitempty"`
 }
 
 // Rule says who gets what: the events of Unit ("" every commune) of one of
@@ -281,6 +284,10 @@ func (r *Rule) validate(channels map[int64]Channel) error {
 		}
 		if err := checkAddress(ch.Kind, rc.To); err != nil {
 			return hub.FieldError(f+".to", "%v", err)
+		}
+		r.Recipients[i].Name = strings.TrimSpace(rc.Name)
+		if len(r.Recipients[i].Name) > 100 || strings.ContainsAny(rc.Name, "\r\n") {
+			return hub.FieldError(f+".name", "at most 100 bytes on one line")
 		}
 		if rc.Level < 0 || rc.Level > 1 {
 			return hub.FieldError(f+".level", "must be 0 (first told) or 1 (escalation)")

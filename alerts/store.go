@@ -138,6 +138,37 @@ func querySends(ctx context.Context, db querier, source string, limit int) ([]Se
 	return pgx.CollectRows(rows, pgx.RowToStructByPos[Send])
 }
 
+// Notified is one message sent about an open event: the recipient's name
+// (from the rule, "" when it names none), address (empty for a webhook),
+// the channel's kind and name, the phase and when it went.
+type Notified struct {
+	Source  string    `json:"source"`
+	Name    string    `json:"name"`
+	To      string    `json:"to"`
+	Kind    string    `json:"kind"`
+	Channel string    `json:"channel"`
+	Phase   string    `json:"phase"`
+	SentAt  time.Time `json:"sent_at"`
+}
+
+// queryNotified returns the sent messages of the current occurrence of
+// unit's open events, oldest first.
+func queryNotified(ctx context.Context, db querier, unit string) ([]Notified, error) {
+	rows, err := db.Query(ctx, `SELECT e.source,
+		COALESCE((SELECT x->>'name' FROM alert_rules r, jsonb_array_elements(r.recipients) x
+			WHERE r.id = q.rule_id AND (x->>'channel')::bigint = q.channel_id AND COALESCE(x->>'to', '') = q.address AND x->>'name' <> '' LIMIT 1), ''),
+		q.address, c.kind, c.name, q.phase, q.sent_at
+		FROM alert_events e
+		JOIN alert_queue q ON q.source = e.source || '#' || e.occurrence
+		JOIN alert_channels c ON c.id = q.channel_id
+		WHERE e.unit = $1 AND e.closed_at IS NULL AND q.state = 'sent'
+		ORDER BY q.sent_at, q.id LIMIT 500`, unit)
+	if err != nil {
+		return nil, err
+	}
+	return pgx.CollectRows(rows, pgx.RowToStructByPos[Notified])
+}
+
 // queued is a message to enqueue.
 type queued struct {
 	Source, Phase, Address, Subject, Body string

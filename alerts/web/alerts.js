@@ -8,11 +8,11 @@ const t = translator({
     add_rule: 'Thêm quy tắc', unit: 'Xã', all_units: 'mọi xã', kinds: 'Loại sự kiện', severity: 'Mức tối thiểu',
     recipients: 'Người nhận', quiet: 'Giờ yên lặng', quiet_from: 'Yên lặng từ (giờ VN)', quiet_to: 'đến',
     escalate: 'Báo tiếp sau (giây, 0 = mặc định)',
-    recipients_help: 'Người nhận, mỗi dòng: mã kênh, địa chỉ (email / chat id / user id Zalo; webhook: -), cấp (0 báo đầu, 1 báo tiếp)',
+    recipients_help: 'Người nhận, mỗi dòng: mã kênh, địa chỉ (email / chat id / user id Zalo; webhook: -), cấp (0 báo đầu, 1 báo tiếp), tên người nhận (tuỳ chọn)',
     time: 'Lúc', phase: 'Giai đoạn', channel: 'Kênh', to: 'Tới', subject: 'Tiêu đề', state: 'Trạng thái',
     attempts: 'Lần thử', last_error: 'Lỗi gần nhất', none: 'Chưa có', every: 'tất cả', confirm_delete: 'Xoá {name}?',
     queued: 'đang chờ', sent: 'đã gửi', failed: 'thất bại', opened: 'mở', escalated: 'báo tiếp', recovered: 'khắc phục',
-    host: 'Máy chủ SMTP', port: 'Cổng', security: 'Bảo mật', username: 'Tài khoản', password: 'Mật khẩu', from: 'Người gửi',
+    host: 'Máy chủ SMTP', port: 'Cổng', security: 'Bảo mật', username: 'Tài khoản', password: 'Mật khẩu', from: 'Người gửi', ca_pem: 'Chứng chỉ CA của máy chủ thư (PEM, tuỳ chọn)',
     url: 'URL', secret: 'Khoá ký (≥ 16 ký tự)', token: 'Token của bot', access_token: 'Access token OA', base_url: 'URL API (để trống: mặc định)',
     keep_secret: '(để trống: giữ nguyên)', test_queued: 'Đã xếp hàng tin thử; xem bảng "Gửi gần đây".',
     device_down: 'Thiết bị mất kết nối', parent_down: 'Thiết bị cha mất kết nối', power_cut: 'Mất điện',
@@ -25,11 +25,11 @@ const t = translator({
     add_rule: 'Add a rule', unit: 'Commune', all_units: 'every commune', kinds: 'Event kinds', severity: 'Minimum severity',
     recipients: 'Recipients', quiet: 'Quiet hours', quiet_from: 'Quiet from (Vietnam time)', quiet_to: 'to',
     escalate: 'Escalate after (seconds, 0 = default)',
-    recipients_help: 'Recipients, one a line: channel id, address (email / chat id / Zalo user id; webhook: -), level (0 first, 1 escalation)',
+    recipients_help: 'Recipients, one a line: channel id, address (email / chat id / Zalo user id; webhook: -), level (0 first, 1 escalation), name of the person (optional)',
     time: 'When', phase: 'Phase', channel: 'Channel', to: 'To', subject: 'Subject', state: 'State',
     attempts: 'Attempts', last_error: 'Last error', none: 'None yet', every: 'all', confirm_delete: 'Delete {name}?',
     queued: 'queued', sent: 'sent', failed: 'failed', opened: 'opened', escalated: 'escalated', recovered: 'recovered',
-    host: 'SMTP server', port: 'Port', security: 'Security', username: 'Username', password: 'Password', from: 'From',
+    host: 'SMTP server', port: 'Port', security: 'Security', username: 'Username', password: 'Password', from: 'From', ca_pem: 'Mail server CA certificate (PEM, optional)',
     url: 'URL', secret: 'Signing secret (≥ 16 characters)', token: 'Bot token', access_token: 'OA access token', base_url: 'API URL (empty: default)',
     keep_secret: '(empty: keep)', test_queued: 'Test message queued; see "Recent sends".',
     device_down: 'Device down', parent_down: 'Parent device down', power_cut: 'Power cut',
@@ -38,7 +38,7 @@ const t = translator({
 });
 
 const FIELDS = {
-  email: [['host', 'text'], ['port', 'number'], ['security', ['starttls', 'tls', 'none']], ['username', 'text'], ['password', 'password'], ['from', 'email']],
+  email: [['host', 'text'], ['port', 'number'], ['security', ['starttls', 'tls', 'none']], ['username', 'text'], ['password', 'password'], ['from', 'email'], ['ca_pem', 'textarea']],
   webhook: [['url', 'url'], ['secret', 'password']],
   telegram: [['token', 'password'], ['base_url', 'url']],
   zalo: [['access_token', 'password'], ['base_url', 'url']],
@@ -63,10 +63,32 @@ async function api(method, path, body) {
   return j;
 }
 
+// FORMS maps a form's key to its element, for placing a field's message.
+const FORMS = { ch: '#chform', rule: '#ruleform', test: '#testform' };
+
+// fieldInput finds the input an API error's field names: "config.url" is
+// the input cfg.url, "recipients[0].to" the recipients box.
+function fieldInput(form, field) {
+  const f = $(FORMS[form]);
+  if (!f || !field) return null;
+  const name = field.startsWith('config.') ? 'cfg.' + field.slice(7) : field.replace(/\[.*$/, '');
+  return f.querySelector(`[name="${CSS.escape(name)}"]`);
+}
+
+// showError puts err's message next to the field it names (under the
+// form when it names none) and clears the form's earlier messages.
 function showError(form, err) {
+  for (const m of $(FORMS[form]).querySelectorAll('.msg')) m.remove();
   const p = document.querySelector(`.field-error[data-for="${form}"]`);
-  p.hidden = !err;
-  p.textContent = err ? (err.field ? `${err.field}: ` : '') + err.message : '';
+  const input = err && fieldInput(form, err.field);
+  if (input) {
+    input.closest('label').append(el('small', { class: 'msg field-error', 'data-for': err.field, role: 'alert' }, err.message));
+    input.setAttribute('aria-invalid', 'true');
+    input.focus();
+  }
+  for (const i of $(FORMS[form]).querySelectorAll('[aria-invalid]')) if (i !== input) i.removeAttribute('aria-invalid');
+  p.hidden = !err || !!input;
+  p.textContent = err && !input ? (err.field ? `${err.field}: ` : '') + err.message : '';
 }
 
 function chFields(kind, cfg = {}) {
@@ -74,9 +96,10 @@ function chFields(kind, cfg = {}) {
   for (const [name, type] of FIELDS[kind]) {
     let input;
     if (Array.isArray(type)) { input = el('select', { name: 'cfg.' + name }, ...type.map((o) => el('option', { value: o }, o))); input.value = cfg[name] || type[0]; }
+    else if (type === 'textarea') { input = el('textarea', { name: 'cfg.' + name, rows: 2, placeholder: '-----BEGIN CERTIFICATE-----' }); input.value = cfg[name] ?? ''; }
     else { input = el('input', { name: 'cfg.' + name, type }); input.value = cfg[name] ?? ''; }
     if (SECRET.includes(name) && cfg[name + '_set']) input.placeholder = t('keep_secret');
-    box.append(el('label', {}, el('span', {}, t(name)), input));
+    box.append(el('label', type === 'textarea' ? { class: 'wide' } : {}, el('span', {}, t(name)), input));
   }
 }
 
@@ -93,7 +116,7 @@ function editRule(r) {
   f.id.value = r?.id ?? ''; f.name.value = r?.name ?? ''; f.unit.value = r?.unit ?? '';
   f.min_severity.value = r?.min_severity ?? 'warning'; f.quiet_from.value = r?.quiet_from ?? ''; f.quiet_to.value = r?.quiet_to ?? '';
   f.escalate_after_s.value = r?.escalate_after_s ?? 0;
-  f.recipients.value = (r?.recipients ?? []).map((x) => `${x.channel} ${x.to || '-'} ${x.level}`).join('\n');
+  f.recipients.value = (r?.recipients ?? []).map((x) => `${x.channel} ${x.to || '-'} ${x.level}${x.name ? ' ' + x.name : ''}`).join('\n');
   for (const c of f.querySelectorAll('#kinds input')) c.checked = (r?.kinds ?? []).includes(c.value);
   showError('rule', null);
 }
@@ -110,7 +133,7 @@ function render() {
     : [el('tr', {}, el('td', { colspan: 5 }, t('none')))]));
   $('#rules tbody').replaceChildren(...(rules.length ? rules.map((r) => el('tr', {},
     el('td', {}, r.name + (r.enabled ? '' : ' (—)')), el('td', {}, r.unit || t('every')), el('td', {}, r.kinds.length ? r.kinds.map((k) => t(k)).join(', ') : t('every')),
-    el('td', {}, r.min_severity), el('td', {}, r.recipients.map((x) => `${chName(x.channel)} ${x.to} [${x.level}]`).join('; ')),
+    el('td', {}, r.min_severity), el('td', {}, r.recipients.map((x) => `${x.name ? x.name + ' — ' : ''}${chName(x.channel)} ${x.to} [${x.level}]`).join('; ')),
     el('td', {}, r.quiet_from ? `${r.quiet_from}–${r.quiet_to}` : '—'),
     el('td', {}, el('button', { type: 'button', onclick: () => editRule(r) }, t('edit')),
       el('button', { type: 'button', class: 'secondary', onclick: async () => { if (confirm(t('confirm_delete', { name: r.name }))) { await api('DELETE', `/rules/${r.id}`); load(); } } }, t('delete')))))
@@ -147,7 +170,7 @@ $('#chform').addEventListener('submit', async (e) => {
 $('#ruleform').addEventListener('submit', async (e) => {
   e.preventDefault(); const f = e.target;
   const recipients = f.recipients.value.split('\n').map((l) => l.trim()).filter(Boolean).map((l) => {
-    const [c, to, level] = l.split(/\s+/); return { channel: Number(c), to: to === '-' ? '' : (to ?? ''), level: Number(level ?? 0) };
+    const [c, to, level, ...name] = l.split(/\s+/); return { channel: Number(c), to: to === '-' ? '' : (to ?? ''), level: Number(level ?? 0), name: name.join(' ') };
   });
   const body = { name: f.name.value, unit: f.unit.value, min_severity: f.min_severity.value, quiet_from: f.quiet_from.value, quiet_to: f.quiet_to.value,
     escalate_after_s: Number(f.escalate_after_s.value || 0), kinds: [...f.querySelectorAll('#kinds input:checked')].map((c) => c.value), recipients, enabled: true };
@@ -156,9 +179,20 @@ $('#ruleform').addEventListener('submit', async (e) => {
 $('#testform').addEventListener('submit', async (e) => {
   if (e.submitter?.value !== 'send') return;
   e.preventDefault();
-  try { await api('POST', `/channels/${testChannel}/test`, { to: $('#test-to').value }); $('#testdlg').close(); $('#error').hidden = false; $('#error').textContent = t('test_queued'); setTimeout(load, 1500); }
+  try {
+    const { source } = await api('POST', `/channels/${testChannel}/test`, { to: $('#test-to').value });
+    $('#testdlg').close(); $('#error').hidden = false; $('#error').textContent = t('test_queued');
+    follow(source, Date.now() + 60000);
+  }
   catch (err) { showError('test', err); }
 });
+// follow reloads the recent sends every second until the message of
+// source has left the queue (or until the deadline).
+async function follow(source, until) {
+  await load();
+  if (Date.now() < until && !sends.some((s) => s.source === source && s.state !== 'queued')) setTimeout(() => follow(source, until), 1000);
+}
+
 langToggle($('#lang'), () => { render(); editChannel(null); });
 editChannel(null);
 load();

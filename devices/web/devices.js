@@ -22,6 +22,7 @@ const t = translator({
     agent_offline: 'tác tử ngoại tuyến', parent: 'thiết bị cha {p} hỏng', err: 'Lỗi: {m}', unit_bad: 'Mã xã gồm 5 chữ số',
     tz_vn: 'Giờ Việt Nam', tz_local: 'Giờ máy này', tz_title: 'Đổi múi giờ hiển thị (giờ Việt Nam / giờ của máy này)',
     times_in: 'Thời gian theo {z}',
+    notified: 'Đã báo: {list}',
     nav_topology: 'Sơ đồ mạng', nav_rules: 'Cảnh báo & bảo trì', nav_provision: 'Cấp phát',
   },
   en: {
@@ -41,6 +42,7 @@ const t = translator({
     agent_offline: 'agent offline', parent: 'parent {p} down', err: 'Error: {m}', unit_bad: 'A commune code has 5 digits',
     tz_vn: 'Vietnam time', tz_local: 'This computer\'s time', tz_title: 'Switch the time zone shown (Vietnam time / this computer\'s)',
     times_in: 'Times in {z}',
+    notified: 'Notified: {list}',
     nav_topology: 'Network map', nav_rules: 'Alarms & maintenance', nav_provision: 'Provisioning',
   },
 });
@@ -53,6 +55,7 @@ let me = { role: 'viewer' };
 let snap = null;          // latest commune/{unit}/devices event data
 let devices = new Map();  // id → API view (metrics, ip, reason…)
 let alarms = [];          // API alarms (with ack fields)
+let notified = {};        // source (incident:{unit}:{root}, alarm:{id}) → messages sent (GET /api/v1/alerts/notified)
 const sparks = new Map(); // id → {latency:[…], loss:[…]}
 let ws = null, wsRetry = 500, wsOpen = false;
 let selected = null;
@@ -118,10 +121,28 @@ function renderCounts() {
     .map((k) => `<div><span class="st ${k}">${esc(statusLabel(k))}</span><b>${c[k] ?? 0}</b></div>`).join('');
 }
 
+// notifiedLine is "Đã báo: Nguyễn Văn A (email) 03:12, …" for the
+// messages sent about source, or '' when none went.
+function notifiedLine(source) {
+  const list = notified[source] || [];
+  if (!list.length) return '';
+  const clock = (ts) => new Date(ts).toLocaleTimeString(lang() === 'vi' ? 'vi-VN' : 'en-GB',
+    { hour: '2-digit', minute: '2-digit', hourCycle: 'h23', ...(tzMode === 'vn' ? { timeZone: VN_TZ } : {}) });
+  const items = list.map((n) => `${n.name || n.to || n.channel} (${n.kind}) ${clock(n.sent_at)}`);
+  return `<br><small class="muted notified">${esc(t('notified', { list: items.join(', ') }))}</small>`;
+}
+
+// loadNotified fetches who was told of the commune's open incidents and
+// alarms (technicians and admins may read it).
+async function loadNotified() {
+  if (!canWrite() || !(snap?.incidents?.length || snap?.alarms?.length)) { notified = {}; return; }
+  try { notified = (await api(`/api/v1/alerts/notified?unit=${unit}`)).notified || {}; } catch { /* shown without */ }
+}
+
 function renderIncidents() {
   const list = snap?.incidents || [];
   $('incidents').innerHTML = list.length ? list.map((i) => `<li class="kind-${esc(i.kind)}"><span class="grow">
-      <strong>${esc(lang() === 'en' ? i.title_en : i.title)}</strong><br><small class="muted">${esc(t('since', { t: fmtTime(i.since) }))}</small></span></li>`).join('')
+      <strong>${esc(lang() === 'en' ? i.title_en : i.title)}</strong><br><small class="muted">${esc(t('since', { t: fmtTime(i.since) }))}</small>${notifiedLine(`incident:${unit}:${i.root_device || i.id}`)}</span></li>`).join('')
     : `<li class="muted">${esc(t('no_incidents'))}</li>`;
 }
 
@@ -135,7 +156,7 @@ function renderAlarms() {
       ? `<button data-ack="${esc(a.id)}" data-what="${esc(a.device + ' · ' + a.metric)}">${esc(t('ack'))}</button>` : '';
     return `<li><span class="sev ${esc(a.severity)}">${esc(a.severity)}</span><span class="grow">
       <strong>${esc(a.device)}</strong> · ${esc(a.metric)} = ${esc(Math.round(a.value * 100) / 100)}
-      <br><small class="muted">${esc(t('since', { t: fmtTime(a.since) }))}${ackd ? ' · ' + esc(t('acked_by', { who: full.acked_by })) + (full.ack_comment ? ' — ' + esc(full.ack_comment) : '') : ''}</small></span>${btn}</li>`;
+      <br><small class="muted">${esc(t('since', { t: fmtTime(a.since) }))}${ackd ? ' · ' + esc(t('acked_by', { who: full.acked_by })) + (full.ack_comment ? ' — ' + esc(full.ack_comment) : '') : ''}</small>${notifiedLine('alarm:' + a.id)}</span>${btn}</li>`;
   }).join('') : `<li class="muted">${esc(t('no_alarms'))}</li>`;
 }
 
@@ -187,6 +208,7 @@ async function refresh(withSnapshot = true) {
     alarms = al.alarms;
     lastStats = stats;
     if (current) adopt(current);
+    await loadNotified();
     render();
   } catch (e) { if (e.message !== '401') $('health').textContent = t('err', { m: e.message }); }
 }
