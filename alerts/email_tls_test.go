@@ -57,7 +57,7 @@ func TestEmailSTARTTLS(t *testing.T) {
 		t.Fatalf("the config: %v", err)
 	}
 	m := message{ID: 7, To: "a@xa.gov.vn", Subject: "Mất kết nối: router", Body: "Thiết bị router mất kết nối."}
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	ctx, cancel := context.WithTimeout(context.Background(), hubtest.Timeout(10*time.Second))
 	defer cancel()
 	if err := sendEmail(ctx, cfg, m); err != nil {
 		t.Fatalf("send over STARTTLS: %v", err)
