@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"net"
 	"net/http/httptest"
 	"strings"
 	"testing"
@@ -41,6 +42,28 @@ func newAPIHarness(t *testing.T, cfg Config) *apiHarness {
 		a.tokens[r] = tok
 	}
 	return a
+}
+
+// serve serves the harness's app on a free loopback port until the test
+// ends, and returns its address.
+func (a *apiHarness) serve(t *testing.T) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	go func() { _ = a.app.Listener(ln) }()
+	t.Cleanup(func() { _ = a.app.Shutdown() })
+	return ln.Addr().String()
+}
+
+// addTechnician creates the user the page tests log in as: tech, whose
+// password is kythuat-123.
+func (a *apiHarness) addTechnician(t *testing.T) {
+	t.Helper()
+	if _, err := hub.NewAuth(a.pool, hub.AuthConfig{}, nil).CreateUser(context.Background(), "tech", hub.RoleTechnician, "kythuat-123"); err != nil {
+		t.Fatal(err)
+	}
 }
 
 func (a *apiHarness) do(t *testing.T, role hub.Role, method, path, body string) (int, map[string]any) {

@@ -197,13 +197,7 @@ func TestBenchPublishToWallLatency(t *testing.T) {
 	seconds := benchEnv(t, "BENCH_SECONDS", 20)
 	broker, _ := benchBroker(t)
 	a := newAPIHarness(t, Config{URL: "tcp://" + broker, ClientID: fmt.Sprintf("bench-%d", time.Now().UnixNano())})
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	go func() { _ = a.app.Listener(ln) }()
-	t.Cleanup(func() { _ = a.app.Shutdown() })
-	ws, _, err := websocket.DefaultDialer.Dial("ws://"+ln.Addr().String()+"/ws?topic=commune/%2B/devices",
+	ws, _, err := websocket.DefaultDialer.Dial("ws://"+a.serve(t)+"/ws?topic=commune/%2B/devices",
 		http.Header{"Authorization": {"Bearer " + a.tokens["viewer"]}})
 	if err != nil {
 		t.Fatal(err)
@@ -287,13 +281,7 @@ func TestBenchLastWillToWall(t *testing.T) {
 	rounds := benchEnv(t, "BENCH_ROUNDS", 20)
 	broker, _ := benchBroker(t)
 	a := newAPIHarness(t, Config{URL: "tcp://" + broker, ClientID: fmt.Sprintf("bench-%d", time.Now().UnixNano())})
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	go func() { _ = a.app.Listener(ln) }()
-	t.Cleanup(func() { _ = a.app.Shutdown() })
-	ws, _, err := websocket.DefaultDialer.Dial("ws://"+ln.Addr().String()+"/ws?topic=commune/03244/devices",
+	ws, _, err := websocket.DefaultDialer.Dial("ws://"+a.serve(t)+"/ws?topic=commune/03244/devices",
 		http.Header{"Authorization": {"Bearer " + a.tokens["viewer"]}})
 	if err != nil {
 		t.Fatal(err)

@@ -1,9 +1,7 @@
 package devices
 
 import (
-	"context"
 	"fmt"
-	"net"
 	"os"
 	"path/filepath"
 	"strings"
@@ -27,10 +25,7 @@ func TestDevicePage(t *testing.T) {
 	t.Parallel()
 	chrome := hubtest.Chromium(t)
 	a := newAPIHarness(t, Config{AllowAnonymous: true})
-	ctx := context.Background()
-	if _, err := hub.NewAuth(a.pool, hub.AuthConfig{}, nil).CreateUser(ctx, "tech", hub.RoleTechnician, "kythuat-123"); err != nil {
-		t.Fatal(err)
-	}
+	a.addTechnician(t)
 	if code, body := a.do(t, hub.RoleAdmin, "POST", "/api/v1/alarm-rules",
 		`{"unit":"03244","device":"sw-core","metric":"loss_pct","op":">","threshold":20,"clear_threshold":5,"for_s":0,"severity":"major"}`); code != 201 {
 		t.Fatalf("rule %d %v", code, body)
@@ -67,13 +62,7 @@ func TestDevicePage(t *testing.T) {
 		return len(st) >= 3 && len(al) == 1
 	}, "sw-core's history and alarm stored")
 
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	go func() { _ = a.app.Listener(ln) }()
-	t.Cleanup(func() { _ = a.app.Shutdown() })
-	base := "http://" + ln.Addr().String()
+	base := "http://" + a.serve(t)
 
 	page := hubtest.NewPage(t, chrome, 3*time.Minute)
 	page.Do(chromedp.Navigate(base+"/devices/03244/sw-core"), chromedp.WaitVisible(`#username`))

@@ -1,8 +1,6 @@
 package devices
 
 import (
-	"context"
-	"net"
 	"os"
 	"strings"
 	"testing"
@@ -21,21 +19,12 @@ func TestTechnicianPage(t *testing.T) {
 	t.Parallel()
 	chrome := hubtest.Chromium(t)
 	a := newAPIHarness(t, Config{AllowAnonymous: true})
-	ctx := context.Background()
-	if _, err := hub.NewAuth(a.pool, hub.AuthConfig{}, nil).CreateUser(ctx, "tech", hub.RoleTechnician, "kythuat-123"); err != nil {
-		t.Fatal(err)
-	}
+	a.addTechnician(t)
 	if code, body := a.do(t, hub.RoleAdmin, "POST", "/api/v1/alarm-rules",
 		`{"unit":"03244","metric":"loss_pct","op":">","threshold":20,"clear_threshold":5,"for_s":0,"severity":"major"}`); code != 201 {
 		t.Fatalf("rule %d %v", code, body)
 	}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	go func() { _ = a.app.Listener(ln) }()
-	t.Cleanup(func() { _ = a.app.Shutdown() })
-	base := "http://" + ln.Addr().String()
+	base := "http://" + a.serve(t)
 
 	c, err := mqttClient(t, a.broker, "", "")
 	if err != nil {

@@ -1,9 +1,7 @@
 package devices
 
 import (
-	"context"
 	"fmt"
-	"net"
 	"strings"
 	"testing"
 	"time"
@@ -23,17 +21,8 @@ func TestTechnicianPageVietnamTime(t *testing.T) {
 	t.Parallel()
 	chrome := hubtest.Chromium(t)
 	a := newAPIHarness(t, Config{AllowAnonymous: true})
-	ctx := context.Background()
-	if _, err := hub.NewAuth(a.pool, hub.AuthConfig{}, nil).CreateUser(ctx, "tech", hub.RoleTechnician, "kythuat-123"); err != nil {
-		t.Fatal(err)
-	}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	go func() { _ = a.app.Listener(ln) }()
-	t.Cleanup(func() { _ = a.app.Shutdown() })
-	base := "http://" + ln.Addr().String()
+	a.addTechnician(t)
+	base := "http://" + a.serve(t)
 
 	c, err := mqttClient(t, a.broker, "", "")
 	if err != nil {

@@ -1,16 +1,13 @@
 package devices
 
 import (
-	"context"
 	"fmt"
-	"net"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/chromedp/chromedp"
 
-	"github.com/communehub/communehub/hub"
 	"github.com/communehub/communehub/hub/hubtest"
 )
 
@@ -47,17 +44,8 @@ func TestWorkbenchPages(t *testing.T) {
 	t.Parallel()
 	chrome := hubtest.Chromium(t)
 	a := newAPIHarness(t, Config{AllowAnonymous: true})
-	ctx := context.Background()
-	if _, err := hub.NewAuth(a.pool, hub.AuthConfig{}, nil).CreateUser(ctx, "tech", hub.RoleTechnician, "kythuat-123"); err != nil {
-		t.Fatal(err)
-	}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	go func() { _ = a.app.Listener(ln) }()
-	t.Cleanup(func() { _ = a.app.Shutdown() })
-	base := "http://" + ln.Addr().String()
+	a.addTechnician(t)
+	base := "http://" + a.serve(t)
 
 	c, err := mqttClient(t, a.broker, "", "")
 	if err != nil {
