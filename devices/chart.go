@@ -75,38 +75,38 @@ func queryChart(ctx context.Context, pool *pgxpool.Pool, unit, device, metric st
 	to := now.UTC().Truncate(r.step).Add(r.step)
 	from := to.Add(-r.length)
 	ch := &Chart{Unit: unit, Device: device, Metric: metric, Range: r.name, From: from, To: to, Step: r.step.String(), Source: "raw"}
-	var rows pgx.Rows
-	var err error
-	if r.hourly {
-		ch.Source = "hourly"
-		var done time.Time
-		err = pool.QueryRow(ctx, `SELECT done_until FROM telemetry_rollup WHERE id=1`).Scan(&done)
-		if errors.Is(err, pgx.ErrNoRows) {
-			done, err = from, nil
-		}
+	if !r.hourly {
+		// Steps under an hour from raw rows: the telemetry API's series.
+		pts, _, err := querySeries(ctx, pool, unit, device, metric, from, to, r.step, time.Time{})
 		if err != nil {
 			return nil, err
 		}
-		if done.Before(from) {
-			done = from
-		} else if done.After(to) {
-			done = to
-		}
-		rows, err = pool.Query(ctx, `
-			SELECT hour, sum / n, min, max, n FROM telemetry_hourly
-			WHERE unit=$1 AND device=$2 AND metric=$3 AND hour >= $4 AND hour < $5
-			UNION ALL
-			SELECT date_trunc('hour', ts), avg(v), min(v), max(v), count(*)
-			FROM (SELECT ts, (metrics->>$3)::float8 AS v FROM telemetry
-			      WHERE unit=$1 AND device=$2 AND ts >= $5 AND ts < $6 AND metrics ? $3) t
-			GROUP BY 1
-			ORDER BY 1`, unit, device, metric, from, done, to)
-	} else {
-		rows, err = pool.Query(ctx, `SELECT date_bin($6::interval, ts, $4), avg(v), min(v), max(v), count(*)
-			FROM (SELECT ts, (metrics->>$3)::float8 AS v FROM telemetry
-			      WHERE unit=$1 AND device=$2 AND ts >= $4 AND ts < $5 AND metrics ? $3) t
-			GROUP BY 1 ORDER BY 1`, unit, device, metric, from, to, r.step.String())
+		ch.fill(pts, r.step)
+		return ch, nil
 	}
+	ch.Source = "hourly"
+	var done time.Time
+	err := pool.QueryRow(ctx, `SELECT done_until FROM telemetry_rollup WHERE id=1`).Scan(&done)
+	if errors.Is(err, pgx.ErrNoRows) {
+		done, err = from, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	if done.Before(from) {
+		done = from
+	} else if done.After(to) {
+		done = to
+	}
+	rows, err := pool.Query(ctx, `
+		SELECT hour, sum / n, min, max, n FROM telemetry_hourly
+		WHERE unit=$1 AND device=$2 AND metric=$3 AND hour >= $4 AND hour < $5
+		UNION ALL
+		SELECT date_trunc('hour', ts), avg(v), min(v), max(v), count(*)
+		FROM (SELECT ts, (metrics->>$3)::float8 AS v FROM telemetry
+		      WHERE unit=$1 AND device=$2 AND ts >= $5 AND ts < $6 AND metrics ? $3) t
+		GROUP BY 1
+		ORDER BY 1`, unit, device, metric, from, done, to)
 	if err != nil {
 		return nil, err
 	}
